@@ -1,0 +1,3 @@
+//! Phase 1: inputs. Finds, maps and classifies input files.
+
+pub mod search;

@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { weld::main_entry() }
