@@ -85,6 +85,8 @@ pub struct ZOptions {
     pub stack_size: Option<u64>,
     /// `-z start-stop-gc`.
     pub start_stop_gc: bool,
+    /// `-z pack-relative-relocs` (also `--pack-dyn-relocs=relr`): emit `DT_RELR`.
+    pub pack_relative_relocs: bool,
 }
 
 impl Default for ZOptions {
@@ -105,6 +107,7 @@ impl Default for ZOptions {
             common_page_size: None,
             stack_size: None,
             start_stop_gc: false,
+            pack_relative_relocs: false,
         }
     }
 }
@@ -221,12 +224,1255 @@ pub struct Config {
     /// `--no-as-needed` etc. live in Modifiers.
     /// `--error-limit=N`: 0 = unlimited.
     pub error_limit: usize,
+    /// `-y SYM` / `--trace-symbol=SYM`.
+    pub trace_symbols: Vec<String>,
+    /// `--emit-relocs` / `-q` (accepted; recorded).
+    pub emit_relocs: bool,
+    /// `--nmagic` / `-n` (accepted; recorded).
+    pub nmagic: bool,
+    /// `--omagic` / `-N` (accepted; recorded).
+    pub omagic: bool,
+    /// `--discard-all` / `-x`.
+    pub discard_all: bool,
+    /// `--discard-locals` / `-X`.
+    pub discard_locals: bool,
+    /// `--no-undefined-version` (last of it and `--undefined-version` wins; default false).
+    pub no_undefined_version: bool,
+    /// `--copy-dt-needed-entries` / `--add-needed` (default false).
+    pub copy_dt_needed_entries: bool,
+    /// `--allow-multiple-definition` / `-z muldefs`.
+    pub allow_multiple_definition: bool,
+    /// `--dependency-file=F`.
+    pub dependency_file: Option<PathBuf>,
+    /// `--package-metadata=JSON` (text as given).
+    pub package_metadata: Option<String>,
 }
 
 /// Parses the argument list (without argv[0]). `@file` response files are expanded here
 /// (recursively, with GNU quoting rules: whitespace separates, '...' and "..." quote,
 /// backslash escapes). Errors name the offending option.
 pub fn parse(args: &[String]) -> anyhow::Result<Config> {
-    let _ = args;
-    anyhow::bail!("args::parse is not written yet")
+    let expanded = expand_response_files(args, 0)?;
+    let mut stream = ArgStream {
+        args: expanded,
+        pos: 0,
+    };
+    let mut state = State::new();
+    let mut options_done = false;
+    while let Some(arg) = stream.next() {
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            state.add_file(arg);
+            continue;
+        }
+        if arg == "--" {
+            options_done = true;
+            continue;
+        }
+        state.option(&arg, &mut stream)?;
+    }
+    Ok(state.finish())
+}
+
+/// Response files may include others; this bounds the nesting (and catches self-inclusion).
+const MAX_RESPONSE_FILE_DEPTH: usize = 32;
+
+/// Replaces every `@file` argument by the arguments the file contains, recursively.
+fn expand_response_files(args: &[String], depth: usize) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::with_capacity(args.len());
+    for arg in args {
+        let Some(path) = arg.strip_prefix('@').filter(|p| !p.is_empty()) else {
+            out.push(arg.clone());
+            continue;
+        };
+        if depth >= MAX_RESPONSE_FILE_DEPTH {
+            anyhow::bail!("response file {path}: nested too deeply (does it include itself?)");
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read response file {path}: {}", io_reason(&e)))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("response file {path} is not valid UTF-8"))?;
+        out.extend(expand_response_files(
+            &split_response_file(&text),
+            depth + 1,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Splits response-file text the way libiberty's `buildargv` does: whitespace separates
+/// arguments, `'...'` and `"..."` quote, and a backslash takes the next character literally
+/// (inside quotes too). `''` gives an empty argument.
+fn split_response_file(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_arg = false;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            _ if c == '\\' => {
+                in_arg = true;
+                if let Some(escaped) = chars.next() {
+                    current.push(escaped);
+                }
+            }
+            Some(open) if c == open => quote = None,
+            Some(_) => current.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_arg = true;
+            }
+            None if c.is_whitespace() => {
+                if in_arg {
+                    out.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            None => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        out.push(current);
+    }
+    out
+}
+
+/// The reason part of an I/O error, without Rust's " (os error N)" suffix.
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// The expanded argument list with a read position.
+struct ArgStream {
+    args: Vec<String>,
+    pos: usize,
+}
+
+impl ArgStream {
+    fn next(&mut self) -> Option<String> {
+        let arg = self.args.get(self.pos).cloned();
+        if arg.is_some() {
+            self.pos += 1;
+        }
+        arg
+    }
+
+    /// Takes the next argument only if `accept` likes it.
+    fn next_if(&mut self, accept: impl Fn(&str) -> bool) -> Option<String> {
+        let arg = self.args.get(self.pos).filter(|a| accept(a))?.clone();
+        self.pos += 1;
+        Some(arg)
+    }
+}
+
+/// The value of the option being parsed: attached (`--opt=v`, `-Lv`) or the next argument.
+struct Value<'a> {
+    /// The option as spelled, without any attached value (`--output`, `-o`), for messages.
+    opt: &'a str,
+    attached: Option<String>,
+    stream: &'a mut ArgStream,
+}
+
+impl Value<'_> {
+    /// A value the option must have: attached, or else the next argument whatever it is.
+    fn required(&mut self) -> anyhow::Result<String> {
+        if let Some(value) = self.attached.take() {
+            return Ok(value);
+        }
+        self.stream
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("option {} requires an argument", self.opt))
+    }
+
+    /// An optional value: only the attached form (`--opt=v`) counts.
+    fn optional(&mut self) -> Option<String> {
+        self.attached.take()
+    }
+
+    fn number(&mut self) -> anyhow::Result<u64> {
+        let text = self.required()?;
+        parse_number(&text).ok_or_else(|| self.invalid(&text))
+    }
+
+    fn invalid(&self, value: &str) -> anyhow::Error {
+        anyhow::anyhow!("invalid value for {}: {value}", self.opt)
+    }
+}
+
+/// Decimal or `0x` hexadecimal.
+fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// `--build-id=0xHEX` bytes; `None` if empty or not hex.
+fn parse_hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if hex.is_empty() || !hex.is_ascii() {
+        return None;
+    }
+    // An odd digit count is read as if it had a leading zero.
+    let padded = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_string()
+    };
+    (0..padded.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Short options that take a value (`-o x`, `-ox`).
+const SHORT_WITH_VALUE: &[char] = &[
+    'o', 'L', 'l', 'e', 'u', 'm', 'T', 'z', 'I', 'O', 'y', 'h', 'R',
+];
+
+/// `-z` keywords that GNU ld knows and weld accepts without acting on them.
+const IGNORED_Z_KEYWORDS: &[&str] = &[
+    "ibt",
+    "ibtplt",
+    "shstk",
+    "bndplt",
+    "nodynamic-undefined-weak",
+    "dynamic-undefined-weak",
+    "combreloc",
+    "nocombreloc",
+    "nocopyreloc",
+    "global",
+    "common",
+    "nocommon",
+    "loadfltr",
+    "nodefaultlib",
+    "nodump",
+    "noextern-protected-data",
+    "indirect-extern-access",
+    "noindirect-extern-access",
+    "unique-symbol",
+    "nounique-symbol",
+    "mark-plt",
+    "nomark-plt",
+    "noexecheap",
+    "execheap",
+    "sectionheader",
+    "nosectionheader",
+    "memory-seal",
+    "nomemory-seal",
+    "report-relative-reloc",
+    "x86-64-baseline",
+    "x86-64-v2",
+    "x86-64-v3",
+    "x86-64-v4",
+    "lam-u48",
+    "lam-u57",
+];
+
+/// `-z KEY=VALUE` keywords that weld accepts without acting on them.
+const IGNORED_Z_KEYWORDS_WITH_VALUE: &[&str] = &[
+    "cet-report",
+    "call-nop",
+    "start-stop-visibility",
+    "isa-level-report",
+    "lam-report",
+    "lam-u48-report",
+    "lam-u57-report",
+];
+
+/// The parse in progress.
+struct State {
+    config: Config,
+    modifiers: Modifiers,
+    /// `--push-state` saves.
+    saved: Vec<Modifiers>,
+    /// `-L` values as written; `=`/`$SYSROOT` are replaced once the sysroot is known
+    /// (`--sysroot` may come after `-L`, and GNU ld applies it to all of them).
+    library_paths: Vec<String>,
+}
+
+impl State {
+    fn new() -> State {
+        let config = Config {
+            output: PathBuf::from("a.out"),
+            new_dtags: true,
+            hash_style: HashStyle::Both,
+            demangle: true,
+            z: ZOptions::default(),
+            ..Config::default()
+        };
+        State {
+            config,
+            modifiers: Modifiers::default(),
+            saved: Vec::new(),
+            library_paths: Vec::new(),
+        }
+    }
+
+    fn finish(mut self) -> Config {
+        let sysroot = self.config.sysroot.clone();
+        self.config.library_paths = self
+            .library_paths
+            .iter()
+            .map(|dir| apply_sysroot(dir, sysroot.as_deref()))
+            .collect();
+        self.config
+    }
+
+    fn add_file(&mut self, path: String) {
+        self.config.inputs.push(InputArg::File {
+            path: PathBuf::from(path),
+            modifiers: self.modifiers,
+        });
+    }
+
+    fn add_library(&mut self, name: String, opt: &str) -> anyhow::Result<()> {
+        if name.is_empty() || name == ":" {
+            anyhow::bail!("option {opt} requires a library name");
+        }
+        self.config.inputs.push(InputArg::Library {
+            name,
+            modifiers: self.modifiers,
+        });
+        Ok(())
+    }
+
+    /// One argument that starts with `-` (not `-` or `--` alone).
+    fn option(&mut self, arg: &str, stream: &mut ArgStream) -> anyhow::Result<()> {
+        let (dashes, body) = match arg.strip_prefix("--") {
+            Some(body) => ("--", body),
+            None => ("-", &arg[1..]),
+        };
+        // GNU ld: multi-letter options starting with 'o' need two dashes, so `-omagic`
+        // means `-o magic`.
+        if dashes == "-" && body.starts_with('o') {
+            return self.short(arg, 'o', &body[1..], stream);
+        }
+        let (name, attached) = match body.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (body, None),
+        };
+        let opt = &arg[..dashes.len() + name.len()];
+        let mut value = Value {
+            opt,
+            attached,
+            stream,
+        };
+        if self.long(name, &mut value)? {
+            if value.attached.is_some() {
+                anyhow::bail!("option {opt} does not take an argument");
+            }
+            return Ok(());
+        }
+        let mut chars = body.chars();
+        match chars.next() {
+            Some(letter) if dashes == "-" => self.short(arg, letter, chars.as_str(), value.stream),
+            _ => anyhow::bail!("unknown option: {arg}"),
+        }
+    }
+
+    /// A single-letter option: `letter` with `rest` attached (`-Lrest`), or alone.
+    fn short(
+        &mut self,
+        arg: &str,
+        letter: char,
+        rest: &str,
+        stream: &mut ArgStream,
+    ) -> anyhow::Result<()> {
+        let takes_value = SHORT_WITH_VALUE.contains(&letter);
+        if !takes_value && !rest.is_empty() {
+            anyhow::bail!("unknown option: {arg}");
+        }
+        let opt = &arg[..1 + letter.len_utf8()];
+        let mut value = Value {
+            opt,
+            attached: (!rest.is_empty()).then(|| rest.to_string()),
+            stream,
+        };
+        let long_name = match letter {
+            'o' => "output",
+            'L' => "library-path",
+            'l' => "library",
+            'e' => "entry",
+            'u' => "undefined",
+            'T' => "script",
+            'I' => "dynamic-linker",
+            'y' => "trace-symbol",
+            'h' => "soname",
+            // GNU ld reads `-R FILE` as --just-symbols when FILE is not a directory; weld
+            // only supports the rpath meaning.
+            'R' => "rpath",
+            's' => "strip-all",
+            'S' => "strip-debug",
+            'E' => "export-dynamic",
+            'r' | 'i' => "relocatable",
+            't' => "trace",
+            'x' => "discard-all",
+            'X' => "discard-locals",
+            'q' => "emit-relocs",
+            'n' => "nmagic",
+            'N' => "omagic",
+            'm' => {
+                let emulation = value.required()?;
+                if emulation != "elf_x86_64" {
+                    anyhow::bail!("unsupported emulation: {emulation}");
+                }
+                self.config.emulation = Some(emulation);
+                return Ok(());
+            }
+            'z' => {
+                let keyword = value.required()?;
+                return self.z_option(&keyword);
+            }
+            'O' => {
+                let level = value.required()?;
+                self.config.optimize = level.parse().map_err(|_| value.invalid(&level))?;
+                return Ok(());
+            }
+            'v' | 'V' => {
+                self.config.print_version = true;
+                return Ok(());
+            }
+            // -g: debugging info, ignored by GNU ld too.
+            'g' => return Ok(()),
+            _ => anyhow::bail!("unknown option: {arg}"),
+        };
+        if !self.long(long_name, &mut value)? {
+            anyhow::bail!("unknown option: {arg}");
+        }
+        Ok(())
+    }
+
+    /// A long option by name (no dashes, no `=value`). Returns false if `name` is not one.
+    fn long(&mut self, name: &str, value: &mut Value) -> anyhow::Result<bool> {
+        let config = &mut self.config;
+        match name {
+            // Inputs and the position-dependent state that applies to them.
+            "(" | "start-group" => config.inputs.push(InputArg::GroupStart),
+            ")" | "end-group" => config.inputs.push(InputArg::GroupEnd),
+            "library" => {
+                let name = value.required()?;
+                self.add_library(name, value.opt)?;
+            }
+            "library-path" => {
+                let dir = value.required()?;
+                self.library_paths.push(dir);
+            }
+            "whole-archive" => self.modifiers.whole_archive = true,
+            "no-whole-archive" => self.modifiers.whole_archive = false,
+            "as-needed" => self.modifiers.as_needed = true,
+            "no-as-needed" => self.modifiers.as_needed = false,
+            "push-state" => self.saved.push(self.modifiers),
+            "pop-state" => {
+                self.modifiers = self
+                    .saved
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("{} without --push-state", value.opt))?;
+            }
+            "Bstatic" | "dn" | "non_shared" | "static" => {
+                self.modifiers.link_static = true;
+                config.static_requested = true;
+            }
+            "Bdynamic" | "dy" | "call_shared" => self.modifiers.link_static = false,
+
+            // Output kind.
+            "output" => config.output = PathBuf::from(value.required()?),
+            "shared" | "Bshareable" => config.shared = true,
+            "pie" | "pic-executable" => config.pie = true,
+            "no-pie" | "no-pic-executable" => config.pie = false,
+            "static-pie" => {
+                config.pie = true;
+                config.static_requested = true;
+                config.no_dynamic_linker = true;
+                self.modifiers.link_static = true;
+            }
+            "relocatable" => config.relocatable = true,
+            "entry" => config.entry = Some(value.required()?),
+
+            // Search paths and the dynamic section.
+            "sysroot" => config.sysroot = Some(PathBuf::from(value.required()?)),
+            "dynamic-linker" => config.dynamic_linker = Some(value.required()?),
+            "no-dynamic-linker" => config.no_dynamic_linker = true,
+            "soname" => config.soname = Some(value.required()?),
+            "rpath" => config.rpath.push(value.required()?),
+            "rpath-link" => config.rpath_link.push(value.required()?),
+            "enable-new-dtags" => config.new_dtags = true,
+            "disable-new-dtags" => config.new_dtags = false,
+            "hash-style" => {
+                let style = value.required()?;
+                config.hash_style = match style.as_str() {
+                    "sysv" => HashStyle::Sysv,
+                    "gnu" => HashStyle::Gnu,
+                    "both" => HashStyle::Both,
+                    _ => return Err(value.invalid(&style)),
+                };
+            }
+            "build-id" => {
+                config.build_id = match value.optional().as_deref() {
+                    None | Some("sha1" | "fast" | "tree") => Some(BuildIdArg::Hash(BuildId::Sha1)),
+                    Some("md5") => Some(BuildIdArg::Hash(BuildId::Md5)),
+                    Some("uuid") => Some(BuildIdArg::Hash(BuildId::Uuid)),
+                    Some("none") => None,
+                    Some(other) => {
+                        let hex = other
+                            .strip_prefix("0x")
+                            .or_else(|| other.strip_prefix("0X"));
+                        let bytes = hex.and_then(parse_hex_bytes);
+                        Some(BuildIdArg::Hex(bytes.ok_or_else(|| value.invalid(other))?))
+                    }
+                };
+            }
+            "eh-frame-hdr" => config.eh_frame_hdr = true,
+            "no-eh-frame-hdr" => config.eh_frame_hdr = false,
+            "export-dynamic" => config.export_dynamic = true,
+            "no-export-dynamic" => config.export_dynamic = false,
+            "Bsymbolic" => config.bsymbolic = true,
+            "Bsymbolic-functions" => config.bsymbolic_functions = true,
+            "Bno-symbolic" => {
+                config.bsymbolic = false;
+                config.bsymbolic_functions = false;
+            }
+            "copy-dt-needed-entries" | "add-needed" => config.copy_dt_needed_entries = true,
+            "no-copy-dt-needed-entries" | "no-add-needed" => config.copy_dt_needed_entries = false,
+            "pack-dyn-relocs" => {
+                let kind = value.required()?;
+                config.z.pack_relative_relocs = match kind.as_str() {
+                    "none" | "android" => false,
+                    "relr" | "android+relr" => true,
+                    _ => return Err(value.invalid(&kind)),
+                };
+            }
+
+            // Symbols.
+            "undefined" => config.undefined.push(value.required()?),
+            "defsym" => {
+                let text = value.required()?;
+                match text.split_once('=') {
+                    Some((sym, expr)) if !sym.is_empty() && !expr.is_empty() => {
+                        config.defsym.push((sym.to_string(), expr.to_string()));
+                    }
+                    _ => {
+                        anyhow::bail!("option {} expects SYMBOL=EXPRESSION, got {text}", value.opt)
+                    }
+                }
+            }
+            "wrap" => config.wrap.push(value.required()?),
+            "trace-symbol" => config.trace_symbols.push(value.required()?),
+            "version-script" => config.version_scripts.push(value.required()?.into()),
+            "dynamic-list" => config.dynamic_lists.push(value.required()?.into()),
+            "script" => config.linker_scripts.push(value.required()?.into()),
+            "no-undefined" => {
+                config.no_undefined = true;
+                config.z.defs = true;
+            }
+            "allow-shlib-undefined" => config.allow_shlib_undefined = Some(true),
+            "no-allow-shlib-undefined" => config.allow_shlib_undefined = Some(false),
+            "unresolved-symbols" => {
+                let how = value.required()?;
+                config.unresolved_symbols = match how.as_str() {
+                    "report-all" => UnresolvedSymbols::ReportAll,
+                    "ignore-all" => UnresolvedSymbols::IgnoreAll,
+                    "ignore-in-object-files" => UnresolvedSymbols::IgnoreInObjectFiles,
+                    "ignore-in-shared-libs" => UnresolvedSymbols::IgnoreInSharedLibs,
+                    _ => return Err(value.invalid(&how)),
+                };
+            }
+            "exclude-libs" => {
+                let libs = value.required()?;
+                config.exclude_libs.extend(
+                    libs.split([',', ':'])
+                        .filter(|lib| !lib.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            "allow-multiple-definition" => config.allow_multiple_definition = true,
+            "no-undefined-version" => config.no_undefined_version = true,
+            "undefined-version" => config.no_undefined_version = false,
+
+            // Sections and output contents.
+            "gc-sections" => config.gc_sections = true,
+            "no-gc-sections" => config.gc_sections = false,
+            "print-gc-sections" => config.print_gc_sections = true,
+            "no-print-gc-sections" => config.print_gc_sections = false,
+            "strip-all" => config.strip_all = true,
+            "strip-debug" => config.strip_debug = true,
+            "discard-all" => config.discard_all = true,
+            "discard-locals" => config.discard_locals = true,
+            "discard-none" => {
+                config.discard_all = false;
+                config.discard_locals = false;
+            }
+            "emit-relocs" => config.emit_relocs = true,
+            "nmagic" => config.nmagic = true,
+            "omagic" => config.omagic = true,
+            "no-omagic" => config.omagic = false,
+            "compress-debug-sections" => {
+                let kind = value.required()?;
+                match kind.as_str() {
+                    "none" | "zlib" | "zlib-gnu" | "zlib-gabi" | "zstd" => {}
+                    _ => return Err(value.invalid(&kind)),
+                }
+                config.compress_debug_sections = Some(kind);
+            }
+            "image-base" | "Ttext-segment" => config.image_base = Some(value.number()?),
+            "Ttext" | "Tdata" | "Tbss" | "Tldata" => {
+                anyhow::bail!("option {} is not supported", value.opt)
+            }
+            "Map" => config.map_file = Some(value.required()?.into()),
+            "icf" => {
+                let mode = value.required()?;
+                match mode.as_str() {
+                    "none" | "all" | "safe" => config.icf = Some(mode),
+                    _ => return Err(value.invalid(&mode)),
+                }
+            }
+            "sort-common" => {
+                match value.optional().as_deref() {
+                    None | Some("ascending" | "descending") => {}
+                    Some(other) => return Err(value.invalid(other)),
+                }
+                config.sort_common = true;
+            }
+            "sort-section" => {
+                let by = value.required()?;
+                if by != "name" && by != "alignment" {
+                    return Err(value.invalid(&by));
+                }
+            }
+            "no-relax" => config.no_relax = true,
+            "relax" => config.no_relax = false,
+            "nostdlib" => config.nostdlib = true,
+
+            // Plugins (recorded, never run).
+            "plugin" => config.plugins.push(value.required()?),
+            "plugin-opt" => config.plugin_opts.push(value.required()?),
+
+            // Diagnostics and the linker's own behaviour.
+            "threads" => {
+                let count = value
+                    .optional()
+                    .or_else(|| value.stream.next_if(|a| a.parse::<usize>().is_ok()));
+                if let Some(count) = count {
+                    match count.parse::<usize>() {
+                        Ok(n) if n > 0 => config.threads = Some(n),
+                        _ => return Err(value.invalid(&count)),
+                    }
+                }
+            }
+            "no-threads" => config.threads = Some(1),
+            "version" => {
+                config.print_version = true;
+                config.version_only = true;
+            }
+            "help" => config.help = true,
+            "verbose" => {
+                config.verbose = match value.optional() {
+                    Some(level) => level.parse::<u32>().map_err(|_| value.invalid(&level))? > 0,
+                    None => true,
+                };
+            }
+            "trace" => config.trace = true,
+            "demangle" => {
+                // The style (`auto`, `gnu-v3`, `rust`...) is not used: weld picks per symbol.
+                let _style = value.optional();
+                config.demangle = true;
+            }
+            "no-demangle" => config.demangle = false,
+            "error-limit" => {
+                let limit = value.required()?;
+                config.error_limit = limit.parse().map_err(|_| value.invalid(&limit))?;
+            }
+            "incremental" => config.incremental = Some(true),
+            "no-incremental" => config.incremental = Some(false),
+            "time" => config.time = true,
+            "stats" => config.stats = true,
+            "no-crt-detect" => config.no_crt_detect = true,
+            "fatal-warnings" => config.fatal_warnings = true,
+            "no-fatal-warnings" => config.fatal_warnings = false,
+            "dependency-file" => config.dependency_file = Some(value.required()?.into()),
+            "package-metadata" => config.package_metadata = Some(value.required()?),
+            "color-diagnostics" => {
+                let _when = value.optional();
+            }
+
+            // Accepted and ignored, as they change nothing weld does.
+            "warn-common"
+            | "warn-once"
+            | "warn-constructors"
+            | "warn-section-align"
+            | "warn-shared-textrel"
+            | "warn-textrel"
+            | "warn-execstack"
+            | "no-warn-execstack"
+            | "warn-rwx-segments"
+            | "no-warn-rwx-segments"
+            | "no-warn-mismatch"
+            | "no-warn-search-mismatch"
+            | "no-color-diagnostics"
+            | "fix-cortex-a53-843419"
+            | "disable-linker-version"
+            | "enable-linker-version"
+            | "rosegment"
+            | "no-rosegment"
+            | "ld-generated-unwind-info"
+            | "no-ld-generated-unwind-info"
+            | "no-keep-memory"
+            | "reduce-memory-overheads"
+            | "check-sections"
+            | "no-check-sections"
+            | "EL"
+            | "d"
+            | "dc"
+            | "dp" => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// One `-z` keyword.
+    fn z_option(&mut self, keyword: &str) -> anyhow::Result<()> {
+        let config = &mut self.config;
+        let z = &mut config.z;
+        if let Some((key, value)) = keyword.split_once('=') {
+            let number = || {
+                parse_number(value)
+                    .ok_or_else(|| anyhow::anyhow!("invalid value for -z {key}: {value}"))
+            };
+            match key {
+                "max-page-size" => z.max_page_size = Some(number()?),
+                "common-page-size" => z.common_page_size = Some(number()?),
+                "stack-size" => z.stack_size = Some(number()?),
+                _ if IGNORED_Z_KEYWORDS_WITH_VALUE.contains(&key) => {}
+                _ => eprintln!("weld: warning: unknown -z value: {keyword}"),
+            }
+            return Ok(());
+        }
+        match keyword {
+            "relro" => z.relro = true,
+            "norelro" => z.relro = false,
+            "now" => z.now = true,
+            "lazy" => z.now = false,
+            "execstack" => z.execstack = true,
+            "noexecstack" => z.execstack = false,
+            "text" => z.text = true,
+            "notext" | "textoff" => z.text = false,
+            "origin" => z.origin = true,
+            "nodelete" => z.nodelete = true,
+            "nodlopen" => z.nodlopen = true,
+            "initfirst" => z.initfirst = true,
+            "interpose" => z.interpose = true,
+            "defs" => {
+                z.defs = true;
+                config.no_undefined = true;
+            }
+            "undefs" => {
+                z.defs = false;
+                config.no_undefined = false;
+            }
+            "separate-code" => z.separate_code = true,
+            "noseparate-code" => z.separate_code = false,
+            "start-stop-gc" => z.start_stop_gc = true,
+            "nostart-stop-gc" => z.start_stop_gc = false,
+            "pack-relative-relocs" => z.pack_relative_relocs = true,
+            "nopack-relative-relocs" => z.pack_relative_relocs = false,
+            "muldefs" => config.allow_multiple_definition = true,
+            _ if IGNORED_Z_KEYWORDS.contains(&keyword) => {}
+            _ => eprintln!("weld: warning: unknown -z value: {keyword}"),
+        }
+        Ok(())
+    }
+}
+
+/// Replaces a leading `=` or `$SYSROOT` in a `-L` directory by the sysroot (or by nothing
+/// when there is none).
+fn apply_sysroot(dir: &str, sysroot: Option<&std::path::Path>) -> PathBuf {
+    match dir
+        .strip_prefix('=')
+        .or_else(|| dir.strip_prefix("$SYSROOT"))
+    {
+        Some(rest) => prefix_sysroot(sysroot, rest),
+        None => PathBuf::from(dir),
+    }
+}
+
+/// `sysroot` + `path` by string concatenation, as GNU ld does (`/sr` + `/usr/lib` is
+/// `/sr/usr/lib`), without doubling the slash when the sysroot ends in one.
+pub(crate) fn prefix_sysroot(sysroot: Option<&std::path::Path>, path: &str) -> PathBuf {
+    let Some(root) = sysroot.and_then(|root| root.to_str()) else {
+        return match sysroot {
+            Some(root) => root.join(path.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        };
+    };
+    let root = if path.starts_with('/') {
+        root.trim_end_matches('/')
+    } else {
+        root
+    };
+    PathBuf::from(format!("{root}{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    fn parse_ok(list: &[&str]) -> Config {
+        match parse(&args(list)) {
+            Ok(config) => config,
+            Err(e) => panic!("{list:?}: {e}"),
+        }
+    }
+
+    fn parse_err(list: &[&str]) -> String {
+        match parse(&args(list)) {
+            Ok(_) => panic!("{list:?} should fail"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A fresh directory under the system temp dir.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weld-args-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        dir
+    }
+
+    fn files(config: &Config) -> Vec<(String, Modifiers)> {
+        config
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                InputArg::File { path, modifiers } => {
+                    Some((path.display().to_string(), *modifiers))
+                }
+                InputArg::Library { name, modifiers } => Some((format!("-l{name}"), *modifiers)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse_ok(&[]);
+        assert_eq!(config.output, PathBuf::from("a.out"));
+        assert!(config.new_dtags);
+        assert!(config.demangle);
+        assert_eq!(config.hash_style, HashStyle::Both);
+        assert!(config.z.text);
+        assert!(config.z.separate_code);
+        assert!(!config.pie && !config.shared && !config.static_requested);
+    }
+
+    #[test]
+    fn one_or_two_dashes() {
+        for dashes in ["-", "--"] {
+            let config = parse_ok(&[
+                &format!("{dashes}soname"),
+                "libx.so.1",
+                &format!("{dashes}no-relax"),
+                &format!("{dashes}pie"),
+                &format!("{dashes}export-dynamic"),
+                &format!("{dashes}shared"),
+                &format!("{dashes}gc-sections"),
+                &format!("{dashes}rpath=/opt/lib"),
+            ]);
+            assert_eq!(config.soname.as_deref(), Some("libx.so.1"));
+            assert!(config.no_relax && config.pie && config.export_dynamic && config.shared);
+            assert!(config.gc_sections);
+            assert_eq!(config.rpath, vec!["/opt/lib".to_string()]);
+        }
+    }
+
+    #[test]
+    fn output_forms() {
+        for list in [
+            &["-ofoo"][..],
+            &["-o", "foo"],
+            &["--output=foo"],
+            &["--output", "foo"],
+        ] {
+            assert_eq!(parse_ok(list).output, PathBuf::from("foo"), "{list:?}");
+        }
+        // GNU: multi-letter options starting with 'o' need two dashes.
+        let config = parse_ok(&["-omagic"]);
+        assert_eq!(config.output, PathBuf::from("magic"));
+        assert!(!config.omagic);
+        assert!(parse_ok(&["--omagic"]).omagic);
+        assert_eq!(parse_ok(&["-output"]).output, PathBuf::from("utput"));
+        assert_eq!(parse_err(&["-o"]), "option -o requires an argument");
+        assert_eq!(
+            parse_err(&["--output"]),
+            "option --output requires an argument"
+        );
+    }
+
+    #[test]
+    fn static_is_not_dash_s() {
+        let config = parse_ok(&["-static", "a.o"]);
+        assert!(config.static_requested);
+        assert!(!config.strip_all);
+        assert!(files(&config)[0].1.link_static);
+
+        let config = parse_ok(&["-s", "a.o"]);
+        assert!(config.strip_all);
+        assert!(!config.static_requested);
+
+        let config = parse_ok(&["-static-pie"]);
+        assert!(config.pie && config.static_requested && config.no_dynamic_linker);
+        assert_eq!(parse_err(&["-sx"]), "unknown option: -sx");
+    }
+
+    #[test]
+    fn short_options_with_attached_or_separate_values() {
+        let config = parse_ok(&[
+            "-L/a",
+            "-L",
+            "/b",
+            "--library-path=/c",
+            "-lfoo",
+            "-l",
+            "bar",
+            "--library=baz",
+            "-l:libq.a",
+            "-emain",
+            "-u",
+            "sym",
+            "--undefined=sym2",
+            "-hlibz.so",
+            "-R",
+            "/r",
+            "-I/lib/ld.so",
+            "-zrelro",
+            "-z",
+            "now",
+            "-O2",
+            "-y",
+            "traced",
+            "-Tlink.ld",
+            "-melf_x86_64",
+        ]);
+        assert_eq!(
+            config.library_paths,
+            vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/b"),
+                PathBuf::from("/c")
+            ]
+        );
+        let names: Vec<String> = files(&config).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, vec!["-lfoo", "-lbar", "-lbaz", "-l:libq.a"]);
+        assert_eq!(config.entry.as_deref(), Some("main"));
+        assert_eq!(config.undefined, vec!["sym", "sym2"]);
+        assert_eq!(config.soname.as_deref(), Some("libz.so"));
+        assert_eq!(config.rpath, vec!["/r"]);
+        assert_eq!(config.dynamic_linker.as_deref(), Some("/lib/ld.so"));
+        assert!(config.z.relro && config.z.now);
+        assert_eq!(config.optimize, 2);
+        assert_eq!(config.trace_symbols, vec!["traced"]);
+        assert_eq!(config.linker_scripts, vec![PathBuf::from("link.ld")]);
+        assert_eq!(config.emulation.as_deref(), Some("elf_x86_64"));
+    }
+
+    #[test]
+    fn unknown_option_and_bad_values() {
+        assert_eq!(parse_err(&["--frobnicate"]), "unknown option: --frobnicate");
+        assert_eq!(parse_err(&["-frobnicate"]), "unknown option: -frobnicate");
+        assert_eq!(
+            parse_err(&["--gc-sections=yes"]),
+            "option --gc-sections does not take an argument"
+        );
+        assert_eq!(
+            parse_err(&["-m", "elf_i386"]),
+            "unsupported emulation: elf_i386"
+        );
+        assert_eq!(
+            parse_err(&["--hash-style=md5"]),
+            "invalid value for --hash-style: md5"
+        );
+        assert_eq!(
+            parse_err(&["--pop-state"]),
+            "--pop-state without --push-state"
+        );
+        assert!(parse_err(&["--defsym=nosign"]).contains("--defsym"));
+        assert!(parse_err(&["-z", "max-page-size=big"]).contains("max-page-size"));
+    }
+
+    #[test]
+    fn push_and_pop_state() {
+        let config = parse_ok(&[
+            "a.o",
+            "--as-needed",
+            "--push-state",
+            "--no-as-needed",
+            "-Bstatic",
+            "--whole-archive",
+            "b.a",
+            "--pop-state",
+            "c.so",
+            "-Bstatic",
+            "d.a",
+            "-Bdynamic",
+            "e.so",
+        ]);
+        let got: Vec<_> = files(&config)
+            .into_iter()
+            .map(|(_, m)| (m.as_needed, m.link_static, m.whole_archive))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (false, false, false),
+                (false, true, true),
+                (true, false, false),
+                (true, true, false),
+                (true, false, false),
+            ]
+        );
+        assert!(config.static_requested);
+    }
+
+    #[test]
+    fn z_keywords() {
+        let config = parse_ok(&[
+            "-z",
+            "relro",
+            "-z",
+            "now",
+            "-z",
+            "noexecstack",
+            "-z",
+            "notext",
+            "-z",
+            "max-page-size=0x200000",
+            "-z",
+            "common-page-size=4096",
+            "-z",
+            "stack-size=1048576",
+            "-z",
+            "noseparate-code",
+            "-z",
+            "start-stop-gc",
+            "-z",
+            "pack-relative-relocs",
+            "-z",
+            "ibt",
+            "-z",
+            "shstk",
+            "-z",
+            "cet-report=error",
+            "-z",
+            "muldefs",
+            "-z",
+            "defs",
+            "-z",
+            "no-such-keyword",
+        ]);
+        let z = &config.z;
+        assert!(z.relro && z.now && !z.execstack && !z.text && !z.separate_code);
+        assert_eq!(z.max_page_size, Some(0x200000));
+        assert_eq!(z.common_page_size, Some(4096));
+        assert_eq!(z.stack_size, Some(1 << 20));
+        assert!(z.start_stop_gc && z.pack_relative_relocs && z.defs);
+        assert!(config.allow_multiple_definition && config.no_undefined);
+
+        let config = parse_ok(&["-z", "relro", "-z", "norelro", "-z", "now", "-z", "lazy"]);
+        assert!(!config.z.relro && !config.z.now);
+    }
+
+    #[test]
+    fn groups_and_inputs_in_order() {
+        let config = parse_ok(&["x.o", "--start-group", "-lc", "-(", "-)", "--end-group"]);
+        assert!(matches!(config.inputs[0], InputArg::File { .. }));
+        assert_eq!(config.inputs[1], InputArg::GroupStart);
+        assert!(matches!(config.inputs[2], InputArg::Library { .. }));
+        assert_eq!(config.inputs[3], InputArg::GroupStart);
+        assert_eq!(config.inputs[4], InputArg::GroupEnd);
+        assert_eq!(config.inputs[5], InputArg::GroupEnd);
+        // After `--`, everything is a file.
+        let config = parse_ok(&["--", "-weird.o"]);
+        assert_eq!(files(&config)[0].0, "-weird.o");
+    }
+
+    #[test]
+    fn build_id_forms() {
+        let sha1 = Some(BuildIdArg::Hash(BuildId::Sha1));
+        assert_eq!(parse_ok(&["--build-id"]).build_id, sha1);
+        assert_eq!(parse_ok(&["--build-id=sha1"]).build_id, sha1);
+        assert_eq!(parse_ok(&["--build-id=tree"]).build_id, sha1);
+        assert_eq!(
+            parse_ok(&["--build-id=md5"]).build_id,
+            Some(BuildIdArg::Hash(BuildId::Md5))
+        );
+        assert_eq!(
+            parse_ok(&["--build-id=uuid"]).build_id,
+            Some(BuildIdArg::Hash(BuildId::Uuid))
+        );
+        assert_eq!(parse_ok(&["--build-id", "--build-id=none"]).build_id, None);
+        assert_eq!(
+            parse_ok(&["--build-id=0xdeadBEEF"]).build_id,
+            Some(BuildIdArg::Hex(vec![0xde, 0xad, 0xbe, 0xef]))
+        );
+        assert!(parse_err(&["--build-id=0xzz"]).contains("--build-id"));
+    }
+
+    #[test]
+    fn misc_values() {
+        let config = parse_ok(&[
+            "--defsym=foo=bar+1",
+            "--defsym",
+            "a=0x10",
+            "--wrap=malloc",
+            "--version-script",
+            "v.map",
+            "--dynamic-list=d.list",
+            "-Map",
+            "out.map",
+            "--threads=4",
+            "--exclude-libs=liba.a,libb.a:libc.a",
+            "--image-base=0x400000",
+            "--unresolved-symbols=ignore-all",
+            "-plugin",
+            "/p.so",
+            "-plugin-opt=-pass-through=-lgcc",
+            "-plugin-opt",
+            "O2",
+            "--hash-style=gnu",
+            "--no-demangle",
+            "--sysroot=/sr",
+            "-L=/usr/lib",
+            "-L$SYSROOT/lib",
+            "-dynamic-linker",
+            "/lib64/ld-linux-x86-64.so.2",
+            "--error-limit=5",
+            "-Ttext-segment=4096",
+        ]);
+        assert_eq!(
+            config.defsym,
+            vec![
+                ("foo".to_string(), "bar+1".to_string()),
+                ("a".to_string(), "0x10".to_string())
+            ]
+        );
+        assert_eq!(config.wrap, vec!["malloc"]);
+        assert_eq!(config.version_scripts, vec![PathBuf::from("v.map")]);
+        assert_eq!(config.dynamic_lists, vec![PathBuf::from("d.list")]);
+        assert_eq!(config.map_file, Some(PathBuf::from("out.map")));
+        assert_eq!(config.threads, Some(4));
+        assert_eq!(config.exclude_libs, vec!["liba.a", "libb.a", "libc.a"]);
+        assert_eq!(config.image_base, Some(4096));
+        assert_eq!(config.unresolved_symbols, UnresolvedSymbols::IgnoreAll);
+        assert_eq!(config.plugins, vec!["/p.so"]);
+        assert_eq!(config.plugin_opts, vec!["-pass-through=-lgcc", "O2"]);
+        assert_eq!(config.hash_style, HashStyle::Gnu);
+        assert!(!config.demangle);
+        assert_eq!(
+            config.library_paths,
+            vec![PathBuf::from("/sr/usr/lib"), PathBuf::from("/sr/lib")]
+        );
+        assert_eq!(
+            config.dynamic_linker.as_deref(),
+            Some("/lib64/ld-linux-x86-64.so.2")
+        );
+        assert_eq!(config.error_limit, 5);
+        // `--threads N` takes N only if it is a number.
+        let config = parse_ok(&["--threads", "2", "--threads", "x.o"]);
+        assert_eq!(config.threads, Some(2));
+        assert_eq!(files(&config).len(), 1);
+        let config = parse_ok(&["--version"]);
+        assert!(config.print_version && config.version_only);
+        let config = parse_ok(&["-v"]);
+        assert!(config.print_version && !config.version_only);
+    }
+
+    #[test]
+    fn response_files_with_quotes() {
+        let dir = temp_dir("response");
+        let inner = dir.join("inner.rsp");
+        std::fs::write(&inner, "-lm\n").expect("write");
+        let outer = dir.join("outer.rsp");
+        std::fs::write(
+            &outer,
+            format!(
+                "-o 'my out' \"a b.o\" c\\ d.o\n  --as-needed '' @{}\n",
+                inner.display()
+            ),
+        )
+        .expect("write");
+        let config = parse_ok(&[&format!("@{}", outer.display()), "z.o"]);
+        assert_eq!(config.output, PathBuf::from("my out"));
+        let names: Vec<String> = files(&config).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, vec!["a b.o", "c d.o", "", "-lm", "z.o"]);
+
+        let missing = dir.join("missing.rsp");
+        let err = parse_err(&[&format!("@{}", missing.display())]);
+        assert_eq!(
+            err,
+            format!(
+                "cannot read response file {}: No such file or directory",
+                missing.display()
+            )
+        );
+
+        let looping = dir.join("loop.rsp");
+        std::fs::write(&looping, format!("@{}", looping.display())).expect("write");
+        assert!(parse_err(&[&format!("@{}", looping.display())]).contains("nested too deeply"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn split_response_file_rules() {
+        assert_eq!(
+            split_response_file(" a\t'b c' \"d\\\"e\" f\\ g 'h'i \n"),
+            vec!["a", "b c", "d\"e", "f g", "hi"]
+        );
+        assert!(split_response_file("  \n ").is_empty());
+    }
+
+    #[test]
+    fn sysroot_prefixes() {
+        let root = std::path::Path::new("/");
+        assert_eq!(
+            prefix_sysroot(Some(root), "/usr/lib"),
+            PathBuf::from("/usr/lib")
+        );
+        let root = std::path::Path::new("/sr/");
+        assert_eq!(prefix_sysroot(Some(root), "/lib"), PathBuf::from("/sr/lib"));
+        assert_eq!(prefix_sysroot(None, "/lib"), PathBuf::from("/lib"));
+        let config = parse_ok(&["-L=/x", "-L/y"]);
+        assert_eq!(
+            config.library_paths,
+            vec![PathBuf::from("/x"), PathBuf::from("/y")]
+        );
+    }
+
+    #[test]
+    fn gcc_static_command_line() {
+        let line = "-plugin /usr/lib/gcc/x86_64-linux-gnu/12/liblto_plugin.so \
+            -plugin-opt=/usr/lib/gcc/x86_64-linux-gnu/12/lto-wrapper \
+            -plugin-opt=-fresolution=/tmp/ccDOpxRi.res -plugin-opt=-pass-through=-lgcc \
+            -plugin-opt=-pass-through=-lgcc_eh -plugin-opt=-pass-through=-lc --build-id \
+            -m elf_x86_64 --hash-style=gnu --as-needed -static -o h crt1.o crti.o crtbeginT.o \
+            -L/usr/lib/gcc/x86_64-linux-gnu/12 x.o --start-group -lgcc -lgcc_eh -lc \
+            --end-group crtend.o crtn.o";
+        let list: Vec<&str> = line.split_whitespace().collect();
+        let config = parse_ok(&list);
+        assert_eq!(config.output, PathBuf::from("h"));
+        assert_eq!(config.plugin_opts.len(), 5);
+        assert_eq!(config.hash_style, HashStyle::Gnu);
+        assert!(config.static_requested);
+        assert_eq!(config.build_id, Some(BuildIdArg::Hash(BuildId::Sha1)));
+        let all = files(&config);
+        assert_eq!(all.len(), 9);
+        assert!(all.iter().all(|(_, m)| m.as_needed && m.link_static));
+    }
 }

@@ -1,8 +1,179 @@
 //! weld: a GNU-ld-compatible ELF linker for x86_64 Linux.
+//!
+//! [`link`] is the pipeline, one call per phase:
+//! `args -> inputs::search -> resolve -> layout -> write`.
 
+pub mod arch;
 pub mod args;
+pub mod eh_frame;
+pub mod gc;
 pub mod inputs;
+pub mod layout;
+pub mod resolve;
+pub mod symbols;
+pub mod write;
 
-pub fn main_entry() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use anyhow::{bail, Context as _, Result};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub const VERSION_LINE: &str = concat!(
+    "weld ",
+    env!("CARGO_PKG_VERSION"),
+    " (compatible with GNU linkers)"
+);
+
+/// The binary's entry: runs the link and turns an error into `weld: error: ...` and exit 1.
+pub fn main_entry() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weld: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let config = args::parse(args)?;
+    if config.help {
+        print_help();
+        return Ok(());
+    }
+    if config.print_version {
+        println!("{VERSION_LINE}");
+        if config.version_only || config.inputs.is_empty() {
+            return Ok(());
+        }
+    }
+    if config.inputs.is_empty() {
+        bail!("no input files");
+    }
+    let result = match config.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .context("cannot start threads")?
+            .install(|| link(&config)),
+        None => link(&config),
+    };
+    if result.is_err() {
+        // As GNU ld: a failed link leaves no output under the requested name.
+        let _ = std::fs::remove_file(&config.output);
+    }
+    result
+}
+
+/// Links according to `config`: the whole pipeline.
+pub fn link(config: &args::Config) -> Result<()> {
+    if config.relocatable {
+        bail!("-r (relocatable output) is not supported yet");
+    }
+    if config.shared {
+        bail!("-shared is not supported yet");
+    }
+    // Every input file, in link order, with groups and scripts expanded.
+    let specs = inputs::search::find_inputs(config)?;
+    // All files and archive members that take part, and what every global symbol resolves to.
+    let mut resolution = resolve::resolve(config, &specs)?;
+    report_duplicates(&resolution)?;
+    // Beyond this point no symbol changes its definition.
+    layout::define_synthetic_symbols(config, &mut resolution);
+    let (layout, undefined) = layout::compute(config, &resolution)?;
+    report_undefined(&resolution, &undefined)?;
+    let ctx = layout::Context {
+        config,
+        res: &resolution,
+    };
+    let bytes = write::write(config, &ctx, &layout)?;
+    write_output(&config.output, &bytes)
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.weld-tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn report_duplicates(res: &resolve::Resolution) -> Result<()> {
+    if res.duplicates.is_empty() {
+        return Ok(());
+    }
+    let mut msgs = Vec::new();
+    for &(sym, first, second) in &res.duplicates {
+        msgs.push(format!(
+            "duplicate symbol: {}\n>>> defined in {}\n>>> defined in {}",
+            symbols::demangle(res.symbols.get(sym).name),
+            res.objects[first.0 as usize].name,
+            res.objects[second.0 as usize].name
+        ));
+    }
+    bail!("{}", msgs.join("\nweld: error: "))
+}
+
+fn report_undefined(res: &resolve::Resolution, undefined: &[layout::Undefined]) -> Result<()> {
+    if undefined.is_empty() {
+        return Ok(());
+    }
+    let mut by_symbol: Vec<(symbols::SymbolId, Vec<&layout::Undefined>)> = Vec::new();
+    for u in undefined {
+        match by_symbol.iter_mut().find(|(s, _)| *s == u.symbol) {
+            Some((_, refs)) => refs.push(u),
+            None => by_symbol.push((u.symbol, vec![u])),
+        }
+    }
+    let mut msgs = Vec::new();
+    for (sym, refs) in &by_symbol {
+        let mut msg = format!("undefined symbol: {}", symbols::demangle(res.symbols.get(*sym).name));
+        for u in refs.iter().take(3) {
+            let object = &res.objects[u.file.0 as usize];
+            msg.push_str(&format!(
+                "\n>>> referenced by {}:({}+{:#x})",
+                object.name,
+                String::from_utf8_lossy(object.obj.section_names[u.sec as usize]),
+                u.offset
+            ));
+        }
+        if refs.len() > 3 {
+            msg.push_str(&format!("\n>>> referenced {} more times", refs.len() - 3));
+        }
+        msgs.push(msg);
+    }
+    bail!("{}", msgs.join("\nweld: error: "))
+}
+
+fn print_help() {
+    println!(
+        "Usage: weld [options] file...\n\
+         A GNU-ld-compatible linker for x86_64 ELF.\n\n\
+         Common options (GNU ld spellings; one or two dashes):\n  \
+         -o FILE                 output file (default a.out)\n  \
+         -L DIR, -l NAME         library search path and libraries\n  \
+         -static, -pie, -no-pie, -static-pie\n  \
+         --start-group ... --end-group, --whole-archive, --as-needed\n  \
+         -e SYMBOL               entry point\n  \
+         --gc-sections           drop unreferenced sections\n  \
+         --eh-frame-hdr          create .eh_frame_hdr and PT_GNU_EH_FRAME\n  \
+         --build-id[=STYLE]      add a build-id note\n  \
+         --incremental           keep state for fast relinking\n  \
+         --threads N             worker threads\n  \
+         --version, -v           print the version"
+    );
 }

@@ -1,0 +1,160 @@
+//! Everything that knows x86-64 relocation numbers and instruction bytes.
+//!
+//! The psABI in brief, as far as a static link needs it: the thread pointer is %fs:0 and
+//! points to the *end* of the TLS block (variant II), so TLS offsets are negative; PLT entries
+//! jump through a GOT slot with `jmp *slot(%rip)`; and TLS access models written by the
+//! compiler for shared code (general and local dynamic, TLS descriptors) can be rewritten to
+//! local-exec when the output is an executable, because the offset is then known. The
+//! rewrites are small pure functions on the bytes around the relocation.
+
+use object::elf;
+
+/// `jmp *slot(%rip)` followed by padding. The rel32 at offset 2 is filled in by the writer.
+pub const IPLT_ENTRY: [u8; 16] = [
+    0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding
+];
+const _: () = assert!(IPLT_ENTRY.len() as u64 == crate::layout::PLT_ENTRY_SIZE);
+
+pub fn reloc_name(r_type: u32) -> String {
+    let name = match r_type {
+        elf::R_X86_64_NONE => "R_X86_64_NONE",
+        elf::R_X86_64_64 => "R_X86_64_64",
+        elf::R_X86_64_PC32 => "R_X86_64_PC32",
+        elf::R_X86_64_GOT32 => "R_X86_64_GOT32",
+        elf::R_X86_64_PLT32 => "R_X86_64_PLT32",
+        elf::R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
+        elf::R_X86_64_32 => "R_X86_64_32",
+        elf::R_X86_64_32S => "R_X86_64_32S",
+        elf::R_X86_64_16 => "R_X86_64_16",
+        elf::R_X86_64_PC16 => "R_X86_64_PC16",
+        elf::R_X86_64_8 => "R_X86_64_8",
+        elf::R_X86_64_PC8 => "R_X86_64_PC8",
+        elf::R_X86_64_DTPMOD64 => "R_X86_64_DTPMOD64",
+        elf::R_X86_64_DTPOFF64 => "R_X86_64_DTPOFF64",
+        elf::R_X86_64_TPOFF64 => "R_X86_64_TPOFF64",
+        elf::R_X86_64_TLSGD => "R_X86_64_TLSGD",
+        elf::R_X86_64_TLSLD => "R_X86_64_TLSLD",
+        elf::R_X86_64_DTPOFF32 => "R_X86_64_DTPOFF32",
+        elf::R_X86_64_GOTTPOFF => "R_X86_64_GOTTPOFF",
+        elf::R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
+        elf::R_X86_64_PC64 => "R_X86_64_PC64",
+        elf::R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
+        elf::R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
+        elf::R_X86_64_GOT64 => "R_X86_64_GOT64",
+        elf::R_X86_64_GOTPCREL64 => "R_X86_64_GOTPCREL64",
+        elf::R_X86_64_GOTPC64 => "R_X86_64_GOTPC64",
+        elf::R_X86_64_SIZE32 => "R_X86_64_SIZE32",
+        elf::R_X86_64_SIZE64 => "R_X86_64_SIZE64",
+        elf::R_X86_64_GOTPC32_TLSDESC => "R_X86_64_GOTPC32_TLSDESC",
+        elf::R_X86_64_TLSDESC_CALL => "R_X86_64_TLSDESC_CALL",
+        elf::R_X86_64_IRELATIVE => "R_X86_64_IRELATIVE",
+        elf::R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
+        elf::R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
+        _ => return format!("relocation type {r_type}"),
+    };
+    name.to_string()
+}
+
+/// General dynamic -> local exec. `buf[at..]` holds
+/// `66 48 8d 3d <tlsgd>` (lea x@tlsgd(%rip),%rdi) followed by
+/// `66 66 48 e8 <plt32>` (call __tls_get_addr@PLT), with `at` = r_offset - 4.
+/// Rewritten to `mov %fs:0,%rax; lea x@tpoff(%rax),%rax`.
+pub fn relax_gd_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
+    let Some(code) = buf.get_mut(at..at + 16) else {
+        return false;
+    };
+    if code[..4] != [0x66, 0x48, 0x8d, 0x3d] || code[8..12] != [0x66, 0x66, 0x48, 0xe8] {
+        return false;
+    }
+    code[..12].copy_from_slice(&[
+        0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
+        0x48, 0x8d, 0x80, // lea tpoff(%rax),%rax
+    ]);
+    code[12..16].copy_from_slice(&tpoff.to_le_bytes());
+    true
+}
+
+/// Local dynamic -> local exec. `buf[at..]` holds `48 8d 3d <tlsld>` (lea x@tlsld(%rip),%rdi)
+/// then `e8 <plt32>` (call __tls_get_addr@PLT) or `ff 15 <gotpcrel>` (the -fno-plt call), with
+/// `at` = r_offset - 3. Rewritten to load %fs:0 into %rax, padded with prefixes.
+/// Returns the number of bytes rewritten (0 when the sequence is not recognised).
+pub fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
+    let Some(code) = buf.get_mut(at..) else {
+        return 0;
+    };
+    if code.len() < 12 || code[..3] != [0x48, 0x8d, 0x3d] {
+        return 0;
+    }
+    if code[7] == 0xe8 {
+        code[..12].copy_from_slice(&[0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);
+        12
+    } else if code.len() >= 13 && code[7..9] == [0xff, 0x15] {
+        code[..13]
+            .copy_from_slice(&[0x66, 0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);
+        13
+    } else {
+        0
+    }
+}
+
+/// TLS descriptor -> local exec, first half: `lea x@tlsdesc(%rip),%reg` (REX.W 8d modrm) at
+/// `at` = r_offset - 3 becomes `mov $tpoff,%reg` (REX.W c7 /0).
+pub fn relax_tlsdesc_lea_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
+    let Some(code) = buf.get_mut(at..at + 7) else {
+        return false;
+    };
+    let (rex, opcode, modrm) = (code[0], code[1], code[2]);
+    if rex & 0xf8 != 0x48 || opcode != 0x8d || modrm & 0xc7 != 0x05 {
+        return false;
+    }
+    let reg = (modrm >> 3) & 7;
+    let rex_b = (rex >> 2) & 1; // REX.R of the lea becomes REX.B of the mov
+    code[0] = 0x48 | rex_b;
+    code[1] = 0xc7;
+    code[2] = 0xc0 | reg;
+    code[3..7].copy_from_slice(&tpoff.to_le_bytes());
+    true
+}
+
+/// TLS descriptor -> local exec, second half: `call *x@tlsdesc(%rax)` (ff 10) becomes a
+/// two-byte nop.
+pub fn relax_tlsdesc_call(buf: &mut [u8], at: usize) -> bool {
+    match buf.get_mut(at..at + 2) {
+        Some(code) if code == [0xff, 0x10] => {
+            code.copy_from_slice(&[0x66, 0x90]);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Initial exec -> local exec: `mov x@gottpoff(%rip),%reg` (REX 8b modrm) at
+/// `at` = r_offset - 3 becomes `mov $tpoff,%reg`; `add x@gottpoff(%rip),%reg` becomes
+/// `add $tpoff,%reg`. Returns false for forms it does not know (the GOT entry is used then).
+pub fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
+    let Some(code) = buf.get_mut(at..at + 7) else {
+        return false;
+    };
+    let (rex, opcode, modrm) = (code[0], code[1], code[2]);
+    if rex & 0xf0 != 0x40 || modrm & 0xc7 != 0x05 {
+        return false;
+    }
+    let reg = (modrm >> 3) & 7;
+    let rex_b = (rex >> 2) & 1;
+    match opcode {
+        0x8b => {
+            code[0] = (rex & 0xf8) | rex_b;
+            code[1] = 0xc7;
+            code[2] = 0xc0 | reg;
+        }
+        0x03 => {
+            code[0] = (rex & 0xf8) | rex_b;
+            code[1] = 0x81;
+            code[2] = 0xc0 | reg;
+        }
+        _ => return false,
+    }
+    code[3..7].copy_from_slice(&tpoff.to_le_bytes());
+    true
+}

@@ -1,0 +1,227 @@
+//! Reading one ELF64 x86_64 relocatable object: headers, sections, symbols, relocations.
+//!
+//! Borrowing only: everything here points into the mapped file and is validated once, so
+//! later phases index these tables without re-checking bounds. This module decides nothing
+//! about the link (which sections are kept, where symbols resolve).
+
+use anyhow::{bail, Context, Result};
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::LittleEndian;
+
+pub const LE: LittleEndian = LittleEndian;
+pub type Sym = elf::Sym64<LittleEndian>;
+pub type Rela = elf::Rela64<LittleEndian>;
+pub type Shdr = elf::SectionHeader64<LittleEndian>;
+pub type Ehdr = elf::FileHeader64<LittleEndian>;
+
+/// `SHT_X86_64_UNWIND`: gcc's `.eh_frame` may carry this type.
+pub const SHT_X86_64_UNWIND: u32 = 0x7000_0001;
+
+/// What kind of ELF file a mapped file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElfKind {
+    Relocatable,
+    Shared,
+}
+
+/// Checks class, data encoding, machine and type; the error names what is wrong.
+pub fn classify(data: &[u8]) -> Result<ElfKind> {
+    if data.len() < 64 {
+        bail!("file is truncated: {} bytes is smaller than an ELF header", data.len());
+    }
+    if data[4] != elf::ELFCLASS64 {
+        bail!("incompatible architecture: not a 64-bit ELF file (x86_64 expected)");
+    }
+    if data[5] != elf::ELFDATA2LSB {
+        bail!("incompatible architecture: big-endian ELF file (x86_64 expected)");
+    }
+    let machine = u16::from_le_bytes([data[18], data[19]]);
+    if machine != elf::EM_X86_64 {
+        bail!(
+            "incompatible architecture: ELF machine {} ({}), x86_64 expected",
+            machine,
+            machine_name(machine)
+        );
+    }
+    match u16::from_le_bytes([data[16], data[17]]) {
+        elf::ET_REL => Ok(ElfKind::Relocatable),
+        elf::ET_DYN => Ok(ElfKind::Shared),
+        elf::ET_EXEC => bail!("cannot link an executable (ET_EXEC) as an input"),
+        other => bail!("unsupported ELF file type {other}"),
+    }
+}
+
+fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        elf::EM_386 => "i386",
+        elf::EM_AARCH64 => "aarch64",
+        elf::EM_ARM => "arm",
+        elf::EM_RISCV => "riscv",
+        elf::EM_PPC64 => "ppc64",
+        elf::EM_S390 => "s390",
+        _ => "unknown",
+    }
+}
+
+/// A parsed relocatable object. Indexes are ELF section and symbol indexes.
+pub struct ObjectFile {
+    pub data: &'static [u8],
+    pub shdrs: &'static [Shdr],
+    pub section_names: Vec<&'static [u8]>,
+    pub symbols: &'static [Sym],
+    pub strtab: &'static [u8],
+    /// Index of the first non-local symbol (`sh_info` of `.symtab`).
+    pub first_global: usize,
+    /// Relocations that apply to each section, by target section index.
+    pub relocs: Vec<&'static [Rela]>,
+    /// COMDAT groups: signature and member section indexes.
+    pub comdat_groups: Vec<(&'static [u8], Vec<u32>)>,
+    /// Section index of the SHT_SYMTAB_SHNDX table entries, if any.
+    pub symtab_shndx: &'static [object::U32<LittleEndian>],
+}
+
+impl ObjectFile {
+    pub fn parse(data: &'static [u8]) -> Result<ObjectFile> {
+        let header = Ehdr::parse(data).context("bad ELF header")?;
+        let sections = header.sections(LE, data).context("bad section header table")?;
+        let shdrs: &'static [Shdr] = sections.iter().as_slice();
+        let mut section_names = Vec::with_capacity(shdrs.len());
+        for shdr in shdrs {
+            let name = sections.section_name(LE, shdr).context("bad section name")?;
+            section_names.push(name);
+        }
+        // Check every section's data range once, so later phases can slice without checks.
+        for (i, shdr) in shdrs.iter().enumerate() {
+            if shdr.sh_type(LE) != elf::SHT_NOBITS {
+                shdr.data(LE, data).with_context(|| {
+                    format!(
+                        "section {} ({}) extends past the end of the file",
+                        i,
+                        String::from_utf8_lossy(section_names[i])
+                    )
+                })?;
+            }
+        }
+        let mut symbols: &'static [Sym] = &[];
+        let mut strtab: &'static [u8] = &[];
+        let mut first_global = 0;
+        let mut symtab_shndx: &'static [object::U32<LittleEndian>] = &[];
+        let mut relocs: Vec<&'static [Rela]> = vec![&[]; shdrs.len()];
+        let mut comdat_groups = Vec::new();
+        let mut symtab_index = None;
+        for (i, shdr) in shdrs.iter().enumerate() {
+            match shdr.sh_type(LE) {
+                elf::SHT_SYMTAB => {
+                    symbols = object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
+                        .map_err(|()| anyhow::anyhow!("bad symbol table size"))?;
+                    let link = shdr.sh_link(LE) as usize;
+                    let Some(strtab_shdr) = shdrs.get(link) else {
+                        bail!("symbol table's string table {link} does not exist");
+                    };
+                    strtab = strtab_shdr.data(LE, data).context("bad symbol string table")?;
+                    first_global = shdr.sh_info(LE) as usize;
+                    if first_global > symbols.len() {
+                        bail!("symbol table's first global index is out of range");
+                    }
+                    symtab_index = Some(i);
+                }
+                elf::SHT_RELA => {
+                    let target = shdr.sh_info(LE) as usize;
+                    if target >= shdrs.len() {
+                        bail!("relocation section {i} applies to a section that does not exist");
+                    }
+                    let (rela, _) = shdr
+                        .rela(LE, data)
+                        .context("bad relocation section")?
+                        .context("bad relocation section")?;
+                    relocs[target] = rela;
+                }
+                elf::SHT_REL => bail!("SHT_REL relocation sections are not used on x86_64"),
+                elf::SHT_SYMTAB_SHNDX => {
+                    let bytes = shdr.data(LE, data)?;
+                    symtab_shndx = object::pod::slice_from_all_bytes(bytes)
+                        .map_err(|()| anyhow::anyhow!("bad SHT_SYMTAB_SHNDX section"))?;
+                }
+                _ => {}
+            }
+        }
+        if let Some(symtab_index) = symtab_index {
+            for (i, shdr) in shdrs.iter().enumerate() {
+                if shdr.sh_type(LE) == elf::SHT_GROUP {
+                    if shdr.sh_link(LE) as usize != symtab_index {
+                        bail!("group section {i} does not use the symbol table");
+                    }
+                    let words: &[object::U32<LittleEndian>] =
+                        object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
+                            .map_err(|()| anyhow::anyhow!("bad group section {i}"))?;
+                    let Some((flags, members)) = words.split_first() else {
+                        continue;
+                    };
+                    if flags.get(LE) & elf::GRP_COMDAT == 0 {
+                        continue;
+                    }
+                    let sig_index = shdr.sh_info(LE) as usize;
+                    let Some(sig_sym) = symbols.get(sig_index) else {
+                        bail!("group section {i} names symbol {sig_index}, which does not exist");
+                    };
+                    let name = read_str(strtab, sig_sym.st_name.get(LE))
+                        .with_context(|| format!("bad group signature in section {i}"))?;
+                    let mut member_indexes = Vec::with_capacity(members.len());
+                    for m in members {
+                        let m = m.get(LE);
+                        if m as usize >= shdrs.len() {
+                            bail!("group section {i} names section {m}, which does not exist");
+                        }
+                        member_indexes.push(m);
+                    }
+                    comdat_groups.push((name, member_indexes));
+                }
+            }
+        }
+        Ok(ObjectFile {
+            data,
+            shdrs,
+            section_names,
+            symbols,
+            strtab,
+            first_global,
+            relocs,
+            comdat_groups,
+            symtab_shndx,
+        })
+    }
+
+    pub fn symbol_name(&self, index: usize) -> Result<&'static [u8]> {
+        read_str(self.strtab, self.symbols[index].st_name.get(LE))
+    }
+
+    /// The section index a symbol is defined in, with SHN_XINDEX resolved.
+    pub fn symbol_shndx(&self, index: usize) -> u32 {
+        let shndx = self.symbols[index].st_shndx.get(LE);
+        if shndx == elf::SHN_XINDEX {
+            self.symtab_shndx.get(index).map_or(0, |v| v.get(LE))
+        } else {
+            u32::from(shndx)
+        }
+    }
+
+    pub fn section_data(&self, index: usize) -> &'static [u8] {
+        let shdr = &self.shdrs[index];
+        if shdr.sh_type(LE) == elf::SHT_NOBITS {
+            return &[];
+        }
+        // Checked in `parse`.
+        shdr.data(LE, self.data).unwrap_or(&[])
+    }
+}
+
+pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
+    let Some(rest) = table.get(offset as usize..) else {
+        bail!("string offset {offset} is outside the string table");
+    };
+    let Some(end) = rest.iter().position(|&b| b == 0) else {
+        bail!("string at offset {offset} is not terminated");
+    };
+    Ok(&rest[..end])
+}

@@ -1,0 +1,1190 @@
+//! Phase 3: layout. Decides which input sections are kept (COMDAT, `--gc-sections`,
+//! `.eh_frame` records), which GOT and PLT entries and dynamic relocations exist, how input
+//! sections map to output sections, and every address and file offset.
+//!
+//! No output bytes are written here: `write` turns a [`Layout`] into a file. Everything the
+//! writer needs is an id or a number in this structure.
+
+use crate::args::Config;
+use crate::eh_frame::{self, Record};
+use crate::inputs::elf::{Rela, LE, SHT_X86_64_UNWIND};
+use crate::resolve::{LoadedObject, Resolution};
+use crate::symbols::{Def, FileId, SymbolId};
+use anyhow::{bail, Result};
+use object::elf;
+use std::collections::HashMap;
+
+pub const PAGE_SIZE: u64 = 0x1000;
+pub const NON_PIE_BASE: u64 = 0x40_0000;
+pub const PLT_ENTRY_SIZE: u64 = 16;
+const NOT_PLACED: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutSecId(pub u32);
+
+/// A symbol as a relocation names it: a global id, or a local of one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SymRef {
+    Global(SymbolId),
+    Local(FileId, u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GotKind {
+    /// The symbol's address (an IFUNC's PLT entry for IFUNCs).
+    Address,
+    /// The symbol's offset from the thread pointer (initial-exec TLS).
+    TpOff,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synthetic {
+    BuildId,
+    Got,
+    GotPlt,
+    Iplt,
+    /// `.rela.dyn` in PIE (RELATIVE then IRELATIVE), `.rela.iplt` otherwise.
+    Rela,
+    Dynamic,
+    Dynsym,
+    Dynstr,
+    EhFrameHdr,
+    Comment,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Member {
+    Input { file: FileId, sec: u32 },
+    Common(SymbolId),
+}
+
+pub struct OutputSection {
+    pub name: String,
+    pub sh_type: u32,
+    pub sh_flags: u64,
+    pub align: u64,
+    pub entsize: u64,
+    pub rank: u32,
+    pub members: Vec<Member>,
+    pub size: u64,
+    pub addr: u64,
+    pub offset: u64,
+    pub synthetic: Option<Synthetic>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    pub out: u32,
+    pub offset: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    pub p_type: u32,
+    pub p_flags: u32,
+    pub offset: u64,
+    pub vaddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+    pub align: u64,
+}
+
+/// Where a relocation's symbol lives.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    Section { file: FileId, sec: u32, value: u64 },
+    Abs(u64),
+    Common(SymbolId),
+    Synthetic(SymbolId),
+    UndefWeak,
+    Undefined,
+}
+
+pub struct Layout {
+    pub pie: bool,
+    pub base: u64,
+    pub entry: u64,
+    pub sections: Vec<OutputSection>,
+    /// Output sections in file order (alloc first, by address).
+    pub order: Vec<OutSecId>,
+    pub segments: Vec<Segment>,
+    pub placements: Vec<Vec<Placement>>,
+    pub eh_records: HashMap<(FileId, u32), Vec<Record>>,
+    pub got_entries: Vec<(SymRef, GotKind)>,
+    pub got_index: HashMap<(SymRef, GotKind), u32>,
+    pub iplt_entries: Vec<SymRef>,
+    pub iplt_index: HashMap<SymRef, u32>,
+    pub n_relative: u64,
+    pub common_offsets: HashMap<SymbolId, (u32, u64)>,
+    pub synthetic_values: HashMap<SymbolId, u64>,
+    pub tls_start: u64,
+    pub tls_memsz: u64,
+    pub tls_align: u64,
+    pub synthetic_index: HashMap<&'static str, OutSecId>,
+    pub build_id_size: u64,
+    pub comment: Vec<u8>,
+    pub file_size: u64,
+    pub live: Vec<Vec<bool>>,
+}
+
+pub struct Undefined {
+    pub symbol: SymbolId,
+    pub file: FileId,
+    pub sec: u32,
+    pub offset: u64,
+}
+
+fn name_matches(name: &str, prefix: &str) -> bool {
+    name == prefix
+        || (name.len() > prefix.len()
+            && name.starts_with(prefix)
+            && name.as_bytes()[prefix.len()] == b'.')
+}
+
+/// The output section an alloc input section goes to, as GNU ld's default script says.
+fn output_name(name: &str) -> &str {
+    const MAP: &[(&str, &str)] = &[
+        (".text", ".text"),
+        (".rodata", ".rodata"),
+        (".data.rel.ro", ".data.rel.ro"),
+        (".data", ".data"),
+        (".bss", ".bss"),
+        (".tdata", ".tdata"),
+        (".tbss", ".tbss"),
+        (".init_array", ".init_array"),
+        (".fini_array", ".fini_array"),
+        (".preinit_array", ".preinit_array"),
+        (".gcc_except_table", ".gcc_except_table"),
+        (".gnu.linkonce.t", ".text"),
+        (".gnu.linkonce.r", ".rodata"),
+        (".gnu.linkonce.d", ".data"),
+        (".gnu.linkonce.b", ".bss"),
+        (".ldata", ".ldata"),
+        (".lrodata", ".lrodata"),
+        (".lbss", ".lbss"),
+    ];
+    for (prefix, out) in MAP {
+        if name_matches(name, prefix) {
+            return out;
+        }
+    }
+    name
+}
+
+fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
+    let flags = flags as u32;
+    if flags & elf::SHF_ALLOC == 0 {
+        return 1000;
+    }
+    let write = flags & elf::SHF_WRITE != 0;
+    let exec = flags & elf::SHF_EXECINSTR != 0;
+    let nobits = sh_type == elf::SHT_NOBITS;
+    if !write && !exec {
+        return match name {
+            _ if sh_type == elf::SHT_NOTE => 10,
+            ".dynsym" => 15,
+            ".dynstr" => 16,
+            ".rela.dyn" | ".rela.iplt" => 20,
+            ".rodata" => 30,
+            ".eh_frame_hdr" => 40,
+            ".eh_frame" => 41,
+            ".gcc_except_table" => 42,
+            _ => 31,
+        };
+    }
+    if exec && !write {
+        return match name {
+            ".init" => 100,
+            ".plt" | ".iplt" => 110,
+            ".text" => 120,
+            ".fini" => 130,
+            _ => 125,
+        };
+    }
+    if flags & elf::SHF_TLS != 0 {
+        return if nobits { 201 } else { 200 };
+    }
+    match name {
+        ".preinit_array" => 210,
+        ".init_array" => 211,
+        ".fini_array" => 212,
+        ".data.rel.ro" => 220,
+        ".dynamic" => 221,
+        ".got" => 222,
+        ".got.plt" => 300,
+        ".data" => 310,
+        ".bss" => 400,
+        _ if nobits => 410,
+        _ => 320,
+    }
+}
+
+/// Priority for sorting `.init_array.N` / `.fini_array.N` inputs; unsuffixed ones go last.
+fn init_priority(name: &str) -> u64 {
+    match name.rsplit_once('.') {
+        Some((_, digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().unwrap_or(u64::MAX)
+        }
+        _ => u64::MAX,
+    }
+}
+
+fn is_c_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+/// Whether an input section is content at all (not a table the linker consumes).
+fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
+    let shdr = &obj.obj.shdrs[sec];
+    let sh_type = shdr.sh_type.get(LE);
+    let flags = shdr.sh_flags.get(LE);
+    match sh_type {
+        elf::SHT_NULL
+        | elf::SHT_SYMTAB
+        | elf::SHT_RELA
+        | elf::SHT_REL
+        | elf::SHT_GROUP
+        | elf::SHT_SYMTAB_SHNDX => return false,
+        elf::SHT_STRTAB if flags & u64::from(elf::SHF_ALLOC) == 0 => return false,
+        0x6fff_4c03 /* SHT_LLVM_ADDRSIG */ => return false,
+        _ => {}
+    }
+    if flags & u64::from(elf::SHF_EXCLUDE) != 0 || obj.comdat_discarded[sec] {
+        return false;
+    }
+    let name = obj.obj.section_names[sec];
+    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.warning") {
+        return false;
+    }
+    if flags & u64::from(elf::SHF_ALLOC) == 0
+        && (config.strip_debug || config.strip_all)
+        && (name.starts_with(b".debug") || name.starts_with(b".zdebug"))
+    {
+        return false;
+    }
+    true
+}
+
+fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
+    let t = obj.obj.shdrs[sec].sh_type.get(LE);
+    obj.obj.section_names[sec] == b".eh_frame" && (t == elf::SHT_PROGBITS || t == SHT_X86_64_UNWIND)
+}
+
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub res: &'a Resolution,
+}
+
+impl Context<'_> {
+    /// Resolves symbol `sym_index` of `file` as a relocation sees it.
+    pub fn target(&self, file: FileId, sym_index: usize) -> (SymRef, Target, u8) {
+        let object = &self.res.objects[file.0 as usize];
+        let obj = &object.obj;
+        if sym_index >= obj.symbols.len() {
+            return (SymRef::Local(file, sym_index as u32), Target::Undefined, 0);
+        }
+        if let Some(id) = object.global_id(sym_index) {
+            let symref = SymRef::Global(id);
+            let symbol = self.res.symbols.get(id);
+            return match symbol.def {
+                Def::Defined { file: f, sym, .. } => {
+                    let def_obj = &self.res.objects[f.0 as usize].obj;
+                    let st = &def_obj.symbols[sym as usize];
+                    let shndx = def_obj.symbol_shndx(sym as usize);
+                    let target = if shndx == u32::from(elf::SHN_ABS) {
+                        Target::Abs(st.st_value.get(LE))
+                    } else {
+                        Target::Section {
+                            file: f,
+                            sec: shndx,
+                            value: st.st_value.get(LE),
+                        }
+                    };
+                    (symref, target, st.st_type())
+                }
+                Def::Common { .. } => (symref, Target::Common(id), elf::STT_OBJECT),
+                Def::Synthetic => (symref, Target::Synthetic(id), elf::STT_NOTYPE),
+                Def::Undefined => {
+                    let weak = obj.symbols[sym_index].st_bind() == elf::STB_WEAK;
+                    let t = if weak { Target::UndefWeak } else { Target::Undefined };
+                    (symref, t, elf::STT_NOTYPE)
+                }
+            };
+        }
+        let st = &obj.symbols[sym_index];
+        let shndx = obj.symbol_shndx(sym_index);
+        let symref = SymRef::Local(file, sym_index as u32);
+        let target = match shndx {
+            0 => Target::Undefined,
+            s if s == u32::from(elf::SHN_ABS) => Target::Abs(st.st_value.get(LE)),
+            s => Target::Section {
+                file,
+                sec: s,
+                value: st.st_value.get(LE),
+            },
+        };
+        (symref, target, st.st_type())
+    }
+}
+
+/// Names the linker defines when the program refers to them and nothing else defines them.
+const SYNTHETIC_NAMES: &[&str] = &[
+    "__ehdr_start",
+    "__executable_start",
+    "_GLOBAL_OFFSET_TABLE_",
+    "__init_array_start",
+    "__init_array_end",
+    "__fini_array_start",
+    "__fini_array_end",
+    "__preinit_array_start",
+    "__preinit_array_end",
+    "__rela_iplt_start",
+    "__rela_iplt_end",
+    "_etext",
+    "etext",
+    "__etext",
+    "_edata",
+    "edata",
+    "_end",
+    "end",
+    "__bss_start",
+    "__GNU_EH_FRAME_HDR",
+    "__dso_handle",
+];
+
+/// Marks linker-defined symbols as `Def::Synthetic` (GNU ld's PROVIDE: only when referenced
+/// and not defined by an input).
+pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
+    let pie = config.pie && !config.relocatable;
+    let mut names: Vec<&[u8]> = SYNTHETIC_NAMES.iter().map(|s| s.as_bytes()).collect();
+    if pie {
+        names.push(b"_DYNAMIC");
+    }
+    for name in names {
+        if let Some(id) = res.symbols.lookup(name) {
+            let sym = res.symbols.get_mut(id);
+            if sym.def == Def::Undefined {
+                sym.def = Def::Synthetic;
+            }
+        }
+    }
+    // __start_SEC / __stop_SEC for sections named like C identifiers.
+    let mut section_names = std::collections::HashSet::new();
+    for object in &res.objects {
+        for name in &object.obj.section_names {
+            if let Ok(n) = std::str::from_utf8(name) {
+                if is_c_identifier(n) {
+                    section_names.insert(n.to_string());
+                }
+            }
+        }
+    }
+    for id in 0..res.symbols.symbols.len() {
+        let sym = &res.symbols.symbols[id];
+        if sym.def != Def::Undefined {
+            continue;
+        }
+        let name = String::from_utf8_lossy(sym.name);
+        let sec = name
+            .strip_prefix("__start_")
+            .or_else(|| name.strip_prefix("__stop_"));
+        if let Some(sec) = sec {
+            if section_names.contains(sec) {
+                res.symbols.symbols[id].def = Def::Synthetic;
+            }
+        }
+    }
+}
+
+pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefined>)> {
+    let ctx = Context { config, res };
+    let pie = config.pie && !config.shared && !config.relocatable;
+    let n_files = res.objects.len();
+
+    // 1. Which sections are content, and the .eh_frame records.
+    let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
+    let mut eh_records = HashMap::new();
+    for (f, object) in res.objects.iter().enumerate() {
+        let mut c = vec![false; object.obj.shdrs.len()];
+        for (sec, keep) in c.iter_mut().enumerate() {
+            *keep = is_content(object, sec, config);
+            if *keep && is_eh_frame(object, sec) {
+                let records = eh_frame::split(object.obj.section_data(sec), object.obj.relocs[sec])
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
+                eh_records.insert((FileId(f as u32), sec as u32), records);
+            }
+        }
+        content.push(c);
+    }
+
+    // 2. Liveness.
+    let live = if config.gc_sections {
+        crate::gc::mark_live(&ctx, &content, &eh_records)
+    } else {
+        content.clone()
+    };
+
+    // 3. Drop FDEs of dead functions; give kept records their output offsets.
+    let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
+        let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
+        match target {
+            Target::Section { file, sec, .. } => Some((file, sec)),
+            _ => None,
+        }
+    };
+    for (&(file, sec), records) in eh_records.iter_mut() {
+        let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
+        let mut out = 0u32;
+        for record in records.iter_mut() {
+            let keep = if record.is_cie {
+                true
+            } else {
+                // The FDE's first relocation is its initial location.
+                let pc_begin = relocs[record.relocs.clone()]
+                    .iter()
+                    .find(|r| r.r_offset.get(LE) == u64::from(record.in_offset) + 8);
+                match pc_begin.and_then(|r| section_of(file, r)) {
+                    Some((f, s)) => live[f.0 as usize].get(s as usize).copied().unwrap_or(false),
+                    None => false,
+                }
+            };
+            if keep {
+                record.out_offset = Some(out);
+                out += record.size;
+            }
+        }
+    }
+
+    // 4. Scan relocations of live alloc sections: GOT, PLT, dynamic relocations, errors.
+    let mut got_entries = Vec::new();
+    let mut got_index = HashMap::new();
+    let mut iplt_entries = Vec::new();
+    let mut iplt_index = HashMap::new();
+    let mut n_relative = 0u64;
+    let mut undefined = Vec::new();
+    let mut pie_errors = Vec::new();
+    for (f, object) in res.objects.iter().enumerate() {
+        let file = FileId(f as u32);
+        for sec in 0..object.obj.shdrs.len() {
+            if !live[f][sec] {
+                continue;
+            }
+            let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+            if flags & u64::from(elf::SHF_ALLOC) == 0 {
+                continue;
+            }
+            let records = eh_records.get(&(file, sec as u32));
+            for (ri, r) in object.obj.relocs[sec].iter().enumerate() {
+                if let Some(records) = records {
+                    let rec = eh_frame::record_at(records, r.r_offset.get(LE));
+                    if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+                        continue;
+                    }
+                }
+                let _ = ri;
+                let r_type = r.r_type(LE, false);
+                if r_type == elf::R_X86_64_NONE {
+                    continue;
+                }
+                let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
+                if let Target::Undefined = target {
+                    if let SymRef::Global(id) = symref {
+                        undefined.push(Undefined {
+                            symbol: id,
+                            file,
+                            sec: sec as u32,
+                            offset: r.r_offset.get(LE),
+                        });
+                    }
+                    continue;
+                }
+                let is_ifunc = st_type == elf::STT_GNU_IFUNC;
+                let relocatable = !matches!(target, Target::Abs(_) | Target::UndefWeak);
+                let mut add_got = |kind: GotKind| {
+                    got_index.entry((symref, kind)).or_insert_with(|| {
+                        got_entries.push((symref, kind));
+                        (got_entries.len() - 1) as u32
+                    });
+                };
+                match r_type {
+                    elf::R_X86_64_GOTPCREL
+                    | elf::R_X86_64_GOTPCRELX
+                    | elf::R_X86_64_REX_GOTPCRELX
+                    | elf::R_X86_64_GOT32
+                    | elf::R_X86_64_GOT64
+                    | elf::R_X86_64_GOTPCREL64 => add_got(GotKind::Address),
+                    elf::R_X86_64_GOTTPOFF => add_got(GotKind::TpOff),
+                    elf::R_X86_64_64 if pie && relocatable => n_relative += 1,
+                    elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
+                        if pie && relocatable =>
+                    {
+                        pie_errors.push(format!(
+                            "{}:({}+{:#x}): relocation {} cannot be used when making a PIE \
+                             object; recompile with -fPIE",
+                            object.name,
+                            String::from_utf8_lossy(object.obj.section_names[sec]),
+                            r.r_offset.get(LE),
+                            crate::arch::x86_64::reloc_name(r_type)
+                        ));
+                    }
+                    _ => {}
+                }
+                if is_ifunc {
+                    iplt_index.entry(symref).or_insert_with(|| {
+                        iplt_entries.push(symref);
+                        (iplt_entries.len() - 1) as u32
+                    });
+                }
+            }
+        }
+    }
+    if !pie_errors.is_empty() {
+        bail!("{}", pie_errors.join("\nweld: error: "));
+    }
+    if pie {
+        n_relative += got_entries
+            .iter()
+            .filter(|(symref, kind)| {
+                *kind == GotKind::Address && {
+                    let t = match symref {
+                        SymRef::Global(id) => match res.symbols.get(*id).def {
+                            Def::Defined { file, sym, .. } => {
+                                let o = &res.objects[file.0 as usize].obj;
+                                o.symbol_shndx(sym as usize) != u32::from(elf::SHN_ABS)
+                            }
+                            Def::Undefined => false,
+                            _ => true,
+                        },
+                        SymRef::Local(file, sym) => {
+                            let o = &res.objects[file.0 as usize].obj;
+                            o.symbol_shndx(*sym as usize) != u32::from(elf::SHN_ABS)
+                        }
+                    };
+                    t
+                }
+            })
+            .count() as u64;
+    }
+
+    // 5. Output sections.
+    let mut sections: Vec<OutputSection> = Vec::new();
+    let mut by_name: HashMap<String, u32> = HashMap::new();
+    let mut placements: Vec<Vec<Placement>> = Vec::with_capacity(n_files);
+    let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
+    let mut synthetic_index = HashMap::new();
+    let mut comment = b"\0".to_vec();
+    let mut comment_seen = std::collections::HashSet::new();
+    for (f, object) in res.objects.iter().enumerate() {
+        placements.push(vec![
+            Placement {
+                out: NOT_PLACED,
+                offset: 0
+            };
+            object.obj.shdrs.len()
+        ]);
+        for sec in 0..object.obj.shdrs.len() {
+            if !live[f][sec] {
+                continue;
+            }
+            let shdr = &object.obj.shdrs[sec];
+            let in_name = String::from_utf8_lossy(object.obj.section_names[sec]);
+            let flags = shdr.sh_flags.get(LE);
+            let sh_type = shdr.sh_type.get(LE);
+            if in_name == ".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
+                for s in object.obj.section_data(sec).split(|&b| b == 0) {
+                    if !s.is_empty() && comment_seen.insert(s.to_vec()) {
+                        comment.extend_from_slice(s);
+                        comment.push(0);
+                    }
+                }
+                continue;
+            }
+            let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
+            let out_name = if alloc { output_name(&in_name) } else { &*in_name }.to_string();
+            let out_type = if sh_type == SHT_X86_64_UNWIND { elf::SHT_PROGBITS } else { sh_type };
+            let out_flags = flags & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS
+                | elf::SHF_COMPRESSED);
+            let keep_merge = !alloc && flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) != 0;
+            let id = *by_name.entry(out_name.clone()).or_insert_with(|| {
+                sections.push(OutputSection {
+                    rank: rank(&out_name, out_type, out_flags),
+                    name: out_name.clone(),
+                    sh_type: out_type,
+                    sh_flags: if keep_merge { flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) } else { 0 } | out_flags,
+                    align: 1,
+                    entsize: shdr.sh_entsize.get(LE),
+                    members: Vec::new(),
+                    size: 0,
+                    addr: 0,
+                    offset: 0,
+                    synthetic: None,
+                });
+                pending.push(Vec::new());
+                (sections.len() - 1) as u32
+            });
+            let os = &mut sections[id as usize];
+            os.sh_flags |= out_flags;
+            if os.sh_type == elf::SHT_NOBITS && out_type != elf::SHT_NOBITS {
+                os.sh_type = out_type;
+            }
+            os.align = os.align.max(shdr.sh_addralign.get(LE).max(1));
+            let key = if out_name == ".init_array" || out_name == ".fini_array" || out_name == ".preinit_array" {
+                init_priority(&in_name)
+            } else {
+                0
+            };
+            pending[id as usize].push((key, FileId(f as u32), sec as u32));
+        }
+    }
+    for (id, mut members) in pending.into_iter().enumerate() {
+        // Stable: equal priorities keep input order.
+        members.sort_by_key(|m| m.0);
+        sections[id].members = members
+            .into_iter()
+            .map(|(_, file, sec)| Member::Input { file, sec })
+            .collect();
+    }
+    // Commons go to .bss.
+    let mut commons: Vec<SymbolId> = res
+        .symbols
+        .symbols
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.def, Def::Common { .. }))
+        .map(|(i, _)| SymbolId(i as u32))
+        .collect();
+    commons.sort();
+    if !commons.is_empty() {
+        let id = *by_name.entry(".bss".to_string()).or_insert_with(|| {
+            sections.push(OutputSection {
+                name: ".bss".into(),
+                sh_type: elf::SHT_NOBITS,
+                sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
+                align: 1,
+                entsize: 0,
+                rank: 400,
+                members: Vec::new(),
+                size: 0,
+                addr: 0,
+                offset: 0,
+                synthetic: None,
+            });
+            (sections.len() - 1) as u32
+        });
+        for c in &commons {
+            sections[id as usize].members.push(Member::Common(*c));
+        }
+    }
+    let mut add_synthetic = |sections: &mut Vec<OutputSection>,
+                             name: &'static str,
+                             kind: Synthetic,
+                             sh_type: u32,
+                             flags: u32,
+                             align: u64,
+                             entsize: u64,
+                             size: u64| {
+        let id = sections.len() as u32;
+        sections.push(OutputSection {
+            name: name.to_string(),
+            sh_type,
+            sh_flags: u64::from(flags),
+            align,
+            entsize,
+            rank: rank(name, sh_type, u64::from(flags)),
+            members: Vec::new(),
+            size,
+            addr: 0,
+            offset: 0,
+            synthetic: Some(kind),
+        });
+        synthetic_index.insert(name, OutSecId(id));
+    };
+    let a = elf::SHF_ALLOC;
+    let aw = elf::SHF_ALLOC | elf::SHF_WRITE;
+    let build_id_size = match &config.build_id {
+        None => 0,
+        Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Sha1)) => 20,
+        Some(crate::args::BuildIdArg::Hash(_)) => 16,
+        Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
+    };
+    if config.build_id.is_some() {
+        add_synthetic(&mut sections, ".note.gnu.build-id", Synthetic::BuildId, elf::SHT_NOTE, a, 4, 0, 16 + build_id_size.div_ceil(4) * 4);
+    }
+    add_synthetic(&mut sections, ".got", Synthetic::Got, elf::SHT_PROGBITS, aw, 8, 8, 8 * got_entries.len() as u64);
+    add_synthetic(&mut sections, ".got.plt", Synthetic::GotPlt, elf::SHT_PROGBITS, aw, 8, 8, 8 * (3 + iplt_entries.len() as u64));
+    if !iplt_entries.is_empty() {
+        add_synthetic(&mut sections, ".iplt", Synthetic::Iplt, elf::SHT_PROGBITS, a | elf::SHF_EXECINSTR, 16, 16, PLT_ENTRY_SIZE * iplt_entries.len() as u64);
+    }
+    let n_rela = if pie { n_relative + iplt_entries.len() as u64 } else { iplt_entries.len() as u64 };
+    let rela_name = if pie { ".rela.dyn" } else { ".rela.iplt" };
+    add_synthetic(&mut sections, rela_name, Synthetic::Rela, elf::SHT_RELA, a, 8, 24, 24 * n_rela);
+    if pie {
+        add_synthetic(&mut sections, ".dynsym", Synthetic::Dynsym, elf::SHT_DYNSYM, a, 8, 24, 24);
+        add_synthetic(&mut sections, ".dynstr", Synthetic::Dynstr, elf::SHT_STRTAB, a, 1, 0, 1);
+        add_synthetic(&mut sections, ".dynamic", Synthetic::Dynamic, elf::SHT_DYNAMIC, aw, 8, 16, 16 * dynamic_entry_count(n_relative));
+    }
+    if config.eh_frame_hdr {
+        let n_fdes = eh_records.values().flatten().filter(|r| !r.is_cie && r.out_offset.is_some()).count();
+        add_synthetic(&mut sections, ".eh_frame_hdr", Synthetic::EhFrameHdr, elf::SHT_PROGBITS, a, 4, 0, eh_frame::hdr_size(n_fdes) as u64);
+    }
+    comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
+    comment.push(0);
+    add_synthetic(&mut sections, ".comment", Synthetic::Comment, elf::SHT_PROGBITS, 0, 1, 1, comment.len() as u64);
+    sections.iter_mut().find(|s| s.name == ".comment").map(|s| s.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS));
+
+    // 6. Offsets of members within output sections.
+    let common_offsets = place_members(&ctx, &mut sections, &mut placements, &eh_records);
+
+    // 7. Order and addresses.
+    let mut order: Vec<OutSecId> = (0..sections.len() as u32).map(OutSecId).collect();
+    order.retain(|id| {
+        let s = &sections[id.0 as usize];
+        s.synthetic.is_some() || s.size > 0 || !s.members.is_empty()
+    });
+    order.sort_by_key(|id| (sections[id.0 as usize].rank, id.0));
+
+    let alloc: Vec<OutSecId> = order
+        .iter()
+        .copied()
+        .filter(|id| sections[id.0 as usize].sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+        .collect();
+    let perm = |s: &OutputSection| -> u32 {
+        let mut p = elf::PF_R;
+        if s.sh_flags & u64::from(elf::SHF_WRITE) != 0 {
+            p |= elf::PF_W;
+        }
+        if s.sh_flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+            p |= elf::PF_X;
+        }
+        p
+    };
+    // Count program headers first: they sit at the start of the first segment.
+    let mut n_load = 1;
+    let mut prev = elf::PF_R;
+    for id in &alloc {
+        let p = perm(&sections[id.0 as usize]);
+        if p != prev {
+            n_load += 1;
+            prev = p;
+        }
+    }
+    let has = |name: &str| alloc.iter().any(|id| sections[id.0 as usize].name == name);
+    let has_tls = alloc
+        .iter()
+        .any(|id| sections[id.0 as usize].sh_flags & u64::from(elf::SHF_TLS) != 0);
+    let has_note = alloc
+        .iter()
+        .any(|id| sections[id.0 as usize].sh_type == elf::SHT_NOTE);
+    let n_phdrs = n_load
+        + usize::from(has_note)
+        + usize::from(has_tls)
+        + usize::from(pie)
+        + usize::from(has(".eh_frame_hdr"))
+        + 1; // PT_GNU_STACK
+    let base = config.image_base.unwrap_or(if pie { 0 } else { NON_PIE_BASE });
+    let headers_size = 64 + 56 * n_phdrs as u64;
+    let mut offset = headers_size;
+    let mut addr = base + offset;
+    let mut segments = Vec::new();
+    let mut current = Segment {
+        p_type: elf::PT_LOAD,
+        p_flags: elf::PF_R,
+        offset: 0,
+        vaddr: base,
+        filesz: headers_size,
+        memsz: headers_size,
+        align: PAGE_SIZE,
+    };
+    let mut tls: Option<(u64, u64, u64, u64)> = None; // start addr, file offset, filesz end, mem end
+    let mut tls_align = 1;
+    for id in &alloc {
+        let s = &mut sections[id.0 as usize];
+        let p = perm(s);
+        if p != current.p_flags {
+            segments.push(current);
+            offset = offset.next_multiple_of(PAGE_SIZE);
+            addr = base + offset;
+            current = Segment {
+                p_type: elf::PT_LOAD,
+                p_flags: p,
+                offset,
+                vaddr: addr,
+                filesz: 0,
+                memsz: 0,
+                align: PAGE_SIZE,
+            };
+        }
+        let nobits = s.sh_type == elf::SHT_NOBITS;
+        let is_tls = s.sh_flags & u64::from(elf::SHF_TLS) != 0;
+        addr = addr.next_multiple_of(s.align);
+        if !nobits {
+            offset = addr - base;
+        }
+        s.addr = addr;
+        s.offset = offset;
+        if is_tls {
+            tls_align = tls_align.max(s.align);
+            let t = tls.get_or_insert((addr, offset, addr, addr));
+            if !nobits {
+                t.2 = addr + s.size;
+            }
+            t.3 = addr + s.size;
+            if nobits {
+                // .tbss takes no address space outside the TLS template.
+                current.memsz = current.memsz.max(addr - current.vaddr);
+                continue;
+            }
+        }
+        addr += s.size;
+        if !nobits {
+            offset += s.size;
+            current.filesz = offset - current.offset;
+        }
+        current.memsz = addr - current.vaddr;
+    }
+    segments.push(current);
+    // Non-alloc sections follow in file order.
+    for id in &order {
+        let s = &mut sections[id.0 as usize];
+        if s.sh_flags & u64::from(elf::SHF_ALLOC) != 0 {
+            continue;
+        }
+        offset = offset.next_multiple_of(s.align.max(1));
+        s.offset = offset;
+        s.addr = 0;
+        offset += s.size;
+    }
+    let file_size = offset;
+
+    let find = |name: &str| alloc.iter().find(|id| sections[id.0 as usize].name == name);
+    if has_note {
+        let notes: Vec<&OutputSection> = alloc
+            .iter()
+            .map(|id| &sections[id.0 as usize])
+            .filter(|s| s.sh_type == elf::SHT_NOTE)
+            .collect();
+        let first = notes[0];
+        let last = notes[notes.len() - 1];
+        segments.push(Segment {
+            p_type: elf::PT_NOTE,
+            p_flags: elf::PF_R,
+            offset: first.offset,
+            vaddr: first.addr,
+            filesz: last.offset + last.size - first.offset,
+            memsz: last.addr + last.size - first.addr,
+            align: first.align,
+        });
+    }
+    let (tls_start, tls_memsz) = match tls {
+        Some((start, off, file_end, mem_end)) => {
+            segments.push(Segment {
+                p_type: elf::PT_TLS,
+                p_flags: elf::PF_R,
+                offset: off,
+                vaddr: start,
+                filesz: file_end - start,
+                memsz: mem_end - start,
+                align: tls_align,
+            });
+            (start, mem_end - start)
+        }
+        None => (0, 0),
+    };
+    if pie {
+        let d = &sections[find(".dynamic").unwrap().0 as usize];
+        segments.push(Segment {
+            p_type: elf::PT_DYNAMIC,
+            p_flags: elf::PF_R | elf::PF_W,
+            offset: d.offset,
+            vaddr: d.addr,
+            filesz: d.size,
+            memsz: d.size,
+            align: 8,
+        });
+    }
+    if let Some(id) = find(".eh_frame_hdr") {
+        let d = &sections[id.0 as usize];
+        segments.push(Segment {
+            p_type: elf::PT_GNU_EH_FRAME,
+            p_flags: elf::PF_R,
+            offset: d.offset,
+            vaddr: d.addr,
+            filesz: d.size,
+            memsz: d.size,
+            align: 4,
+        });
+    }
+    segments.push(Segment {
+        p_type: elf::PT_GNU_STACK,
+        p_flags: elf::PF_R | elf::PF_W | if config.z.execstack { elf::PF_X } else { 0 },
+        offset: 0,
+        vaddr: 0,
+        filesz: 0,
+        memsz: 0,
+        align: 16,
+    });
+    debug_assert_eq!(segments.len(), n_phdrs);
+
+    let mut layout = Layout {
+        pie,
+        base,
+        entry: 0,
+        sections,
+        order,
+        segments,
+        placements,
+        eh_records,
+        got_entries,
+        got_index,
+        iplt_entries,
+        iplt_index,
+        n_relative,
+        common_offsets,
+        synthetic_values: HashMap::new(),
+        tls_start,
+        tls_memsz,
+        tls_align,
+        synthetic_index,
+        build_id_size,
+        comment,
+        file_size,
+        live,
+    };
+    layout.synthetic_values = synthetic_values(&ctx, &layout);
+    let entry_name = config.entry.as_deref().unwrap_or("_start");
+    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
+        Some(id) if res.symbols.get(id).def != Def::Undefined => {
+            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
+        }
+        _ => {
+            if config.entry.is_some() {
+                eprintln!("weld: warning: cannot find entry symbol {entry_name}; not setting start address");
+            }
+            0
+        }
+    };
+    Ok((layout, undefined))
+}
+
+fn dynamic_entry_count(n_relative: u64) -> u64 {
+    // RELA, RELASZ, RELAENT, RELACOUNT?, SYMTAB, SYMENT, STRTAB, STRSZ, FLAGS, FLAGS_1, DEBUG, NULL
+    11 + u64::from(n_relative > 0)
+}
+
+fn place_members(
+    ctx: &Context,
+    sections: &mut [OutputSection],
+    placements: &mut [Vec<Placement>],
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+) -> HashMap<SymbolId, (u32, u64)> {
+    let mut commons = HashMap::new();
+    for (id, os) in sections.iter_mut().enumerate() {
+        if os.synthetic.is_some() {
+            continue;
+        }
+        let mut size = 0u64;
+        for member in &os.members {
+            match *member {
+                Member::Input { file, sec } => {
+                    let obj = &ctx.res.objects[file.0 as usize].obj;
+                    let shdr = &obj.shdrs[sec as usize];
+                    let align = shdr.sh_addralign.get(LE).max(1);
+                    size = size.next_multiple_of(align);
+                    placements[file.0 as usize][sec as usize] = Placement {
+                        out: id as u32,
+                        offset: size,
+                    };
+                    let in_size = match eh_records.get(&(file, sec)) {
+                        Some(records) => records
+                            .iter()
+                            .filter(|r| r.out_offset.is_some())
+                            .map(|r| u64::from(r.size))
+                            .sum(),
+                        None => shdr.sh_size.get(LE),
+                    };
+                    size += in_size;
+                }
+                Member::Common(sym) => {
+                    if let Def::Common { size: csize, align, .. } = ctx.res.symbols.get(sym).def {
+                        os.align = os.align.max(align);
+                        size = size.next_multiple_of(align);
+                        commons.insert(sym, (id as u32, size));
+                        size += csize;
+                    }
+                }
+            }
+        }
+        os.size = size;
+    }
+    commons
+}
+
+fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
+    let mut values = HashMap::new();
+    let secs = &layout.sections;
+    let by_name = |name: &str| {
+        layout
+            .order
+            .iter()
+            .map(|id| &secs[id.0 as usize])
+            .find(|s| s.name == name && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+    };
+    let alloc: Vec<&OutputSection> = layout
+        .order
+        .iter()
+        .map(|id| &secs[id.0 as usize])
+        .filter(|s| s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+        .collect();
+    let end_of_alloc = alloc
+        .iter()
+        .filter(|s| s.sh_flags & u64::from(elf::SHF_TLS) == 0 || s.sh_type != elf::SHT_NOBITS)
+        .map(|s| s.addr + s.size)
+        .max()
+        .unwrap_or(layout.base);
+    let etext = alloc
+        .iter()
+        .filter(|s| s.sh_flags & u64::from(elf::SHF_EXECINSTR) != 0)
+        .map(|s| s.addr + s.size)
+        .max()
+        .unwrap_or(layout.base);
+    let edata = alloc
+        .iter()
+        .filter(|s| s.sh_type != elf::SHT_NOBITS)
+        .map(|s| s.addr + s.size)
+        .max()
+        .unwrap_or(layout.base);
+    let rw_start = alloc
+        .iter()
+        .find(|s| s.sh_flags & u64::from(elf::SHF_WRITE) != 0)
+        .map_or(edata, |s| s.addr);
+    let range = |name: &str| by_name(name).map(|s| (s.addr, s.addr + s.size));
+    let rela = by_name(".rela.iplt");
+    for (i, sym) in ctx.res.symbols.symbols.iter().enumerate() {
+        if sym.def != Def::Synthetic {
+            continue;
+        }
+        let name = String::from_utf8_lossy(sym.name);
+        let array = |n: &str, end: bool| {
+            range(n).map_or(rw_start, |(s, e)| if end { e } else { s })
+        };
+        let value = match &*name {
+            "__ehdr_start" | "__executable_start" => layout.base,
+            "_GLOBAL_OFFSET_TABLE_" => by_name(".got.plt").map_or(0, |s| s.addr),
+            "_DYNAMIC" => by_name(".dynamic").map_or(0, |s| s.addr),
+            "__init_array_start" => array(".init_array", false),
+            "__init_array_end" => array(".init_array", true),
+            "__fini_array_start" => array(".fini_array", false),
+            "__fini_array_end" => array(".fini_array", true),
+            "__preinit_array_start" => array(".preinit_array", false),
+            "__preinit_array_end" => array(".preinit_array", true),
+            "__rela_iplt_start" => rela.map_or(0, |s| s.addr),
+            "__rela_iplt_end" => rela.map_or(0, |s| s.addr + s.size),
+            "_etext" | "etext" | "__etext" => etext,
+            "_edata" | "edata" => edata,
+            "_end" | "end" => end_of_alloc,
+            "__bss_start" => by_name(".bss").map_or(edata, |s| s.addr),
+            "__GNU_EH_FRAME_HDR" => by_name(".eh_frame_hdr").map_or(0, |s| s.addr),
+            "__dso_handle" => layout.base,
+            n => {
+                if let Some(sec) = n.strip_prefix("__start_") {
+                    by_name(sec).map_or(0, |s| s.addr)
+                } else if let Some(sec) = n.strip_prefix("__stop_") {
+                    by_name(sec).map_or(0, |s| s.addr + s.size)
+                } else {
+                    0
+                }
+            }
+        };
+        values.insert(SymbolId(i as u32), value);
+    }
+    values
+}
+
+impl Layout {
+    /// Address of a byte at `offset` within input section (`file`, `sec`); `None` when the
+    /// section (or the `.eh_frame` record holding that byte) was discarded.
+    pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
+        let p = self.placements[file.0 as usize].get(sec as usize)?;
+        if p.out == NOT_PLACED {
+            return None;
+        }
+        let out = &self.sections[p.out as usize];
+        let offset = match self.eh_records.get(&(file, sec)) {
+            Some(records) => match eh_frame::record_at(records, offset) {
+                Some(r) if r.out_offset.is_some() => {
+                    u64::from(r.out_offset.unwrap_or(0)) + (offset - u64::from(r.in_offset))
+                }
+                // Between or past records (an empty `.eh_frame` labelled by crtbegin, or a
+                // terminator label): where that input offset lands in the output.
+                _ => records
+                    .iter()
+                    .filter(|r| r.out_offset.is_some() && u64::from(r.in_offset + r.size) <= offset)
+                    .map(|r| u64::from(r.size))
+                    .sum(),
+            },
+            None => offset,
+        };
+        Some(out.addr + p.offset + offset)
+    }
+
+    pub fn target_address(&self, target: Target) -> Option<u64> {
+        match target {
+            Target::Section { file, sec, value } => self.section_address(file, sec, value),
+            Target::Abs(v) => Some(v),
+            Target::Common(id) => {
+                let (out, off) = self.common_offsets.get(&id)?;
+                Some(self.sections[*out as usize].addr + off)
+            }
+            Target::Synthetic(id) => self.synthetic_values.get(&id).copied(),
+            Target::UndefWeak => Some(0),
+            Target::Undefined => None,
+        }
+    }
+
+    /// The address a symbol reference resolves to, with IFUNCs going through their PLT entry.
+    pub fn symbol_address(&self, ctx: &Context, symref: SymRef) -> Option<u64> {
+        let (file, index) = match symref {
+            SymRef::Local(file, index) => (file, index as usize),
+            SymRef::Global(id) => match ctx.res.symbols.get(id).def {
+                Def::Defined { file, sym, .. } => (file, sym as usize),
+                Def::Common { .. } => return self.target_address(Target::Common(id)),
+                Def::Synthetic => return self.target_address(Target::Synthetic(id)),
+                Def::Undefined => return Some(0),
+            },
+        };
+        let (_, target, st_type) = ctx.target(file, index);
+        if st_type == elf::STT_GNU_IFUNC {
+            if let Some(&i) = self.iplt_index.get(&symref) {
+                return Some(self.iplt_address(i));
+            }
+        }
+        self.target_address(target)
+    }
+
+    pub fn synthetic_section(&self, name: &str) -> Option<&OutputSection> {
+        self.synthetic_index
+            .get(name)
+            .map(|id| &self.sections[id.0 as usize])
+    }
+
+    pub fn iplt_address(&self, index: u32) -> u64 {
+        self.synthetic_section(".iplt").map_or(0, |s| s.addr) + PLT_ENTRY_SIZE * u64::from(index)
+    }
+
+    pub fn got_address(&self, index: u32) -> u64 {
+        self.synthetic_section(".got").map_or(0, |s| s.addr) + 8 * u64::from(index)
+    }
+
+    pub fn got_plt_base(&self) -> u64 {
+        self.synthetic_section(".got.plt").map_or(0, |s| s.addr)
+    }
+
+    /// The thread pointer's offset: x86-64 uses TLS variant II, with the block ending at %fs:0.
+    pub fn tp_address(&self) -> u64 {
+        self.tls_start + self.tls_memsz.next_multiple_of(self.tls_align.max(1))
+    }
+}

@@ -1,0 +1,296 @@
+//! Phase 2: symbol resolution. Loads objects in command-line order, extracts archive members
+//! that satisfy undefined references (GNU ld's rule: an archive only serves references seen
+//! before it, except within a group, which is rescanned until nothing new is pulled), picks
+//! one copy of each COMDAT group, and resolves strong, weak and common definitions.
+//!
+//! After this phase no new symbols or files are added. Undefined symbols are not reported
+//! here: only those referenced from sections that survive garbage collection are errors.
+
+use crate::args::Config;
+use crate::inputs::elf::{classify, ElfKind, ObjectFile, LE};
+use crate::inputs::search::FileSpec;
+use crate::inputs::{map_file, Archive};
+use crate::symbols::{merge_visibility, Def, FileId, SymbolDb, SymbolId};
+use anyhow::{bail, Context, Result};
+use object::elf;
+use std::collections::HashMap;
+
+/// A loaded relocatable object and how its symbols map to global ids.
+pub struct LoadedObject {
+    pub name: String,
+    pub obj: ObjectFile,
+    /// `SymbolId` of each non-local symbol, indexed by `sym_index - first_global`.
+    pub global_ids: Vec<SymbolId>,
+    /// Sections dropped because another file's copy of their COMDAT group was kept.
+    pub comdat_discarded: Vec<bool>,
+}
+
+impl LoadedObject {
+    pub fn global_id(&self, sym_index: usize) -> Option<SymbolId> {
+        sym_index
+            .checked_sub(self.obj.first_global)
+            .and_then(|i| self.global_ids.get(i).copied())
+    }
+}
+
+pub struct Resolution {
+    pub objects: Vec<LoadedObject>,
+    pub symbols: SymbolDb,
+    /// Duplicate strong definitions: symbol, first file, second file.
+    pub duplicates: Vec<(SymbolId, FileId, FileId)>,
+}
+
+enum Loaded {
+    Object { name: String, data: &'static [u8] },
+    Archive { archive: Archive, whole: bool, extracted: Vec<bool> },
+}
+
+pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
+    let mut loaded = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let data = map_file(&spec.path)?;
+        let name = spec.path.display().to_string();
+        if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
+            let archive = Archive::parse(&spec.path, data).with_context(|| name.clone())?;
+            let n = archive.members.len();
+            loaded.push(Loaded::Archive {
+                archive,
+                whole: spec.modifiers.whole_archive,
+                extracted: vec![false; n],
+            });
+        } else if data.starts_with(b"\x7fELF") {
+            match classify(data).with_context(|| name.clone())? {
+                ElfKind::Relocatable => loaded.push(Loaded::Object { name, data }),
+                ElfKind::Shared => {
+                    bail!("{name}: linking against shared libraries is not supported yet")
+                }
+            }
+        } else {
+            bail!("{name}: unknown file type");
+        }
+    }
+
+    let mut state = Resolver {
+        objects: Vec::new(),
+        symbols: SymbolDb::default(),
+        comdat: HashMap::new(),
+        duplicates: Vec::new(),
+    };
+    for name in &config.undefined {
+        let id = state.symbols.intern(leak_name(name));
+        state.symbols.get_mut(id).strong_ref = true;
+    }
+    let entry = config.entry.as_deref().unwrap_or("_start");
+    let id = state.symbols.intern(leak_name(entry));
+    state.symbols.get_mut(id).strong_ref = true;
+
+    let mut i = 0;
+    while i < loaded.len() {
+        let group = specs[i].group;
+        let mut end = i + 1;
+        if group.is_some() {
+            while end < loaded.len() && specs[end].group == group {
+                end += 1;
+            }
+        }
+        // Objects and whole archives first, in order; then scan the archives until no member
+        // is added (a single archive outside a group is scanned the same way).
+        for item in &mut loaded[i..end] {
+            state.load_eagerly(item)?;
+        }
+        loop {
+            let mut progress = false;
+            for item in &mut loaded[i..end] {
+                progress |= state.scan_archive(item)?;
+            }
+            if !progress || end - i == 1 {
+                break;
+            }
+        }
+        i = end;
+    }
+    Ok(Resolution {
+        objects: state.objects,
+        symbols: state.symbols,
+        duplicates: state.duplicates,
+    })
+}
+
+fn leak_name(name: &str) -> &'static [u8] {
+    Box::leak(name.as_bytes().to_vec().into_boxed_slice())
+}
+
+struct Resolver {
+    objects: Vec<LoadedObject>,
+    symbols: SymbolDb,
+    comdat: HashMap<&'static [u8], FileId>,
+    duplicates: Vec<(SymbolId, FileId, FileId)>,
+}
+
+impl Resolver {
+    fn load_eagerly(&mut self, item: &mut Loaded) -> Result<()> {
+        match item {
+            Loaded::Object { name, data } => self.add_object(std::mem::take(name), data),
+            Loaded::Archive {
+                archive,
+                whole: true,
+                extracted,
+            } => {
+                for (m, member) in archive.members.iter().enumerate() {
+                    if !member.data.starts_with(b"\x7fELF") {
+                        continue; // rlib metadata and the like
+                    }
+                    extracted[m] = true;
+                    self.add_member(&member.display_name, member.data)?;
+                }
+                Ok(())
+            }
+            Loaded::Archive { .. } => Ok(()),
+        }
+    }
+
+    /// Extracts members of one archive that define wanted symbols, repeatedly. Returns whether
+    /// anything was extracted.
+    fn scan_archive(&mut self, item: &mut Loaded) -> Result<bool> {
+        let Loaded::Archive {
+            archive,
+            whole: false,
+            extracted,
+        } = item
+        else {
+            return Ok(false);
+        };
+        let mut any = false;
+        loop {
+            let mut progress = false;
+            for &(name, m) in &archive.index {
+                if extracted[m as usize] || !self.symbols.wants(name) {
+                    continue;
+                }
+                extracted[m as usize] = true;
+                let member = &archive.members[m as usize];
+                if !member.data.starts_with(b"\x7fELF") {
+                    bail!("{}: archive member is not an ELF object", member.display_name);
+                }
+                self.add_member(&member.display_name, member.data)?;
+                progress = true;
+            }
+            if !progress {
+                return Ok(any);
+            }
+            any = true;
+        }
+    }
+
+    fn add_member(&mut self, name: &str, data: &'static [u8]) -> Result<()> {
+        match classify(data).with_context(|| name.to_string())? {
+            ElfKind::Relocatable => self.add_object(name.to_string(), data),
+            ElfKind::Shared => bail!("{name}: shared object inside an archive"),
+        }
+    }
+
+    fn add_object(&mut self, name: String, data: &'static [u8]) -> Result<()> {
+        let obj = ObjectFile::parse(data).with_context(|| name.clone())?;
+        if obj
+            .section_names
+            .iter()
+            .any(|n| n.starts_with(b".gnu.lto_") || n.starts_with(b".llvm.lto"))
+        {
+            bail!(
+                "{name}: file contains LTO intermediate code (compiled with -flto); weld does not \
+                 run LTO plugins: build without -flto"
+            );
+        }
+        let file = FileId(self.objects.len() as u32);
+        let mut comdat_discarded = vec![false; obj.shdrs.len()];
+        for (signature, members) in &obj.comdat_groups {
+            if let Some(&_owner) = self.comdat.get(signature) {
+                for &m in members {
+                    comdat_discarded[m as usize] = true;
+                }
+            } else {
+                self.comdat.insert(signature, file);
+            }
+        }
+        let mut global_ids = Vec::with_capacity(obj.symbols.len() - obj.first_global);
+        for sym_index in obj.first_global..obj.symbols.len() {
+            let sym = &obj.symbols[sym_index];
+            let sym_name = obj
+                .symbol_name(sym_index)
+                .with_context(|| format!("{name}: bad symbol name"))?;
+            let id = self.symbols.intern(sym_name);
+            global_ids.push(id);
+            let bind = sym.st_bind();
+            let shndx = obj.symbol_shndx(sym_index);
+            let symbol = self.symbols.get_mut(id);
+            symbol.visibility = merge_visibility(symbol.visibility, sym.st_other & 3);
+            let discarded = shndx != 0
+                && shndx < u32::from(elf::SHN_LORESERVE)
+                && comdat_discarded.get(shndx as usize).copied().unwrap_or(false);
+            if shndx == u32::from(elf::SHN_UNDEF) || discarded {
+                if bind != elf::STB_WEAK {
+                    symbol.strong_ref = true;
+                }
+                continue;
+            }
+            if shndx < u32::from(elf::SHN_LORESERVE) && shndx as usize >= obj.shdrs.len() {
+                bail!("{name}: symbol {sym_index} is in section {shndx}, which does not exist");
+            }
+            let candidate = if shndx == u32::from(elf::SHN_COMMON) {
+                Def::Common {
+                    file,
+                    sym: sym_index as u32,
+                    size: sym.st_size.get(LE),
+                    align: sym.st_value.get(LE).max(1),
+                }
+            } else {
+                Def::Defined {
+                    file,
+                    sym: sym_index as u32,
+                    weak: bind == elf::STB_WEAK,
+                }
+            };
+            let existing = symbol.def;
+            symbol.def = match (existing, candidate) {
+                (Def::Undefined, c) => c,
+                (Def::Defined { weak: true, .. }, c @ Def::Defined { weak: false, .. }) => c,
+                (Def::Defined { weak: true, .. }, c @ Def::Common { .. }) => c,
+                (Def::Common { .. }, c @ Def::Defined { weak: false, .. }) => c,
+                (
+                    Def::Common {
+                        file: f1,
+                        sym: s1,
+                        size: z1,
+                        align: a1,
+                    },
+                    Def::Common {
+                        file: f2,
+                        sym: s2,
+                        size: z2,
+                        align: a2,
+                    },
+                ) => {
+                    let (file, sym) = if z2 > z1 { (f2, s2) } else { (f1, s1) };
+                    Def::Common {
+                        file,
+                        sym,
+                        size: z1.max(z2),
+                        align: a1.max(a2),
+                    }
+                }
+                (Def::Defined { weak: false, file: first, .. }, Def::Defined { weak: false, .. }) => {
+                    self.duplicates.push((id, first, file));
+                    existing
+                }
+                (e, _) => e,
+            };
+        }
+        self.objects.push(LoadedObject {
+            name,
+            obj,
+            global_ids,
+            comdat_discarded,
+        });
+        Ok(())
+    }
+}

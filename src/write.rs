@@ -1,0 +1,782 @@
+//! Phase 4: writing. The only code that produces output bytes: copies input sections,
+//! applies relocations, fills synthetic sections, and writes headers, symbol tables and the
+//! build-id. It decides nothing about layout; every address comes from [`Layout`].
+
+use crate::args::Config;
+use crate::arch::x86_64 as arch;
+use crate::eh_frame;
+use crate::inputs::elf::{Rela, LE};
+use crate::layout::{Context, GotKind, Layout, Member, OutputSection, SymRef, Target};
+use crate::symbols::{Def, FileId};
+use anyhow::{bail, Result};
+use object::elf;
+
+fn put_u16(buf: &mut [u8], at: usize, v: u16) {
+    buf[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u64(buf: &mut [u8], at: usize, v: u64) {
+    buf[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+struct DynReloc {
+    offset: u64,
+    r_type: u32,
+    addend: u64,
+}
+
+pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; layout.file_size as usize];
+    let mut errors = Vec::new();
+    let mut dyn_relocs = Vec::new();
+    let mut fde_table = Vec::new();
+
+    // Input sections.
+    for id in &layout.order {
+        let os = &layout.sections[id.0 as usize];
+        if os.synthetic.is_some() || os.sh_type == elf::SHT_NOBITS {
+            continue;
+        }
+        for member in &os.members {
+            let Member::Input { file, sec } = *member else {
+                continue;
+            };
+            copy_and_relocate(
+                ctx,
+                layout,
+                os,
+                file,
+                sec,
+                &mut buf,
+                &mut dyn_relocs,
+                &mut fde_table,
+                &mut errors,
+            );
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\nweld: error: "));
+    }
+
+    // GOT.
+    if let Some(got) = layout.synthetic_section(".got") {
+        let tp = layout.tp_address();
+        for (i, &(symref, kind)) in layout.got_entries.iter().enumerate() {
+            let at = got.offset as usize + 8 * i;
+            let addr = layout.symbol_address(ctx, symref).unwrap_or(0);
+            let value = match kind {
+                GotKind::Address => {
+                    if layout.pie && is_relocatable(ctx, symref) {
+                        dyn_relocs.push(DynReloc {
+                            offset: got.addr + 8 * i as u64,
+                            r_type: elf::R_X86_64_RELATIVE,
+                            addend: addr,
+                        });
+                    }
+                    addr
+                }
+                GotKind::TpOff => addr.wrapping_sub(tp),
+            };
+            put_u64(&mut buf, at, value);
+        }
+    }
+    // .got.plt, IPLT and IRELATIVE relocations.
+    let got_plt = layout.synthetic_section(".got.plt");
+    if let Some(gp) = got_plt {
+        let dynamic = layout.synthetic_section(".dynamic").map_or(0, |s| s.addr);
+        put_u64(&mut buf, gp.offset as usize, dynamic);
+    }
+    let mut irelative = Vec::new();
+    if let (Some(gp), Some(plt)) = (got_plt, layout.synthetic_section(".iplt")) {
+        for (i, &symref) in layout.iplt_entries.iter().enumerate() {
+            let slot = gp.addr + 8 * (3 + i as u64);
+            let entry = plt.addr + 16 * i as u64;
+            let at = plt.offset as usize + 16 * i;
+            buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
+            put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+            let resolver = ifunc_resolver(ctx, layout, symref);
+            put_u64(&mut buf, (gp.offset + 8 * (3 + i as u64)) as usize, resolver);
+            irelative.push(DynReloc {
+                offset: slot,
+                r_type: elf::R_X86_64_IRELATIVE,
+                addend: resolver,
+            });
+        }
+    }
+    dyn_relocs.sort_by_key(|r| r.offset);
+    dyn_relocs.extend(irelative);
+    if let Some(rela) = layout.synthetic_section(if layout.pie { ".rela.dyn" } else { ".rela.iplt" }) {
+        if dyn_relocs.len() as u64 * 24 != rela.size {
+            bail!(
+                "internal error: {} dynamic relocations written, {} reserved",
+                dyn_relocs.len(),
+                rela.size / 24
+            );
+        }
+        for (i, r) in dyn_relocs.iter().enumerate() {
+            let at = rela.offset as usize + 24 * i;
+            put_u64(&mut buf, at, r.offset);
+            put_u64(&mut buf, at + 8, u64::from(r.r_type));
+            put_u64(&mut buf, at + 16, r.addend);
+        }
+    }
+    if let Some(dynamic) = layout.synthetic_section(".dynamic") {
+        let rela = layout.synthetic_section(".rela.dyn").unwrap();
+        let dynsym = layout.synthetic_section(".dynsym").unwrap();
+        let dynstr = layout.synthetic_section(".dynstr").unwrap();
+        let mut entries = vec![
+            (elf::DT_RELA, rela.addr),
+            (elf::DT_RELASZ, rela.size),
+            (elf::DT_RELAENT, 24),
+        ];
+        if layout.n_relative > 0 {
+            entries.push((elf::DT_RELACOUNT, layout.n_relative));
+        }
+        entries.extend([
+            (elf::DT_SYMTAB, dynsym.addr),
+            (elf::DT_SYMENT, 24),
+            (elf::DT_STRTAB, dynstr.addr),
+            (elf::DT_STRSZ, dynstr.size),
+            (elf::DT_FLAGS, u64::from(elf::DF_BIND_NOW)),
+            (elf::DT_FLAGS_1, u64::from(elf::DF_1_NOW | elf::DF_1_PIE)),
+            (elf::DT_DEBUG, 0),
+            (elf::DT_NULL, 0),
+        ]);
+        for (i, (tag, value)) in entries.iter().enumerate() {
+            let at = dynamic.offset as usize + 16 * i;
+            put_u64(&mut buf, at, u64::from(*tag));
+            put_u64(&mut buf, at + 8, *value);
+        }
+    }
+    if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
+        let eh_addr = layout
+            .sections
+            .iter()
+            .find(|s| s.name == ".eh_frame" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+            .map_or(0, |s| s.addr);
+        let bytes = eh_frame::build_hdr(hdr.addr, eh_addr, fde_table);
+        let at = hdr.offset as usize;
+        buf[at..at + bytes.len()].copy_from_slice(&bytes);
+    }
+    if let Some(c) = layout.synthetic_section(".comment") {
+        let at = c.offset as usize;
+        buf[at..at + layout.comment.len()].copy_from_slice(&layout.comment);
+    }
+
+    // Symbol tables and section headers go after everything the layout placed.
+    let (shdr_names, shstrtab) = section_names(config, layout);
+    let symtab = if config.strip_all {
+        None
+    } else {
+        Some(build_symtab(ctx, layout))
+    };
+    let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
+    let mut offset = buf.len() as u64;
+    if let Some((symtab_bytes, strtab_bytes, first_global)) = symtab {
+        offset = offset.next_multiple_of(8);
+        buf.resize(offset as usize, 0);
+        buf.extend_from_slice(&symtab_bytes);
+        extra_sections.push((".symtab", elf::SHT_SYMTAB, 1u32, first_global, 8u64, 24u64, offset, symtab_bytes.len() as u64));
+        offset = buf.len() as u64;
+        buf.extend_from_slice(&strtab_bytes);
+        extra_sections.push((".strtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, strtab_bytes.len() as u64));
+        offset = buf.len() as u64;
+    }
+    buf.extend_from_slice(&shstrtab);
+    extra_sections.push((".shstrtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, shstrtab.len() as u64));
+    let shoff = (buf.len() as u64).next_multiple_of(8);
+    buf.resize(shoff as usize, 0);
+    let n_out = layout.order.len();
+    let shnum = 1 + n_out + extra_sections.len();
+    buf.resize(shoff as usize + 64 * shnum, 0);
+    let index_of = |name: &str| {
+        layout
+            .order
+            .iter()
+            .position(|id| layout.sections[id.0 as usize].name == name)
+            .map_or(0, |p| p as u32 + 1)
+    };
+    let dynsym_index = index_of(".dynsym");
+    let dynstr_index = index_of(".dynstr");
+    for (i, id) in layout.order.iter().enumerate() {
+        let s = &layout.sections[id.0 as usize];
+        let at = shoff as usize + 64 * (i + 1);
+        let (link, info) = match s.sh_type {
+            elf::SHT_RELA => (dynsym_index, 0),
+            elf::SHT_DYNSYM => (dynstr_index, 1),
+            elf::SHT_DYNAMIC => (dynstr_index, 0),
+            _ => (0, 0),
+        };
+        let flags = if s.sh_type == elf::SHT_RELA && !layout.pie && s.synthetic.is_some() {
+            s.sh_flags | u64::from(elf::SHF_INFO_LINK)
+        } else {
+            s.sh_flags
+        };
+        write_shdr(&mut buf, at, shdr_names[i], s.sh_type, flags, s.addr, s.offset, s.size, link, info, s.align, s.entsize);
+    }
+    let symtab_index = (n_out + 1) as u32;
+    for (j, (name, sh_type, link, info, align, entsize, off, size)) in extra_sections.iter().enumerate() {
+        let at = shoff as usize + 64 * (n_out + 1 + j);
+        let link = if *link == 1 { symtab_index + 1 } else { 0 };
+        let name_off = find_name(&shstrtab, name);
+        write_shdr(&mut buf, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize);
+    }
+
+    // ELF header and program headers.
+    buf[..4].copy_from_slice(b"\x7fELF");
+    buf[4] = elf::ELFCLASS64;
+    buf[5] = elf::ELFDATA2LSB;
+    buf[6] = elf::EV_CURRENT;
+    buf[7] = elf::ELFOSABI_NONE;
+    put_u16(&mut buf, 16, if layout.pie { elf::ET_DYN } else { elf::ET_EXEC });
+    put_u16(&mut buf, 18, elf::EM_X86_64);
+    put_u32(&mut buf, 20, u32::from(elf::EV_CURRENT));
+    put_u64(&mut buf, 24, layout.entry);
+    put_u64(&mut buf, 32, 64);
+    put_u64(&mut buf, 40, shoff);
+    put_u32(&mut buf, 48, 0);
+    put_u16(&mut buf, 52, 64);
+    put_u16(&mut buf, 54, 56);
+    put_u16(&mut buf, 56, layout.segments.len() as u16);
+    put_u16(&mut buf, 58, 64);
+    put_u16(&mut buf, 60, shnum as u16);
+    put_u16(&mut buf, 62, (shnum - 1) as u16);
+    for (i, seg) in layout.segments.iter().enumerate() {
+        let at = 64 + 56 * i;
+        put_u32(&mut buf, at, seg.p_type);
+        put_u32(&mut buf, at + 4, seg.p_flags);
+        put_u64(&mut buf, at + 8, seg.offset);
+        put_u64(&mut buf, at + 16, seg.vaddr);
+        put_u64(&mut buf, at + 24, seg.vaddr);
+        put_u64(&mut buf, at + 32, seg.filesz);
+        put_u64(&mut buf, at + 40, seg.memsz);
+        put_u64(&mut buf, at + 48, seg.align);
+    }
+
+    // Build-id last: it hashes everything else.
+    if let Some(note) = layout.synthetic_section(".note.gnu.build-id") {
+        let at = note.offset as usize;
+        let n = layout.build_id_size as usize;
+        put_u32(&mut buf, at, 4);
+        put_u32(&mut buf, at + 4, n as u32);
+        put_u32(&mut buf, at + 8, elf::NT_GNU_BUILD_ID);
+        buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        let id: Vec<u8> = match &config.build_id {
+            Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
+            Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Uuid)) => {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(&buf);
+                hasher.update(&std::process::id().to_le_bytes());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                hasher.update(&now.to_le_bytes());
+                hasher.finalize().as_bytes()[..n].to_vec()
+            }
+            // md5 and sha1 name a size; any good hash of the output serves as the identity.
+            _ => blake3::hash(&buf).as_bytes()[..n].to_vec(),
+        };
+        buf[at + 16..at + 16 + n].copy_from_slice(&id);
+    }
+    Ok(buf)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_shdr(buf: &mut [u8], at: usize, name: u32, sh_type: u32, flags: u64, addr: u64, offset: u64, size: u64, link: u32, info: u32, align: u64, entsize: u64) {
+    put_u32(buf, at, name);
+    put_u32(buf, at + 4, sh_type);
+    put_u64(buf, at + 8, flags);
+    put_u64(buf, at + 16, addr);
+    put_u64(buf, at + 24, offset);
+    put_u64(buf, at + 32, size);
+    put_u32(buf, at + 40, link);
+    put_u32(buf, at + 44, info);
+    put_u64(buf, at + 48, align);
+    put_u64(buf, at + 56, entsize);
+}
+
+fn find_name(table: &[u8], name: &str) -> u32 {
+    let mut needle = name.as_bytes().to_vec();
+    needle.push(0);
+    table
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .unwrap_or(0) as u32
+}
+
+fn section_names(config: &Config, layout: &Layout) -> (Vec<u32>, Vec<u8>) {
+    let mut table = vec![0u8];
+    let mut offsets = Vec::new();
+    for id in &layout.order {
+        offsets.push(table.len() as u32);
+        table.extend_from_slice(layout.sections[id.0 as usize].name.as_bytes());
+        table.push(0);
+    }
+    if !config.strip_all {
+        table.extend_from_slice(b".symtab\0.strtab\0");
+    }
+    table.extend_from_slice(b".shstrtab\0");
+    (offsets, table)
+}
+
+fn is_relocatable(ctx: &Context, symref: SymRef) -> bool {
+    let (file, index) = match symref {
+        SymRef::Local(f, i) => (f, i as usize),
+        SymRef::Global(id) => match ctx.res.symbols.get(id).def {
+            Def::Defined { file, sym, .. } => (file, sym as usize),
+            Def::Undefined => return false,
+            _ => return true,
+        },
+    };
+    !matches!(ctx.target(file, index).1, Target::Abs(_) | Target::UndefWeak)
+}
+
+fn ifunc_resolver(ctx: &Context, layout: &Layout, symref: SymRef) -> u64 {
+    let (file, index) = match symref {
+        SymRef::Local(f, i) => (f, i as usize),
+        SymRef::Global(id) => match ctx.res.symbols.get(id).def {
+            Def::Defined { file, sym, .. } => (file, sym as usize),
+            _ => return 0,
+        },
+    };
+    layout.target_address(ctx.target(file, index).1).unwrap_or(0)
+}
+
+fn symbol_size(ctx: &Context, file: FileId, index: usize) -> u64 {
+    let object = &ctx.res.objects[file.0 as usize];
+    if let Some(id) = object.global_id(index) {
+        return match ctx.res.symbols.get(id).def {
+            Def::Defined { file, sym, .. } => {
+                ctx.res.objects[file.0 as usize].obj.symbols[sym as usize].st_size.get(LE)
+            }
+            Def::Common { size, .. } => size,
+            _ => 0,
+        };
+    }
+    object.obj.symbols[index].st_size.get(LE)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_and_relocate(
+    ctx: &Context,
+    layout: &Layout,
+    os: &OutputSection,
+    file: FileId,
+    sec: u32,
+    buf: &mut [u8],
+    dyn_relocs: &mut Vec<DynReloc>,
+    fde_table: &mut Vec<(u64, u64)>,
+    errors: &mut Vec<String>,
+) {
+    let object = &ctx.res.objects[file.0 as usize];
+    let data = object.obj.section_data(sec as usize);
+    let placement = layout.placements[file.0 as usize][sec as usize];
+    let base_off = (os.offset + placement.offset) as usize;
+    let base_addr = os.addr + placement.offset;
+    let relocs = object.obj.relocs[sec as usize];
+    let records = layout.eh_records.get(&(file, sec));
+    let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
+    let sec_name = String::from_utf8_lossy(object.obj.section_names[sec as usize]);
+
+    // Copy.
+    match records {
+        Some(records) => {
+            for r in records {
+                let Some(out) = r.out_offset else { continue };
+                let src = &data[r.in_offset as usize..(r.in_offset + r.size) as usize];
+                let dst = base_off + out as usize;
+                buf[dst..dst + src.len()].copy_from_slice(src);
+                if !r.is_cie {
+                    let cie_out = records
+                        .iter()
+                        .find(|c| c.in_offset == r.cie_offset)
+                        .and_then(|c| c.out_offset)
+                        .unwrap_or(0);
+                    put_u32(buf, dst + 4, out + 4 - cie_out);
+                }
+            }
+        }
+        None => {
+            buf[base_off..base_off + data.len()].copy_from_slice(data);
+        }
+    }
+    let section_len = match records {
+        Some(_) => os.size as usize, // bounds are checked per write below
+        None => data.len(),
+    };
+    let out = &mut buf[base_off..];
+    let tp = layout.tp_address();
+    let mut skip_next = false;
+    for (i, r) in relocs.iter().enumerate() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        let r_type = r.r_type(LE, false);
+        if r_type == elf::R_X86_64_NONE {
+            continue;
+        }
+        let in_off = r.r_offset.get(LE);
+        let (off, is_fde_start) = match records {
+            Some(records) => {
+                let Some(rec) = eh_frame::record_at(records, in_off) else { continue };
+                let Some(out) = rec.out_offset else { continue };
+                (
+                    u64::from(out) + (in_off - u64::from(rec.in_offset)),
+                    !rec.is_cie && in_off == u64::from(rec.in_offset) + 8,
+                )
+            }
+            None => (in_off, false),
+        };
+        let off = off as usize;
+        let width = reloc_width(r_type);
+        if off + width > section_len.max(data.len()) || off + width > out.len() {
+            errors.push(format!(
+                "{}:({}+{:#x}): relocation is outside its section",
+                object.name, sec_name, in_off
+            ));
+            continue;
+        }
+        let p = base_addr + off as u64;
+        let a = r.r_addend.get(LE);
+        let sym_index = r.r_sym(LE, false) as usize;
+        let (symref, target, st_type) = ctx.target(file, sym_index);
+        let s = if st_type == elf::STT_GNU_IFUNC && layout.iplt_index.contains_key(&symref) {
+            Some(layout.iplt_address(layout.iplt_index[&symref]))
+        } else {
+            layout.target_address(target)
+        };
+        let s = match s {
+            Some(s) => s,
+            None if !alloc => {
+                // Debug info about discarded code: a tombstone GDB and addr2line ignore.
+                let tomb = if sec_name == ".debug_ranges" || sec_name == ".debug_loc" { 1 } else { 0 };
+                write_value(out, off, width, tomb);
+                continue;
+            }
+            None => {
+                if matches!(target, Target::Undefined) {
+                    continue; // reported by the layout's scan
+                }
+                errors.push(format!(
+                    "{}:({}+{:#x}): relocation refers to a symbol in a discarded section",
+                    object.name, sec_name, in_off
+                ));
+                continue;
+            }
+        };
+        if is_fde_start {
+            fde_table.push((s.wrapping_add(a as u64), p - 4 - 4));
+        }
+        let sa = s.wrapping_add(a as u64);
+        let got = |kind| layout.got_index.get(&(symref, kind)).map(|&g| layout.got_address(g));
+        let got_base = layout.got_plt_base();
+        let tpoff = |v: u64| v.wrapping_sub(tp);
+        let value: u64 = match r_type {
+            elf::R_X86_64_64 => {
+                if layout.pie && alloc && !matches!(target, Target::Abs(_) | Target::UndefWeak) {
+                    dyn_relocs.push(DynReloc {
+                        offset: p,
+                        r_type: elf::R_X86_64_RELATIVE,
+                        addend: sa,
+                    });
+                }
+                sa
+            }
+            elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 | elf::R_X86_64_PC64 | elf::R_X86_64_PC16
+            | elf::R_X86_64_PC8 => sa.wrapping_sub(p),
+            elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8 => sa,
+            elf::R_X86_64_GOTPCREL
+            | elf::R_X86_64_GOTPCRELX
+            | elf::R_X86_64_REX_GOTPCRELX
+            | elf::R_X86_64_GOTPCREL64 => match got(GotKind::Address) {
+                Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
+                None => continue,
+            },
+            elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 => match got(GotKind::Address) {
+                Some(g) => g.wrapping_sub(got_base).wrapping_add(a as u64),
+                None => continue,
+            },
+            elf::R_X86_64_GOTOFF64 => sa.wrapping_sub(got_base),
+            elf::R_X86_64_GOTPC32 | elf::R_X86_64_GOTPC64 => {
+                got_base.wrapping_add(a as u64).wrapping_sub(p)
+            }
+            elf::R_X86_64_SIZE32 | elf::R_X86_64_SIZE64 => {
+                symbol_size(ctx, file, sym_index).wrapping_add(a as u64)
+            }
+            elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 => tpoff(sa),
+            elf::R_X86_64_DTPOFF32 => tpoff(sa),
+            elf::R_X86_64_DTPOFF64 => {
+                if alloc {
+                    tpoff(sa)
+                } else {
+                    sa.wrapping_sub(layout.tls_start)
+                }
+            }
+            elf::R_X86_64_DTPMOD64 => 1,
+            elf::R_X86_64_GOTTPOFF => {
+                let v = tpoff(s) as i64;
+                if off >= 3 && arch::relax_gottpoff_to_le(out, off - 3, v as i32) {
+                    continue;
+                }
+                match got(GotKind::TpOff) {
+                    Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
+                    None => continue,
+                }
+            }
+            elf::R_X86_64_TLSGD => {
+                let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
+                if off >= 4 && arch::relax_gd_to_le(out, off - 4, v) {
+                    skip_next = relocs.get(i + 1).is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
+                    continue;
+                }
+                errors.push(format!(
+                    "{}:({}+{:#x}): unsupported general-dynamic TLS code sequence for {}",
+                    object.name, sec_name, in_off, symbol_display(ctx, symref)
+                ));
+                continue;
+            }
+            elf::R_X86_64_TLSLD => {
+                if off >= 3 && arch::relax_ld_to_le(out, off - 3) != 0 {
+                    skip_next = true;
+                    continue;
+                }
+                errors.push(format!(
+                    "{}:({}+{:#x}): unsupported local-dynamic TLS code sequence",
+                    object.name, sec_name, in_off
+                ));
+                continue;
+            }
+            elf::R_X86_64_GOTPC32_TLSDESC => {
+                let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
+                if off >= 3 && arch::relax_tlsdesc_lea_to_le(out, off - 3, v) {
+                    continue;
+                }
+                errors.push(format!(
+                    "{}:({}+{:#x}): unsupported TLS descriptor code sequence",
+                    object.name, sec_name, in_off
+                ));
+                continue;
+            }
+            elf::R_X86_64_TLSDESC_CALL => {
+                if !arch::relax_tlsdesc_call(out, off) {
+                    errors.push(format!(
+                        "{}:({}+{:#x}): unsupported TLS descriptor call",
+                        object.name, sec_name, in_off
+                    ));
+                }
+                continue;
+            }
+            _ => {
+                errors.push(format!(
+                    "{}:({}+{:#x}): unsupported relocation {}",
+                    object.name,
+                    sec_name,
+                    in_off,
+                    arch::reloc_name(r_type)
+                ));
+                continue;
+            }
+        };
+        if let Err(range) = check_range(r_type, value) {
+            errors.push(format!(
+                "{}:({}+{:#x}): relocation {} out of range: {} is not in {}; references {}",
+                object.name,
+                sec_name,
+                in_off,
+                arch::reloc_name(r_type),
+                value as i64,
+                range,
+                symbol_display(ctx, symref)
+            ));
+            continue;
+        }
+        write_value(out, off, width, value);
+    }
+}
+
+fn symbol_display(ctx: &Context, symref: SymRef) -> String {
+    match symref {
+        SymRef::Global(id) => crate::symbols::demangle(ctx.res.symbols.get(id).name),
+        SymRef::Local(file, index) => {
+            let obj = &ctx.res.objects[file.0 as usize].obj;
+            obj.symbol_name(index as usize)
+                .map(crate::symbols::demangle)
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn reloc_width(r_type: u32) -> usize {
+    match r_type {
+        elf::R_X86_64_64
+        | elf::R_X86_64_PC64
+        | elf::R_X86_64_GOTOFF64
+        | elf::R_X86_64_GOTPC64
+        | elf::R_X86_64_GOT64
+        | elf::R_X86_64_GOTPCREL64
+        | elf::R_X86_64_SIZE64
+        | elf::R_X86_64_DTPOFF64
+        | elf::R_X86_64_TPOFF64
+        | elf::R_X86_64_DTPMOD64 => 8,
+        elf::R_X86_64_16 | elf::R_X86_64_PC16 => 2,
+        elf::R_X86_64_8 | elf::R_X86_64_PC8 => 1,
+        elf::R_X86_64_TLSDESC_CALL => 0,
+        _ => 4,
+    }
+}
+
+fn check_range(r_type: u32, value: u64) -> std::result::Result<(), &'static str> {
+    let v = value as i64;
+    let ok = match r_type {
+        elf::R_X86_64_32 => value <= u64::from(u32::MAX),
+        elf::R_X86_64_16 => value <= u64::from(u16::MAX) || (-32768..0).contains(&v),
+        elf::R_X86_64_8 => value <= u64::from(u8::MAX) || (-128..0).contains(&v),
+        elf::R_X86_64_PC16 => (-32768..32768).contains(&v),
+        elf::R_X86_64_PC8 => (-128..128).contains(&v),
+        w if reloc_width(w) == 4 && w != elf::R_X86_64_SIZE32 => {
+            (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v)
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(match reloc_width(r_type) {
+            4 if r_type == elf::R_X86_64_32 => "[0, 2^32)",
+            4 => "[-2^31, 2^31)",
+            2 => "16 bits",
+            _ => "8 bits",
+        })
+    }
+}
+
+fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {
+    match width {
+        8 => put_u64(out, off, value),
+        4 => put_u32(out, off, value as u32),
+        2 => put_u16(out, off, value as u16),
+        1 => out[off] = value as u8,
+        _ => {}
+    }
+}
+
+/// `.symtab` and `.strtab`: per file a STT_FILE symbol and its locals, then hidden globals as
+/// locals, then the globals. Returns (symtab, strtab, index of the first global).
+fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
+    let mut strtab = vec![0u8];
+    let mut locals: Vec<[u8; 24]> = vec![[0; 24]];
+    let mut globals: Vec<[u8; 24]> = Vec::new();
+    let shndx_of_addr = |addr: u64, tls: bool| -> u16 {
+        for (i, id) in layout.order.iter().enumerate() {
+            let s = &layout.sections[id.0 as usize];
+            if s.sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
+                continue;
+            }
+            if (s.sh_flags & u64::from(elf::SHF_TLS) != 0) != tls {
+                continue;
+            }
+            if addr >= s.addr && addr < s.addr + s.size.max(1) {
+                return (i + 1) as u16;
+            }
+        }
+        elf::SHN_ABS
+    };
+    let entry = |name: &[u8], value: u64, size: u64, info: u8, other: u8, shndx: u16, strtab: &mut Vec<u8>| {
+        let mut e = [0u8; 24];
+        let name_off = if name.is_empty() {
+            0
+        } else {
+            let o = strtab.len() as u32;
+            strtab.extend_from_slice(name);
+            strtab.push(0);
+            o
+        };
+        e[0..4].copy_from_slice(&name_off.to_le_bytes());
+        e[4] = info;
+        e[5] = other;
+        e[6..8].copy_from_slice(&shndx.to_le_bytes());
+        e[8..16].copy_from_slice(&value.to_le_bytes());
+        e[16..24].copy_from_slice(&size.to_le_bytes());
+        e
+    };
+    let tls_value = |addr: u64, st_type: u8| {
+        if st_type == elf::STT_TLS {
+            addr.wrapping_sub(layout.tls_start)
+        } else {
+            addr
+        }
+    };
+    for (f, object) in ctx.res.objects.iter().enumerate() {
+        let file = FileId(f as u32);
+        let obj = &object.obj;
+        let mut file_sym_done = false;
+        for i in 1..obj.first_global.min(obj.symbols.len()) {
+            let sym = &obj.symbols[i];
+            let st_type = sym.st_type();
+            if st_type == elf::STT_SECTION || st_type == elf::STT_FILE {
+                continue;
+            }
+            let Ok(name) = obj.symbol_name(i) else { continue };
+            if name.is_empty() || name.starts_with(b".L") {
+                continue;
+            }
+            let (_, target, _) = ctx.target(file, i);
+            let Some(addr) = layout.target_address(target) else { continue };
+            if matches!(target, Target::Undefined | Target::UndefWeak) {
+                continue;
+            }
+            if !file_sym_done {
+                let base = object.name.rsplit('/').next().unwrap_or(&object.name);
+                let e = entry(base.as_bytes(), 0, 0, elf::STT_FILE, 0, elf::SHN_ABS, &mut strtab);
+                locals.push(e);
+                file_sym_done = true;
+            }
+            let shndx = if matches!(target, Target::Abs(_)) { elf::SHN_ABS } else { shndx_of_addr(addr, st_type == elf::STT_TLS) };
+            let e = entry(name, tls_value(addr, st_type), sym.st_size.get(LE), sym.st_info, sym.st_other, shndx, &mut strtab);
+            locals.push(e);
+        }
+    }
+    for (i, symbol) in ctx.res.symbols.symbols.iter().enumerate() {
+        let id = crate::symbols::SymbolId(i as u32);
+        let (addr, size, st_type, bind, abs) = match symbol.def {
+            Def::Defined { file, sym, weak } => {
+                let o = &ctx.res.objects[file.0 as usize].obj;
+                let st = &o.symbols[sym as usize];
+                let (_, target, _) = ctx.target(file, sym as usize);
+                let Some(addr) = layout.target_address(target) else { continue };
+                (addr, st.st_size.get(LE), st.st_type(), if weak { elf::STB_WEAK } else { elf::STB_GLOBAL }, matches!(target, Target::Abs(_)))
+            }
+            Def::Common { size, .. } => {
+                let Some(addr) = layout.target_address(Target::Common(id)) else { continue };
+                (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
+            }
+            Def::Synthetic => {
+                let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
+                (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
+            }
+            Def::Undefined => continue,
+        };
+        let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+        let shndx = if abs { elf::SHN_ABS } else { shndx_of_addr(addr, st_type == elf::STT_TLS) };
+        let bind = if hidden { elf::STB_LOCAL } else { bind };
+        let e = entry(symbol.name, tls_value(addr, st_type), size, (bind << 4) | st_type, symbol.visibility, shndx, &mut strtab);
+        if hidden {
+            locals.push(e);
+        } else {
+            globals.push(e);
+        }
+    }
+    let first_global = locals.len() as u32;
+    let mut bytes = Vec::with_capacity((locals.len() + globals.len()) * 24);
+    for e in locals.iter().chain(globals.iter()) {
+        bytes.extend_from_slice(e);
+    }
+    (bytes, strtab, first_global)
+}
+
+/// Rela entries are plain (offset, info, addend) triples; the type is here for symmetry.
+#[allow(dead_code)]
+type _Rela = Rela;
