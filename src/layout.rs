@@ -478,16 +478,20 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 continue;
             }
             let records = eh_records.get(&(file, sec as u32));
-            for (ri, r) in object.obj.relocs[sec].iter().enumerate() {
+            let mut prev_type = elf::R_X86_64_NONE;
+            for r in object.obj.relocs[sec].iter() {
                 if let Some(records) = records {
                     let rec = eh_frame::record_at(records, r.r_offset.get(LE));
                     if rec.is_none_or(|rec| rec.out_offset.is_none()) {
                         continue;
                     }
                 }
-                let _ = ri;
                 let r_type = r.r_type(LE, false);
-                if r_type == elf::R_X86_64_NONE {
+                // The __tls_get_addr call after a general or local dynamic TLS sequence is
+                // rewritten away in executables.
+                let follows_tls_call = matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+                prev_type = r_type;
+                if r_type == elf::R_X86_64_NONE || follows_tls_call {
                     continue;
                 }
                 let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
@@ -510,6 +514,9 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                         (got_entries.len() - 1) as u32
                     });
                 };
+                if relaxable_got_load(r_type, target, st_type, object.obj.section_data(sec), r.r_offset.get(LE)) {
+                    continue;
+                }
                 match r_type {
                     elf::R_X86_64_GOTPCREL
                     | elf::R_X86_64_GOTPCRELX
@@ -970,6 +977,14 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     Ok((layout, undefined))
 }
 
+/// Whether a GOT-relative load can use the symbol's address instead (so no GOT entry).
+pub fn relaxable_got_load(r_type: u32, target: Target, st_type: u8, data: &[u8], offset: u64) -> bool {
+    matches!(r_type, elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX)
+        && matches!(target, Target::Section { .. } | Target::Common(_) | Target::Synthetic(_))
+        && st_type != elf::STT_GNU_IFUNC
+        && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
+}
+
 fn dynamic_entry_count(n_relative: u64) -> u64 {
     // RELA, RELASZ, RELAENT, RELACOUNT?, SYMTAB, SYMENT, STRTAB, STRSZ, FLAGS, FLAGS_1, DEBUG, NULL
     11 + u64::from(n_relative > 0)
@@ -992,7 +1007,13 @@ fn place_members(
                 Member::Input { file, sec } => {
                     let obj = &ctx.res.objects[file.0 as usize].obj;
                     let shdr = &obj.shdrs[sec as usize];
-                    let align = shdr.sh_addralign.get(LE).max(1);
+                    // .eh_frame records are packed with no padding between input sections:
+                    // zero padding would read as a terminator to an unwinder walking them.
+                    let align = if eh_records.contains_key(&(file, sec)) {
+                        4
+                    } else {
+                        shdr.sh_addralign.get(LE).max(1)
+                    };
                     size = size.next_multiple_of(align);
                     placements[file.0 as usize][sec as usize] = Placement {
                         out: id as u32,

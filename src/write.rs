@@ -474,6 +474,13 @@ fn copy_and_relocate(
         let got = |kind| layout.got_index.get(&(symref, kind)).map(|&g| layout.got_address(g));
         let got_base = layout.got_plt_base();
         let tpoff = |v: u64| v.wrapping_sub(tp);
+        if crate::layout::relaxable_got_load(r_type, target, st_type, data, in_off) && records.is_none() {
+            let pcrel = sa.wrapping_sub(p) as i64;
+            if i32::try_from(pcrel).is_ok() {
+                arch::relax_gotpcrelx(out, off, pcrel as i32);
+                continue;
+            }
+        }
         let value: u64 = match r_type {
             elf::R_X86_64_64 => {
                 if layout.pie && alloc && !matches!(target, Target::Abs(_) | Target::UndefWeak) {

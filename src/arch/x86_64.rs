@@ -158,3 +158,38 @@ pub fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
     code[3..7].copy_from_slice(&tpoff.to_le_bytes());
     true
 }
+
+/// Whether a GOTPCRELX/REX_GOTPCRELX load at `off` (the disp32) can be rewritten to use the
+/// symbol's address directly: `mov foo@GOTPCREL(%rip),%reg`, `call *foo@GOTPCREL(%rip)` and
+/// `jmp *foo@GOTPCREL(%rip)`. The caller checks that the symbol is defined in the output.
+pub fn can_relax_gotpcrelx(data: &[u8], off: usize) -> bool {
+    if off < 2 || off + 4 > data.len() {
+        return false;
+    }
+    match (data[off - 2], data[off - 1]) {
+        (0x8b, modrm) => modrm & 0xc7 == 0x05,
+        (0xff, 0x15) | (0xff, 0x25) => true,
+        _ => false,
+    }
+}
+
+/// Rewrites a relaxable GOT load (see [`can_relax_gotpcrelx`]) and its displacement.
+/// `pcrel` is S + A - P for the original displacement field.
+pub fn relax_gotpcrelx(buf: &mut [u8], off: usize, pcrel: i32) {
+    match buf[off - 2] {
+        0x8b => {
+            buf[off - 2] = 0x8d; // mov -> lea
+            buf[off..off + 4].copy_from_slice(&pcrel.to_le_bytes());
+        }
+        _ if buf[off - 1] == 0x15 => {
+            buf[off - 2] = 0x67; // addr32 prefix keeps the length
+            buf[off - 1] = 0xe8; // call rel32
+            buf[off..off + 4].copy_from_slice(&pcrel.to_le_bytes());
+        }
+        _ => {
+            buf[off - 2] = 0xe9; // jmp rel32, then a nop
+            buf[off - 1..off + 3].copy_from_slice(&(pcrel.wrapping_add(1)).to_le_bytes());
+            buf[off + 3] = 0x90;
+        }
+    }
+}
