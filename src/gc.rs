@@ -120,7 +120,9 @@ pub fn mark_live(
         for r in object.obj.relocs[sec as usize] {
             let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
             match target {
-                Target::Section { file: f, sec: s, .. } => mark(&mut live, &mut queue, f, s),
+                Target::Section {
+                    file: f, sec: s, ..
+                } => mark(&mut live, &mut queue, f, s),
                 Target::Common(_) | Target::Synthetic(_) | Target::Abs(_) => {}
                 Target::UndefWeak | Target::Undefined => {}
             }

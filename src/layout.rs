@@ -54,8 +54,28 @@ pub enum Synthetic {
 
 #[derive(Clone, Copy, Debug)]
 pub enum Member {
-    Input { file: FileId, sec: u32 },
+    Input {
+        file: FileId,
+        sec: u32,
+    },
     Common(SymbolId),
+    /// Deduplicated strings of SHF_MERGE|SHF_STRINGS inputs: index into `Layout::merged`.
+    Merged(u32),
+}
+
+/// The merged strings of one output section, and where each input's strings went.
+pub struct MergedStrings {
+    pub data: Vec<u8>,
+    pub align: u64,
+    /// Offset of the blob within its output section (set by `place_members`).
+    pub offset: u64,
+    pub out: u32,
+}
+
+/// Per merged input section: (input offset of each string, its offset in the blob), sorted.
+pub struct MergeMap {
+    pub merged: u32,
+    pub pieces: Vec<(u64, u64)>,
 }
 
 pub struct OutputSection {
@@ -125,6 +145,8 @@ pub struct Layout {
     pub comment: Vec<u8>,
     pub file_size: u64,
     pub live: Vec<Vec<bool>>,
+    pub merged: Vec<MergedStrings>,
+    pub merge_maps: HashMap<(FileId, u32), MergeMap>,
 }
 
 pub struct Undefined {
@@ -231,9 +253,7 @@ fn init_priority(name: &str) -> u64 {
 
 fn is_c_identifier(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
 }
 
@@ -257,7 +277,10 @@ fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
         return false;
     }
     let name = obj.obj.section_names[sec];
-    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.warning") {
+    if name == b".note.GNU-stack"
+        || name == b".note.gnu.property"
+        || name.starts_with(b".gnu.warning")
+    {
         return false;
     }
     if flags & u64::from(elf::SHF_ALLOC) == 0
@@ -310,7 +333,11 @@ impl Context<'_> {
                 Def::Synthetic => (symref, Target::Synthetic(id), elf::STT_NOTYPE),
                 Def::Undefined => {
                     let weak = obj.symbols[sym_index].st_bind() == elf::STB_WEAK;
-                    let t = if weak { Target::UndefWeak } else { Target::Undefined };
+                    let t = if weak {
+                        Target::UndefWeak
+                    } else {
+                        Target::Undefined
+                    };
                     (symref, t, elf::STT_NOTYPE)
                 }
             };
@@ -469,10 +496,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     let mut pie_errors = Vec::new();
     for (f, object) in res.objects.iter().enumerate() {
         let file = FileId(f as u32);
-        for sec in 0..object.obj.shdrs.len() {
-            if !live[f][sec] {
-                continue;
-            }
+        for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
             let flags = object.obj.shdrs[sec].sh_flags.get(LE);
             if flags & u64::from(elf::SHF_ALLOC) == 0 {
                 continue;
@@ -489,7 +513,8 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 let r_type = r.r_type(LE, false);
                 // The __tls_get_addr call after a general or local dynamic TLS sequence is
                 // rewritten away in executables.
-                let follows_tls_call = matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+                let follows_tls_call =
+                    matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
                 prev_type = r_type;
                 if r_type == elf::R_X86_64_NONE || follows_tls_call {
                     continue;
@@ -514,7 +539,13 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                         (got_entries.len() - 1) as u32
                     });
                 };
-                if relaxable_got_load(r_type, target, st_type, object.obj.section_data(sec), r.r_offset.get(LE)) {
+                if relaxable_got_load(
+                    r_type,
+                    target,
+                    st_type,
+                    object.obj.section_data(sec),
+                    r.r_offset.get(LE),
+                ) {
                     continue;
                 }
                 match r_type {
@@ -583,6 +614,9 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     let mut placements: Vec<Vec<Placement>> = Vec::with_capacity(n_files);
     let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
     let mut synthetic_index = HashMap::new();
+    let mut merged: Vec<MergedStrings> = Vec::new();
+    let mut merge_maps = HashMap::new();
+    let mut merge_builders: HashMap<u32, (u32, HashMap<&'static [u8], u64>)> = HashMap::new();
     let mut comment = b"\0".to_vec();
     let mut comment_seen = std::collections::HashSet::new();
     for (f, object) in res.objects.iter().enumerate() {
@@ -593,10 +627,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             };
             object.obj.shdrs.len()
         ]);
-        for sec in 0..object.obj.shdrs.len() {
-            if !live[f][sec] {
-                continue;
-            }
+        for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
             let shdr = &object.obj.shdrs[sec];
             let in_name = String::from_utf8_lossy(object.obj.section_names[sec]);
             let flags = shdr.sh_flags.get(LE);
@@ -611,19 +642,38 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 continue;
             }
             let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
-            let out_name = if alloc { output_name(&in_name) } else { &*in_name }.to_string();
-            let out_type = if sh_type == SHT_X86_64_UNWIND { elf::SHT_PROGBITS } else { sh_type };
-            let out_flags = flags & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS
-                | elf::SHF_COMPRESSED);
+            let out_name = if alloc {
+                output_name(&in_name)
+            } else {
+                &*in_name
+            }
+            .to_string();
+            let out_type = if sh_type == SHT_X86_64_UNWIND {
+                elf::SHT_PROGBITS
+            } else {
+                sh_type
+            };
+            let out_flags = flags
+                & !u64::from(
+                    elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED,
+                );
             let keep_merge = !alloc && flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) != 0;
             let id = *by_name.entry(out_name.clone()).or_insert_with(|| {
                 sections.push(OutputSection {
                     rank: rank(&out_name, out_type, out_flags),
                     name: out_name.clone(),
                     sh_type: out_type,
-                    sh_flags: if keep_merge { flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) } else { 0 } | out_flags,
+                    sh_flags: if keep_merge {
+                        flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS)
+                    } else {
+                        0
+                    } | out_flags,
                     align: 1,
-                    entsize: shdr.sh_entsize.get(LE),
+                    entsize: if keep_merge {
+                        shdr.sh_entsize.get(LE)
+                    } else {
+                        0
+                    },
                     members: Vec::new(),
                     size: 0,
                     addr: 0,
@@ -639,7 +689,45 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 os.sh_type = out_type;
             }
             os.align = os.align.max(shdr.sh_addralign.get(LE).max(1));
-            let key = if out_name == ".init_array" || out_name == ".fini_array" || out_name == ".preinit_array" {
+            let merge_strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
+            let entsize = shdr.sh_entsize.get(LE);
+            if flags & merge_strings == merge_strings
+                && entsize >= 1
+                && sh_type == elf::SHT_PROGBITS
+            {
+                let builder = merge_builders
+                    .entry(id)
+                    .or_insert_with(|| (merged.len() as u32, HashMap::new()));
+                if builder.0 as usize == merged.len() {
+                    merged.push(MergedStrings {
+                        data: Vec::new(),
+                        align: 1,
+                        offset: 0,
+                        out: id,
+                    });
+                    pending[id as usize].push((0, FileId(u32::MAX), builder.0));
+                }
+                let blob = &mut merged[builder.0 as usize];
+                blob.align = blob.align.max(shdr.sh_addralign.get(LE).max(1));
+                let pieces = merge_strings_into(
+                    object.obj.section_data(sec),
+                    entsize as usize,
+                    &mut blob.data,
+                    &mut builder.1,
+                );
+                merge_maps.insert(
+                    (FileId(f as u32), sec as u32),
+                    MergeMap {
+                        merged: builder.0,
+                        pieces,
+                    },
+                );
+                continue;
+            }
+            let key = if out_name == ".init_array"
+                || out_name == ".fini_array"
+                || out_name == ".preinit_array"
+            {
                 init_priority(&in_name)
             } else {
                 0
@@ -652,7 +740,13 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         members.sort_by_key(|m| m.0);
         sections[id].members = members
             .into_iter()
-            .map(|(_, file, sec)| Member::Input { file, sec })
+            .map(|(_, file, sec)| {
+                if file.0 == u32::MAX {
+                    Member::Merged(sec)
+                } else {
+                    Member::Input { file, sec }
+                }
+            })
             .collect();
     }
     // Commons go to .bss.
@@ -719,32 +813,138 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
     };
     if config.build_id.is_some() {
-        add_synthetic(&mut sections, ".note.gnu.build-id", Synthetic::BuildId, elf::SHT_NOTE, a, 4, 0, 16 + build_id_size.div_ceil(4) * 4);
+        add_synthetic(
+            &mut sections,
+            ".note.gnu.build-id",
+            Synthetic::BuildId,
+            elf::SHT_NOTE,
+            a,
+            4,
+            0,
+            16 + build_id_size.div_ceil(4) * 4,
+        );
     }
-    add_synthetic(&mut sections, ".got", Synthetic::Got, elf::SHT_PROGBITS, aw, 8, 8, 8 * got_entries.len() as u64);
-    add_synthetic(&mut sections, ".got.plt", Synthetic::GotPlt, elf::SHT_PROGBITS, aw, 8, 8, 8 * (3 + iplt_entries.len() as u64));
+    add_synthetic(
+        &mut sections,
+        ".got",
+        Synthetic::Got,
+        elf::SHT_PROGBITS,
+        aw,
+        8,
+        8,
+        8 * got_entries.len() as u64,
+    );
+    add_synthetic(
+        &mut sections,
+        ".got.plt",
+        Synthetic::GotPlt,
+        elf::SHT_PROGBITS,
+        aw,
+        8,
+        8,
+        8 * (3 + iplt_entries.len() as u64),
+    );
     if !iplt_entries.is_empty() {
-        add_synthetic(&mut sections, ".iplt", Synthetic::Iplt, elf::SHT_PROGBITS, a | elf::SHF_EXECINSTR, 16, 16, PLT_ENTRY_SIZE * iplt_entries.len() as u64);
+        add_synthetic(
+            &mut sections,
+            ".iplt",
+            Synthetic::Iplt,
+            elf::SHT_PROGBITS,
+            a | elf::SHF_EXECINSTR,
+            16,
+            16,
+            PLT_ENTRY_SIZE * iplt_entries.len() as u64,
+        );
     }
-    let n_rela = if pie { n_relative + iplt_entries.len() as u64 } else { iplt_entries.len() as u64 };
+    let n_rela = if pie {
+        n_relative + iplt_entries.len() as u64
+    } else {
+        iplt_entries.len() as u64
+    };
     let rela_name = if pie { ".rela.dyn" } else { ".rela.iplt" };
-    add_synthetic(&mut sections, rela_name, Synthetic::Rela, elf::SHT_RELA, a, 8, 24, 24 * n_rela);
+    add_synthetic(
+        &mut sections,
+        rela_name,
+        Synthetic::Rela,
+        elf::SHT_RELA,
+        a,
+        8,
+        24,
+        24 * n_rela,
+    );
     if pie {
-        add_synthetic(&mut sections, ".dynsym", Synthetic::Dynsym, elf::SHT_DYNSYM, a, 8, 24, 24);
-        add_synthetic(&mut sections, ".dynstr", Synthetic::Dynstr, elf::SHT_STRTAB, a, 1, 0, 1);
-        add_synthetic(&mut sections, ".dynamic", Synthetic::Dynamic, elf::SHT_DYNAMIC, aw, 8, 16, 16 * dynamic_entry_count(n_relative));
+        add_synthetic(
+            &mut sections,
+            ".dynsym",
+            Synthetic::Dynsym,
+            elf::SHT_DYNSYM,
+            a,
+            8,
+            24,
+            24,
+        );
+        add_synthetic(
+            &mut sections,
+            ".dynstr",
+            Synthetic::Dynstr,
+            elf::SHT_STRTAB,
+            a,
+            1,
+            0,
+            1,
+        );
+        add_synthetic(
+            &mut sections,
+            ".dynamic",
+            Synthetic::Dynamic,
+            elf::SHT_DYNAMIC,
+            aw,
+            8,
+            16,
+            16 * dynamic_entry_count(n_relative),
+        );
     }
     if config.eh_frame_hdr {
-        let n_fdes = eh_records.values().flatten().filter(|r| !r.is_cie && r.out_offset.is_some()).count();
-        add_synthetic(&mut sections, ".eh_frame_hdr", Synthetic::EhFrameHdr, elf::SHT_PROGBITS, a, 4, 0, eh_frame::hdr_size(n_fdes) as u64);
+        let n_fdes = eh_records
+            .values()
+            .flatten()
+            .filter(|r| !r.is_cie && r.out_offset.is_some())
+            .count();
+        add_synthetic(
+            &mut sections,
+            ".eh_frame_hdr",
+            Synthetic::EhFrameHdr,
+            elf::SHT_PROGBITS,
+            a,
+            4,
+            0,
+            eh_frame::hdr_size(n_fdes) as u64,
+        );
     }
     comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
     comment.push(0);
-    add_synthetic(&mut sections, ".comment", Synthetic::Comment, elf::SHT_PROGBITS, 0, 1, 1, comment.len() as u64);
-    sections.iter_mut().find(|s| s.name == ".comment").map(|s| s.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS));
+    add_synthetic(
+        &mut sections,
+        ".comment",
+        Synthetic::Comment,
+        elf::SHT_PROGBITS,
+        0,
+        1,
+        1,
+        comment.len() as u64,
+    );
+    if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
+        c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
+    }
 
     // 6. Offsets of members within output sections.
-    let common_offsets = place_members(&ctx, &mut sections, &mut placements, &eh_records);
+    let common_offsets = place_members(
+        &ctx,
+        &mut sections,
+        &mut placements,
+        &eh_records,
+        &mut merged,
+    );
 
     // 7. Order and addresses.
     let mut order: Vec<OutSecId> = (0..sections.len() as u32).map(OutSecId).collect();
@@ -792,7 +992,9 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         + usize::from(pie)
         + usize::from(has(".eh_frame_hdr"))
         + 1; // PT_GNU_STACK
-    let base = config.image_base.unwrap_or(if pie { 0 } else { NON_PIE_BASE });
+    let base = config
+        .image_base
+        .unwrap_or(if pie { 0 } else { NON_PIE_BASE });
     let headers_size = 64 + 56 * n_phdrs as u64;
     let mut offset = headers_size;
     let mut addr = base + offset;
@@ -960,6 +1162,8 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         comment,
         file_size,
         live,
+        merged,
+        merge_maps,
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
     let entry_name = config.entry.as_deref().unwrap_or("_start");
@@ -977,11 +1181,50 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     Ok((layout, undefined))
 }
 
+/// Splits SHF_STRINGS data into strings of `entsize`-byte characters, adds new ones to `blob`
+/// and returns (input offset, blob offset) per string.
+fn merge_strings_into(
+    data: &'static [u8],
+    entsize: usize,
+    blob: &mut Vec<u8>,
+    seen: &mut HashMap<&'static [u8], u64>,
+) -> Vec<(u64, u64)> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = start;
+        // Find the terminating NUL character (entsize zero bytes at an aligned position).
+        while end + entsize <= data.len() && data[end..end + entsize].iter().any(|&b| b != 0) {
+            end += entsize;
+        }
+        let stop = (end + entsize).min(data.len());
+        let piece = &data[start..stop];
+        let out = *seen.entry(piece).or_insert_with(|| {
+            let o = blob.len() as u64;
+            blob.extend_from_slice(piece);
+            o
+        });
+        pieces.push((start as u64, out));
+        start = stop;
+    }
+    pieces
+}
+
 /// Whether a GOT-relative load can use the symbol's address instead (so no GOT entry).
-pub fn relaxable_got_load(r_type: u32, target: Target, st_type: u8, data: &[u8], offset: u64) -> bool {
-    matches!(r_type, elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX)
-        && matches!(target, Target::Section { .. } | Target::Common(_) | Target::Synthetic(_))
-        && st_type != elf::STT_GNU_IFUNC
+pub fn relaxable_got_load(
+    r_type: u32,
+    target: Target,
+    st_type: u8,
+    data: &[u8],
+    offset: u64,
+) -> bool {
+    matches!(
+        r_type,
+        elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
+    ) && matches!(
+        target,
+        Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
+    ) && st_type != elf::STT_GNU_IFUNC
         && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
 }
 
@@ -995,6 +1238,7 @@ fn place_members(
     sections: &mut [OutputSection],
     placements: &mut [Vec<Placement>],
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    merged: &mut [MergedStrings],
 ) -> HashMap<SymbolId, (u32, u64)> {
     let mut commons = HashMap::new();
     for (id, os) in sections.iter_mut().enumerate() {
@@ -1029,8 +1273,18 @@ fn place_members(
                     };
                     size += in_size;
                 }
+                Member::Merged(m) => {
+                    let blob = &mut merged[m as usize];
+                    os.align = os.align.max(blob.align);
+                    size = size.next_multiple_of(blob.align);
+                    blob.offset = size;
+                    size += blob.data.len() as u64;
+                }
                 Member::Common(sym) => {
-                    if let Def::Common { size: csize, align, .. } = ctx.res.symbols.get(sym).def {
+                    if let Def::Common {
+                        size: csize, align, ..
+                    } = ctx.res.symbols.get(sym).def
+                    {
                         os.align = os.align.max(align);
                         size = size.next_multiple_of(align);
                         commons.insert(sym, (id as u32, size));
@@ -1089,9 +1343,8 @@ fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
             continue;
         }
         let name = String::from_utf8_lossy(sym.name);
-        let array = |n: &str, end: bool| {
-            range(n).map_or(rw_start, |(s, e)| if end { e } else { s })
-        };
+        let array =
+            |n: &str, end: bool| range(n).map_or(rw_start, |(s, e)| if end { e } else { s });
         let value = match &*name {
             "__ehdr_start" | "__executable_start" => layout.base,
             "_GLOBAL_OFFSET_TABLE_" => by_name(".got.plt").map_or(0, |s| s.addr),
@@ -1129,6 +1382,13 @@ impl Layout {
     /// Address of a byte at `offset` within input section (`file`, `sec`); `None` when the
     /// section (or the `.eh_frame` record holding that byte) was discarded.
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
+        if let Some(map) = self.merge_maps.get(&(file, sec)) {
+            let i = map.pieces.partition_point(|&(in_off, _)| in_off <= offset);
+            let (in_off, out_off) = map.pieces.get(i.checked_sub(1)?)?;
+            let blob = &self.merged[map.merged as usize];
+            let out = &self.sections[blob.out as usize];
+            return Some(out.addr + blob.offset + out_off + (offset - in_off));
+        }
         let p = self.placements[file.0 as usize].get(sec as usize)?;
         if p.out == NOT_PLACED {
             return None;

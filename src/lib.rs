@@ -92,8 +92,14 @@ pub fn link(config: &args::Config) -> Result<()> {
 }
 
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.weld-tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)
@@ -141,7 +147,10 @@ fn report_undefined(res: &resolve::Resolution, undefined: &[layout::Undefined]) 
     }
     let mut msgs = Vec::new();
     for (sym, refs) in &by_symbol {
-        let mut msg = format!("undefined symbol: {}", symbols::demangle(res.symbols.get(*sym).name));
+        let mut msg = format!(
+            "undefined symbol: {}",
+            symbols::demangle(res.symbols.get(*sym).name)
+        );
         for u in refs.iter().take(3) {
             let object = &res.objects[u.file.0 as usize];
             msg.push_str(&format!(

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { weld::main_entry() }
+fn main() -> std::process::ExitCode {
+    weld::main_entry()
+}

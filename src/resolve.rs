@@ -41,8 +41,15 @@ pub struct Resolution {
 }
 
 enum Loaded {
-    Object { name: String, data: &'static [u8] },
-    Archive { archive: Archive, whole: bool, extracted: Vec<bool> },
+    Object {
+        name: String,
+        data: &'static [u8],
+    },
+    Archive {
+        archive: Archive,
+        whole: bool,
+        extracted: Vec<bool>,
+    },
 }
 
 pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
@@ -170,7 +177,10 @@ impl Resolver {
                 extracted[m as usize] = true;
                 let member = &archive.members[m as usize];
                 if !member.data.starts_with(b"\x7fELF") {
-                    bail!("{}: archive member is not an ELF object", member.display_name);
+                    bail!(
+                        "{}: archive member is not an ELF object",
+                        member.display_name
+                    );
                 }
                 self.add_member(&member.display_name, member.data)?;
                 progress = true;
@@ -226,7 +236,10 @@ impl Resolver {
             symbol.visibility = merge_visibility(symbol.visibility, sym.st_other & 3);
             let discarded = shndx != 0
                 && shndx < u32::from(elf::SHN_LORESERVE)
-                && comdat_discarded.get(shndx as usize).copied().unwrap_or(false);
+                && comdat_discarded
+                    .get(shndx as usize)
+                    .copied()
+                    .unwrap_or(false);
             if shndx == u32::from(elf::SHN_UNDEF) || discarded {
                 if bind != elf::STB_WEAK {
                     symbol.strong_ref = true;
@@ -278,7 +291,14 @@ impl Resolver {
                         align: a1.max(a2),
                     }
                 }
-                (Def::Defined { weak: false, file: first, .. }, Def::Defined { weak: false, .. }) => {
+                (
+                    Def::Defined {
+                        weak: false,
+                        file: first,
+                        ..
+                    },
+                    Def::Defined { weak: false, .. },
+                ) => {
                     self.duplicates.push((id, first, file));
                     existing
                 }

@@ -30,9 +30,18 @@ impl fmt::Debug for FileId {
 pub enum Def {
     Undefined,
     /// Defined by symbol `sym` of object `file`.
-    Defined { file: FileId, sym: u32, weak: bool },
+    Defined {
+        file: FileId,
+        sym: u32,
+        weak: bool,
+    },
     /// A common symbol; space is allocated in `.bss` at layout.
-    Common { file: FileId, sym: u32, size: u64, align: u64 },
+    Common {
+        file: FileId,
+        sym: u32,
+        size: u64,
+        align: u64,
+    },
     /// Defined by the linker (`__init_array_start`, `_GLOBAL_OFFSET_TABLE_`, ...).
     Synthetic,
 }

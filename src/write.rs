@@ -2,8 +2,8 @@
 //! applies relocations, fills synthetic sections, and writes headers, symbol tables and the
 //! build-id. It decides nothing about layout; every address comes from [`Layout`].
 
-use crate::args::Config;
 use crate::arch::x86_64 as arch;
+use crate::args::Config;
 use crate::eh_frame;
 use crate::inputs::elf::{Rela, LE};
 use crate::layout::{Context, GotKind, Layout, Member, OutputSection, SymRef, Target};
@@ -40,8 +40,15 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
             continue;
         }
         for member in &os.members {
-            let Member::Input { file, sec } = *member else {
-                continue;
+            let (file, sec) = match *member {
+                Member::Input { file, sec } => (file, sec),
+                Member::Merged(m) => {
+                    let blob = &layout.merged[m as usize];
+                    let at = (os.offset + blob.offset) as usize;
+                    buf[at..at + blob.data.len()].copy_from_slice(&blob.data);
+                    continue;
+                }
+                Member::Common(_) => continue,
             };
             copy_and_relocate(
                 ctx,
@@ -97,7 +104,11 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
             buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
             put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
             let resolver = ifunc_resolver(ctx, layout, symref);
-            put_u64(&mut buf, (gp.offset + 8 * (3 + i as u64)) as usize, resolver);
+            put_u64(
+                &mut buf,
+                (gp.offset + 8 * (3 + i as u64)) as usize,
+                resolver,
+            );
             irelative.push(DynReloc {
                 offset: slot,
                 r_type: elf::R_X86_64_IRELATIVE,
@@ -107,7 +118,11 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     }
     dyn_relocs.sort_by_key(|r| r.offset);
     dyn_relocs.extend(irelative);
-    if let Some(rela) = layout.synthetic_section(if layout.pie { ".rela.dyn" } else { ".rela.iplt" }) {
+    if let Some(rela) = layout.synthetic_section(if layout.pie {
+        ".rela.dyn"
+    } else {
+        ".rela.iplt"
+    }) {
         if dyn_relocs.len() as u64 * 24 != rela.size {
             bail!(
                 "internal error: {} dynamic relocations written, {} reserved",
@@ -178,14 +193,41 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         offset = offset.next_multiple_of(8);
         buf.resize(offset as usize, 0);
         buf.extend_from_slice(&symtab_bytes);
-        extra_sections.push((".symtab", elf::SHT_SYMTAB, 1u32, first_global, 8u64, 24u64, offset, symtab_bytes.len() as u64));
+        extra_sections.push((
+            ".symtab",
+            elf::SHT_SYMTAB,
+            1u32,
+            first_global,
+            8u64,
+            24u64,
+            offset,
+            symtab_bytes.len() as u64,
+        ));
         offset = buf.len() as u64;
         buf.extend_from_slice(&strtab_bytes);
-        extra_sections.push((".strtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, strtab_bytes.len() as u64));
+        extra_sections.push((
+            ".strtab",
+            elf::SHT_STRTAB,
+            0,
+            0,
+            1,
+            0,
+            offset,
+            strtab_bytes.len() as u64,
+        ));
         offset = buf.len() as u64;
     }
     buf.extend_from_slice(&shstrtab);
-    extra_sections.push((".shstrtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, shstrtab.len() as u64));
+    extra_sections.push((
+        ".shstrtab",
+        elf::SHT_STRTAB,
+        0,
+        0,
+        1,
+        0,
+        offset,
+        shstrtab.len() as u64,
+    ));
     let shoff = (buf.len() as u64).next_multiple_of(8);
     buf.resize(shoff as usize, 0);
     let n_out = layout.order.len();
@@ -214,14 +256,31 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         } else {
             s.sh_flags
         };
-        write_shdr(&mut buf, at, shdr_names[i], s.sh_type, flags, s.addr, s.offset, s.size, link, info, s.align, s.entsize);
+        write_shdr(
+            &mut buf,
+            at,
+            shdr_names[i],
+            s.sh_type,
+            flags,
+            s.addr,
+            s.offset,
+            s.size,
+            link,
+            info,
+            s.align,
+            s.entsize,
+        );
     }
     let symtab_index = (n_out + 1) as u32;
-    for (j, (name, sh_type, link, info, align, entsize, off, size)) in extra_sections.iter().enumerate() {
+    for (j, (name, sh_type, link, info, align, entsize, off, size)) in
+        extra_sections.iter().enumerate()
+    {
         let at = shoff as usize + 64 * (n_out + 1 + j);
         let link = if *link == 1 { symtab_index + 1 } else { 0 };
         let name_off = find_name(&shstrtab, name);
-        write_shdr(&mut buf, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize);
+        write_shdr(
+            &mut buf, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
+        );
     }
 
     // ELF header and program headers.
@@ -230,7 +289,15 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     buf[5] = elf::ELFDATA2LSB;
     buf[6] = elf::EV_CURRENT;
     buf[7] = elf::ELFOSABI_NONE;
-    put_u16(&mut buf, 16, if layout.pie { elf::ET_DYN } else { elf::ET_EXEC });
+    put_u16(
+        &mut buf,
+        16,
+        if layout.pie {
+            elf::ET_DYN
+        } else {
+            elf::ET_EXEC
+        },
+    );
     put_u16(&mut buf, 18, elf::EM_X86_64);
     put_u32(&mut buf, 20, u32::from(elf::EV_CURRENT));
     put_u64(&mut buf, 24, layout.entry);
@@ -284,7 +351,20 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_shdr(buf: &mut [u8], at: usize, name: u32, sh_type: u32, flags: u64, addr: u64, offset: u64, size: u64, link: u32, info: u32, align: u64, entsize: u64) {
+fn write_shdr(
+    buf: &mut [u8],
+    at: usize,
+    name: u32,
+    sh_type: u32,
+    flags: u64,
+    addr: u64,
+    offset: u64,
+    size: u64,
+    link: u32,
+    info: u32,
+    align: u64,
+    entsize: u64,
+) {
     put_u32(buf, at, name);
     put_u32(buf, at + 4, sh_type);
     put_u64(buf, at + 8, flags);
@@ -330,7 +410,10 @@ fn is_relocatable(ctx: &Context, symref: SymRef) -> bool {
             _ => return true,
         },
     };
-    !matches!(ctx.target(file, index).1, Target::Abs(_) | Target::UndefWeak)
+    !matches!(
+        ctx.target(file, index).1,
+        Target::Abs(_) | Target::UndefWeak
+    )
 }
 
 fn ifunc_resolver(ctx: &Context, layout: &Layout, symref: SymRef) -> u64 {
@@ -341,16 +424,19 @@ fn ifunc_resolver(ctx: &Context, layout: &Layout, symref: SymRef) -> u64 {
             _ => return 0,
         },
     };
-    layout.target_address(ctx.target(file, index).1).unwrap_or(0)
+    layout
+        .target_address(ctx.target(file, index).1)
+        .unwrap_or(0)
 }
 
 fn symbol_size(ctx: &Context, file: FileId, index: usize) -> u64 {
     let object = &ctx.res.objects[file.0 as usize];
     if let Some(id) = object.global_id(index) {
         return match ctx.res.symbols.get(id).def {
-            Def::Defined { file, sym, .. } => {
-                ctx.res.objects[file.0 as usize].obj.symbols[sym as usize].st_size.get(LE)
-            }
+            Def::Defined { file, sym, .. } => ctx.res.objects[file.0 as usize].obj.symbols
+                [sym as usize]
+                .st_size
+                .get(LE),
             Def::Common { size, .. } => size,
             _ => 0,
         };
@@ -421,7 +507,9 @@ fn copy_and_relocate(
         let in_off = r.r_offset.get(LE);
         let (off, is_fde_start) = match records {
             Some(records) => {
-                let Some(rec) = eh_frame::record_at(records, in_off) else { continue };
+                let Some(rec) = eh_frame::record_at(records, in_off) else {
+                    continue;
+                };
                 let Some(out) = rec.out_offset else { continue };
                 (
                     u64::from(out) + (in_off - u64::from(rec.in_offset)),
@@ -443,6 +531,22 @@ fn copy_and_relocate(
         let a = r.r_addend.get(LE);
         let sym_index = r.r_sym(LE, false) as usize;
         let (symref, target, st_type) = ctx.target(file, sym_index);
+        // A section-symbol reference into merged strings names a string by value + addend.
+        let (target, a) = match target {
+            Target::Section { file, sec, value }
+                if st_type == elf::STT_SECTION && layout.merge_maps.contains_key(&(file, sec)) =>
+            {
+                (
+                    Target::Section {
+                        file,
+                        sec,
+                        value: value.wrapping_add(a as u64),
+                    },
+                    0,
+                )
+            }
+            t => (t, a),
+        };
         let s = if st_type == elf::STT_GNU_IFUNC && layout.iplt_index.contains_key(&symref) {
             Some(layout.iplt_address(layout.iplt_index[&symref]))
         } else {
@@ -452,7 +556,11 @@ fn copy_and_relocate(
             Some(s) => s,
             None if !alloc => {
                 // Debug info about discarded code: a tombstone GDB and addr2line ignore.
-                let tomb = if sec_name == ".debug_ranges" || sec_name == ".debug_loc" { 1 } else { 0 };
+                let tomb = if sec_name == ".debug_ranges" || sec_name == ".debug_loc" {
+                    1
+                } else {
+                    0
+                };
                 write_value(out, off, width, tomb);
                 continue;
             }
@@ -471,10 +579,17 @@ fn copy_and_relocate(
             fde_table.push((s.wrapping_add(a as u64), p - 4 - 4));
         }
         let sa = s.wrapping_add(a as u64);
-        let got = |kind| layout.got_index.get(&(symref, kind)).map(|&g| layout.got_address(g));
+        let got = |kind| {
+            layout
+                .got_index
+                .get(&(symref, kind))
+                .map(|&g| layout.got_address(g))
+        };
         let got_base = layout.got_plt_base();
         let tpoff = |v: u64| v.wrapping_sub(tp);
-        if crate::layout::relaxable_got_load(r_type, target, st_type, data, in_off) && records.is_none() {
+        if crate::layout::relaxable_got_load(r_type, target, st_type, data, in_off)
+            && records.is_none()
+        {
             let pcrel = sa.wrapping_sub(p) as i64;
             if i32::try_from(pcrel).is_ok() {
                 arch::relax_gotpcrelx(out, off, pcrel as i32);
@@ -492,7 +607,10 @@ fn copy_and_relocate(
                 }
                 sa
             }
-            elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 | elf::R_X86_64_PC64 | elf::R_X86_64_PC16
+            elf::R_X86_64_PC32
+            | elf::R_X86_64_PLT32
+            | elf::R_X86_64_PC64
+            | elf::R_X86_64_PC16
             | elf::R_X86_64_PC8 => sa.wrapping_sub(p),
             elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8 => sa,
             elf::R_X86_64_GOTPCREL
@@ -536,12 +654,17 @@ fn copy_and_relocate(
             elf::R_X86_64_TLSGD => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
                 if off >= 4 && arch::relax_gd_to_le(out, off - 4, v) {
-                    skip_next = relocs.get(i + 1).is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
+                    skip_next = relocs
+                        .get(i + 1)
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
                     continue;
                 }
                 errors.push(format!(
                     "{}:({}+{:#x}): unsupported general-dynamic TLS code sequence for {}",
-                    object.name, sec_name, in_off, symbol_display(ctx, symref)
+                    object.name,
+                    sec_name,
+                    in_off,
+                    symbol_display(ctx, symref)
                 ));
                 continue;
             }
@@ -691,7 +814,13 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
         }
         elf::SHN_ABS
     };
-    let entry = |name: &[u8], value: u64, size: u64, info: u8, other: u8, shndx: u16, strtab: &mut Vec<u8>| {
+    let entry = |name: &[u8],
+                 value: u64,
+                 size: u64,
+                 info: u8,
+                 other: u8,
+                 shndx: u16,
+                 strtab: &mut Vec<u8>| {
         let mut e = [0u8; 24];
         let name_off = if name.is_empty() {
             0
@@ -726,23 +855,47 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
             if st_type == elf::STT_SECTION || st_type == elf::STT_FILE {
                 continue;
             }
-            let Ok(name) = obj.symbol_name(i) else { continue };
+            let Ok(name) = obj.symbol_name(i) else {
+                continue;
+            };
             if name.is_empty() || name.starts_with(b".L") {
                 continue;
             }
             let (_, target, _) = ctx.target(file, i);
-            let Some(addr) = layout.target_address(target) else { continue };
+            let Some(addr) = layout.target_address(target) else {
+                continue;
+            };
             if matches!(target, Target::Undefined | Target::UndefWeak) {
                 continue;
             }
             if !file_sym_done {
                 let base = object.name.rsplit('/').next().unwrap_or(&object.name);
-                let e = entry(base.as_bytes(), 0, 0, elf::STT_FILE, 0, elf::SHN_ABS, &mut strtab);
+                let e = entry(
+                    base.as_bytes(),
+                    0,
+                    0,
+                    elf::STT_FILE,
+                    0,
+                    elf::SHN_ABS,
+                    &mut strtab,
+                );
                 locals.push(e);
                 file_sym_done = true;
             }
-            let shndx = if matches!(target, Target::Abs(_)) { elf::SHN_ABS } else { shndx_of_addr(addr, st_type == elf::STT_TLS) };
-            let e = entry(name, tls_value(addr, st_type), sym.st_size.get(LE), sym.st_info, sym.st_other, shndx, &mut strtab);
+            let shndx = if matches!(target, Target::Abs(_)) {
+                elf::SHN_ABS
+            } else {
+                shndx_of_addr(addr, st_type == elf::STT_TLS)
+            };
+            let e = entry(
+                name,
+                tls_value(addr, st_type),
+                sym.st_size.get(LE),
+                sym.st_info,
+                sym.st_other,
+                shndx,
+                &mut strtab,
+            );
             locals.push(e);
         }
     }
@@ -753,11 +906,21 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
                 let o = &ctx.res.objects[file.0 as usize].obj;
                 let st = &o.symbols[sym as usize];
                 let (_, target, _) = ctx.target(file, sym as usize);
-                let Some(addr) = layout.target_address(target) else { continue };
-                (addr, st.st_size.get(LE), st.st_type(), if weak { elf::STB_WEAK } else { elf::STB_GLOBAL }, matches!(target, Target::Abs(_)))
+                let Some(addr) = layout.target_address(target) else {
+                    continue;
+                };
+                (
+                    addr,
+                    st.st_size.get(LE),
+                    st.st_type(),
+                    if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
+                    matches!(target, Target::Abs(_)),
+                )
             }
             Def::Common { size, .. } => {
-                let Some(addr) = layout.target_address(Target::Common(id)) else { continue };
+                let Some(addr) = layout.target_address(Target::Common(id)) else {
+                    continue;
+                };
                 (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
             }
             Def::Synthetic => {
@@ -767,9 +930,21 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
             Def::Undefined => continue,
         };
         let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
-        let shndx = if abs { elf::SHN_ABS } else { shndx_of_addr(addr, st_type == elf::STT_TLS) };
+        let shndx = if abs {
+            elf::SHN_ABS
+        } else {
+            shndx_of_addr(addr, st_type == elf::STT_TLS)
+        };
         let bind = if hidden { elf::STB_LOCAL } else { bind };
-        let e = entry(symbol.name, tls_value(addr, st_type), size, (bind << 4) | st_type, symbol.visibility, shndx, &mut strtab);
+        let e = entry(
+            symbol.name,
+            tls_value(addr, st_type),
+            size,
+            (bind << 4) | st_type,
+            symbol.visibility,
+            shndx,
+            &mut strtab,
+        );
         if hidden {
             locals.push(e);
         } else {

@@ -28,7 +28,10 @@ pub enum ElfKind {
 /// Checks class, data encoding, machine and type; the error names what is wrong.
 pub fn classify(data: &[u8]) -> Result<ElfKind> {
     if data.len() < 64 {
-        bail!("file is truncated: {} bytes is smaller than an ELF header", data.len());
+        bail!(
+            "file is truncated: {} bytes is smaller than an ELF header",
+            data.len()
+        );
     }
     if data[4] != elf::ELFCLASS64 {
         bail!("incompatible architecture: not a 64-bit ELF file (x86_64 expected)");
@@ -84,11 +87,15 @@ pub struct ObjectFile {
 impl ObjectFile {
     pub fn parse(data: &'static [u8]) -> Result<ObjectFile> {
         let header = Ehdr::parse(data).context("bad ELF header")?;
-        let sections = header.sections(LE, data).context("bad section header table")?;
+        let sections = header
+            .sections(LE, data)
+            .context("bad section header table")?;
         let shdrs: &'static [Shdr] = sections.iter().as_slice();
         let mut section_names = Vec::with_capacity(shdrs.len());
         for shdr in shdrs {
-            let name = sections.section_name(LE, shdr).context("bad section name")?;
+            let name = sections
+                .section_name(LE, shdr)
+                .context("bad section name")?;
             section_names.push(name);
         }
         // Check every section's data range once, so later phases can slice without checks.
@@ -119,7 +126,9 @@ impl ObjectFile {
                     let Some(strtab_shdr) = shdrs.get(link) else {
                         bail!("symbol table's string table {link} does not exist");
                     };
-                    strtab = strtab_shdr.data(LE, data).context("bad symbol string table")?;
+                    strtab = strtab_shdr
+                        .data(LE, data)
+                        .context("bad symbol string table")?;
                     first_global = shdr.sh_info(LE) as usize;
                     if first_global > symbols.len() {
                         bail!("symbol table's first global index is out of range");

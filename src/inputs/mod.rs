@@ -63,9 +63,8 @@ impl Archive {
             let (offset, _) = member.file_range();
             let member_data = if thin {
                 let member_path = dir.join(&name);
-                map_file(&member_path).with_context(|| {
-                    format!("thin archive member {name} of {display_name}")
-                })?
+                map_file(&member_path)
+                    .with_context(|| format!("thin archive member {name} of {display_name}"))?
             } else {
                 member
                     .data(data)

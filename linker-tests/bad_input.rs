@@ -1,0 +1,292 @@
+//! Bad inputs: the linker is called directly (`weld <args>`, as `ld` would be) on arguments or
+//! files that cannot be linked, and must refuse cleanly.
+//!
+//! Every linker must exit with status 1, not leave a new file in the directory (no output, no
+//! temporary), leave an existing output absent or unchanged, and mention the culprit (the file
+//! or option) on stderr. weld must also word its errors as the design asks
+//! (`weld: error: ...`, lld-style `>>>` lines) and never panic. Under `WELD_TEST_LINKER`,
+//! only the checks every linker must pass apply, which validates the inputs made here.
+//! The inputs are made at test time from small sources written into the test's directory.
+
+use crate::harness::{command_line, run, run_step, LinkerUnderTest, TempDir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Defines a symbol and an entry point, needs nothing: a well-formed object to break.
+const PLAIN_C: &str = "int plain_value = 7;\nvoid _start(void) {}\n";
+
+const EM_AARCH64: u16 = 183;
+
+/// What a rejected link must print.
+struct Expected<'a> {
+    /// Lines weld must print, in this order; each line contains all of the given strings.
+    weld_lines: &'a [&'a [&'a str]],
+    /// Strings every linker must print somewhere on stderr: the culprit file or option.
+    mentions: &'a [&'a str],
+}
+
+#[test]
+fn unknown_option() {
+    let tmp = TempDir::new("bad-input-unknown-option");
+    compile(&tmp, "plain.c", PLAIN_C);
+    check_rejected(
+        &tmp,
+        &["--frobnicate", "plain.o", "-o", "out"],
+        &Expected {
+            weld_lines: &[&["weld: error:", "unknown option: --frobnicate"]],
+            mentions: &["--frobnicate"],
+        },
+    );
+}
+
+#[test]
+fn truncated_object() {
+    let tmp = TempDir::new("bad-input-truncated-object");
+    compile(&tmp, "plain.c", PLAIN_C);
+    let bytes = std::fs::read(tmp.join("plain.o")).unwrap();
+    std::fs::write(tmp.join("truncated.o"), &bytes[..bytes.len() / 2]).unwrap();
+    check_rejected(
+        &tmp,
+        &["-o", "out", "truncated.o"],
+        &Expected {
+            weld_lines: &[&["weld: error:", "truncated.o"]],
+            mentions: &["truncated.o"],
+        },
+    );
+}
+
+#[test]
+fn corrupt_archive_member_header() {
+    let tmp = TempDir::new("bad-input-corrupt-archive");
+    compile(
+        &tmp,
+        "user.c",
+        "int lib_value(void);\nvoid _start(void) { lib_value(); }\n",
+    );
+    compile(&tmp, "member.c", "int lib_value(void) { return 42; }\n");
+    run_step(
+        Command::new("ar")
+            .args(["rcs", "libbroken.a", "member.o"])
+            .current_dir(tmp.path()),
+    );
+    let archive_path = tmp.join("libbroken.a");
+    let mut archive = std::fs::read(&archive_path).unwrap();
+    let header = object_member_header(&archive);
+    // ar_fmag, the two bytes that end every member header, must be "`\n".
+    archive[header + 58..header + 60].copy_from_slice(b"XX");
+    std::fs::write(&archive_path, archive).unwrap();
+    check_rejected(
+        &tmp,
+        &["-o", "out", "user.o", "libbroken.a"],
+        &Expected {
+            weld_lines: &[&["weld: error:", "libbroken.a"]],
+            mentions: &["libbroken.a"],
+        },
+    );
+}
+
+#[test]
+fn foreign_architecture() {
+    let tmp = TempDir::new("bad-input-foreign-architecture");
+    compile(&tmp, "plain.c", PLAIN_C);
+    let mut bytes = std::fs::read(tmp.join("plain.o")).unwrap();
+    bytes[18..20].copy_from_slice(&EM_AARCH64.to_le_bytes()); // e_machine
+    std::fs::write(tmp.join("aarch64.o"), bytes).unwrap();
+    check_rejected(
+        &tmp,
+        &["-o", "out", "aarch64.o"],
+        &Expected {
+            weld_lines: &[&["weld: error:", "aarch64.o", "architecture"]],
+            mentions: &["aarch64.o"],
+        },
+    );
+}
+
+#[test]
+fn undefined_symbol_c() {
+    let tmp = TempDir::new("bad-input-undefined-symbol-c");
+    compile(
+        &tmp,
+        "caller.c",
+        "void missing_c_fn(int);\nvoid _start(void) { missing_c_fn(1); }\n",
+    );
+    check_rejected(
+        &tmp,
+        &["-o", "out", "caller.o"],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "undefined symbol: missing_c_fn"],
+                &[">>> referenced by", "caller.o"],
+            ],
+            mentions: &["missing_c_fn", "caller.o"],
+        },
+    );
+}
+
+#[test]
+fn undefined_symbol_cxx_is_demangled() {
+    let tmp = TempDir::new("bad-input-undefined-symbol-cxx");
+    compile(
+        &tmp,
+        "caller.cc",
+        "int missing_fn(int);\nextern \"C\" void _start() { missing_fn(1); }\n",
+    );
+    check_rejected(
+        &tmp,
+        &["-o", "out", "caller.o"],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "undefined symbol: missing_fn(int)"],
+                &[">>> referenced by", "caller.o"],
+            ],
+            mentions: &["missing_fn(int)", "caller.o"],
+        },
+    );
+}
+
+const DUP_A_C: &str = "int dup = 1;\nvoid _start(void) {}\n";
+const DUP_B_C: &str = "int dup = 1;\n";
+
+/// What weld must say about `dup` defined in both `dup_a.o` and `dup_b.o`.
+const DUPLICATE_DUP: Expected = Expected {
+    weld_lines: &[
+        &["weld: error:", "duplicate symbol: dup"],
+        &[">>> defined in", "dup_a.o"],
+        &[">>> defined in", "dup_b.o"],
+    ],
+    mentions: &["dup", "dup_a.o", "dup_b.o"],
+};
+
+#[test]
+fn duplicate_symbol() {
+    let tmp = TempDir::new("bad-input-duplicate-symbol");
+    compile(&tmp, "dup_a.c", DUP_A_C);
+    compile(&tmp, "dup_b.c", DUP_B_C);
+    check_rejected(&tmp, &["-o", "out", "dup_a.o", "dup_b.o"], &DUPLICATE_DUP);
+}
+
+/// A failed link over an existing output leaves it absent (GNU ld deletes it) or unchanged;
+/// never a new, half-written one.
+#[test]
+fn failed_link_leaves_no_new_output() {
+    let tmp = TempDir::new("bad-input-existing-output");
+    compile(&tmp, "dup_a.c", DUP_A_C);
+    compile(&tmp, "dup_b.c", DUP_B_C);
+    std::fs::write(tmp.join("out"), "output of an earlier link\n").unwrap();
+    check_rejected(&tmp, &["-o", "out", "dup_a.o", "dup_b.o"], &DUPLICATE_DUP);
+}
+
+/// Writes `source` into the test directory and compiles it there to `<stem>.o`.
+fn compile(tmp: &TempDir, file_name: &str, source: &str) {
+    std::fs::write(tmp.join(file_name), source).unwrap();
+    let driver = if file_name.ends_with(".cc") {
+        "g++"
+    } else {
+        "gcc"
+    };
+    let object = Path::new(file_name).with_extension("o");
+    run_step(
+        Command::new(driver)
+            .arg("-c")
+            .arg(file_name)
+            .arg("-o")
+            .arg(object)
+            .current_dir(tmp.path()),
+    );
+}
+
+/// Offset of the header of the first archive member that is not a symbol or name table.
+fn object_member_header(archive: &[u8]) -> usize {
+    assert!(archive.starts_with(b"!<arch>\n"), "not an ar archive");
+    let mut offset = 8;
+    while offset + 60 <= archive.len() {
+        let name = &archive[offset..offset + 16];
+        if !name.starts_with(b"/ ") && !name.starts_with(b"// ") {
+            return offset;
+        }
+        let size: usize = std::str::from_utf8(&archive[offset + 48..offset + 58])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        offset += 60 + size + size % 2;
+    }
+    panic!("archive has no object member");
+}
+
+/// Runs the linker under test on `args` in the test directory and checks that it refused.
+fn check_rejected(tmp: &TempDir, args: &[&str], expected: &Expected) {
+    let linker = LinkerUnderTest::get();
+    let files_before = directory_snapshot(tmp.path());
+    let mut cmd = Command::new(&linker.path);
+    cmd.args(args).current_dir(tmp.path());
+    let outcome = run(&mut cmd, b"", Duration::from_secs(60)).unwrap_or_else(|err| panic!("{err}"));
+    let files_after = directory_snapshot(tmp.path());
+
+    let mut problems = Vec::new();
+    if outcome.status.code() != Some(1) {
+        problems.push(format!("expected exit status 1, got {}", outcome.status));
+    }
+    let stderr = outcome.stderr_text();
+    if stderr.contains("panicked") {
+        problems.push("the linker panicked".to_owned());
+    }
+    for (name, contents) in &files_after {
+        match files_before.iter().find(|(before, _)| before == name) {
+            None => problems.push(format!("the failed link left a new file `{name}`")),
+            Some((_, old)) if old != contents => {
+                problems.push(format!("the failed link changed `{name}`"));
+            }
+            Some(_) => {}
+        }
+    }
+    for mention in expected.mentions {
+        if !stderr.contains(mention) {
+            problems.push(format!("stderr does not mention `{mention}`"));
+        }
+    }
+    if linker.is_weld {
+        problems.extend(check_lines_in_order(&stderr, expected.weld_lines));
+    }
+    if !problems.is_empty() {
+        panic!(
+            "{}\n\ncommand (in {}): {}\n{}",
+            problems.join("\n"),
+            tmp.path().display(),
+            command_line(&cmd),
+            outcome.describe()
+        );
+    }
+}
+
+/// Each entry of `expected` must match a line after the line that matched the previous one.
+fn check_lines_in_order(stderr: &str, expected: &[&[&str]]) -> Option<String> {
+    let mut lines = stderr.lines();
+    for parts in expected {
+        if !lines
+            .by_ref()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+        {
+            return Some(format!(
+                "stderr lacks a line containing all of {parts:?} (after the lines \
+                 expected before it: {expected:?})"
+            ));
+        }
+    }
+    None
+}
+
+/// Name and contents of every file in `dir`.
+fn directory_snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap_or_default())
+        })
+        .collect();
+    files.sort();
+    files
+}
