@@ -52,6 +52,7 @@
 //!   `$CARGO_TARGET_TMPDIR/linker-tests/` (directories of failing tests are always kept).
 
 mod bad_input;
+mod debug_info;
 mod determinism;
 mod directives;
 mod harness;
