@@ -92,7 +92,7 @@ pub struct ZOptions {
 impl Default for ZOptions {
     fn default() -> Self {
         ZOptions {
-            relro: false,
+            relro: true,
             now: false,
             execstack: false,
             text: true,

@@ -123,7 +123,7 @@ pub fn mark_live(
                 Target::Section {
                     file: f, sec: s, ..
                 } => mark(&mut live, &mut queue, f, s),
-                Target::Common(_) | Target::Synthetic(_) | Target::Abs(_) => {}
+                Target::Common(_) | Target::Synthetic(_) | Target::Abs(_) | Target::Shared(_) => {}
                 Target::UndefWeak | Target::Undefined => {}
             }
         }

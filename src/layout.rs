@@ -35,6 +35,12 @@ pub enum GotKind {
     Address,
     /// The symbol's offset from the thread pointer (initial-exec TLS).
     TpOff,
+    /// Module id and offset for `__tls_get_addr` (general dynamic), two slots.
+    TlsGd,
+    /// Module id for local dynamic, two slots (the second is zero).
+    TlsLd,
+    /// A TLS descriptor, two slots.
+    TlsDesc,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,13 @@ pub enum Synthetic {
     Dynstr,
     EhFrameHdr,
     Comment,
+    Interp,
+    Plt,
+    RelaPlt,
+    GnuHash,
+    Hash,
+    Versym,
+    Verneed,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -112,15 +125,135 @@ pub struct Segment {
 /// Where a relocation's symbol lives.
 #[derive(Clone, Copy, Debug)]
 pub enum Target {
-    Section { file: FileId, sec: u32, value: u64 },
+    Section {
+        file: FileId,
+        sec: u32,
+        value: u64,
+    },
     Abs(u64),
     Common(SymbolId),
     Synthetic(SymbolId),
+    /// Defined in a shared object: resolved at run time (or through a copy or a PLT entry).
+    Shared(SymbolId),
     UndefWeak,
     Undefined,
 }
 
+/// What kind of file the link produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    StaticExe,
+    StaticPie,
+    DynExe,
+    DynPie,
+    Shared,
+}
+
+impl OutputKind {
+    pub fn of(config: &Config, res: &Resolution) -> OutputKind {
+        let has_dso = !res.dsos.is_empty();
+        if config.shared {
+            OutputKind::Shared
+        } else if config.pie {
+            if config.no_dynamic_linker && !has_dso {
+                OutputKind::StaticPie
+            } else {
+                OutputKind::DynPie
+            }
+        } else if has_dso {
+            OutputKind::DynExe
+        } else {
+            OutputKind::StaticExe
+        }
+    }
+    pub fn is_pic(self) -> bool {
+        matches!(
+            self,
+            OutputKind::StaticPie | OutputKind::DynPie | OutputKind::Shared
+        )
+    }
+    pub fn is_executable(self) -> bool {
+        self != OutputKind::Shared
+    }
+    /// Has a `.dynamic` section (everything but a classic static executable).
+    pub fn is_dynamic(self) -> bool {
+        self != OutputKind::StaticExe
+    }
+    /// Loaded by the dynamic linker (has `PT_INTERP`, or is a shared object).
+    pub fn has_interp(self, config: &Config) -> bool {
+        matches!(self, OutputKind::DynExe | OutputKind::DynPie) && !config.no_dynamic_linker
+    }
+}
+
+pub fn relocatable(target: Target) -> bool {
+    !matches!(
+        target,
+        Target::Abs(_) | Target::UndefWeak | Target::Shared(_)
+    )
+}
+
+/// What the relocation scan found the output needs beyond the input sections.
+#[derive(Default)]
+pub struct Needs {
+    pub got_entries: Vec<(SymRef, GotKind)>,
+    /// First GOT slot of each entry (TLS pairs take two slots).
+    pub got_index: HashMap<(SymRef, GotKind), u32>,
+    pub got_slots: u32,
+    pub iplt_entries: Vec<SymRef>,
+    pub iplt_index: HashMap<SymRef, u32>,
+    pub plt_entries: Vec<SymbolId>,
+    pub plt_index: HashMap<SymbolId, u32>,
+    pub copies: Vec<SymbolId>,
+    /// Shared functions whose PLT entry is their address in this executable.
+    pub canonical: std::collections::HashSet<SymbolId>,
+    /// Symbols defined by shared objects that live code refers to.
+    pub used_shared: std::collections::HashSet<SymbolId>,
+    /// Symbols named by symbolic dynamic relocations.
+    pub dynsym_refs: std::collections::HashSet<SymbolId>,
+    pub n_relative: u64,
+    pub n_symbolic: u64,
+}
+
+impl Needs {
+    pub fn add_got(&mut self, symref: SymRef, kind: GotKind) {
+        if self.got_index.contains_key(&(symref, kind)) {
+            return;
+        }
+        let slots = match kind {
+            GotKind::Address | GotKind::TpOff => 1,
+            GotKind::TlsGd | GotKind::TlsLd | GotKind::TlsDesc => 2,
+        };
+        self.got_index.insert((symref, kind), self.got_slots);
+        self.got_entries.push((symref, kind));
+        self.got_slots += slots;
+    }
+    pub fn add_iplt(&mut self, symref: SymRef) {
+        if !self.iplt_index.contains_key(&symref) {
+            self.iplt_index
+                .insert(symref, self.iplt_entries.len() as u32);
+            self.iplt_entries.push(symref);
+        }
+    }
+    pub fn add_plt(&mut self, id: SymbolId) {
+        if !self.plt_index.contains_key(&id) {
+            self.plt_index.insert(id, self.plt_entries.len() as u32);
+            self.plt_entries.push(id);
+        }
+    }
+    /// An executable takes the address of a shared symbol directly: a function gets a
+    /// canonical PLT entry, data a copy relocation.
+    pub fn add_canonical(&mut self, id: SymbolId, is_func: bool) {
+        if is_func {
+            self.add_plt(id);
+            self.canonical.insert(id);
+        } else if !self.copies.contains(&id) {
+            self.copies.push(id);
+        }
+    }
+}
+
 pub struct Layout {
+    pub kind: OutputKind,
     pub pie: bool,
     pub base: u64,
     pub entry: u64,
@@ -130,11 +263,9 @@ pub struct Layout {
     pub segments: Vec<Segment>,
     pub placements: Vec<Vec<Placement>>,
     pub eh_records: HashMap<(FileId, u32), Vec<Record>>,
-    pub got_entries: Vec<(SymRef, GotKind)>,
-    pub got_index: HashMap<(SymRef, GotKind), u32>,
-    pub iplt_entries: Vec<SymRef>,
-    pub iplt_index: HashMap<SymRef, u32>,
-    pub n_relative: u64,
+    pub needs: Needs,
+    pub dynamic: crate::dynamic::DynamicTables,
+    pub dynamic_tags: Vec<(u32, crate::dynamic::DynValue)>,
     pub common_offsets: HashMap<SymbolId, (u32, u64)>,
     pub synthetic_values: HashMap<SymbolId, u64>,
     pub tls_start: u64,
@@ -203,10 +334,16 @@ fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
     let nobits = sh_type == elf::SHT_NOBITS;
     if !write && !exec {
         return match name {
+            ".interp" => 5,
             _ if sh_type == elf::SHT_NOTE => 10,
+            ".hash" => 12,
+            ".gnu.hash" => 13,
             ".dynsym" => 15,
             ".dynstr" => 16,
+            ".gnu.version" => 17,
+            ".gnu.version_r" => 18,
             ".rela.dyn" | ".rela.iplt" => 20,
+            ".rela.plt" => 21,
             ".rodata" => 30,
             ".eh_frame_hdr" => 40,
             ".eh_frame" => 41,
@@ -217,7 +354,8 @@ fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
     if exec && !write {
         return match name {
             ".init" => 100,
-            ".plt" | ".iplt" => 110,
+            ".plt" => 110,
+            ".iplt" => 111,
             ".text" => 120,
             ".fini" => 130,
             _ => 125,
@@ -300,9 +438,80 @@ fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
 pub struct Context<'a> {
     pub config: &'a Config,
     pub res: &'a Resolution,
+    pub kind: OutputKind,
 }
 
 impl Context<'_> {
+    /// Whether references to the symbol must go through the dynamic linker (it may be
+    /// defined, or redefined, by another module at run time).
+    pub fn preemptible(&self, kind: OutputKind, symref: SymRef) -> bool {
+        let SymRef::Global(id) = symref else {
+            return false;
+        };
+        let symbol = self.res.symbols.get(id);
+        match symbol.def {
+            Def::Shared { .. } => true,
+            Def::Undefined => kind == OutputKind::Shared,
+            Def::Synthetic => false,
+            Def::Defined { file, sym, .. } => {
+                if kind != OutputKind::Shared || symbol.visibility != elf::STV_DEFAULT {
+                    return false;
+                }
+                let st_type = self.res.objects[file.0 as usize].obj.symbols[sym as usize].st_type();
+                let func = st_type == elf::STT_FUNC || st_type == elf::STT_GNU_IFUNC;
+                !(self.config.bsymbolic || (self.config.bsymbolic_functions && func))
+            }
+            Def::Common { .. } => {
+                kind == OutputKind::Shared
+                    && symbol.visibility == elf::STV_DEFAULT
+                    && !self.config.bsymbolic
+            }
+        }
+    }
+
+    /// The target of a symbol reference, wherever it was made from.
+    pub fn symref_target(&self, symref: SymRef) -> (Target, u8) {
+        match symref {
+            SymRef::Local(file, index) if file.0 != u32::MAX => {
+                let (_, t, st_type) = self.target(file, index as usize);
+                (t, st_type)
+            }
+            SymRef::Local(..) => (Target::Abs(0), elf::STT_TLS),
+            SymRef::Global(id) => match self.res.symbols.get(id).def {
+                Def::Defined { file, sym, .. } => {
+                    let (_, t, st_type) = self.target(file, sym as usize);
+                    (t, st_type)
+                }
+                Def::Common { .. } => (Target::Common(id), elf::STT_OBJECT),
+                Def::Synthetic => (Target::Synthetic(id), elf::STT_NOTYPE),
+                Def::Shared { dso, index } => {
+                    let info = self.res.dsos[dso as usize].dso.defined[index as usize].st_info;
+                    (Target::Shared(id), info & 0xf)
+                }
+                Def::Undefined => {
+                    if self.kind == OutputKind::Shared {
+                        (Target::Shared(id), elf::STT_NOTYPE)
+                    } else {
+                        (Target::UndefWeak, elf::STT_NOTYPE)
+                    }
+                }
+            },
+        }
+    }
+
+    /// A symbol's name for messages.
+    pub fn display(&self, symref: SymRef) -> String {
+        match symref {
+            SymRef::Global(id) => crate::symbols::demangle(self.res.symbols.get(id).name),
+            SymRef::Local(file, index) => {
+                let obj = &self.res.objects[file.0 as usize].obj;
+                obj.symbol_name(index as usize)
+                    .map(crate::symbols::demangle)
+                    .unwrap_or_default()
+            }
+        }
+    }
+
     /// Resolves symbol `sym_index` of `file` as a relocation sees it.
     pub fn target(&self, file: FileId, sym_index: usize) -> (SymRef, Target, u8) {
         let object = &self.res.objects[file.0 as usize];
@@ -331,6 +540,10 @@ impl Context<'_> {
                 }
                 Def::Common { .. } => (symref, Target::Common(id), elf::STT_OBJECT),
                 Def::Synthetic => (symref, Target::Synthetic(id), elf::STT_NOTYPE),
+                Def::Shared { dso, index } => {
+                    let st_info = self.res.dsos[dso as usize].dso.defined[index as usize].st_info;
+                    (symref, Target::Shared(id), st_info & 0xf)
+                }
                 Def::Undefined => {
                     let weak = obj.symbols[sym_index].st_bind() == elf::STB_WEAK;
                     let t = if weak {
@@ -386,9 +599,9 @@ const SYNTHETIC_NAMES: &[&str] = &[
 /// Marks linker-defined symbols as `Def::Synthetic` (GNU ld's PROVIDE: only when referenced
 /// and not defined by an input).
 pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
-    let pie = config.pie && !config.relocatable;
+    let kind = OutputKind::of(config, res);
     let mut names: Vec<&[u8]> = SYNTHETIC_NAMES.iter().map(|s| s.as_bytes()).collect();
-    if pie {
+    if kind.is_dynamic() {
         names.push(b"_DYNAMIC");
     }
     for name in names {
@@ -428,8 +641,9 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
 }
 
 pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefined>)> {
-    let ctx = Context { config, res };
-    let pie = config.pie && !config.shared && !config.relocatable;
+    let kind = OutputKind::of(config, res);
+    let ctx = Context { config, res, kind };
+    let pie = kind.is_pic();
     let n_files = res.objects.len();
 
     // 1. Which sections are content, and the .eh_frame records.
@@ -486,14 +700,11 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         }
     }
 
-    // 4. Scan relocations of live alloc sections: GOT, PLT, dynamic relocations, errors.
-    let mut got_entries = Vec::new();
-    let mut got_index = HashMap::new();
-    let mut iplt_entries = Vec::new();
-    let mut iplt_index = HashMap::new();
-    let mut n_relative = 0u64;
+    // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
+    //    relocations, errors.
+    let mut needs = Needs::default();
     let mut undefined = Vec::new();
-    let mut pie_errors = Vec::new();
+    let mut reloc_errors = Vec::new();
     for (f, object) in res.objects.iter().enumerate() {
         let file = FileId(f as u32);
         for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
@@ -501,8 +712,10 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             if flags & u64::from(elf::SHF_ALLOC) == 0 {
                 continue;
             }
+            let writable = flags & u64::from(elf::SHF_WRITE) != 0;
             let records = eh_records.get(&(file, sec as u32));
             let mut prev_type = elf::R_X86_64_NONE;
+            let mut prev_relaxed = false;
             for r in object.obj.relocs[sec].iter() {
                 if let Some(records) = records {
                     let rec = eh_frame::record_at(records, r.r_offset.get(LE));
@@ -512,10 +725,11 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 }
                 let r_type = r.r_type(LE, false);
                 // The __tls_get_addr call after a general or local dynamic TLS sequence is
-                // rewritten away in executables.
+                // rewritten away when the sequence is relaxed.
                 let follows_tls_call =
-                    matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+                    prev_relaxed && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
                 prev_type = r_type;
+                prev_relaxed = false;
                 if r_type == elf::R_X86_64_NONE || follows_tls_call {
                     continue;
                 }
@@ -531,14 +745,22 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                     }
                     continue;
                 }
-                let is_ifunc = st_type == elf::STT_GNU_IFUNC;
-                let relocatable = !matches!(target, Target::Abs(_) | Target::UndefWeak);
-                let mut add_got = |kind: GotKind| {
-                    got_index.entry((symref, kind)).or_insert_with(|| {
-                        got_entries.push((symref, kind));
-                        (got_entries.len() - 1) as u32
-                    });
+                let at = || {
+                    format!(
+                        "{}:({}+{:#x})",
+                        object.name,
+                        String::from_utf8_lossy(object.obj.section_names[sec]),
+                        r.r_offset.get(LE)
+                    )
                 };
+                let preemptible = ctx.preemptible(kind, symref);
+                let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
+                if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
+                    needs.used_shared.insert(id);
+                }
+                if st_type == elf::STT_GNU_IFUNC && !preemptible {
+                    needs.add_iplt(symref);
+                }
                 if relaxable_got_load(
                     r_type,
                     target,
@@ -548,66 +770,129 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 ) {
                     continue;
                 }
+                let tls_relaxed = kind.is_executable() && !preemptible;
                 match r_type {
                     elf::R_X86_64_GOTPCREL
                     | elf::R_X86_64_GOTPCRELX
                     | elf::R_X86_64_REX_GOTPCRELX
                     | elf::R_X86_64_GOT32
                     | elf::R_X86_64_GOT64
-                    | elf::R_X86_64_GOTPCREL64 => add_got(GotKind::Address),
-                    elf::R_X86_64_GOTTPOFF => add_got(GotKind::TpOff),
-                    elf::R_X86_64_64 if pie && relocatable => n_relative += 1,
-                    elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
-                        if pie && relocatable =>
+                    | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address),
+                    elf::R_X86_64_GOTTPOFF => {
+                        if !(tls_relaxed
+                            && relaxable_gottpoff(object.obj.section_data(sec), r.r_offset.get(LE)))
+                        {
+                            needs.add_got(symref, GotKind::TpOff);
+                        }
+                    }
+                    elf::R_X86_64_TLSGD => {
+                        if kind.is_executable() {
+                            prev_relaxed = true;
+                            if preemptible {
+                                needs.add_got(symref, GotKind::TpOff); // GD -> IE
+                            }
+                        } else {
+                            needs.add_got(symref, GotKind::TlsGd);
+                        }
+                    }
+                    elf::R_X86_64_TLSLD => {
+                        if kind.is_executable() {
+                            prev_relaxed = true;
+                        } else {
+                            needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd);
+                        }
+                    }
+                    elf::R_X86_64_GOTPC32_TLSDESC => {
+                        if !kind.is_executable() {
+                            needs.add_got(symref, GotKind::TlsDesc);
+                        } else if preemptible {
+                            needs.add_got(symref, GotKind::TpOff); // TLSDESC -> IE
+                        }
+                    }
+                    elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 if kind == OutputKind::Shared => {
+                        reloc_errors.push(format!(
+                            "{}: relocation {} against {} cannot be used when making a shared \
+                             object; recompile with -fPIC",
+                            at(),
+                            crate::arch::x86_64::reloc_name(r_type),
+                            ctx.display(symref)
+                        ));
+                    }
+                    elf::R_X86_64_PLT32 if preemptible => {
+                        if let SymRef::Global(id) = symref {
+                            needs.add_plt(id);
+                        }
+                    }
+                    elf::R_X86_64_64 if preemptible => {
+                        if writable || !config.z.text {
+                            needs.n_symbolic += 1;
+                            if let SymRef::Global(id) = symref {
+                                needs.dynsym_refs.insert(id);
+                            }
+                        } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
+                            needs.add_canonical(id, is_func);
+                        } else {
+                            reloc_errors.push(format!(
+                                "{}: relocation R_X86_64_64 against {} in read-only section; \
+                                 recompile with -fPIC or link with -z notext",
+                                at(),
+                                ctx.display(symref)
+                            ));
+                        }
+                    }
+                    elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
+                        needs.n_relative += 1;
+                    }
+                    elf::R_X86_64_PC32
+                    | elf::R_X86_64_PC64
+                    | elf::R_X86_64_32
+                    | elf::R_X86_64_32S
+                    | elf::R_X86_64_16
+                    | elf::R_X86_64_PC16
+                    | elf::R_X86_64_8
+                    | elf::R_X86_64_PC8
+                        if preemptible =>
                     {
-                        pie_errors.push(format!(
-                            "{}:({}+{:#x}): relocation {} cannot be used when making a PIE \
-                             object; recompile with -fPIE",
-                            object.name,
-                            String::from_utf8_lossy(object.obj.section_names[sec]),
-                            r.r_offset.get(LE),
-                            crate::arch::x86_64::reloc_name(r_type)
+                        match (kind.is_executable(), symref) {
+                            (true, SymRef::Global(id)) => needs.add_canonical(id, is_func),
+                            _ => reloc_errors.push(format!(
+                                "{}: relocation {} against symbol {} cannot be used when making \
+                                 a shared object; recompile with -fPIC",
+                                at(),
+                                crate::arch::x86_64::reloc_name(r_type),
+                                ctx.display(symref)
+                            )),
+                        }
+                    }
+                    elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
+                        if kind.is_pic() && relocatable(target) =>
+                    {
+                        reloc_errors.push(format!(
+                            "{}: relocation {} against {} cannot be used when making a {} \
+                             object; recompile with -f{}",
+                            at(),
+                            crate::arch::x86_64::reloc_name(r_type),
+                            ctx.display(symref),
+                            if kind == OutputKind::Shared {
+                                "shared"
+                            } else {
+                                "PIE"
+                            },
+                            if kind == OutputKind::Shared {
+                                "PIC"
+                            } else {
+                                "PIE"
+                            },
                         ));
                     }
                     _ => {}
                 }
-                if is_ifunc {
-                    iplt_index.entry(symref).or_insert_with(|| {
-                        iplt_entries.push(symref);
-                        (iplt_entries.len() - 1) as u32
-                    });
-                }
             }
         }
     }
-    if !pie_errors.is_empty() {
-        bail!("{}", pie_errors.join("\nweld: error: "));
+    if !reloc_errors.is_empty() {
+        bail!("{}", reloc_errors.join("\nweld: error: "));
     }
-    if pie {
-        n_relative += got_entries
-            .iter()
-            .filter(|(symref, kind)| {
-                *kind == GotKind::Address && {
-                    let t = match symref {
-                        SymRef::Global(id) => match res.symbols.get(*id).def {
-                            Def::Defined { file, sym, .. } => {
-                                let o = &res.objects[file.0 as usize].obj;
-                                o.symbol_shndx(sym as usize) != u32::from(elf::SHN_ABS)
-                            }
-                            Def::Undefined => false,
-                            _ => true,
-                        },
-                        SymRef::Local(file, sym) => {
-                            let o = &res.objects[file.0 as usize].obj;
-                            o.symbol_shndx(*sym as usize) != u32::from(elf::SHN_ABS)
-                        }
-                    };
-                    t
-                }
-            })
-            .count() as u64;
-    }
-
     // 5. Output sections.
     let mut sections: Vec<OutputSection> = Vec::new();
     let mut by_name: HashMap<String, u32> = HashMap::new();
@@ -749,7 +1034,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             })
             .collect();
     }
-    // Commons go to .bss.
+    // Commons and copy-relocated symbols go to .bss.
     let mut commons: Vec<SymbolId> = res
         .symbols
         .symbols
@@ -759,6 +1044,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         .map(|(i, _)| SymbolId(i as u32))
         .collect();
     commons.sort();
+    commons.extend(needs.copies.iter().copied());
     if !commons.is_empty() {
         let id = *by_name.entry(".bss".to_string()).or_insert_with(|| {
             sections.push(OutputSection {
@@ -824,6 +1110,44 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             16 + build_id_size.div_ceil(4) * 4,
         );
     }
+    let mut pending_tags = Vec::new();
+    // Dynamic symbols and the tables that hang off them.
+    let live_defined = |id: SymbolId| match res.symbols.get(id).def {
+        Def::Defined { file, sym, .. } => {
+            let o = &res.objects[file.0 as usize];
+            let shndx = o.obj.symbol_shndx(sym as usize) as usize;
+            shndx == usize::from(elf::SHN_ABS)
+                || (shndx < live[file.0 as usize].len() && live[file.0 as usize][shndx])
+        }
+        Def::Common { .. } => true,
+        _ => false,
+    };
+    let dynamic = crate::dynamic::build(&ctx, &needs, &live_defined);
+    let n_got_dyn: u64 = needs
+        .got_entries
+        .iter()
+        .map(|&(symref, gk)| u64::from(got_dyn_relocs(&ctx, symref, gk)))
+        .sum();
+    let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
+    let n_plt = needs.plt_entries.len() as u64;
+    let n_iplt = needs.iplt_entries.len() as u64;
+    let dyn_kind = kind.is_dynamic();
+    if kind.has_interp(config) {
+        let interp = config
+            .dynamic_linker
+            .clone()
+            .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
+        add_synthetic(
+            &mut sections,
+            ".interp",
+            Synthetic::Interp,
+            elf::SHT_PROGBITS,
+            a,
+            1,
+            0,
+            interp.len() as u64 + 1,
+        );
+    }
     add_synthetic(
         &mut sections,
         ".got",
@@ -832,7 +1156,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         aw,
         8,
         8,
-        8 * got_entries.len() as u64,
+        8 * u64::from(needs.got_slots),
     );
     add_synthetic(
         &mut sections,
@@ -842,9 +1166,21 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         aw,
         8,
         8,
-        8 * (3 + iplt_entries.len() as u64),
+        8 * (3 + n_plt + n_iplt),
     );
-    if !iplt_entries.is_empty() {
+    if n_plt > 0 {
+        add_synthetic(
+            &mut sections,
+            ".plt",
+            Synthetic::Plt,
+            elf::SHT_PROGBITS,
+            a | elf::SHF_EXECINSTR,
+            16,
+            16,
+            PLT_ENTRY_SIZE * (1 + n_plt),
+        );
+    }
+    if n_iplt > 0 {
         add_synthetic(
             &mut sections,
             ".iplt",
@@ -853,26 +1189,30 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             a | elf::SHF_EXECINSTR,
             16,
             16,
-            PLT_ENTRY_SIZE * iplt_entries.len() as u64,
+            PLT_ENTRY_SIZE * n_iplt,
         );
     }
-    let n_rela = if pie {
-        n_relative + iplt_entries.len() as u64
-    } else {
-        iplt_entries.len() as u64
-    };
-    let rela_name = if pie { ".rela.dyn" } else { ".rela.iplt" };
-    add_synthetic(
-        &mut sections,
-        rela_name,
-        Synthetic::Rela,
-        elf::SHT_RELA,
-        a,
-        8,
-        24,
-        24 * n_rela,
-    );
-    if pie {
+    if dyn_kind {
+        add_synthetic(
+            &mut sections,
+            ".rela.dyn",
+            Synthetic::Rela,
+            elf::SHT_RELA,
+            a,
+            8,
+            24,
+            24 * n_rela_dyn,
+        );
+        add_synthetic(
+            &mut sections,
+            ".rela.plt",
+            Synthetic::RelaPlt,
+            elf::SHT_RELA,
+            a,
+            8,
+            24,
+            24 * (n_plt + n_iplt),
+        );
         add_synthetic(
             &mut sections,
             ".dynsym",
@@ -881,7 +1221,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             a,
             8,
             24,
-            24,
+            24 * (dynamic.dynsyms.len() as u64 + 1),
         );
         add_synthetic(
             &mut sections,
@@ -891,17 +1231,64 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
             a,
             1,
             0,
-            1,
+            dynamic.dynstr.len() as u64,
         );
+        if config.hash_style != crate::args::HashStyle::Sysv {
+            add_synthetic(
+                &mut sections,
+                ".gnu.hash",
+                Synthetic::GnuHash,
+                0x6fff_fff6,
+                a,
+                8,
+                0,
+                dynamic.gnu_hash.len() as u64,
+            );
+        }
+        if config.hash_style != crate::args::HashStyle::Gnu {
+            add_synthetic(
+                &mut sections,
+                ".hash",
+                Synthetic::Hash,
+                elf::SHT_HASH,
+                a,
+                8,
+                4,
+                dynamic.sysv_hash.len() as u64,
+            );
+        }
+        if !dynamic.versym.is_empty() {
+            add_synthetic(
+                &mut sections,
+                ".gnu.version",
+                Synthetic::Versym,
+                0x6fff_ffff,
+                a,
+                2,
+                2,
+                dynamic.versym.len() as u64,
+            );
+            add_synthetic(
+                &mut sections,
+                ".gnu.version_r",
+                Synthetic::Verneed,
+                0x6fff_fffe,
+                a,
+                4,
+                0,
+                dynamic.verneed.len() as u64,
+            );
+        }
+    } else {
         add_synthetic(
             &mut sections,
-            ".dynamic",
-            Synthetic::Dynamic,
-            elf::SHT_DYNAMIC,
-            aw,
+            ".rela.iplt",
+            Synthetic::Rela,
+            elf::SHT_RELA,
+            a,
             8,
-            16,
-            16 * dynamic_entry_count(n_relative),
+            24,
+            24 * n_iplt,
         );
     }
     if config.eh_frame_hdr {
@@ -935,6 +1322,33 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     );
     if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
         c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
+    }
+
+    if dyn_kind {
+        let present = |name: &str| {
+            sections
+                .iter()
+                .any(|s| s.name == name && (s.size > 0 || !s.members.is_empty()))
+        };
+        let dynamic_tags = crate::dynamic::tags(
+            &ctx,
+            &dynamic,
+            &present,
+            n_rela_dyn,
+            n_plt + n_iplt,
+            needs.n_relative,
+        );
+        add_synthetic(
+            &mut sections,
+            ".dynamic",
+            Synthetic::Dynamic,
+            elf::SHT_DYNAMIC,
+            aw,
+            8,
+            16,
+            16 * dynamic_tags.len() as u64,
+        );
+        pending_tags = dynamic_tags;
     }
 
     // 6. Offsets of members within output sections.
@@ -986,11 +1400,19 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     let has_note = alloc
         .iter()
         .any(|id| sections[id.0 as usize].sh_type == elf::SHT_NOTE);
+    let is_relro = |s: &OutputSection| {
+        s.sh_flags & u64::from(elf::SHF_WRITE) != 0 && s.rank >= 200 && s.rank < 300
+    };
+    let relro =
+        config.z.relro && dyn_kind && alloc.iter().any(|id| is_relro(&sections[id.0 as usize]));
+    let has_interp = has(".interp");
     let n_phdrs = n_load
+        + 2 * usize::from(has_interp) // PT_PHDR and PT_INTERP
         + usize::from(has_note)
         + usize::from(has_tls)
-        + usize::from(pie)
+        + usize::from(dyn_kind)
         + usize::from(has(".eh_frame_hdr"))
+        + usize::from(relro)
         + 1; // PT_GNU_STACK
     let base = config
         .image_base
@@ -1010,6 +1432,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     };
     let mut tls: Option<(u64, u64, u64, u64)> = None; // start addr, file offset, filesz end, mem end
     let mut tls_align = 1;
+    let mut relro_range: Option<(u64, u64, u64)> = None; // start addr, offset, end addr
     for id in &alloc {
         let s = &mut sections[id.0 as usize];
         let p = perm(s);
@@ -1027,6 +1450,21 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 align: PAGE_SIZE,
             };
         }
+        // The first writable section after RELRO starts a new page, so that the dynamic
+        // linker's mprotect of the RELRO region covers no data written later.
+        if relro
+            && relro_range.is_some()
+            && !is_relro(s)
+            && s.sh_flags & u64::from(elf::SHF_WRITE) != 0
+        {
+            if let Some(r) = relro_range.as_mut() {
+                if r.2 == 0 {
+                    r.2 = addr;
+                    addr = addr.next_multiple_of(PAGE_SIZE);
+                    offset = addr - base;
+                }
+            }
+        }
         let nobits = s.sh_type == elf::SHT_NOBITS;
         let is_tls = s.sh_flags & u64::from(elf::SHF_TLS) != 0;
         addr = addr.next_multiple_of(s.align);
@@ -1035,6 +1473,9 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         }
         s.addr = addr;
         s.offset = offset;
+        if relro && is_relro(s) && relro_range.is_none() {
+            relro_range = Some((addr, offset, 0));
+        }
         if is_tls {
             tls_align = tls_align.max(s.align);
             let t = tls.get_or_insert((addr, offset, addr, addr));
@@ -1056,6 +1497,11 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         current.memsz = addr - current.vaddr;
     }
     segments.push(current);
+    if let Some(r) = relro_range.as_mut() {
+        if r.2 == 0 {
+            r.2 = addr;
+        }
+    }
     // Non-alloc sections follow in file order.
     for id in &order {
         let s = &mut sections[id.0 as usize];
@@ -1070,6 +1516,38 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
     let file_size = offset;
 
     let find = |name: &str| alloc.iter().find(|id| sections[id.0 as usize].name == name);
+    let segment_of = |name: &str, p_type: u32, p_flags: u32, align: u64| {
+        find(name).map(|id| {
+            let d = &sections[id.0 as usize];
+            Segment {
+                p_type,
+                p_flags,
+                offset: d.offset,
+                vaddr: d.addr,
+                filesz: d.size,
+                memsz: d.size,
+                align,
+            }
+        })
+    };
+    if has_interp {
+        segments.insert(
+            0,
+            Segment {
+                p_type: elf::PT_PHDR,
+                p_flags: elf::PF_R,
+                offset: 64,
+                vaddr: base + 64,
+                filesz: 56 * n_phdrs as u64,
+                memsz: 56 * n_phdrs as u64,
+                align: 8,
+            },
+        );
+        segments.insert(
+            1,
+            segment_of(".interp", elf::PT_INTERP, elf::PF_R, 1).unwrap(),
+        );
+    }
     if has_note {
         let notes: Vec<&OutputSection> = alloc
             .iter()
@@ -1103,30 +1581,20 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         }
         None => (0, 0),
     };
-    if pie {
-        let d = &sections[find(".dynamic").unwrap().0 as usize];
-        segments.push(Segment {
-            p_type: elf::PT_DYNAMIC,
-            p_flags: elf::PF_R | elf::PF_W,
-            offset: d.offset,
-            vaddr: d.addr,
-            filesz: d.size,
-            memsz: d.size,
-            align: 8,
-        });
+    if dyn_kind {
+        segments.extend(segment_of(
+            ".dynamic",
+            elf::PT_DYNAMIC,
+            elf::PF_R | elf::PF_W,
+            8,
+        ));
     }
-    if let Some(id) = find(".eh_frame_hdr") {
-        let d = &sections[id.0 as usize];
-        segments.push(Segment {
-            p_type: elf::PT_GNU_EH_FRAME,
-            p_flags: elf::PF_R,
-            offset: d.offset,
-            vaddr: d.addr,
-            filesz: d.size,
-            memsz: d.size,
-            align: 4,
-        });
-    }
+    segments.extend(segment_of(
+        ".eh_frame_hdr",
+        elf::PT_GNU_EH_FRAME,
+        elf::PF_R,
+        4,
+    ));
     segments.push(Segment {
         p_type: elf::PT_GNU_STACK,
         p_flags: elf::PF_R | elf::PF_W | if config.z.execstack { elf::PF_X } else { 0 },
@@ -1136,9 +1604,21 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         memsz: 0,
         align: 16,
     });
+    if let Some((start, off, end)) = relro_range {
+        segments.push(Segment {
+            p_type: elf::PT_GNU_RELRO,
+            p_flags: elf::PF_R,
+            offset: off,
+            vaddr: start,
+            filesz: end - start,
+            memsz: end - start,
+            align: 1,
+        });
+    }
     debug_assert_eq!(segments.len(), n_phdrs);
 
     let mut layout = Layout {
+        kind,
         pie,
         base,
         entry: 0,
@@ -1147,11 +1627,9 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
         segments,
         placements,
         eh_records,
-        got_entries,
-        got_index,
-        iplt_entries,
-        iplt_index,
-        n_relative,
+        needs,
+        dynamic,
+        dynamic_tags: pending_tags,
         common_offsets,
         synthetic_values: HashMap::new(),
         tls_start,
@@ -1210,6 +1688,40 @@ fn merge_strings_into(
     pieces
 }
 
+/// Whether `mov`/`add` of an initial-exec GOT slot at `offset` can become an immediate.
+pub fn relaxable_gottpoff(data: &[u8], offset: u64) -> bool {
+    let off = offset as usize;
+    if off < 3 || off + 4 > data.len() {
+        return false;
+    }
+    let (rex, opcode, modrm) = (data[off - 3], data[off - 2], data[off - 1]);
+    rex & 0xf0 == 0x40 && modrm & 0xc7 == 0x05 && (opcode == 0x8b || opcode == 0x03)
+}
+
+/// How many dynamic relocations a GOT entry needs (shared by layout, which sizes
+/// `.rela.dyn`, and the writer, which fills it).
+pub fn got_dyn_relocs(ctx: &Context, symref: SymRef, kind: GotKind) -> u32 {
+    let preemptible = ctx.preemptible(ctx.kind, symref);
+    match kind {
+        GotKind::Address => {
+            if preemptible {
+                1
+            } else {
+                u32::from(ctx.kind.is_pic() && relocatable(ctx.symref_target(symref).0))
+            }
+        }
+        GotKind::TpOff => u32::from(preemptible || ctx.kind == OutputKind::Shared),
+        GotKind::TlsGd => {
+            if preemptible {
+                2
+            } else {
+                1
+            }
+        }
+        GotKind::TlsLd | GotKind::TlsDesc => 1,
+    }
+}
+
 /// Whether a GOT-relative load can use the symbol's address instead (so no GOT entry).
 pub fn relaxable_got_load(
     r_type: u32,
@@ -1226,11 +1738,6 @@ pub fn relaxable_got_load(
         Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
     ) && st_type != elf::STT_GNU_IFUNC
         && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
-}
-
-fn dynamic_entry_count(n_relative: u64) -> u64 {
-    // RELA, RELASZ, RELAENT, RELACOUNT?, SYMTAB, SYMENT, STRTAB, STRSZ, FLAGS, FLAGS_1, DEBUG, NULL
-    11 + u64::from(n_relative > 0)
 }
 
 fn place_members(
@@ -1281,9 +1788,24 @@ fn place_members(
                     size += blob.data.len() as u64;
                 }
                 Member::Common(sym) => {
+                    let def = match ctx.res.symbols.get(sym).def {
+                        Def::Shared { dso, index } => {
+                            // A copy relocation: the shared object's size; alignment from
+                            // its address there.
+                            let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
+                            let align = (1u64 << d.value.trailing_zeros().min(6)).max(1);
+                            Def::Common {
+                                file: FileId(0),
+                                sym: 0,
+                                size: d.size,
+                                align,
+                            }
+                        }
+                        def => def,
+                    };
                     if let Def::Common {
                         size: csize, align, ..
-                    } = ctx.res.symbols.get(sym).def
+                    } = def
                     {
                         os.align = os.align.max(align);
                         size = size.next_multiple_of(align);
@@ -1421,9 +1943,26 @@ impl Layout {
                 Some(self.sections[*out as usize].addr + off)
             }
             Target::Synthetic(id) => self.synthetic_values.get(&id).copied(),
+            Target::Shared(id) => {
+                // A copy (or an alias of one) lives in .bss; a function whose address the
+                // executable takes lives at its PLT entry; anything else is the loader's.
+                let primary = self.dynamic.copy_aliases.get(&id).copied().unwrap_or(id);
+                if let Some((out, off)) = self.common_offsets.get(&primary) {
+                    return Some(self.sections[*out as usize].addr + off);
+                }
+                match self.needs.plt_index.get(&id) {
+                    Some(&i) => Some(self.plt_address(i)),
+                    None => Some(0),
+                }
+            }
             Target::UndefWeak => Some(0),
             Target::Undefined => None,
         }
+    }
+
+    pub fn plt_address(&self, index: u32) -> u64 {
+        self.synthetic_section(".plt").map_or(0, |s| s.addr)
+            + PLT_ENTRY_SIZE * (u64::from(index) + 1)
     }
 
     /// The address a symbol reference resolves to, with IFUNCs going through their PLT entry.
@@ -1434,12 +1973,13 @@ impl Layout {
                 Def::Defined { file, sym, .. } => (file, sym as usize),
                 Def::Common { .. } => return self.target_address(Target::Common(id)),
                 Def::Synthetic => return self.target_address(Target::Synthetic(id)),
+                Def::Shared { .. } => return self.target_address(Target::Shared(id)),
                 Def::Undefined => return Some(0),
             },
         };
         let (_, target, st_type) = ctx.target(file, index);
         if st_type == elf::STT_GNU_IFUNC {
-            if let Some(&i) = self.iplt_index.get(&symref) {
+            if let Some(&i) = self.needs.iplt_index.get(&symref) {
                 return Some(self.iplt_address(i));
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod args;
+pub mod dynamic;
 pub mod eh_frame;
 pub mod gc;
 pub mod inputs;
@@ -71,9 +72,6 @@ pub fn link(config: &args::Config) -> Result<()> {
     if config.relocatable {
         bail!("-r (relocatable output) is not supported yet");
     }
-    if config.shared {
-        bail!("-shared is not supported yet");
-    }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;
     // All files and archive members that take part, and what every global symbol resolves to.
@@ -86,6 +84,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     let ctx = layout::Context {
         config,
         res: &resolution,
+        kind: layout.kind,
     };
     let bytes = write::write(config, &ctx, &layout)?;
     write_output(&config.output, &bytes)

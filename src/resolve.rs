@@ -7,6 +7,7 @@
 //! here: only those referenced from sections that survive garbage collection are errors.
 
 use crate::args::Config;
+use crate::inputs::dso::SharedObject;
 use crate::inputs::elf::{classify, ElfKind, ObjectFile, LE};
 use crate::inputs::search::FileSpec;
 use crate::inputs::{map_file, Archive};
@@ -33,8 +34,15 @@ impl LoadedObject {
     }
 }
 
+pub struct LoadedDso {
+    pub dso: SharedObject,
+    /// `--as-needed` was in force: record DT_NEEDED only if a symbol is used.
+    pub as_needed: bool,
+}
+
 pub struct Resolution {
     pub objects: Vec<LoadedObject>,
+    pub dsos: Vec<LoadedDso>,
     pub symbols: SymbolDb,
     /// Duplicate strong definitions: symbol, first file, second file.
     pub duplicates: Vec<(SymbolId, FileId, FileId)>,
@@ -44,6 +52,11 @@ enum Loaded {
     Object {
         name: String,
         data: &'static [u8],
+    },
+    Shared {
+        name: String,
+        data: &'static [u8],
+        as_needed: bool,
     },
     Archive {
         archive: Archive,
@@ -68,9 +81,11 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         } else if data.starts_with(b"\x7fELF") {
             match classify(data).with_context(|| name.clone())? {
                 ElfKind::Relocatable => loaded.push(Loaded::Object { name, data }),
-                ElfKind::Shared => {
-                    bail!("{name}: linking against shared libraries is not supported yet")
-                }
+                ElfKind::Shared => loaded.push(Loaded::Shared {
+                    name,
+                    data,
+                    as_needed: spec.modifiers.as_needed,
+                }),
             }
         } else {
             bail!("{name}: unknown file type");
@@ -79,6 +94,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
 
     let mut state = Resolver {
         objects: Vec::new(),
+        dsos: Vec::new(),
         symbols: SymbolDb::default(),
         comdat: HashMap::new(),
         duplicates: Vec::new(),
@@ -118,6 +134,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
     }
     Ok(Resolution {
         objects: state.objects,
+        dsos: state.dsos,
         symbols: state.symbols,
         duplicates: state.duplicates,
     })
@@ -129,6 +146,7 @@ fn leak_name(name: &str) -> &'static [u8] {
 
 struct Resolver {
     objects: Vec<LoadedObject>,
+    dsos: Vec<LoadedDso>,
     symbols: SymbolDb,
     comdat: HashMap<&'static [u8], FileId>,
     duplicates: Vec<(SymbolId, FileId, FileId)>,
@@ -138,6 +156,11 @@ impl Resolver {
     fn load_eagerly(&mut self, item: &mut Loaded) -> Result<()> {
         match item {
             Loaded::Object { name, data } => self.add_object(std::mem::take(name), data),
+            Loaded::Shared {
+                name,
+                data,
+                as_needed,
+            } => self.add_shared(name, data, *as_needed),
             Loaded::Archive {
                 archive,
                 whole: true,
@@ -190,6 +213,27 @@ impl Resolver {
             }
             any = true;
         }
+    }
+
+    fn add_shared(&mut self, name: &str, data: &'static [u8], as_needed: bool) -> Result<()> {
+        let dso = crate::inputs::dso::parse(name, data).with_context(|| name.to_string())?;
+        let index = self.dsos.len() as u32;
+        for (i, sym) in dso.defined.iter().enumerate() {
+            let id = self.symbols.intern(sym.name);
+            let symbol = self.symbols.get_mut(id);
+            if symbol.def == Def::Undefined {
+                symbol.def = Def::Shared {
+                    dso: index,
+                    index: i as u32,
+                };
+            }
+        }
+        for &undefined in &dso.undefined {
+            let id = self.symbols.intern(undefined);
+            self.symbols.get_mut(id).dso_ref = true;
+        }
+        self.dsos.push(LoadedDso { dso, as_needed });
+        Ok(())
     }
 
     fn add_member(&mut self, name: &str, data: &'static [u8]) -> Result<()> {
@@ -265,7 +309,7 @@ impl Resolver {
             };
             let existing = symbol.def;
             symbol.def = match (existing, candidate) {
-                (Def::Undefined, c) => c,
+                (Def::Undefined | Def::Shared { .. }, c) => c,
                 (Def::Defined { weak: true, .. }, c @ Def::Defined { weak: false, .. }) => c,
                 (Def::Defined { weak: true, .. }, c @ Def::Common { .. }) => c,
                 (Def::Common { .. }, c @ Def::Defined { weak: false, .. }) => c,

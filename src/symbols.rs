@@ -44,6 +44,11 @@ pub enum Def {
     },
     /// Defined by the linker (`__init_array_start`, `_GLOBAL_OFFSET_TABLE_`, ...).
     Synthetic,
+    /// Defined by shared object `dso`, entry `index` of its `defined` list.
+    Shared {
+        dso: u32,
+        index: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +59,8 @@ pub struct Symbol {
     pub strong_ref: bool,
     /// Most restrictive `STV_*` seen across all files.
     pub visibility: u8,
+    /// A shared object input leaves this symbol undefined (so an executable exports it).
+    pub dso_ref: bool,
 }
 
 #[derive(Default)]
@@ -73,6 +80,7 @@ impl SymbolDb {
             def: Def::Undefined,
             strong_ref: false,
             visibility: 0,
+            dso_ref: false,
         });
         self.by_name.insert(name, id);
         id

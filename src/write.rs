@@ -6,7 +6,7 @@ use crate::arch::x86_64 as arch;
 use crate::args::Config;
 use crate::eh_frame;
 use crate::inputs::elf::{Rela, LE};
-use crate::layout::{Context, GotKind, Layout, Member, OutputSection, SymRef, Target};
+use crate::layout::{Context, GotKind, Layout, Member, OutputKind, OutputSection, SymRef, Target};
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
 use object::elf;
@@ -24,7 +24,20 @@ fn put_u64(buf: &mut [u8], at: usize, v: u64) {
 struct DynReloc {
     offset: u64,
     r_type: u32,
+    /// `.dynsym` index (0: none).
+    sym: u32,
     addend: u64,
+}
+
+impl DynReloc {
+    fn new(offset: u64, r_type: u32, sym: u32, addend: u64) -> DynReloc {
+        DynReloc {
+            offset,
+            r_type,
+            sym,
+            addend,
+        }
+    }
 }
 
 pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>> {
@@ -67,104 +80,153 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         bail!("{}", errors.join("\nweld: error: "));
     }
 
+    let kind = layout.kind;
+    let tp = layout.tp_address();
+    let dynsym_index = |symref: SymRef| match symref {
+        SymRef::Global(id) => layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
+        SymRef::Local(..) => 0,
+    };
     // GOT.
     if let Some(got) = layout.synthetic_section(".got") {
-        let tp = layout.tp_address();
-        for (i, &(symref, kind)) in layout.got_entries.iter().enumerate() {
-            let at = got.offset as usize + 8 * i;
-            let addr = layout.symbol_address(ctx, symref).unwrap_or(0);
-            let value = match kind {
-                GotKind::Address => {
-                    if layout.pie && is_relocatable(ctx, symref) {
-                        dyn_relocs.push(DynReloc {
-                            offset: got.addr + 8 * i as u64,
-                            r_type: elf::R_X86_64_RELATIVE,
-                            addend: addr,
-                        });
-                    }
-                    addr
+        for &(symref, gk) in &layout.needs.got_entries {
+            let slot = u64::from(layout.needs.got_index[&(symref, gk)]);
+            let addr = got.addr + 8 * slot;
+            let at = (got.offset + 8 * slot) as usize;
+            let preemptible = ctx.preemptible(kind, symref);
+            let sym_addr = layout.symbol_address(ctx, symref).unwrap_or(0);
+            let dynsym = dynsym_index(symref);
+            match gk {
+                GotKind::Address if preemptible => {
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_GLOB_DAT, dynsym, 0));
                 }
-                GotKind::TpOff => addr.wrapping_sub(tp),
-            };
-            put_u64(&mut buf, at, value);
+                GotKind::Address => {
+                    put_u64(&mut buf, at, sym_addr);
+                    if kind.is_pic() && crate::layout::relocatable(ctx.symref_target(symref).0) {
+                        dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
+                    }
+                }
+                GotKind::TpOff if preemptible => {
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_TPOFF64, dynsym, 0));
+                }
+                GotKind::TpOff if kind == OutputKind::Shared => {
+                    let offset = sym_addr.wrapping_sub(layout.tls_start);
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_TPOFF64, 0, offset));
+                }
+                GotKind::TpOff => put_u64(&mut buf, at, sym_addr.wrapping_sub(tp)),
+                GotKind::TlsGd => {
+                    let module_sym = if preemptible { dynsym } else { 0 };
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_DTPMOD64, module_sym, 0));
+                    if preemptible {
+                        dyn_relocs.push(DynReloc::new(addr + 8, elf::R_X86_64_DTPOFF64, dynsym, 0));
+                    } else {
+                        put_u64(&mut buf, at + 8, sym_addr.wrapping_sub(layout.tls_start));
+                    }
+                }
+                GotKind::TlsLd => {
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_DTPMOD64, 0, 0));
+                }
+                GotKind::TlsDesc => {
+                    let (sym, addend) = if preemptible {
+                        (dynsym, 0)
+                    } else {
+                        (0, sym_addr.wrapping_sub(layout.tls_start))
+                    };
+                    dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_TLSDESC, sym, addend));
+                }
+            }
         }
     }
-    // .got.plt, IPLT and IRELATIVE relocations.
+    // Copy relocations.
+    for &id in &layout.needs.copies {
+        if let Some(addr) = layout.target_address(Target::Shared(id)) {
+            let dynsym = dynsym_index(SymRef::Global(id));
+            dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_COPY, dynsym, 0));
+        }
+    }
+    // .got.plt, PLT, IPLT.
     let got_plt = layout.synthetic_section(".got.plt");
+    let mut plt_relocs = Vec::new();
     if let Some(gp) = got_plt {
         let dynamic = layout.synthetic_section(".dynamic").map_or(0, |s| s.addr);
         put_u64(&mut buf, gp.offset as usize, dynamic);
-    }
-    let mut irelative = Vec::new();
-    if let (Some(gp), Some(plt)) = (got_plt, layout.synthetic_section(".iplt")) {
-        for (i, &symref) in layout.iplt_entries.iter().enumerate() {
-            let slot = gp.addr + 8 * (3 + i as u64);
-            let entry = plt.addr + 16 * i as u64;
-            let at = plt.offset as usize + 16 * i;
-            buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
-            put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
-            let resolver = ifunc_resolver(ctx, layout, symref);
-            put_u64(
+        if let Some(plt) = layout.synthetic_section(".plt") {
+            let at = plt.offset as usize;
+            buf[at..at + 16].copy_from_slice(&arch::PLT0);
+            put_u32(
                 &mut buf,
-                (gp.offset + 8 * (3 + i as u64)) as usize,
-                resolver,
+                at + 2,
+                (gp.addr + 8).wrapping_sub(plt.addr + 6) as u32,
             );
-            irelative.push(DynReloc {
-                offset: slot,
-                r_type: elf::R_X86_64_IRELATIVE,
-                addend: resolver,
-            });
+            put_u32(
+                &mut buf,
+                at + 8,
+                (gp.addr + 16).wrapping_sub(plt.addr + 12) as u32,
+            );
+            for (i, &id) in layout.needs.plt_entries.iter().enumerate() {
+                let entry = plt.addr + 16 * (i as u64 + 1);
+                let slot = gp.addr + 8 * (3 + i as u64);
+                let at = plt.offset as usize + 16 * (i + 1);
+                buf[at..at + 16].copy_from_slice(&arch::PLT_ENTRY);
+                put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                put_u32(&mut buf, at + 7, i as u32);
+                put_u32(&mut buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
+                put_u64(
+                    &mut buf,
+                    (gp.offset + 8 * (3 + i as u64)) as usize,
+                    entry + 6,
+                );
+                let dynsym = dynsym_index(SymRef::Global(id));
+                plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_JUMP_SLOT, dynsym, 0));
+            }
+        }
+        if let Some(iplt) = layout.synthetic_section(".iplt") {
+            let first_slot = 3 + layout.needs.plt_entries.len() as u64;
+            for (i, &symref) in layout.needs.iplt_entries.iter().enumerate() {
+                let slot = gp.addr + 8 * (first_slot + i as u64);
+                let entry = iplt.addr + 16 * i as u64;
+                let at = iplt.offset as usize + 16 * i;
+                buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
+                put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                let resolver = ifunc_resolver(ctx, layout, symref);
+                put_u64(
+                    &mut buf,
+                    (gp.offset + 8 * (first_slot + i as u64)) as usize,
+                    resolver,
+                );
+                plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_IRELATIVE, 0, resolver));
+            }
         }
     }
-    dyn_relocs.sort_by_key(|r| r.offset);
-    dyn_relocs.extend(irelative);
-    if let Some(rela) = layout.synthetic_section(if layout.pie {
-        ".rela.dyn"
-    } else {
-        ".rela.iplt"
-    }) {
-        if dyn_relocs.len() as u64 * 24 != rela.size {
+    // RELATIVE relocations first (DT_RELACOUNT counts them), by address.
+    dyn_relocs.sort_by_key(|r| (r.r_type != elf::R_X86_64_RELATIVE, r.offset));
+    let rela_sections: [(&str, &Vec<DynReloc>); 3] = [
+        (".rela.dyn", &dyn_relocs),
+        (".rela.plt", &plt_relocs),
+        (".rela.iplt", &plt_relocs),
+    ];
+    for (name, relocs) in rela_sections {
+        let Some(rela) = layout.synthetic_section(name) else {
+            continue;
+        };
+        if relocs.len() as u64 * 24 != rela.size {
             bail!(
-                "internal error: {} dynamic relocations written, {} reserved",
-                dyn_relocs.len(),
+                "internal error: {} relocations written to {name}, {} reserved",
+                relocs.len(),
                 rela.size / 24
             );
         }
-        for (i, r) in dyn_relocs.iter().enumerate() {
+        for (i, r) in relocs.iter().enumerate() {
             let at = rela.offset as usize + 24 * i;
             put_u64(&mut buf, at, r.offset);
-            put_u64(&mut buf, at + 8, u64::from(r.r_type));
+            put_u64(
+                &mut buf,
+                at + 8,
+                (u64::from(r.sym) << 32) | u64::from(r.r_type),
+            );
             put_u64(&mut buf, at + 16, r.addend);
         }
     }
-    if let Some(dynamic) = layout.synthetic_section(".dynamic") {
-        let rela = layout.synthetic_section(".rela.dyn").unwrap();
-        let dynsym = layout.synthetic_section(".dynsym").unwrap();
-        let dynstr = layout.synthetic_section(".dynstr").unwrap();
-        let mut entries = vec![
-            (elf::DT_RELA, rela.addr),
-            (elf::DT_RELASZ, rela.size),
-            (elf::DT_RELAENT, 24),
-        ];
-        if layout.n_relative > 0 {
-            entries.push((elf::DT_RELACOUNT, layout.n_relative));
-        }
-        entries.extend([
-            (elf::DT_SYMTAB, dynsym.addr),
-            (elf::DT_SYMENT, 24),
-            (elf::DT_STRTAB, dynstr.addr),
-            (elf::DT_STRSZ, dynstr.size),
-            (elf::DT_FLAGS, u64::from(elf::DF_BIND_NOW)),
-            (elf::DT_FLAGS_1, u64::from(elf::DF_1_NOW | elf::DF_1_PIE)),
-            (elf::DT_DEBUG, 0),
-            (elf::DT_NULL, 0),
-        ]);
-        for (i, (tag, value)) in entries.iter().enumerate() {
-            let at = dynamic.offset as usize + 16 * i;
-            put_u64(&mut buf, at, u64::from(*tag));
-            put_u64(&mut buf, at + 8, *value);
-        }
-    }
+    write_dynamic(ctx, layout, &mut buf);
     if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
         let eh_addr = layout
             .sections
@@ -350,6 +412,142 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     Ok(buf)
 }
 
+/// Output section header index of the alloc section holding `addr` (TLS symbols are looked
+/// up among TLS sections, since `.tbss` overlaps what follows it).
+fn section_index_of(layout: &Layout, addr: u64, tls: bool) -> u16 {
+    for (i, id) in layout.order.iter().enumerate() {
+        let s = &layout.sections[id.0 as usize];
+        if s.sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
+            continue;
+        }
+        if (s.sh_flags & u64::from(elf::SHF_TLS) != 0) != tls {
+            continue;
+        }
+        if addr >= s.addr && addr < s.addr + s.size.max(1) {
+            return (i + 1) as u16;
+        }
+    }
+    elf::SHN_ABS
+}
+
+/// `.dynsym`, `.dynstr`, the hash tables, version tables, `.interp` and `.dynamic`.
+fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
+    let tables = &layout.dynamic;
+    let copy = |name: &str, bytes: &[u8], buf: &mut [u8]| {
+        if let Some(s) = layout.synthetic_section(name) {
+            let at = s.offset as usize;
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+    };
+    copy(".dynstr", &tables.dynstr, buf);
+    copy(".gnu.hash", &tables.gnu_hash, buf);
+    copy(".hash", &tables.sysv_hash, buf);
+    copy(".gnu.version", &tables.versym, buf);
+    copy(".gnu.version_r", &tables.verneed, buf);
+    if layout.synthetic_section(".interp").is_some() {
+        let interp = ctx
+            .config
+            .dynamic_linker
+            .clone()
+            .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
+        let mut bytes = interp.into_bytes();
+        bytes.push(0);
+        copy(".interp", &bytes, buf);
+    }
+    if let Some(dynsym) = layout.synthetic_section(".dynsym") {
+        for (i, &id) in tables.dynsyms.iter().enumerate() {
+            let at = dynsym.offset as usize + 24 * (i + 1);
+            let symbol = ctx.res.symbols.get(id);
+            let bind = if symbol.strong_ref || !matches!(symbol.def, Def::Undefined) {
+                elf::STB_GLOBAL
+            } else {
+                elf::STB_WEAK
+            };
+            let (info, other, shndx, value, size) = match symbol.def {
+                Def::Shared { dso, index } => {
+                    let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
+                    let copied =
+                        layout.needs.copies.contains(&id) || tables.copy_aliases.contains_key(&id);
+                    let st_type = d.st_info & 0xf;
+                    let dso_bind = d.st_info >> 4;
+                    if copied {
+                        let addr = layout.target_address(Target::Shared(id)).unwrap_or(0);
+                        let shndx = section_index_of(layout, addr, false);
+                        ((dso_bind << 4) | st_type, 0, shndx, addr, d.size)
+                    } else if layout.needs.canonical.contains(&id) {
+                        let addr = layout.target_address(Target::Shared(id)).unwrap_or(0);
+                        ((bind << 4) | st_type, 0, elf::SHN_UNDEF, addr, 0)
+                    } else {
+                        ((bind << 4) | st_type, 0, elf::SHN_UNDEF, 0, 0)
+                    }
+                }
+                Def::Defined { file, sym, weak } => {
+                    let o = &ctx.res.objects[file.0 as usize].obj;
+                    let st = &o.symbols[sym as usize];
+                    let (_, target, st_type) = ctx.target(file, sym as usize);
+                    let addr = layout.symbol_address(ctx, SymRef::Global(id)).unwrap_or(0);
+                    let (shndx, value) = match target {
+                        Target::Abs(v) => (elf::SHN_ABS, v),
+                        _ if st_type == elf::STT_TLS => (
+                            section_index_of(layout, addr, true),
+                            addr.wrapping_sub(layout.tls_start),
+                        ),
+                        _ => (section_index_of(layout, addr, false), addr),
+                    };
+                    let b = if weak { elf::STB_WEAK } else { elf::STB_GLOBAL };
+                    (
+                        (b << 4) | st_type,
+                        st.st_other & 3,
+                        shndx,
+                        value,
+                        st.st_size.get(LE),
+                    )
+                }
+                Def::Common { size, .. } => {
+                    let addr = layout.target_address(Target::Common(id)).unwrap_or(0);
+                    let shndx = section_index_of(layout, addr, false);
+                    (
+                        (elf::STB_GLOBAL << 4) | elf::STT_OBJECT,
+                        0,
+                        shndx,
+                        addr,
+                        size,
+                    )
+                }
+                Def::Undefined | Def::Synthetic => {
+                    ((bind << 4) | elf::STT_NOTYPE, 0, elf::SHN_UNDEF, 0, 0)
+                }
+            };
+            put_u32(buf, at, tables.name_offsets[i]);
+            buf[at + 4] = info;
+            buf[at + 5] = other;
+            put_u16(buf, at + 6, shndx);
+            put_u64(buf, at + 8, value);
+            put_u64(buf, at + 16, size);
+        }
+    }
+    if let Some(dynamic) = layout.synthetic_section(".dynamic") {
+        for (i, &(tag, value)) in layout.dynamic_tags.iter().enumerate() {
+            use crate::dynamic::DynValue;
+            let section = |name: &str| {
+                layout
+                    .sections
+                    .iter()
+                    .find(|s| s.name == name && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+            };
+            let v = match value {
+                DynValue::Const(v) => v,
+                DynValue::Addr(name) => section(name).map_or(0, |s| s.addr),
+                DynValue::Size(name) => section(name).map_or(0, |s| s.size),
+                DynValue::Sym(id) => layout.symbol_address(ctx, SymRef::Global(id)).unwrap_or(0),
+            };
+            let at = dynamic.offset as usize + 16 * i;
+            put_u64(buf, at, u64::from(tag));
+            put_u64(buf, at + 8, v);
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_shdr(
     buf: &mut [u8],
@@ -401,21 +599,6 @@ fn section_names(config: &Config, layout: &Layout) -> (Vec<u32>, Vec<u8>) {
     (offsets, table)
 }
 
-fn is_relocatable(ctx: &Context, symref: SymRef) -> bool {
-    let (file, index) = match symref {
-        SymRef::Local(f, i) => (f, i as usize),
-        SymRef::Global(id) => match ctx.res.symbols.get(id).def {
-            Def::Defined { file, sym, .. } => (file, sym as usize),
-            Def::Undefined => return false,
-            _ => return true,
-        },
-    };
-    !matches!(
-        ctx.target(file, index).1,
-        Target::Abs(_) | Target::UndefWeak
-    )
-}
-
 fn ifunc_resolver(ctx: &Context, layout: &Layout, symref: SymRef) -> u64 {
     let (file, index) = match symref {
         SymRef::Local(f, i) => (f, i as usize),
@@ -464,6 +647,7 @@ fn copy_and_relocate(
     let relocs = object.obj.relocs[sec as usize];
     let records = layout.eh_records.get(&(file, sec));
     let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
+    let writable = object.obj.shdrs[sec as usize].sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
     let sec_name = String::from_utf8_lossy(object.obj.section_names[sec as usize]);
 
     // Copy.
@@ -547,10 +731,11 @@ fn copy_and_relocate(
             }
             t => (t, a),
         };
-        let s = if st_type == elf::STT_GNU_IFUNC && layout.iplt_index.contains_key(&symref) {
-            Some(layout.iplt_address(layout.iplt_index[&symref]))
-        } else {
-            layout.target_address(target)
+        let kind = layout.kind;
+        let preemptible = ctx.preemptible(kind, symref);
+        let s = match layout.needs.iplt_index.get(&symref) {
+            Some(&i) if st_type == elf::STT_GNU_IFUNC => Some(layout.iplt_address(i)),
+            _ => layout.target_address(target),
         };
         let s = match s {
             Some(s) => s,
@@ -581,10 +766,13 @@ fn copy_and_relocate(
         let sa = s.wrapping_add(a as u64);
         let got = |kind| {
             layout
+                .needs
                 .got_index
                 .get(&(symref, kind))
                 .map(|&g| layout.got_address(g))
         };
+        let exe = kind.is_executable();
+        let tls_local = exe && !preemptible;
         let got_base = layout.got_plt_base();
         let tpoff = |v: u64| v.wrapping_sub(tp);
         if crate::layout::relaxable_got_load(r_type, target, st_type, data, in_off)
@@ -597,13 +785,19 @@ fn copy_and_relocate(
             }
         }
         let value: u64 = match r_type {
+            elf::R_X86_64_64 if alloc && preemptible && (writable || !ctx.config.z.text) => {
+                let dynsym = match symref {
+                    SymRef::Global(id) => {
+                        layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0)
+                    }
+                    SymRef::Local(..) => 0,
+                };
+                dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_64, dynsym, a as u64));
+                0
+            }
             elf::R_X86_64_64 => {
-                if layout.pie && alloc && !matches!(target, Target::Abs(_) | Target::UndefWeak) {
-                    dyn_relocs.push(DynReloc {
-                        offset: p,
-                        r_type: elf::R_X86_64_RELATIVE,
-                        addend: sa,
-                    });
+                if kind.is_pic() && alloc && crate::layout::relocatable(target) {
+                    dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_RELATIVE, 0, sa));
                 }
                 sa
             }
@@ -632,24 +826,47 @@ fn copy_and_relocate(
                 symbol_size(ctx, file, sym_index).wrapping_add(a as u64)
             }
             elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 => tpoff(sa),
-            elf::R_X86_64_DTPOFF32 => tpoff(sa),
-            elf::R_X86_64_DTPOFF64 => {
-                if alloc {
-                    tpoff(sa)
-                } else {
-                    sa.wrapping_sub(layout.tls_start)
-                }
-            }
+            // After local-dynamic code is rewritten to local exec, @dtpoff becomes @tpoff.
+            elf::R_X86_64_DTPOFF32 if exe => tpoff(sa),
+            elf::R_X86_64_DTPOFF64 if exe && alloc => tpoff(sa),
+            elf::R_X86_64_DTPOFF32 | elf::R_X86_64_DTPOFF64 => sa.wrapping_sub(layout.tls_start),
             elf::R_X86_64_DTPMOD64 => 1,
             elf::R_X86_64_GOTTPOFF => {
                 let v = tpoff(s) as i64;
-                if off >= 3 && arch::relax_gottpoff_to_le(out, off - 3, v as i32) {
+                if tls_local
+                    && crate::layout::relaxable_gottpoff(out, off as u64)
+                    && arch::relax_gottpoff_to_le(out, off - 3, v as i32)
+                {
                     continue;
                 }
                 match got(GotKind::TpOff) {
                     Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
                     None => continue,
                 }
+            }
+            elf::R_X86_64_TLSGD if !exe => match got(GotKind::TlsGd) {
+                Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
+                None => continue,
+            },
+            elf::R_X86_64_TLSGD if preemptible => {
+                let g = got(GotKind::TpOff).unwrap_or(0);
+                if off >= 4 && arch::relax_gd_to_ie(out, off - 4) {
+                    let at = off - 4 + 12;
+                    let rel = g.wrapping_sub(base_addr + at as u64 + 4);
+                    put_u32(out, at, rel as u32);
+                    skip_next = relocs
+                        .get(i + 1)
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
+                    continue;
+                }
+                errors.push(format!(
+                    "{}:({}+{:#x}): unsupported general-dynamic TLS code sequence for {}",
+                    object.name,
+                    sec_name,
+                    in_off,
+                    symbol_display(ctx, symref)
+                ));
+                continue;
             }
             elf::R_X86_64_TLSGD => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
@@ -668,6 +885,16 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
+            elf::R_X86_64_TLSLD if !exe => {
+                match layout
+                    .needs
+                    .got_index
+                    .get(&(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd))
+                {
+                    Some(&g) => layout.got_address(g).wrapping_add(a as u64).wrapping_sub(p),
+                    None => continue,
+                }
+            }
             elf::R_X86_64_TLSLD => {
                 if off >= 3 && arch::relax_ld_to_le(out, off - 3) != 0 {
                     skip_next = true;
@@ -678,6 +905,24 @@ fn copy_and_relocate(
                     object.name, sec_name, in_off
                 ));
                 continue;
+            }
+            elf::R_X86_64_GOTPC32_TLSDESC if !exe => match got(GotKind::TlsDesc) {
+                Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
+                None => continue,
+            },
+            elf::R_X86_64_GOTPC32_TLSDESC if preemptible => {
+                if off >= 3 && arch::relax_tlsdesc_lea_to_ie(out, off - 3) {
+                    got(GotKind::TpOff)
+                        .unwrap_or(0)
+                        .wrapping_add(a as u64)
+                        .wrapping_sub(p)
+                } else {
+                    errors.push(format!(
+                        "{}:({}+{:#x}): unsupported TLS descriptor code sequence",
+                        object.name, sec_name, in_off
+                    ));
+                    continue;
+                }
             }
             elf::R_X86_64_GOTPC32_TLSDESC => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
@@ -690,6 +935,7 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
+            elf::R_X86_64_TLSDESC_CALL if !exe => continue,
             elf::R_X86_64_TLSDESC_CALL => {
                 if !arch::relax_tlsdesc_call(out, off) {
                     errors.push(format!(
@@ -927,7 +1173,7 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
                 let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
                 (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
             }
-            Def::Undefined => continue,
+            Def::Undefined | Def::Shared { .. } => continue,
         };
         let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
         let shndx = if abs {

@@ -194,3 +194,48 @@ pub fn relax_gotpcrelx(buf: &mut [u8], off: usize, pcrel: i32) {
         }
     }
 }
+
+/// The lazy-binding PLT header: pushes GOT[1] (the link map) and jumps to GOT[2] (the
+/// resolver). The rel32 fields at 2 and 8 are filled in by the writer.
+pub const PLT0: [u8; 16] = [
+    0xff, 0x35, 0, 0, 0, 0, // push GOT+8(%rip)
+    0xff, 0x25, 0, 0, 0, 0, // jmp *GOT+16(%rip)
+    0x0f, 0x1f, 0x40, 0x00, // nopl 0(%rax)
+];
+
+/// A lazy PLT entry: jumps through its GOT slot, which first points back at the push.
+/// Filled in: slot rel32 at 2, relocation index at 7, PLT0 rel32 at 12.
+pub const PLT_ENTRY: [u8; 16] = [
+    0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
+    0x68, 0, 0, 0, 0, // push $index
+    0xe9, 0, 0, 0, 0, // jmp PLT0
+];
+
+/// General dynamic -> initial exec (the symbol lives in another module of an executable):
+/// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax`. The rel32 at `at + 12` is filled in by the
+/// caller relative to `at + 16`.
+pub fn relax_gd_to_ie(buf: &mut [u8], at: usize) -> bool {
+    let Some(code) = buf.get_mut(at..at + 16) else {
+        return false;
+    };
+    if code[..4] != [0x66, 0x48, 0x8d, 0x3d] || code[8..12] != [0x66, 0x66, 0x48, 0xe8] {
+        return false;
+    }
+    code[..12].copy_from_slice(&[
+        0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
+        0x48, 0x03, 0x05, // add x@gottpoff(%rip),%rax
+    ]);
+    true
+}
+
+/// TLS descriptor -> initial exec: `lea x@tlsdesc(%rip),%reg` becomes
+/// `mov x@gottpoff(%rip),%reg` (only the opcode changes).
+pub fn relax_tlsdesc_lea_to_ie(buf: &mut [u8], at: usize) -> bool {
+    match buf.get_mut(at..at + 3) {
+        Some(code) if code[0] & 0xf8 == 0x48 && code[1] == 0x8d && code[2] & 0xc7 == 0x05 => {
+            code[1] = 0x8b;
+            true
+        }
+        _ => false,
+    }
+}

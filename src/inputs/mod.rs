@@ -3,6 +3,7 @@
 //! Nothing here decides which archive members are linked: `resolve` asks for members by
 //! index. Mapped files live until the process exits (see [`map_file`]).
 
+pub mod dso;
 pub mod elf;
 pub mod script;
 pub mod search;

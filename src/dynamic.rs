@@ -1,0 +1,469 @@
+//! The dynamic symbol table and what hangs off it: `.dynsym` order, `.dynstr`,
+//! `.gnu.version`/`.gnu.version_r`, `.gnu.hash`, `.hash`, and the DT_NEEDED list.
+//!
+//! Everything here depends on names and resolution only, never on addresses, so layout can
+//! size these sections before assigning addresses; `write` fills in `.dynsym` values.
+
+use crate::layout::{Context, Needs, OutputKind, SymRef};
+use crate::symbols::{Def, SymbolId};
+use object::elf;
+use std::collections::{BTreeSet, HashMap};
+
+pub struct DynamicTables {
+    /// `.dynsym` entries after the null entry: entry `i` has index `i + 1`.
+    pub dynsyms: Vec<SymbolId>,
+    pub dynsym_index: HashMap<SymbolId, u32>,
+    /// Index of the first entry covered by `.gnu.hash` (defined symbols).
+    pub first_hashed: u32,
+    pub dynstr: Vec<u8>,
+    pub name_offsets: Vec<u32>,
+    pub versym: Vec<u8>,
+    pub verneed: Vec<u8>,
+    pub verneed_count: u32,
+    pub gnu_hash: Vec<u8>,
+    pub sysv_hash: Vec<u8>,
+    /// DT_NEEDED string offsets, in command-line order.
+    pub needed: Vec<u32>,
+    pub soname: Option<u32>,
+    pub runpath: Option<u32>,
+    /// Symbols that alias a copy-relocated symbol (same shared object, same address): the
+    /// executable defines them at the copy too.
+    pub copy_aliases: HashMap<SymbolId, SymbolId>,
+}
+
+pub fn gnu_hash(name: &[u8]) -> u32 {
+    name.iter().fold(5381u32, |h, &c| {
+        h.wrapping_mul(33).wrapping_add(u32::from(c))
+    })
+}
+
+pub fn sysv_hash(name: &[u8]) -> u32 {
+    let mut h = 0u32;
+    for &c in name {
+        h = (h << 4).wrapping_add(u32::from(c));
+        let g = h & 0xf000_0000;
+        if g != 0 {
+            h ^= g >> 24;
+        }
+        h &= !g;
+    }
+    h
+}
+
+/// Whether a defined symbol of this link is exported in `.dynsym`.
+pub fn exported(ctx: &Context, id: SymbolId) -> bool {
+    let symbol = ctx.res.symbols.get(id);
+    if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
+        return false;
+    }
+    if matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL) {
+        return false;
+    }
+    match ctx.kind {
+        OutputKind::Shared => true,
+        OutputKind::DynExe | OutputKind::DynPie => ctx.config.export_dynamic || symbol.dso_ref,
+        _ => false,
+    }
+}
+
+struct StrTab {
+    bytes: Vec<u8>,
+    map: HashMap<Vec<u8>, u32>,
+}
+
+impl StrTab {
+    fn add(&mut self, s: &[u8]) -> u32 {
+        if let Some(&o) = self.map.get(s) {
+            return o;
+        }
+        let o = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s);
+        self.bytes.push(0);
+        self.map.insert(s.to_vec(), o);
+        o
+    }
+}
+
+pub fn build(
+    ctx: &Context,
+    needs: &Needs,
+    live_defined: &dyn Fn(SymbolId) -> bool,
+) -> DynamicTables {
+    let res = ctx.res;
+    let mut imports = BTreeSet::new();
+    let mut hashed = BTreeSet::new();
+    let mut copy_aliases = HashMap::new();
+    if matches!(
+        ctx.kind,
+        OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
+    ) {
+        for &id in needs
+            .used_shared
+            .iter()
+            .chain(needs.dynsym_refs.iter())
+            .chain(needs.plt_entries.iter())
+        {
+            imports.insert(id);
+        }
+        for (symref, _) in &needs.got_entries {
+            if let SymRef::Global(id) = *symref {
+                if ctx.preemptible(ctx.kind, *symref) {
+                    imports.insert(id);
+                }
+            }
+        }
+        for &id in &needs.copies {
+            imports.remove(&id);
+            hashed.insert(id);
+            // Aliases: other names the same shared object gives the same address.
+            if let Def::Shared { dso, index } = res.symbols.get(id).def {
+                let d = &res.dsos[dso as usize].dso;
+                let value = d.defined[index as usize].value;
+                for (i, other) in d.defined.iter().enumerate() {
+                    if i as u32 == index || other.value != value {
+                        continue;
+                    }
+                    if let Some(alias) = res.symbols.lookup(other.name) {
+                        if res.symbols.get(alias).def
+                            == (Def::Shared {
+                                dso,
+                                index: i as u32,
+                            })
+                        {
+                            copy_aliases.insert(alias, id);
+                            imports.remove(&alias);
+                            hashed.insert(alias);
+                        }
+                    }
+                }
+            }
+        }
+        for &id in &needs.canonical {
+            imports.remove(&id);
+            hashed.insert(id);
+        }
+        for i in 0..res.symbols.symbols.len() {
+            let id = SymbolId(i as u32);
+            if exported(ctx, id) && live_defined(id) {
+                hashed.insert(id);
+            }
+        }
+    }
+    let imports: Vec<SymbolId> = imports
+        .into_iter()
+        .filter(|id| !hashed.contains(id))
+        .collect();
+    let hashed: Vec<SymbolId> = hashed.into_iter().collect();
+
+    // .gnu.hash wants the hashed symbols grouped by bucket.
+    let n_buckets = (hashed.len() / 4).max(1) as u32;
+    let mut hashed_sorted: Vec<(u32, SymbolId)> = hashed
+        .iter()
+        .map(|&id| (gnu_hash(res.symbols.get(id).name), id))
+        .collect();
+    hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, id));
+
+    let mut dynsyms: Vec<SymbolId> = imports.clone();
+    let first_hashed = dynsyms.len() as u32 + 1;
+    dynsyms.extend(hashed_sorted.iter().map(|&(_, id)| id));
+    let dynsym_index: HashMap<SymbolId, u32> = dynsyms
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32 + 1))
+        .collect();
+
+    let mut strtab = StrTab {
+        bytes: vec![0],
+        map: HashMap::new(),
+    };
+    let name_offsets: Vec<u32> = dynsyms
+        .iter()
+        .map(|&id| strtab.add(res.symbols.get(id).name))
+        .collect();
+
+    // DT_NEEDED: every shared object unless --as-needed and nothing of it is used.
+    let mut used_dsos = vec![false; res.dsos.len()];
+    for &id in &dynsyms {
+        if let Def::Shared { dso, .. } = res.symbols.get(id).def {
+            used_dsos[dso as usize] = true;
+        }
+    }
+    let mut needed = Vec::new();
+    let mut needed_names = Vec::new();
+    if matches!(
+        ctx.kind,
+        OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
+    ) {
+        for (i, d) in res.dsos.iter().enumerate() {
+            if (d.as_needed && !used_dsos[i]) || needed_names.contains(&d.dso.soname) {
+                continue;
+            }
+            needed_names.push(d.dso.soname.clone());
+            needed.push(strtab.add(d.dso.soname.as_bytes()));
+        }
+    }
+    let soname = ctx.config.soname.as_ref().map(|s| strtab.add(s.as_bytes()));
+    let runpath =
+        (!ctx.config.rpath.is_empty()).then(|| strtab.add(ctx.config.rpath.join(":").as_bytes()));
+
+    // Versions: imports from versioned shared objects need a .gnu.version_r entry.
+    let mut vernaux: Vec<(u32, u16, u16)> = Vec::new(); // (dso, dso version index, our index)
+    let mut versym = vec![0u8; 2 * (dynsyms.len() + 1)];
+    for (i, &id) in dynsyms.iter().enumerate() {
+        let v: u16 = match res.symbols.get(id).def {
+            Def::Shared { dso, index } => {
+                let dv = res.dsos[dso as usize].dso.defined[index as usize].version;
+                if dv > 1 {
+                    match vernaux.iter().find(|(d, v, _)| *d == dso && *v == dv) {
+                        Some(&(_, _, ours)) => ours,
+                        None => {
+                            let ours = vernaux.len() as u16 + 2;
+                            vernaux.push((dso, dv, ours));
+                            ours
+                        }
+                    }
+                } else {
+                    1
+                }
+            }
+            _ => 1,
+        };
+        versym[2 * (i + 1)..2 * (i + 2)].copy_from_slice(&v.to_le_bytes());
+    }
+    let mut verneed = Vec::new();
+    let mut dsos_with_needs: Vec<u32> = vernaux.iter().map(|v| v.0).collect();
+    dsos_with_needs.dedup();
+    dsos_with_needs.sort();
+    dsos_with_needs.dedup();
+    for (n, &dso) in dsos_with_needs.iter().enumerate() {
+        let d = &res.dsos[dso as usize].dso;
+        let auxes: Vec<&(u32, u16, u16)> = vernaux.iter().filter(|v| v.0 == dso).collect();
+        let file = strtab.add(d.soname.as_bytes());
+        let last = n + 1 == dsos_with_needs.len();
+        verneed.extend_from_slice(&1u16.to_le_bytes());
+        verneed.extend_from_slice(&(auxes.len() as u16).to_le_bytes());
+        verneed.extend_from_slice(&file.to_le_bytes());
+        verneed.extend_from_slice(&16u32.to_le_bytes());
+        let next = if last {
+            0
+        } else {
+            16 + 16 * auxes.len() as u32
+        };
+        verneed.extend_from_slice(&next.to_le_bytes());
+        for (k, &&(_, dv, ours)) in auxes.iter().enumerate() {
+            let name = d.versions[dv as usize].as_bytes();
+            let name_off = strtab.add(name);
+            verneed.extend_from_slice(&sysv_hash(name).to_le_bytes());
+            verneed.extend_from_slice(&0u16.to_le_bytes());
+            verneed.extend_from_slice(&ours.to_le_bytes());
+            verneed.extend_from_slice(&name_off.to_le_bytes());
+            let next = if k + 1 == auxes.len() { 0u32 } else { 16 };
+            verneed.extend_from_slice(&next.to_le_bytes());
+        }
+    }
+    if vernaux.is_empty() {
+        versym.clear();
+    }
+
+    // .gnu.hash: header, bloom filter, buckets, chains.
+    let n_hashed = hashed_sorted.len();
+    let bloom_words = ((n_hashed * 12 / 64).max(1)).next_power_of_two();
+    let shift = 26u32;
+    let mut bloom = vec![0u64; bloom_words];
+    let mut buckets = vec![0u32; n_buckets as usize];
+    let mut chains = vec![0u32; n_hashed];
+    for (i, &(h, _)) in hashed_sorted.iter().enumerate() {
+        let word = (h as usize / 64) % bloom_words;
+        bloom[word] |= 1u64 << (h % 64);
+        bloom[word] |= 1u64 << ((h >> shift) % 64);
+        let b = (h % n_buckets) as usize;
+        if buckets[b] == 0 {
+            buckets[b] = first_hashed + i as u32;
+        }
+        let last_in_bucket = hashed_sorted
+            .get(i + 1)
+            .is_none_or(|&(next, _)| next % n_buckets != h % n_buckets);
+        chains[i] = (h & !1) | u32::from(last_in_bucket);
+    }
+    let mut gnu = Vec::new();
+    for v in [n_buckets, first_hashed, bloom_words as u32, shift] {
+        gnu.extend_from_slice(&v.to_le_bytes());
+    }
+    for w in &bloom {
+        gnu.extend_from_slice(&w.to_le_bytes());
+    }
+    for v in buckets.iter().chain(chains.iter()) {
+        gnu.extend_from_slice(&v.to_le_bytes());
+    }
+
+    // .hash (SysV): every dynsym entry.
+    let n_entries = dynsyms.len() as u32 + 1;
+    let n_sysv_buckets = (n_entries / 2).max(1);
+    let mut sysv_buckets = vec![0u32; n_sysv_buckets as usize];
+    let mut sysv_chains = vec![0u32; n_entries as usize];
+    for (i, &id) in dynsyms.iter().enumerate() {
+        let index = i as u32 + 1;
+        let b = (sysv_hash(res.symbols.get(id).name) % n_sysv_buckets) as usize;
+        sysv_chains[index as usize] = sysv_buckets[b];
+        sysv_buckets[b] = index;
+    }
+    let mut sysv = Vec::new();
+    for v in [n_sysv_buckets, n_entries]
+        .iter()
+        .chain(sysv_buckets.iter())
+        .chain(sysv_chains.iter())
+    {
+        sysv.extend_from_slice(&v.to_le_bytes());
+    }
+
+    DynamicTables {
+        dynsyms,
+        dynsym_index,
+        first_hashed,
+        dynstr: strtab.bytes,
+        name_offsets,
+        versym,
+        verneed_count: dsos_with_needs.len() as u32,
+        verneed,
+        gnu_hash: gnu,
+        sysv_hash: sysv,
+        needed,
+        soname,
+        runpath,
+        copy_aliases,
+    }
+}
+
+/// A `.dynamic` entry's value, resolved by the writer once addresses are known.
+#[derive(Clone, Copy, Debug)]
+pub enum DynValue {
+    Const(u64),
+    /// Address of an output section.
+    Addr(&'static str),
+    /// Size of an output section.
+    Size(&'static str),
+    /// Address of a symbol.
+    Sym(SymbolId),
+}
+
+/// The `.dynamic` entries, in order. `present` says whether an output section exists.
+pub fn tags(
+    ctx: &Context,
+    tables: &DynamicTables,
+    present: &dyn Fn(&str) -> bool,
+    n_rela_dyn: u64,
+    n_rela_plt: u64,
+    n_relative: u64,
+) -> Vec<(u32, DynValue)> {
+    use DynValue::*;
+    let config = ctx.config;
+    let mut t = Vec::new();
+    for &n in &tables.needed {
+        t.push((elf::DT_NEEDED, Const(u64::from(n))));
+    }
+    if let (Some(s), OutputKind::Shared) = (tables.soname, ctx.kind) {
+        t.push((elf::DT_SONAME, Const(u64::from(s))));
+    }
+    if let Some(r) = tables.runpath {
+        let tag = if config.new_dtags {
+            elf::DT_RUNPATH
+        } else {
+            elf::DT_RPATH
+        };
+        t.push((tag, Const(u64::from(r))));
+    }
+    let defined = |name: &[u8]| {
+        ctx.res
+            .symbols
+            .lookup(name)
+            .filter(|&id| matches!(ctx.res.symbols.get(id).def, Def::Defined { .. }))
+    };
+    if let (Some(id), true) = (defined(b"_init"), present(".init")) {
+        t.push((elf::DT_INIT, Sym(id)));
+    }
+    if let (Some(id), true) = (defined(b"_fini"), present(".fini")) {
+        t.push((elf::DT_FINI, Sym(id)));
+    }
+    for (name, addr_tag, size_tag) in [
+        (
+            ".preinit_array",
+            elf::DT_PREINIT_ARRAY,
+            elf::DT_PREINIT_ARRAYSZ,
+        ),
+        (".init_array", elf::DT_INIT_ARRAY, elf::DT_INIT_ARRAYSZ),
+        (".fini_array", elf::DT_FINI_ARRAY, elf::DT_FINI_ARRAYSZ),
+    ] {
+        if present(name) {
+            t.push((addr_tag, Addr(name)));
+            t.push((size_tag, Size(name)));
+        }
+    }
+    if present(".gnu.hash") {
+        t.push((elf::DT_GNU_HASH, Addr(".gnu.hash")));
+    }
+    if present(".hash") {
+        t.push((elf::DT_HASH, Addr(".hash")));
+    }
+    t.push((elf::DT_STRTAB, Addr(".dynstr")));
+    t.push((elf::DT_SYMTAB, Addr(".dynsym")));
+    t.push((elf::DT_STRSZ, Size(".dynstr")));
+    t.push((elf::DT_SYMENT, Const(24)));
+    if ctx.kind.is_executable() {
+        t.push((elf::DT_DEBUG, Const(0)));
+    }
+    if n_rela_plt > 0 {
+        t.push((elf::DT_PLTGOT, Addr(".got.plt")));
+        t.push((elf::DT_PLTRELSZ, Size(".rela.plt")));
+        t.push((elf::DT_PLTREL, Const(u64::from(elf::DT_RELA))));
+        t.push((elf::DT_JMPREL, Addr(".rela.plt")));
+    }
+    if n_rela_dyn > 0 {
+        t.push((elf::DT_RELA, Addr(".rela.dyn")));
+        t.push((elf::DT_RELASZ, Size(".rela.dyn")));
+        t.push((elf::DT_RELAENT, Const(24)));
+        if n_relative > 0 {
+            t.push((elf::DT_RELACOUNT, Const(n_relative)));
+        }
+    }
+    let mut flags = 0;
+    let mut flags_1 = 0;
+    if config.z.now {
+        flags |= elf::DF_BIND_NOW;
+        flags_1 |= elf::DF_1_NOW;
+    }
+    if config.z.origin {
+        flags |= elf::DF_ORIGIN;
+        flags_1 |= elf::DF_1_ORIGIN;
+    }
+    if config.bsymbolic && ctx.kind == OutputKind::Shared {
+        flags |= elf::DF_SYMBOLIC;
+    }
+    if matches!(ctx.kind, OutputKind::DynPie | OutputKind::StaticPie) {
+        flags_1 |= elf::DF_1_PIE;
+    }
+    if config.z.nodelete {
+        flags_1 |= elf::DF_1_NODELETE;
+    }
+    if config.z.nodlopen {
+        flags_1 |= elf::DF_1_NOOPEN;
+    }
+    if config.z.initfirst {
+        flags_1 |= elf::DF_1_INITFIRST;
+    }
+    if config.z.interpose {
+        flags_1 |= elf::DF_1_INTERPOSE;
+    }
+    if flags != 0 {
+        t.push((elf::DT_FLAGS, Const(u64::from(flags))));
+    }
+    if flags_1 != 0 {
+        t.push((elf::DT_FLAGS_1, Const(u64::from(flags_1))));
+    }
+    if !tables.versym.is_empty() {
+        t.push((elf::DT_VERSYM, Addr(".gnu.version")));
+        t.push((elf::DT_VERNEED, Addr(".gnu.version_r")));
+        t.push((elf::DT_VERNEEDNUM, Const(u64::from(tables.verneed_count))));
+    }
+    t.push((elf::DT_NULL, Const(0)));
+    t
+}
