@@ -762,6 +762,7 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                     needs.add_iplt(symref);
                 }
                 if relaxable_got_load(
+                    preemptible,
                     r_type,
                     target,
                     st_type,
@@ -1724,16 +1725,19 @@ pub fn got_dyn_relocs(ctx: &Context, symref: SymRef, kind: GotKind) -> u32 {
 
 /// Whether a GOT-relative load can use the symbol's address instead (so no GOT entry).
 pub fn relaxable_got_load(
+    preemptible: bool,
     r_type: u32,
     target: Target,
     st_type: u8,
     data: &[u8],
     offset: u64,
 ) -> bool {
-    matches!(
-        r_type,
-        elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
-    ) && matches!(
+    !preemptible
+        && matches!(
+            r_type,
+            elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
+        )
+        && matches!(
         target,
         Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
     ) && st_type != elf::STT_GNU_IFUNC

@@ -307,10 +307,13 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     for (i, id) in layout.order.iter().enumerate() {
         let s = &layout.sections[id.0 as usize];
         let at = shoff as usize + 64 * (i + 1);
-        let (link, info) = match s.sh_type {
-            elf::SHT_RELA => (dynsym_index, 0),
-            elf::SHT_DYNSYM => (dynstr_index, 1),
-            elf::SHT_DYNAMIC => (dynstr_index, 0),
+        let (link, info) = match s.name.as_str() {
+            ".rela.plt" => (dynsym_index, index_of(".got.plt")),
+            _ if s.sh_type == elf::SHT_RELA => (dynsym_index, 0),
+            ".dynsym" => (dynstr_index, layout.dynamic.first_hashed.min(1)),
+            ".dynamic" => (dynstr_index, 0),
+            ".gnu.hash" | ".hash" | ".gnu.version" => (dynsym_index, 0),
+            ".gnu.version_r" => (dynstr_index, layout.dynamic.verneed_count),
             _ => (0, 0),
         };
         let flags = if s.sh_type == elf::SHT_RELA && !layout.pie && s.synthetic.is_some() {
@@ -775,7 +778,7 @@ fn copy_and_relocate(
         let tls_local = exe && !preemptible;
         let got_base = layout.got_plt_base();
         let tpoff = |v: u64| v.wrapping_sub(tp);
-        if crate::layout::relaxable_got_load(r_type, target, st_type, data, in_off)
+        if crate::layout::relaxable_got_load(preemptible, r_type, target, st_type, data, in_off)
             && records.is_none()
         {
             let pcrel = sa.wrapping_sub(p) as i64;
