@@ -18,16 +18,22 @@ pub enum Mode {
     Static,
     /// `gcc -static-pie`: a static executable that relocates itself at startup.
     StaticPie,
+    /// `gcc -pie`: a dynamically linked position-independent executable (gcc's default).
+    Pie,
+    /// `gcc -no-pie`: a dynamically linked executable at a fixed address.
+    NoPie,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 2] = [Mode::Static, Mode::StaticPie];
+    pub const ALL: [Mode; 4] = [Mode::Static, Mode::StaticPie, Mode::Pie, Mode::NoPie];
 
     /// The name used in `//#Modes:` and in temporary directory names.
     pub fn name(self) -> &'static str {
         match self {
             Mode::Static => "static",
             Mode::StaticPie => "static-pie",
+            Mode::Pie => "pie",
+            Mode::NoPie => "no-pie",
         }
     }
 
@@ -36,6 +42,8 @@ impl Mode {
         match self {
             Mode::Static => "-static",
             Mode::StaticPie => "-static-pie",
+            Mode::Pie => "-pie",
+            Mode::NoPie => "-no-pie",
         }
     }
 
@@ -82,6 +90,15 @@ pub struct Fixture {
     pub expect_syms: Vec<String>,
     /// `//#NoSym:` symbols that `nm` must not list in the linked executable.
     pub no_syms: Vec<String>,
+    /// `//#SharedLib:` shared libraries linked into the program (`-L<dir> -lname`), each
+    /// built by the linker under test for the tested program and by GNU ld for the reference.
+    pub shared_libs: Vec<Archive>,
+    /// `//#Plugin:` shared libraries built like `SharedLib` but not linked; `{name.so}` in
+    /// `RunArgs` expands to the path of the copy the program should load.
+    pub plugins: Vec<Archive>,
+    /// `//#SharedLinkArgs:` added when linking every `SharedLib` and `Plugin`; `{fixtures}`
+    /// expands to the fixtures directory.
+    pub shared_link_args: Vec<String>,
 }
 
 impl Fixture {
@@ -105,6 +122,9 @@ impl Fixture {
             stdin: String::new(),
             expect_syms: Vec::new(),
             no_syms: Vec::new(),
+            shared_libs: Vec::new(),
+            plugins: Vec::new(),
+            shared_link_args: Vec::new(),
         };
         let mut seen_modes = false;
         for (line_idx, line) in text.lines().enumerate() {
@@ -153,6 +173,28 @@ impl Fixture {
                         .push_str(value.strip_prefix(' ').unwrap_or(value));
                     fixture.stdin.push('\n');
                 }
+                "SharedLib" | "Plugin" => {
+                    let Some((lib_name, members)) = value.split_once('=') else {
+                        return Err(line_err(
+                            "expected `SharedLib: libname.so = a.c b.c`".into(),
+                        ));
+                    };
+                    let lib = Archive {
+                        name: lib_name.trim().to_owned(),
+                        members: members.split_whitespace().map(str::to_owned).collect(),
+                    };
+                    if !lib.name.ends_with(".so") || lib.members.is_empty() {
+                        return Err(line_err(
+                            "expected `SharedLib: libname.so = a.c b.c`".into(),
+                        ));
+                    }
+                    if name.trim() == "SharedLib" {
+                        fixture.shared_libs.push(lib);
+                    } else {
+                        fixture.plugins.push(lib);
+                    }
+                }
+                "SharedLinkArgs" => fixture.shared_link_args.extend(words()),
                 "ExpectSym" => fixture.expect_syms.extend(words()),
                 "NoSym" => fixture.no_syms.extend(words()),
                 other => return Err(line_err(format!("unknown directive `{other}`"))),
@@ -183,7 +225,14 @@ impl Fixture {
             .chain(
                 self.archives
                     .iter()
+                    .chain(&self.shared_libs)
+                    .chain(&self.plugins)
                     .flat_map(|a| a.members.iter().map(String::as_str)),
+            )
+            .chain(
+                self.shared_link_args
+                    .iter()
+                    .filter_map(|arg| arg.split_once("{fixtures}/").map(|(_, file)| file)),
             )
     }
 

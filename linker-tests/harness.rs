@@ -238,6 +238,8 @@ fn check_refused(fixture: &Fixture, file_name: &str, mode: Mode, tmp: &TempDir) 
         .arg("-o")
         .arg(tmp.join("reference.exe"))
         .args(&link_inputs);
+    test_link.args(build_shared_libs(fixture, tmp, "libs-under-test", Some(&wrapper_dir)).0);
+    ref_link.args(build_shared_libs(fixture, tmp, "libs-reference", None).0);
     let reference = run(&mut ref_link, b"", RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         !reference.status.success(),
@@ -296,6 +298,11 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         .arg(&ref_exe)
         .args(&link_inputs);
 
+    let (test_libs, test_lib_dir) =
+        build_shared_libs(&fixture, &tmp, "libs-under-test", Some(&wrapper_dir));
+    let (ref_libs, ref_lib_dir) = build_shared_libs(&fixture, &tmp, "libs-reference", None);
+    test_link.args(&test_libs);
+    ref_link.args(&ref_libs);
     let ref_link_outcome = run_step(&mut ref_link);
     let test_link_outcome = run(&mut test_link, b"", RUN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let mut report = Report::new(file_name, mode, &test_link, &ref_link, &test_link_outcome);
@@ -317,8 +324,17 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
     }
 
     let run_program = |exe: &Path| {
+        let lib_dir = if exe == test_exe {
+            &test_lib_dir
+        } else {
+            &ref_lib_dir
+        };
+        let args = fixture.run_args.iter().map(|arg| match placeholder(arg) {
+            Some(name) => lib_dir.join(name).into_os_string(),
+            None => arg.into(),
+        });
         let mut cmd = Command::new(exe);
-        cmd.args(&fixture.run_args).current_dir(tmp.path());
+        cmd.args(args).current_dir(tmp.path());
         run(&mut cmd, fixture.stdin.as_bytes(), RUN_TIMEOUT)
     };
     let reference = run_program(&ref_exe).unwrap_or_else(|err| {
@@ -412,6 +428,63 @@ pub fn build_link_inputs(fixture: &Fixture, tmp: &TempDir) -> Vec<OsString> {
         }
     }
     link_inputs
+}
+
+/// Builds the fixture's shared libraries and plugins into `<tmp>/<label>/`, with the linker
+/// whose wrapper is in `bin_dir` (GNU ld when `None`). Returns the link arguments that use the
+/// libraries and the directory holding them.
+pub fn build_shared_libs(
+    fixture: &Fixture,
+    tmp: &TempDir,
+    label: &str,
+    bin_dir: Option<&Path>,
+) -> (Vec<OsString>, PathBuf) {
+    let lib_dir = tmp.join(label);
+    std::fs::create_dir_all(&lib_dir).unwrap();
+    let obj_dir = tmp.join("so-obj");
+    std::fs::create_dir_all(&obj_dir).unwrap();
+    let mut compile_args = fixture.compile_args.clone();
+    compile_args.push("-fPIC".to_owned());
+    let link_args: Vec<String> = fixture
+        .shared_link_args
+        .iter()
+        .map(|arg| arg.replace("{fixtures}", &fixtures_dir().to_string_lossy()))
+        .collect();
+    let mut args = Vec::new();
+    for (lib, linked) in fixture
+        .shared_libs
+        .iter()
+        .map(|l| (l, true))
+        .chain(fixture.plugins.iter().map(|l| (l, false)))
+    {
+        let objects: Vec<PathBuf> = lib
+            .members
+            .iter()
+            .map(|source| compile(source, &compile_args, &obj_dir))
+            .collect();
+        let driver = if lib.members.iter().any(|m| is_cxx_source(m)) {
+            "g++"
+        } else {
+            "gcc"
+        };
+        let mut cmd = Command::new(driver);
+        cmd.arg("-shared");
+        if let Some(dir) = bin_dir {
+            cmd.arg(format!("-B{}/", dir.display()));
+        }
+        cmd.arg("-o")
+            .arg(lib_dir.join(&lib.name))
+            .args(&objects)
+            .args(&link_args);
+        run_step(&mut cmd);
+        if linked {
+            let stem = lib.name.trim_start_matches("lib").trim_end_matches(".so");
+            args.push(format!("-L{}", lib_dir.display()).into());
+            args.push(format!("-l{stem}").into());
+            args.push(format!("-Wl,-rpath,{}", lib_dir.display()).into());
+        }
+    }
+    (args, lib_dir)
 }
 
 /// Describes the first line where two outputs differ.

@@ -77,6 +77,16 @@ macro_rules! fixtures {
                 fn static_pie() {
                     check_fixture($file, Mode::StaticPie);
                 }
+
+                #[test]
+                fn pie() {
+                    check_fixture($file, Mode::Pie);
+                }
+
+                #[test]
+                fn no_pie() {
+                    check_fixture($file, Mode::NoPie);
+                }
             }
         )*
     };

@@ -1738,9 +1738,10 @@ pub fn relaxable_got_load(
             elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
         )
         && matches!(
-        target,
-        Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
-    ) && st_type != elf::STT_GNU_IFUNC
+            target,
+            Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
+        )
+        && st_type != elf::STT_GNU_IFUNC
         && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
 }
 
