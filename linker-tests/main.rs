@@ -12,7 +12,7 @@
 //! | directive | meaning |
 //! |---|---|
 //! | `//#Files: a.c b.c` | more sources in `fixtures/`, compiled and linked after the fixture, in order |
-//! | `//#Modes: static static-pie` | which executables to link; both when absent. A mode not listed must be refused by both linkers (e.g. R_X86_64_32 in a PIE) |
+//! | `//#Modes: static static-pie` | which executables to link; both when absent. A mode not listed is linked but not run: both linkers must agree whether it links (e.g. both refuse R_X86_64_32 in a PIE) |
 //! | `//#CompileArgs: -O2 -fcommon` | added to every compilation of the fixture's sources |
 //! | `//#LinkArgs: -pthread -Wl,--gc-sections` | added to both links, after the objects |
 //! | `//#Archive: libfoo.a = a.c b.c` | compile these sources and `ar rcs` them into `libfoo.a` |
@@ -108,6 +108,9 @@ mod fixtures {
         gc_sections => "gc_sections.c",
         relocs => "relocs.s",
         relocs_nopie => "relocs_nopie.s",
+        shlib => "shlib.c",
+        cxx_shlib => "cxx_shlib.cc",
+        dlopen => "dlopen.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

@@ -779,12 +779,14 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                     | elf::R_X86_64_GOT32
                     | elf::R_X86_64_GOT64
                     | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address),
-                    elf::R_X86_64_GOTTPOFF => {
+                    elf::R_X86_64_GOTTPOFF
                         if !(tls_relaxed
-                            && relaxable_gottpoff(object.obj.section_data(sec), r.r_offset.get(LE)))
-                        {
-                            needs.add_got(symref, GotKind::TpOff);
-                        }
+                            && relaxable_gottpoff(
+                                object.obj.section_data(sec),
+                                r.r_offset.get(LE),
+                            )) =>
+                    {
+                        needs.add_got(symref, GotKind::TpOff);
                     }
                     elf::R_X86_64_TLSGD => {
                         if kind.is_executable() {
