@@ -328,6 +328,26 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         report.fail("the link with the linker under test succeeded but wrote no executable");
     }
 
+    // Dynamic objects: what readelf shows of their dynamic linking must match GNU ld's.
+    if matches!(mode, Mode::Pie | Mode::NoPie) && test_link_outcome.status.success() {
+        let mut pairs = vec![(test_exe.clone(), ref_exe.clone())];
+        for lib in fixture.shared_libs.iter().chain(&fixture.plugins) {
+            pairs.push((test_lib_dir.join(&lib.name), ref_lib_dir.join(&lib.name)));
+        }
+        for (tested, reference) in pairs {
+            let (t, r) = (
+                dynamic_summary(&tested, &test_lib_dir),
+                dynamic_summary(&reference, &ref_lib_dir),
+            );
+            if t != r {
+                report.fail(&format!(
+                    "readelf -d/--dyn-syms of {} differ from GNU ld's:\n  weld: {t:?}\n  GNU:  {r:?}",
+                    tested.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+
     let run_program = |exe: &Path| {
         let lib_dir = if exe == test_exe {
             &test_lib_dir
@@ -559,4 +579,77 @@ impl Report {
     fn fail(&self, what: &str) -> ! {
         panic!("{what}\n\n{}", self.text);
     }
+}
+
+/// What `readelf` says about a dynamic object that must match between weld and GNU ld:
+/// needed libraries in order, soname, run path, flags, and the exported symbols with their
+/// versions.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DynamicSummary {
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    pub runpath: Option<String>,
+    pub flags: Vec<String>,
+    pub exports: std::collections::BTreeSet<String>,
+}
+
+/// `readelf` facts of `file`; `lib_dir` (where the test's own libraries are) reads as `$LIBS`
+/// so that weld's and GNU ld's outputs, built in different directories, compare equal.
+pub fn dynamic_summary(file: &Path, lib_dir: &Path) -> DynamicSummary {
+    let dynamic = run_step(Command::new("readelf").arg("-dW").arg(file)).stdout_text();
+    let bracketed = |line: &str| {
+        line.split_once('[')
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(v, _)| v.to_owned())
+    };
+    let mut summary = DynamicSummary {
+        needed: Vec::new(),
+        soname: None,
+        runpath: None,
+        flags: Vec::new(),
+        exports: Default::default(),
+    };
+    for line in dynamic.lines() {
+        if line.contains("(NEEDED)") {
+            summary.needed.extend(bracketed(line));
+        } else if line.contains("(SONAME)") {
+            summary.soname = bracketed(line);
+        } else if line.contains("(RUNPATH)") || line.contains("(RPATH)") {
+            let kind = if line.contains("(RUNPATH)") {
+                "RUNPATH"
+            } else {
+                "RPATH"
+            };
+            summary.runpath = bracketed(line)
+                .map(|p| format!("{kind} {}", p.replace(&*lib_dir.to_string_lossy(), "$LIBS")));
+        } else if line.contains("(FLAGS)") || line.contains("(FLAGS_1)") {
+            let words = line.split_once("Flags:").map_or("", |(_, f)| f);
+            summary
+                .flags
+                .extend(words.split_whitespace().map(str::to_owned));
+        }
+    }
+    summary.flags.sort();
+    let syms = run_step(
+        Command::new("readelf")
+            .arg("--dyn-syms")
+            .arg("-W")
+            .arg(file),
+    )
+    .stdout_text();
+    for line in syms.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // Num: Value Size Type Bind Vis Ndx Name
+        if cols.len() < 8 || cols[0] == "Num:" || !cols[0].ends_with(':') || cols[6] == "UND" {
+            continue;
+        }
+        // GNU ld adds an absolute symbol per version definition; that is not an export.
+        if cols[6] == "ABS" && cols[2] == "0" && !cols[7].contains('@') {
+            continue;
+        }
+        summary
+            .exports
+            .insert(format!("{} {} {}", cols[7], cols[3], cols[4]));
+    }
+    summary
 }

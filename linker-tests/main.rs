@@ -111,6 +111,7 @@ mod fixtures {
         shlib => "shlib.c",
         cxx_shlib => "cxx_shlib.cc",
         dlopen => "dlopen.c",
+        symver => "symver.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

@@ -18,6 +18,8 @@ pub struct DynamicTables {
     pub dynstr: Vec<u8>,
     pub name_offsets: Vec<u32>,
     pub versym: Vec<u8>,
+    pub verdef: Vec<u8>,
+    pub verdef_count: u32,
     pub verneed: Vec<u8>,
     pub verneed_count: u32,
     pub gnu_hash: Vec<u8>,
@@ -56,13 +58,49 @@ pub fn exported(ctx: &Context, id: SymbolId) -> bool {
     if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
         return false;
     }
-    if matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL) {
+    if matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL)
+        || ctx.versions.local.contains(&id)
+        || ctx.res.symver_aliases.contains(&id)
+        || excluded_lib(ctx, id)
+    {
         return false;
     }
     match ctx.kind {
         OutputKind::Shared => true,
         OutputKind::DynExe | OutputKind::DynPie => ctx.config.export_dynamic || symbol.dso_ref,
         _ => false,
+    }
+}
+
+/// `--exclude-libs`: symbols defined by members of the named archives (or `ALL`) stay local.
+fn excluded_lib(ctx: &Context, id: SymbolId) -> bool {
+    if ctx.config.exclude_libs.is_empty() {
+        return false;
+    }
+    let Def::Defined { file, .. } = ctx.res.symbols.get(id).def else {
+        return false;
+    };
+    let name = &ctx.res.objects[file.0 as usize].name;
+    let Some(archive) = name
+        .strip_suffix(')')
+        .and_then(|n| n.rsplit_once('('))
+        .map(|(a, _)| a)
+    else {
+        return false;
+    };
+    let base = archive.rsplit('/').next().unwrap_or(archive);
+    ctx.config
+        .exclude_libs
+        .iter()
+        .flat_map(|l| l.split([',', ':']))
+        .any(|l| l == "ALL" || l == base)
+}
+
+/// The name a symbol has in `.dynsym`: `foo@@VER` and `foo@VER` become `foo`.
+pub fn dynamic_name(name: &[u8]) -> &[u8] {
+    match name.iter().position(|&c| c == b'@') {
+        Some(at) => &name[..at],
+        None => name,
     }
 }
 
@@ -159,7 +197,7 @@ pub fn build(
     let n_buckets = (hashed.len() / 4).max(1) as u32;
     let mut hashed_sorted: Vec<(u32, SymbolId)> = hashed
         .iter()
-        .map(|&id| (gnu_hash(res.symbols.get(id).name), id))
+        .map(|&id| (gnu_hash(dynamic_name(res.symbols.get(id).name)), id))
         .collect();
     hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, id));
 
@@ -178,14 +216,19 @@ pub fn build(
     };
     let name_offsets: Vec<u32> = dynsyms
         .iter()
-        .map(|&id| strtab.add(res.symbols.get(id).name))
+        .map(|&id| strtab.add(dynamic_name(res.symbols.get(id).name)))
         .collect();
 
     // DT_NEEDED: every shared object unless --as-needed and nothing of it is used.
     let mut used_dsos = vec![false; res.dsos.len()];
-    for &id in &dynsyms {
-        if let Def::Shared { dso, .. } = res.symbols.get(id).def {
-            used_dsos[dso as usize] = true;
+    // As GNU ld: an --as-needed library is needed when it defines a symbol that a regular
+    // object refers to without `weak` (even if the reference was relaxed away or is in a
+    // section that garbage collection dropped).
+    for symbol in &res.symbols.symbols {
+        if let Def::Shared { dso, .. } = symbol.def {
+            if symbol.strong_ref {
+                used_dsos[dso as usize] = true;
+            }
         }
     }
     let mut needed = Vec::new();
@@ -206,7 +249,39 @@ pub fn build(
     let runpath =
         (!ctx.config.rpath.is_empty()).then(|| strtab.add(ctx.config.rpath.join(":").as_bytes()));
 
-    // Versions: imports from versioned shared objects need a .gnu.version_r entry.
+    // Versions: our own definitions first (.gnu.version_d), then what imports need from
+    // versioned shared objects (.gnu.version_r); both share one index space.
+    let has_verdefs = !ctx.versions.is_empty() && ctx.kind == OutputKind::Shared;
+    let first_needed_index = if has_verdefs {
+        ctx.versions.defs.len() as u16 + 1
+    } else {
+        2
+    };
+    let mut verdef = Vec::new();
+    if has_verdefs {
+        let n = ctx.versions.defs.len();
+        for (i, (name, parents)) in ctx.versions.defs.iter().enumerate() {
+            let names: Vec<&String> = std::iter::once(name).chain(parents.iter()).collect();
+            verdef.extend_from_slice(&1u16.to_le_bytes());
+            verdef.extend_from_slice(&(if i == 0 { 1u16 } else { 0 }).to_le_bytes());
+            verdef.extend_from_slice(&(i as u16 + 1).to_le_bytes());
+            verdef.extend_from_slice(&(names.len() as u16).to_le_bytes());
+            verdef.extend_from_slice(&sysv_hash(name.as_bytes()).to_le_bytes());
+            verdef.extend_from_slice(&20u32.to_le_bytes());
+            let next = if i + 1 == n {
+                0
+            } else {
+                20 + 8 * names.len() as u32
+            };
+            verdef.extend_from_slice(&next.to_le_bytes());
+            for (k, n) in names.iter().enumerate() {
+                let off = strtab.add(n.as_bytes());
+                verdef.extend_from_slice(&off.to_le_bytes());
+                let next = if k + 1 == names.len() { 0u32 } else { 8 };
+                verdef.extend_from_slice(&next.to_le_bytes());
+            }
+        }
+    }
     let mut vernaux: Vec<(u32, u16, u16)> = Vec::new(); // (dso, dso version index, our index)
     let mut versym = vec![0u8; 2 * (dynsyms.len() + 1)];
     for (i, &id) in dynsyms.iter().enumerate() {
@@ -217,7 +292,7 @@ pub fn build(
                     match vernaux.iter().find(|(d, v, _)| *d == dso && *v == dv) {
                         Some(&(_, _, ours)) => ours,
                         None => {
-                            let ours = vernaux.len() as u16 + 2;
+                            let ours = vernaux.len() as u16 + first_needed_index;
                             vernaux.push((dso, dv, ours));
                             ours
                         }
@@ -226,7 +301,10 @@ pub fn build(
                     1
                 }
             }
-            _ => 1,
+            _ => match ctx.versions.of_symbol.get(&id) {
+                Some(&(index, hidden)) if has_verdefs => index | if hidden { 0x8000 } else { 0 },
+                _ => 1,
+            },
         };
         versym[2 * (i + 1)..2 * (i + 2)].copy_from_slice(&v.to_le_bytes());
     }
@@ -261,7 +339,7 @@ pub fn build(
             verneed.extend_from_slice(&next.to_le_bytes());
         }
     }
-    if vernaux.is_empty() {
+    if vernaux.is_empty() && !has_verdefs {
         versym.clear();
     }
 
@@ -303,7 +381,7 @@ pub fn build(
     let mut sysv_chains = vec![0u32; n_entries as usize];
     for (i, &id) in dynsyms.iter().enumerate() {
         let index = i as u32 + 1;
-        let b = (sysv_hash(res.symbols.get(id).name) % n_sysv_buckets) as usize;
+        let b = (sysv_hash(dynamic_name(res.symbols.get(id).name)) % n_sysv_buckets) as usize;
         sysv_chains[index as usize] = sysv_buckets[b];
         sysv_buckets[b] = index;
     }
@@ -323,6 +401,12 @@ pub fn build(
         dynstr: strtab.bytes,
         name_offsets,
         versym,
+        verdef_count: if has_verdefs {
+            ctx.versions.defs.len() as u32
+        } else {
+            0
+        },
+        verdef,
         verneed_count: dsos_with_needs.len() as u32,
         verneed,
         gnu_hash: gnu,
@@ -461,6 +545,12 @@ pub fn tags(
     }
     if !tables.versym.is_empty() {
         t.push((elf::DT_VERSYM, Addr(".gnu.version")));
+    }
+    if tables.verdef_count > 0 {
+        t.push((elf::DT_VERDEF, Addr(".gnu.version_d")));
+        t.push((elf::DT_VERDEFNUM, Const(u64::from(tables.verdef_count))));
+    }
+    if tables.verneed_count > 0 {
         t.push((elf::DT_VERNEED, Addr(".gnu.version_r")));
         t.push((elf::DT_VERNEEDNUM, Const(u64::from(tables.verneed_count))));
     }

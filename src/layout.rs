@@ -62,6 +62,7 @@ pub enum Synthetic {
     GnuHash,
     Hash,
     Versym,
+    Verdef,
     Verneed,
 }
 
@@ -341,7 +342,8 @@ fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
             ".dynsym" => 15,
             ".dynstr" => 16,
             ".gnu.version" => 17,
-            ".gnu.version_r" => 18,
+            ".gnu.version_d" => 18,
+            ".gnu.version_r" => 19,
             ".rela.dyn" | ".rela.iplt" => 20,
             ".rela.plt" => 21,
             ".rodata" => 30,
@@ -439,6 +441,7 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub res: &'a Resolution,
     pub kind: OutputKind,
+    pub versions: &'a crate::version_script::Versions,
 }
 
 impl Context<'_> {
@@ -454,7 +457,10 @@ impl Context<'_> {
             Def::Undefined => kind == OutputKind::Shared,
             Def::Synthetic => false,
             Def::Defined { file, sym, .. } => {
-                if kind != OutputKind::Shared || symbol.visibility != elf::STV_DEFAULT {
+                if kind != OutputKind::Shared
+                    || symbol.visibility != elf::STV_DEFAULT
+                    || !crate::dynamic::exported(self, id)
+                {
                     return false;
                 }
                 let st_type = self.res.objects[file.0 as usize].obj.symbols[sym as usize].st_type();
@@ -465,6 +471,7 @@ impl Context<'_> {
                 kind == OutputKind::Shared
                     && symbol.visibility == elf::STV_DEFAULT
                     && !self.config.bsymbolic
+                    && crate::dynamic::exported(self, id)
             }
         }
     }
@@ -640,9 +647,18 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
     }
 }
 
-pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefined>)> {
+pub fn compute(
+    config: &Config,
+    res: &Resolution,
+    versions: &crate::version_script::Versions,
+) -> Result<(Layout, Vec<Undefined>)> {
     let kind = OutputKind::of(config, res);
-    let ctx = Context { config, res, kind };
+    let ctx = Context {
+        config,
+        res,
+        kind,
+        versions,
+    };
     let pie = kind.is_pic();
     let n_files = res.objects.len();
 
@@ -1271,6 +1287,20 @@ pub fn compute(config: &Config, res: &Resolution) -> Result<(Layout, Vec<Undefin
                 2,
                 dynamic.versym.len() as u64,
             );
+        }
+        if dynamic.verdef_count > 0 {
+            add_synthetic(
+                &mut sections,
+                ".gnu.version_d",
+                Synthetic::Verdef,
+                0x6fff_fffd,
+                a,
+                4,
+                0,
+                dynamic.verdef.len() as u64,
+            );
+        }
+        if dynamic.verneed_count > 0 {
             add_synthetic(
                 &mut sections,
                 ".gnu.version_r",

@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod layout;
 pub mod resolve;
 pub mod symbols;
+pub mod version_script;
 pub mod write;
 
 use anyhow::{bail, Context as _, Result};
@@ -79,12 +80,15 @@ pub fn link(config: &args::Config) -> Result<()> {
     report_duplicates(&resolution)?;
     // Beyond this point no symbol changes its definition.
     layout::define_synthetic_symbols(config, &mut resolution);
-    let (layout, undefined) = layout::compute(config, &resolution)?;
+    // Which symbols are exported, and under which version.
+    let versions = version_script::assign(config, &resolution)?;
+    let (layout, undefined) = layout::compute(config, &resolution, &versions)?;
     report_undefined(&resolution, &undefined)?;
     let ctx = layout::Context {
         config,
         res: &resolution,
         kind: layout.kind,
+        versions: &versions,
     };
     let bytes = write::write(config, &ctx, &layout)?;
     write_output(&config.output, &bytes)

@@ -43,6 +43,9 @@ pub struct LoadedDso {
 pub struct Resolution {
     pub objects: Vec<LoadedObject>,
     pub dsos: Vec<LoadedDso>,
+    /// Plain names defined as aliases of `name@@VERSION` definitions (`.symver`): they
+    /// resolve references inside the output but are not exported under the plain name.
+    pub symver_aliases: std::collections::HashSet<SymbolId>,
     pub symbols: SymbolDb,
     /// Duplicate strong definitions: symbol, first file, second file.
     pub duplicates: Vec<(SymbolId, FileId, FileId)>,
@@ -132,9 +135,28 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         }
         i = end;
     }
+    // `foo@@VER` also defines `foo` for references within this link.
+    let mut symver_aliases = std::collections::HashSet::new();
+    for i in 0..state.symbols.symbols.len() {
+        let symbol = &state.symbols.symbols[i];
+        let Some(at) = symbol.name.windows(2).position(|w| w == b"@@") else {
+            continue;
+        };
+        if !matches!(symbol.def, Def::Defined { .. }) {
+            continue;
+        }
+        let (def, base) = (symbol.def, &symbol.name[..at]);
+        let alias = state.symbols.intern(base);
+        let a = state.symbols.get_mut(alias);
+        if matches!(a.def, Def::Undefined | Def::Shared { .. }) {
+            a.def = def;
+            symver_aliases.insert(alias);
+        }
+    }
     Ok(Resolution {
         objects: state.objects,
         dsos: state.dsos,
+        symver_aliases,
         symbols: state.symbols,
         duplicates: state.duplicates,
     })
@@ -221,11 +243,17 @@ impl Resolver {
         for (i, sym) in dso.defined.iter().enumerate() {
             let id = self.symbols.intern(sym.name);
             let symbol = self.symbols.get_mut(id);
-            if symbol.def == Def::Undefined {
-                symbol.def = Def::Shared {
-                    dso: index,
-                    index: i as u32,
-                };
+            match symbol.def {
+                Def::Undefined => {
+                    symbol.def = Def::Shared {
+                        dso: index,
+                        index: i as u32,
+                    }
+                }
+                // Defined here and in a shared object: export ours so that the shared
+                // object binds to it too (as GNU ld and lld do).
+                Def::Defined { .. } | Def::Common { .. } => symbol.dso_ref = true,
+                _ => {}
             }
         }
         for &undefined in &dso.undefined {
@@ -308,6 +336,9 @@ impl Resolver {
                 }
             };
             let existing = symbol.def;
+            if matches!(existing, Def::Shared { .. }) {
+                symbol.dso_ref = true;
+            }
             symbol.def = match (existing, candidate) {
                 (Def::Undefined | Def::Shared { .. }, c) => c,
                 (Def::Defined { weak: true, .. }, c @ Def::Defined { weak: false, .. }) => c,

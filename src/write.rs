@@ -314,6 +314,7 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
             ".dynamic" => (dynstr_index, 0),
             ".gnu.hash" | ".hash" | ".gnu.version" => (dynsym_index, 0),
             ".gnu.version_r" => (dynstr_index, layout.dynamic.verneed_count),
+            ".gnu.version_d" => (dynstr_index, layout.dynamic.verdef_count),
             _ => (0, 0),
         };
         let flags = if s.sh_type == elf::SHT_RELA && !layout.pie && s.synthetic.is_some() {
@@ -353,7 +354,17 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     buf[4] = elf::ELFCLASS64;
     buf[5] = elf::ELFDATA2LSB;
     buf[6] = elf::EV_CURRENT;
-    buf[7] = elf::ELFOSABI_NONE;
+    // GNU extensions (IFUNC, unique symbols) in the inputs make the output ELFOSABI_GNU.
+    let gnu_abi = ctx
+        .res
+        .objects
+        .iter()
+        .any(|o| o.obj.data[7] == elf::ELFOSABI_GNU);
+    buf[7] = if gnu_abi {
+        elf::ELFOSABI_GNU
+    } else {
+        elf::ELFOSABI_NONE
+    };
     put_u16(
         &mut buf,
         16,
@@ -447,6 +458,7 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
     copy(".hash", &tables.sysv_hash, buf);
     copy(".gnu.version", &tables.versym, buf);
     copy(".gnu.version_r", &tables.verneed, buf);
+    copy(".gnu.version_d", &tables.verdef, buf);
     if layout.synthetic_section(".interp").is_some() {
         let interp = ctx
             .config
@@ -471,7 +483,11 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
                     let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
                     let copied =
                         layout.needs.copies.contains(&id) || tables.copy_aliases.contains_key(&id);
-                    let st_type = d.st_info & 0xf;
+                    // An import of an IFUNC is an ordinary function to this module.
+                    let st_type = match d.st_info & 0xf {
+                        elf::STT_GNU_IFUNC => elf::STT_FUNC,
+                        t => t,
+                    };
                     let dso_bind = d.st_info >> 4;
                     if copied {
                         let addr = layout.target_address(Target::Shared(id)).unwrap_or(0);

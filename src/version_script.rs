@@ -1,0 +1,370 @@
+//! Version scripts (`--version-script`): which symbols a shared object exports, and under
+//! which version.
+//!
+//! Parses the GNU syntax (`VERS_1 { global: a; b*; extern "C++" { ns::*; }; local: *; };
+//! VERS_2 { global: c; } VERS_1;`, or one anonymous `{ ... };` node) and assigns each
+//! defined global symbol a node. Names written `foo@VER` / `foo@@VER` in objects (`.symver`)
+//! carry their own version. This module decides visibility and version indexes only; the
+//! dynamic tables are built by `dynamic`.
+
+use crate::resolve::Resolution;
+use crate::symbols::{Def, SymbolId};
+use anyhow::{bail, Context as _, Result};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    /// Matches demangled C++ names (`extern "C++"`).
+    cxx: bool,
+    glob: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    /// `None` for the anonymous node (no version, only visibility).
+    pub name: Option<String>,
+    pub global: Vec<Pattern>,
+    pub local: Vec<Pattern>,
+    pub parents: Vec<String>,
+}
+
+/// What the version scripts and `.symver` names say about the output's symbols.
+#[derive(Default)]
+pub struct Versions {
+    /// Version definitions in index order: index 1 is the base (the output's soname), then
+    /// one per named node.
+    pub defs: Vec<(String, Vec<String>)>,
+    /// Per exported symbol: version index, and whether it is a hidden (non-default) version.
+    pub of_symbol: HashMap<SymbolId, (u16, bool)>,
+    /// Symbols a `local:` pattern hides.
+    pub local: std::collections::HashSet<SymbolId>,
+}
+
+impl Versions {
+    pub fn is_empty(&self) -> bool {
+        self.defs.len() <= 1
+    }
+}
+
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            '{' | '}' | ';' => out.push(c.to_string()),
+            '"' => {
+                let mut s = String::from("\"");
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                    s.push(c);
+                }
+                out.push(s);
+            }
+            _ => {
+                let mut s = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_whitespace() || matches!(n, '{' | '}' | ';' | '"') {
+                        break;
+                    }
+                    s.push(n);
+                    chars.next();
+                }
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+pub fn parse(text: &str) -> Result<Vec<Node>> {
+    let toks = tokens(text);
+    let mut i = 0;
+    let mut nodes = Vec::new();
+    let next = |i: &mut usize| -> Result<String> {
+        let t = toks
+            .get(*i)
+            .cloned()
+            .context("unexpected end of version script")?;
+        *i += 1;
+        Ok(t)
+    };
+    while i < toks.len() {
+        let mut node = Node::default();
+        let mut t = next(&mut i)?;
+        if t != "{" {
+            node.name = Some(t);
+            t = next(&mut i)?;
+            if t != "{" {
+                bail!("expected '{{' after version name, found '{t}'");
+            }
+        }
+        let mut is_local = false;
+        let mut cxx = false;
+        let mut depth = 1;
+        while depth > 0 {
+            let t = next(&mut i)?;
+            match t.as_str() {
+                "global:" => is_local = false,
+                "local:" => is_local = true,
+                "global" | "local" if toks.get(i).map(String::as_str) == Some(":") => {
+                    is_local = t == "local";
+                    i += 1;
+                }
+                "extern" => {
+                    let lang = next(&mut i)?;
+                    if next(&mut i)? != "{" {
+                        bail!("expected '{{' after extern {lang}");
+                    }
+                    cxx = lang.trim_matches('"') == "C++";
+                    depth += 1;
+                }
+                "}" => {
+                    depth -= 1;
+                    cxx = false;
+                    if depth > 0 && toks.get(i).map(String::as_str) == Some(";") {
+                        i += 1;
+                    }
+                }
+                ";" => {}
+                pattern => {
+                    let quoted = pattern.starts_with('"');
+                    let text = pattern.trim_matches('"').to_string();
+                    let glob = !quoted && text.contains(['*', '?', '[']);
+                    let p = Pattern { text, cxx, glob };
+                    if is_local {
+                        node.local.push(p);
+                    } else {
+                        node.global.push(p);
+                    }
+                }
+            }
+        }
+        // Parents, then ';'.
+        loop {
+            let t = next(&mut i)?;
+            if t == ";" {
+                break;
+            }
+            node.parents.push(t);
+        }
+        nodes.push(node);
+    }
+    Ok(nodes)
+}
+
+/// Shell-style glob: `*`, `?`, `[...]`.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.first() {
+        None => text.is_empty(),
+        Some(b'*') => (0..=text.len()).any(|k| glob_match(&pattern[1..], &text[k..])),
+        Some(b'?') => !text.is_empty() && glob_match(&pattern[1..], &text[1..]),
+        Some(b'[') => {
+            let Some(end) = pattern.iter().position(|&c| c == b']') else {
+                return text.first() == Some(&b'[') && glob_match(&pattern[1..], &text[1..]);
+            };
+            let Some(&c) = text.first() else { return false };
+            let set = &pattern[1..end];
+            let (negate, set) = match set.first() {
+                Some(b'!') | Some(b'^') => (true, &set[1..]),
+                _ => (false, set),
+            };
+            let mut hit = false;
+            let mut k = 0;
+            while k < set.len() {
+                if k + 2 < set.len() && set[k + 1] == b'-' {
+                    hit |= set[k] <= c && c <= set[k + 2];
+                    k += 3;
+                } else {
+                    hit |= set[k] == c;
+                    k += 1;
+                }
+            }
+            hit != negate && glob_match(&pattern[end + 1..], &text[1..])
+        }
+        Some(&p) => text.first() == Some(&p) && glob_match(&pattern[1..], &text[1..]),
+    }
+}
+
+impl Pattern {
+    fn matches(&self, name: &[u8], demangled: &str) -> bool {
+        let subject = if self.cxx { demangled.as_bytes() } else { name };
+        if self.glob {
+            glob_match(self.text.as_bytes(), subject)
+        } else {
+            self.text.as_bytes() == subject
+        }
+    }
+}
+
+/// Reads the version scripts and assigns versions to the defined global symbols.
+pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions> {
+    let mut nodes = Vec::new();
+    for path in &config.version_scripts {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read version script {}", path.display()))?;
+        nodes.extend(
+            parse(&text).with_context(|| format!("{}: bad version script", path.display()))?,
+        );
+    }
+    let mut versions = Versions::default();
+    let base = config.soname.clone().unwrap_or_else(|| {
+        config
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    versions.defs.push((base, Vec::new()));
+    let mut index_of: HashMap<String, u16> = HashMap::new();
+    for node in &nodes {
+        if let Some(name) = &node.name {
+            if !index_of.contains_key(name) {
+                versions.defs.push((name.clone(), node.parents.clone()));
+                index_of.insert(name.clone(), versions.defs.len() as u16);
+            }
+        }
+    }
+    let has_cxx = nodes
+        .iter()
+        .flat_map(|n| n.global.iter().chain(&n.local))
+        .any(|p| p.cxx);
+    for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+        if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
+            continue;
+        }
+        let id = SymbolId(i as u32);
+        // `.symver`: foo@@VER (default) or foo@VER (hidden).
+        if let Some(at) = symbol.name.iter().position(|&c| c == b'@') {
+            let rest = &symbol.name[at..];
+            let (hidden, ver) = match rest.strip_prefix(b"@@") {
+                Some(v) => (false, v),
+                None => (true, &rest[1..]),
+            };
+            let ver = String::from_utf8_lossy(ver).into_owned();
+            let index = match index_of.get(&ver) {
+                Some(&ix) => ix,
+                None => {
+                    versions.defs.push((ver.clone(), Vec::new()));
+                    let ix = versions.defs.len() as u16;
+                    index_of.insert(ver.clone(), ix);
+                    ix
+                }
+            };
+            // As GNU ld: a `local:` pattern of the symbol's own version node that no
+            // `global:` pattern there overrides hides it.
+            let base = &symbol.name[..at];
+            let base_demangled = if has_cxx {
+                crate::symbols::demangle(base)
+            } else {
+                String::new()
+            };
+            let node = nodes
+                .iter()
+                .find(|n| n.name.as_deref() == Some(ver.as_str()));
+            let hidden_by_script = node.is_some_and(|n| {
+                n.local.iter().any(|p| p.matches(base, &base_demangled))
+                    && !n.global.iter().any(|p| p.matches(base, &base_demangled))
+            });
+            if hidden_by_script {
+                versions.local.insert(id);
+            } else {
+                versions.of_symbol.insert(id, (index, hidden));
+            }
+            continue;
+        }
+        if nodes.is_empty() {
+            continue;
+        }
+        let demangled = if has_cxx {
+            crate::symbols::demangle(symbol.name)
+        } else {
+            String::new()
+        };
+        // Exact global names win over globs; then the first matching node.
+        let find = |exact: bool| {
+            nodes.iter().find(|n| {
+                n.global
+                    .iter()
+                    .any(|p| p.glob != exact && p.matches(symbol.name, &demangled))
+            })
+        };
+        match find(true).or_else(|| find(false)) {
+            Some(node) => {
+                let index = node.name.as_ref().map_or(1, |n| index_of[n]);
+                versions.of_symbol.insert(id, (index, false));
+            }
+            None => {
+                let local = nodes
+                    .iter()
+                    .any(|n| n.local.iter().any(|p| p.matches(symbol.name, &demangled)));
+                if local {
+                    versions.local.insert(id);
+                }
+            }
+        }
+    }
+    Ok(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nodes_with_parents_and_cxx() {
+        let nodes = parse(
+            "VER_1 { global: foo; bar*; extern \"C++\" { ns::*; }; local: *; };\n\
+             /* comment */ VER_2 { global: baz; } VER_1;",
+        )
+        .unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0].name.as_deref(), Some("VER_1"));
+        assert_eq!(nodes[0].global.len(), 3);
+        assert!(nodes[0].global[2].cxx);
+        assert_eq!(nodes[0].local.len(), 1);
+        assert_eq!(nodes[1].parents, vec!["VER_1".to_string()]);
+    }
+
+    #[test]
+    fn anonymous_node() {
+        let nodes = parse("{ global: a; local: *; };").unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert!(nodes[0].name.is_none());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"foo*", b"foobar"));
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"f?o", b"fxo"));
+        assert!(glob_match(b"[a-c]x", b"bx"));
+        assert!(!glob_match(b"[!a-c]x", b"bx"));
+        assert!(!glob_match(b"foo", b"foobar"));
+    }
+
+    #[test]
+    fn rejects_unterminated() {
+        assert!(parse("VER_1 { global: foo;").is_err());
+    }
+}
