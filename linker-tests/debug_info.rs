@@ -101,3 +101,13 @@ fn static_exe_debug_info() {
 fn static_pie_debug_info() {
     check(Mode::StaticPie);
 }
+
+#[test]
+fn pie_debug_info() {
+    check(Mode::Pie);
+}
+
+#[test]
+fn no_pie_debug_info() {
+    check(Mode::NoPie);
+}

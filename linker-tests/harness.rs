@@ -348,7 +348,22 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         }
     }
 
-    let run_program = |exe: &Path| {
+    // ldd must list the same libraries (by name) for both programs.
+    if matches!(mode, Mode::Pie | Mode::NoPie) && test_link_outcome.status.success() {
+        let ldd_names = |exe: &Path| -> Vec<String> {
+            let out = run_step(Command::new("ldd").arg(exe)).stdout_text();
+            out.lines()
+                .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+                .map(|n| n.rsplit('/').next().unwrap_or(&n).to_owned())
+                .collect()
+        };
+        let (t, r) = (ldd_names(&test_exe), ldd_names(&ref_exe));
+        if t != r {
+            report.fail(&format!("ldd lists different libraries:\n  weld: {t:?}\n  GNU:  {r:?}"));
+        }
+    }
+
+    let run_program_with = |exe: &Path, bind_now: bool| {
         let lib_dir = if exe == test_exe {
             &test_lib_dir
         } else {
@@ -360,8 +375,12 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         });
         let mut cmd = Command::new(exe);
         cmd.args(args).current_dir(tmp.path());
+        if bind_now {
+            cmd.env("LD_BIND_NOW", "1");
+        }
         run(&mut cmd, fixture.stdin.as_bytes(), RUN_TIMEOUT)
     };
+    let run_program = |exe: &Path| run_program_with(exe, false);
     let reference = run_program(&ref_exe).unwrap_or_else(|err| {
         panic!("fixture bug: the program linked by GNU ld misbehaves: {err}")
     });
@@ -381,6 +400,17 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
     ] {
         if tested_bytes != reference_bytes {
             differences.push(first_difference(stream, tested_bytes, reference_bytes));
+        }
+    }
+    // Dynamic programs: eager binding (LD_BIND_NOW=1) must behave as lazy binding did.
+    if matches!(mode, Mode::Pie | Mode::NoPie) {
+        match run_program_with(&test_exe, true) {
+            Ok(now) if now.stdout == tested.stdout && now.status == tested.status => {}
+            Ok(now) => differences.push(format!(
+                "with LD_BIND_NOW=1 the tested program behaves differently: {}",
+                now.describe()
+            )),
+            Err(err) => differences.push(format!("with LD_BIND_NOW=1: {err}")),
         }
     }
     if !differences.is_empty() {
