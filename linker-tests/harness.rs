@@ -359,7 +359,9 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         };
         let (t, r) = (ldd_names(&test_exe), ldd_names(&ref_exe));
         if t != r {
-            report.fail(&format!("ldd lists different libraries:\n  weld: {t:?}\n  GNU:  {r:?}"));
+            report.fail(&format!(
+                "ldd lists different libraries:\n  weld: {t:?}\n  GNU:  {r:?}"
+            ));
         }
     }
 

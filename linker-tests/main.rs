@@ -56,6 +56,7 @@ mod debug_info;
 mod determinism;
 mod directives;
 mod harness;
+mod shared_undefined;
 
 /// Declares the fixtures: one module per fixture holding one test per mode.
 macro_rules! fixtures {

@@ -553,7 +553,12 @@ impl Context<'_> {
                 }
                 Def::Undefined => {
                     let weak = obj.symbols[sym_index].st_bind() == elf::STB_WEAK;
-                    let t = if weak {
+                    let t = if self.kind == OutputKind::Shared
+                        && !(self.config.no_undefined || self.config.z.defs)
+                    {
+                        // A shared object may leave symbols for its loader to find.
+                        Target::Shared(id)
+                    } else if weak {
                         Target::UndefWeak
                     } else {
                         Target::Undefined

@@ -78,6 +78,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     // All files and archive members that take part, and what every global symbol resolves to.
     let mut resolution = resolve::resolve(config, &specs)?;
     report_duplicates(&resolution)?;
+    check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.
     layout::define_synthetic_symbols(config, &mut resolution);
     // Which symbols are exported, and under which version.
@@ -119,6 +120,77 @@ fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// As GNU ld does for executables (`--no-allow-shlib-undefined`): every symbol a linked
+/// shared library leaves undefined must be defined by this link or by the libraries it
+/// depends on.
+fn check_shared_library_needs(config: &args::Config, res: &resolve::Resolution) -> Result<()> {
+    let kind = layout::OutputKind::of(config, res);
+    if !kind.is_executable()
+        || res.dsos.is_empty()
+        || config.allow_shlib_undefined == Some(true)
+        || matches!(
+            config.unresolved_symbols,
+            args::UnresolvedSymbols::IgnoreAll | args::UnresolvedSymbols::IgnoreInSharedLibs
+        )
+    {
+        return Ok(());
+    }
+    let split = |list: &[String]| -> Vec<std::path::PathBuf> {
+        list.iter()
+            .flat_map(|l| l.split(':'))
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from)
+            .collect()
+    };
+    let mut search = split(&config.rpath_link);
+    search.extend(split(&config.rpath));
+    if let Ok(p) = std::env::var("LD_LIBRARY_PATH") {
+        search.extend(split(&[p]));
+    }
+    search.extend(config.library_paths.iter().cloned());
+    for dir in [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ] {
+        search.push(dir.into());
+    }
+    let roots: Vec<&inputs::dso::SharedObject> = res.dsos.iter().map(|d| &d.dso).collect();
+    let (names, missing) = inputs::dso::dependency_names(&roots, &search);
+    let mut msgs = Vec::new();
+    for d in &res.dsos {
+        for &name in &d.dso.undefined {
+            let defined_here = res
+                .symbols
+                .lookup(name)
+                .is_some_and(|id| res.symbols.get(id).def != symbols::Def::Undefined);
+            if !defined_here && !names.contains(name) {
+                msgs.push(format!(
+                    "undefined symbol: {}\n>>> referenced by {}",
+                    symbols::demangle(name),
+                    d.dso.name
+                ));
+            }
+        }
+    }
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    if !missing.is_empty() {
+        // Without every dependency we cannot know; say so instead of failing.
+        eprintln!(
+            "weld: warning: {} (libraries not found: {})",
+            msgs.join("\n"),
+            missing.join(", ")
+        );
+        return Ok(());
+    }
+    bail!("{}", msgs.join("\nweld: error: "))
 }
 
 fn report_duplicates(res: &resolve::Resolution) -> Result<()> {

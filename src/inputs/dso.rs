@@ -32,6 +32,13 @@ pub struct SharedObject {
     pub undefined: Vec<&'static [u8]>,
     /// Version names by version index (index 0 and 1 are the unversioned/base entries).
     pub versions: Vec<String>,
+    /// Names defined only under a hidden (non-default) version: not linkable by name, but
+    /// they do satisfy other shared objects' references.
+    pub hidden_defined: Vec<&'static [u8]>,
+    /// `DT_NEEDED` entries.
+    pub needed: Vec<String>,
+    /// `DT_RUNPATH` or `DT_RPATH`.
+    pub runpath: Option<String>,
 }
 
 pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
@@ -52,6 +59,9 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
             defined: Vec::new(),
             undefined: Vec::new(),
             versions: Vec::new(),
+            hidden_defined: Vec::new(),
+            needed: Vec::new(),
+            runpath: None,
         });
     };
     let symbols: &'static [Sym] = object::pod::slice_from_all_bytes(dynsym.data(LE, data)?)
@@ -63,14 +73,24 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
         .context("bad .dynstr")?;
 
     let mut soname = file_name;
+    let mut needed = Vec::new();
+    let mut runpath = None;
     if let Some(dynamic) = find(elf::SHT_DYNAMIC) {
         let entries: &[object::elf::Dyn64<object::LittleEndian>] =
             object::pod::slice_from_all_bytes(dynamic.data(LE, data)?)
                 .map_err(|()| anyhow::anyhow!("bad .dynamic size"))?;
         for d in entries {
-            if d.d_tag.get(LE) == u64::from(elf::DT_SONAME) {
-                let s = read_str(strtab, d.d_val.get(LE) as u32).context("bad DT_SONAME")?;
-                soname = String::from_utf8_lossy(s).into_owned();
+            let tag = d.d_tag.get(LE);
+            let string = || -> Result<String> {
+                let s = read_str(strtab, d.d_val.get(LE) as u32).context("bad dynamic string")?;
+                Ok(String::from_utf8_lossy(s).into_owned())
+            };
+            if tag == u64::from(elf::DT_SONAME) {
+                soname = string()?;
+            } else if tag == u64::from(elf::DT_NEEDED) {
+                needed.push(string()?);
+            } else if tag == u64::from(elf::DT_RUNPATH) || tag == u64::from(elf::DT_RPATH) {
+                runpath = Some(string()?);
             }
         }
     }
@@ -114,6 +134,7 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
 
     let mut defined = Vec::new();
     let mut undefined = Vec::new();
+    let mut hidden_defined = Vec::new();
     for (i, sym) in symbols.iter().enumerate().skip(1) {
         let bind = sym.st_bind();
         if bind == elf::STB_LOCAL {
@@ -129,7 +150,9 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
         }
         let v = versym.get(i).map_or(0, |v| v.get(LE));
         if v & 0x8000 != 0 {
-            continue; // a hidden (non-default) version: only `name@VER` references reach it
+            // A hidden (non-default) version: only `name@VER` references reach it.
+            hidden_defined.push(sym_name);
+            continue;
         }
         let version = v & 0x7fff;
         defined.push(DsoSymbol {
@@ -150,5 +173,75 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
         defined,
         undefined,
         versions,
+        hidden_defined,
+        needed,
+        runpath,
     })
+}
+
+/// Names defined by the shared objects `roots` depend on (their `DT_NEEDED` closure, found
+/// as the dynamic linker would find them, plus `-rpath-link`/`-L`), for checking that an
+/// executable's libraries have everything they need. Libraries that cannot be found are
+/// returned by name: nothing can be said about symbols they might define.
+pub fn dependency_names(
+    roots: &[&SharedObject],
+    search: &[std::path::PathBuf],
+) -> (std::collections::HashSet<&'static [u8]>, Vec<String>) {
+    let mut names = std::collections::HashSet::new();
+    let mut missing = Vec::new();
+    let mut seen: std::collections::HashSet<String> =
+        roots.iter().map(|d| d.soname.clone()).collect();
+    let mut queue: Vec<(String, Option<std::path::PathBuf>)> = Vec::new();
+    for d in roots {
+        let dir = std::path::Path::new(&d.name)
+            .parent()
+            .map(|p| p.to_path_buf());
+        for n in &d.needed {
+            queue.push((n.clone(), dir.clone()));
+        }
+        for s in d
+            .defined
+            .iter()
+            .map(|s| s.name)
+            .chain(d.hidden_defined.iter().copied())
+        {
+            names.insert(s);
+        }
+    }
+    while let Some((needed, origin)) = queue.pop() {
+        if !seen.insert(needed.clone()) {
+            continue;
+        }
+        let found = search
+            .iter()
+            .cloned()
+            .chain(origin.clone())
+            .map(|dir| dir.join(&needed))
+            .find(|p| p.is_file());
+        let Some(path) = found else {
+            missing.push(needed);
+            continue;
+        };
+        let Ok(data) = crate::inputs::map_file(&path) else {
+            missing.push(needed);
+            continue;
+        };
+        let Ok(dso) = parse(&path.to_string_lossy(), data) else {
+            missing.push(needed);
+            continue;
+        };
+        for s in dso
+            .defined
+            .iter()
+            .map(|s| s.name)
+            .chain(dso.hidden_defined.iter().copied())
+        {
+            names.insert(s);
+        }
+        let dir = path.parent().map(|p| p.to_path_buf());
+        for n in &dso.needed {
+            queue.push((n.clone(), dir.clone()));
+        }
+    }
+    (names, missing)
 }
