@@ -113,6 +113,7 @@ mod fixtures {
         cxx_shlib => "cxx_shlib.cc",
         dlopen => "dlopen.c",
         symver => "symver.c",
+        tlsdesc_shlib => "tlsdesc_shlib.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in
