@@ -2010,6 +2010,8 @@ impl Layout {
     /// The address a symbol reference resolves to, with IFUNCs going through their PLT entry.
     pub fn symbol_address(&self, ctx: &Context, symref: SymRef) -> Option<u64> {
         let (file, index) = match symref {
+            // The module's own TLS block (local dynamic): no symbol.
+            SymRef::Local(file, _) if file.0 == u32::MAX => return Some(0),
             SymRef::Local(file, index) => (file, index as usize),
             SymRef::Global(id) => match ctx.res.symbols.get(id).def {
                 Def::Defined { file, sym, .. } => (file, sym as usize),
