@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod args;
+pub mod crt;
 pub mod dynamic;
 pub mod eh_frame;
 pub mod gc;
@@ -39,7 +40,7 @@ pub fn main_entry() -> ExitCode {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let config = args::parse(args)?;
+    let mut config = args::parse(args)?;
     if config.help {
         print_help();
         return Ok(());
@@ -52,6 +53,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if config.inputs.is_empty() {
         bail!("no input files");
+    }
+    for line in crt::add_c_runtime(&mut config) {
+        if config.verbose {
+            eprintln!("weld: {line}");
+        }
     }
     let result = match config.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
