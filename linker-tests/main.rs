@@ -56,6 +56,7 @@ mod debug_info;
 mod determinism;
 mod directives;
 mod harness;
+mod rust;
 mod shared_undefined;
 
 /// Declares the fixtures: one module per fixture holding one test per mode.
@@ -127,7 +128,11 @@ mod fixtures {
         }
         let mut unused = Vec::new();
         for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
-            let file_name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                continue; // fixtures/rust holds the Rust tests' sources (linker-tests/rust.rs)
+            }
+            let file_name = entry.file_name().to_string_lossy().into_owned();
             let is_header = file_name.ends_with(".h") || file_name.ends_with(".hh");
             if !is_header && !used.contains(&file_name) {
                 unused.push(file_name);

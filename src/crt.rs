@@ -29,7 +29,11 @@ fn file_name(path: &Path) -> &str {
 /// The directory of the newest installed GCC's runtime (crtbegin*.o, libgcc.a).
 fn gcc_lib_dir(sysroot: &Path) -> Option<PathBuf> {
     let mut best: Option<(Vec<u32>, PathBuf)> = None;
-    for triple in ["x86_64-linux-gnu", "x86_64-pc-linux-gnu", "x86_64-redhat-linux"] {
+    for triple in [
+        "x86_64-linux-gnu",
+        "x86_64-pc-linux-gnu",
+        "x86_64-redhat-linux",
+    ] {
         for base in ["usr/lib/gcc", "usr/lib64/gcc"] {
             let Ok(entries) = std::fs::read_dir(sysroot.join(base).join(triple)) else {
                 continue;
@@ -54,10 +58,16 @@ fn gcc_lib_dir(sysroot: &Path) -> Option<PathBuf> {
 
 /// The directory holding glibc's crt1.o and libc.so.
 fn libc_dir(sysroot: &Path) -> Option<PathBuf> {
-    ["usr/lib/x86_64-linux-gnu", "usr/lib64", "usr/lib", "lib/x86_64-linux-gnu", "lib64"]
-        .iter()
-        .map(|d| sysroot.join(d))
-        .find(|d| d.join("crt1.o").exists())
+    [
+        "usr/lib/x86_64-linux-gnu",
+        "usr/lib64",
+        "usr/lib",
+        "lib/x86_64-linux-gnu",
+        "lib64",
+    ]
+    .iter()
+    .map(|d| sysroot.join(d))
+    .find(|d| d.join("crt1.o").exists())
 }
 
 /// Adds the C runtime when the command line looks like a direct invocation. Returns the

@@ -88,6 +88,21 @@ pub fn mark_live(
     };
     let entry = ctx.config.entry.as_deref().unwrap_or("_start");
     root_symbol(entry.as_bytes(), &mut live, &mut queue);
+    // Exported symbols (a shared object's interface, `--export-dynamic`, symbols shared
+    // libraries refer to) are roots too.
+    for i in 0..res.symbols.symbols.len() {
+        let id = crate::symbols::SymbolId(i as u32);
+        if crate::dynamic::exported(ctx, id) {
+            if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
+                let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
+                mark(&mut live, &mut queue, file, shndx);
+            }
+        }
+    }
+    // The init and fini functions named in .dynamic.
+    for name in [&b"_init"[..], b"_fini"] {
+        root_symbol(name, &mut live, &mut queue);
+    }
     for u in &ctx.config.undefined {
         root_symbol(u.as_bytes(), &mut live, &mut queue);
     }
