@@ -111,3 +111,62 @@ fn pie_debug_info() {
 fn no_pie_debug_info() {
     check(Mode::NoPie);
 }
+
+/// SHF_COMPRESSED inputs (zlib and zstd, made with objcopy) are decompressed; output sections
+/// are compressed on request. addr2line must read every combination as it reads GNU ld's
+/// uncompressed output.
+#[test]
+fn compressed_debug_sections() {
+    let tmp = TempDir::new("debug-info-compressed");
+    let args = vec!["-g".to_string(), "-O1".to_string(), "-fcommon".to_string()];
+    let objects = vec![
+        compile("symbols.c", &args, tmp.path()),
+        compile("symbols_other.c", &args, tmp.path()),
+    ];
+    link(&tmp, Mode::Pie, &objects, false, "gnu.exe");
+    let expected = locate(&tmp.join("gnu.exe"), &["main"]);
+    for input in ["zlib", "zstd"] {
+        let packed: Vec<std::path::PathBuf> = objects
+            .iter()
+            .map(|o| {
+                let out = o.with_extension(format!("{input}.o"));
+                let status = Command::new("objcopy")
+                    .arg(format!("--compress-debug-sections={input}"))
+                    .arg(o)
+                    .arg(&out)
+                    .status()
+                    .unwrap();
+                assert!(
+                    status.success(),
+                    "objcopy --compress-debug-sections={input} failed"
+                );
+                out
+            })
+            .collect();
+        let sections = run_step(Command::new("readelf").arg("-SW").arg(&packed[0])).stdout_text();
+        assert!(
+            sections
+                .lines()
+                .any(|l| l.contains(".debug_info") && l.contains('C')),
+            "objcopy did not compress .debug_info ({input})"
+        );
+        for output in ["none", "zlib", "zstd"] {
+            let exe = format!("weld-{input}-{output}.exe");
+            let mut objs = packed.clone();
+            objs.push(format!("-Wl,--compress-debug-sections={output}").into());
+            link(&tmp, Mode::Pie, &objs, true, &exe);
+            let got = locate(&tmp.join(&exe), &["main"]);
+            assert_eq!(got, expected, "input {input}, output {output}");
+            let sections =
+                run_step(Command::new("readelf").arg("-SW").arg(tmp.join(&exe))).stdout_text();
+            let compressed = sections
+                .lines()
+                .any(|l| l.contains(".debug_info") && l.contains(" C"));
+            assert_eq!(
+                compressed,
+                output != "none",
+                "output {output}: .debug_info compression flag"
+            );
+        }
+    }
+}

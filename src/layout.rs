@@ -1818,7 +1818,7 @@ fn place_members(
                             .filter(|r| r.out_offset.is_some())
                             .map(|r| u64::from(r.size))
                             .sum(),
-                        None => shdr.sh_size.get(LE),
+                        None => obj.section_size(sec as usize),
                     };
                     size += in_size;
                 }

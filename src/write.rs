@@ -242,6 +242,46 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         buf[at..at + layout.comment.len()].copy_from_slice(&layout.comment);
     }
 
+    // --compress-debug-sections: the non-alloc tail is rewritten with compressed debug
+    // sections (they are last in the file, so nothing else moves).
+    let mut tail: std::collections::HashMap<u32, (u64, u64, u64)> = Default::default();
+    let compression = match config.compress_debug_sections.as_deref() {
+        Some("zlib") | Some("zlib-gabi") => Some(false),
+        Some("zstd") => Some(true),
+        _ => None,
+    };
+    if let Some(zstd) = compression {
+        let non_alloc: Vec<_> = layout
+            .order
+            .iter()
+            .filter(|id| layout.sections[id.0 as usize].sh_flags & u64::from(elf::SHF_ALLOC) == 0)
+            .copied()
+            .collect();
+        if let Some(first) = non_alloc.first() {
+            let start = layout.sections[first.0 as usize].offset as usize;
+            let mut new_tail = Vec::new();
+            for id in &non_alloc {
+                let sec = &layout.sections[id.0 as usize];
+                let bytes = &buf[sec.offset as usize..(sec.offset + sec.size) as usize];
+                let pad = (start + new_tail.len()).next_multiple_of(sec.align.max(1) as usize)
+                    - (start + new_tail.len());
+                new_tail.resize(new_tail.len() + pad, 0);
+                let offset = (start + new_tail.len()) as u64;
+                if sec.name.starts_with(".debug") && sec.size > 0 {
+                    let packed = crate::inputs::elf::compress(bytes, zstd, sec.align.max(1));
+                    let flags = sec.sh_flags | u64::from(elf::SHF_COMPRESSED);
+                    tail.insert(id.0, (offset, packed.len() as u64, flags));
+                    new_tail.extend_from_slice(&packed);
+                } else {
+                    tail.insert(id.0, (offset, sec.size, sec.sh_flags));
+                    new_tail.extend_from_slice(bytes);
+                }
+            }
+            buf.truncate(start);
+            buf.extend_from_slice(&new_tail);
+        }
+    }
+
     // Symbol tables and section headers go after everything the layout placed.
     let (shdr_names, shstrtab) = section_names(config, layout);
     let symtab = if config.strip_all {
@@ -322,6 +362,10 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         } else {
             s.sh_flags
         };
+        let (offset, size, flags) = tail
+            .get(&id.0)
+            .copied()
+            .unwrap_or((s.offset, s.size, flags));
         write_shdr(
             &mut buf,
             at,
@@ -329,8 +373,8 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
             s.sh_type,
             flags,
             s.addr,
-            s.offset,
-            s.size,
+            offset,
+            size,
             link,
             info,
             s.align,

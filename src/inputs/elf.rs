@@ -82,6 +82,8 @@ pub struct ObjectFile {
     pub comdat_groups: Vec<(&'static [u8], Vec<u32>)>,
     /// Section index of the SHT_SYMTAB_SHNDX table entries, if any.
     pub symtab_shndx: &'static [object::U32<LittleEndian>],
+    /// Decompressed contents of SHF_COMPRESSED sections, by section index.
+    pub decompressed: Vec<(usize, &'static [u8])>,
 }
 
 impl ObjectFile {
@@ -188,7 +190,22 @@ impl ObjectFile {
                 }
             }
         }
+        let mut decompressed = Vec::new();
+        for (i, shdr) in shdrs.iter().enumerate() {
+            if shdr.sh_flags(LE) & u64::from(elf::SHF_COMPRESSED) != 0
+                && shdr.sh_type(LE) != elf::SHT_NOBITS
+            {
+                let bytes = decompress(shdr.data(LE, data)?).with_context(|| {
+                    format!(
+                        "cannot decompress section {}",
+                        String::from_utf8_lossy(section_names[i])
+                    )
+                })?;
+                decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
+            }
+        }
         Ok(ObjectFile {
+            decompressed,
             data,
             shdrs,
             section_names,
@@ -199,6 +216,14 @@ impl ObjectFile {
             comdat_groups,
             symtab_shndx,
         })
+    }
+
+    /// A section's size in memory (decompressed size for SHF_COMPRESSED sections).
+    pub fn section_size(&self, index: usize) -> u64 {
+        match self.decompressed.iter().find(|(i, _)| *i == index) {
+            Some(&(_, bytes)) => bytes.len() as u64,
+            None => self.shdrs[index].sh_size(LE),
+        }
     }
 
     pub fn symbol_name(&self, index: usize) -> Result<&'static [u8]> {
@@ -220,6 +245,9 @@ impl ObjectFile {
         if shdr.sh_type(LE) == elf::SHT_NOBITS {
             return &[];
         }
+        if let Some(&(_, bytes)) = self.decompressed.iter().find(|(i, _)| *i == index) {
+            return bytes;
+        }
         // Checked in `parse`.
         shdr.data(LE, self.data).unwrap_or(&[])
     }
@@ -233,4 +261,58 @@ pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
         bail!("string at offset {offset} is not terminated");
     };
     Ok(&rest[..end])
+}
+
+/// `ELFCOMPRESS_ZLIB` / `ELFCOMPRESS_ZSTD` section contents: an `Elf64_Chdr` then the stream.
+pub fn decompress(data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() < 24 {
+        bail!("compressed section is shorter than its header");
+    }
+    let ch_type = u32::from_le_bytes(data[0..4].try_into().unwrap());
+    let size = u64::from_le_bytes(data[8..16].try_into().unwrap());
+    if size > 1 << 34 {
+        bail!("compressed section claims {size} bytes");
+    }
+    let stream = &data[24..];
+    let out = match ch_type {
+        elf::ELFCOMPRESS_ZLIB => {
+            use std::io::Read;
+            let mut out = Vec::with_capacity(size as usize);
+            flate2::read::ZlibDecoder::new(stream)
+                .read_to_end(&mut out)
+                .context("bad zlib stream")?;
+            out
+        }
+        elf::ELFCOMPRESS_ZSTD => {
+            zstd::bulk::decompress(stream, size as usize).context("bad zstd stream")?
+        }
+        other => bail!("unknown compression type {other}"),
+    };
+    if out.len() as u64 != size {
+        bail!("decompressed to {} bytes, header says {size}", out.len());
+    }
+    Ok(out)
+}
+
+/// Compresses `data` as a SHF_COMPRESSED section body (header + stream).
+pub fn compress(data: &[u8], zstd: bool, align: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 3 + 24);
+    let ch_type = if zstd {
+        elf::ELFCOMPRESS_ZSTD
+    } else {
+        elf::ELFCOMPRESS_ZLIB
+    };
+    out.extend_from_slice(&ch_type.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&align.to_le_bytes());
+    if zstd {
+        out.extend_from_slice(&zstd::bulk::compress(data, 1).unwrap_or_default());
+    } else {
+        use std::io::Write;
+        let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::fast());
+        let _ = enc.write_all(data);
+        out = enc.finish().unwrap_or_default();
+    }
+    out
 }
