@@ -2,6 +2,9 @@
 //!
 //! - `demo`: build weld (release), link a bundled C program with it, edit one file, relink,
 //!   and print the times of each link next to GNU ld's.
+//! - `install [DIR]`: build weld (release) and install it as `DIR/weld` (default
+//!   `~/.local/bin`), with `DIR/ld.weld` (for `clang -fuse-ld=weld`) and `DIR/weld-ld/ld`
+//!   (for `gcc -B DIR/weld-ld`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,7 +14,10 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "demo" => demo(),
-        _ => Err(format!("usage: cargo xtask demo (unknown task {task:?})")),
+        "install" => install(std::env::args().nth(2)),
+        _ => Err(format!(
+            "usage: cargo xtask demo|install [DIR] (unknown task {task:?})"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,5 +119,34 @@ fn demo() -> Result<(), String> {
         "(times include the gcc driver; incremental relinking (--incremental) is not built yet, \
          so the relink is a full link)"
     );
+    Ok(())
+}
+
+fn install(dir: Option<String>) -> Result<(), String> {
+    let root = root();
+    let dir = match dir {
+        Some(d) => PathBuf::from(d),
+        None => {
+            PathBuf::from(std::env::var("HOME").map_err(|_| "HOME is not set")?).join(".local/bin")
+        }
+    };
+    run(Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "weld"])
+        .current_dir(&root))?;
+    std::fs::create_dir_all(dir.join("weld-ld")).map_err(|e| e.to_string())?;
+    let target = dir.join("weld");
+    let tmp = dir.join(".weld.tmp");
+    std::fs::copy(root.join("target/release/weld"), &tmp).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &target).map_err(|e| e.to_string())?;
+    for link in [dir.join("ld.weld"), dir.join("weld-ld/ld")] {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| e.to_string())?;
+    }
+    println!("installed {}", target.display());
+    println!(
+        "  clang -fuse-ld=weld finds {} when that directory is on PATH",
+        dir.join("ld.weld").display()
+    );
+    println!("  gcc -B{}/ uses it as ld", dir.join("weld-ld").display());
     Ok(())
 }
