@@ -431,3 +431,22 @@ fn proc_macro_is_loaded_by_rustc() {
     }
     env.assert_weld_ran();
 }
+
+#[test]
+fn test_harness_binary() {
+    let env = Env::new("rust-test-harness");
+    for (way, exe) in [(Way::Gcc, "tests-gcc"), (Way::Direct, "tests-direct")] {
+        if matches!(way, Way::Direct) && !LinkerUnderTest::get().is_weld {
+            continue; // GNU ld cannot be called directly (see bin_directly)
+        }
+        env.rustc_ok(way, &source("with_tests.rs"), exe, &["--test"]);
+        let out = env.run(exe, &[("RUST_TEST_THREADS", "1")]);
+        assert!(out.status.success(), "{way:?}: {}", out.stdout_text());
+        assert!(
+            out.stdout_text().contains("test result: ok. 3 passed; 0 failed"),
+            "{way:?}: {}",
+            out.stdout_text()
+        );
+    }
+    env.assert_weld_ran();
+}
