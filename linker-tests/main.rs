@@ -56,6 +56,7 @@ mod debug_info;
 mod determinism;
 mod directives;
 mod harness;
+mod incremental;
 mod rust;
 mod shared_undefined;
 

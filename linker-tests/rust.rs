@@ -443,7 +443,8 @@ fn test_harness_binary() {
         let out = env.run(exe, &[("RUST_TEST_THREADS", "1")]);
         assert!(out.status.success(), "{way:?}: {}", out.stdout_text());
         assert!(
-            out.stdout_text().contains("test result: ok. 3 passed; 0 failed"),
+            out.stdout_text()
+                .contains("test result: ok. 3 passed; 0 failed"),
             "{way:?}: {}",
             out.stdout_text()
         );

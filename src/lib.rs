@@ -12,6 +12,7 @@ pub mod gc;
 pub mod inputs;
 pub mod layout;
 pub mod resolve;
+pub mod state;
 pub mod symbols;
 pub mod version_script;
 pub mod write;
@@ -81,6 +82,24 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;
+    let incremental = config
+        .incremental
+        .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"));
+    if incremental {
+        match state::plan(config, &specs) {
+            state::Plan::Unchanged => {
+                if config.verbose || config.stats {
+                    eprintln!("weld: incremental: no input changed; output left as it is");
+                }
+                return Ok(());
+            }
+            state::Plan::Full(reason) => {
+                if config.verbose || config.stats {
+                    eprintln!("weld: incremental: full link: {reason}");
+                }
+            }
+        }
+    }
     // All files and archive members that take part, and what every global symbol resolves to.
     let mut resolution = resolve::resolve(config, &specs)?;
     report_duplicates(&resolution)?;
@@ -98,7 +117,11 @@ pub fn link(config: &args::Config) -> Result<()> {
         versions: &versions,
     };
     let bytes = write::write(config, &ctx, &layout)?;
-    write_output(&config.output, &bytes)
+    write_output(&config.output, &bytes)?;
+    if incremental {
+        state::save(config, &specs)?;
+    }
+    Ok(())
 }
 
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {

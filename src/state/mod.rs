@@ -1,0 +1,247 @@
+//! The incremental state: what a link records next to its output (`<output>.weld-state`) so
+//! that the next link of the same output can tell what changed.
+//!
+//! The only module that knows rkyv. The archive holds no pointers: paths and names are
+//! stored in it, everything else is numbers. It is read in place from a memory map and
+//! validated (rkyv's checked access) before anything in it is believed; a state that fails
+//! validation, comes from another format or weld build, or does not match the output on disk
+//! means a full link. It is written to a temporary file, synced and renamed into place.
+//!
+//! What this step does: change detection (stat first, BLAKE3 only for inputs whose identity
+//! changed; inputs matched by command-line position and content, not path) and the no-op
+//! relink. What it does not do yet: patch an output in place when some inputs changed (that
+//! falls back to a full link, with the reason under `--verbose`).
+
+use crate::args::{Config, InputArg};
+use crate::inputs::search::FileSpec;
+use anyhow::{bail, Context as _, Result};
+use rayon::prelude::*;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the archived types change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub inode: u64,
+    pub device: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug)]
+pub struct InputRecord {
+    pub path: String,
+    pub identity: FileIdentity,
+    pub hash: [u8; 32],
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug)]
+pub struct State {
+    pub format: u32,
+    /// The weld version and the identity of the weld binary that wrote the state.
+    pub build: String,
+    /// Hash of the options (everything on the command line except input file paths).
+    pub options_hash: [u8; 32],
+    pub inputs: Vec<InputRecord>,
+    /// The output as this link left it.
+    pub output: FileIdentity,
+}
+
+pub fn state_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".weld-state");
+    PathBuf::from(name)
+}
+
+pub fn identity(path: &Path) -> Result<FileIdentity> {
+    let m = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    Ok(FileIdentity {
+        size: m.size(),
+        mtime_ns: (m.mtime() as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(m.mtime_nsec() as u64),
+        inode: m.ino(),
+        device: m.dev(),
+    })
+}
+
+/// The weld that wrote a state must be this weld: version plus the binary's identity.
+fn build_id() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| identity(&p).ok())
+        .map(|i| format!("{}-{}", i.size, i.mtime_ns))
+        .unwrap_or_default();
+    format!("{} {exe}", env!("CARGO_PKG_VERSION"))
+}
+
+/// "The arguments changed" means the options changed: input paths are left out (rustc
+/// names its objects per session), their kinds and positions are kept.
+pub fn options_hash(config: &Config) -> [u8; 32] {
+    let mut normalized = config.clone();
+    for input in &mut normalized.inputs {
+        if let InputArg::File { path, .. } = input {
+            *path = PathBuf::new();
+        }
+    }
+    normalized.verbose = false;
+    normalized.stats = false;
+    normalized.time = false;
+    normalized.threads = None;
+    normalized.incremental = None;
+    // gcc passes plugin options naming per-run temporary files; weld runs no plugins.
+    normalized.plugins.clear();
+    normalized.plugin_opts.clear();
+    *blake3::hash(format!("{normalized:?}").as_bytes()).as_bytes()
+}
+
+fn hash_file(path: &Path) -> Result<[u8; 32]> {
+    let data = crate::inputs::map_file(path)?;
+    let mut hasher = blake3::Hasher::new();
+    if data.len() > 1 << 20 {
+        hasher.update_rayon(data);
+    } else {
+        hasher.update(data);
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// What the next link has to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing that the output depends on changed: leave it as it is.
+    Unchanged,
+    /// Link from scratch, for this reason.
+    Full(String),
+}
+
+/// Decides, from the state on disk, what this link must do. Never trusts a state it has not
+/// validated; any problem with the state is a reason for a full link, not an error.
+pub fn plan(config: &Config, specs: &[FileSpec]) -> Plan {
+    match plan_inner(config, specs) {
+        Ok(plan) => plan,
+        Err(e) => Plan::Full(format!("{e:#}")),
+    }
+}
+
+fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
+    let path = state_path(&config.output);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) => return Ok(Plan::Full("no state from an earlier link".into())),
+    };
+    // SAFETY: the state file is only ever replaced by rename, never modified in place, so
+    // the mapping sees one complete version; its contents are validated below before use.
+    let map = unsafe { memmap2::Mmap::map(&file) }.context("cannot map the state")?;
+    let state = rkyv::access::<ArchivedState, rkyv::rancor::Error>(&map)
+        .map_err(|e| anyhow::anyhow!("the state is corrupt: {e}"))?;
+    if state.format != FORMAT_VERSION || state.build.as_str() != build_id() {
+        return Ok(Plan::Full(
+            "the state was written by another weld build".into(),
+        ));
+    }
+    if state.options_hash != options_hash(config) {
+        return Ok(Plan::Full("the options changed".into()));
+    }
+    let output = match identity(&config.output) {
+        Ok(i) => i,
+        Err(_) => return Ok(Plan::Full("the output is missing".into())),
+    };
+    let recorded = &state.output;
+    if output.size != recorded.size.to_native()
+        || output.mtime_ns != recorded.mtime_ns.to_native()
+        || output.inode != recorded.inode.to_native()
+    {
+        return Ok(Plan::Full(
+            "the output was changed by something else".into(),
+        ));
+    }
+    if state.inputs.len() != specs.len() {
+        return Ok(Plan::Full(format!(
+            "inputs added or removed ({} then, {} now)",
+            state.inputs.len(),
+            specs.len()
+        )));
+    }
+    // Inputs are matched by position: stat first, hash only what looks different.
+    let changed: Vec<usize> = specs
+        .par_iter()
+        .zip(state.inputs.as_slice().par_iter())
+        .enumerate()
+        .filter_map(|(i, (spec, old))| {
+            let now = identity(&spec.path).ok()?;
+            let same_identity = now.size == old.identity.size.to_native()
+                && now.mtime_ns == old.identity.mtime_ns.to_native()
+                && now.inode == old.identity.inode.to_native()
+                && now.device == old.identity.device.to_native()
+                && spec.path.as_os_str().to_string_lossy() == old.path.as_str();
+            if same_identity {
+                return None;
+            }
+            match hash_file(&spec.path) {
+                Ok(h) if h == old.hash => None,
+                _ => Some(i),
+            }
+        })
+        .collect();
+    if changed.is_empty() {
+        return Ok(Plan::Unchanged);
+    }
+    let names: Vec<String> = changed
+        .iter()
+        .take(3)
+        .map(|&i| specs[i].path.display().to_string())
+        .collect();
+    Ok(Plan::Full(format!(
+        "{} of {} inputs changed ({}{}); updating an output in place is not implemented yet",
+        changed.len(),
+        specs.len(),
+        names.join(", "),
+        if changed.len() > 3 { ", ..." } else { "" }
+    )))
+}
+
+/// Records the state of a link that just wrote `config.output`.
+pub fn save(config: &Config, specs: &[FileSpec]) -> Result<()> {
+    let inputs = specs
+        .par_iter()
+        .map(|spec| {
+            Ok(InputRecord {
+                path: spec.path.display().to_string(),
+                identity: identity(&spec.path)?,
+                hash: hash_file(&spec.path)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let state = State {
+        format: FORMAT_VERSION,
+        build: build_id(),
+        options_hash: options_hash(config),
+        inputs,
+        output: identity(&config.output)?,
+    };
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
+    let path = state_path(&config.output);
+    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    let result = (|| -> Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    if specs.is_empty() {
+        bail!("no inputs");
+    }
+    result
+}
