@@ -7,7 +7,8 @@
 use crate::layout::{Context, Needs, OutputKind, SymRef};
 use crate::symbols::{Def, SymbolId};
 use object::elf;
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 
 pub struct DynamicTables {
     /// `.dynsym` entries after the null entry: entry `i` has index `i + 1`.
@@ -130,7 +131,7 @@ pub fn build(
     let res = ctx.res;
     let mut imports = BTreeSet::new();
     let mut hashed = BTreeSet::new();
-    let mut copy_aliases = HashMap::new();
+    let mut copy_aliases = HashMap::default();
     if matches!(
         ctx.kind,
         OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
@@ -212,7 +213,7 @@ pub fn build(
 
     let mut strtab = StrTab {
         bytes: vec![0],
-        map: HashMap::new(),
+        map: HashMap::default(),
     };
     let name_offsets: Vec<u32> = dynsyms
         .iter()

@@ -11,7 +11,7 @@ use crate::inputs::elf::LE;
 use crate::layout::{Context, Target};
 use crate::symbols::{Def, FileId};
 use object::elf;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 const SHF_GNU_RETAIN: u64 = 0x20_0000;
 
@@ -45,7 +45,7 @@ pub fn mark_live(
     };
 
     // Sections referenced by `__start_X`/`__stop_X`.
-    let mut start_stop = std::collections::HashSet::new();
+    let mut start_stop = rustc_hash::FxHashSet::default();
     for sym in &res.symbols.symbols {
         if let Some(rest) = sym
             .name
@@ -109,7 +109,7 @@ pub fn mark_live(
 
     // FDE edges: function section -> other sections its FDE references (LSDA). CIE references
     // (personality routines) are roots.
-    let mut fde_edges: HashMap<(FileId, u32), Vec<(FileId, u32)>> = HashMap::new();
+    let mut fde_edges: HashMap<(FileId, u32), Vec<(FileId, u32)>> = HashMap::default();
     for (&(file, sec), records) in eh_records {
         let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
         for record in records {

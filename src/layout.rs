@@ -12,7 +12,7 @@ use crate::resolve::{LoadedObject, Resolution};
 use crate::symbols::{Def, FileId, SymbolId};
 use anyhow::{bail, Result};
 use object::elf;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 pub const PAGE_SIZE: u64 = 0x1000;
 pub const NON_PIE_BASE: u64 = 0x40_0000;
@@ -110,6 +110,16 @@ pub struct OutputSection {
 pub struct Placement {
     pub out: u32,
     pub offset: u64,
+    /// How input offsets map to output offsets: `Plain` adds `offset`, the others look up
+    /// `Layout::merge_maps` / `Layout::eh_records`.
+    pub mapping: Mapping,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    Plain,
+    Merged,
+    EhFrame,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -206,11 +216,11 @@ pub struct Needs {
     pub plt_index: HashMap<SymbolId, u32>,
     pub copies: Vec<SymbolId>,
     /// Shared functions whose PLT entry is their address in this executable.
-    pub canonical: std::collections::HashSet<SymbolId>,
+    pub canonical: rustc_hash::FxHashSet<SymbolId>,
     /// Symbols defined by shared objects that live code refers to.
-    pub used_shared: std::collections::HashSet<SymbolId>,
+    pub used_shared: rustc_hash::FxHashSet<SymbolId>,
     /// Symbols named by symbolic dynamic relocations.
-    pub dynsym_refs: std::collections::HashSet<SymbolId>,
+    pub dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     pub n_relative: u64,
     pub n_symbolic: u64,
 }
@@ -625,7 +635,7 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
         }
     }
     // __start_SEC / __stop_SEC for sections named like C identifiers.
-    let mut section_names = std::collections::HashSet::new();
+    let mut section_names = rustc_hash::FxHashSet::default();
     for object in &res.objects {
         for name in &object.obj.section_names {
             if let Ok(n) = std::str::from_utf8(name) {
@@ -669,7 +679,7 @@ pub fn compute(
 
     // 1. Which sections are content, and the .eh_frame records.
     let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
-    let mut eh_records = HashMap::new();
+    let mut eh_records = HashMap::default();
     for (f, object) in res.objects.iter().enumerate() {
         let mut c = vec![false; object.obj.shdrs.len()];
         for (sec, keep) in c.iter_mut().enumerate() {
@@ -919,20 +929,21 @@ pub fn compute(
     }
     // 5. Output sections.
     let mut sections: Vec<OutputSection> = Vec::new();
-    let mut by_name: HashMap<String, u32> = HashMap::new();
+    let mut by_name: HashMap<String, u32> = HashMap::default();
     let mut placements: Vec<Vec<Placement>> = Vec::with_capacity(n_files);
     let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
-    let mut synthetic_index = HashMap::new();
+    let mut synthetic_index = HashMap::default();
     let mut merged: Vec<MergedStrings> = Vec::new();
-    let mut merge_maps = HashMap::new();
-    let mut merge_builders: HashMap<u32, (u32, HashMap<&'static [u8], u64>)> = HashMap::new();
+    let mut merge_maps = HashMap::default();
+    let mut merge_builders: HashMap<u32, (u32, HashMap<&'static [u8], u64>)> = HashMap::default();
     let mut comment = b"\0".to_vec();
-    let mut comment_seen = std::collections::HashSet::new();
+    let mut comment_seen = rustc_hash::FxHashSet::default();
     for (f, object) in res.objects.iter().enumerate() {
         placements.push(vec![
             Placement {
                 out: NOT_PLACED,
-                offset: 0
+                offset: 0,
+                mapping: Mapping::Plain,
             };
             object.obj.shdrs.len()
         ]);
@@ -1006,7 +1017,7 @@ pub fn compute(
             {
                 let builder = merge_builders
                     .entry(id)
-                    .or_insert_with(|| (merged.len() as u32, HashMap::new()));
+                    .or_insert_with(|| (merged.len() as u32, HashMap::default()));
                 if builder.0 as usize == merged.len() {
                     merged.push(MergedStrings {
                         data: Vec::new(),
@@ -1024,6 +1035,7 @@ pub fn compute(
                     &mut blob.data,
                     &mut builder.1,
                 );
+                placements[f][sec].mapping = Mapping::Merged;
                 merge_maps.insert(
                     (FileId(f as u32), sec as u32),
                     MergeMap {
@@ -1669,7 +1681,7 @@ pub fn compute(
         dynamic,
         dynamic_tags: pending_tags,
         common_offsets,
-        synthetic_values: HashMap::new(),
+        synthetic_values: HashMap::default(),
         tls_start,
         tls_memsz,
         tls_align,
@@ -1789,7 +1801,7 @@ fn place_members(
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
     merged: &mut [MergedStrings],
 ) -> HashMap<SymbolId, (u32, u64)> {
-    let mut commons = HashMap::new();
+    let mut commons = HashMap::default();
     for (id, os) in sections.iter_mut().enumerate() {
         if os.synthetic.is_some() {
             continue;
@@ -1811,6 +1823,11 @@ fn place_members(
                     placements[file.0 as usize][sec as usize] = Placement {
                         out: id as u32,
                         offset: size,
+                        mapping: if eh_records.contains_key(&(file, sec)) {
+                            Mapping::EhFrame
+                        } else {
+                            Mapping::Plain
+                        },
                     };
                     let in_size = match eh_records.get(&(file, sec)) {
                         Some(records) => records
@@ -1863,7 +1880,7 @@ fn place_members(
 }
 
 fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
-    let mut values = HashMap::new();
+    let mut values = HashMap::default();
     let secs = &layout.sections;
     let by_name = |name: &str| {
         layout
@@ -1946,34 +1963,42 @@ impl Layout {
     /// Address of a byte at `offset` within input section (`file`, `sec`); `None` when the
     /// section (or the `.eh_frame` record holding that byte) was discarded.
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
-        if let Some(map) = self.merge_maps.get(&(file, sec)) {
-            let i = map.pieces.partition_point(|&(in_off, _)| in_off <= offset);
-            let (in_off, out_off) = map.pieces.get(i.checked_sub(1)?)?;
-            let blob = &self.merged[map.merged as usize];
-            let out = &self.sections[blob.out as usize];
-            return Some(out.addr + blob.offset + out_off + (offset - in_off));
-        }
         let p = self.placements[file.0 as usize].get(sec as usize)?;
-        if p.out == NOT_PLACED {
-            return None;
-        }
-        let out = &self.sections[p.out as usize];
-        let offset = match self.eh_records.get(&(file, sec)) {
-            Some(records) => match eh_frame::record_at(records, offset) {
-                Some(r) if r.out_offset.is_some() => {
-                    u64::from(r.out_offset.unwrap_or(0)) + (offset - u64::from(r.in_offset))
+        match p.mapping {
+            Mapping::Plain => {
+                if p.out == NOT_PLACED {
+                    return None;
                 }
-                // Between or past records (an empty `.eh_frame` labelled by crtbegin, or a
-                // terminator label): where that input offset lands in the output.
-                _ => records
-                    .iter()
-                    .filter(|r| r.out_offset.is_some() && u64::from(r.in_offset + r.size) <= offset)
-                    .map(|r| u64::from(r.size))
-                    .sum(),
-            },
-            None => offset,
-        };
-        Some(out.addr + p.offset + offset)
+                Some(self.sections[p.out as usize].addr + p.offset + offset)
+            }
+            Mapping::Merged => {
+                let map = self.merge_maps.get(&(file, sec))?;
+                let i = map.pieces.partition_point(|&(in_off, _)| in_off <= offset);
+                let (in_off, out_off) = map.pieces.get(i.checked_sub(1)?)?;
+                let blob = &self.merged[map.merged as usize];
+                let out = &self.sections[blob.out as usize];
+                Some(out.addr + blob.offset + out_off + (offset - in_off))
+            }
+            Mapping::EhFrame => {
+                let records = self.eh_records.get(&(file, sec))?;
+                let out = &self.sections[p.out as usize];
+                let offset = match eh_frame::record_at(records, offset) {
+                    Some(r) if r.out_offset.is_some() => {
+                        u64::from(r.out_offset.unwrap_or(0)) + (offset - u64::from(r.in_offset))
+                    }
+                    // Between or past records (an empty `.eh_frame` labelled by crtbegin, or
+                    // a terminator label): where that input offset lands in the output.
+                    _ => records
+                        .iter()
+                        .filter(|r| {
+                            r.out_offset.is_some() && u64::from(r.in_offset + r.size) <= offset
+                        })
+                        .map(|r| u64::from(r.size))
+                        .sum(),
+                };
+                Some(out.addr + p.offset + offset)
+            }
+        }
     }
 
     pub fn target_address(&self, target: Target) -> Option<u64> {

@@ -76,12 +76,53 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Links according to `config`: the whole pipeline.
+/// `--time`: wall time per phase, printed to stderr as each phase ends.
+struct PhaseTimer {
+    on: bool,
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl PhaseTimer {
+    fn new(on: bool) -> PhaseTimer {
+        let now = std::time::Instant::now();
+        PhaseTimer {
+            on,
+            start: now,
+            last: now,
+        }
+    }
+
+    fn done(&mut self, phase: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "weld: time: {phase:<10} {:8.2} ms",
+                (now - self.last).as_secs_f64() * 1000.0
+            );
+            self.last = now;
+        }
+    }
+
+    fn total(&self) {
+        if self.on {
+            eprintln!(
+                "weld: time: {:<10} {:8.2} ms",
+                "total",
+                self.start.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
+}
+
 pub fn link(config: &args::Config) -> Result<()> {
+    let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
         bail!("-r (relocatable output) is not supported yet");
     }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;
+    timer.done("search");
     let incremental = config
         .incremental
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"));
@@ -102,6 +143,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     // All files and archive members that take part, and what every global symbol resolves to.
     let mut resolution = resolve::resolve(config, &specs)?;
+    timer.done("resolve");
     report_duplicates(&resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.
@@ -109,6 +151,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     // Which symbols are exported, and under which version.
     let versions = version_script::assign(config, &resolution)?;
     let (layout, undefined) = layout::compute(config, &resolution, &versions)?;
+    timer.done("layout");
     report_undefined(&resolution, &undefined)?;
     let ctx = layout::Context {
         config,
@@ -117,10 +160,14 @@ pub fn link(config: &args::Config) -> Result<()> {
         versions: &versions,
     };
     let bytes = write::write(config, &ctx, &layout)?;
+    timer.done("write");
     write_output(&config.output, &bytes)?;
+    timer.done("output");
     if incremental {
         state::save(config, &specs)?;
+        timer.done("state");
     }
+    timer.total();
     Ok(())
 }
 

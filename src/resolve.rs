@@ -14,7 +14,7 @@ use crate::inputs::{map_file, Archive};
 use crate::symbols::{merge_visibility, Def, FileId, SymbolDb, SymbolId};
 use anyhow::{bail, Context, Result};
 use object::elf;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A loaded relocatable object and how its symbols map to global ids.
 pub struct LoadedObject {
@@ -45,7 +45,7 @@ pub struct Resolution {
     pub dsos: Vec<LoadedDso>,
     /// Plain names defined as aliases of `name@@VERSION` definitions (`.symver`): they
     /// resolve references inside the output but are not exported under the plain name.
-    pub symver_aliases: std::collections::HashSet<SymbolId>,
+    pub symver_aliases: rustc_hash::FxHashSet<SymbolId>,
     pub symbols: SymbolDb,
     /// Duplicate strong definitions: symbol, first file, second file.
     pub duplicates: Vec<(SymbolId, FileId, FileId)>,
@@ -99,7 +99,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         objects: Vec::new(),
         dsos: Vec::new(),
         symbols: SymbolDb::default(),
-        comdat: HashMap::new(),
+        comdat: HashMap::default(),
         duplicates: Vec::new(),
     };
     for name in &config.undefined {
@@ -136,7 +136,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         i = end;
     }
     // `foo@@VER` also defines `foo` for references within this link.
-    let mut symver_aliases = std::collections::HashSet::new();
+    let mut symver_aliases = rustc_hash::FxHashSet::default();
     for i in 0..state.symbols.symbols.len() {
         let symbol = &state.symbols.symbols[i];
         let Some(at) = symbol.name.windows(2).position(|w| w == b"@@") else {

@@ -4,7 +4,7 @@
 //! loaded objects. Local symbols never enter this table; they are addressed as
 //! (file, symbol index) by the phases that need them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

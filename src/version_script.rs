@@ -10,7 +10,7 @@
 use crate::resolve::Resolution;
 use crate::symbols::{Def, SymbolId};
 use anyhow::{bail, Context as _, Result};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Clone)]
 pub struct Pattern {
@@ -38,7 +38,7 @@ pub struct Versions {
     /// Per exported symbol: version index, and whether it is a hidden (non-default) version.
     pub of_symbol: HashMap<SymbolId, (u16, bool)>,
     /// Symbols a `local:` pattern hides.
-    pub local: std::collections::HashSet<SymbolId>,
+    pub local: rustc_hash::FxHashSet<SymbolId>,
 }
 
 impl Versions {
@@ -236,7 +236,7 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
             .unwrap_or_default()
     });
     versions.defs.push((base, Vec::new()));
-    let mut index_of: HashMap<String, u16> = HashMap::new();
+    let mut index_of: HashMap<String, u16> = HashMap::default();
     for node in &nodes {
         if let Some(name) = &node.name {
             if !index_of.contains_key(name) {

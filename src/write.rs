@@ -10,6 +10,7 @@ use crate::layout::{Context, GotKind, Layout, Member, OutputKind, OutputSection,
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
 use object::elf;
+use rayon::prelude::*;
 
 fn put_u16(buf: &mut [u8], at: usize, v: u16) {
     buf[at..at + 2].copy_from_slice(&v.to_le_bytes());
@@ -46,35 +47,63 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
 
-    // Input sections.
+    // Input sections: each contribution is a disjoint slice of the output, copied and
+    // relocated in parallel; results are gathered in file order, so output is deterministic.
+    let mut jobs: Vec<(usize, usize, &OutputSection, FileId, u32)> = Vec::new();
     for id in &layout.order {
         let os = &layout.sections[id.0 as usize];
         if os.synthetic.is_some() || os.sh_type == elf::SHT_NOBITS {
             continue;
         }
         for member in &os.members {
-            let (file, sec) = match *member {
-                Member::Input { file, sec } => (file, sec),
+            match *member {
+                Member::Input { file, sec } => {
+                    let placement = layout.placements[file.0 as usize][sec as usize];
+                    let len = match layout.eh_records.get(&(file, sec)) {
+                        Some(records) => records
+                            .iter()
+                            .filter(|r| r.out_offset.is_some())
+                            .map(|r| r.size as usize)
+                            .sum(),
+                        None => ctx.res.objects[file.0 as usize]
+                            .obj
+                            .section_data(sec as usize)
+                            .len(),
+                    };
+                    jobs.push(((os.offset + placement.offset) as usize, len, os, file, sec));
+                }
                 Member::Merged(m) => {
                     let blob = &layout.merged[m as usize];
                     let at = (os.offset + blob.offset) as usize;
                     buf[at..at + blob.data.len()].copy_from_slice(&blob.data);
-                    continue;
                 }
-                Member::Common(_) => continue,
-            };
-            copy_and_relocate(
-                ctx,
-                layout,
-                os,
-                file,
-                sec,
-                &mut buf,
-                &mut dyn_relocs,
-                &mut fde_table,
-                &mut errors,
-            );
+                Member::Common(_) => {}
+            }
         }
+    }
+    jobs.sort_by_key(|j| j.0);
+    let mut slices = Vec::with_capacity(jobs.len());
+    let mut rest: &mut [u8] = &mut buf;
+    let mut consumed = 0usize;
+    for &(offset, len, ..) in &jobs {
+        if offset < consumed || offset + len > consumed + rest.len() {
+            bail!("internal error: overlapping section contributions at file offset {offset:#x}");
+        }
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(offset - consumed);
+        let (slice, tail) = tail.split_at_mut(len);
+        slices.push(slice);
+        rest = tail;
+        consumed = offset + len;
+    }
+    let results: Vec<SectionOutput> = slices
+        .into_par_iter()
+        .zip(jobs.par_iter())
+        .map(|(slice, &(_, _, os, file, sec))| copy_and_relocate(ctx, layout, os, file, sec, slice))
+        .collect();
+    for r in results {
+        dyn_relocs.extend(r.dyn_relocs);
+        fde_table.extend(r.fde_table);
+        errors.extend(r.errors);
     }
     if !errors.is_empty() {
         bail!("{}", errors.join("\nweld: error: "));
@@ -244,7 +273,7 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
 
     // --compress-debug-sections: the non-alloc tail is rewritten with compressed debug
     // sections (they are last in the file, so nothing else moves).
-    let mut tail: std::collections::HashMap<u32, (u64, u64, u64)> = Default::default();
+    let mut tail: rustc_hash::FxHashMap<u32, (u64, u64, u64)> = Default::default();
     let compression = match config.compress_debug_sections.as_deref() {
         Some("zlib") | Some("zlib-gabi") => Some(false),
         Some("zstd") => Some(true),
@@ -691,6 +720,32 @@ fn symbol_size(ctx: &Context, file: FileId, index: usize) -> u64 {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A section name, decoded only when a message needs it.
+#[derive(Clone, Copy)]
+struct SectionName(&'static [u8]);
+
+impl std::fmt::Display for SectionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.0))
+    }
+}
+
+impl PartialEq<&str> for SectionName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+/// What relocating one input section produced besides its bytes.
+#[derive(Default)]
+struct SectionOutput {
+    dyn_relocs: Vec<DynReloc>,
+    fde_table: Vec<(u64, u64)>,
+    errors: Vec<String>,
+}
+
+/// Copies input section (`file`, `sec`) into `buf` (exactly its contribution to the output)
+/// and applies its relocations.
 fn copy_and_relocate(
     ctx: &Context,
     layout: &Layout,
@@ -698,20 +753,21 @@ fn copy_and_relocate(
     file: FileId,
     sec: u32,
     buf: &mut [u8],
-    dyn_relocs: &mut Vec<DynReloc>,
-    fde_table: &mut Vec<(u64, u64)>,
-    errors: &mut Vec<String>,
-) {
+) -> SectionOutput {
+    let mut result = SectionOutput::default();
+    let dyn_relocs = &mut result.dyn_relocs;
+    let fde_table = &mut result.fde_table;
+    let errors = &mut result.errors;
     let object = &ctx.res.objects[file.0 as usize];
     let data = object.obj.section_data(sec as usize);
     let placement = layout.placements[file.0 as usize][sec as usize];
-    let base_off = (os.offset + placement.offset) as usize;
+    let base_off = 0usize;
     let base_addr = os.addr + placement.offset;
     let relocs = object.obj.relocs[sec as usize];
     let records = layout.eh_records.get(&(file, sec));
     let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
     let writable = object.obj.shdrs[sec as usize].sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
-    let sec_name = String::from_utf8_lossy(object.obj.section_names[sec as usize]);
+    let sec_name = SectionName(object.obj.section_names[sec as usize]);
 
     // Copy.
     match records {
@@ -723,9 +779,9 @@ fn copy_and_relocate(
                 buf[dst..dst + src.len()].copy_from_slice(src);
                 if !r.is_cie {
                     let cie_out = records
-                        .iter()
-                        .find(|c| c.in_offset == r.cie_offset)
-                        .and_then(|c| c.out_offset)
+                        .binary_search_by_key(&r.cie_offset, |c| c.in_offset)
+                        .ok()
+                        .and_then(|i| records[i].out_offset)
                         .unwrap_or(0);
                     put_u32(buf, dst + 4, out + 4 - cie_out);
                 }
@@ -1034,6 +1090,7 @@ fn copy_and_relocate(
         }
         write_value(out, off, width, value);
     }
+    result
 }
 
 fn symbol_display(ctx: &Context, symref: SymRef) -> String {

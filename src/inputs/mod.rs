@@ -9,7 +9,7 @@ pub mod script;
 pub mod search;
 
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 /// Maps a file read-only for the rest of the process.
@@ -57,7 +57,7 @@ impl Archive {
         let thin = archive.is_thin();
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut members = Vec::new();
-        let mut by_offset = HashMap::new();
+        let mut by_offset = HashMap::default();
         for member in archive.members() {
             let member = member.map_err(|e| anyhow::anyhow!("bad archive member header: {e}"))?;
             let name = String::from_utf8_lossy(member.name()).into_owned();
