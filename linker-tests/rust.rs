@@ -279,7 +279,7 @@ fn cdylib_from_c_and_python() {
     let env = Env::new("rust-cdylib");
     env.rustc_ok(
         Way::Gcc,
-        &source("cdylib.rs"),
+        &source("c_api.rs"),
         "libweldrs.so",
         &["--crate-type=cdylib", "-O"],
     );
@@ -319,7 +319,7 @@ fn staticlib_into_c() {
     let env = Env::new("rust-staticlib");
     let out = env.rustc(
         Way::Reference,
-        &source("staticlib.rs"),
+        &source("c_api.rs"),
         "libweldst.a",
         &["--crate-type=staticlib"],
     );

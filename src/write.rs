@@ -983,7 +983,7 @@ fn copy_and_relocate(
                     object.name,
                     sec_name,
                     in_off,
-                    symbol_display(ctx, symref)
+                    ctx.display(symref)
                 ));
                 continue;
             }
@@ -1000,7 +1000,7 @@ fn copy_and_relocate(
                     object.name,
                     sec_name,
                     in_off,
-                    symbol_display(ctx, symref)
+                    ctx.display(symref)
                 ));
                 continue;
             }
@@ -1084,25 +1084,13 @@ fn copy_and_relocate(
                 arch::reloc_name(r_type),
                 value as i64,
                 range,
-                symbol_display(ctx, symref)
+                ctx.display(symref)
             ));
             continue;
         }
         write_value(out, off, width, value);
     }
     result
-}
-
-fn symbol_display(ctx: &Context, symref: SymRef) -> String {
-    match symref {
-        SymRef::Global(id) => crate::symbols::demangle(ctx.res.symbols.get(id).name),
-        SymRef::Local(file, index) => {
-            let obj = &ctx.res.objects[file.0 as usize].obj;
-            obj.symbol_name(index as usize)
-                .map(crate::symbols::demangle)
-                .unwrap_or_default()
-        }
-    }
 }
 
 fn reloc_width(r_type: u32) -> usize {

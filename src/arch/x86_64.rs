@@ -56,17 +56,22 @@ pub fn reloc_name(r_type: u32) -> String {
     name.to_string()
 }
 
+/// The 16 bytes of a general-dynamic sequence at `at`, if that is what they are:
+/// `data16 lea x@tlsgd(%rip),%rdi; data16 data16 rex64 call __tls_get_addr@PLT`.
+fn gd_sequence(buf: &mut [u8], at: usize) -> Option<&mut [u8]> {
+    let code = buf.get_mut(at..at + 16)?;
+    (code[..4] == [0x66, 0x48, 0x8d, 0x3d] && code[8..12] == [0x66, 0x66, 0x48, 0xe8])
+        .then_some(code)
+}
+
 /// General dynamic -> local exec. `buf[at..]` holds
 /// `66 48 8d 3d <tlsgd>` (lea x@tlsgd(%rip),%rdi) followed by
 /// `66 66 48 e8 <plt32>` (call __tls_get_addr@PLT), with `at` = r_offset - 4.
 /// Rewritten to `mov %fs:0,%rax; lea x@tpoff(%rax),%rax`.
 pub fn relax_gd_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
-    let Some(code) = buf.get_mut(at..at + 16) else {
+    let Some(code) = gd_sequence(buf, at) else {
         return false;
     };
-    if code[..4] != [0x66, 0x48, 0x8d, 0x3d] || code[8..12] != [0x66, 0x66, 0x48, 0xe8] {
-        return false;
-    }
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
         0x48, 0x8d, 0x80, // lea tpoff(%rax),%rax
@@ -215,12 +220,9 @@ pub const PLT_ENTRY: [u8; 16] = [
 /// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax`. The rel32 at `at + 12` is filled in by the
 /// caller relative to `at + 16`.
 pub fn relax_gd_to_ie(buf: &mut [u8], at: usize) -> bool {
-    let Some(code) = buf.get_mut(at..at + 16) else {
+    let Some(code) = gd_sequence(buf, at) else {
         return false;
     };
-    if code[..4] != [0x66, 0x48, 0x8d, 0x3d] || code[8..12] != [0x66, 0x66, 0x48, 0xe8] {
-        return false;
-    }
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
         0x48, 0x03, 0x05, // add x@gottpoff(%rip),%rax
