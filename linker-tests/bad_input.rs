@@ -290,3 +290,46 @@ fn directory_snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// Randomly damaged objects (a fixed seed, so the same inputs every run): weld may link them
+/// or refuse them, but must never panic, abort or hang.
+#[test]
+fn damaged_objects_never_panic() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // this checks weld's own robustness; GNU ld's is not in question
+    }
+    let tmp = TempDir::new("bad-input-damaged");
+    compile(
+        &tmp,
+        "damaged.c",
+        "int g = 5; static int s; __thread int t;\n\
+         int f(int x) { return x + g + s + t; }\nvoid _start(void) { f(2); }\n",
+    );
+    let original = std::fs::read(tmp.join("damaged.o")).unwrap();
+    let mut seed: u64 = 0x5745_4c44;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for round in 0..150 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + next() % 8 {
+            let at = next() % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        std::fs::write(tmp.join("m.o"), &bytes).unwrap();
+        let mut cmd = Command::new(&LinkerUnderTest::get().path);
+        cmd.args(["-static", "m.o", "-o", "out"])
+            .current_dir(tmp.path());
+        let outcome = run(&mut cmd, b"", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let stderr = outcome.stderr_text();
+        assert!(
+            matches!(outcome.status.code(), Some(0) | Some(1)) && !stderr.contains("panicked"),
+            "round {round}: weld crashed on a damaged object ({}):\n{stderr}",
+            command_line(&cmd)
+        );
+    }
+}

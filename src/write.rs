@@ -42,7 +42,11 @@ impl DynReloc {
 }
 
 pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; layout.file_size as usize];
+    let mut buf = Vec::new();
+    if layout.file_size > 1 << 40 || buf.try_reserve_exact(layout.file_size as usize).is_err() {
+        bail!("the output would be {} bytes: too large", layout.file_size);
+    }
+    buf.resize(layout.file_size as usize, 0);
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();

@@ -100,8 +100,24 @@ impl ObjectFile {
                 .context("bad section name")?;
             section_names.push(name);
         }
-        // Check every section's data range once, so later phases can slice without checks.
+        // Check every section's data range once, so later phases can slice without checks;
+        // alignments and sizes are bounded so that layout arithmetic cannot overflow.
         for (i, shdr) in shdrs.iter().enumerate() {
+            let name = || String::from_utf8_lossy(section_names[i]).into_owned();
+            let align = shdr.sh_addralign(LE);
+            if align > 1 << 30 || (align != 0 && !align.is_power_of_two()) {
+                bail!(
+                    "section {i} ({}) has an invalid alignment {align:#x}",
+                    name()
+                );
+            }
+            if shdr.sh_size(LE) > 1 << 40 {
+                bail!(
+                    "section {i} ({}) has an impossible size {:#x}",
+                    name(),
+                    shdr.sh_size(LE)
+                );
+            }
             if shdr.sh_type(LE) != elf::SHT_NOBITS {
                 shdr.data(LE, data).with_context(|| {
                     format!(
