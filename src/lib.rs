@@ -161,6 +161,9 @@ pub fn link(config: &args::Config) -> Result<()> {
     };
     let bytes = write::write(config, &ctx, &layout)?;
     timer.done("write");
+    if config.stats {
+        print_stats(&specs, &resolution, &layout, bytes.len());
+    }
     write_output(&config.output, &bytes)?;
     timer.done("output");
     if incremental {
@@ -169,6 +172,44 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     timer.total();
     Ok(())
+}
+
+/// `--stats`: what the link handled.
+fn print_stats(
+    specs: &[inputs::search::FileSpec],
+    res: &resolve::Resolution,
+    layout: &layout::Layout,
+    output_bytes: usize,
+) {
+    let n_sections: usize = res.objects.iter().map(|o| o.obj.shdrs.len()).sum();
+    let n_live: usize = layout.live.iter().flatten().filter(|&&l| l).count();
+    let n_relocs: usize = res
+        .objects
+        .iter()
+        .flat_map(|o| o.obj.relocs.iter())
+        .map(|r| r.len())
+        .sum();
+    eprintln!(
+        "weld: stats: {} input files, {} objects (incl. archive members), {} shared objects",
+        specs.len(),
+        res.objects.len(),
+        res.dsos.len()
+    );
+    eprintln!(
+        "weld: stats: {} global symbols, {} input sections ({} kept), {} relocations",
+        res.symbols.symbols.len(),
+        n_sections,
+        n_live,
+        n_relocs
+    );
+    eprintln!(
+        "weld: stats: {} GOT slots, {} PLT entries, {} copy relocations, {} dynamic symbols, {} output bytes",
+        layout.needs.got_slots,
+        layout.needs.plt_entries.len() + layout.needs.iplt_entries.len(),
+        layout.needs.copies.len(),
+        layout.dynamic.dynsyms.len(),
+        output_bytes
+    );
 }
 
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
