@@ -116,6 +116,7 @@ mod fixtures {
         dlopen => "dlopen.c",
         symver => "symver.c",
         tlsdesc_shlib => "tlsdesc_shlib.c",
+        wrap => "wrap.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

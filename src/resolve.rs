@@ -95,7 +95,14 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         }
     }
 
+    let mut wrap = HashMap::default();
+    for name in &config.wrap {
+        let plain = leak_name(name);
+        wrap.insert(plain, leak_name(&format!("__wrap_{name}")));
+        wrap.insert(leak_name(&format!("__real_{name}")), plain);
+    }
     let mut state = Resolver {
+        wrap,
         objects: Vec::new(),
         dsos: Vec::new(),
         symbols: SymbolDb::default(),
@@ -170,6 +177,8 @@ struct Resolver {
     objects: Vec<LoadedObject>,
     dsos: Vec<LoadedDso>,
     symbols: SymbolDb,
+    /// `--wrap=X`: undefined `X` means `__wrap_X`, undefined `__real_X` means `X`.
+    wrap: HashMap<&'static [u8], &'static [u8]>,
     comdat: HashMap<&'static [u8], FileId>,
     duplicates: Vec<(SymbolId, FileId, FileId)>,
 }
@@ -300,10 +309,14 @@ impl Resolver {
             let sym_name = obj
                 .symbol_name(sym_index)
                 .with_context(|| format!("{name}: bad symbol name"))?;
+            let shndx = obj.symbol_shndx(sym_index);
+            let sym_name = match self.wrap.get(sym_name) {
+                Some(&renamed) if shndx == u32::from(elf::SHN_UNDEF) => renamed,
+                _ => sym_name,
+            };
             let id = self.symbols.intern(sym_name);
             global_ids.push(id);
             let bind = sym.st_bind();
-            let shndx = obj.symbol_shndx(sym_index);
             let symbol = self.symbols.get_mut(id);
             symbol.visibility = merge_visibility(symbol.visibility, sym.st_other & 3);
             let discarded = shndx != 0
