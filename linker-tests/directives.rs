@@ -78,7 +78,8 @@ pub struct Fixture {
     pub modes: Vec<Mode>,
     /// `//#CompileArgs:`, passed to every compilation of this fixture.
     pub compile_args: Vec<String>,
-    /// `//#LinkArgs:`, with `{archive}` placeholders not yet expanded.
+    /// `//#LinkArgs:`, with `{archive}` placeholders not yet expanded; `{fixtures}` expands to
+    /// the fixtures directory.
     pub link_args: Vec<String>,
     /// `//#Archive:`, in declaration order.
     pub archives: Vec<Archive>,
@@ -232,6 +233,7 @@ impl Fixture {
             .chain(
                 self.shared_link_args
                     .iter()
+                    .chain(&self.link_args)
                     .filter_map(|arg| arg.split_once("{fixtures}/").map(|(_, file)| file)),
             )
     }

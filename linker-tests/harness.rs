@@ -481,7 +481,10 @@ pub fn build_link_inputs(fixture: &Fixture, tmp: &TempDir) -> Vec<OsString> {
                 let (_, path) = archive_paths.iter().find(|(n, _)| *n == name).unwrap();
                 link_inputs.push(path.into());
             }
-            None => link_inputs.push(arg.into()),
+            None => link_inputs.push(
+                arg.replace("{fixtures}", &fixtures_dir().to_string_lossy())
+                    .into(),
+            ),
         }
     }
     link_inputs

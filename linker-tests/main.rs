@@ -117,6 +117,7 @@ mod fixtures {
         symver => "symver.c",
         tlsdesc_shlib => "tlsdesc_shlib.c",
         wrap => "wrap.c",
+        dynamic_list => "dynamic_list.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

@@ -68,7 +68,9 @@ pub fn exported(ctx: &Context, id: SymbolId) -> bool {
     }
     match ctx.kind {
         OutputKind::Shared => true,
-        OutputKind::DynExe | OutputKind::DynPie => ctx.config.export_dynamic || symbol.dso_ref,
+        OutputKind::DynExe | OutputKind::DynPie => {
+            ctx.config.export_dynamic || symbol.dso_ref || ctx.versions.dynamic_list.contains(&id)
+        }
         _ => false,
     }
 }

@@ -475,6 +475,10 @@ impl Context<'_> {
                 }
                 let st_type = self.res.objects[file.0 as usize].obj.symbols[sym as usize].st_type();
                 let func = st_type == elf::STT_FUNC || st_type == elf::STT_GNU_IFUNC;
+                if self.versions.has_dynamic_list {
+                    // With --dynamic-list, only the listed symbols can be preempted.
+                    return self.versions.dynamic_list.contains(&id);
+                }
                 !(self.config.bsymbolic || (self.config.bsymbolic_functions && func))
             }
             Def::Common { .. } => {

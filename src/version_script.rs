@@ -39,6 +39,10 @@ pub struct Versions {
     pub of_symbol: HashMap<SymbolId, (u16, bool)>,
     /// Symbols a `local:` pattern hides.
     pub local: rustc_hash::FxHashSet<SymbolId>,
+    /// `--dynamic-list`: given at all, and the defined symbols it names. An executable
+    /// exports them; a shared object binds every other symbol locally.
+    pub has_dynamic_list: bool,
+    pub dynamic_list: rustc_hash::FxHashSet<SymbolId>,
 }
 
 impl Versions {
@@ -228,6 +232,35 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         );
     }
     let mut versions = Versions::default();
+    // --dynamic-list files use the syntax of one anonymous version node: `{ a; b*; };`.
+    let mut list_patterns = Vec::new();
+    for path in &config.dynamic_lists {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read dynamic list {}", path.display()))?;
+        for node in parse(&text).with_context(|| format!("{}: bad dynamic list", path.display()))? {
+            list_patterns.extend(node.global);
+        }
+        versions.has_dynamic_list = true;
+    }
+    if !list_patterns.is_empty() {
+        let cxx = list_patterns.iter().any(|p| p.cxx);
+        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+            if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
+                continue;
+            }
+            let demangled = if cxx {
+                crate::symbols::demangle(symbol.name)
+            } else {
+                String::new()
+            };
+            if list_patterns
+                .iter()
+                .any(|p| p.matches(symbol.name, &demangled))
+            {
+                versions.dynamic_list.insert(SymbolId(i as u32));
+            }
+        }
+    }
     let base = config.soname.clone().unwrap_or_else(|| {
         config
             .output
