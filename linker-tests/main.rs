@@ -118,6 +118,7 @@ mod fixtures {
         tlsdesc_shlib => "tlsdesc_shlib.c",
         wrap => "wrap.c",
         dynamic_list => "dynamic_list.c",
+        defsym => "defsym.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

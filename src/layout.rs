@@ -1698,6 +1698,28 @@ pub fn compute(
         merge_maps,
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
+    // --defsym values last: they may name any other symbol, synthetic ones included.
+    for (name, expr) in &config.defsym {
+        let Some(id) = res.symbols.lookup(name.as_bytes()) else {
+            continue;
+        };
+        let value = match parse_defsym(expr) {
+            Some((None, offset)) => offset as u64,
+            Some((Some(target), offset)) => {
+                let base = res
+                    .symbols
+                    .lookup(target.as_bytes())
+                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
+                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
+                match base {
+                    Some(b) => b.wrapping_add(offset as u64),
+                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
+                }
+            }
+            None => bail!("--defsym {name}={expr}: unsupported expression"),
+        };
+        layout.synthetic_values.insert(id, value);
+    }
     let entry_name = config.entry.as_deref().unwrap_or("_start");
     layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
         Some(id) if res.symbols.get(id).def != Def::Undefined => {
@@ -1711,6 +1733,35 @@ pub fn compute(
         }
     };
     Ok((layout, undefined))
+}
+
+/// `--defsym` expressions weld understands: `NUMBER`, `SYMBOL`, `SYMBOL+NUMBER`,
+/// `SYMBOL-NUMBER` (numbers decimal or 0x hex). Returns (symbol, offset).
+pub fn parse_defsym(expr: &str) -> Option<(Option<String>, i64)> {
+    let number = |t: &str| -> Option<i64> {
+        let t = t.trim();
+        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(hex) => i64::from_str_radix(hex, 16).ok(),
+            None => t.parse().ok(),
+        }
+    };
+    let expr = expr.trim();
+    if let Some(n) = number(expr) {
+        return Some((None, n));
+    }
+    let (sym, offset) = match expr.find(['+', '-']) {
+        Some(at) => {
+            let n = number(&expr[at + 1..])?;
+            (&expr[..at], if &expr[at..at + 1] == "-" { -n } else { n })
+        }
+        None => (expr, 0),
+    };
+    let sym = sym.trim();
+    let valid = !sym.is_empty()
+        && sym
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$');
+    valid.then(|| (Some(sym.to_string()), offset))
 }
 
 /// Splits SHF_STRINGS data into strings of `entsize`-byte characters, adds new ones to `blob`

@@ -113,6 +113,13 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         let id = state.symbols.intern(leak_name(name));
         state.symbols.get_mut(id).strong_ref = true;
     }
+    // --defsym: the symbols its expressions name are needed (they may pull archive members).
+    for (_, expr) in &config.defsym {
+        if let Some((Some(target), _)) = crate::layout::parse_defsym(expr) {
+            let id = state.symbols.intern(leak_name(&target));
+            state.symbols.get_mut(id).strong_ref = true;
+        }
+    }
     let entry = config.entry.as_deref().unwrap_or("_start");
     let id = state.symbols.intern(leak_name(entry));
     state.symbols.get_mut(id).strong_ref = true;
@@ -141,6 +148,11 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
             }
         }
         i = end;
+    }
+    // --defsym defines its symbol, overriding any other definition (as GNU ld does).
+    for (name, _) in &config.defsym {
+        let id = state.symbols.intern(leak_name(name));
+        state.symbols.get_mut(id).def = Def::Synthetic;
     }
     // `foo@@VER` also defines `foo` for references within this link.
     let mut symver_aliases = rustc_hash::FxHashSet::default();
