@@ -57,6 +57,7 @@ mod determinism;
 mod directives;
 mod harness;
 mod incremental;
+mod relocatable;
 mod rust;
 mod shared_undefined;
 

@@ -408,7 +408,7 @@ fn is_c_identifier(name: &str) -> bool {
 }
 
 /// Whether an input section is content at all (not a table the linker consumes).
-fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
+pub(crate) fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
     let shdr = &obj.obj.shdrs[sec];
     let sh_type = shdr.sh_type.get(LE);
     let flags = shdr.sh_flags.get(LE);
@@ -442,7 +442,7 @@ fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
     true
 }
 
-fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
+pub(crate) fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
     let t = obj.obj.shdrs[sec].sh_type.get(LE);
     obj.obj.section_names[sec] == b".eh_frame" && (t == elf::SHT_PROGBITS || t == SHT_X86_64_UNWIND)
 }

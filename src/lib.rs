@@ -11,6 +11,7 @@ pub mod eh_frame;
 pub mod gc;
 pub mod inputs;
 pub mod layout;
+pub mod relocatable;
 pub mod resolve;
 pub mod state;
 pub mod symbols;
@@ -118,7 +119,11 @@ impl PhaseTimer {
 pub fn link(config: &args::Config) -> Result<()> {
     let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
-        bail!("-r (relocatable output) is not supported yet");
+        let specs = inputs::search::find_inputs(config)?;
+        let resolution = resolve::resolve(config, &specs)?;
+        report_duplicates(&resolution)?;
+        let bytes = relocatable::link_relocatable(config, &resolution)?;
+        return write_output(&config.output, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;

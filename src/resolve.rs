@@ -120,9 +120,11 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
             state.symbols.get_mut(id).strong_ref = true;
         }
     }
-    let entry = config.entry.as_deref().unwrap_or("_start");
-    let id = state.symbols.intern(leak_name(entry));
-    state.symbols.get_mut(id).strong_ref = true;
+    if !config.relocatable {
+        let entry = config.entry.as_deref().unwrap_or("_start");
+        let id = state.symbols.intern(leak_name(entry));
+        state.symbols.get_mut(id).strong_ref = true;
+    }
 
     let mut i = 0;
     while i < loaded.len() {
