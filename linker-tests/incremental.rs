@@ -142,3 +142,29 @@ fn every_other_case_is_a_correct_full_link() {
     let out = p.link(&["-Wl,--no-incremental"], &[("WELD_INCREMENTAL", "1")]);
     assert!(!out.contains("incremental:"), "{out}");
 }
+
+#[test]
+fn concurrent_links_of_one_output_take_turns() {
+    if !weld_only() {
+        return;
+    }
+    let p = Project::new("incremental-concurrent");
+    p.compile("main.c", "main.o");
+    p.compile("value.c", "value.o");
+    let spawn = || {
+        Command::new("gcc")
+            .arg(format!("-B{}/", p.tmp.join("bin").display()))
+            .args(["main.o", "value.o", "-o", "prog", "-Wl,--incremental"])
+            .current_dir(p.tmp.path())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..4).map(|_| spawn()).collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a concurrent link failed");
+    }
+    assert_eq!(p.run(), "1\n");
+    // The state the last link left describes the output: the next link has nothing to do.
+    let out = p.link(&["-Wl,--incremental"], &[]);
+    assert!(out.contains("no input changed"), "{out}");
+}

@@ -131,6 +131,13 @@ pub fn link(config: &args::Config) -> Result<()> {
     let incremental = config
         .incremental
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"));
+    // Two incremental links of one output take turns: the state and the output are read,
+    // then replaced, as a unit.
+    let _lock = if incremental {
+        Some(state::lock(&config.output)?)
+    } else {
+        None
+    };
     if incremental {
         match state::plan(config, &specs) {
             state::Plan::Unchanged => {

@@ -50,6 +50,23 @@ pub struct State {
     pub output: FileIdentity,
 }
 
+/// Takes the output's lock file (`<output>.weld-lock`), waiting for another weld that holds
+/// it. Released when the returned file is dropped (or the process ends).
+pub fn lock(output: &Path) -> Result<std::fs::File> {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".weld-lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
 pub fn state_path(output: &Path) -> PathBuf {
     let mut name = output.as_os_str().to_owned();
     name.push(".weld-state");
