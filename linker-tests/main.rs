@@ -120,6 +120,7 @@ mod fixtures {
         wrap => "wrap.c",
         dynamic_list => "dynamic_list.c",
         defsym => "defsym.c",
+        gc_debug => "gc_debug.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

@@ -64,8 +64,12 @@ pub fn mark_live(
             }
             let flags = shdr.sh_flags.get(LE);
             let name = object.obj.section_names[s];
-            let root = flags & u64::from(elf::SHF_ALLOC) == 0
-                || flags & SHF_GNU_RETAIN != 0
+            if flags & u64::from(elf::SHF_ALLOC) == 0 {
+                // Kept, but not traversed: debug info describes code, it does not keep it.
+                live[f][s] = true;
+                continue;
+            }
+            let root = flags & SHF_GNU_RETAIN != 0
                 || is_root_name(name)
                 || shdr.sh_type.get(LE) == elf::SHT_NOTE
                 || shdr.sh_type.get(LE) == elf::SHT_INIT_ARRAY

@@ -12,6 +12,7 @@ use crate::resolve::{LoadedObject, Resolution};
 use crate::symbols::{Def, FileId, SymbolId};
 use anyhow::{bail, Result};
 use object::elf;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 pub const PAGE_SIZE: u64 = 0x1000;
@@ -223,6 +224,52 @@ pub struct Needs {
     pub dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     pub n_relative: u64,
     pub n_symbolic: u64,
+}
+
+/// One file's scan results, replayed into [`Needs`] in file order.
+#[derive(Default)]
+struct ScanRecorder {
+    requests: Vec<Request>,
+    used_shared: rustc_hash::FxHashSet<SymbolId>,
+    dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
+    n_relative: u64,
+    n_symbolic: u64,
+}
+
+enum Request {
+    Got(SymRef, GotKind),
+    Iplt(SymRef),
+    Plt(SymbolId),
+    Canonical(SymbolId, bool),
+}
+
+impl ScanRecorder {
+    fn add_got(&mut self, symref: SymRef, kind: GotKind) {
+        self.requests.push(Request::Got(symref, kind));
+    }
+    fn add_iplt(&mut self, symref: SymRef) {
+        self.requests.push(Request::Iplt(symref));
+    }
+    fn add_plt(&mut self, id: SymbolId) {
+        self.requests.push(Request::Plt(id));
+    }
+    fn add_canonical(&mut self, id: SymbolId, is_func: bool) {
+        self.requests.push(Request::Canonical(id, is_func));
+    }
+    fn replay(self, needs: &mut Needs) {
+        for request in self.requests {
+            match request {
+                Request::Got(symref, kind) => needs.add_got(symref, kind),
+                Request::Iplt(symref) => needs.add_iplt(symref),
+                Request::Plt(id) => needs.add_plt(id),
+                Request::Canonical(id, is_func) => needs.add_canonical(id, is_func),
+            }
+        }
+        needs.used_shared.extend(self.used_shared);
+        needs.dynsym_refs.extend(self.dynsym_refs);
+        needs.n_relative += self.n_relative;
+        needs.n_symbolic += self.n_symbolic;
+    }
 }
 
 impl Needs {
@@ -737,196 +784,219 @@ pub fn compute(
 
     // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
     //    relocations, errors.
-    let mut needs = Needs::default();
-    let mut undefined = Vec::new();
-    let mut reloc_errors = Vec::new();
-    for (f, object) in res.objects.iter().enumerate() {
-        let file = FileId(f as u32);
-        for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
-            let flags = object.obj.shdrs[sec].sh_flags.get(LE);
-            if flags & u64::from(elf::SHF_ALLOC) == 0 {
-                continue;
-            }
-            let writable = flags & u64::from(elf::SHF_WRITE) != 0;
-            let records = eh_records.get(&(file, sec as u32));
-            let mut prev_type = elf::R_X86_64_NONE;
-            let mut prev_relaxed = false;
-            for r in object.obj.relocs[sec].iter() {
-                if let Some(records) = records {
-                    let rec = eh_frame::record_at(records, r.r_offset.get(LE));
-                    if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+    //    Files are scanned in parallel; each records its requests in order, and the requests
+    //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
+    let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(f, object)| {
+            let mut needs = ScanRecorder::default();
+            let mut undefined = Vec::new();
+            let mut reloc_errors = Vec::new();
+            let file = FileId(f as u32);
+            for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
+                let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+                if flags & u64::from(elf::SHF_ALLOC) == 0 {
+                    continue;
+                }
+                let writable = flags & u64::from(elf::SHF_WRITE) != 0;
+                let records = eh_records.get(&(file, sec as u32));
+                let mut prev_type = elf::R_X86_64_NONE;
+                let mut prev_relaxed = false;
+                for r in object.obj.relocs[sec].iter() {
+                    if let Some(records) = records {
+                        let rec = eh_frame::record_at(records, r.r_offset.get(LE));
+                        if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+                            continue;
+                        }
+                    }
+                    let r_type = r.r_type(LE, false);
+                    // The __tls_get_addr call after a general or local dynamic TLS sequence is
+                    // rewritten away when the sequence is relaxed.
+                    let follows_tls_call = prev_relaxed
+                        && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+                    prev_type = r_type;
+                    prev_relaxed = false;
+                    if r_type == elf::R_X86_64_NONE || follows_tls_call {
                         continue;
                     }
-                }
-                let r_type = r.r_type(LE, false);
-                // The __tls_get_addr call after a general or local dynamic TLS sequence is
-                // rewritten away when the sequence is relaxed.
-                let follows_tls_call =
-                    prev_relaxed && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
-                prev_type = r_type;
-                prev_relaxed = false;
-                if r_type == elf::R_X86_64_NONE || follows_tls_call {
-                    continue;
-                }
-                let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
-                if let Target::Undefined = target {
-                    if let SymRef::Global(id) = symref {
-                        undefined.push(Undefined {
-                            symbol: id,
-                            file,
-                            sec: sec as u32,
-                            offset: r.r_offset.get(LE),
-                        });
-                    }
-                    continue;
-                }
-                let at = || {
-                    format!(
-                        "{}:({}+{:#x})",
-                        object.name,
-                        String::from_utf8_lossy(object.obj.section_names[sec]),
-                        r.r_offset.get(LE)
-                    )
-                };
-                let preemptible = ctx.preemptible(kind, symref);
-                let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
-                if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
-                    needs.used_shared.insert(id);
-                }
-                if st_type == elf::STT_GNU_IFUNC && !preemptible {
-                    needs.add_iplt(symref);
-                }
-                if relaxable_got_load(
-                    preemptible,
-                    r_type,
-                    target,
-                    st_type,
-                    object.obj.section_data(sec),
-                    r.r_offset.get(LE),
-                ) {
-                    continue;
-                }
-                let tls_relaxed = kind.is_executable() && !preemptible;
-                match r_type {
-                    elf::R_X86_64_GOTPCREL
-                    | elf::R_X86_64_GOTPCRELX
-                    | elf::R_X86_64_REX_GOTPCRELX
-                    | elf::R_X86_64_GOT32
-                    | elf::R_X86_64_GOT64
-                    | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address),
-                    elf::R_X86_64_GOTTPOFF
-                        if !(tls_relaxed
-                            && relaxable_gottpoff(
-                                object.obj.section_data(sec),
-                                r.r_offset.get(LE),
-                            )) =>
-                    {
-                        needs.add_got(symref, GotKind::TpOff);
-                    }
-                    elf::R_X86_64_TLSGD => {
-                        if kind.is_executable() {
-                            prev_relaxed = true;
-                            if preemptible {
-                                needs.add_got(symref, GotKind::TpOff); // GD -> IE
-                            }
-                        } else {
-                            needs.add_got(symref, GotKind::TlsGd);
-                        }
-                    }
-                    elf::R_X86_64_TLSLD => {
-                        if kind.is_executable() {
-                            prev_relaxed = true;
-                        } else {
-                            needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd);
-                        }
-                    }
-                    elf::R_X86_64_GOTPC32_TLSDESC => {
-                        if !kind.is_executable() {
-                            needs.add_got(symref, GotKind::TlsDesc);
-                        } else if preemptible {
-                            needs.add_got(symref, GotKind::TpOff); // TLSDESC -> IE
-                        }
-                    }
-                    elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 if kind == OutputKind::Shared => {
-                        reloc_errors.push(format!(
-                            "{}: relocation {} against {} cannot be used when making a shared \
-                             object; recompile with -fPIC",
-                            at(),
-                            crate::arch::x86_64::reloc_name(r_type),
-                            ctx.display(symref)
-                        ));
-                    }
-                    elf::R_X86_64_PLT32 if preemptible => {
+                    let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
+                    if let Target::Undefined = target {
                         if let SymRef::Global(id) = symref {
-                            needs.add_plt(id);
+                            undefined.push(Undefined {
+                                symbol: id,
+                                file,
+                                sec: sec as u32,
+                                offset: r.r_offset.get(LE),
+                            });
                         }
+                        continue;
                     }
-                    elf::R_X86_64_64 if preemptible => {
-                        if writable || !config.z.text {
-                            needs.n_symbolic += 1;
-                            if let SymRef::Global(id) = symref {
-                                needs.dynsym_refs.insert(id);
+                    let at = || {
+                        format!(
+                            "{}:({}+{:#x})",
+                            object.name,
+                            String::from_utf8_lossy(object.obj.section_names[sec]),
+                            r.r_offset.get(LE)
+                        )
+                    };
+                    let preemptible = ctx.preemptible(kind, symref);
+                    let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
+                    if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
+                        needs.used_shared.insert(id);
+                    }
+                    if st_type == elf::STT_GNU_IFUNC && !preemptible {
+                        needs.add_iplt(symref);
+                    }
+                    if relaxable_got_load(
+                        preemptible,
+                        r_type,
+                        target,
+                        st_type,
+                        object.obj.section_data(sec),
+                        r.r_offset.get(LE),
+                    ) {
+                        continue;
+                    }
+                    let tls_relaxed = kind.is_executable() && !preemptible;
+                    match r_type {
+                        elf::R_X86_64_GOTPCREL
+                        | elf::R_X86_64_GOTPCRELX
+                        | elf::R_X86_64_REX_GOTPCRELX
+                        | elf::R_X86_64_GOT32
+                        | elf::R_X86_64_GOT64
+                        | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address),
+                        elf::R_X86_64_GOTTPOFF
+                            if !(tls_relaxed
+                                && relaxable_gottpoff(
+                                    object.obj.section_data(sec),
+                                    r.r_offset.get(LE),
+                                )) =>
+                        {
+                            needs.add_got(symref, GotKind::TpOff);
+                        }
+                        elf::R_X86_64_TLSGD => {
+                            if kind.is_executable() {
+                                prev_relaxed = true;
+                                if preemptible {
+                                    needs.add_got(symref, GotKind::TpOff); // GD -> IE
+                                }
+                            } else {
+                                needs.add_got(symref, GotKind::TlsGd);
                             }
-                        } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
-                            needs.add_canonical(id, is_func);
-                        } else {
+                        }
+                        elf::R_X86_64_TLSLD => {
+                            if kind.is_executable() {
+                                prev_relaxed = true;
+                            } else {
+                                needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd);
+                            }
+                        }
+                        elf::R_X86_64_GOTPC32_TLSDESC => {
+                            if !kind.is_executable() {
+                                needs.add_got(symref, GotKind::TlsDesc);
+                            } else if preemptible {
+                                needs.add_got(symref, GotKind::TpOff); // TLSDESC -> IE
+                            }
+                        }
+                        elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64
+                            if kind == OutputKind::Shared =>
+                        {
                             reloc_errors.push(format!(
-                                "{}: relocation R_X86_64_64 against {} in read-only section; \
-                                 recompile with -fPIC or link with -z notext",
+                                "{}: relocation {} against {} cannot be used when making a shared \
+                             object; recompile with -fPIC",
                                 at(),
+                                crate::arch::x86_64::reloc_name(r_type),
                                 ctx.display(symref)
                             ));
                         }
-                    }
-                    elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
-                        needs.n_relative += 1;
-                    }
-                    elf::R_X86_64_PC32
-                    | elf::R_X86_64_PC64
-                    | elf::R_X86_64_32
-                    | elf::R_X86_64_32S
-                    | elf::R_X86_64_16
-                    | elf::R_X86_64_PC16
-                    | elf::R_X86_64_8
-                    | elf::R_X86_64_PC8
-                        if preemptible =>
-                    {
-                        match (kind.is_executable(), symref) {
-                            (true, SymRef::Global(id)) => needs.add_canonical(id, is_func),
-                            _ => reloc_errors.push(format!(
+                        elf::R_X86_64_PLT32 if preemptible => {
+                            if let SymRef::Global(id) = symref {
+                                needs.add_plt(id);
+                            }
+                        }
+                        elf::R_X86_64_64 if preemptible => {
+                            if writable || !config.z.text {
+                                needs.n_symbolic += 1;
+                                if let SymRef::Global(id) = symref {
+                                    needs.dynsym_refs.insert(id);
+                                }
+                            } else if let (true, SymRef::Global(id)) =
+                                (kind.is_executable(), symref)
+                            {
+                                needs.add_canonical(id, is_func);
+                            } else {
+                                reloc_errors.push(format!(
+                                    "{}: relocation R_X86_64_64 against {} in read-only section; \
+                                 recompile with -fPIC or link with -z notext",
+                                    at(),
+                                    ctx.display(symref)
+                                ));
+                            }
+                        }
+                        elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
+                            needs.n_relative += 1;
+                        }
+                        elf::R_X86_64_PC32
+                        | elf::R_X86_64_PC64
+                        | elf::R_X86_64_32
+                        | elf::R_X86_64_32S
+                        | elf::R_X86_64_16
+                        | elf::R_X86_64_PC16
+                        | elf::R_X86_64_8
+                        | elf::R_X86_64_PC8
+                            if preemptible =>
+                        {
+                            match (kind.is_executable(), symref) {
+                                (true, SymRef::Global(id)) => needs.add_canonical(id, is_func),
+                                _ => reloc_errors.push(format!(
                                 "{}: relocation {} against symbol {} cannot be used when making \
                                  a shared object; recompile with -fPIC",
                                 at(),
                                 crate::arch::x86_64::reloc_name(r_type),
                                 ctx.display(symref)
                             )),
+                            }
                         }
-                    }
-                    elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
-                        if kind.is_pic() && relocatable(target) =>
-                    {
-                        reloc_errors.push(format!(
-                            "{}: relocation {} against {} cannot be used when making a {} \
+                        elf::R_X86_64_32
+                        | elf::R_X86_64_32S
+                        | elf::R_X86_64_16
+                        | elf::R_X86_64_8
+                            if kind.is_pic() && relocatable(target) =>
+                        {
+                            reloc_errors.push(format!(
+                                "{}: relocation {} against {} cannot be used when making a {} \
                              object; recompile with -f{}",
-                            at(),
-                            crate::arch::x86_64::reloc_name(r_type),
-                            ctx.display(symref),
-                            if kind == OutputKind::Shared {
-                                "shared"
-                            } else {
-                                "PIE"
-                            },
-                            if kind == OutputKind::Shared {
-                                "PIC"
-                            } else {
-                                "PIE"
-                            },
-                        ));
+                                at(),
+                                crate::arch::x86_64::reloc_name(r_type),
+                                ctx.display(symref),
+                                if kind == OutputKind::Shared {
+                                    "shared"
+                                } else {
+                                    "PIE"
+                                },
+                                if kind == OutputKind::Shared {
+                                    "PIC"
+                                } else {
+                                    "PIE"
+                                },
+                            ));
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
             }
-        }
+            (needs, undefined, reloc_errors)
+        })
+        .collect();
+    let mut needs = Needs::default();
+    let mut undefined = Vec::new();
+    let mut reloc_errors = Vec::new();
+    for (recorder, file_undefined, file_errors) in per_file {
+        recorder.replay(&mut needs);
+        undefined.extend(file_undefined);
+        reloc_errors.extend(file_errors);
     }
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
@@ -1775,12 +1845,19 @@ fn merge_strings_into(
     let mut pieces = Vec::new();
     let mut start = 0;
     while start < data.len() {
-        let mut end = start;
         // Find the terminating NUL character (entsize zero bytes at an aligned position).
-        while end + entsize <= data.len() && data[end..end + entsize].iter().any(|&b| b != 0) {
-            end += entsize;
-        }
-        let stop = (end + entsize).min(data.len());
+        let stop = if entsize == 1 {
+            data[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(data.len(), |p| start + p + 1)
+        } else {
+            let mut end = start;
+            while end + entsize <= data.len() && data[end..end + entsize].iter().any(|&b| b != 0) {
+                end += entsize;
+            }
+            (end + entsize).min(data.len())
+        };
         let piece = &data[start..stop];
         let out = *seen.entry(piece).or_insert_with(|| {
             let o = blob.len() as u64;
