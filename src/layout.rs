@@ -310,8 +310,18 @@ impl Needs {
     }
 }
 
+/// Addresses of the synthetic sections that relocations use, looked up once.
+#[derive(Default, Clone, Copy)]
+pub struct SyntheticAddrs {
+    pub got: u64,
+    pub got_plt: u64,
+    pub plt: u64,
+    pub iplt: u64,
+}
+
 pub struct Layout {
     pub kind: OutputKind,
+    pub synthetic_addrs: SyntheticAddrs,
     pub pie: bool,
     pub base: u64,
     pub entry: u64,
@@ -1036,12 +1046,11 @@ pub fn compute(
                 continue;
             }
             let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
-            let out_name = if alloc {
+            let out_name: &str = if alloc {
                 output_name(&in_name)
             } else {
-                &*in_name
-            }
-            .to_string();
+                &in_name
+            };
             let out_type = if sh_type == SHT_X86_64_UNWIND {
                 elf::SHT_PROGBITS
             } else {
@@ -1052,10 +1061,12 @@ pub fn compute(
                     elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED,
                 );
             let keep_merge = !alloc && flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) != 0;
-            let id = *by_name.entry(out_name.clone()).or_insert_with(|| {
+            let existing = by_name.get(out_name).copied();
+            let id = existing.unwrap_or_else(|| {
+                by_name.insert(out_name.to_string(), sections.len() as u32);
                 sections.push(OutputSection {
-                    rank: rank(&out_name, out_type, out_flags),
-                    name: out_name.clone(),
+                    rank: rank(out_name, out_type, out_flags),
+                    name: out_name.to_string(),
                     sh_type: out_type,
                     sh_flags: if keep_merge {
                         flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS)
@@ -1742,6 +1753,7 @@ pub fn compute(
     debug_assert_eq!(segments.len(), n_phdrs);
 
     let mut layout = Layout {
+        synthetic_addrs: SyntheticAddrs::default(),
         kind,
         pie,
         base,
@@ -1766,6 +1778,13 @@ pub fn compute(
         live,
         merged,
         merge_maps,
+    };
+    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
+    layout.synthetic_addrs = SyntheticAddrs {
+        got: addr_of(".got"),
+        got_plt: addr_of(".got.plt"),
+        plt: addr_of(".plt"),
+        iplt: addr_of(".iplt"),
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
     // --defsym values last: they may name any other symbol, synthetic ones included.
@@ -2160,8 +2179,7 @@ impl Layout {
     }
 
     pub fn plt_address(&self, index: u32) -> u64 {
-        self.synthetic_section(".plt").map_or(0, |s| s.addr)
-            + PLT_ENTRY_SIZE * (u64::from(index) + 1)
+        self.synthetic_addrs.plt + PLT_ENTRY_SIZE * (u64::from(index) + 1)
     }
 
     /// The address a symbol reference resolves to, with IFUNCs going through their PLT entry.
@@ -2194,15 +2212,15 @@ impl Layout {
     }
 
     pub fn iplt_address(&self, index: u32) -> u64 {
-        self.synthetic_section(".iplt").map_or(0, |s| s.addr) + PLT_ENTRY_SIZE * u64::from(index)
+        self.synthetic_addrs.iplt + PLT_ENTRY_SIZE * u64::from(index)
     }
 
     pub fn got_address(&self, index: u32) -> u64 {
-        self.synthetic_section(".got").map_or(0, |s| s.addr) + 8 * u64::from(index)
+        self.synthetic_addrs.got + 8 * u64::from(index)
     }
 
     pub fn got_plt_base(&self) -> u64 {
-        self.synthetic_section(".got.plt").map_or(0, |s| s.addr)
+        self.synthetic_addrs.got_plt
     }
 
     /// The thread pointer's offset: x86-64 uses TLS variant II, with the block ending at %fs:0.
