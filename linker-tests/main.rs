@@ -60,6 +60,7 @@ mod incremental;
 mod relocatable;
 mod rust;
 mod shared_undefined;
+mod tidy;
 
 /// Declares the fixtures: one module per fixture holding one test per mode.
 macro_rules! fixtures {
