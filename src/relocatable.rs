@@ -553,28 +553,8 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
             shdrs.len()
         );
     }
-    // ELF header.
-    buf[..4].copy_from_slice(b"\x7fELF");
-    buf[4] = elf::ELFCLASS64;
-    buf[5] = elf::ELFDATA2LSB;
-    buf[6] = elf::EV_CURRENT;
-    let gnu_abi = res
-        .objects
-        .iter()
-        .any(|o| o.obj.data[7] == elf::ELFOSABI_GNU);
-    buf[7] = if gnu_abi {
-        elf::ELFOSABI_GNU
-    } else {
-        elf::ELFOSABI_NONE
-    };
-    buf[16..18].copy_from_slice(&elf::ET_REL.to_le_bytes());
-    buf[18..20].copy_from_slice(&elf::EM_X86_64.to_le_bytes());
-    buf[20..24].copy_from_slice(&u32::from(elf::EV_CURRENT).to_le_bytes());
-    buf[40..48].copy_from_slice(&(shoff as u64).to_le_bytes());
-    buf[52..54].copy_from_slice(&64u16.to_le_bytes());
-    buf[58..60].copy_from_slice(&64u16.to_le_bytes());
-    buf[60..62].copy_from_slice(&(shdrs.len() as u16).to_le_bytes());
-    buf[62..64].copy_from_slice(&((shdrs.len() - 1) as u16).to_le_bytes());
+    let shnum = shdrs.len() as u16;
+    crate::write::write_elf_header(&mut buf, res, elf::ET_REL, 0, 0, shoff as u64, shnum);
     Ok(buf)
 }
 

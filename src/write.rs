@@ -427,42 +427,21 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
     }
 
     // ELF header and program headers.
-    buf[..4].copy_from_slice(b"\x7fELF");
-    buf[4] = elf::ELFCLASS64;
-    buf[5] = elf::ELFDATA2LSB;
-    buf[6] = elf::EV_CURRENT;
-    // GNU extensions (IFUNC, unique symbols) in the inputs make the output ELFOSABI_GNU.
-    let gnu_abi = ctx
-        .res
-        .objects
-        .iter()
-        .any(|o| o.obj.data[7] == elf::ELFOSABI_GNU);
-    buf[7] = if gnu_abi {
-        elf::ELFOSABI_GNU
+    let e_type = if layout.pie {
+        elf::ET_DYN
     } else {
-        elf::ELFOSABI_NONE
+        elf::ET_EXEC
     };
-    put_u16(
+    let phnum = layout.segments.len() as u16;
+    write_elf_header(
         &mut buf,
-        16,
-        if layout.pie {
-            elf::ET_DYN
-        } else {
-            elf::ET_EXEC
-        },
+        ctx.res,
+        e_type,
+        layout.entry,
+        phnum,
+        shoff,
+        shnum as u16,
     );
-    put_u16(&mut buf, 18, elf::EM_X86_64);
-    put_u32(&mut buf, 20, u32::from(elf::EV_CURRENT));
-    put_u64(&mut buf, 24, layout.entry);
-    put_u64(&mut buf, 32, 64);
-    put_u64(&mut buf, 40, shoff);
-    put_u32(&mut buf, 48, 0);
-    put_u16(&mut buf, 52, 64);
-    put_u16(&mut buf, 54, 56);
-    put_u16(&mut buf, 56, layout.segments.len() as u16);
-    put_u16(&mut buf, 58, 64);
-    put_u16(&mut buf, 60, shnum as u16);
-    put_u16(&mut buf, 62, (shnum - 1) as u16);
     for (i, seg) in layout.segments.iter().enumerate() {
         let at = 64 + 56 * i;
         put_u32(&mut buf, at, seg.p_type);
@@ -501,6 +480,45 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
     }
     Ok(buf)
+}
+
+/// The ELF header (program headers, if any, follow it at offset 64). The output is
+/// ELFOSABI_GNU when the inputs use GNU extensions (IFUNC, unique symbols).
+pub(crate) fn write_elf_header(
+    buf: &mut [u8],
+    res: &crate::resolve::Resolution,
+    e_type: u16,
+    entry: u64,
+    phnum: u16,
+    shoff: u64,
+    shnum: u16,
+) {
+    buf[..4].copy_from_slice(b"\x7fELF");
+    buf[4] = elf::ELFCLASS64;
+    buf[5] = elf::ELFDATA2LSB;
+    buf[6] = elf::EV_CURRENT;
+    let gnu_abi = res
+        .objects
+        .iter()
+        .any(|o| o.obj.data[7] == elf::ELFOSABI_GNU);
+    buf[7] = if gnu_abi {
+        elf::ELFOSABI_GNU
+    } else {
+        elf::ELFOSABI_NONE
+    };
+    put_u16(buf, 16, e_type);
+    put_u16(buf, 18, elf::EM_X86_64);
+    put_u32(buf, 20, u32::from(elf::EV_CURRENT));
+    put_u64(buf, 24, entry);
+    put_u64(buf, 32, if phnum > 0 { 64 } else { 0 });
+    put_u64(buf, 40, shoff);
+    put_u32(buf, 48, 0);
+    put_u16(buf, 52, 64);
+    put_u16(buf, 54, if phnum > 0 { 56 } else { 0 });
+    put_u16(buf, 56, phnum);
+    put_u16(buf, 58, 64);
+    put_u16(buf, 60, shnum);
+    put_u16(buf, 62, shnum - 1);
 }
 
 /// Output section header index of the alloc section holding `addr` (TLS symbols are looked
