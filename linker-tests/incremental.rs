@@ -105,7 +105,7 @@ fn every_other_case_is_a_correct_full_link() {
     p.write("value.c", "int value(void) { return 2; }\n");
     p.compile("value.c", "value.o");
     let out = p.link(&["-Wl,--incremental"], &[]);
-    assert!(out.contains("full link: 1 of"), "{out}");
+    assert!(out.contains("updated in place"), "{out}");
     assert_eq!(p.run(), "2\n");
     // Changed options.
     let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
@@ -167,4 +167,299 @@ fn concurrent_links_of_one_output_take_turns() {
     // The state the last link left describes the output: the next link has nothing to do.
     let out = p.link(&["-Wl,--incremental"], &[]);
     assert!(out.contains("no input changed"), "{out}");
+}
+
+/// What an incremental relink is expected to do.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Update the output in place.
+    Patch,
+    /// Link from scratch, for a reason containing this text.
+    Full(&'static str),
+    /// Either (the test cares only that the result is right).
+    Any,
+}
+
+/// A program of several sources, relinked incrementally after every edit. After each link
+/// the program must print what the same objects linked from scratch by GNU ld print, and
+/// the patched output must equal a full write of its layout (`WELD_ORACLE=1`).
+struct EditSequence {
+    tmp: TempDir,
+    compiler: &'static str,
+    cflags: Vec<String>,
+    link_flags: Vec<String>,
+    sources: Vec<String>,
+    libs: Vec<String>,
+    patched: usize,
+}
+
+impl EditSequence {
+    fn new(label: &str, compiler: &'static str, mode: &[&str]) -> EditSequence {
+        let tmp = TempDir::new(label);
+        write_ld_wrapper(&tmp.join("bin"), &LinkerUnderTest::get().path);
+        let mut cflags = vec!["-g".to_string(), "-O1".to_string()];
+        let mut link_flags: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
+        if mode.contains(&"-no-pie") || mode.contains(&"-static") {
+            cflags.push("-fno-pie".into());
+        } else {
+            cflags.push("-fpie".into());
+        }
+        link_flags.push("-L.".into());
+        EditSequence {
+            tmp,
+            compiler,
+            cflags,
+            link_flags,
+            sources: Vec::new(),
+            libs: Vec::new(),
+            patched: 0,
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.tmp.join(name), text).unwrap();
+    }
+
+    fn compile(&self, source: &str) {
+        let object = source.rsplit_once('.').unwrap().0.to_string() + ".o";
+        let out = Command::new(self.compiler)
+            .args(&self.cflags)
+            .args(["-c", source, "-o", &object])
+            .current_dir(self.tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Adds a source (compiled now) to the program.
+    fn source(&mut self, name: &str, text: &str) {
+        self.write(name, text);
+        self.compile(name);
+        self.sources
+            .push(name.rsplit_once('.').unwrap().0.to_string() + ".o");
+    }
+
+    /// Adds `lib<name>.a` made of one source.
+    fn archive(&mut self, name: &str, source: &str, text: &str) {
+        self.write(source, text);
+        self.compile(source);
+        let object = source.rsplit_once('.').unwrap().0.to_string() + ".o";
+        let status = Command::new("ar")
+            .args(["rcs", &format!("lib{name}.a"), &object])
+            .current_dir(self.tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.libs.push(format!("-l{name}"));
+    }
+
+    fn link_cmd(&self, weld: bool, output: &str) -> Command {
+        let mut cmd = Command::new(self.compiler);
+        if weld {
+            cmd.arg(format!("-B{}/", self.tmp.join("bin").display()));
+            cmd.args(["-Wl,--incremental", "-Wl,--verbose"]);
+            cmd.env("WELD_ORACLE", "1");
+        }
+        cmd.args(&self.sources)
+            .args(&self.link_flags)
+            .args(&self.libs)
+            .args(["-o", output])
+            .current_dir(self.tmp.path());
+        cmd
+    }
+
+    fn run(&self, program: &str) -> String {
+        let out = Command::new(self.tmp.join(program)).output().unwrap();
+        format!(
+            "{}status {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            out.status.code()
+        )
+    }
+
+    /// Relinks after an edit (or the first link) and checks the result.
+    fn relink(&mut self, step: &str, expect: Expect) {
+        let out = self.link_cmd(true, "prog").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{step}: weld failed:\n{stderr}");
+        let patched = stderr.contains("incremental: updated in place");
+        match expect {
+            Expect::Patch => assert!(patched, "{step}: expected an update in place:\n{stderr}"),
+            Expect::Full(reason) => assert!(
+                !patched && stderr.contains(reason),
+                "{step}: expected a full link ({reason}):\n{stderr}"
+            ),
+            Expect::Any => {}
+        }
+        self.patched += usize::from(patched);
+        let reference = self.link_cmd(false, "prog-ref").output().unwrap();
+        assert!(
+            reference.status.success(),
+            "{step}: GNU ld failed: {}",
+            String::from_utf8_lossy(&reference.stderr)
+        );
+        assert_eq!(
+            self.run("prog"),
+            self.run("prog-ref"),
+            "{step}: weld's incrementally linked program differs from GNU ld's"
+        );
+    }
+
+    /// Replaces `from` by `to` in a source, recompiles it and relinks.
+    fn edit(&mut self, source: &str, from: &str, to: &str, expect: Expect) {
+        let path = self.tmp.join(source);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{source} has no {from:?}");
+        self.write(source, &text.replacen(from, to, 1));
+        self.compile(source);
+        self.relink(&format!("{source}: {from:?} -> {to:?}"), expect);
+    }
+}
+
+const MAIN_C: &str = r#"#include <stdio.h>
+int compute(int);
+int extra_user(void);
+extern const char *greeting;
+extern int table[];
+extern __thread int tls_counter;
+int main(void) {
+    for (int i = 0; i < 3; i++) tls_counter += compute(i);
+    printf("%s %d %d %d %d\n", greeting, compute(5), table[2], tls_counter, extra_user());
+    return 0;
+}
+"#;
+
+const A_C: &str = r#"int table[4] = {1, 2, 3, 4};
+__thread int tls_counter = 10;
+static int twice(int x) { return 2 * x; }
+int compute(int x) { return twice(x) + table[x & 3]; }
+int extra_user(void) { return 0; }
+"#;
+
+fn c_program(label: &str, mode: &[&str]) -> EditSequence {
+    let mut p = EditSequence::new(label, "gcc", mode);
+    p.source("main.c", MAIN_C);
+    p.source("a.c", A_C);
+    p.source("b.c", "const char *greeting = \"hello\";\n");
+    p.archive("extra", "extra.c", "int extra(int x) { return x * 100; }\n");
+    p
+}
+
+/// The edit sequence of issue 5 on a C program in one link mode.
+fn c_edits(label: &str, mode: &[&str]) {
+    if !weld_only() {
+        return;
+    }
+    let mut p = c_program(label, mode);
+    p.relink("first link", Expect::Full("no state"));
+    p.edit(
+        "a.c",
+        "+ table[x & 3];",
+        "+ table[x & 3] + 1;",
+        Expect::Patch,
+    );
+    p.edit(
+        "b.c",
+        "\"hello\"",
+        "\"hello, incremental world\"",
+        Expect::Patch,
+    );
+    // A new static function ahead of compute: compute moves, main is relocated again.
+    p.edit(
+        "a.c",
+        "static int twice",
+        "static int thrice(int x) { return 3 * x + table[1]; }\nstatic int twice",
+        Expect::Any,
+    );
+    p.edit(
+        "a.c",
+        "return 2 * x;",
+        "return 2 * x + thrice(x);",
+        Expect::Patch,
+    );
+    p.edit(
+        "a.c",
+        "__thread int tls_counter = 10;",
+        "__thread int tls_counter = 10;\nstatic __thread int tls_local = 7;",
+        Expect::Any,
+    );
+    p.edit(
+        "a.c",
+        "return 3 * x",
+        "return tls_local++ + 3 * x",
+        Expect::Any,
+    );
+    p.edit("main.c", "%s %d", "%s: %d", Expect::Patch);
+    // A new global symbol changes what resolution sees.
+    p.edit(
+        "a.c",
+        "int extra_user(void)",
+        "int new_global(void) { return 5; }\nint extra_user(void)",
+        Expect::Full("different global symbols"),
+    );
+    // A call into an archive member not linked before.
+    p.edit(
+        "a.c",
+        "int extra_user(void) { return 0; }",
+        "int extra(int);\nint extra_user(void) { return extra(3); }",
+        Expect::Full("different global symbols"),
+    );
+    // Far more code than the slot has room for.
+    let big: String = (0..200)
+        .map(|i| format!("    case {i}: return x * {} + {i};\n", i + 3))
+        .collect();
+    p.edit(
+        "a.c",
+        "int compute(int x) { return",
+        &format!("int big(int x, int y) {{\n  switch (y) {{\n{big}  }}\n  return 0;\n}}\nint compute(int x) {{ return big(x, x) +"),
+        Expect::Full("different global symbols"),
+    );
+    p.edit(
+        "a.c",
+        "return big(x, x) +",
+        "return big(x, x + 1) +",
+        Expect::Patch,
+    );
+    p.edit(
+        "a.c",
+        "    case 5: return x * 8 + 5;\n",
+        &format!(
+            "    case 5: {{ int s = 0; for (int k = 0; k < x; k++) s += k * k; return s; }}\n{}",
+            (300..700)
+                .map(|i| format!("    case {i}: return x * {i} ^ {};\n", i * 7))
+                .collect::<String>()
+        ),
+        Expect::Full("outgrew its slot"),
+    );
+    p.edit(
+        "a.c",
+        "+ table[x & 3] + 1;",
+        "+ table[x & 3] + 2;",
+        Expect::Patch,
+    );
+    assert!(p.patched >= 6, "only {} updates in place", p.patched);
+}
+
+#[test]
+fn edits_to_a_c_program_pie() {
+    c_edits("incr-c-pie", &["-pie"]);
+}
+
+#[test]
+fn edits_to_a_c_program_no_pie() {
+    c_edits("incr-c-nopie", &["-no-pie"]);
+}
+
+#[test]
+fn edits_to_a_c_program_static() {
+    c_edits("incr-c-static", &["-static"]);
+}
+
+#[test]
+fn edits_to_a_c_program_static_pie() {
+    c_edits("incr-c-static-pie", &["-static-pie"]);
 }

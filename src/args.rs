@@ -195,6 +195,8 @@ pub struct Config {
     pub emulation: Option<String>,
     /// `--incremental` / `--no-incremental` (None = not given; `WELD_INCREMENTAL` decides).
     pub incremental: Option<bool>,
+    /// `--incremental-spare=PERCENT`: room left after each slot in incremental mode.
+    pub incremental_spare: Option<u64>,
     /// `--time`: per-phase timings.
     pub time: bool,
     /// `--stats`.
@@ -890,6 +892,13 @@ impl State {
             }
             "incremental" => config.incremental = Some(true),
             "no-incremental" => config.incremental = Some(false),
+            "incremental-spare" => {
+                let percent = value.required()?;
+                match percent.parse::<u64>() {
+                    Ok(n) if n <= 1000 => config.incremental_spare = Some(n),
+                    _ => return Err(value.invalid(&percent)),
+                }
+            }
             "time" => config.time = true,
             "stats" => config.stats = true,
             "no-crt-detect" => config.no_crt_detect = true,

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap as HashMap;
 pub const PAGE_SIZE: u64 = 0x1000;
 pub const NON_PIE_BASE: u64 = 0x40_0000;
 pub const PLT_ENTRY_SIZE: u64 = 16;
-const NOT_PLACED: u32 = u32::MAX;
+pub const NOT_PLACED: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OutSecId(pub u32);
@@ -105,6 +105,54 @@ pub struct OutputSection {
     pub addr: u64,
     pub offset: u64,
     pub synthetic: Option<Synthetic>,
+}
+
+/// How `compute` places input sections.
+#[derive(Clone, Copy)]
+pub enum Slots<'a> {
+    /// Packed, as a one-shot linker does.
+    Packed,
+    /// Incremental mode, first link: every file's run of members in an output section is a
+    /// slot with `spare_percent` % (plus 64 bytes) of room to grow.
+    Fresh { spare_percent: u64 },
+    /// Incremental update: every slot and output section where the last link put it.
+    Replay(&'a Recorded),
+}
+
+/// One input file's contiguous run of members in one output section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub out: u32,
+    pub file: FileId,
+    /// Offset in the output section.
+    pub start: u64,
+    pub used: u64,
+    pub capacity: u64,
+}
+
+/// A slotted layout as the state recorded it, keyed by output section name.
+#[derive(Default, Debug)]
+pub struct Recorded {
+    pub sizes: HashMap<String, u64>,
+    /// Per output section, its slots in order: (file, start, capacity).
+    pub slots: HashMap<String, Vec<(FileId, u64, u64)>>,
+}
+
+/// Why an incremental update cannot reuse the recorded layout: the caller links from
+/// scratch instead. Not an error of the link.
+#[derive(Debug)]
+pub struct Fallback(pub String);
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fallback {}
+
+fn fallback(reason: String) -> anyhow::Error {
+    anyhow::Error::new(Fallback(reason))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -346,6 +394,11 @@ pub struct Layout {
     pub live: Vec<Vec<bool>>,
     pub merged: Vec<MergedStrings>,
     pub merge_maps: HashMap<(FileId, u32), MergeMap>,
+    /// Incremental mode: every file's run of members per output section, in section order.
+    pub slots: Vec<Slot>,
+    /// Incremental mode: the build-id is derived from this (the inputs and the slot table
+    /// determine the output) rather than from hashing the whole output.
+    pub build_id_seed: Option<[u8; 32]>,
 }
 
 pub struct Undefined {
@@ -727,7 +780,9 @@ pub fn compute(
     config: &Config,
     res: &Resolution,
     versions: &crate::version_script::Versions,
+    slot_mode: Slots,
 ) -> Result<(Layout, Vec<Undefined>)> {
+    let slotted = !matches!(slot_mode, Slots::Packed);
     let kind = OutputKind::of(config, res);
     let ctx = Context {
         config,
@@ -755,7 +810,8 @@ pub fn compute(
     }
 
     // 2. Liveness.
-    let live = if config.gc_sections {
+    // Incremental mode keeps every section: an edit may make any of them reachable.
+    let live = if config.gc_sections && !slotted {
         crate::gc::mark_live(&ctx, &content, &eh_records)
     } else {
         content.clone()
@@ -1096,7 +1152,9 @@ pub fn compute(
             os.align = os.align.max(shdr.sh_addralign.get(LE).max(1));
             let merge_strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
             let entsize = shdr.sh_entsize.get(LE);
-            if flags & merge_strings == merge_strings
+            // Incremental mode does not merge strings: each file's strings stay in its slot.
+            if !slotted
+                && flags & merge_strings == merge_strings
                 && entsize >= 1
                 && sh_type == elf::SHT_PROGBITS
             {
@@ -1250,6 +1308,23 @@ pub fn compute(
         .map(|&(symref, gk)| u64::from(got_dyn_relocs(&ctx, symref, gk)))
         .sum();
     let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
+    // Tables that grow with the inputs get room to grow in incremental mode (.rela.dyn is
+    // padded with R_X86_64_NONE entries; .eh_frame_hdr's count field says how many are used).
+    let capacity = |name: &str, needed: u64, unit: u64| -> Result<u64> {
+        match slot_mode {
+            Slots::Packed => Ok(needed),
+            Slots::Fresh { spare_percent } => Ok(needed + needed * spare_percent / 100 + 16),
+            Slots::Replay(rec) => match rec.sizes.get(name) {
+                Some(&size) if size / unit >= needed => Ok(size / unit),
+                _ => Err(fallback(format!("{name} has no room for {needed} entries"))),
+            },
+        }
+    };
+    let n_rela_dyn = if kind.is_dynamic() {
+        capacity(".rela.dyn", n_rela_dyn, 24)?
+    } else {
+        n_rela_dyn
+    };
     let n_plt = needs.plt_entries.len() as u64;
     let n_iplt = needs.iplt_entries.len() as u64;
     let dyn_kind = kind.is_dynamic();
@@ -1432,6 +1507,13 @@ pub fn compute(
             .flatten()
             .filter(|r| !r.is_cie && r.out_offset.is_some())
             .count();
+        let n_fdes = match slot_mode {
+            Slots::Packed => n_fdes,
+            _ => {
+                let size = capacity(".eh_frame_hdr", eh_frame::hdr_size(n_fdes) as u64, 1)?;
+                (size as usize - eh_frame::hdr_size(0)) / 8
+            }
+        };
         add_synthetic(
             &mut sections,
             ".eh_frame_hdr",
@@ -1487,13 +1569,37 @@ pub fn compute(
     }
 
     // 6. Offsets of members within output sections.
-    let common_offsets = place_members(
+    let (common_offsets, slots) = place_members(
         &ctx,
         &mut sections,
         &mut placements,
         &eh_records,
         &mut merged,
-    );
+        slot_mode,
+    )?;
+    if let Slots::Replay(rec) = slot_mode {
+        // The same output sections with the same sizes: then every address is as recorded.
+        let mut now = 0;
+        for s in &sections {
+            if s.synthetic.is_none() && s.size == 0 && s.members.is_empty() {
+                continue;
+            }
+            now += 1;
+            if rec.sizes.get(&s.name) != Some(&s.size) {
+                return Err(fallback(format!(
+                    "output section {} changed size ({} bytes, {} recorded)",
+                    s.name,
+                    s.size,
+                    rec.sizes
+                        .get(&s.name)
+                        .map_or("none".into(), |n| n.to_string())
+                )));
+            }
+        }
+        if now != rec.sizes.len() {
+            return Err(fallback("the set of output sections changed".into()));
+        }
+    }
 
     // 7. Order and addresses.
     let mut order: Vec<OutSecId> = (0..sections.len() as u32).map(OutSecId).collect();
@@ -1778,6 +1884,8 @@ pub fn compute(
         live,
         merged,
         merge_maps,
+        slots,
+        build_id_seed: None,
     };
     let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
     layout.synthetic_addrs = SyntheticAddrs {
@@ -1945,20 +2053,141 @@ pub fn relaxable_got_load(
         && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
 }
 
+/// Sections that readers walk unit by unit (each starts with its length): padding in them
+/// must lengthen a unit rather than be zeros.
+pub fn walked_by_units(name: &str) -> bool {
+    matches!(
+        name,
+        ".eh_frame"
+            | ".debug_frame"
+            | ".debug_info"
+            | ".debug_types"
+            | ".debug_line"
+            | ".debug_aranges"
+            | ".debug_pubnames"
+            | ".debug_pubtypes"
+            | ".debug_gnu_pubnames"
+            | ".debug_gnu_pubtypes"
+            | ".debug_rnglists"
+            | ".debug_loclists"
+            | ".debug_str_offsets"
+            | ".debug_addr"
+    )
+}
+
+/// Room left after a slot of `used` bytes in `os` in incremental mode. Sections whose
+/// contents are walked as arrays (init/fini arrays, notes, `__start_`/`__stop_` sections)
+/// get none: padding there would read as entries.
+fn spare_room(os: &OutputSection, used: u64, spare_percent: u64) -> u64 {
+    let array = matches!(
+        os.name.as_str(),
+        ".init_array" | ".fini_array" | ".preinit_array" | ".ctors" | ".dtors"
+        // crti.o and crtn.o each hold half of the _init and _fini functions.
+        | ".init" | ".fini"
+    ) || os.sh_type == elf::SHT_NOTE
+        || is_c_identifier(&os.name);
+    if array || os.name == ".debug_names" || (used == 0 && walked_by_units(&os.name)) {
+        0
+    } else {
+        used * spare_percent / 100 + 64
+    }
+}
+
+type Placed = (HashMap<SymbolId, (u32, u64)>, Vec<Slot>);
+
 fn place_members(
     ctx: &Context,
     sections: &mut [OutputSection],
     placements: &mut [Vec<Placement>],
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
     merged: &mut [MergedStrings],
-) -> HashMap<SymbolId, (u32, u64)> {
+    slot_mode: Slots,
+) -> Result<Placed> {
     let mut commons = HashMap::default();
+    let mut slots: Vec<Slot> = Vec::new();
     for (id, os) in sections.iter_mut().enumerate() {
         if os.synthetic.is_some() {
             continue;
         }
         let mut size = 0u64;
+        let recorded: &[(FileId, u64, u64)] = match slot_mode {
+            Slots::Replay(rec) => rec.slots.get(&os.name).map_or(&[], |v| v.as_slice()),
+            _ => &[],
+        };
+        // The slot being filled: index into `slots`.
+        let mut open: Option<usize> = None;
+        let close = |slot: &mut Slot, size: &mut u64, os: &OutputSection| -> Result<()> {
+            slot.used = *size - slot.start;
+            match slot_mode {
+                Slots::Packed => {}
+                Slots::Fresh { spare_percent } => {
+                    let spare = spare_room(os, slot.used, spare_percent);
+                    let end = if spare == 0 {
+                        *size
+                    } else {
+                        (*size + spare).next_multiple_of(16)
+                    };
+                    slot.capacity = end - slot.start;
+                    *size = end;
+                }
+                Slots::Replay(_) => {
+                    if slot.used > slot.capacity {
+                        return Err(fallback(format!(
+                            "{} of {} outgrew its slot in {} ({} bytes, room for {})",
+                            ctx.res.objects[slot.file.0 as usize].name,
+                            slot.file.0,
+                            os.name,
+                            slot.used,
+                            slot.capacity
+                        )));
+                    }
+                    *size = slot.start + slot.capacity;
+                }
+            }
+            Ok(())
+        };
         for member in &os.members {
+            if !matches!(slot_mode, Slots::Packed) {
+                let file = match *member {
+                    Member::Input { file, .. } => Some(file),
+                    _ => None,
+                };
+                let current = open.map(|i| slots[i].file);
+                if current.is_some() && current != file {
+                    let i = open.take().unwrap();
+                    close(&mut slots[i], &mut size, os)?;
+                }
+                if let (None, Some(file)) = (open, file) {
+                    let k = slots
+                        .iter()
+                        .rev()
+                        .take_while(|s| s.out == id as u32)
+                        .count();
+                    let (start, capacity) = match slot_mode {
+                        Slots::Replay(_) => match recorded.get(k) {
+                            Some(&(f, start, capacity)) if f == file && start >= size => {
+                                (start, capacity)
+                            }
+                            _ => {
+                                return Err(fallback(format!(
+                                    "the order of inputs in {} changed",
+                                    os.name
+                                )))
+                            }
+                        },
+                        _ => (size, 0),
+                    };
+                    size = start;
+                    slots.push(Slot {
+                        out: id as u32,
+                        file,
+                        start,
+                        used: 0,
+                        capacity,
+                    });
+                    open = Some(slots.len() - 1);
+                }
+            }
             match *member {
                 Member::Input { file, sec } => {
                     let obj = &ctx.res.objects[file.0 as usize].obj;
@@ -2025,9 +2254,25 @@ fn place_members(
                 }
             }
         }
+        if let Some(i) = open {
+            close(&mut slots[i], &mut size, os)?;
+        }
+        if let Slots::Replay(_) = slot_mode {
+            let placed = slots
+                .iter()
+                .rev()
+                .take_while(|s| s.out == id as u32)
+                .count();
+            if placed != recorded.len() {
+                return Err(fallback(format!(
+                    "the order of inputs in {} changed",
+                    os.name
+                )));
+            }
+        }
         os.size = size;
     }
-    commons
+    Ok((commons, slots))
 }
 
 fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
@@ -2113,6 +2358,22 @@ fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
 impl Layout {
     /// Address of a byte at `offset` within input section (`file`, `sec`); `None` when the
     /// section (or the `.eh_frame` record holding that byte) was discarded.
+    /// Bytes that input section (`file`, `sec`) takes in the output (live `.eh_frame`
+    /// records only).
+    pub fn member_len(&self, res: &Resolution, file: FileId, sec: u32) -> u64 {
+        match self.eh_records.get(&(file, sec)) {
+            Some(records) => records
+                .iter()
+                .filter(|r| r.out_offset.is_some())
+                .map(|r| u64::from(r.size))
+                .sum(),
+            None => res.objects[file.0 as usize]
+                .obj
+                .section_data(sec as usize)
+                .len() as u64,
+        }
+    }
+
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
         let p = self.placements[file.0 as usize].get(sec as usize)?;
         match p.mapping {

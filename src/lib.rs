@@ -9,6 +9,7 @@ pub mod crt;
 pub mod dynamic;
 pub mod eh_frame;
 pub mod gc;
+pub mod incremental;
 pub mod inputs;
 pub mod layout;
 pub mod relocatable;
@@ -131,6 +132,17 @@ pub fn link(config: &args::Config) -> Result<()> {
     let incremental = config
         .incremental
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"));
+    let incremental = incremental && {
+        // Compressed debug sections are rewritten at the end of the file as a whole.
+        let compressed = matches!(
+            config.compress_debug_sections.as_deref(),
+            Some("zlib" | "zlib-gabi" | "zstd")
+        );
+        if compressed && (config.verbose || config.stats) {
+            eprintln!("weld: incremental: off with --compress-debug-sections");
+        }
+        !compressed
+    };
     // Two incremental links of one output take turns: the state and the output are read,
     // then replaced, as a unit.
     let _lock = if incremental {
@@ -138,6 +150,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     } else {
         None
     };
+    let mut update = None;
     if incremental {
         match state::plan(config, &specs) {
             state::Plan::Unchanged => {
@@ -151,7 +164,13 @@ pub fn link(config: &args::Config) -> Result<()> {
                     eprintln!("weld: incremental: full link: {reason}");
                 }
             }
+            state::Plan::Update {
+                changed,
+                hashes,
+                state,
+            } => update = Some((changed, hashes, state)),
         }
+        timer.done("plan");
     }
     // All files and archive members that take part, and what every global symbol resolves to.
     let mut resolution = resolve::resolve(config, &specs)?;
@@ -162,7 +181,41 @@ pub fn link(config: &args::Config) -> Result<()> {
     layout::define_synthetic_symbols(config, &mut resolution);
     // Which symbols are exported, and under which version.
     let versions = version_script::assign(config, &resolution)?;
-    let (layout, undefined) = layout::compute(config, &resolution, &versions)?;
+    if let Some((changed, hashes, old)) = update {
+        match update_output(
+            config,
+            &resolution,
+            &versions,
+            &specs,
+            &changed,
+            &hashes,
+            &old,
+            &mut timer,
+        ) {
+            Ok(()) => {
+                timer.total();
+                return Ok(());
+            }
+            Err(e) => match e.downcast_ref::<layout::Fallback>() {
+                Some(reason) => {
+                    if config.verbose || config.stats {
+                        eprintln!("weld: incremental: full link: {reason}");
+                    }
+                }
+                None => return Err(e),
+            },
+        }
+    }
+    let slots = if incremental {
+        layout::Slots::Fresh {
+            spare_percent: config
+                .incremental_spare
+                .unwrap_or(incremental::DEFAULT_SPARE_PERCENT),
+        }
+    } else {
+        layout::Slots::Packed
+    };
+    let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
     report_undefined(&resolution, &undefined)?;
     let ctx = layout::Context {
@@ -171,7 +224,14 @@ pub fn link(config: &args::Config) -> Result<()> {
         kind: layout.kind,
         versions: &versions,
     };
-    let bytes = write::write(config, &ctx, &layout)?;
+    let hashes = if incremental {
+        let hashes = state::hash_inputs(&specs)?;
+        layout.build_id_seed = Some(incremental::build_id_seed(config, &hashes, &layout));
+        hashes
+    } else {
+        Vec::new()
+    };
+    let bytes = write::write(config, &ctx, &layout, None)?;
     timer.done("write");
     if config.stats {
         print_stats(&specs, &resolution, &layout, bytes.len());
@@ -179,10 +239,77 @@ pub fn link(config: &args::Config) -> Result<()> {
     write_output(&config.output, &bytes)?;
     timer.done("output");
     if incremental {
-        state::save(config, &specs)?;
+        state::save(config, &specs, &hashes, incremental::record(&ctx, &layout))?;
         timer.done("state");
     }
     timer.total();
+    Ok(())
+}
+
+/// An incremental update of the output (see `incremental`). A `layout::Fallback` error
+/// means: link from scratch.
+#[allow(clippy::too_many_arguments)]
+fn update_output(
+    config: &args::Config,
+    resolution: &resolve::Resolution,
+    versions: &version_script::Versions,
+    specs: &[inputs::search::FileSpec],
+    changed: &[usize],
+    hashes: &[[u8; 32]],
+    old: &state::State,
+    timer: &mut PhaseTimer,
+) -> Result<()> {
+    let changed = incremental::changed_objects(config, resolution, old, changed)?;
+    let recorded = incremental::recorded_layout(old);
+    let (mut layout, undefined) = layout::compute(
+        config,
+        resolution,
+        versions,
+        layout::Slots::Replay(&recorded),
+    )?;
+    report_undefined(resolution, &undefined)?;
+    let ctx = layout::Context {
+        config,
+        res: resolution,
+        kind: layout.kind,
+        versions,
+    };
+    let old_output = std::fs::File::open(&config.output)
+        .with_context(|| format!("cannot open {}", config.output.display()))?;
+    let plan = incremental::plan_update(config, &ctx, &layout, old, changed, &old_output)?;
+    drop(old_output);
+    timer.done("layout");
+    layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
+    let image = write::write(config, &ctx, &layout, Some(&plan.selection))?;
+    timer.done("write");
+    let written = incremental::apply(config, layout.kind, &image, &plan.dirty, layout.file_size)?;
+    timer.done("output");
+    if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
+        let full = write::write(config, &ctx, &layout, None)?;
+        incremental::check_oracle(&config.output, &full)?;
+    }
+    if config.verbose || config.stats {
+        let names: Vec<&str> = plan
+            .changed
+            .iter()
+            .take(3)
+            .map(|f| resolution.objects[f.0 as usize].name.as_str())
+            .collect();
+        eprintln!(
+            "weld: incremental: updated in place: {} of {} objects changed ({}{}), {} sections \
+             of other objects relocated again, {} of {} bytes written",
+            plan.changed.len(),
+            resolution.objects.len(),
+            names.join(", "),
+            if plan.changed.len() > 3 { ", ..." } else { "" },
+            plan.rerelocated,
+            written,
+            image.len()
+        );
+    }
+    let record = incremental::updated_record(&ctx, &layout, old, &plan.changed);
+    state::save(config, specs, hashes, record)?;
+    timer.done("state");
     Ok(())
 }
 

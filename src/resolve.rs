@@ -24,6 +24,12 @@ pub struct LoadedObject {
     pub global_ids: Vec<SymbolId>,
     /// Sections dropped because another file's copy of their COMDAT group was kept.
     pub comdat_discarded: Vec<bool>,
+    /// Where it came from: the input's position on the command line and, for an archive
+    /// member, its index in the archive (`u32::MAX` for a plain object). The incremental
+    /// state names objects this way, never by path.
+    pub origin: (u32, u32),
+    /// The object's bytes (a slice of the input's mapping).
+    pub data: &'static [u8],
 }
 
 impl LoadedObject {
@@ -108,6 +114,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         symbols: SymbolDb::default(),
         comdat: HashMap::default(),
         duplicates: Vec::new(),
+        input: 0,
     };
     for name in &config.undefined {
         let id = state.symbols.intern(leak_name(name));
@@ -137,12 +144,14 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         }
         // Objects and whole archives first, in order; then scan the archives until no member
         // is added (a single archive outside a group is scanned the same way).
-        for item in &mut loaded[i..end] {
+        for (k, item) in loaded[i..end].iter_mut().enumerate() {
+            state.input = (i + k) as u32;
             state.load_eagerly(item)?;
         }
         loop {
             let mut progress = false;
-            for item in &mut loaded[i..end] {
+            for (k, item) in loaded[i..end].iter_mut().enumerate() {
+                state.input = (i + k) as u32;
                 progress |= state.scan_archive(item)?;
             }
             if !progress || end - i == 1 {
@@ -195,12 +204,14 @@ struct Resolver {
     wrap: HashMap<&'static [u8], &'static [u8]>,
     comdat: HashMap<&'static [u8], FileId>,
     duplicates: Vec<(SymbolId, FileId, FileId)>,
+    /// Position of the input being loaded.
+    input: u32,
 }
 
 impl Resolver {
     fn load_eagerly(&mut self, item: &mut Loaded) -> Result<()> {
         match item {
-            Loaded::Object { name, data } => self.add_object(std::mem::take(name), data),
+            Loaded::Object { name, data } => self.add_object(std::mem::take(name), data, u32::MAX),
             Loaded::Shared {
                 name,
                 data,
@@ -216,7 +227,7 @@ impl Resolver {
                         continue; // rlib metadata and the like
                     }
                     extracted[m] = true;
-                    self.add_member(&member.display_name, member.data)?;
+                    self.add_member(&member.display_name, member.data, m as u32)?;
                 }
                 Ok(())
             }
@@ -250,7 +261,7 @@ impl Resolver {
                         member.display_name
                     );
                 }
-                self.add_member(&member.display_name, member.data)?;
+                self.add_member(&member.display_name, member.data, m)?;
                 progress = true;
             }
             if !progress {
@@ -287,14 +298,14 @@ impl Resolver {
         Ok(())
     }
 
-    fn add_member(&mut self, name: &str, data: &'static [u8]) -> Result<()> {
+    fn add_member(&mut self, name: &str, data: &'static [u8], member: u32) -> Result<()> {
         match classify(data).with_context(|| name.to_string())? {
-            ElfKind::Relocatable => self.add_object(name.to_string(), data),
+            ElfKind::Relocatable => self.add_object(name.to_string(), data, member),
             ElfKind::Shared => bail!("{name}: shared object inside an archive"),
         }
     }
 
-    fn add_object(&mut self, name: String, data: &'static [u8]) -> Result<()> {
+    fn add_object(&mut self, name: String, data: &'static [u8], member: u32) -> Result<()> {
         let obj = ObjectFile::parse(data).with_context(|| name.clone())?;
         if obj
             .section_names
@@ -412,6 +423,8 @@ impl Resolver {
             obj,
             global_ids,
             comdat_discarded,
+            origin: (self.input, member),
+            data,
         });
         Ok(())
     }

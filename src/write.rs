@@ -22,16 +22,29 @@ fn put_u64(buf: &mut [u8], at: usize, v: u64) {
     buf[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-struct DynReloc {
-    offset: u64,
-    r_type: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynReloc {
+    pub offset: u64,
+    pub r_type: u32,
     /// `.dynsym` index (0: none).
-    sym: u32,
-    addend: u64,
+    pub sym: u32,
+    pub addend: u64,
+}
+
+/// An incremental update writes only some input sections; the dynamic relocations and
+/// `.eh_frame_hdr` entries of the others are carried over from the old output.
+#[derive(Default)]
+pub struct Selection {
+    /// Input sections to copy and relocate.
+    pub sections: rustc_hash::FxHashSet<(FileId, u32)>,
+    /// Files whose every slot is rewritten (with its spare room).
+    pub files: rustc_hash::FxHashSet<FileId>,
+    pub kept_dyn_relocs: Vec<DynReloc>,
+    pub kept_fdes: Vec<(u64, u64)>,
 }
 
 impl DynReloc {
-    fn new(offset: u64, r_type: u32, sym: u32, addend: u64) -> DynReloc {
+    pub fn new(offset: u64, r_type: u32, sym: u32, addend: u64) -> DynReloc {
         DynReloc {
             offset,
             r_type,
@@ -41,12 +54,17 @@ impl DynReloc {
     }
 }
 
-pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if layout.file_size > 1 << 40 || buf.try_reserve_exact(layout.file_size as usize).is_err() {
+pub fn write(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    select: Option<&Selection>,
+) -> Result<Vec<u8>> {
+    if layout.file_size > 1 << 40 {
         bail!("the output would be {} bytes: too large", layout.file_size);
     }
-    buf.resize(layout.file_size as usize, 0);
+    // Zeroed pages from the allocator: what is not written is never touched.
+    let mut buf = vec![0u8; layout.file_size as usize];
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
@@ -62,18 +80,11 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         for member in &os.members {
             match *member {
                 Member::Input { file, sec } => {
+                    if select.is_some_and(|s| !s.sections.contains(&(file, sec))) {
+                        continue;
+                    }
                     let placement = layout.placements[file.0 as usize][sec as usize];
-                    let len = match layout.eh_records.get(&(file, sec)) {
-                        Some(records) => records
-                            .iter()
-                            .filter(|r| r.out_offset.is_some())
-                            .map(|r| r.size as usize)
-                            .sum(),
-                        None => ctx.res.objects[file.0 as usize]
-                            .obj
-                            .section_data(sec as usize)
-                            .len(),
-                    };
+                    let len = layout.member_len(ctx.res, file, sec) as usize;
                     jobs.push(((os.offset + placement.offset) as usize, len, os, file, sec));
                 }
                 Member::Merged(m) => {
@@ -109,6 +120,11 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         fde_table.extend(r.fde_table);
         errors.extend(r.errors);
     }
+    if let Some(select) = select {
+        dyn_relocs.extend_from_slice(&select.kept_dyn_relocs);
+        fde_table.extend_from_slice(&select.kept_fdes);
+    }
+    fill_spare_room(layout, select, &mut buf);
     if !errors.is_empty() {
         bail!("{}", errors.join("\nweld: error: "));
     }
@@ -241,7 +257,13 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
         let Some(rela) = layout.synthetic_section(name) else {
             continue;
         };
-        if relocs.len() as u64 * 24 != rela.size {
+        // Incremental mode leaves room: R_X86_64_NONE entries (zeros) after the used ones.
+        let fits = if layout.slots.is_empty() {
+            relocs.len() as u64 * 24 == rela.size
+        } else {
+            relocs.len() as u64 * 24 <= rela.size
+        };
+        if !fits {
             bail!(
                 "internal error: {} relocations written to {name}, {} reserved",
                 relocs.len(),
@@ -475,11 +497,74 @@ pub fn write(config: &Config, ctx: &Context, layout: &Layout) -> Result<Vec<u8>>
                 hasher.finalize().as_bytes()[..n].to_vec()
             }
             // md5 and sha1 name a size; any good hash of the output serves as the identity.
-            _ => blake3::hash(&buf).as_bytes()[..n].to_vec(),
+            _ => match &layout.build_id_seed {
+                Some(seed) => blake3::hash(seed).as_bytes()[..n].to_vec(),
+                None => blake3::hash(&buf).as_bytes()[..n].to_vec(),
+            },
         };
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
     }
     Ok(buf)
+}
+
+/// Incremental mode: the room after each slot's contents. In code it is filled with
+/// `int3`. In sections that readers walk unit by unit (`.eh_frame`, `.debug_frame`,
+/// `.debug_info`, `.debug_line`, ...), where zeros would read as a malformed unit, the
+/// slot's last unit is lengthened over it and the room filled with a no-op for that
+/// section (`DW_CFA_nop` / null DIEs / zero tuples, which end their lists, and
+/// `DW_LNS_set_basic_block` in line programs, which adds no row). Elsewhere it stays zero.
+fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
+    for slot in &layout.slots {
+        if select.is_some_and(|s| !s.files.contains(&slot.file)) {
+            continue;
+        }
+        let os = &layout.sections[slot.out as usize];
+        if os.sh_type == elf::SHT_NOBITS || slot.capacity <= slot.used {
+            continue;
+        }
+        let start = (os.offset + slot.start) as usize;
+        let (used, end) = (start + slot.used as usize, start + slot.capacity as usize);
+        if os.sh_flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+            buf[used..end].fill(0xcc);
+        } else if crate::layout::walked_by_units(&os.name) {
+            if os.name == ".debug_line" {
+                buf[used..end].fill(0x07); // DW_LNS_set_basic_block
+            }
+            lengthen_last_unit(buf, start, used, end);
+        }
+    }
+}
+
+/// Finds the last unit (4-byte length, or 0xffffffff and an 8-byte length) in
+/// `buf[start..used]` and makes it end at `end`.
+fn lengthen_last_unit(buf: &mut [u8], start: usize, used: usize, end: usize) {
+    let mut at = start;
+    let mut last = None;
+    while at + 4 <= used {
+        let len = u32::from_le_bytes(buf[at..at + 4].try_into().unwrap());
+        let (header, len) = match len {
+            0 => break,
+            0xffff_ffff if at + 12 <= used => (
+                12,
+                u64::from_le_bytes(buf[at + 4..at + 12].try_into().unwrap()) as usize,
+            ),
+            0xffff_ffff => break,
+            n => (4, n as usize),
+        };
+        if at + header + len > used {
+            break;
+        }
+        last = Some((at, header));
+        at += header + len;
+    }
+    if let Some((at, header)) = last {
+        let new_len = end - at - header;
+        if header == 4 {
+            put_u32(buf, at, new_len as u32);
+        } else {
+            put_u64(buf, at + 4, new_len as u64);
+        }
+    }
 }
 
 /// The ELF header (program headers, if any, follow it at offset 64). The output is

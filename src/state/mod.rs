@@ -7,10 +7,12 @@
 //! validation, comes from another format or weld build, or does not match the output on disk
 //! means a full link. It is written to a temporary file, synced and renamed into place.
 //!
-//! What this step does: change detection (stat first, BLAKE3 only for inputs whose identity
-//! changed; inputs matched by command-line position and content, not path) and the no-op
-//! relink. What it does not do yet: patch an output in place when some inputs changed (that
-//! falls back to a full link, with the reason under `--verbose`).
+//! Change detection is here (stat first, BLAKE3 only for inputs whose identity changed;
+//! inputs matched by command-line position and content, not path); what to do about a
+//! change is `crate::incremental`'s business. Besides the inputs the state records the
+//! slotted layout (every output section's size and every file's slot in it), per loaded
+//! object its content and symbol-interface hashes and its global symbols' addresses, and a
+//! fingerprint of the GOT/PLT/dynamic-symbol needs.
 
 use crate::args::{Config, InputArg};
 use crate::inputs::search::FileSpec;
@@ -21,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -38,6 +40,35 @@ pub struct InputRecord {
     pub hash: [u8; 32],
 }
 
+/// One loaded object (a plain input or an archive member), in link order.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub struct ObjectRecord {
+    /// Position of its input on the command line.
+    pub input: u32,
+    /// Index in its archive, `u32::MAX` for a plain object.
+    pub member: u32,
+    pub hash: [u8; 32],
+    /// Hash of the global symbols it defines and references, and its COMDAT groups.
+    pub iface: [u8; 32],
+    /// Address of each global symbol it defines, in name order (`u64::MAX`: none).
+    pub symbols: Vec<u64>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub struct SlotRecord {
+    /// Index of the object in `State::objects`.
+    pub file: u32,
+    pub start: u64,
+    pub capacity: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub struct SectionRecord {
+    pub name: String,
+    pub size: u64,
+    pub slots: Vec<SlotRecord>,
+}
+
 #[derive(Archive, Serialize, Deserialize, Debug)]
 pub struct State {
     pub format: u32,
@@ -48,6 +79,10 @@ pub struct State {
     pub inputs: Vec<InputRecord>,
     /// The output as this link left it.
     pub output: FileIdentity,
+    pub objects: Vec<ObjectRecord>,
+    pub sections: Vec<SectionRecord>,
+    /// Fingerprint of the GOT, PLT, copy relocations and dynamic symbols.
+    pub needs: [u8; 32],
 }
 
 /// Takes the output's lock file (`<output>.weld-lock`), waiting for another weld that holds
@@ -115,7 +150,7 @@ pub fn options_hash(config: &Config) -> [u8; 32] {
     *blake3::hash(format!("{normalized:?}").as_bytes()).as_bytes()
 }
 
-fn hash_file(path: &Path) -> Result<[u8; 32]> {
+pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
     let data = crate::inputs::map_file(path)?;
     let mut hasher = blake3::Hasher::new();
     if data.len() > 1 << 20 {
@@ -127,12 +162,19 @@ fn hash_file(path: &Path) -> Result<[u8; 32]> {
 }
 
 /// What the next link has to do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Plan {
     /// Nothing that the output depends on changed: leave it as it is.
     Unchanged,
     /// Link from scratch, for this reason.
     Full(String),
+    /// These inputs (by position) changed; the state says how the output was laid out.
+    Update {
+        changed: Vec<usize>,
+        /// Content hash of every input now.
+        hashes: Vec<[u8; 32]>,
+        state: Box<State>,
+    },
 }
 
 /// Decides, from the state on disk, what this link must do. Never trusts a state it has not
@@ -184,52 +226,67 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
         )));
     }
     // Inputs are matched by position: stat first, hash only what looks different.
-    let changed: Vec<usize> = specs
+    let hashes: Vec<([u8; 32], bool)> = specs
         .par_iter()
         .zip(state.inputs.as_slice().par_iter())
-        .enumerate()
-        .filter_map(|(i, (spec, old))| {
-            let now = identity(&spec.path).ok()?;
-            let same_identity = now.size == old.identity.size.to_native()
-                && now.mtime_ns == old.identity.mtime_ns.to_native()
-                && now.inode == old.identity.inode.to_native()
-                && now.device == old.identity.device.to_native()
-                && spec.path.as_os_str().to_string_lossy() == old.path.as_str();
+        .map(|(spec, old)| {
+            let now = identity(&spec.path).ok();
+            let same_identity = now.is_some_and(|now| {
+                now.size == old.identity.size.to_native()
+                    && now.mtime_ns == old.identity.mtime_ns.to_native()
+                    && now.inode == old.identity.inode.to_native()
+                    && now.device == old.identity.device.to_native()
+            }) && spec.path.as_os_str().to_string_lossy() == old.path.as_str();
             if same_identity {
-                return None;
+                return Ok((old.hash, false));
             }
-            match hash_file(&spec.path) {
-                Ok(h) if h == old.hash => None,
-                _ => Some(i),
-            }
+            let h = hash_file(&spec.path)?;
+            Ok((h, h != old.hash))
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    let changed: Vec<usize> = (0..specs.len()).filter(|&i| hashes[i].1).collect();
     if changed.is_empty() {
         return Ok(Plan::Unchanged);
     }
-    let names: Vec<String> = changed
-        .iter()
-        .take(3)
-        .map(|&i| specs[i].path.display().to_string())
-        .collect();
-    Ok(Plan::Full(format!(
-        "{} of {} inputs changed ({}{}); updating an output in place is not implemented yet",
-        changed.len(),
-        specs.len(),
-        names.join(", "),
-        if changed.len() > 3 { ", ..." } else { "" }
-    )))
+    let state: State = rkyv::deserialize::<State, rkyv::rancor::Error>(state)
+        .map_err(|e| anyhow::anyhow!("the state cannot be read: {e}"))?;
+    Ok(Plan::Update {
+        changed,
+        hashes: hashes.into_iter().map(|h| h.0).collect(),
+        state: Box::new(state),
+    })
+}
+
+/// Content hashes of the inputs, for a full link.
+pub fn hash_inputs(specs: &[FileSpec]) -> Result<Vec<[u8; 32]>> {
+    specs.par_iter().map(|spec| hash_file(&spec.path)).collect()
+}
+
+/// What a link knows about its layout, for the state.
+pub struct Record {
+    pub objects: Vec<ObjectRecord>,
+    pub sections: Vec<SectionRecord>,
+    pub needs: [u8; 32],
 }
 
 /// Records the state of a link that just wrote `config.output`.
-pub fn save(config: &Config, specs: &[FileSpec]) -> Result<()> {
+pub fn save(
+    config: &Config,
+    specs: &[FileSpec],
+    hashes: &[[u8; 32]],
+    record: Record,
+) -> Result<()> {
+    if specs.is_empty() {
+        bail!("no inputs");
+    }
     let inputs = specs
         .par_iter()
-        .map(|spec| {
+        .zip(hashes.par_iter())
+        .map(|(spec, hash)| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),
                 identity: identity(&spec.path)?,
-                hash: hash_file(&spec.path)?,
+                hash: *hash,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -239,6 +296,9 @@ pub fn save(config: &Config, specs: &[FileSpec]) -> Result<()> {
         options_hash: options_hash(config),
         inputs,
         output: identity(&config.output)?,
+        objects: record.objects,
+        sections: record.sections,
+        needs: record.needs,
     };
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
         .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
@@ -257,8 +317,24 @@ pub fn save(config: &Config, specs: &[FileSpec]) -> Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    if specs.is_empty() {
-        bail!("no inputs");
-    }
     result
+}
+
+/// Marks the state untrustworthy, durably, before an output is patched in place: the state
+/// is removed and its directory synced, so that a link killed mid-patch is followed by a
+/// full link.
+pub fn invalidate(output: &Path) -> Result<()> {
+    let path = state_path(output);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }

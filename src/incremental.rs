@@ -1,0 +1,630 @@
+//! Incremental update: patch the output of an earlier `--incremental` link in place when
+//! only some objects changed.
+//!
+//! The earlier link laid every file's contribution to each output section into a slot with
+//! spare room (`layout::Slots::Fresh`) and recorded the slots in the state. An update
+//! resolves the inputs again, checks that resolution cannot have changed (the same objects
+//! are loaded and every changed object defines and references the same global symbols),
+//! and lays out again with every slot where it was (`layout::Slots::Replay`): then only the
+//! changed objects' sections move, inside their slots. It writes those sections, the
+//! sections of unchanged objects that refer to a global symbol whose address moved, and the
+//! linker-made tables (GOT, PLT, dynamic relocations, `.eh_frame_hdr`, symbol tables,
+//! headers), and keeps everything else of the old output. Anything it cannot prove right
+//! is a `layout::Fallback`: the caller links from scratch and says why.
+//!
+//! The result is byte for byte what a from-scratch write of the same layout gives; with
+//! `WELD_ORACLE=1` weld checks that after every update (the tests do).
+
+use crate::args::Config;
+use crate::layout::{self, Context, Fallback, Layout, SymRef, NOT_PLACED};
+use crate::resolve::LoadedObject;
+use crate::state::{ObjectRecord, Record, SectionRecord, SlotRecord, State};
+use crate::symbols::{Def, FileId, SymbolId};
+use crate::write::{DynReloc, Selection};
+use anyhow::{Context as _, Result};
+use object::elf;
+use object::LittleEndian as LE;
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+use std::os::unix::fs::FileExt;
+
+/// Spare room per slot, in percent of its contents (plus 64 bytes), unless
+/// `--incremental-spare` says otherwise.
+pub const DEFAULT_SPARE_PERCENT: u64 = 25;
+
+fn fallback<T>(reason: String) -> Result<T> {
+    Err(anyhow::Error::new(Fallback(reason)))
+}
+
+/// The global symbols of an object, sorted by name: (name, symbol index, defined here).
+/// Symbols in COMDAT groups another file won count as references.
+fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
+    let obj = &object.obj;
+    let mut out: Vec<_> = (obj.first_global..obj.symbols.len())
+        .map(|i| {
+            let shndx = obj.symbol_shndx(i) as usize;
+            let defined = shndx != usize::from(elf::SHN_UNDEF)
+                && !object.comdat_discarded.get(shndx).copied().unwrap_or(false);
+            (obj.symbol_name(i).unwrap_or(b""), i, defined)
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// What resolution sees of an object: its global symbols (name, defined or not, binding,
+/// type, visibility, common size) and its COMDAT group signatures, in a canonical order.
+pub fn iface_hash(object: &LoadedObject) -> [u8; 32] {
+    let obj = &object.obj;
+    let mut h = blake3::Hasher::new();
+    for (name, i, defined) in globals_by_name(object) {
+        let sym = &obj.symbols[i];
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name);
+        let shndx = obj.symbol_shndx(i);
+        let class = match shndx {
+            _ if !defined => 0u8,
+            s if s == u32::from(elf::SHN_COMMON) => 1,
+            s if s == u32::from(elf::SHN_ABS) => 2,
+            _ => 3,
+        };
+        h.update(&[class, sym.st_info, sym.st_other]);
+        if class == 1 {
+            h.update(&sym.st_size.get(LE).to_le_bytes());
+            h.update(&sym.st_value.get(LE).to_le_bytes());
+        }
+    }
+    let mut groups: Vec<&[u8]> = obj.comdat_groups.iter().map(|g| g.0).collect();
+    groups.sort_unstable();
+    for g in groups {
+        h.update(&(g.len() as u64).to_le_bytes());
+        h.update(g);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Addresses of the global symbols an object defines, in name order (`u64::MAX` for one
+/// that has no address in the output).
+fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Vec<u64> {
+    let obj = &object.obj;
+    globals_by_name(object)
+        .into_iter()
+        .filter(|g| g.2)
+        .map(|(_, i, _)| {
+            let shndx = obj.symbol_shndx(i);
+            let value = obj.symbols[i].st_value.get(LE);
+            if shndx == u32::from(elf::SHN_ABS) {
+                value
+            } else if shndx == u32::from(elf::SHN_COMMON) {
+                u64::MAX
+            } else {
+                layout
+                    .section_address(file, shndx, value)
+                    .unwrap_or(u64::MAX)
+            }
+        })
+        .collect()
+}
+
+/// Fingerprint of what the relocation scan asked for: GOT and PLT entries in slot order,
+/// copy relocations, canonical PLT entries, dynamic symbols and DT_NEEDED. An update whose
+/// fingerprint differs would move GOT or PLT slots: it falls back.
+pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
+    let res = ctx.res;
+    let name = |id: SymbolId| res.symbols.get(id).name;
+    let mut h = blake3::Hasher::new();
+    let mut put = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    let symref = |s: SymRef| match s {
+        SymRef::Global(id) => name(id).to_vec(),
+        SymRef::Local(f, i) => {
+            let origin = res
+                .objects
+                .get(f.0 as usize)
+                .map_or((u32::MAX, 0), |o| o.origin);
+            format!("local {origin:?} {i}").into_bytes()
+        }
+    };
+    let needs = &layout.needs;
+    for &(s, kind) in &needs.got_entries {
+        put(&symref(s));
+        put(format!("{kind:?}").as_bytes());
+    }
+    put(b"plt");
+    for &id in &needs.plt_entries {
+        put(name(id));
+    }
+    put(b"iplt");
+    for &s in &needs.iplt_entries {
+        put(&symref(s));
+    }
+    put(b"copies");
+    for &id in &needs.copies {
+        put(name(id));
+    }
+    put(b"canonical");
+    let mut canonical: Vec<&[u8]> = needs.canonical.iter().map(|&id| name(id)).collect();
+    canonical.sort_unstable();
+    for c in canonical {
+        put(c);
+    }
+    put(b"dynsym");
+    for &id in &layout.dynamic.dynsyms {
+        put(name(id));
+    }
+    put(b"needed");
+    put(&layout.dynamic.dynstr);
+    *h.finalize().as_bytes()
+}
+
+/// What the state records about a link's layout.
+pub fn record(ctx: &Context, layout: &Layout) -> Record {
+    let res = ctx.res;
+    let objects = res
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(f, object)| ObjectRecord {
+            input: object.origin.0,
+            member: object.origin.1,
+            hash: *blake3::hash(object.data).as_bytes(),
+            iface: iface_hash(object),
+            symbols: defined_addresses(layout, FileId(f as u32), object),
+        })
+        .collect();
+    let mut sections: Vec<SectionRecord> = layout
+        .order
+        .iter()
+        .map(|id| {
+            let s = &layout.sections[id.0 as usize];
+            SectionRecord {
+                name: s.name.clone(),
+                size: s.size,
+                slots: Vec::new(),
+            }
+        })
+        .collect();
+    for slot in &layout.slots {
+        let name = &layout.sections[slot.out as usize].name;
+        if let Some(s) = sections.iter_mut().find(|s| &s.name == name) {
+            s.slots.push(SlotRecord {
+                file: slot.file.0,
+                start: slot.start,
+                capacity: slot.capacity,
+            });
+        }
+    }
+    Record {
+        objects,
+        sections,
+        needs: needs_fingerprint(ctx, layout),
+    }
+}
+
+/// The layout to replay, from the state.
+pub fn recorded_layout(state: &State) -> layout::Recorded {
+    let mut rec = layout::Recorded::default();
+    for s in &state.sections {
+        rec.sizes.insert(s.name.clone(), s.size);
+        if !s.slots.is_empty() {
+            rec.slots.insert(
+                s.name.clone(),
+                s.slots
+                    .iter()
+                    .map(|slot| (FileId(slot.file), slot.start, slot.capacity))
+                    .collect(),
+            );
+        }
+    }
+    rec
+}
+
+/// The build-id of an incremental-mode output: the options, the inputs' contents and the
+/// slot table determine every byte, so they serve as its identity (and nothing needs to
+/// hash the whole output after a small update).
+pub fn build_id_seed(config: &Config, hashes: &[[u8; 32]], layout: &Layout) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(&crate::state::options_hash(config));
+    for hash in hashes {
+        h.update(hash);
+    }
+    for slot in &layout.slots {
+        for v in [
+            u64::from(slot.out),
+            u64::from(slot.file.0),
+            slot.start,
+            slot.capacity,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Whether an output section's addresses are its own: not a non-alloc section, and not
+/// `.tbss`, whose addresses overlap the sections after it.
+fn has_addresses(os: &layout::OutputSection) -> bool {
+    let tbss = os.sh_type == elf::SHT_NOBITS && os.sh_flags & u64::from(elf::SHF_TLS) != 0;
+    os.addr != 0 && !tbss
+}
+
+/// What an update found to do.
+pub struct Update {
+    /// Objects whose content changed.
+    pub changed: Vec<FileId>,
+    pub selection: Selection,
+    /// Byte ranges of the output to write (everything else is kept).
+    pub dirty: Vec<(u64, u64)>,
+    /// Sections of unchanged objects relocated again.
+    pub rerelocated: usize,
+}
+
+/// The objects that changed, once it is certain that resolution is as the state recorded:
+/// the same objects are loaded in the same order and each changed object defines and
+/// references the same global symbols.
+pub fn changed_objects(
+    config: &Config,
+    res: &crate::resolve::Resolution,
+    state: &State,
+    changed_inputs: &[usize],
+) -> Result<Vec<FileId>> {
+    if !config.defsym.is_empty() {
+        return fallback("--defsym values are not tracked incrementally".into());
+    }
+    // The same objects, in the same order: archive members pulled or dropped would
+    // change the slot table.
+    let same_objects = res.objects.len() == state.objects.len()
+        && res
+            .objects
+            .iter()
+            .zip(&state.objects)
+            .all(|(o, r)| o.origin == (r.input, r.member));
+    let changed_set: FxHashSet<u32> = changed_inputs.iter().map(|&i| i as u32).collect();
+    let candidates: Vec<usize> = (0..res.objects.len())
+        .filter(|&f| changed_set.contains(&res.objects[f].origin.0))
+        .collect();
+    let checked: Vec<Result<Option<FileId>>> = candidates
+        .par_iter()
+        .map(|&f| {
+            let object = &res.objects[f];
+            let Some(old) = state
+                .objects
+                .get(f)
+                .filter(|r| (r.input, r.member) == object.origin)
+            else {
+                return Ok(None);
+            };
+            if *blake3::hash(object.data).as_bytes() == old.hash {
+                return Ok(None);
+            }
+            if iface_hash(object) != old.iface {
+                return fallback(format!(
+                    "{} defines or references different global symbols",
+                    object.name
+                ));
+            }
+            Ok(Some(FileId(f as u32)))
+        })
+        .collect();
+    let mut changed = Vec::new();
+    for c in checked {
+        changed.extend(c?);
+    }
+    if !same_objects {
+        return fallback("a different set of objects or archive members is loaded".into());
+    }
+    for &i in changed_inputs {
+        if !res.objects.iter().any(|o| o.origin.0 == i as u32) {
+            return fallback(format!(
+                "input {i} changed and is a shared library or an archive nothing was taken from"
+            ));
+        }
+    }
+    Ok(changed)
+}
+
+/// Decides what to rewrite, after the layout was replayed. `old_output` is the output the
+/// state describes.
+pub fn plan_update(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    state: &State,
+    changed: Vec<FileId>,
+    old_output: &std::fs::File,
+) -> Result<Update> {
+    let res = ctx.res;
+    if needs_fingerprint(ctx, layout) != state.needs {
+        return fallback("the GOT, PLT or dynamic symbols would change".into());
+    }
+    let changed_files: FxHashSet<FileId> = changed.iter().copied().collect();
+
+    // 3. Global symbols whose address moved: definitions in changed objects.
+    let mut moved: FxHashSet<SymbolId> = FxHashSet::default();
+    for &file in &changed {
+        let object = &res.objects[file.0 as usize];
+        let old = &state.objects[file.0 as usize].symbols;
+        let new = defined_addresses(layout, file, object);
+        if new.len() != old.len() {
+            return fallback(format!("{} defines different symbols", object.name));
+        }
+        let by_name = globals_by_name(object);
+        let mut k = 0;
+        for (_, sym_index, defined) in by_name {
+            if !defined {
+                continue;
+            }
+            if new[k] != old[k] {
+                if let Some(id) = object.global_id(sym_index) {
+                    moved.insert(id);
+                }
+            }
+            k += 1;
+        }
+    }
+    // Aliases (`foo` for `foo@@V`) share the definition.
+    for alias in &res.symver_aliases {
+        if let Def::Defined { file, .. } = res.symbols.get(*alias).def {
+            if changed_files.contains(&file) {
+                moved.insert(*alias);
+            }
+        }
+    }
+
+    // 4. Sections to write: all of the changed objects', and those of unchanged objects
+    //    with a relocation against a moved symbol.
+    let mut selection = Selection {
+        files: changed_files.clone(),
+        ..Selection::default()
+    };
+    for &file in &changed {
+        let f = file.0 as usize;
+        for (sec, p) in layout.placements[f].iter().enumerate() {
+            if p.out != NOT_PLACED {
+                selection.sections.insert((file, sec as u32));
+            }
+        }
+    }
+    let rerelocate: Vec<(FileId, u32)> = if moved.is_empty() {
+        Vec::new()
+    } else {
+        res.objects
+            .par_iter()
+            .enumerate()
+            .filter(|(f, o)| {
+                !changed_files.contains(&FileId(*f as u32))
+                    && o.global_ids.iter().any(|id| moved.contains(id))
+            })
+            .flat_map_iter(|(f, o)| {
+                let moved = &moved;
+                layout.placements[f]
+                    .iter()
+                    .enumerate()
+                    .filter(move |(sec, p)| {
+                        p.out != NOT_PLACED
+                            && o.obj.relocs[*sec].iter().any(|r| {
+                                o.global_id(r.r_sym(LE, false) as usize)
+                                    .is_some_and(|id| moved.contains(&id))
+                            })
+                    })
+                    .map(move |(sec, _)| (FileId(f as u32), sec as u32))
+            })
+            .collect()
+    };
+    let rerelocated = rerelocate.len();
+    selection.sections.extend(rerelocate.iter().copied());
+
+    // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
+    //    linker-made sections, headers and the tail (symbol tables, section headers).
+    let mut dirty: Vec<(u64, u64)> = Vec::new();
+    let mut rewritten_addrs: Vec<(u64, u64)> = Vec::new();
+    for slot in &layout.slots {
+        if !changed_files.contains(&slot.file) {
+            continue;
+        }
+        let os = &layout.sections[slot.out as usize];
+        if os.sh_type != elf::SHT_NOBITS {
+            dirty.push((os.offset + slot.start, slot.capacity));
+        }
+        if has_addresses(os) {
+            rewritten_addrs.push((os.addr + slot.start, slot.capacity));
+        }
+    }
+    for &(file, sec) in &rerelocate {
+        let p = layout.placements[file.0 as usize][sec as usize];
+        let os = &layout.sections[p.out as usize];
+        let len = layout.member_len(res, file, sec);
+        if os.sh_type != elf::SHT_NOBITS {
+            dirty.push((os.offset + p.offset, len));
+        }
+        if has_addresses(os) {
+            rewritten_addrs.push((os.addr + p.offset, len));
+        }
+    }
+    let headers = 64 + 56 * layout.segments.len() as u64;
+    dirty.push((0, headers));
+    for id in &layout.order {
+        let s = &layout.sections[id.0 as usize];
+        if s.synthetic.is_some() && s.sh_type != elf::SHT_NOBITS {
+            dirty.push((s.offset, s.size));
+        }
+    }
+    rewritten_addrs.sort_unstable();
+    let rewritten = |addr: u64| {
+        let i = rewritten_addrs.partition_point(|r| r.0 <= addr);
+        i > 0 && addr < rewritten_addrs[i - 1].0 + rewritten_addrs[i - 1].1
+    };
+    // Address ranges of unchanged objects' slots: their dynamic relocations and FDEs are
+    // carried over unless the section was re-relocated.
+    let mut kept_slots: Vec<(u64, u64)> = layout
+        .slots
+        .iter()
+        .filter(|s| !changed_files.contains(&s.file))
+        .filter_map(|s| {
+            let os = &layout.sections[s.out as usize];
+            has_addresses(os).then_some((os.addr + s.start, s.capacity))
+        })
+        .collect();
+    kept_slots.sort_unstable();
+    let kept = |addr: u64| {
+        let i = kept_slots.partition_point(|r| r.0 <= addr);
+        i > 0 && addr < kept_slots[i - 1].0 + kept_slots[i - 1].1 && !rewritten(addr)
+    };
+    let read = |name: &str| -> Result<Option<(u64, Vec<u8>)>> {
+        let Some(s) = layout.synthetic_section(name) else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0u8; s.size as usize];
+        old_output
+            .read_exact_at(&mut bytes, s.offset)
+            .with_context(|| format!("cannot read {name} of {}", config.output.display()))?;
+        Ok(Some((s.addr, bytes)))
+    };
+    if let Some((_, bytes)) = read(".rela.dyn")? {
+        for e in bytes.chunks_exact(24) {
+            let word = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap());
+            let info = word(8);
+            let r = DynReloc::new(word(0), info as u32, (info >> 32) as u32, word(16));
+            if r.r_type != elf::R_X86_64_NONE && kept(r.offset) {
+                selection.kept_dyn_relocs.push(r);
+            }
+        }
+    }
+    if let Some((hdr, bytes)) = read(".eh_frame_hdr")? {
+        if bytes.len() >= 12 {
+            let count = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+            for e in bytes[12..].chunks_exact(8).take(count) {
+                let rel = |i: usize| i32::from_le_bytes(e[i..i + 4].try_into().unwrap()) as i64;
+                let pc = hdr.wrapping_add(rel(0) as u64);
+                let fde = hdr.wrapping_add(rel(4) as u64);
+                if kept(fde) {
+                    selection.kept_fdes.push((pc, fde));
+                }
+            }
+        }
+    }
+    Ok(Update {
+        changed,
+        selection,
+        dirty,
+        rerelocated,
+    })
+}
+
+/// Writes the dirty ranges of `image` (the new output, complete in those ranges) into the
+/// output: in place when nothing can be running it, otherwise into a copy that is renamed
+/// over it. Returns the bytes written.
+pub fn apply(
+    config: &Config,
+    kind: layout::OutputKind,
+    image: &[u8],
+    dirty: &[(u64, u64)],
+    tail_start: u64,
+) -> Result<u64> {
+    let output = &config.output;
+    let write_ranges = |file: &std::fs::File| -> Result<u64> {
+        let mut written = 0;
+        for &(start, len) in dirty {
+            let end = (start + len).min(tail_start).min(image.len() as u64);
+            if start >= end {
+                continue;
+            }
+            file.write_all_at(&image[start as usize..end as usize], start)?;
+            written += end - start;
+        }
+        file.write_all_at(&image[tail_start as usize..], tail_start)?;
+        written += image.len() as u64 - tail_start;
+        file.set_len(image.len() as u64)?;
+        file.sync_data()?;
+        Ok(written)
+    };
+    // A running executable cannot be opened for writing (ETXTBSY); a shared library can,
+    // but the processes that have it mapped would see the patch: copy those.
+    let in_place = if kind == layout::OutputKind::Shared {
+        None
+    } else {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(output)
+        {
+            Ok(f) => Some(f),
+            Err(e) if e.raw_os_error() == Some(26) => None, // ETXTBSY
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", output.display())),
+        }
+    };
+    if let Some(file) = in_place {
+        crate::state::invalidate(output)?;
+        return write_ranges(&file).with_context(|| format!("cannot patch {}", output.display()));
+    }
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.weld-tmp-{}", std::process::id()));
+    let result = (|| -> Result<u64> {
+        std::fs::copy(output, &tmp)
+            .with_context(|| format!("cannot copy {} to {}", output.display(), tmp.display()))?;
+        let file = std::fs::OpenOptions::new().write(true).open(&tmp)?;
+        let written = write_ranges(&file)?;
+        std::fs::rename(&tmp, output)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), output.display()))?;
+        Ok(written)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The record of an updated output: the old one with the changed objects' entries renewed.
+pub fn updated_record(ctx: &Context, layout: &Layout, state: &State, changed: &[FileId]) -> Record {
+    let mut objects = state.objects.clone();
+    for &file in changed {
+        let object = &ctx.res.objects[file.0 as usize];
+        let r = &mut objects[file.0 as usize];
+        r.hash = *blake3::hash(object.data).as_bytes();
+        r.iface = iface_hash(object);
+        r.symbols = defined_addresses(layout, file, object);
+    }
+    Record {
+        objects,
+        sections: state.sections.clone(),
+        needs: state.needs,
+    }
+}
+
+/// Test support (`WELD_ORACLE=1`): the patched output must equal a from-scratch write of
+/// the same layout.
+pub fn check_oracle(output: &std::path::Path, full: &[u8]) -> Result<()> {
+    let patched = std::fs::read(output)
+        .with_context(|| format!("oracle: cannot read {}", output.display()))?;
+    if patched == full {
+        return Ok(());
+    }
+    // Kept for a look with readelf/cmp.
+    let mut expected = output.as_os_str().to_owned();
+    expected.push(".oracle");
+    let _ = std::fs::write(&expected, full);
+    let mut kept = output.as_os_str().to_owned();
+    kept.push(".patched");
+    let _ = std::fs::write(&kept, &patched);
+    let at = patched
+        .iter()
+        .zip(full)
+        .position(|(a, b)| a != b)
+        .unwrap_or(patched.len().min(full.len()));
+    anyhow::bail!(
+        "oracle: the patched {} differs from a full write of its layout at offset {at:#x} \
+         ({} bytes patched, {} expected)",
+        output.display(),
+        patched.len(),
+        full.len()
+    )
+}
