@@ -451,3 +451,104 @@ fn test_harness_binary() {
     }
     env.assert_weld_ran();
 }
+
+/// Incremental relinking of a Rust program made of a library crate (an rlib of several
+/// codegen units) and a binary crate: edits to either are patched into the output in place
+/// (checked by the oracle), and the program behaves as a fresh GNU-ld link of the same
+/// objects does.
+#[test]
+fn incremental_edits_to_a_rust_program() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // incremental mode is weld's own
+    }
+    let env = Env::new("rust-incremental");
+    // Format strings and generic instances change the symbols a codegen unit defines
+    // (`core::fmt::Arguments::new` instances are named by the template's length), so
+    // these are edits that add and remove global symbols.
+    // A wrapper that keeps weld's messages: rustc shows none when a link succeeds.
+    let log = env.path("weld-messages.log");
+    let wrapper_dir = env.path("incremental-ld");
+    std::fs::create_dir_all(&wrapper_dir).unwrap();
+    std::fs::write(
+        wrapper_dir.join("ld"),
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\" --verbose 2>>'{}'\n",
+            LinkerUnderTest::get().path.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        wrapper_dir.join("ld"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let lib_v0 = "pub fn scale(x: u64) -> u64 { x * 3 }\n\
+                  pub fn label() -> &'static str { \"items\" }\n\
+                  pub fn table() -> Vec<u64> { (1..=5).map(scale).collect() }\n";
+    let main_v0 = "fn total(v: &[u64]) -> u64 { v.iter().sum() }\n\
+                   fn main() {\n    let t = mylib::table();\n    \
+                   println!(\"{} {}: {:?}\", total(&t), mylib::label(), t);\n}\n";
+    let build = |lib: &str, main: &str, expect_patch: bool, step: &str| {
+        std::fs::write(env.path("mylib.rs"), lib).unwrap();
+        std::fs::write(env.path("main.rs"), main).unwrap();
+        let common = ["-g", "-Ccodegen-units=4", "-Cmetadata=weld-test"];
+        // As cargo's dev profile: rustc's incremental mode keeps the split into codegen
+        // units stable across edits.
+        let out = Command::new("rustc")
+            .args(["--crate-type=rlib", "--crate-name=mylib", "mylib.rs"])
+            .args(common)
+            .arg("-Cincremental=inc-lib")
+            .current_dir(env.tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::remove_file(&log);
+        for (out_name, weld) in [("prog", true), ("prog-ref", false)] {
+            let mut cmd = Command::new("rustc");
+            cmd.args(["main.rs", "--extern", "mylib=libmylib.rlib", "-o", out_name])
+                .args(common)
+                .arg(format!("-Cincremental=inc-{out_name}"))
+                .arg("-Clinker=gcc")
+                .current_dir(env.tmp.path());
+            if weld {
+                cmd.arg(format!("-Clink-arg=-B{}/", wrapper_dir.display()))
+                    .env("WELD_INCREMENTAL", "1")
+                    .env("WELD_ORACLE", "1");
+            }
+            let out = cmd.output().unwrap();
+            let messages = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                out.status.success(),
+                "{step}: rustc failed: {}\n{messages}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let messages = std::fs::read_to_string(&log).unwrap_or_default();
+        if expect_patch {
+            assert!(
+                messages.contains("updated in place"),
+                "{step}: expected an update in place:\n{messages}"
+            );
+        }
+        same_behaviour(&env.run("prog", &[]), &env.run("prog-ref", &[]), step);
+    };
+    build(lib_v0, main_v0, false, "first link");
+    let main_v1 = main_v0.replace("{} {}: {:?}", "total {} {} -> {:?}");
+    build(lib_v0, &main_v1, true, "a changed format string");
+    // A new call into the standard library and other generic instances defined. The
+    // panic path grows this tiny codegen unit's code by half, more than its slot has room
+    // for: a full link (with a new layout) either way; what matters is the program.
+    let main_v2 = main_v1.replace("v.iter().sum()", "v.iter().sum::<u64>() + 1");
+    build(lib_v0, &main_v2, false, "an overflow-checked addition");
+    let main_v3 = main_v2.replace("+ 1", "+ 2");
+    build(lib_v0, &main_v3, true, "a changed constant");
+    let lib_v1 = lib_v0.replace("x * 3", "x * 3 + 7");
+    build(&lib_v1, &main_v2, true, "edit in the library crate");
+    let lib_v2 = lib_v1.replace("\"items\"", "\"things, edited\"");
+    build(&lib_v2, &main_v2, true, "a changed string in the library");
+}

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use std::os::unix::fs::FileExt;
 
-/// Spare room per slot, in percent of its contents (plus 64 bytes), unless
+/// Spare room per slot, in percent of its contents (plus 256 bytes in code, 64 elsewhere), unless
 /// `--incremental-spare` says otherwise.
 pub const DEFAULT_SPARE_PERCENT: u64 = 25;
 
@@ -52,48 +52,60 @@ fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
     out
 }
 
-/// What resolution sees of an object: its global symbols (name, defined or not, binding,
-/// type, visibility, common size) and its COMDAT group signatures, in a canonical order.
+/// What in an object an update cannot absorb: its common symbols (name, size, alignment:
+/// they are laid out together in .bss), in a canonical order. (COMDAT groups are checked
+/// one by one: see `changed_objects`.)
+///
+/// The global symbols it defines and references may change: an update resolves every
+/// input again, treats a symbol defined or no longer defined here as moved (sections that
+/// refer to it are relocated again), and a change in resolution elsewhere shows as another
+/// set of loaded objects, or other GOT, PLT or dynamic symbol needs, each of which falls
+/// back.
 pub fn iface_hash(object: &LoadedObject) -> [u8; 32] {
     let obj = &object.obj;
     let mut h = blake3::Hasher::new();
     for (name, i, defined) in globals_by_name(object) {
+        if !defined || obj.symbol_shndx(i) != u32::from(elf::SHN_COMMON) {
+            continue;
+        }
         let sym = &obj.symbols[i];
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name);
-        let shndx = obj.symbol_shndx(i);
-        let class = match shndx {
-            _ if !defined => 0u8,
-            s if s == u32::from(elf::SHN_COMMON) => 1,
-            s if s == u32::from(elf::SHN_ABS) => 2,
-            _ => 3,
-        };
-        h.update(&[class, sym.st_info, sym.st_other]);
-        if class == 1 {
-            h.update(&sym.st_size.get(LE).to_le_bytes());
-            h.update(&sym.st_value.get(LE).to_le_bytes());
-        }
-    }
-    let mut groups: Vec<&[u8]> = obj.comdat_groups.iter().map(|g| g.0).collect();
-    groups.sort_unstable();
-    for g in groups {
-        h.update(&(g.len() as u64).to_le_bytes());
-        h.update(g);
+        h.update(&sym.st_size.get(LE).to_le_bytes());
+        h.update(&sym.st_value.get(LE).to_le_bytes());
     }
     *h.finalize().as_bytes()
 }
 
-/// Addresses of the global symbols an object defines, in name order (`u64::MAX` for one
-/// that has no address in the output).
-fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Vec<u64> {
+/// Name hashes of an object's COMDAT group signatures, sorted.
+fn group_hashes(object: &LoadedObject) -> Vec<u64> {
+    let mut groups: Vec<u64> = object
+        .obj
+        .comdat_groups
+        .iter()
+        .map(|g| name_hash(g.0))
+        .collect();
+    groups.sort_unstable();
+    groups
+}
+
+/// The state's key for a symbol name.
+fn name_hash(name: &[u8]) -> u64 {
+    let hash = blake3::hash(name);
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap())
+}
+
+/// (name hash, address) of the global symbols an object defines, sorted (`u64::MAX` for
+/// one that has no address in the output).
+fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Vec<(u64, u64)> {
     let obj = &object.obj;
-    globals_by_name(object)
+    let mut out: Vec<(u64, u64)> = globals_by_name(object)
         .into_iter()
         .filter(|g| g.2)
-        .map(|(_, i, _)| {
+        .map(|(name, i, _)| {
             let shndx = obj.symbol_shndx(i);
             let value = obj.symbols[i].st_value.get(LE);
-            if shndx == u32::from(elf::SHN_ABS) {
+            let addr = if shndx == u32::from(elf::SHN_ABS) {
                 value
             } else if shndx == u32::from(elf::SHN_COMMON) {
                 u64::MAX
@@ -101,9 +113,12 @@ fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Ve
                 layout
                     .section_address(file, shndx, value)
                     .unwrap_or(u64::MAX)
-            }
+            };
+            (name_hash(name), addr)
         })
-        .collect()
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// Fingerprint of what the relocation scan asked for: GOT and PLT entries in slot order,
@@ -172,6 +187,7 @@ pub fn record(ctx: &Context, layout: &Layout) -> Record {
             hash: *blake3::hash(object.data).as_bytes(),
             iface: iface_hash(object),
             symbols: defined_addresses(layout, FileId(f as u32), object),
+            groups: group_hashes(object),
         })
         .collect();
     let mut sections: Vec<SectionRecord> = layout
@@ -300,10 +316,7 @@ pub fn changed_objects(
                 return Ok(None);
             }
             if iface_hash(object) != old.iface {
-                return fallback(format!(
-                    "{} defines or references different global symbols",
-                    object.name
-                ));
+                return fallback(format!("{} has other common symbols", object.name));
             }
             Ok(Some(FileId(f as u32)))
         })
@@ -315,10 +328,46 @@ pub fn changed_objects(
     if !same_objects {
         return fallback("a different set of objects or archive members is loaded".into());
     }
-    for &i in changed_inputs {
-        if !res.objects.iter().any(|o| o.origin.0 == i as u32) {
+    // A COMDAT group a changed object gained or lost must not change which copy is kept
+    // elsewhere: fine if an earlier object has it (this object's copy was and is dropped)
+    // or no other object has it; otherwise a later object's copy changes hands.
+    let mut first_holder: Option<rustc_hash::FxHashMap<u64, usize>> = None;
+    for &file in &changed {
+        let object = &res.objects[file.0 as usize];
+        let (now, then) = (group_hashes(object), &state.objects[file.0 as usize].groups);
+        let differ: Vec<u64> = now
+            .iter()
+            .filter(|g| then.binary_search(g).is_err())
+            .chain(then.iter().filter(|g| now.binary_search(g).is_err()))
+            .copied()
+            .collect();
+        if differ.is_empty() {
+            continue;
+        }
+        let holders = first_holder.get_or_insert_with(|| {
+            let mut map = rustc_hash::FxHashMap::default();
+            for (f, o) in res.objects.iter().enumerate() {
+                for g in &o.obj.comdat_groups {
+                    map.entry(name_hash(g.0)).or_insert(f);
+                }
+            }
+            map
+        });
+        let index = file.0 as usize;
+        let later_holder = |g: &u64| {
+            res.objects
+                .iter()
+                .enumerate()
+                .skip(index + 1)
+                .any(|(_, o)| o.obj.comdat_groups.iter().any(|c| name_hash(c.0) == *g))
+        };
+        if differ
+            .iter()
+            .any(|g| holders.get(g).is_none_or(|&first| first >= index) && later_holder(g))
+        {
             return fallback(format!(
-                "input {i} changed and is a shared library or an archive nothing was taken from"
+                "{} gained or lost a COMDAT group that a later object has",
+                object.name
             ));
         }
     }
@@ -341,27 +390,39 @@ pub fn plan_update(
     }
     let changed_files: FxHashSet<FileId> = changed.iter().copied().collect();
 
-    // 3. Global symbols whose address moved: definitions in changed objects.
+    // 3. Global symbols whose address moved: definitions in changed objects whose address
+    //    differs, and every symbol a changed object defines now and did not, or did and
+    //    does not (its references elsewhere resolve differently now).
     let mut moved: FxHashSet<SymbolId> = FxHashSet::default();
+    let mut gone: FxHashSet<u64> = FxHashSet::default();
     for &file in &changed {
         let object = &res.objects[file.0 as usize];
         let old = &state.objects[file.0 as usize].symbols;
         let new = defined_addresses(layout, file, object);
-        if new.len() != old.len() {
-            return fallback(format!("{} defines different symbols", object.name));
-        }
-        let by_name = globals_by_name(object);
-        let mut k = 0;
-        for (_, sym_index, defined) in by_name {
+        for (name, sym_index, defined) in globals_by_name(object) {
             if !defined {
                 continue;
             }
-            if new[k] != old[k] {
+            let h = name_hash(name);
+            let now = new.binary_search_by_key(&h, |e| e.0).map(|i| new[i].1);
+            let then = old.binary_search_by_key(&h, |e| e.0).map(|i| old[i].1);
+            if then.is_err() || now != then {
                 if let Some(id) = object.global_id(sym_index) {
                     moved.insert(id);
                 }
             }
-            k += 1;
+        }
+        for &(h, _) in old {
+            if new.binary_search_by_key(&h, |e| e.0).is_err() {
+                gone.insert(h);
+            }
+        }
+    }
+    if !gone.is_empty() {
+        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+            if gone.contains(&name_hash(symbol.name)) {
+                moved.insert(SymbolId(i as u32));
+            }
         }
     }
     // Aliases (`foo` for `foo@@V`) share the definition.
@@ -592,6 +653,7 @@ pub fn updated_record(ctx: &Context, layout: &Layout, state: &State, changed: &[
         r.hash = *blake3::hash(object.data).as_bytes();
         r.iface = iface_hash(object);
         r.symbols = defined_addresses(layout, file, object);
+        r.groups = group_hashes(object);
     }
     Record {
         objects,

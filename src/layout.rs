@@ -113,7 +113,7 @@ pub enum Slots<'a> {
     /// Packed, as a one-shot linker does.
     Packed,
     /// Incremental mode, first link: every file's run of members in an output section is a
-    /// slot with `spare_percent` % (plus 64 bytes) of room to grow.
+    /// slot with `spare_percent` % (plus 256 bytes in code, 64 elsewhere) of room to grow.
     Fresh { spare_percent: u64 },
     /// Incremental update: every slot and output section where the last link put it.
     Replay(&'a Recorded),
@@ -2088,6 +2088,9 @@ fn spare_room(os: &OutputSection, used: u64, spare_percent: u64) -> u64 {
         || is_c_identifier(&os.name);
     if array || os.name == ".debug_names" || (used == 0 && walked_by_units(&os.name)) {
         0
+    } else if os.sh_flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+        // A small edit adds a call or a panic path: tens to hundreds of bytes of code.
+        used * spare_percent / 100 + 256
     } else {
         used * spare_percent / 100 + 64
     }

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -50,8 +50,11 @@ pub struct ObjectRecord {
     pub hash: [u8; 32],
     /// Hash of the global symbols it defines and references, and its COMDAT groups.
     pub iface: [u8; 32],
-    /// Address of each global symbol it defines, in name order (`u64::MAX`: none).
-    pub symbols: Vec<u64>,
+    /// (name hash, address) of each global symbol it defines, sorted (`u64::MAX`: no
+    /// address).
+    pub symbols: Vec<(u64, u64)>,
+    /// Name hashes of its COMDAT group signatures, sorted.
+    pub groups: Vec<u64>,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
@@ -102,6 +105,21 @@ pub fn lock(output: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// A second name (hard link) of the output as weld last wrote it: `<output>.weld-base`.
+pub fn base_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".weld-base");
+    PathBuf::from(name)
+}
+
+/// Points the output's second name at the output just written.
+pub fn keep_base(output: &Path) -> Result<()> {
+    let base = base_path(output);
+    let _ = std::fs::remove_file(&base);
+    std::fs::hard_link(output, &base)
+        .with_context(|| format!("cannot link {} to {}", base.display(), output.display()))
+}
+
 pub fn state_path(output: &Path) -> PathBuf {
     let mut name = output.as_os_str().to_owned();
     name.push(".weld-state");
@@ -137,6 +155,21 @@ pub fn options_hash(config: &Config) -> [u8; 32] {
     for input in &mut normalized.inputs {
         if let InputArg::File { path, .. } = input {
             *path = PathBuf::new();
+        }
+    }
+    // Search directories only matter through the files found in them, which are compared
+    // by content; rustc adds a per-session temporary one.
+    normalized.library_paths.clear();
+    // Scripts and lists count by content: rustc writes them into per-session directories.
+    for list in [
+        &mut normalized.version_scripts,
+        &mut normalized.dynamic_lists,
+        &mut normalized.linker_scripts,
+    ] {
+        for path in list.iter_mut() {
+            if let Ok(hash) = hash_file(path) {
+                *path = PathBuf::from(blake3::Hash::from(hash).to_hex().as_str());
+            }
         }
     }
     normalized.verbose = false;
@@ -196,7 +229,7 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
     // the mapping sees one complete version; its contents are validated below before use.
     let map = unsafe { memmap2::Mmap::map(&file) }.context("cannot map the state")?;
     let state = rkyv::access::<ArchivedState, rkyv::rancor::Error>(&map)
-        .map_err(|e| anyhow::anyhow!("the state is corrupt: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the state is corrupt or from another weld version: {e}"))?;
     if state.format != FORMAT_VERSION || state.build.as_str() != build_id() {
         return Ok(Plan::Full(
             "the state was written by another weld build".into(),
@@ -204,6 +237,11 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
     }
     if state.options_hash != options_hash(config) {
         return Ok(Plan::Full("the options changed".into()));
+    }
+    // rustc deletes the output before it runs the linker: the output weld wrote lives on
+    // under a second name, and comes back from there.
+    if !config.output.exists() {
+        let _ = std::fs::hard_link(base_path(&config.output), &config.output);
     }
     let output = match identity(&config.output) {
         Ok(i) => i,
@@ -290,6 +328,7 @@ pub fn save(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    keep_base(&config.output)?;
     let state = State {
         format: FORMAT_VERSION,
         build: build_id(),

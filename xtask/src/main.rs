@@ -125,7 +125,8 @@ fn demo() -> Result<(), String> {
     step("after a one-line edit:")?;
     println!(
         "(times include the gcc driver; weld --incremental leaves an unchanged output alone and \
-         falls back to a full link when an input changed: in-place updates are not built yet)"
+         patches changed objects into it in place, falling back to a full link, with the reason, \
+         when it cannot)"
     );
     Ok(())
 }
