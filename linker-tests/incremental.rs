@@ -501,3 +501,46 @@ fn edits_to_a_c_program_static() {
 fn edits_to_a_c_program_static_pie() {
     c_edits("incr-c-static-pie", &["-static-pie"]);
 }
+
+/// A link killed while it patches the output, or after the patch and before the new state
+/// is written, leaves nothing the next link trusts wrongly: the next link is a full one and
+/// the program is right.
+#[test]
+fn a_link_killed_mid_update_is_followed_by_a_correct_link() {
+    if !weld_only() {
+        return;
+    }
+    for (point, value) in [("patch", 2), ("state", 3)] {
+        let p = Project::new(&format!("incremental-killed-{point}"));
+        p.compile("main.c", "main.o");
+        p.compile("value.c", "value.o");
+        p.link(&["-Wl,--incremental"], &[]);
+        assert_eq!(p.run(), "1\n");
+        p.write(
+            "value.c",
+            &format!("int value(void) {{ return {value}; }}\n"),
+        );
+        p.compile("value.c", "value.o");
+        let killed = Command::new("gcc")
+            .arg(format!("-B{}/", p.tmp.join("bin").display()))
+            .args(["main.o", "value.o", "-o", "prog", "-Wl,--incremental"])
+            .env("WELD_TEST_KILL_AT", point)
+            .current_dir(p.tmp.path())
+            .output()
+            .unwrap();
+        assert!(!killed.status.success(), "{point}: the link was not killed");
+        let out = p.link(&["-Wl,--incremental"], &[]);
+        assert!(
+            out.contains("full link: no state")
+                || out.contains("full link: the output was changed"),
+            "{point}: expected a full link after the kill:\n{out}"
+        );
+        assert_eq!(p.run(), format!("{value}\n"), "{point}");
+        // And the state it left is trusted again.
+        p.write("value.c", "int value(void) { return 40 + 2; }\n");
+        p.compile("value.c", "value.o");
+        let out = p.link(&["-Wl,--incremental"], &[]);
+        assert!(out.contains("updated in place"), "{point}:\n{out}");
+        assert_eq!(p.run(), "42\n", "{point}");
+    }
+}

@@ -585,9 +585,14 @@ pub fn apply(
     tail_start: u64,
 ) -> Result<u64> {
     let output = &config.output;
+    // Test support: `WELD_TEST_KILL_AT=patch` kills the link halfway through patching.
+    let kill_midway = std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "patch");
     let write_ranges = |file: &std::fs::File| -> Result<u64> {
         let mut written = 0;
-        for &(start, len) in dirty {
+        for (i, &(start, len)) in dirty.iter().enumerate() {
+            if kill_midway && i == dirty.len() / 2 {
+                std::process::abort();
+            }
             let end = (start + len).min(tail_start).min(image.len() as u64);
             if start >= end {
                 continue;

@@ -307,6 +307,9 @@ fn update_output(
             image.len()
         );
     }
+    if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
+        std::process::abort(); // test support: killed after the patch, before the state
+    }
     let record = incremental::updated_record(&ctx, &layout, old, &plan.changed);
     state::save(config, specs, hashes, record)?;
     timer.done("state");
