@@ -16,7 +16,7 @@
 //! `WELD_ORACLE=1` weld checks that after every update (the tests do).
 
 use crate::args::Config;
-use crate::layout::{self, Context, Fallback, Layout, SymRef, NOT_PLACED};
+use crate::layout::{self, Context, Layout, SymRef, NOT_PLACED};
 use crate::resolve::LoadedObject;
 use crate::state::{ObjectRecord, Record, SectionRecord, SlotRecord, State};
 use crate::symbols::{Def, FileId, SymbolId};
@@ -33,7 +33,7 @@ use std::os::unix::fs::FileExt;
 pub const DEFAULT_SPARE_PERCENT: u64 = 25;
 
 fn fallback<T>(reason: String) -> Result<T> {
-    Err(anyhow::Error::new(Fallback(reason)))
+    Err(layout::fallback(reason))
 }
 
 /// The global symbols of an object, sorted by name: (name, symbol index, defined here).
@@ -61,7 +61,7 @@ fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
 /// refer to it are relocated again), and a change in resolution elsewhere shows as another
 /// set of loaded objects, or other GOT, PLT or dynamic symbol needs, each of which falls
 /// back.
-pub fn iface_hash(object: &LoadedObject) -> [u8; 32] {
+pub fn commons_hash(object: &LoadedObject) -> [u8; 32] {
     let obj = &object.obj;
     let mut h = blake3::Hasher::new();
     for (name, i, defined) in globals_by_name(object) {
@@ -87,6 +87,15 @@ fn group_hashes(object: &LoadedObject) -> Vec<u64> {
         .collect();
     groups.sort_unstable();
     groups
+}
+
+/// Content hash of a loaded object: a plain input's is its file's (already known from
+/// `hashes`, by input position); an archive member's is hashed here.
+fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
+    match hashes.get(object.origin.0 as usize) {
+        Some(hash) if object.origin.1 == u32::MAX => *hash,
+        _ => *blake3::hash(object.data).as_bytes(),
+    }
 }
 
 /// The state's key for a symbol name.
@@ -175,7 +184,7 @@ pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
 }
 
 /// What the state records about a link's layout.
-pub fn record(ctx: &Context, layout: &Layout) -> Record {
+pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
     let res = ctx.res;
     let objects = res
         .objects
@@ -184,8 +193,8 @@ pub fn record(ctx: &Context, layout: &Layout) -> Record {
         .map(|(f, object)| ObjectRecord {
             input: object.origin.0,
             member: object.origin.1,
-            hash: *blake3::hash(object.data).as_bytes(),
-            iface: iface_hash(object),
+            hash: object_hash(object, hashes),
+            commons: commons_hash(object),
             symbols: defined_addresses(layout, FileId(f as u32), object),
             groups: group_hashes(object),
         })
@@ -285,6 +294,7 @@ pub fn changed_objects(
     res: &crate::resolve::Resolution,
     state: &State,
     changed_inputs: &[usize],
+    hashes: &[[u8; 32]],
 ) -> Result<Vec<FileId>> {
     if !config.defsym.is_empty() {
         return fallback("--defsym values are not tracked incrementally".into());
@@ -312,10 +322,10 @@ pub fn changed_objects(
             else {
                 return Ok(None);
             };
-            if *blake3::hash(object.data).as_bytes() == old.hash {
+            if object_hash(object, hashes) == old.hash {
                 return Ok(None);
             }
-            if iface_hash(object) != old.iface {
+            if commons_hash(object) != old.commons {
                 return fallback(format!("{} has other common symbols", object.name));
             }
             Ok(Some(FileId(f as u32)))
@@ -331,7 +341,7 @@ pub fn changed_objects(
     // A COMDAT group a changed object gained or lost must not change which copy is kept
     // elsewhere: fine if an earlier object has it (this object's copy was and is dropped)
     // or no other object has it; otherwise a later object's copy changes hands.
-    let mut first_holder: Option<rustc_hash::FxHashMap<u64, usize>> = None;
+    let mut holders: Option<rustc_hash::FxHashMap<u64, (usize, usize)>> = None;
     for &file in &changed {
         let object = &res.objects[file.0 as usize];
         let (now, then) = (group_hashes(object), &state.objects[file.0 as usize].groups);
@@ -344,27 +354,25 @@ pub fn changed_objects(
         if differ.is_empty() {
             continue;
         }
-        let holders = first_holder.get_or_insert_with(|| {
+        // First and last object holding each group.
+        let holders = holders.get_or_insert_with(|| {
             let mut map = rustc_hash::FxHashMap::default();
             for (f, o) in res.objects.iter().enumerate() {
                 for g in &o.obj.comdat_groups {
-                    map.entry(name_hash(g.0)).or_insert(f);
+                    map.entry(name_hash(g.0))
+                        .and_modify(|e: &mut (usize, usize)| e.1 = f)
+                        .or_insert((f, f));
                 }
             }
             map
         });
         let index = file.0 as usize;
-        let later_holder = |g: &u64| {
-            res.objects
-                .iter()
-                .enumerate()
-                .skip(index + 1)
-                .any(|(_, o)| o.obj.comdat_groups.iter().any(|c| name_hash(c.0) == *g))
+        let hands_over = |g: &u64| {
+            holders
+                .get(g)
+                .is_some_and(|&(first, last)| first >= index && last > index)
         };
-        if differ
-            .iter()
-            .any(|g| holders.get(g).is_none_or(|&first| first >= index) && later_holder(g))
-        {
+        if differ.iter().any(hands_over) {
             return fallback(format!(
                 "{} gained or lost a COMDAT group that a later object has",
                 object.name
@@ -650,13 +658,19 @@ pub fn apply(
 }
 
 /// The record of an updated output: the old one with the changed objects' entries renewed.
-pub fn updated_record(ctx: &Context, layout: &Layout, state: &State, changed: &[FileId]) -> Record {
+pub fn updated_record(
+    ctx: &Context,
+    layout: &Layout,
+    state: &State,
+    changed: &[FileId],
+    hashes: &[[u8; 32]],
+) -> Record {
     let mut objects = state.objects.clone();
     for &file in changed {
         let object = &ctx.res.objects[file.0 as usize];
         let r = &mut objects[file.0 as usize];
-        r.hash = *blake3::hash(object.data).as_bytes();
-        r.iface = iface_hash(object);
+        r.hash = object_hash(object, hashes);
+        r.commons = commons_hash(object);
         r.symbols = defined_addresses(layout, file, object);
         r.groups = group_hashes(object);
     }

@@ -151,7 +151,7 @@ impl std::fmt::Display for Fallback {
 
 impl std::error::Error for Fallback {}
 
-fn fallback(reason: String) -> anyhow::Error {
+pub(crate) fn fallback(reason: String) -> anyhow::Error {
     anyhow::Error::new(Fallback(reason))
 }
 

@@ -239,7 +239,12 @@ pub fn link(config: &args::Config) -> Result<()> {
     write_output(&config.output, &bytes)?;
     timer.done("output");
     if incremental {
-        state::save(config, &specs, &hashes, incremental::record(&ctx, &layout))?;
+        state::save(
+            config,
+            &specs,
+            &hashes,
+            incremental::record(&ctx, &layout, &hashes),
+        )?;
         timer.done("state");
     }
     timer.total();
@@ -259,7 +264,7 @@ fn update_output(
     old: &state::State,
     timer: &mut PhaseTimer,
 ) -> Result<()> {
-    let changed = incremental::changed_objects(config, resolution, old, changed)?;
+    let changed = incremental::changed_objects(config, resolution, old, changed, hashes)?;
     let recorded = incremental::recorded_layout(old);
     let (mut layout, undefined) = layout::compute(
         config,
@@ -310,7 +315,7 @@ fn update_output(
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
         std::process::abort(); // test support: killed after the patch, before the state
     }
-    let record = incremental::updated_record(&ctx, &layout, old, &plan.changed);
+    let record = incremental::updated_record(&ctx, &layout, old, &plan.changed, hashes);
     state::save(config, specs, hashes, record)?;
     timer.done("state");
     Ok(())

@@ -11,8 +11,8 @@
 //! inputs matched by command-line position and content, not path); what to do about a
 //! change is `crate::incremental`'s business. Besides the inputs the state records the
 //! slotted layout (every output section's size and every file's slot in it), per loaded
-//! object its content and symbol-interface hashes and its global symbols' addresses, and a
-//! fingerprint of the GOT/PLT/dynamic-symbol needs.
+//! object its content hash, common symbols, COMDAT groups and global symbols' addresses,
+//! and a fingerprint of the GOT/PLT/dynamic-symbol needs.
 
 use crate::args::{Config, InputArg};
 use crate::inputs::search::FileSpec;
@@ -48,8 +48,8 @@ pub struct ObjectRecord {
     /// Index in its archive, `u32::MAX` for a plain object.
     pub member: u32,
     pub hash: [u8; 32],
-    /// Hash of the global symbols it defines and references, and its COMDAT groups.
-    pub iface: [u8; 32],
+    /// Hash of its common symbols (names, sizes, alignments).
+    pub commons: [u8; 32],
     /// (name hash, address) of each global symbol it defines, sorted (`u64::MAX`: no
     /// address).
     pub symbols: Vec<(u64, u64)>,
