@@ -482,6 +482,42 @@ fn c_edits(label: &str, mode: &[&str]) {
     assert!(p.patched >= 6, "only {} updates in place", p.patched);
 }
 
+/// GOT and PLT entries stay where they were when another object becomes the first to use
+/// them (the scan order changes, the set does not).
+#[test]
+fn table_entries_keep_their_places() {
+    if !weld_only() {
+        return;
+    }
+    let mut p = EditSequence::new("incr-got-order", "gcc", &["-pie"]);
+    p.cflags.push("-fPIC".into()); // libc's stdout/stderr through the GOT, calls through the PLT
+    p.source(
+        "main.c",
+        "void a(void);\nvoid b(void);\nint main(void) { a(); b(); return 0; }\n",
+    );
+    p.source(
+        "a.c",
+        "#include <stdio.h>\nvoid a(void) { fputs(\"a\\n\", stdout); }\n",
+    );
+    p.source(
+        "b.c",
+        "#include <stdio.h>\nvoid b(void) { fputs(\"b\\n\", stdout); fputc('c', stderr); fputc('\\n', stderr); }\n",
+    );
+    p.relink("first link", Expect::Full("no state"));
+    p.edit(
+        "a.c",
+        "fputs(\"a\\n\", stdout);",
+        "fputc('a', stderr); fputc('\\n', stderr); fputs(\"a\\n\", stdout);",
+        Expect::Patch,
+    );
+    p.edit(
+        "a.c",
+        "fputc('a', stderr); fputc('\\n', stderr); ",
+        "",
+        Expect::Patch,
+    );
+}
+
 #[test]
 fn edits_to_a_c_program_pie() {
     c_edits("incr-c-pie", &["-pie"]);

@@ -190,10 +190,15 @@ pub fn build(
             }
         }
     }
-    let imports: Vec<SymbolId> = imports
+    // By name, not by symbol id: ids follow the order in which objects mention symbols,
+    // and an incremental update must find the table as the recorded link left it when only
+    // that order changed.
+    let name = |id: &SymbolId| res.symbols.get(*id).name;
+    let mut imports: Vec<SymbolId> = imports
         .into_iter()
         .filter(|id| !hashed.contains(id))
         .collect();
+    imports.sort_by_key(name);
     let hashed: Vec<SymbolId> = hashed.into_iter().collect();
 
     // .gnu.hash wants the hashed symbols grouped by bucket.
@@ -202,7 +207,7 @@ pub fn build(
         .iter()
         .map(|&id| (gnu_hash(dynamic_name(res.symbols.get(id).name)), id))
         .collect();
-    hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, id));
+    hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, name(&id)));
 
     let mut dynsyms: Vec<SymbolId> = imports.clone();
     let first_hashed = dynsyms.len() as u32 + 1;

@@ -17,7 +17,7 @@
 
 use crate::args::Config;
 use crate::layout::{self, Context, Layout, SymRef, NOT_PLACED};
-use crate::resolve::LoadedObject;
+use crate::resolve::{LoadedObject, Resolution};
 use crate::state::{ObjectRecord, Record, SectionRecord, SlotRecord, State};
 use crate::symbols::{Def, FileId, SymbolId};
 use crate::write::{DynReloc, Selection};
@@ -102,6 +102,26 @@ fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
 fn name_hash(name: &[u8]) -> u64 {
     let hash = blake3::hash(name);
     u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap())
+}
+
+/// The state's key for a GOT/PLT entry's symbol: its name's hash, or for a local symbol,
+/// where it comes from (input position, archive member, symbol index).
+pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
+    match symref {
+        SymRef::Global(id) => name_hash(res.symbols.get(id).name),
+        SymRef::Local(f, i) => {
+            let origin = res
+                .objects
+                .get(f.0 as usize)
+                .map_or((u32::MAX, 0), |o| o.origin);
+            let mut h = blake3::Hasher::new();
+            h.update(b"local");
+            h.update(&origin.0.to_le_bytes());
+            h.update(&origin.1.to_le_bytes());
+            h.update(&i.to_le_bytes());
+            u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap())
+        }
+    }
 }
 
 /// (name hash, address) of the global symbols an object defines, sorted (`u64::MAX` for
@@ -225,6 +245,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
         objects,
         sections,
         needs: needs_fingerprint(ctx, layout),
+        order: layout.needs.order(|s| symref_key(res, s)),
     }
 }
 
@@ -243,6 +264,7 @@ pub fn recorded_layout(state: &State) -> layout::Recorded {
             );
         }
     }
+    rec.order = state.order.clone();
     rec
 }
 
@@ -394,7 +416,15 @@ pub fn plan_update(
 ) -> Result<Update> {
     let res = ctx.res;
     if needs_fingerprint(ctx, layout) != state.needs {
-        return fallback("the GOT, PLT or dynamic symbols would change".into());
+        let order = layout.needs.order(|s| symref_key(res, s));
+        let what = if order.got != state.order.got {
+            "the GOT"
+        } else if order.plt != state.order.plt || order.iplt != state.order.iplt {
+            "the PLT"
+        } else {
+            "the dynamic symbols or copy relocations"
+        };
+        return fallback(format!("{what} would change"));
     }
     let changed_files: FxHashSet<FileId> = changed.iter().copied().collect();
 
@@ -678,6 +708,7 @@ pub fn updated_record(
         objects,
         sections: state.sections.clone(),
         needs: state.needs,
+        order: state.order.clone(),
     }
 }
 

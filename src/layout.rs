@@ -136,6 +136,8 @@ pub struct Recorded {
     pub sizes: HashMap<String, u64>,
     /// Per output section, its slots in order: (file, start, capacity).
     pub slots: HashMap<String, Vec<(FileId, u64, u64)>>,
+    /// The order of the GOT, PLT and IPLT entries.
+    pub order: crate::state::NeedsOrder,
 }
 
 /// Why an incremental update cannot reuse the recorded layout: the caller links from
@@ -346,6 +348,69 @@ impl Needs {
             self.plt_entries.push(id);
         }
     }
+    /// Puts the GOT, PLT and IPLT entries in the order `order` records (by the symbol keys
+    /// `key` gives); entries it does not name follow in scan order.
+    pub fn reorder(&mut self, key: impl Fn(SymRef) -> u64, order: &crate::state::NeedsOrder) {
+        fn rank<K: std::hash::Hash + Eq + Copy>(recorded: &[K], keys: &[K]) -> Vec<usize> {
+            let at: HashMap<K, usize> = recorded.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+            keys.iter()
+                .map(|k| at.get(k).copied().unwrap_or(usize::MAX))
+                .collect()
+        }
+        fn sorted<T: Copy>(items: &[T], ranks: &[usize]) -> Vec<T> {
+            let mut idx: Vec<usize> = (0..items.len()).collect();
+            idx.sort_by_key(|&i| (ranks[i], i));
+            idx.into_iter().map(|i| items[i]).collect()
+        }
+        let got_keys: Vec<(u64, u8)> = self
+            .got_entries
+            .iter()
+            .map(|&(s, k)| (key(s), k as u8))
+            .collect();
+        let got = sorted(&self.got_entries, &rank(&order.got, &got_keys));
+        self.got_entries.clear();
+        self.got_index.clear();
+        self.got_slots = 0;
+        for (s, k) in got {
+            self.add_got(s, k);
+        }
+        let plt_keys: Vec<u64> = self
+            .plt_entries
+            .iter()
+            .map(|&id| key(SymRef::Global(id)))
+            .collect();
+        let plt = sorted(&self.plt_entries, &rank(&order.plt, &plt_keys));
+        self.plt_entries.clear();
+        self.plt_index.clear();
+        for id in plt {
+            self.add_plt(id);
+        }
+        let iplt_keys: Vec<u64> = self.iplt_entries.iter().map(|&s| key(s)).collect();
+        let iplt = sorted(&self.iplt_entries, &rank(&order.iplt, &iplt_keys));
+        self.iplt_entries.clear();
+        self.iplt_index.clear();
+        for s in iplt {
+            self.add_iplt(s);
+        }
+    }
+
+    /// The order of the entries, for the state.
+    pub fn order(&self, key: impl Fn(SymRef) -> u64) -> crate::state::NeedsOrder {
+        crate::state::NeedsOrder {
+            got: self
+                .got_entries
+                .iter()
+                .map(|&(s, k)| (key(s), k as u8))
+                .collect(),
+            plt: self
+                .plt_entries
+                .iter()
+                .map(|&id| key(SymRef::Global(id)))
+                .collect(),
+            iplt: self.iplt_entries.iter().map(|&s| key(s)).collect(),
+        }
+    }
+
     /// An executable takes the address of a shared symbol directly: a function gets a
     /// canonical PLT entry, data a copy relocation.
     pub fn add_canonical(&mut self, id: SymbolId, is_func: bool) {
@@ -1063,6 +1128,10 @@ pub fn compute(
         recorder.replay(&mut needs);
         undefined.extend(file_undefined);
         reloc_errors.extend(file_errors);
+    }
+    if let Slots::Replay(rec) = slot_mode {
+        // Keep the tables' entries where the recorded link put them.
+        needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order);
     }
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -86,6 +86,18 @@ pub struct State {
     pub sections: Vec<SectionRecord>,
     /// Fingerprint of the GOT, PLT, copy relocations and dynamic symbols.
     pub needs: [u8; 32],
+    /// The order of the GOT, PLT and IPLT entries.
+    pub order: NeedsOrder,
+}
+
+/// The order of the linker-made table entries, by symbol key: an update keeps each entry
+/// where it was, whichever object happens to be scanned first now.
+#[derive(Archive, Serialize, Deserialize, Clone, Default, Debug, PartialEq)]
+pub struct NeedsOrder {
+    /// (symbol key, GOT kind as u8) per GOT entry.
+    pub got: Vec<(u64, u8)>,
+    pub plt: Vec<u64>,
+    pub iplt: Vec<u64>,
 }
 
 /// Takes the output's lock file (`<output>.weld-lock`), waiting for another weld that holds
@@ -305,6 +317,7 @@ pub struct Record {
     pub objects: Vec<ObjectRecord>,
     pub sections: Vec<SectionRecord>,
     pub needs: [u8; 32],
+    pub order: NeedsOrder,
 }
 
 /// Records the state of a link that just wrote `config.output`.
@@ -338,6 +351,7 @@ pub fn save(
         objects: record.objects,
         sections: record.sections,
         needs: record.needs,
+        order: record.order,
     };
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
         .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;

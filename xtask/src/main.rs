@@ -5,6 +5,12 @@
 //! - `install [DIR]`: build weld (release) and install it as `DIR/weld` (default
 //!   `~/.local/bin`), with `DIR/ld.weld` (for `clang -fuse-ld=weld`) and `DIR/weld-ld/ld`
 //!   (for `gcc -B DIR/weld-ld`).
+//! - `bench-incremental`: build ripgrep (debug) with weld in incremental mode, apply scripted
+//!   one-function edits to its top crate and to a dependency, rebuild after each, and print per
+//!   edit the incremental relink time next to weld's and mold's full links of the same inputs.
+//!   See `bench_incremental.rs`.
+
+mod bench_incremental;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,8 +21,11 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo(),
         "install" => install(std::env::args().nth(2)),
+        "bench-incremental" => bench_incremental::run(),
+        // Called by the linker wrapper that `bench-incremental` installs, not by people.
+        "link-probe" => bench_incremental::link_probe(std::env::args().skip(2).collect()),
         _ => Err(format!(
-            "usage: cargo xtask demo|install [DIR] (unknown task {task:?})"
+            "usage: cargo xtask demo|install [DIR]|bench-incremental (unknown task {task:?})"
         )),
     };
     match result {
@@ -28,14 +37,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf()
 }
 
-fn run(cmd: &mut Command) -> Result<std::process::Output, String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<std::process::Output, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;

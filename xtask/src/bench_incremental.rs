@@ -1,0 +1,511 @@
+//! `cargo xtask bench-incremental`: what an edit-build loop on a real Rust program costs.
+//!
+//! Builds ripgrep (debug profile, sources from crates.io) with weld in incremental mode, then
+//! applies scripted one-function edits, one at a time and cumulatively: half in ripgrep's top
+//! crate, half in the `grep-searcher` library (a local copy patched in with
+//! `[patch.crates-io]`, so cargo rebuilds it). After each edit it runs `cargo build`.
+//!
+//! gcc runs `ld` from a directory of ours, a wrapper that calls this program back
+//! (`link-probe`). For the final ripgrep link it times weld's incremental relink, then, on the
+//! same inputs and while they still exist (rustc deletes its objects afterwards), weld's and
+//! mold's full links in alternating rounds; one line per link goes to a results file. Every
+//! other link (build scripts, proc macros) is a plain weld link.
+//!
+//! After each build the new `rg` must run and search as before (and show the edited version
+//! string once that edit is in). The table lists per edit: where it was, whether weld updated
+//! the output in place or fell back (and why), the relink time, and the medians of the full
+//! links. All times are wall times of the linker process alone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{root, run as sh};
+
+const RG_VERSION: &str = "15.2.0";
+
+/// Where an edit is made.
+#[derive(Clone, Copy, PartialEq)]
+enum Crate {
+    Top,
+    Dependency,
+}
+
+/// One scripted edit: in `file` (relative to the bench workspace), the unique line `anchor`
+/// gets a statement inserted after it (`Statement`), or is replaced (`Replace`).
+struct Edit {
+    krate: Crate,
+    file: &'static str,
+    anchor: &'static str,
+    change: Change,
+}
+
+enum Change {
+    /// Insert `let _ = std::hint::black_box(N);` as the function's first statement.
+    Statement,
+    Replace(&'static str),
+}
+
+const EDITS: &[Edit] = &[
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/main.rs",
+        anchor: "fn eprint_nothing_searched() {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "        let mut config = self.config.clone();",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/flags/doc/version.rs",
+        anchor: "    format!(\"ripgrep {digits}\")",
+        change: Change::Replace("    format!(\"ripgrep {digits} (bench edit)\")"),
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn new() -> Searcher {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/main.rs",
+        anchor: "fn types(args: &HiArgs) -> anyhow::Result<ExitCode> {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn line_number(&mut self, yes: bool) -> &mut SearcherBuilder {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/main.rs",
+        anchor: "fn files(args: &HiArgs) -> anyhow::Result<bool> {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn invert_match(&self) -> bool {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/search.rs",
+        anchor: "    fn should_decompress(&self, path: &Path) -> bool {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn bom_sniffing(&mut self, yes: bool) -> &mut SearcherBuilder {",
+        change: Change::Statement,
+    },
+];
+
+fn io<T>(what: impl std::fmt::Display, r: std::io::Result<T>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// `cargo xtask bench-incremental`
+pub fn run() -> Result<(), String> {
+    let root = root();
+    if Command::new("mold").arg("--version").output().is_err() {
+        return Err("mold is not installed (apt-get install mold): it is the reference".into());
+    }
+    println!("building weld (release)...");
+    sh(Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "weld"])
+        .current_dir(&root))?;
+    let weld = root.join("target/release/weld");
+    let work = root.join("target/bench-incremental");
+    let ws = work.join("ws");
+    let bin = work.join("bin");
+    let results = work.join("links.tsv");
+    io(
+        "creating the bench directory",
+        std::fs::create_dir_all(&bin),
+    )?;
+    let probe = io("finding the xtask binary", std::env::current_exe())?;
+    let wrapper = bin.join("ld");
+    let _ = std::fs::remove_file(&wrapper);
+    io(
+        "writing the linker wrapper",
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec '{}' link-probe \"$@\"\n", probe.display()),
+        ),
+    )?;
+    io(
+        "making the wrapper executable",
+        Command::new("chmod").arg("+x").arg(&wrapper).status(),
+    )?;
+    prepare_sources(&work, &ws)?;
+
+    let rounds = std::env::var("WELD_BENCH_ROUNDS").unwrap_or_else(|_| "3".into());
+    let build = |label: &str| -> Result<Vec<String>, String> {
+        let before = std::fs::read_to_string(&results).unwrap_or_default();
+        let start = Instant::now();
+        sh(Command::new(env!("CARGO"))
+            .args(["build", "--bin", "rg"])
+            .current_dir(ws.join("ripgrep"))
+            .env("CARGO_TARGET_DIR", work.join("target"))
+            .env(
+                "RUSTFLAGS",
+                format!("-Clinker=gcc -Clink-arg=-B{}/", bin.display()),
+            )
+            .env("WELD_BENCH_WELD", &weld)
+            .env("WELD_BENCH_RESULTS", &results)
+            .env("WELD_BENCH_ROUNDS", &rounds))
+        .map_err(|e| format!("{label}: {e}"))?;
+        let after = std::fs::read_to_string(&results).unwrap_or_default();
+        let new: Vec<String> = after
+            .get(before.len()..)
+            .unwrap_or("")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        eprintln!(
+            "  {label}: cargo build {:.1} s, {} rg link(s)",
+            start.elapsed().as_secs_f64(),
+            new.len()
+        );
+        Ok(new)
+    };
+
+    println!("building ripgrep {RG_VERSION} (debug) with weld --incremental...");
+    let base = build("base")?;
+    let rg = work.join("target/debug/rg");
+    let probe_rg = |expect_edit: bool| -> Result<(String, String), String> {
+        let version = sh(Command::new(&rg).arg("--version"))?;
+        let version = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        if expect_edit != version.contains("(bench edit)") {
+            return Err(format!("rg --version printed {version:?}"));
+        }
+        let search = sh(Command::new(&rg)
+            .args(["-n", "--sort=path", "fn [a-z_]+\\(", "crates/core/flags"])
+            .current_dir(ws.join("ripgrep")))?;
+        Ok((
+            version,
+            String::from_utf8_lossy(&search.stdout).into_owned(),
+        ))
+    };
+    let (_, reference_search) = probe_rg(false)?;
+    if base.len() > 1 {
+        return Err(format!("the base build linked rg {} times", base.len()));
+    }
+
+    println!("\n| # | edit | crate | weld --incremental | weld full | mold full | relink / mold |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    let mut version_edited = false;
+    for (i, edit) in EDITS.iter().enumerate() {
+        let path = ws.join(edit.file);
+        let text = io(path.display(), std::fs::read_to_string(&path))?;
+        if text.matches(edit.anchor).count() != 1 {
+            return Err(format!(
+                "edit {}: {:?} is not one line of {}",
+                i + 1,
+                edit.anchor,
+                edit.file
+            ));
+        }
+        let new = match edit.change {
+            Change::Statement => format!(
+                "{}\n        let _ = std::hint::black_box({});",
+                edit.anchor,
+                i + 1
+            ),
+            Change::Replace(with) => {
+                version_edited = true;
+                with.to_owned()
+            }
+        };
+        io(
+            path.display(),
+            std::fs::write(&path, text.replacen(edit.anchor, &new, 1)),
+        )?;
+        let links = build(&format!("edit {}", i + 1))?;
+        let [line] = links.as_slice() else {
+            return Err(format!(
+                "edit {} caused {} rg links, not one",
+                i + 1,
+                links.len()
+            ));
+        };
+        let (_, search) = probe_rg(version_edited)?;
+        if search != reference_search {
+            return Err(format!(
+                "edit {}: rg searches differently after the relink",
+                i + 1
+            ));
+        }
+        let row = Row::parse(line)?;
+        let fname = edit.anchor.trim().trim_end_matches(" {");
+        let fname = fname.split('(').next().unwrap_or(fname);
+        println!(
+            "| {} | `{}` in {} | {} | {:.0} ms, {} | {:.0} ms | {:.0} ms | {:.2} |",
+            i + 1,
+            fname,
+            edit.file.rsplit('/').next().unwrap_or(edit.file),
+            match edit.krate {
+                Crate::Top => "top",
+                Crate::Dependency => "dependency",
+            },
+            row.relink_ms,
+            row.mode(),
+            row.weld_full_ms,
+            row.mold_ms,
+            row.relink_ms / row.mold_ms
+        );
+        rows.push((edit.krate, row));
+    }
+
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    println!();
+    for (krate, name) in [(Crate::Top, "top crate"), (Crate::Dependency, "dependency")] {
+        let of: Vec<&Row> = rows
+            .iter()
+            .filter(|(k, _)| *k == krate)
+            .map(|(_, r)| r)
+            .collect();
+        let relink = median(of.iter().map(|r| r.relink_ms).collect());
+        let mold = median(of.iter().map(|r| r.mold_ms).collect());
+        let full = median(of.iter().map(|r| r.weld_full_ms).collect());
+        println!(
+            "{name}: {} of {} edits updated in place; median relink {relink:.0} ms, weld full \
+             {full:.0} ms, mold full {mold:.0} ms: relink = {:.2} x mold",
+            of.iter().filter(|r| r.in_place).count(),
+            of.len(),
+            relink / mold
+        );
+    }
+    println!(
+        "(ripgrep {RG_VERSION} debug, {} rounds of full links per edit, {} CPUs, {})",
+        rounds,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        String::from_utf8_lossy(&sh(Command::new("date").arg("-u").arg("+%F"))?.stdout).trim()
+    );
+    Ok(())
+}
+
+/// One line of the results file, written by `link_probe`.
+struct Row {
+    relink_ms: f64,
+    weld_full_ms: f64,
+    mold_ms: f64,
+    in_place: bool,
+    report: String,
+}
+
+impl Row {
+    fn parse(line: &str) -> Result<Row, String> {
+        let mut f = line.splitn(4, '\t');
+        let mut num = || -> Result<f64, String> {
+            f.next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("bad results line {line:?}"))
+        };
+        let (relink_ms, weld_full_ms, mold_ms) = (num()?, num()?, num()?);
+        let report = f.next().unwrap_or("").to_owned();
+        Ok(Row {
+            relink_ms,
+            weld_full_ms,
+            mold_ms,
+            in_place: report.starts_with("updated in place"),
+            report,
+        })
+    }
+
+    fn mode(&self) -> String {
+        if self.in_place {
+            "in place".into()
+        } else {
+            self.report.replace('|', "/")
+        }
+    }
+}
+
+/// Copies ripgrep and grep-searcher from cargo's registry (fetching them first if needed)
+/// into `ws`, fresh on every run so that the edits apply to pristine sources.
+fn prepare_sources(work: &Path, ws: &Path) -> Result<(), String> {
+    let registry = |name: &str| -> Option<PathBuf> {
+        let home = std::env::var("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")))
+            .ok()?;
+        std::fs::read_dir(home.join("registry/src"))
+            .ok()?
+            .flatten()
+            .map(|d| d.path().join(name))
+            .find(|p| p.is_dir())
+    };
+    let rg_name = format!("ripgrep-{RG_VERSION}");
+    if registry(&rg_name).is_none() {
+        let fetch = work.join("fetch");
+        io(
+            "creating the fetch package",
+            std::fs::create_dir_all(fetch.join("src")),
+        )?;
+        io(
+            "writing the fetch package",
+            std::fs::write(
+                fetch.join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"bench-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+                     [dependencies]\nripgrep = \"={RG_VERSION}\"\n"
+                ),
+            ),
+        )?;
+        io(
+            "writing the fetch package",
+            std::fs::write(fetch.join("src/main.rs"), "fn main() {}\n"),
+        )?;
+        println!("fetching ripgrep {RG_VERSION} from crates.io...");
+        sh(Command::new(env!("CARGO")).arg("fetch").current_dir(&fetch))?;
+    }
+    let rg_src = registry(&rg_name).ok_or("ripgrep's sources are not in cargo's registry")?;
+    let lock = io(
+        "reading ripgrep's Cargo.lock",
+        std::fs::read_to_string(rg_src.join("Cargo.lock")),
+    )?;
+    let searcher_version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"grep-searcher\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or("grep-searcher is not in ripgrep's Cargo.lock")?;
+    let searcher_src = registry(&format!("grep-searcher-{searcher_version}"))
+        .ok_or("grep-searcher's sources are not in cargo's registry")?;
+    let _ = std::fs::remove_dir_all(ws);
+    io("creating the workspace", std::fs::create_dir_all(ws))?;
+    sh(Command::new("cp")
+        .arg("-r")
+        .arg(&rg_src)
+        .arg(ws.join("ripgrep")))?;
+    sh(Command::new("cp")
+        .arg("-r")
+        .arg(&searcher_src)
+        .arg(ws.join("grep-searcher")))?;
+    let manifest = ws.join("ripgrep/Cargo.toml");
+    let mut text = io("reading Cargo.toml", std::fs::read_to_string(&manifest))?;
+    text.push_str(
+        "\n[workspace]\n\n[patch.crates-io]\ngrep-searcher = { path = \"../grep-searcher\" }\n",
+    );
+    io("writing Cargo.toml", std::fs::write(&manifest, text))
+}
+
+/// The linker wrapper: `ld ARGS...` as gcc runs it.
+pub fn link_probe(args: Vec<String>) -> Result<(), String> {
+    let weld = std::env::var_os("WELD_BENCH_WELD").ok_or("WELD_BENCH_WELD is not set")?;
+    let out = args
+        .iter()
+        .position(|a| a == "-o")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let is_rg = out.as_deref().is_some_and(|o| {
+        Path::new(o)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("rg-"))
+    });
+    let results = std::env::var_os("WELD_BENCH_RESULTS");
+    let (Some(out), true, Some(results)) = (out, is_rg, results) else {
+        let status = io("running weld", Command::new(&weld).args(&args).status())?;
+        std::process::exit(status.code().unwrap_or(1));
+    };
+
+    let start = Instant::now();
+    let linked = io(
+        "running weld",
+        Command::new(&weld)
+            .args(&args)
+            .args(["--incremental", "--stats"])
+            .output(),
+    )?;
+    let relink_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let stderr = String::from_utf8_lossy(&linked.stderr);
+    if !linked.status.success() {
+        eprint!("{stderr}");
+        std::process::exit(linked.status.code().unwrap_or(1));
+    }
+    let report = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("weld: incremental: "))
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    // Full links of the same inputs, alternating, into scratch outputs next to the real one.
+    let rounds: usize = std::env::var("WELD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let with_output = |o: &str| -> Vec<String> {
+        let mut a = args.clone();
+        if let Some(i) = a.iter().position(|x| x == "-o") {
+            a[i + 1] = o.to_owned();
+        }
+        a
+    };
+    let weld_out = format!("{out}.bench-weld");
+    let mold_out = format!("{out}.bench-mold");
+    let (mut weld_ms, mut mold_ms) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (is_mold, times) in [(true, &mut mold_ms), (false, &mut weld_ms)] {
+            let mut cmd = if is_mold {
+                let mut c = Command::new("mold");
+                c.arg("--no-fork").args(with_output(&mold_out));
+                c
+            } else {
+                let mut c = Command::new(&weld);
+                c.args(with_output(&weld_out)).arg("--no-incremental");
+                c
+            };
+            let start = Instant::now();
+            sh(&mut cmd)?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let _ = std::fs::remove_file(&weld_out);
+    let _ = std::fs::remove_file(&mold_out);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let line = format!(
+        "{relink_ms:.2}\t{:.2}\t{:.2}\t{}\n",
+        median(weld_ms),
+        median(mold_ms),
+        report.replace(['\t', '\n'], " ")
+    );
+    use std::io::Write;
+    let mut file = io(
+        "opening the results file",
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&results),
+    )?;
+    io("writing the results file", file.write_all(line.as_bytes()))
+}
