@@ -219,6 +219,16 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
             groups: group_hashes(object),
         })
         .collect();
+    Record {
+        objects,
+        sections: section_records(layout),
+        needs: needs_fingerprint(ctx, layout),
+        order: layout.needs.order(|s| symref_key(res, s)),
+    }
+}
+
+/// The output sections' sizes and slots, for the state.
+fn section_records(layout: &Layout) -> Vec<SectionRecord> {
     let mut sections: Vec<SectionRecord> = layout
         .order
         .iter()
@@ -241,12 +251,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
             });
         }
     }
-    Record {
-        objects,
-        sections,
-        needs: needs_fingerprint(ctx, layout),
-        order: layout.needs.order(|s| symref_key(res, s)),
-    }
+    sections
 }
 
 /// The layout to replay, from the state.
@@ -358,7 +363,24 @@ pub fn changed_objects(
         changed.extend(c?);
     }
     if !same_objects {
-        return fallback("a different set of objects or archive members is loaded".into());
+        let now: FxHashSet<(u32, u32)> = res.objects.iter().map(|o| o.origin).collect();
+        let then: FxHashSet<(u32, u32)> =
+            state.objects.iter().map(|r| (r.input, r.member)).collect();
+        let added = res.objects.iter().find(|o| !then.contains(&o.origin));
+        let detail = match added {
+            Some(o) => format!(" ({} is new)", o.name),
+            None => match state
+                .objects
+                .iter()
+                .find(|r| !now.contains(&(r.input, r.member)))
+            {
+                Some(r) => format!(" (input {} member {} is gone)", r.input, r.member),
+                None => " (in another order)".into(),
+            },
+        };
+        return fallback(format!(
+            "a different set of objects or archive members is loaded{detail}"
+        ));
     }
     // A COMDAT group a changed object gained or lost must not change which copy is kept
     // elsewhere: fine if an earlier object has it (this object's copy was and is dropped)
@@ -472,13 +494,17 @@ pub fn plan_update(
         }
     }
 
-    // 4. Sections to write: all of the changed objects', and those of unchanged objects
-    //    with a relocation against a moved symbol.
+    // Unchanged objects whose slots the layout resized are rewritten like changed ones.
+    let mut rewritten_files = changed_files.clone();
+    rewritten_files.extend(layout.resized.iter().copied());
+
+    // 4. Sections to write: all of the changed (and resized) objects', and those of
+    //    other objects with a relocation against a moved symbol.
     let mut selection = Selection {
-        files: changed_files.clone(),
+        files: rewritten_files.clone(),
         ..Selection::default()
     };
-    for &file in &changed {
+    for &file in &rewritten_files {
         let f = file.0 as usize;
         for (sec, p) in layout.placements[f].iter().enumerate() {
             if p.out != NOT_PLACED {
@@ -493,7 +519,7 @@ pub fn plan_update(
             .par_iter()
             .enumerate()
             .filter(|(f, o)| {
-                !changed_files.contains(&FileId(*f as u32))
+                !rewritten_files.contains(&FileId(*f as u32))
                     && o.global_ids.iter().any(|id| moved.contains(id))
             })
             .flat_map_iter(|(f, o)| {
@@ -520,7 +546,7 @@ pub fn plan_update(
     let mut dirty: Vec<(u64, u64)> = Vec::new();
     let mut rewritten_addrs: Vec<(u64, u64)> = Vec::new();
     for slot in &layout.slots {
-        if !changed_files.contains(&slot.file) {
+        if !rewritten_files.contains(&slot.file) {
             continue;
         }
         let os = &layout.sections[slot.out as usize];
@@ -560,7 +586,7 @@ pub fn plan_update(
     let mut kept_slots: Vec<(u64, u64)> = layout
         .slots
         .iter()
-        .filter(|s| !changed_files.contains(&s.file))
+        .filter(|s| !rewritten_files.contains(&s.file))
         .filter_map(|s| {
             let os = &layout.sections[s.out as usize];
             has_addresses(os).then_some((os.addr + s.start, s.capacity))
@@ -706,7 +732,7 @@ pub fn updated_record(
     }
     Record {
         objects,
-        sections: state.sections.clone(),
+        sections: section_records(layout),
         needs: state.needs,
         order: state.order.clone(),
     }

@@ -461,6 +461,9 @@ pub struct Layout {
     pub merge_maps: HashMap<(FileId, u32), MergeMap>,
     /// Incremental mode: every file's run of members per output section, in section order.
     pub slots: Vec<Slot>,
+    /// Unchanged files whose slots a replayed layout resized (a slot that outgrew its room
+    /// moved to its section's tail): an update rewrites them.
+    pub resized: Vec<FileId>,
     /// Incremental mode: the build-id is derived from this (the inputs and the slot table
     /// determine the output) rather than from hashing the whole output.
     pub build_id_seed: Option<[u8; 32]>,
@@ -1638,7 +1641,7 @@ pub fn compute(
     }
 
     // 6. Offsets of members within output sections.
-    let (common_offsets, slots) = place_members(
+    let (common_offsets, slots, resized) = place_members(
         &ctx,
         &mut sections,
         &mut placements,
@@ -1954,6 +1957,7 @@ pub fn compute(
         merged,
         merge_maps,
         slots,
+        resized,
         build_id_seed: None,
     };
     let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
@@ -2165,7 +2169,8 @@ fn spare_room(os: &OutputSection, used: u64, spare_percent: u64) -> u64 {
     }
 }
 
-type Placed = (HashMap<SymbolId, (u32, u64)>, Vec<Slot>);
+/// Common symbols' places, the slots, and the files whose slots an update resized.
+type Placed = (HashMap<SymbolId, (u32, u64)>, Vec<Slot>, Vec<FileId>);
 
 fn place_members(
     ctx: &Context,
@@ -2177,6 +2182,7 @@ fn place_members(
 ) -> Result<Placed> {
     let mut commons = HashMap::default();
     let mut slots: Vec<Slot> = Vec::new();
+    let mut resized = Vec::new();
     for (id, os) in sections.iter_mut().enumerate() {
         if os.synthetic.is_some() {
             continue;
@@ -2186,9 +2192,27 @@ fn place_members(
             Slots::Replay(rec) => rec.slots.get(&os.name).map_or(&[], |v| v.as_slice()),
             _ => &[],
         };
+        // A file's slots in this section, in member order: after an update moved one, the
+        // slots are no longer in address order, so they are found by file and occurrence.
+        let mut recorded_of: HashMap<FileId, std::collections::VecDeque<(u64, u64)>> =
+            HashMap::default();
+        for &(f, start, capacity) in recorded {
+            recorded_of
+                .entry(f)
+                .or_default()
+                .push_back((start, capacity));
+        }
+        let first_slot = slots.len();
+        // Per slot of this section: the largest alignment of its members, and its members.
+        let mut slot_align: Vec<u64> = Vec::new();
+        let mut slot_members: Vec<Vec<u32>> = Vec::new();
+        // Slots that outgrew their room, and slots not recorded (replay only).
+        let mut overflowing: Vec<usize> = Vec::new();
+        let mut new_slots: Vec<usize> = Vec::new();
         // The slot being filled: index into `slots`.
         let mut open: Option<usize> = None;
-        let close = |slot: &mut Slot, size: &mut u64, os: &OutputSection| -> Result<()> {
+        // Ends a slot; true if it outgrew its recorded room.
+        let close = |slot: &mut Slot, size: &mut u64, os: &OutputSection| -> bool {
             slot.used = *size - slot.start;
             match slot_mode {
                 Slots::Packed => {}
@@ -2203,20 +2227,12 @@ fn place_members(
                     *size = end;
                 }
                 Slots::Replay(_) => {
-                    if slot.used > slot.capacity {
-                        return Err(fallback(format!(
-                            "{} of {} outgrew its slot in {} ({} bytes, room for {})",
-                            ctx.res.objects[slot.file.0 as usize].name,
-                            slot.file.0,
-                            os.name,
-                            slot.used,
-                            slot.capacity
-                        )));
-                    }
                     *size = slot.start + slot.capacity;
+                    // Moved to the section's tail room below, if it has enough.
+                    return slot.used > slot.capacity;
                 }
             }
-            Ok(())
+            false
         };
         for member in &os.members {
             if !matches!(slot_mode, Slots::Packed) {
@@ -2227,26 +2243,24 @@ fn place_members(
                 let current = open.map(|i| slots[i].file);
                 if current.is_some() && current != file {
                     let i = open.take().unwrap();
-                    close(&mut slots[i], &mut size, os)?;
+                    if close(&mut slots[i], &mut size, os) {
+                        overflowing.push(i);
+                    }
                 }
                 if let (None, Some(file)) = (open, file) {
-                    let k = slots
-                        .iter()
-                        .rev()
-                        .take_while(|s| s.out == id as u32)
-                        .count();
                     let (start, capacity) = match slot_mode {
-                        Slots::Replay(_) => match recorded.get(k) {
-                            Some(&(f, start, capacity)) if f == file && start >= size => {
-                                (start, capacity)
+                        Slots::Replay(_) => {
+                            match recorded_of.get_mut(&file).and_then(|q| q.pop_front()) {
+                                Some(slot) => slot,
+                                // A file with no slot here before (a changed object's new
+                                // section): placed here for now, then given room from
+                                // the section's tail.
+                                None => {
+                                    new_slots.push(slots.len());
+                                    (size, 0)
+                                }
                             }
-                            _ => {
-                                return Err(fallback(format!(
-                                    "the order of inputs in {} changed",
-                                    os.name
-                                )))
-                            }
-                        },
+                        }
                         _ => (size, 0),
                     };
                     size = start;
@@ -2257,6 +2271,8 @@ fn place_members(
                         used: 0,
                         capacity,
                     });
+                    slot_align.push(1);
+                    slot_members.push(Vec::new());
                     open = Some(slots.len() - 1);
                 }
             }
@@ -2272,6 +2288,10 @@ fn place_members(
                         shdr.sh_addralign.get(LE).max(1)
                     };
                     size = size.next_multiple_of(align);
+                    if let Some(i) = open {
+                        slot_align[i - first_slot] = slot_align[i - first_slot].max(align);
+                        slot_members[i - first_slot].push(sec);
+                    }
                     placements[file.0 as usize][sec as usize] = Placement {
                         out: id as u32,
                         offset: size,
@@ -2327,24 +2347,173 @@ fn place_members(
             }
         }
         if let Some(i) = open {
-            close(&mut slots[i], &mut size, os)?;
+            if close(&mut slots[i], &mut size, os) {
+                overflowing.push(i);
+            }
         }
-        if let Slots::Replay(_) = slot_mode {
-            let placed = slots
-                .iter()
-                .rev()
-                .take_while(|s| s.out == id as u32)
-                .count();
-            if placed != recorded.len() {
-                return Err(fallback(format!(
-                    "the order of inputs in {} changed",
-                    os.name
-                )));
+        match slot_mode {
+            Slots::Packed => {}
+            Slots::Fresh { spare_percent } => {
+                // Room at the end of the section for a slot that outgrows its own: it
+                // belongs to the last slot until an update hands it out.
+                let tail = tail_room(os, size, spare_percent);
+                // (Only if the last slot ends the section: common symbols may follow it.)
+                if let Some(last) = slots[first_slot..]
+                    .last_mut()
+                    .filter(|l| tail > 0 && l.start + l.capacity == size)
+                {
+                    last.capacity += tail;
+                    size += tail;
+                }
+            }
+            Slots::Replay(_) => {
+                // Recorded slots no file fills now (a changed object lost its section here):
+                // the slot before each takes over its range, or, where units need not be
+                // walked, it stays as an empty slot of its file.
+                let mut left: Vec<(FileId, u64, u64)> = recorded_of
+                    .iter()
+                    .flat_map(|(&f, q)| q.iter().map(move |&(start, cap)| (f, start, cap)))
+                    .collect();
+                left.sort_unstable_by_key(|&(_, start, _)| std::cmp::Reverse(start));
+                for (file, start, capacity) in left {
+                    let pred = (first_slot..slots.len())
+                        .filter(|&i| slots[i].start < start)
+                        .max_by_key(|&i| slots[i].start);
+                    match pred {
+                        Some(i) => {
+                            slots[i].capacity = start + capacity - slots[i].start;
+                            resized.push(slots[i].file);
+                        }
+                        None if !walked_by_units(&os.name) => slots.push(Slot {
+                            out: id as u32,
+                            file,
+                            start,
+                            used: 0,
+                            capacity,
+                        }),
+                        None => {
+                            return Err(fallback(format!("the first slot in {} is gone", os.name)))
+                        }
+                    }
+                }
+                for &k in &new_slots {
+                    if !overflowing.contains(&k) {
+                        overflowing.push(k);
+                    }
+                }
+                for &k in &overflowing {
+                    let members = &slot_members[k - first_slot];
+                    let align = slot_align[k - first_slot];
+                    let is_new = new_slots.contains(&k);
+                    let (old_start, new_start) = move_to_tail(
+                        ctx,
+                        os,
+                        &mut slots,
+                        (first_slot, k),
+                        align,
+                        is_new,
+                        &mut resized,
+                    )?;
+                    let file = slots[k].file.0 as usize;
+                    for &sec in members {
+                        let p = &mut placements[file][sec as usize];
+                        p.offset = p.offset - old_start + new_start;
+                    }
+                }
+                size = slots[first_slot..]
+                    .iter()
+                    .map(|s| s.start + s.capacity)
+                    .max()
+                    .unwrap_or(size);
             }
         }
         os.size = size;
     }
-    Ok((commons, slots))
+    resized.sort_unstable();
+    resized.dedup();
+    Ok((commons, slots, resized))
+}
+
+/// Room at the end of an output section in a fresh incremental-mode layout, for slots that
+/// outgrow their own room later: a sixteenth of the section plus 4 KiB, where slots have
+/// spare room at all (not in TLS sections, whose offsets other modules may know).
+fn tail_room(os: &OutputSection, size: u64, spare_percent: u64) -> u64 {
+    if spare_room(os, 1, spare_percent) == 0
+        || spare_percent == 0
+        || os.sh_flags & u64::from(elf::SHF_TLS) != 0
+    {
+        return 0;
+    }
+    (size / 16 + 4096).next_multiple_of(16)
+}
+
+/// Replay: slot `k` of `os` outgrew its recorded room. Its range goes to the slot before
+/// it in address order (which is rewritten, its last unit or its fill covering the range),
+/// and the slot takes room from the end of the last slot (the section's tail room), which
+/// is rewritten too. Returns the slot's old and new start (its members move with it).
+fn move_to_tail(
+    ctx: &Context,
+    os: &OutputSection,
+    slots: &mut [Slot],
+    (first, k): (usize, usize),
+    align: u64,
+    is_new: bool,
+    resized: &mut Vec<FileId>,
+) -> Result<(u64, u64)> {
+    let name = || ctx.res.objects[slots[k].file.0 as usize].name.clone();
+    let no_room = |why: &str| {
+        Err(fallback(format!(
+            "{} outgrew its slot in {} ({} bytes, room for {}) and {why}",
+            name(),
+            os.name,
+            slots[k].used,
+            slots[k].capacity
+        )))
+    };
+    if os.sh_flags & u64::from(elf::SHF_TLS) != 0 {
+        return no_room("TLS slots stay where they are");
+    }
+    let (old_start, old_capacity) = (slots[k].start, slots[k].capacity);
+    let pred = (first..slots.len())
+        .filter(|&i| i != k && slots[i].start < old_start)
+        .max_by_key(|&i| slots[i].start);
+    if pred.is_none() && !is_new {
+        return no_room("it is the first in the section");
+    }
+    let Some(last) = (first..slots.len())
+        .filter(|&i| i != k || !is_new)
+        .max_by_key(|&i| slots[i].start)
+    else {
+        return no_room("the section had no slots");
+    };
+    if last == k {
+        return no_room("it is the last in the section");
+    }
+    // The last slot keeps what it uses and its usual spare room.
+    let pct = ctx
+        .config
+        .incremental_spare
+        .unwrap_or(crate::incremental::DEFAULT_SPARE_PERCENT);
+    let keep = spare_room(os, slots[last].used, pct) + slots[last].used;
+    let new_start = (slots[last].start + keep).next_multiple_of(align.max(16));
+    let end = slots[last].start + slots[last].capacity;
+    // The moved slot takes the rest of the tail: it needs its bytes, and its spare room
+    // where the tail still has it.
+    if new_start + slots[k].used > end {
+        return no_room(&format!(
+            "the section's tail has {} bytes left",
+            end.saturating_sub(new_start)
+        ));
+    }
+    if let (Some(pred), false) = (pred, is_new) {
+        slots[pred].capacity = old_start + old_capacity - slots[pred].start;
+        resized.push(slots[pred].file);
+    }
+    slots[last].capacity = new_start - slots[last].start;
+    slots[k].start = new_start;
+    slots[k].capacity = end - new_start;
+    resized.push(slots[last].file);
+    Ok((old_start, new_start))
 }
 
 fn synthetic_values(ctx: &Context, layout: &Layout) -> HashMap<SymbolId, u64> {
