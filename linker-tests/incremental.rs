@@ -443,12 +443,21 @@ fn c_edits(label: &str, mode: &[&str]) {
         "",
         Expect::Patch,
     );
-    // A call into an archive member not linked before.
+    // A call into an archive member not linked before: the member is a new object, its
+    // sections go to the tail room of their output sections.
     p.edit(
         "a.c",
         "int extra_user(void) { return greeting[1]; }",
         "int extra(int);\nint extra_user(void) { return extra(greeting[1]); }",
-        Expect::Full("a different set of objects"),
+        Expect::Patch,
+    );
+    // ... and no longer called: the member is not loaded, the slots before its slots take
+    // over their ranges.
+    p.edit(
+        "a.c",
+        "return extra(greeting[1]);",
+        "return greeting[1] + 1;",
+        Expect::Patch,
     );
     // Far more code than the slot has room for: the slot moves to the tail room at the end
     // of .text (and its .eh_frame and debug info to theirs); the slot before it takes over

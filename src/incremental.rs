@@ -104,6 +104,105 @@ fn name_hash(name: &[u8]) -> u64 {
     u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap())
 }
 
+/// An object's identity within its input: `u64::MAX` for a plain object; for an archive
+/// member, the hash of its name with rustc's per-session part left out
+/// (`crate-hash.cgu.SESSION.rcgu.o` names every member anew in each build).
+pub fn member_key(object: &LoadedObject) -> u64 {
+    if object.origin.1 == u32::MAX {
+        return u64::MAX;
+    }
+    let member = object
+        .name
+        .strip_suffix(')')
+        .and_then(|n| n.rsplit_once('('))
+        .map_or(object.name.as_str(), |(_, m)| m);
+    let stable = member
+        .strip_suffix(".rcgu.o")
+        .and_then(|stem| stem.rsplit_once('.'))
+        .map_or(member, |(head, _session)| head);
+    name_hash(stable.as_bytes())
+}
+
+/// The state's objects matched to this link's, by input position and member key (in
+/// order, for members of one archive that share a name).
+pub struct Remapped {
+    /// The state with its objects in this link's order (a new object gets a record that
+    /// matches nothing) and its slots naming this link's files.
+    pub state: State,
+    /// Objects the recorded link did not have.
+    pub added: Vec<FileId>,
+    /// Records of objects this link does not have.
+    pub removed: Vec<ObjectRecord>,
+}
+
+pub fn remap(state: &State, res: &Resolution) -> Remapped {
+    let mut by_key: rustc_hash::FxHashMap<(u32, u64), std::collections::VecDeque<usize>> =
+        rustc_hash::FxHashMap::default();
+    for (i, r) in state.objects.iter().enumerate() {
+        by_key.entry((r.input, r.key)).or_default().push_back(i);
+    }
+    let mut new_of_old = vec![u32::MAX; state.objects.len()];
+    let mut objects = Vec::with_capacity(res.objects.len());
+    let mut added = Vec::new();
+    for (f, o) in res.objects.iter().enumerate() {
+        let key = member_key(o);
+        match by_key
+            .get_mut(&(o.origin.0, key))
+            .and_then(|q| q.pop_front())
+        {
+            Some(i) => {
+                new_of_old[i] = f as u32;
+                let mut r = state.objects[i].clone();
+                r.member = o.origin.1;
+                objects.push(r);
+            }
+            None => {
+                added.push(FileId(f as u32));
+                objects.push(ObjectRecord {
+                    input: o.origin.0,
+                    member: o.origin.1,
+                    key,
+                    hash: [0; 32],
+                    commons: *blake3::Hasher::new().finalize().as_bytes(),
+                    symbols: Vec::new(),
+                    groups: Vec::new(),
+                });
+            }
+        }
+    }
+    let removed: Vec<ObjectRecord> = new_of_old
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n == u32::MAX)
+        .map(|(i, _)| state.objects[i].clone())
+        .collect();
+    let mut sections = state.sections.clone();
+    for section in &mut sections {
+        for slot in &mut section.slots {
+            // A removed object's slot names no file of this link.
+            slot.file = match new_of_old.get(slot.file as usize) {
+                Some(&n) if n != u32::MAX => n,
+                _ => u32::MAX - slot.file,
+            };
+        }
+    }
+    Remapped {
+        state: State {
+            format: state.format,
+            build: state.build.clone(),
+            options_hash: state.options_hash,
+            inputs: state.inputs.clone(),
+            output: state.output,
+            objects,
+            sections,
+            needs: state.needs,
+            order: state.order.clone(),
+        },
+        added,
+        removed,
+    }
+}
+
 /// The state's key for a GOT/PLT entry's symbol: its name's hash, or for a local symbol,
 /// where it comes from (input position, archive member, symbol index).
 pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
@@ -113,7 +212,7 @@ pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
             let origin = res
                 .objects
                 .get(f.0 as usize)
-                .map_or((u32::MAX, 0), |o| o.origin);
+                .map_or((u32::MAX, 0), |o| (o.origin.0, member_key(o)));
             let mut h = blake3::Hasher::new();
             h.update(b"local");
             h.update(&origin.0.to_le_bytes());
@@ -167,7 +266,7 @@ pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
             let origin = res
                 .objects
                 .get(f.0 as usize)
-                .map_or((u32::MAX, 0), |o| o.origin);
+                .map_or((u32::MAX, 0), |o| (o.origin.0, member_key(o)));
             format!("local {origin:?} {i}").into_bytes()
         }
     };
@@ -213,6 +312,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
         .map(|(f, object)| ObjectRecord {
             input: object.origin.0,
             member: object.origin.1,
+            key: member_key(object),
             hash: object_hash(object, hashes),
             commons: commons_hash(object),
             symbols: defined_addresses(layout, FileId(f as u32), object),
@@ -319,36 +419,28 @@ pub struct Update {
 pub fn changed_objects(
     config: &Config,
     res: &crate::resolve::Resolution,
-    state: &State,
+    remapped: &Remapped,
     changed_inputs: &[usize],
     hashes: &[[u8; 32]],
 ) -> Result<Vec<FileId>> {
     if !config.defsym.is_empty() {
         return fallback("--defsym values are not tracked incrementally".into());
     }
-    // The same objects, in the same order: archive members pulled or dropped would
-    // change the slot table.
-    let same_objects = res.objects.len() == state.objects.len()
-        && res
-            .objects
-            .iter()
-            .zip(&state.objects)
-            .all(|(o, r)| o.origin == (r.input, r.member));
+    let state = &remapped.state;
+    // Objects of changed inputs, and objects the recorded link did not have (an archive
+    // member pulled in now, a codegen unit rustc added).
     let changed_set: FxHashSet<u32> = changed_inputs.iter().map(|&i| i as u32).collect();
+    let added: FxHashSet<FileId> = remapped.added.iter().copied().collect();
     let candidates: Vec<usize> = (0..res.objects.len())
-        .filter(|&f| changed_set.contains(&res.objects[f].origin.0))
+        .filter(|&f| {
+            changed_set.contains(&res.objects[f].origin.0) || added.contains(&FileId(f as u32))
+        })
         .collect();
     let checked: Vec<Result<Option<FileId>>> = candidates
         .par_iter()
         .map(|&f| {
             let object = &res.objects[f];
-            let Some(old) = state
-                .objects
-                .get(f)
-                .filter(|r| (r.input, r.member) == object.origin)
-            else {
-                return Ok(None);
-            };
+            let old = &state.objects[f];
             if object_hash(object, hashes) == old.hash {
                 return Ok(None);
             }
@@ -362,25 +454,10 @@ pub fn changed_objects(
     for c in checked {
         changed.extend(c?);
     }
-    if !same_objects {
-        let now: FxHashSet<(u32, u32)> = res.objects.iter().map(|o| o.origin).collect();
-        let then: FxHashSet<(u32, u32)> =
-            state.objects.iter().map(|r| (r.input, r.member)).collect();
-        let added = res.objects.iter().find(|o| !then.contains(&o.origin));
-        let detail = match added {
-            Some(o) => format!(" ({} is new)", o.name),
-            None => match state
-                .objects
-                .iter()
-                .find(|r| !now.contains(&(r.input, r.member)))
-            {
-                Some(r) => format!(" (input {} member {} is gone)", r.input, r.member),
-                None => " (in another order)".into(),
-            },
-        };
-        return fallback(format!(
-            "a different set of objects or archive members is loaded{detail}"
-        ));
+    for r in &remapped.removed {
+        if r.commons != *blake3::Hasher::new().finalize().as_bytes() {
+            return fallback("an object with common symbols is gone".into());
+        }
     }
     // A COMDAT group a changed object gained or lost must not change which copy is kept
     // elsewhere: fine if an earlier object has it (this object's copy was and is dropped)
@@ -423,6 +500,21 @@ pub fn changed_objects(
             ));
         }
     }
+    // A removed object's COMDAT copy may have been the kept one.
+    if remapped.removed.iter().any(|r| !r.groups.is_empty()) {
+        let held: FxHashSet<u64> = res
+            .objects
+            .iter()
+            .flat_map(|o| o.obj.comdat_groups.iter().map(|g| name_hash(g.0)))
+            .collect();
+        if remapped
+            .removed
+            .iter()
+            .any(|r| r.groups.iter().any(|g| held.contains(g)))
+        {
+            return fallback("a removed object had a COMDAT group that others have".into());
+        }
+    }
     Ok(changed)
 }
 
@@ -434,6 +526,7 @@ pub fn plan_update(
     layout: &Layout,
     state: &State,
     changed: Vec<FileId>,
+    removed: &[ObjectRecord],
     old_output: &std::fs::File,
 ) -> Result<Update> {
     let res = ctx.res;
@@ -477,6 +570,9 @@ pub fn plan_update(
                 gone.insert(h);
             }
         }
+    }
+    for r in removed {
+        gone.extend(r.symbols.iter().map(|&(h, _)| h));
     }
     if !gone.is_empty() {
         for (i, symbol) in res.symbols.symbols.iter().enumerate() {

@@ -2384,13 +2384,18 @@ fn place_members(
                             slots[i].capacity = start + capacity - slots[i].start;
                             resized.push(slots[i].file);
                         }
-                        None if !walked_by_units(&os.name) => slots.push(Slot {
-                            out: id as u32,
-                            file,
-                            start,
-                            used: 0,
-                            capacity,
-                        }),
+                        // (A removed object's slot names no file of this link.)
+                        None if !walked_by_units(&os.name)
+                            && (file.0 as usize) < ctx.res.objects.len() =>
+                        {
+                            slots.push(Slot {
+                                out: id as u32,
+                                file,
+                                start,
+                                used: 0,
+                                capacity,
+                            })
+                        }
                         None => {
                             return Err(fallback(format!("the first slot in {} is gone", os.name)))
                         }

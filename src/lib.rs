@@ -264,7 +264,9 @@ fn update_output(
     old: &state::State,
     timer: &mut PhaseTimer,
 ) -> Result<()> {
-    let changed = incremental::changed_objects(config, resolution, old, changed, hashes)?;
+    let remapped = incremental::remap(old, resolution);
+    let changed = incremental::changed_objects(config, resolution, &remapped, changed, hashes)?;
+    let old = &remapped.state;
     let recorded = incremental::recorded_layout(old);
     let (mut layout, undefined) = layout::compute(
         config,
@@ -281,7 +283,15 @@ fn update_output(
     };
     let old_output = std::fs::File::open(&config.output)
         .with_context(|| format!("cannot open {}", config.output.display()))?;
-    let plan = incremental::plan_update(config, &ctx, &layout, old, changed, &old_output)?;
+    let plan = incremental::plan_update(
+        config,
+        &ctx,
+        &layout,
+        old,
+        changed,
+        &remapped.removed,
+        &old_output,
+    )?;
     drop(old_output);
     timer.done("layout");
     layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
@@ -300,13 +310,19 @@ fn update_output(
             .take(3)
             .map(|f| resolution.objects[f.0 as usize].name.as_str())
             .collect();
+        let (added, removed) = (remapped.added.len(), remapped.removed.len());
         eprintln!(
-            "weld: incremental: updated in place: {} of {} objects changed ({}{}), {} sections \
-             of other objects relocated again, {} of {} bytes written",
+            "weld: incremental: updated in place: {} of {} objects changed ({}{}){}, {} \
+             sections of other objects relocated again, {} of {} bytes written",
             plan.changed.len(),
             resolution.objects.len(),
             names.join(", "),
             if plan.changed.len() > 3 { ", ..." } else { "" },
+            if added + removed > 0 {
+                format!(" ({added} new, {removed} gone)")
+            } else {
+                String::new()
+            },
             plan.rerelocated,
             written,
             image.len()

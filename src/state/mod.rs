@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -33,7 +33,7 @@ pub struct FileIdentity {
     pub device: u64,
 }
 
-#[derive(Archive, Serialize, Deserialize, Debug)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub struct InputRecord {
     pub path: String,
     pub identity: FileIdentity,
@@ -47,6 +47,9 @@ pub struct ObjectRecord {
     pub input: u32,
     /// Index in its archive, `u32::MAX` for a plain object.
     pub member: u32,
+    /// Hash of its member name, rustc's per-session part left out (`u64::MAX` for a plain
+    /// object): how an update finds it when members were added or dropped ahead of it.
+    pub key: u64,
     pub hash: [u8; 32],
     /// Hash of its common symbols (names, sizes, alignments).
     pub commons: [u8; 32],
