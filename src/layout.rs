@@ -2377,7 +2377,7 @@ fn place_members(
                 left.sort_unstable_by_key(|&(_, start, _)| std::cmp::Reverse(start));
                 for (file, start, capacity) in left {
                     let pred = (first_slot..slots.len())
-                        .filter(|&i| slots[i].start < start)
+                        .filter(|&i| !new_slots.contains(&i) && slots[i].start < start)
                         .max_by_key(|&i| slots[i].start);
                     match pred {
                         Some(i) => {
@@ -2406,30 +2406,44 @@ fn place_members(
                         overflowing.push(k);
                     }
                 }
+                // New slots sit at a made-up place until they move: no neighbour, no host.
+                let mut unplaced: Vec<usize> = new_slots.clone();
                 for &k in &overflowing {
                     let members = &slot_members[k - first_slot];
                     let align = slot_align[k - first_slot];
                     let is_new = new_slots.contains(&k);
-                    let (old_start, new_start) = move_to_tail(
+                    if !is_new && slots[k].used <= slots[k].capacity {
+                        continue; // took over the range of a slot moved before it
+                    }
+                    let (old_start, new_start) = move_slot(
                         ctx,
                         os,
                         &mut slots,
-                        (first_slot, k),
+                        (first_slot, k, &unplaced),
                         align,
                         is_new,
                         &mut resized,
                     )?;
+                    unplaced.retain(|&u| u != k);
                     let file = slots[k].file.0 as usize;
                     for &sec in members {
                         let p = &mut placements[file][sec as usize];
                         p.offset = p.offset - old_start + new_start;
                     }
                 }
-                size = slots[first_slot..]
+                // The slots must still tile the section without overlapping.
+                let mut ranges: Vec<(u64, u64)> = slots[first_slot..]
                     .iter()
-                    .map(|s| s.start + s.capacity)
-                    .max()
-                    .unwrap_or(size);
+                    .map(|s| (s.start, s.start + s.capacity.max(s.used)))
+                    .collect();
+                ranges.sort_unstable();
+                if ranges.windows(2).any(|w| w[0].1 > w[1].0) {
+                    return Err(fallback(format!(
+                        "the slots in {} could not be rearranged",
+                        os.name
+                    )));
+                }
+                size = ranges.iter().map(|r| r.1).max().unwrap_or(size);
             }
         }
         os.size = size;
@@ -2452,72 +2466,68 @@ fn tail_room(os: &OutputSection, size: u64, spare_percent: u64) -> u64 {
     (size / 16 + 4096).next_multiple_of(16)
 }
 
-/// Replay: slot `k` of `os` outgrew its recorded room. Its range goes to the slot before
-/// it in address order (which is rewritten, its last unit or its fill covering the range),
-/// and the slot takes room from the end of the last slot (the section's tail room), which
-/// is rewritten too. Returns the slot's old and new start (its members move with it).
-fn move_to_tail(
+/// Replay: slot `k` of `os` outgrew its recorded room (or is new). Its old range goes to
+/// the slot before it in address order (which is rewritten, its last unit or its fill
+/// covering the range). It then takes the room beyond what another slot uses and keeps as
+/// spare: the smallest such room that holds it, often the section's tail room, which the
+/// last slot holds. That slot is rewritten too. Returns the slot's old and new start (its
+/// members move with it).
+fn move_slot(
     ctx: &Context,
     os: &OutputSection,
     slots: &mut [Slot],
-    (first, k): (usize, usize),
+    (first, k, unplaced): (usize, usize, &[usize]),
     align: u64,
     is_new: bool,
     resized: &mut Vec<FileId>,
 ) -> Result<(u64, u64)> {
-    let name = || ctx.res.objects[slots[k].file.0 as usize].name.clone();
+    let (name, used, capacity) = (
+        &ctx.res.objects[slots[k].file.0 as usize].name,
+        slots[k].used,
+        slots[k].capacity,
+    );
     let no_room = |why: &str| {
         Err(fallback(format!(
-            "{} outgrew its slot in {} ({} bytes, room for {}) and {why}",
-            name(),
+            "{name} outgrew its slot in {} ({used} bytes, room for {capacity}) and {why}",
             os.name,
-            slots[k].used,
-            slots[k].capacity
         )))
     };
     if os.sh_flags & u64::from(elf::SHF_TLS) != 0 {
         return no_room("TLS slots stay where they are");
     }
     let (old_start, old_capacity) = (slots[k].start, slots[k].capacity);
-    let pred = (first..slots.len())
-        .filter(|&i| i != k && slots[i].start < old_start)
-        .max_by_key(|&i| slots[i].start);
-    if pred.is_none() && !is_new {
-        return no_room("it is the first in the section");
+    if !is_new {
+        let Some(pred) = (first..slots.len())
+            .filter(|&i| i != k && !unplaced.contains(&i) && slots[i].start < old_start)
+            .max_by_key(|&i| slots[i].start)
+        else {
+            return no_room("it is the first in the section");
+        };
+        slots[pred].capacity = old_start + old_capacity - slots[pred].start;
+        resized.push(slots[pred].file);
     }
-    let Some(last) = (first..slots.len())
-        .filter(|&i| i != k || !is_new)
-        .max_by_key(|&i| slots[i].start)
-    else {
-        return no_room("the section had no slots");
-    };
-    if last == k {
-        return no_room("it is the last in the section");
-    }
-    // The last slot keeps what it uses and its usual spare room.
     let pct = ctx
         .config
         .incremental_spare
         .unwrap_or(crate::incremental::DEFAULT_SPARE_PERCENT);
-    let keep = spare_room(os, slots[last].used, pct) + slots[last].used;
-    let new_start = (slots[last].start + keep).next_multiple_of(align.max(16));
-    let end = slots[last].start + slots[last].capacity;
-    // The moved slot takes the rest of the tail: it needs its bytes, and its spare room
-    // where the tail still has it.
-    if new_start + slots[k].used > end {
-        return no_room(&format!(
-            "the section's tail has {} bytes left",
-            end.saturating_sub(new_start)
-        ));
-    }
-    if let (Some(pred), false) = (pred, is_new) {
-        slots[pred].capacity = old_start + old_capacity - slots[pred].start;
-        resized.push(slots[pred].file);
-    }
-    slots[last].capacity = new_start - slots[last].start;
+    // (room, host, new start, end of the host's range)
+    let host = (first..slots.len())
+        .filter(|&i| i != k && !unplaced.contains(&i))
+        .filter_map(|i| {
+            let h = &slots[i];
+            let keep = h.used + spare_room(os, h.used, pct);
+            let start = (h.start + keep).next_multiple_of(align.max(16));
+            let end = h.start + h.capacity;
+            (start + slots[k].used <= end).then(|| (end - start, i, start, end))
+        })
+        .min();
+    let Some((_, host, new_start, end)) = host else {
+        return no_room("no slot in the section has that much room to spare");
+    };
+    slots[host].capacity = new_start - slots[host].start;
+    resized.push(slots[host].file);
     slots[k].start = new_start;
     slots[k].capacity = end - new_start;
-    resized.push(slots[last].file);
     Ok((old_start, new_start))
 }
 
