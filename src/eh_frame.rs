@@ -24,6 +24,17 @@ pub struct Record {
     pub out_offset: Option<u32>,
 }
 
+/// The CIE pointer field of FDE `fde` once the kept records of its section sit at their
+/// `out_offset`s: the distance back from the field to its CIE (0 if the CIE was dropped).
+pub fn cie_pointer(records: &[Record], fde: &Record) -> u32 {
+    let cie_out = records
+        .binary_search_by_key(&fde.cie_offset, |c| c.in_offset)
+        .ok()
+        .and_then(|i| records[i].out_offset)
+        .unwrap_or(0);
+    fde.out_offset.unwrap_or(0) + 4 - cie_out
+}
+
 /// Splits a section into records. `relocs` must be sorted by offset (compilers emit them so;
 /// checked here).
 pub fn split(data: &[u8], relocs: &[Rela]) -> Result<Vec<Record>> {

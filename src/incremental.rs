@@ -58,9 +58,9 @@ fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
 ///
 /// The global symbols it defines and references may change: an update resolves every
 /// input again, treats a symbol defined or no longer defined here as moved (sections that
-/// refer to it are relocated again), and a change in resolution elsewhere shows as another
-/// set of loaded objects, or other GOT, PLT or dynamic symbol needs, each of which falls
-/// back.
+/// refer to it are relocated again), and a change in resolution elsewhere shows as objects
+/// loaded or no longer loaded (updated in place too) or as other GOT, PLT or dynamic symbol
+/// needs (which fall back).
 pub fn commons_hash(object: &LoadedObject) -> [u8; 32] {
     let obj = &object.obj;
     let mut h = blake3::Hasher::new();
@@ -75,6 +75,11 @@ pub fn commons_hash(object: &LoadedObject) -> [u8; 32] {
         h.update(&sym.st_value.get(LE).to_le_bytes());
     }
     *h.finalize().as_bytes()
+}
+
+/// [`commons_hash`] of an object without common symbols.
+fn no_commons() -> [u8; 32] {
+    *blake3::Hasher::new().finalize().as_bytes()
 }
 
 /// Name hashes of an object's COMDAT group signatures, sorted.
@@ -135,24 +140,32 @@ pub struct Remapped {
     pub removed: Vec<ObjectRecord>,
 }
 
-pub fn remap(state: &State, res: &Resolution) -> Remapped {
+pub fn remap(state: State, res: &Resolution) -> Remapped {
+    let State {
+        objects: old_objects,
+        mut sections,
+        ..
+    } = state;
     let mut by_key: rustc_hash::FxHashMap<(u32, u64), std::collections::VecDeque<usize>> =
         rustc_hash::FxHashMap::default();
-    for (i, r) in state.objects.iter().enumerate() {
+    for (i, r) in old_objects.iter().enumerate() {
         by_key.entry((r.input, r.key)).or_default().push_back(i);
     }
-    let mut new_of_old = vec![u32::MAX; state.objects.len()];
+    let mut old_objects: Vec<Option<ObjectRecord>> = old_objects.into_iter().map(Some).collect();
+    let mut new_of_old = vec![u32::MAX; old_objects.len()];
     let mut objects = Vec::with_capacity(res.objects.len());
     let mut added = Vec::new();
     for (f, o) in res.objects.iter().enumerate() {
         let key = member_key(o);
-        match by_key
+        let old = by_key
             .get_mut(&(o.origin.0, key))
             .and_then(|q| q.pop_front())
-        {
-            Some(i) => {
+            .and_then(|i| {
                 new_of_old[i] = f as u32;
-                let mut r = state.objects[i].clone();
+                old_objects[i].take()
+            });
+        match old {
+            Some(mut r) => {
                 r.member = o.origin.1;
                 objects.push(r);
             }
@@ -163,20 +176,14 @@ pub fn remap(state: &State, res: &Resolution) -> Remapped {
                     member: o.origin.1,
                     key,
                     hash: [0; 32],
-                    commons: *blake3::Hasher::new().finalize().as_bytes(),
+                    commons: no_commons(),
                     symbols: Vec::new(),
                     groups: Vec::new(),
                 });
             }
         }
     }
-    let removed: Vec<ObjectRecord> = new_of_old
-        .iter()
-        .enumerate()
-        .filter(|(_, &n)| n == u32::MAX)
-        .map(|(i, _)| state.objects[i].clone())
-        .collect();
-    let mut sections = state.sections.clone();
+    let removed: Vec<ObjectRecord> = old_objects.into_iter().flatten().collect();
     for section in &mut sections {
         for slot in &mut section.slots {
             // A removed object's slot names no file of this link.
@@ -188,15 +195,9 @@ pub fn remap(state: &State, res: &Resolution) -> Remapped {
     }
     Remapped {
         state: State {
-            format: state.format,
-            build: state.build.clone(),
-            options_hash: state.options_hash,
-            inputs: state.inputs.clone(),
-            output: state.output,
             objects,
             sections,
-            needs: state.needs,
-            order: state.order.clone(),
+            ..state
         },
         added,
         removed,
@@ -455,7 +456,7 @@ pub fn changed_objects(
         changed.extend(c?);
     }
     for r in &remapped.removed {
-        if r.commons != *blake3::Hasher::new().finalize().as_bytes() {
+        if r.commons != no_commons() {
             return fallback("an object with common symbols is gone".into());
         }
     }

@@ -189,7 +189,7 @@ pub fn link(config: &args::Config) -> Result<()> {
             &specs,
             &changed,
             &hashes,
-            &old,
+            *old,
             &mut timer,
         ) {
             Ok(()) => {
@@ -261,7 +261,7 @@ fn update_output(
     specs: &[inputs::search::FileSpec],
     changed: &[usize],
     hashes: &[[u8; 32]],
-    old: &state::State,
+    old: state::State,
     timer: &mut PhaseTimer,
 ) -> Result<()> {
     let remapped = incremental::remap(old, resolution);

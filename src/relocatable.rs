@@ -151,19 +151,13 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
                         out_off += r.size;
                     }
                 }
-                for r in &records {
-                    let Some(o) = r.out_offset else { continue };
+                for r in records.iter().filter(|r| r.out_offset.is_some()) {
                     let start = os.data.len();
                     os.data.extend_from_slice(
                         &data[r.in_offset as usize..(r.in_offset + r.size) as usize],
                     );
                     if !r.is_cie {
-                        let cie_out = records
-                            .binary_search_by_key(&r.cie_offset, |c| c.in_offset)
-                            .ok()
-                            .and_then(|i| records[i].out_offset)
-                            .unwrap_or(0);
-                        let ptr = o + 4 - cie_out;
+                        let ptr = crate::eh_frame::cie_pointer(&records, r);
                         os.data[start + 4..start + 8].copy_from_slice(&ptr.to_le_bytes());
                     }
                 }

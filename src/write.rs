@@ -885,12 +885,7 @@ fn copy_and_relocate(
                 let dst = base_off + out as usize;
                 buf[dst..dst + src.len()].copy_from_slice(src);
                 if !r.is_cie {
-                    let cie_out = records
-                        .binary_search_by_key(&r.cie_offset, |c| c.in_offset)
-                        .ok()
-                        .and_then(|i| records[i].out_offset)
-                        .unwrap_or(0);
-                    put_u32(buf, dst + 4, out + 4 - cie_out);
+                    put_u32(buf, dst + 4, eh_frame::cie_pointer(records, r));
                 }
             }
         }

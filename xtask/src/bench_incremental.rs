@@ -271,18 +271,6 @@ pub fn run() -> Result<(), String> {
         rows.push((edit.krate, row));
     }
 
-    let median = |mut v: Vec<f64>| -> f64 {
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     println!();
     for (krate, name) in [(Crate::Top, "top crate"), (Crate::Dependency, "dependency")] {
         let of: Vec<&Row> = rows
@@ -308,6 +296,17 @@ pub fn run() -> Result<(), String> {
         String::from_utf8_lossy(&sh(Command::new("date").arg("-u").arg("+%F"))?.stdout).trim()
     );
     Ok(())
+}
+
+/// The median (NaN for no values).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// One line of the results file, written by `link_probe`.
@@ -489,10 +488,6 @@ pub fn link_probe(args: Vec<String>) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&weld_out);
     let _ = std::fs::remove_file(&mold_out);
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let line = format!(
         "{relink_ms:.2}\t{:.2}\t{:.2}\t{}\n",
         median(weld_ms),
