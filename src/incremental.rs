@@ -309,6 +309,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
     let objects = res
         .objects
         .par_iter()
+        .with_max_len(1)
         .enumerate()
         .map(|(f, object)| ObjectRecord {
             input: object.origin.0,

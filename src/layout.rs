@@ -87,10 +87,10 @@ pub struct MergedStrings {
     pub out: u32,
 }
 
-/// Per merged input section: (input offset of each string, its offset in the blob), sorted.
+/// Per merged input section: its blob, and where each of its strings went in it.
 pub struct MergeMap {
     pub merged: u32,
-    pub pieces: Vec<(u64, u64)>,
+    pub pieces: crate::merge::Pieces,
 }
 
 pub struct OutputSection {
@@ -161,8 +161,8 @@ pub(crate) fn fallback(reason: String) -> anyhow::Error {
 pub struct Placement {
     pub out: u32,
     pub offset: u64,
-    /// How input offsets map to output offsets: `Plain` adds `offset`, the others look up
-    /// `Layout::merge_maps` / `Layout::eh_records`.
+    /// How input offsets map to output offsets: `Plain` adds `offset`; `Merged` looks up
+    /// `Layout::merge_maps[offset]`, `EhFrame` `Layout::eh_records`.
     pub mapping: Mapping,
 }
 
@@ -458,7 +458,8 @@ pub struct Layout {
     pub file_size: u64,
     pub live: Vec<Vec<bool>>,
     pub merged: Vec<MergedStrings>,
-    pub merge_maps: HashMap<(FileId, u32), MergeMap>,
+    /// Indexed by the `offset` of a `Mapping::Merged` placement.
+    pub merge_maps: Vec<MergeMap>,
     /// Incremental mode: every file's run of members per output section, in section order.
     pub slots: Vec<Slot>,
     /// Unchanged files whose slots a replayed layout resized (a slot that outgrew its room
@@ -923,6 +924,7 @@ pub fn compute(
     let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
         .objects
         .par_iter()
+        .with_max_len(1)
         .enumerate()
         .map(|(f, object)| {
             let mut needs = ScanRecorder::default();
@@ -1146,8 +1148,9 @@ pub fn compute(
     let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
     let mut synthetic_index = HashMap::default();
     let mut merged: Vec<MergedStrings> = Vec::new();
-    let mut merge_maps = HashMap::default();
-    let mut merge_builders: HashMap<u32, (u32, HashMap<&'static [u8], u64>)> = HashMap::default();
+    let mut merge_builders: HashMap<u32, u32> = HashMap::default();
+    // Merged input sections: (blob, file, section, entsize), merged after this loop.
+    let mut merge_inputs: Vec<(u32, FileId, u32, usize)> = Vec::new();
     let mut comment = b"\0".to_vec();
     let mut comment_seen = rustc_hash::FxHashSet::default();
     for (f, object) in res.objects.iter().enumerate() {
@@ -1225,39 +1228,27 @@ pub fn compute(
             let merge_strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
             let entsize = shdr.sh_entsize.get(LE);
             // Incremental mode does not merge strings: each file's strings stay in its slot.
+            // (An input of 4 GiB or more is copied whole: merge maps use 32-bit offsets.)
             if !slotted
                 && flags & merge_strings == merge_strings
                 && entsize >= 1
                 && sh_type == elf::SHT_PROGBITS
+                && shdr.sh_size.get(LE) < 1 << 32
             {
-                let builder = merge_builders
-                    .entry(id)
-                    .or_insert_with(|| (merged.len() as u32, HashMap::default()));
-                if builder.0 as usize == merged.len() {
+                let builder = *merge_builders.entry(id).or_insert(merged.len() as u32);
+                if builder as usize == merged.len() {
                     merged.push(MergedStrings {
                         data: Vec::new(),
                         align: 1,
                         offset: 0,
                         out: id,
                     });
-                    pending[id as usize].push((0, FileId(u32::MAX), builder.0));
+                    pending[id as usize].push((0, FileId(u32::MAX), builder));
                 }
-                let blob = &mut merged[builder.0 as usize];
+                let blob = &mut merged[builder as usize];
                 blob.align = blob.align.max(shdr.sh_addralign.get(LE).max(1));
-                let pieces = merge_strings_into(
-                    object.obj.section_data(sec),
-                    entsize as usize,
-                    &mut blob.data,
-                    &mut builder.1,
-                );
                 placements[f][sec].mapping = Mapping::Merged;
-                merge_maps.insert(
-                    (FileId(f as u32), sec as u32),
-                    MergeMap {
-                        merged: builder.0,
-                        pieces,
-                    },
-                );
+                merge_inputs.push((builder, FileId(f as u32), sec as u32, entsize as usize));
                 continue;
             }
             let key = if out_name == ".init_array"
@@ -1269,6 +1260,31 @@ pub fn compute(
                 0
             };
             pending[id as usize].push((key, FileId(f as u32), sec as u32));
+        }
+    }
+    // Each blob's strings, merged in input order; a merged input's placement offset is the
+    // index of its map in `merge_maps`.
+    let mut merge_maps = Vec::with_capacity(merge_inputs.len());
+    for (b, blob) in merged.iter_mut().enumerate() {
+        let inputs: Vec<&(u32, FileId, u32, usize)> =
+            merge_inputs.iter().filter(|m| m.0 as usize == b).collect();
+        let data: Vec<(&[u8], usize)> = inputs
+            .iter()
+            .map(|&&(_, file, sec, entsize)| {
+                (
+                    res.objects[file.0 as usize].obj.section_data(sec as usize),
+                    entsize,
+                )
+            })
+            .collect();
+        let result = crate::merge::merge_strings(&data);
+        blob.data = result.data;
+        for (&&(_, file, sec, _), pieces) in inputs.iter().zip(result.pieces) {
+            placements[file.0 as usize][sec as usize].offset = merge_maps.len() as u64;
+            merge_maps.push(MergeMap {
+                merged: b as u32,
+                pieces,
+            });
         }
     }
     for (id, mut members) in pending.into_iter().enumerate() {
@@ -2036,40 +2052,6 @@ pub fn parse_defsym(expr: &str) -> Option<(Option<String>, i64)> {
 
 /// Splits SHF_STRINGS data into strings of `entsize`-byte characters, adds new ones to `blob`
 /// and returns (input offset, blob offset) per string.
-fn merge_strings_into(
-    data: &'static [u8],
-    entsize: usize,
-    blob: &mut Vec<u8>,
-    seen: &mut HashMap<&'static [u8], u64>,
-) -> Vec<(u64, u64)> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    while start < data.len() {
-        // Find the terminating NUL character (entsize zero bytes at an aligned position).
-        let stop = if entsize == 1 {
-            data[start..]
-                .iter()
-                .position(|&b| b == 0)
-                .map_or(data.len(), |p| start + p + 1)
-        } else {
-            let mut end = start;
-            while end + entsize <= data.len() && data[end..end + entsize].iter().any(|&b| b != 0) {
-                end += entsize;
-            }
-            (end + entsize).min(data.len())
-        };
-        let piece = &data[start..stop];
-        let out = *seen.entry(piece).or_insert_with(|| {
-            let o = blob.len() as u64;
-            blob.extend_from_slice(piece);
-            o
-        });
-        pieces.push((start as u64, out));
-        start = stop;
-    }
-    pieces
-}
-
 /// Whether `mov`/`add` of an initial-exec GOT slot at `offset` can become an immediate.
 pub fn relaxable_gottpoff(data: &[u8], offset: u64) -> bool {
     let off = offset as usize;
@@ -2630,6 +2612,13 @@ impl Layout {
         }
     }
 
+    /// Whether input section (`file`, `sec`) went into a merged-strings blob.
+    pub fn is_merged(&self, file: FileId, sec: u32) -> bool {
+        self.placements[file.0 as usize]
+            .get(sec as usize)
+            .is_some_and(|p| p.mapping == Mapping::Merged)
+    }
+
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
         let p = self.placements[file.0 as usize].get(sec as usize)?;
         match p.mapping {
@@ -2640,12 +2629,11 @@ impl Layout {
                 Some(self.sections[p.out as usize].addr + p.offset + offset)
             }
             Mapping::Merged => {
-                let map = self.merge_maps.get(&(file, sec))?;
-                let i = map.pieces.partition_point(|&(in_off, _)| in_off <= offset);
-                let (in_off, out_off) = map.pieces.get(i.checked_sub(1)?)?;
+                let map = &self.merge_maps[p.offset as usize];
+                let out_off = map.pieces.output_offset(offset)?;
                 let blob = &self.merged[map.merged as usize];
                 let out = &self.sections[blob.out as usize];
-                Some(out.addr + blob.offset + out_off + (offset - in_off))
+                Some(out.addr + blob.offset + out_off)
             }
             Mapping::EhFrame => {
                 let records = self.eh_records.get(&(file, sec))?;

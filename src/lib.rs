@@ -12,6 +12,7 @@ pub mod gc;
 pub mod incremental;
 pub mod inputs;
 pub mod layout;
+pub mod merge;
 pub mod relocatable;
 pub mod resolve;
 pub mod state;
@@ -175,6 +176,10 @@ pub fn link(config: &args::Config) -> Result<()> {
     // All files and archive members that take part, and what every global symbol resolves to.
     let mut resolution = resolve::resolve(config, &specs)?;
     timer.done("resolve");
+    // Every input is mapped now. Freeing a big old output's pages takes tens of
+    // milliseconds: a full link removes it meanwhile (as GNU ld removes an ordinary file it
+    // is about to replace), unless the incremental path may still patch it.
+    let old_output = (update.is_none()).then(|| remove_in_background(&config.output));
     report_duplicates(&resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.
@@ -235,6 +240,9 @@ pub fn link(config: &args::Config) -> Result<()> {
     timer.done("write");
     if config.stats {
         print_stats(&specs, &resolution, &layout, bytes.len());
+    }
+    if let Some(handle) = old_output {
+        let _ = handle.join();
     }
     write_output(&config.output, &bytes)?;
     timer.done("output");
@@ -373,6 +381,17 @@ fn print_stats(
         layout.dynamic.dynsyms.len(),
         output_bytes
     );
+}
+
+/// Removes `path` on another thread if it is a regular file; joined before the new output is
+/// renamed into place.
+fn remove_in_background(path: &Path) -> std::thread::JoinHandle<()> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            let _ = std::fs::remove_file(&path);
+        }
+    })
 }
 
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {

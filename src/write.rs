@@ -63,8 +63,10 @@ pub fn write(
     if layout.file_size > 1 << 40 {
         bail!("the output would be {} bytes: too large", layout.file_size);
     }
-    // Zeroed pages from the allocator: what is not written is never touched.
-    let mut buf = vec![0u8; layout.file_size as usize];
+    // Zeroed pages from the allocator: what is not written is never touched. The capacity
+    // covers what is appended after the layout's end, so the buffer is never copied to grow.
+    let mut buf = vec![0u8; layout.file_size as usize + appended_bound(ctx, layout)];
+    buf.truncate(layout.file_size as usize);
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
@@ -90,7 +92,7 @@ pub fn write(
                 Member::Merged(m) => {
                     let blob = &layout.merged[m as usize];
                     let at = (os.offset + blob.offset) as usize;
-                    buf[at..at + blob.data.len()].copy_from_slice(&blob.data);
+                    jobs.push((at, blob.data.len(), os, MERGED_BLOB, m));
                 }
                 Member::Common(_) => {}
             }
@@ -110,11 +112,26 @@ pub fn write(
         rest = tail;
         consumed = offset + len;
     }
-    let results: Vec<SectionOutput> = slices
-        .into_par_iter()
-        .zip(jobs.par_iter())
-        .map(|(slice, &(_, _, os, file, sec))| copy_and_relocate(ctx, layout, os, file, sec, slice))
-        .collect();
+    // The symbol table does not depend on the sections' bytes: built meanwhile.
+    let (symtab, results) = rayon::join(
+        || (!config.strip_all).then(|| build_symtab(ctx, layout)),
+        || -> Vec<SectionOutput> {
+            slices
+                .into_par_iter()
+                .zip(jobs.par_iter())
+                // Costs are uneven (debug sections of big objects come last): small chunks,
+                // so that an idle thread always finds one to steal.
+                .with_max_len(8)
+                .map(|(slice, &(_, _, os, file, sec))| {
+                    if file == MERGED_BLOB {
+                        slice.copy_from_slice(&layout.merged[sec as usize].data);
+                        return SectionOutput::default();
+                    }
+                    copy_and_relocate(ctx, layout, os, file, sec, slice)
+                })
+                .collect()
+        },
+    );
     for r in results {
         dyn_relocs.extend(r.dyn_relocs);
         fde_table.extend(r.fde_table);
@@ -339,11 +356,6 @@ pub fn write(
 
     // Symbol tables and section headers go after everything the layout placed.
     let (shdr_names, shstrtab) = section_names(config, layout);
-    let symtab = if config.strip_all {
-        None
-    } else {
-        Some(build_symtab(ctx, layout))
-    };
     let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
     let mut offset = buf.len() as u64;
     if let Some((symtab_bytes, strtab_bytes, first_global)) = symtab {
@@ -513,6 +525,26 @@ pub fn write(
 /// slot's last unit is lengthened over it and the room filled with a no-op for that
 /// section (`DW_CFA_nop` / null DIEs / zero tuples, which end their lists, and
 /// `DW_LNS_set_basic_block` in line programs, which adds no row). Elsewhere it stays zero.
+/// The file id of a merged-strings blob among `write`'s copy jobs (the section index is the
+/// blob's).
+const MERGED_BLOB: FileId = FileId(u32::MAX);
+
+/// A generous bound of the bytes `write` appends after the layout's end (`.symtab`,
+/// `.strtab`, `.shstrtab`, section headers). Only speed depends on it.
+fn appended_bound(ctx: &Context, layout: &Layout) -> usize {
+    let mut n = 64 * (layout.order.len() + 8) + 64;
+    for s in &layout.sections {
+        n += s.name.len() + 1;
+    }
+    for o in &ctx.res.objects {
+        n += 24 * (o.obj.first_global + 1) + 2 * o.obj.strtab.len() + o.name.len() + 1;
+    }
+    for s in &ctx.res.symbols.symbols {
+        n += 24 + s.name.len() + 1;
+    }
+    n
+}
+
 fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
     for slot in &layout.slots {
         if select.is_some_and(|s| !s.files.contains(&slot.file)) {
@@ -939,7 +971,7 @@ fn copy_and_relocate(
         // A section-symbol reference into merged strings names a string by value + addend.
         let (target, a) = match target {
             Target::Section { file, sec, value }
-                if st_type == elf::STT_SECTION && layout.merge_maps.contains_key(&(file, sec)) =>
+                if st_type == elf::STT_SECTION && layout.is_merged(file, sec) =>
             {
                 (
                     Target::Section {

@@ -282,6 +282,7 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
     let hashes: Vec<([u8; 32], bool)> = specs
         .par_iter()
         .zip(state.inputs.as_slice().par_iter())
+        .with_max_len(1)
         .map(|(spec, old)| {
             let now = identity(&spec.path).ok();
             let same_identity = now.is_some_and(|now| {
@@ -312,7 +313,11 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
 
 /// Content hashes of the inputs, for a full link.
 pub fn hash_inputs(specs: &[FileSpec]) -> Result<Vec<[u8; 32]>> {
-    specs.par_iter().map(|spec| hash_file(&spec.path)).collect()
+    specs
+        .par_iter()
+        .with_max_len(1)
+        .map(|spec| hash_file(&spec.path))
+        .collect()
 }
 
 /// What a link knows about its layout, for the state.
@@ -336,6 +341,7 @@ pub fn save(
     let inputs = specs
         .par_iter()
         .zip(hashes.par_iter())
+        .with_max_len(1)
         .map(|(spec, hash)| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),

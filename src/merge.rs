@@ -1,0 +1,297 @@
+//! Merging of `SHF_MERGE|SHF_STRINGS` sections: each distinct string is stored once.
+//!
+//! The result is the same as inserting every string, input by input, into one table and
+//! appending it on first sight: strings appear in order of first occurrence. The work is
+//! spread over threads in four passes, none of which depends on thread scheduling:
+//!
+//! 1. per input: cut into strings, hash each one;
+//! 2. per shard of the hash space: find each string's first occurrence (its owner);
+//! 3. per input: count the bytes of the strings it owns; a prefix sum gives each input's
+//!    range in the blob, and every input copies its owned strings there;
+//! 4. per input: map each of its strings to its owner's output offset.
+
+use rayon::prelude::*;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Shards of pass 2: enough to keep two to a few dozen threads busy.
+const SHARDS: usize = 64;
+
+/// The merged strings and, per input, where each of its strings went.
+pub struct Merged {
+    pub data: Vec<u8>,
+    pub pieces: Vec<Pieces>,
+}
+
+/// The strings of one input section: their input offsets (ascending) and their offsets in
+/// the blob. Input offsets are 32-bit (inputs over 4 GiB are refused) so that the binary
+/// search a relocation does touches fewer cache lines.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pieces {
+    pub starts: Vec<u32>,
+    pub outs: Vec<u64>,
+}
+
+impl Pieces {
+    /// Blob offset of the byte at input offset `offset`.
+    pub fn output_offset(&self, offset: u64) -> Option<u64> {
+        let offset = u32::try_from(offset).ok()?;
+        let i = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .checked_sub(1)?;
+        Some(self.outs[i] + u64::from(offset - self.starts[i]))
+    }
+}
+
+/// A string with its hash computed once; hashing the key writes only that hash.
+#[derive(PartialEq, Eq)]
+struct Key<'a> {
+    hash: u64,
+    bytes: &'a [u8],
+}
+
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes the precomputed hash through unchanged.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("Key hashes only its u64");
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// The strings of one input: start offsets (plus the end) and hashes.
+struct Cut {
+    starts: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+/// Where each string of `data` ends: at its terminator of `entsize` zero bytes (aligned to
+/// `entsize`), or at the end of the section.
+fn cut(data: &[u8], entsize: usize) -> Cut {
+    let mut starts = Vec::new();
+    let mut hashes = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let stop = if entsize == 1 {
+            memchr::memchr(0, &data[start..]).map_or(data.len(), |p| start + p + 1)
+        } else {
+            let mut end = start;
+            while end + entsize <= data.len() && data[end..end + entsize].iter().any(|&b| b != 0) {
+                end += entsize;
+            }
+            (end + entsize).min(data.len())
+        };
+        let mut h = rustc_hash::FxHasher::default();
+        h.write(&data[start..stop]);
+        starts.push(start as u32);
+        hashes.push(h.finish());
+        start = stop;
+    }
+    starts.push(data.len() as u32);
+    Cut { starts, hashes }
+}
+
+fn shard_of(hash: u64) -> usize {
+    // FxHash mixes into the high bits.
+    (hash >> 58) as usize % SHARDS
+}
+
+/// Merges the strings of `inputs`, each `(data, entsize)`, in the given order. Every input
+/// must be under 4 GiB.
+pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
+    debug_assert!(inputs.iter().all(|(d, _)| d.len() < 1 << 32));
+    // Pass 1.
+    let cuts: Vec<Cut> = inputs
+        .par_iter()
+        .with_max_len(1)
+        .map(|&(data, entsize)| cut(data, entsize))
+        .collect();
+    let mut base = Vec::with_capacity(cuts.len() + 1);
+    let mut total = 0usize;
+    for c in &cuts {
+        base.push(total);
+        total += c.hashes.len();
+    }
+    base.push(total);
+    let bytes = |i: usize, j: usize| -> &[u8] {
+        let c = &cuts[i];
+        &inputs[i].0[c.starts[j] as usize..c.starts[j + 1] as usize]
+    };
+
+    // Pass 2: each shard walks its strings in global order; the first one seen owns.
+    let buckets: Vec<Vec<Vec<u32>>> = cuts
+        .par_iter()
+        .with_max_len(1)
+        .map(|c| {
+            let mut b = vec![Vec::new(); SHARDS];
+            for (j, &h) in c.hashes.iter().enumerate() {
+                b[shard_of(h)].push(j as u32);
+            }
+            b
+        })
+        .collect();
+    let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+    (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
+        let mut seen: std::collections::HashMap<Key, u32, BuildHasherDefault<PassThrough>> =
+            Default::default();
+        for (i, b) in buckets.iter().enumerate() {
+            for &j in &b[s] {
+                let j = j as usize;
+                let key = Key {
+                    hash: cuts[i].hashes[j],
+                    bytes: bytes(i, j),
+                };
+                let g = (base[i] + j) as u32;
+                let first = *seen.entry(key).or_insert(g);
+                owner[g as usize].store(first, Ordering::Relaxed);
+            }
+        }
+    });
+    let owner: Vec<u32> = owner.into_iter().map(AtomicU32::into_inner).collect();
+
+    // Pass 3.
+    let owned: Vec<u64> = (0..cuts.len())
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|i| {
+            (0..cuts[i].hashes.len())
+                .filter(|&j| owner[base[i] + j] as usize == base[i] + j)
+                .map(|j| u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]))
+                .sum()
+        })
+        .collect();
+    let mut data = vec![0u8; owned.iter().sum::<u64>() as usize];
+    let mut ranges = Vec::with_capacity(cuts.len());
+    let mut rest: &mut [u8] = &mut data;
+    let mut at = 0u64;
+    for &n in &owned {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(n as usize);
+        ranges.push((at, head));
+        at += n;
+        rest = tail;
+    }
+    let out_offset: Vec<AtomicU64> = (0..total).map(|_| AtomicU64::new(0)).collect();
+    ranges
+        .into_par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .for_each(|(i, (start, out))| {
+            let mut pos = 0usize;
+            for j in 0..cuts[i].hashes.len() {
+                let g = base[i] + j;
+                if owner[g] as usize != g {
+                    continue;
+                }
+                let s = bytes(i, j);
+                out[pos..pos + s.len()].copy_from_slice(s);
+                out_offset[g].store(start + pos as u64, Ordering::Relaxed);
+                pos += s.len();
+            }
+        });
+    let out_offset: Vec<u64> = out_offset.into_iter().map(AtomicU64::into_inner).collect();
+
+    // Pass 4.
+    let pieces = cuts
+        .into_par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .map(|(i, mut c)| {
+            let outs = (0..c.hashes.len())
+                .map(|j| out_offset[owner[base[i] + j] as usize])
+                .collect();
+            c.starts.pop();
+            Pieces {
+                starts: c.starts,
+                outs,
+            }
+        })
+        .collect();
+    Merged { data, pieces }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward serial merge this module must reproduce.
+    fn serial(inputs: &[(&[u8], usize)]) -> Merged {
+        let mut data = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        let mut pieces = Vec::new();
+        for &(d, entsize) in inputs {
+            let c = cut(d, entsize);
+            let mut outs = Vec::new();
+            for j in 0..c.hashes.len() {
+                let s = &d[c.starts[j] as usize..c.starts[j + 1] as usize];
+                let o = *seen.entry(s.to_vec()).or_insert_with(|| {
+                    data.extend_from_slice(s);
+                    (data.len() - s.len()) as u64
+                });
+                outs.push(o);
+            }
+            pieces.push(Pieces {
+                starts: c.starts[..c.hashes.len()].to_vec(),
+                outs,
+            });
+        }
+        Merged { data, pieces }
+    }
+
+    #[test]
+    fn same_as_serial_first_occurrence() {
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        // Pseudo-random strings from a small alphabet, so that many repeat across inputs.
+        let mut x = 0x1234_5678u64;
+        for _ in 0..40 {
+            let mut d = Vec::new();
+            for _ in 0..200 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = (x % 4) as usize;
+                for k in 0..len {
+                    d.push(b'a' + ((x >> (8 * k)) % 3) as u8);
+                }
+                d.push(0);
+            }
+            // Some inputs end without a terminator.
+            if x.is_multiple_of(2) {
+                d.extend_from_slice(b"tail");
+            }
+            inputs.push(d);
+        }
+        let refs: Vec<(&[u8], usize)> = inputs.iter().map(|d| (d.as_slice(), 1)).collect();
+        let a = merge_strings(&refs);
+        let b = serial(&refs);
+        assert_eq!(a.data, b.data);
+        assert_eq!(a.pieces, b.pieces);
+        let p = &a.pieces[3];
+        let (s, o) = (p.starts[2], p.outs[2]);
+        assert_eq!(p.output_offset(u64::from(s)), Some(o));
+        let len = a.pieces[3].starts[3] - s;
+        if len > 1 {
+            assert_eq!(p.output_offset(u64::from(s) + 1), Some(o + 1));
+        }
+        // Wide characters: a terminator is an aligned run of entsize zeros.
+        let wide: Vec<u8> = [b'a', 0, 0, 0, 0, b'b', 0, 0, b'a', 0, 0, 0, 0, 0].to_vec();
+        let refs = [(wide.as_slice(), 2), (wide.as_slice(), 2)];
+        let a = merge_strings(&refs);
+        let b = serial(&refs);
+        assert_eq!(a.data, b.data);
+        assert_eq!(a.pieces, b.pieces);
+    }
+}
