@@ -11,7 +11,9 @@ use crate::inputs::elf::LE;
 use crate::layout::{Context, Target};
 use crate::symbols::{Def, FileId};
 use object::elf;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const SHF_GNU_RETAIN: u64 = 0x20_0000;
 
@@ -34,12 +36,26 @@ pub fn mark_live(
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
 ) -> Vec<Vec<bool>> {
     let res = ctx.res;
-    let mut live: Vec<Vec<bool>> = content.iter().map(|c| vec![false; c.len()]).collect();
-    let mut queue: Vec<(FileId, u32)> = Vec::new();
-    let mark = |live: &mut Vec<Vec<bool>>, queue: &mut Vec<(FileId, u32)>, f: FileId, s: u32| {
+    // One flag per input section, all files end to end; marking is a swap, so that the
+    // traversal below can run on several threads. The result is a set: it does not depend
+    // on the order in which sections are visited.
+    let mut base = Vec::with_capacity(content.len());
+    let mut total = 0;
+    for c in content {
+        base.push(total);
+        total += c.len();
+    }
+    let marked: Vec<AtomicBool> = (0..total).map(|_| AtomicBool::new(false)).collect();
+    // Marks a content section; true the first time.
+    let try_mark = |f: FileId, s: u32| -> bool {
         let (fi, si) = (f.0 as usize, s as usize);
-        if si < content[fi].len() && content[fi][si] && !live[fi][si] {
-            live[fi][si] = true;
+        si < content[fi].len()
+            && content[fi][si]
+            && !marked[base[fi] + si].swap(true, Ordering::Relaxed)
+    };
+    let mut queue: Vec<(FileId, u32)> = Vec::new();
+    let mark = |queue: &mut Vec<(FileId, u32)>, f: FileId, s: u32| {
+        if try_mark(f, s) {
             queue.push((f, s));
         }
     };
@@ -66,7 +82,7 @@ pub fn mark_live(
             let name = object.obj.section_names[s];
             if flags & u64::from(elf::SHF_ALLOC) == 0 {
                 // Kept, but not traversed: debug info describes code, it does not keep it.
-                live[f][s] = true;
+                marked[base[f] + s].store(true, Ordering::Relaxed);
                 continue;
             }
             let root = flags & SHF_GNU_RETAIN != 0
@@ -78,20 +94,20 @@ pub fn mark_live(
                 || start_stop.contains(name);
             // .eh_frame is handled record by record below.
             if root && name != b".eh_frame" {
-                mark(&mut live, &mut queue, file, s as u32);
+                mark(&mut queue, file, s as u32);
             }
         }
     }
-    let root_symbol = |name: &[u8], live: &mut Vec<Vec<bool>>, queue: &mut Vec<(FileId, u32)>| {
+    let root_symbol = |name: &[u8], queue: &mut Vec<(FileId, u32)>| {
         if let Some(id) = res.symbols.lookup(name) {
             if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
                 let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
-                mark(live, queue, file, shndx);
+                mark(queue, file, shndx);
             }
         }
     };
     let entry = ctx.config.entry.as_deref().unwrap_or("_start");
-    root_symbol(entry.as_bytes(), &mut live, &mut queue);
+    root_symbol(entry.as_bytes(), &mut queue);
     // Exported symbols (a shared object's interface, `--export-dynamic`, symbols shared
     // libraries refer to) are roots too.
     for i in 0..res.symbols.symbols.len() {
@@ -99,59 +115,96 @@ pub fn mark_live(
         if crate::dynamic::exported(ctx, id) {
             if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
                 let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
-                mark(&mut live, &mut queue, file, shndx);
+                mark(&mut queue, file, shndx);
             }
         }
     }
     // The init and fini functions named in .dynamic.
     for name in [&b"_init"[..], b"_fini"] {
-        root_symbol(name, &mut live, &mut queue);
+        root_symbol(name, &mut queue);
     }
     for u in &ctx.config.undefined {
-        root_symbol(u.as_bytes(), &mut live, &mut queue);
+        root_symbol(u.as_bytes(), &mut queue);
     }
 
     // FDE edges: function section -> other sections its FDE references (LSDA). CIE references
     // (personality routines) are roots.
-    let mut fde_edges: HashMap<(FileId, u32), Vec<(FileId, u32)>> = HashMap::default();
-    for (&(file, sec), records) in eh_records {
-        let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
-        for record in records {
-            let targets: Vec<(FileId, u32)> = relocs[record.relocs.clone()]
-                .iter()
-                .filter_map(|r| match ctx.target(file, r.r_sym(LE, false) as usize).1 {
-                    Target::Section { file, sec, .. } => Some((file, sec)),
-                    _ => None,
-                })
-                .collect();
-            if record.is_cie {
-                for (f, s) in targets {
-                    mark(&mut live, &mut queue, f, s);
+    type Edges = (Vec<(FileId, u32)>, Vec<((FileId, u32), Vec<(FileId, u32)>)>);
+    let per_section: Vec<Edges> = eh_records
+        .par_iter()
+        .map(|(&(file, sec), records)| {
+            let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
+            let mut cie_targets = Vec::new();
+            let mut fdes = Vec::new();
+            for record in records {
+                let targets: Vec<(FileId, u32)> = relocs[record.relocs.clone()]
+                    .iter()
+                    .filter_map(|r| match ctx.target(file, r.r_sym(LE, false) as usize).1 {
+                        Target::Section { file, sec, .. } => Some((file, sec)),
+                        _ => None,
+                    })
+                    .collect();
+                if record.is_cie {
+                    cie_targets.extend(targets);
+                } else if let Some((&func, rest)) = targets.split_first() {
+                    if !rest.is_empty() {
+                        fdes.push((func, rest.to_vec()));
+                    }
                 }
-            } else if let Some((&func, rest)) = targets.split_first() {
-                fde_edges.entry(func).or_default().extend_from_slice(rest);
             }
+            (cie_targets, fdes)
+        })
+        .collect();
+    let mut fde_edges: HashMap<(FileId, u32), Vec<(FileId, u32)>> = HashMap::default();
+    for (cie_targets, fdes) in per_section {
+        for (f, s) in cie_targets {
+            mark(&mut queue, f, s);
+        }
+        for (func, rest) in fdes {
+            fde_edges.entry(func).or_default().extend(rest);
         }
     }
 
-    while let Some((file, sec)) = queue.pop() {
-        let object = &res.objects[file.0 as usize];
-        for r in object.obj.relocs[sec as usize] {
-            let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
-            match target {
-                Target::Section {
-                    file: f, sec: s, ..
-                } => mark(&mut live, &mut queue, f, s),
-                Target::Common(_) | Target::Synthetic(_) | Target::Abs(_) | Target::Shared(_) => {}
-                Target::UndefWeak | Target::Undefined => {}
-            }
-        }
-        if let Some(edges) = fde_edges.get(&(file, sec)) {
-            for &(f, s) in edges {
-                mark(&mut live, &mut queue, f, s);
-            }
-        }
+    // Breadth first, one frontier at a time, each spread over the threads.
+    while !queue.is_empty() {
+        queue = queue
+            .par_iter()
+            .with_max_len(16)
+            .flat_map_iter(|&(file, sec)| {
+                let object = &res.objects[file.0 as usize];
+                let mut next = Vec::new();
+                for r in object.obj.relocs[sec as usize] {
+                    if let (
+                        _,
+                        Target::Section {
+                            file: f, sec: s, ..
+                        },
+                        _,
+                    ) = ctx.target(file, r.r_sym(LE, false) as usize)
+                    {
+                        if try_mark(f, s) {
+                            next.push((f, s));
+                        }
+                    }
+                }
+                for &(f, s) in fde_edges.get(&(file, sec)).into_iter().flatten() {
+                    if try_mark(f, s) {
+                        next.push((f, s));
+                    }
+                }
+                next
+            })
+            .collect();
     }
+    let mut live: Vec<Vec<bool>> = content
+        .iter()
+        .enumerate()
+        .map(|(f, c)| {
+            (0..c.len())
+                .map(|s| marked[base[f] + s].load(Ordering::Relaxed))
+                .collect()
+        })
+        .collect();
     // .eh_frame sections themselves stay (their records are filtered by function liveness).
     for &(file, sec) in eh_records.keys() {
         live[file.0 as usize][sec as usize] = true;

@@ -146,8 +146,9 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
         .collect();
     let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
     (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
+        let n = buckets.iter().map(|b| b[s].len()).sum();
         let mut seen: std::collections::HashMap<Key, u32, BuildHasherDefault<PassThrough>> =
-            Default::default();
+            std::collections::HashMap::with_capacity_and_hasher(n, Default::default());
         for (i, b) in buckets.iter().enumerate() {
             for &j in &b[s] {
                 let j = j as usize;

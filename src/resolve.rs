@@ -14,6 +14,7 @@ use crate::inputs::{map_file, Archive};
 use crate::symbols::{merge_visibility, Def, FileId, SymbolDb, SymbolId};
 use anyhow::{bail, Context, Result};
 use object::elf;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 /// A loaded relocatable object and how its symbols map to global ids.
@@ -61,6 +62,7 @@ enum Loaded {
     Object {
         name: String,
         data: &'static [u8],
+        parsed: Option<Result<ObjectFile>>,
     },
     Shared {
         name: String,
@@ -71,35 +73,58 @@ enum Loaded {
         archive: Archive,
         whole: bool,
         extracted: Vec<bool>,
+        /// Each ELF member, parsed ahead (in parallel); taken when the member is added.
+        parsed: Vec<Option<Result<ObjectFile>>>,
     },
 }
 
-pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
-    let mut loaded = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let data = map_file(&spec.path)?;
-        let name = spec.path.display().to_string();
-        if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
-            let archive = Archive::parse(&spec.path, data).with_context(|| name.clone())?;
-            let n = archive.members.len();
-            loaded.push(Loaded::Archive {
-                archive,
-                whole: spec.modifiers.whole_archive,
-                extracted: vec![false; n],
-            });
-        } else if data.starts_with(b"\x7fELF") {
-            match classify(data).with_context(|| name.clone())? {
-                ElfKind::Relocatable => loaded.push(Loaded::Object { name, data }),
-                ElfKind::Shared => loaded.push(Loaded::Shared {
-                    name,
-                    data,
-                    as_needed: spec.modifiers.as_needed,
-                }),
-            }
-        } else {
-            bail!("{name}: unknown file type");
+/// Maps and classifies one input; parses an object, or an archive and all its ELF members
+/// (parsing every member on two threads costs less than parsing the needed ones on one,
+/// measured on ripgrep: 464 members, 160 of them used).
+fn load(spec: &FileSpec) -> Result<Loaded> {
+    let data = map_file(&spec.path)?;
+    let name = spec.path.display().to_string();
+    if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
+        let archive = Archive::parse(&spec.path, data).with_context(|| name.clone())?;
+        let n = archive.members.len();
+        let parsed = archive
+            .members
+            .par_iter()
+            .with_max_len(1)
+            .map(|m| {
+                (m.data.starts_with(b"\x7fELF")
+                    && classify(m.data).is_ok_and(|k| k == ElfKind::Relocatable))
+                .then(|| ObjectFile::parse(m.data))
+            })
+            .collect();
+        Ok(Loaded::Archive {
+            archive,
+            whole: spec.modifiers.whole_archive,
+            extracted: vec![false; n],
+            parsed,
+        })
+    } else if data.starts_with(b"\x7fELF") {
+        match classify(data).with_context(|| name.clone())? {
+            ElfKind::Relocatable => Ok(Loaded::Object {
+                name,
+                data,
+                parsed: Some(ObjectFile::parse(data)),
+            }),
+            ElfKind::Shared => Ok(Loaded::Shared {
+                name,
+                data,
+                as_needed: spec.modifiers.as_needed,
+            }),
         }
+    } else {
+        bail!("{name}: unknown file type");
     }
+}
+
+pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
+    // In parallel; the first failure in command-line order is the one reported.
+    let loaded: Vec<Result<Loaded>> = specs.par_iter().with_max_len(1).map(load).collect();
+    let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
 
     let mut wrap = HashMap::default();
     for name in &config.wrap {
@@ -211,7 +236,9 @@ struct Resolver {
 impl Resolver {
     fn load_eagerly(&mut self, item: &mut Loaded) -> Result<()> {
         match item {
-            Loaded::Object { name, data } => self.add_object(std::mem::take(name), data, u32::MAX),
+            Loaded::Object { name, data, parsed } => {
+                self.add_object(std::mem::take(name), data, u32::MAX, parsed.take())
+            }
             Loaded::Shared {
                 name,
                 data,
@@ -221,13 +248,15 @@ impl Resolver {
                 archive,
                 whole: true,
                 extracted,
+                parsed,
             } => {
                 for (m, member) in archive.members.iter().enumerate() {
                     if !member.data.starts_with(b"\x7fELF") {
                         continue; // rlib metadata and the like
                     }
                     extracted[m] = true;
-                    self.add_member(&member.display_name, member.data, m as u32)?;
+                    let parsed = parsed[m].take();
+                    self.add_member(&member.display_name, member.data, m as u32, parsed)?;
                 }
                 Ok(())
             }
@@ -242,6 +271,7 @@ impl Resolver {
             archive,
             whole: false,
             extracted,
+            parsed,
         } = item
         else {
             return Ok(false);
@@ -249,8 +279,8 @@ impl Resolver {
         let mut any = false;
         loop {
             let mut progress = false;
-            for &(name, m) in &archive.index {
-                if extracted[m as usize] || !self.symbols.wants(name) {
+            for &(name, m, hash) in &archive.index {
+                if extracted[m as usize] || !self.symbols.wants(name, hash) {
                     continue;
                 }
                 extracted[m as usize] = true;
@@ -261,7 +291,8 @@ impl Resolver {
                         member.display_name
                     );
                 }
-                self.add_member(&member.display_name, member.data, m)?;
+                let parsed = parsed[m as usize].take();
+                self.add_member(&member.display_name, member.data, m, parsed)?;
                 progress = true;
             }
             if !progress {
@@ -298,15 +329,30 @@ impl Resolver {
         Ok(())
     }
 
-    fn add_member(&mut self, name: &str, data: &'static [u8], member: u32) -> Result<()> {
+    fn add_member(
+        &mut self,
+        name: &str,
+        data: &'static [u8],
+        member: u32,
+        parsed: Option<Result<ObjectFile>>,
+    ) -> Result<()> {
         match classify(data).with_context(|| name.to_string())? {
-            ElfKind::Relocatable => self.add_object(name.to_string(), data, member),
+            ElfKind::Relocatable => self.add_object(name.to_string(), data, member, parsed),
             ElfKind::Shared => bail!("{name}: shared object inside an archive"),
         }
     }
 
-    fn add_object(&mut self, name: String, data: &'static [u8], member: u32) -> Result<()> {
-        let obj = ObjectFile::parse(data).with_context(|| name.clone())?;
+    /// Adds an object; `parsed` is its `ObjectFile::parse` result if that ran ahead.
+    fn add_object(
+        &mut self,
+        name: String,
+        data: &'static [u8],
+        member: u32,
+        parsed: Option<Result<ObjectFile>>,
+    ) -> Result<()> {
+        let obj = parsed
+            .unwrap_or_else(|| ObjectFile::parse(data))
+            .with_context(|| name.clone())?;
         if obj
             .section_names
             .iter()
@@ -329,17 +375,17 @@ impl Resolver {
             }
         }
         let mut global_ids = Vec::with_capacity(obj.symbols.len() - obj.first_global);
-        for sym_index in obj.first_global..obj.symbols.len() {
+        for (sym_index, &(sym_name, hash)) in (obj.first_global..).zip(&obj.global_names) {
             let sym = &obj.symbols[sym_index];
-            let sym_name = obj
-                .symbol_name(sym_index)
-                .with_context(|| format!("{name}: bad symbol name"))?;
             let shndx = obj.symbol_shndx(sym_index);
-            let sym_name = match self.wrap.get(sym_name) {
-                Some(&renamed) if shndx == u32::from(elf::SHN_UNDEF) => renamed,
-                _ => sym_name,
+            let renamed = match self.wrap.get(sym_name) {
+                Some(&renamed) if shndx == u32::from(elf::SHN_UNDEF) => Some(renamed),
+                _ => None,
             };
-            let id = self.symbols.intern(sym_name);
+            let id = match renamed {
+                Some(renamed) => self.symbols.intern(renamed),
+                None => self.symbols.intern_hashed(sym_name, hash),
+            };
             global_ids.push(id);
             let bind = sym.st_bind();
             let symbol = self.symbols.get_mut(id);

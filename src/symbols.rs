@@ -4,8 +4,8 @@
 //! loaded objects. Local symbols never enter this table; they are addressed as
 //! (file, symbol index) by the phases that need them.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
+use std::hash::Hasher;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SymbolId(pub u32);
@@ -63,31 +63,61 @@ pub struct Symbol {
     pub dso_ref: bool,
 }
 
+/// The hash [`SymbolDb`] files a name under. Computed where names are read (in parallel),
+/// so that the serial resolution loop hashes nothing.
+pub fn name_hash(name: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(name);
+    h.finish()
+}
+
 #[derive(Default)]
 pub struct SymbolDb {
-    pub by_name: HashMap<&'static [u8], SymbolId>,
+    /// Ids by name, filed under [`name_hash`]; the table stores ids only (names are in
+    /// `symbols`).
+    by_name: hashbrown::HashTable<SymbolId>,
     pub symbols: Vec<Symbol>,
 }
 
 impl SymbolDb {
     pub fn intern(&mut self, name: &'static [u8]) -> SymbolId {
-        if let Some(&id) = self.by_name.get(name) {
-            return id;
+        self.intern_hashed(name, name_hash(name))
+    }
+
+    /// `intern` with the name's [`name_hash`] already computed.
+    pub fn intern_hashed(&mut self, name: &'static [u8], hash: u64) -> SymbolId {
+        let symbols = &mut self.symbols;
+        let entry = self.by_name.entry(
+            hash,
+            |id| symbols[id.0 as usize].name == name,
+            |id| name_hash(symbols[id.0 as usize].name),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let id = SymbolId(symbols.len() as u32);
+                symbols.push(Symbol {
+                    name,
+                    def: Def::Undefined,
+                    strong_ref: false,
+                    visibility: 0,
+                    dso_ref: false,
+                });
+                e.insert(id);
+                id
+            }
         }
-        let id = SymbolId(self.symbols.len() as u32);
-        self.symbols.push(Symbol {
-            name,
-            def: Def::Undefined,
-            strong_ref: false,
-            visibility: 0,
-            dso_ref: false,
-        });
-        self.by_name.insert(name, id);
-        id
     }
 
     pub fn lookup(&self, name: &[u8]) -> Option<SymbolId> {
-        self.by_name.get(name).copied()
+        self.lookup_hashed(name, name_hash(name))
+    }
+
+    /// `lookup` with the name's [`name_hash`] already computed.
+    pub fn lookup_hashed(&self, name: &[u8], hash: u64) -> Option<SymbolId> {
+        self.by_name
+            .find(hash, |id| self.symbols[id.0 as usize].name == name)
+            .copied()
     }
 
     pub fn get(&self, id: SymbolId) -> &Symbol {
@@ -99,8 +129,8 @@ impl SymbolDb {
     }
 
     /// Whether an archive member defining `name` should be extracted now.
-    pub fn wants(&self, name: &[u8]) -> bool {
-        match self.lookup(name) {
+    pub fn wants(&self, name: &[u8], hash: u64) -> bool {
+        match self.lookup_hashed(name, hash) {
             Some(id) => {
                 let sym = self.get(id);
                 sym.def == Def::Undefined && sym.strong_ref

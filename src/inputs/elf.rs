@@ -84,6 +84,9 @@ pub struct ObjectFile {
     pub symtab_shndx: &'static [object::U32<LittleEndian>],
     /// Decompressed contents of SHF_COMPRESSED sections, by section index.
     pub decompressed: Vec<(usize, &'static [u8])>,
+    /// Names of the non-local symbols (from `first_global`) with their
+    /// `symbols::name_hash`, read at parse time so that resolution only probes.
+    pub global_names: Vec<(&'static [u8], u64)>,
 }
 
 impl ObjectFile {
@@ -220,7 +223,13 @@ impl ObjectFile {
                 decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
             }
         }
+        let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(first_global));
+        for sym in symbols.iter().skip(first_global) {
+            let name = read_str(strtab, sym.st_name.get(LE)).context("bad symbol name")?;
+            global_names.push((name, crate::symbols::name_hash(name)));
+        }
         Ok(ObjectFile {
+            global_names,
             decompressed,
             data,
             shdrs,

@@ -45,8 +45,8 @@ pub struct ArchiveMember {
 pub struct Archive {
     pub display_name: String,
     pub members: Vec<ArchiveMember>,
-    /// Symbol name -> member index, in index order.
-    pub index: Vec<(&'static [u8], u32)>,
+    /// Symbol name -> member index, in index order, with the name's `symbols::name_hash`.
+    pub index: Vec<(&'static [u8], u32, u64)>,
 }
 
 impl Archive {
@@ -92,7 +92,8 @@ impl Archive {
                             symbol.offset().0
                         );
                     };
-                    index.push((symbol.name(), member));
+                    let name = symbol.name();
+                    index.push((name, member, crate::symbols::name_hash(name)));
                 }
             }
             None => {
@@ -110,7 +111,7 @@ impl Archive {
                             continue;
                         }
                         if let Ok(name) = obj.symbol_name(sym_index) {
-                            index.push((name, i as u32));
+                            index.push((name, i as u32, crate::symbols::name_hash(name)));
                         }
                     }
                 }
