@@ -862,7 +862,7 @@ pub fn compute(
     let pie = kind.is_pic();
     let n_files = res.objects.len();
 
-    let mut __t = std::time::Instant::now();
+    let mut steps = crate::PhaseTimer::new(config.time);
     // 1. Which sections are content, and the .eh_frame records.
     let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
     let mut eh_records = HashMap::default();
@@ -879,8 +879,7 @@ pub fn compute(
         content.push(c);
     }
 
-    eprintln!("  L1 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("content");
     // 2. Liveness.
     // Incremental mode keeps every section: an edit may make any of them reachable.
     let live = if config.gc_sections && !slotted {
@@ -889,8 +888,7 @@ pub fn compute(
         content.clone()
     };
 
-    eprintln!("  L2 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("gc");
     // 3. Drop FDEs of dead functions; give kept records their output offsets.
     let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
         let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
@@ -922,8 +920,7 @@ pub fn compute(
         }
     }
 
-    eprintln!("  L3 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("eh-frame");
     // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
     //    relocations, errors.
     //    Files are scanned in parallel; each records its requests in order, and the requests
@@ -1148,8 +1145,7 @@ pub fn compute(
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
     }
-    eprintln!("  L4 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("scan");
     // 5. Output sections.
     let mut sections: Vec<OutputSection> = Vec::new();
     let mut by_name: HashMap<String, u32> = HashMap::default();
@@ -1273,7 +1269,6 @@ pub fn compute(
     }
     // Each blob's strings, merged in input order; a merged input's placement offset is the
     // index of its map in `merge_maps`.
-    eprintln!("  L5a {:?}", __t.elapsed());
     let mut merge_maps = Vec::with_capacity(merge_inputs.len());
     for (b, blob) in merged.iter_mut().enumerate() {
         let inputs: Vec<&(u32, FileId, u32, usize)> =
@@ -1297,7 +1292,7 @@ pub fn compute(
             });
         }
     }
-    eprintln!("  L5b {:?}", __t.elapsed());
+    steps.step("assign+merge");
     for (id, mut members) in pending.into_iter().enumerate() {
         // Stable: equal priorities keep input order.
         members.sort_by_key(|m| m.0);
@@ -1667,8 +1662,7 @@ pub fn compute(
         pending_tags = dynamic_tags;
     }
 
-    eprintln!("  L5 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("synthetic");
     // 6. Offsets of members within output sections.
     let (common_offsets, slots, resized) = place_members(
         &ctx,
@@ -1702,8 +1696,7 @@ pub fn compute(
         }
     }
 
-    eprintln!("  L6 {:?}", __t.elapsed());
-    __t = std::time::Instant::now();
+    steps.step("offsets");
     // 7. Order and addresses.
     let mut order: Vec<OutSecId> = (0..sections.len() as u32).map(OutSecId).collect();
     order.retain(|id| {
@@ -2033,7 +2026,7 @@ pub fn compute(
             0
         }
     };
-    eprintln!("  L7 {:?}", __t.elapsed());
+    steps.step("addresses");
     Ok((layout, undefined))
 }
 

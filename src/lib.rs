@@ -80,14 +80,14 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Links according to `config`: the whole pipeline.
 /// `--time`: wall time per phase, printed to stderr as each phase ends.
-struct PhaseTimer {
+pub(crate) struct PhaseTimer {
     on: bool,
     start: std::time::Instant,
     last: std::time::Instant,
 }
 
 impl PhaseTimer {
-    fn new(on: bool) -> PhaseTimer {
+    pub(crate) fn new(on: bool) -> PhaseTimer {
         let now = std::time::Instant::now();
         PhaseTimer {
             on,
@@ -96,11 +96,24 @@ impl PhaseTimer {
         }
     }
 
-    fn done(&mut self, phase: &str) {
+    pub(crate) fn done(&mut self, phase: &str) {
         if self.on {
             let now = std::time::Instant::now();
             eprintln!(
                 "weld: time: {phase:<10} {:8.2} ms",
+                (now - self.last).as_secs_f64() * 1000.0
+            );
+            self.last = now;
+        }
+    }
+
+    /// A step within a phase, printed indented under it (the phase's own line, printed
+    /// later, still covers the whole phase).
+    pub(crate) fn step(&mut self, step: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "weld: time:   {step:<14} {:8.2} ms",
                 (now - self.last).as_secs_f64() * 1000.0
             );
             self.last = now;
