@@ -531,6 +531,21 @@ fn table_entries_keep_their_places() {
         "",
         Expect::Patch,
     );
+    // A call through the GOT (`noplt`) to a function only called through the PLT so far:
+    // a new GOT entry, appended in the GOT's spare room.
+    p.edit(
+        "a.c",
+        "void a(void) {",
+        "int fputc(int, FILE *) __attribute__((noplt));\nvoid a(void) { fputc('g', stderr); fputc('\\n', stderr);",
+        Expect::Patch,
+    );
+    // Dropping it again would leave a hole in the GOT.
+    p.edit(
+        "a.c",
+        "fputc('g', stderr); fputc('\\n', stderr);",
+        "",
+        Expect::Full("an entry is no longer used"),
+    );
 }
 
 #[test]

@@ -250,9 +250,11 @@ fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Ve
     out
 }
 
-/// Fingerprint of what the relocation scan asked for: GOT and PLT entries in slot order,
+/// Fingerprint of what the relocation scan asked for, but the GOT: PLT entries in slot order,
 /// copy relocations, canonical PLT entries, dynamic symbols and DT_NEEDED. An update whose
-/// fingerprint differs would move GOT or PLT slots: it falls back.
+/// fingerprint differs would move PLT slots or change the dynamic symbols: it falls back.
+/// (GOT entries are checked by `plan_update` against the recorded order: new ones may be
+/// appended in the GOT's spare room.)
 pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
     let res = ctx.res;
     let name = |id: SymbolId| res.symbols.get(id).name;
@@ -272,10 +274,6 @@ pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
         }
     };
     let needs = &layout.needs;
-    for &(s, kind) in &needs.got_entries {
-        put(&symref(s));
-        put(format!("{kind:?}").as_bytes());
-    }
     put(b"plt");
     for &id in &needs.plt_entries {
         put(name(id));
@@ -532,11 +530,14 @@ pub fn plan_update(
     old_output: &std::fs::File,
 ) -> Result<Update> {
     let res = ctx.res;
+    let order = layout.needs.order(|s| symref_key(res, s));
+    // Recorded GOT entries keep their slots; new ones follow them (the layout kept the
+    // GOT's size, so they fit). A recorded entry no longer asked for would shift the rest.
+    if !order.got.starts_with(&state.order.got) {
+        return fallback("the GOT would change: an entry is no longer used".into());
+    }
     if needs_fingerprint(ctx, layout) != state.needs {
-        let order = layout.needs.order(|s| symref_key(res, s));
-        let what = if order.got != state.order.got {
-            "the GOT"
-        } else if order.plt != state.order.plt || order.iplt != state.order.iplt {
+        let what = if order.plt != state.order.plt || order.iplt != state.order.iplt {
             "the PLT"
         } else {
             "the dynamic symbols or copy relocations"
@@ -832,7 +833,8 @@ pub fn updated_record(
         objects,
         sections: section_records(layout),
         needs: state.needs,
-        order: state.order.clone(),
+        // New GOT entries were appended.
+        order: layout.needs.order(|s| symref_key(ctx.res, s)),
     }
 }
 

@@ -1438,6 +1438,13 @@ pub fn compute(
             interp.len() as u64 + 1,
         );
     }
+    // Incremental mode: room for new GOT entries (a changed object may be the first to
+    // take a symbol's address through the GOT); unused slots stay zero.
+    let got_slots = if slotted && needs.got_slots > 0 {
+        capacity(".got", u64::from(needs.got_slots), 8)?
+    } else {
+        u64::from(needs.got_slots)
+    };
     add_synthetic(
         &mut sections,
         ".got",
@@ -1446,7 +1453,7 @@ pub fn compute(
         aw,
         8,
         8,
-        8 * u64::from(needs.got_slots),
+        8 * got_slots,
     );
     add_synthetic(
         &mut sections,
