@@ -120,6 +120,21 @@ fn every_other_case_is_a_correct_full_link() {
     std::fs::write(p.tmp.join("prog.weld-state"), &state[..state.len() / 2]).unwrap();
     let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
     assert!(out.contains("the state is corrupt"), "{out}");
+    // A state of another format, then of another weld build (header: magic, format, build
+    // id length, build id).
+    let state = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();
+    assert_eq!(&state[..8], b"WELDSTAT");
+    let mut other = state.clone();
+    other[8..12].copy_from_slice(&999u32.to_le_bytes());
+    std::fs::write(p.tmp.join("prog.weld-state"), &other).unwrap();
+    let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
+    assert!(out.contains("the state has format 999"), "{out}");
+    let mut other = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();
+    other[16] ^= 1;
+    std::fs::write(p.tmp.join("prog.weld-state"), &other).unwrap();
+    let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
+    assert!(out.contains("written by another weld build"), "{out}");
+    assert_eq!(p.run(), "2\n");
     // The output replaced by another linker.
     let status = Command::new("gcc")
         .args(["main.o", "value.o", "-o", "prog", "-Wl,--gc-sections"])

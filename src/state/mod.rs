@@ -154,6 +154,42 @@ pub fn identity(path: &Path) -> Result<FileIdentity> {
 }
 
 /// The weld that wrote a state must be this weld: version plus the binary's identity.
+/// The state file starts with a plain header, so that a state from another weld build is
+/// recognised as such (and said so) without validating an archive whose layout may differ:
+/// `WELDSTAT`, the format version (u32 LE), the build id's length (u32 LE) and the build id,
+/// zero-padded to a multiple of 16 bytes (rkyv's archive alignment). The archive follows.
+const MAGIC: &[u8; 8] = b"WELDSTAT";
+
+fn header() -> Vec<u8> {
+    let build = build_id();
+    let mut h = MAGIC.to_vec();
+    h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h.extend_from_slice(&(build.len() as u32).to_le_bytes());
+    h.extend_from_slice(build.as_bytes());
+    h.resize(h.len().next_multiple_of(16), 0);
+    h
+}
+
+/// Checks the header; returns the archive that follows it, or why it cannot be used.
+fn payload(bytes: &[u8]) -> std::result::Result<&[u8], String> {
+    let corrupt = || "the state is corrupt: no weld state header".to_string();
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(corrupt());
+    }
+    let format = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    if format != FORMAT_VERSION {
+        return Err(format!(
+            "the state has format {format}, this weld reads format {FORMAT_VERSION}"
+        ));
+    }
+    let build = bytes.get(16..16 + len).ok_or_else(corrupt)?;
+    if build != build_id().as_bytes() {
+        return Err("the state was written by another weld build".into());
+    }
+    Ok(bytes.get((16 + len).next_multiple_of(16)..).unwrap_or(&[]))
+}
+
 fn build_id() -> String {
     let exe = std::env::current_exe()
         .ok()
@@ -243,8 +279,12 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
     // SAFETY: the state file is only ever replaced by rename, never modified in place, so
     // the mapping sees one complete version; its contents are validated below before use.
     let map = unsafe { memmap2::Mmap::map(&file) }.context("cannot map the state")?;
-    let state = rkyv::access::<ArchivedState, rkyv::rancor::Error>(&map)
-        .map_err(|e| anyhow::anyhow!("the state is corrupt or from another weld version: {e}"))?;
+    let archive = match payload(&map) {
+        Ok(archive) => archive,
+        Err(reason) => return Ok(Plan::Full(reason)),
+    };
+    let state = rkyv::access::<ArchivedState, rkyv::rancor::Error>(archive)
+        .map_err(|_| anyhow::anyhow!("the state is corrupt: it does not validate"))?;
     if state.format != FORMAT_VERSION || state.build.as_str() != build_id() {
         return Ok(Plan::Full(
             "the state was written by another weld build".into(),
@@ -370,6 +410,7 @@ pub fn save(
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(&header())?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)
