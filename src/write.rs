@@ -511,7 +511,12 @@ pub fn write(
             // md5 and sha1 name a size; any good hash of the output serves as the identity.
             _ => match &layout.build_id_seed {
                 Some(seed) => blake3::hash(seed).as_bytes()[..n].to_vec(),
-                None => blake3::hash(&buf).as_bytes()[..n].to_vec(),
+                // Hashed on all threads (BLAKE3's tree mode; same digest as a serial hash).
+                None => blake3::Hasher::new()
+                    .update_rayon(&buf)
+                    .finalize()
+                    .as_bytes()[..n]
+                    .to_vec(),
             },
         };
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
@@ -986,9 +991,14 @@ fn copy_and_relocate(
         };
         let kind = layout.kind;
         let preemptible = ctx.preemptible(kind, symref);
-        let s = match layout.needs.iplt_index.get(&symref) {
-            Some(&i) if st_type == elf::STT_GNU_IFUNC => Some(layout.iplt_address(i)),
-            _ => layout.target_address(target),
+        let iplt = if st_type == elf::STT_GNU_IFUNC {
+            layout.needs.iplt_index.get(&symref)
+        } else {
+            None
+        };
+        let s = match iplt {
+            Some(&i) => Some(layout.iplt_address(i)),
+            None => layout.target_address(target),
         };
         let s = match s {
             Some(s) => s,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{root, run as sh};
+use crate::{median, root, run as sh};
 
 const RG_VERSION: &str = "15.2.0";
 
@@ -296,17 +296,6 @@ pub fn run() -> Result<(), String> {
         String::from_utf8_lossy(&sh(Command::new("date").arg("-u").arg("+%F"))?.stdout).trim()
     );
     Ok(())
-}
-
-/// The median (NaN for no values).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// One line of the results file, written by `link_probe`.

@@ -9,7 +9,11 @@
 //!   one-function edits to its top crate and to a dependency, rebuild after each, and print per
 //!   edit the incremental relink time next to weld's and mold's full links of the same inputs.
 //!   See `bench_incremental.rs`.
+//! - `bench [--runs N] [JOB...]`: full links of captured real link jobs by weld, mold, Wild,
+//!   lld, gold and GNU ld (those installed), alternating; medians of wall, CPU and peak RSS.
+//!   See `bench.rs`.
 
+mod bench;
 mod bench_incremental;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +26,12 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "install" => install(std::env::args().nth(2)),
         "bench-incremental" => bench_incremental::run(),
+        "bench" => bench::run_bench(std::env::args().skip(2).collect()),
         // Called by the linker wrapper that `bench-incremental` installs, not by people.
         "link-probe" => bench_incremental::link_probe(std::env::args().skip(2).collect()),
         _ => Err(format!(
-            "usage: cargo xtask demo|install [DIR]|bench-incremental (unknown task {task:?})"
+            "usage: cargo xtask demo|install [DIR]|bench [--runs N] [JOB...]|bench-incremental \
+             (unknown task {task:?})"
         )),
     };
     match result {
@@ -34,6 +40,17 @@ fn main() -> ExitCode {
             eprintln!("xtask: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The median (NaN for no values).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
