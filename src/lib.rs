@@ -13,6 +13,7 @@ pub mod incremental;
 pub mod inputs;
 pub mod layout;
 pub mod merge;
+pub mod output;
 pub mod relocatable;
 pub mod resolve;
 pub mod state;
@@ -249,15 +250,17 @@ pub fn link(config: &args::Config) -> Result<()> {
     } else {
         Vec::new()
     };
-    let bytes = write::write(config, &ctx, &layout, None)?;
+    let mut file = output::OutputFile::create(&config.output, layout.file_size)?;
+    let tail = write::write_into(config, &ctx, &layout, None, file.bytes())?;
     timer.done("write");
     if config.stats {
-        print_stats(&specs, &resolution, &layout, bytes.len());
+        let size = tail.offset as usize + tail.bytes.len();
+        print_stats(&specs, &resolution, &layout, size);
     }
     if let Some(handle) = old_output {
         let _ = handle.join();
     }
-    write_output(&config.output, &bytes)?;
+    file.finish(&tail, &config.output)?;
     timer.done("output");
     if incremental {
         state::save(
@@ -408,15 +411,7 @@ fn remove_in_background(path: &Path) -> std::thread::JoinHandle<()> {
 }
 
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.weld-tmp-{}", std::process::id()));
+    let tmp = output::temp_path(path);
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;

@@ -60,13 +60,43 @@ pub fn write(
     layout: &Layout,
     select: Option<&Selection>,
 ) -> Result<Vec<u8>> {
+    // Zeroed pages from the allocator: what is not written is never touched. The capacity
+    // covers the tail, so appending it does not copy the buffer.
+    let mut buf = vec![0u8; layout.file_size as usize + appended_bound(ctx, layout)];
+    buf.truncate(layout.file_size as usize);
+    let tail = write_into(config, ctx, layout, select, &mut buf)?;
+    buf.truncate(tail.offset as usize);
+    buf.extend_from_slice(&tail.bytes);
+    Ok(buf)
+}
+
+/// What follows the layout's sections in the file (compressed debug sections if asked for,
+/// `.symtab`, `.strtab`, `.shstrtab`, section headers), and where it starts: the file is
+/// `main[..offset]` then `bytes`.
+pub struct Tail {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Writes the output into `buf` (exactly `layout.file_size` zeroed bytes, a memory-mapped
+/// output file or a vector) and returns the tail that follows it.
+pub fn write_into(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    select: Option<&Selection>,
+    buf: &mut [u8],
+) -> Result<Tail> {
     if layout.file_size > 1 << 40 {
         bail!("the output would be {} bytes: too large", layout.file_size);
     }
-    // Zeroed pages from the allocator: what is not written is never touched. The capacity
-    // covers what is appended after the layout's end, so the buffer is never copied to grow.
-    let mut buf = vec![0u8; layout.file_size as usize + appended_bound(ctx, layout)];
-    buf.truncate(layout.file_size as usize);
+    if buf.len() as u64 != layout.file_size {
+        bail!(
+            "internal error: output buffer of {} bytes, layout needs {}",
+            buf.len(),
+            layout.file_size
+        );
+    }
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
@@ -100,7 +130,7 @@ pub fn write(
     }
     jobs.sort_by_key(|j| j.0);
     let mut slices = Vec::with_capacity(jobs.len());
-    let mut rest: &mut [u8] = &mut buf;
+    let mut rest: &mut [u8] = &mut *buf;
     let mut consumed = 0usize;
     for &(offset, len, ..) in &jobs {
         if offset < consumed || offset + len > consumed + rest.len() {
@@ -141,7 +171,7 @@ pub fn write(
         dyn_relocs.extend_from_slice(&select.kept_dyn_relocs);
         fde_table.extend_from_slice(&select.kept_fdes);
     }
-    fill_spare_room(layout, select, &mut buf);
+    fill_spare_room(layout, select, buf);
     if !errors.is_empty() {
         bail!("{}", errors.join("\nweld: error: "));
     }
@@ -166,7 +196,7 @@ pub fn write(
                     dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_GLOB_DAT, dynsym, 0));
                 }
                 GotKind::Address => {
-                    put_u64(&mut buf, at, sym_addr);
+                    put_u64(buf, at, sym_addr);
                     if kind.is_pic() && crate::layout::relocatable(ctx.symref_target(symref).0) {
                         dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
                     }
@@ -178,14 +208,14 @@ pub fn write(
                     let offset = sym_addr.wrapping_sub(layout.tls_start);
                     dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_TPOFF64, 0, offset));
                 }
-                GotKind::TpOff => put_u64(&mut buf, at, sym_addr.wrapping_sub(tp)),
+                GotKind::TpOff => put_u64(buf, at, sym_addr.wrapping_sub(tp)),
                 GotKind::TlsGd => {
                     let module_sym = if preemptible { dynsym } else { 0 };
                     dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_DTPMOD64, module_sym, 0));
                     if preemptible {
                         dyn_relocs.push(DynReloc::new(addr + 8, elf::R_X86_64_DTPOFF64, dynsym, 0));
                     } else {
-                        put_u64(&mut buf, at + 8, sym_addr.wrapping_sub(layout.tls_start));
+                        put_u64(buf, at + 8, sym_addr.wrapping_sub(layout.tls_start));
                     }
                 }
                 GotKind::TlsLd => {
@@ -214,17 +244,13 @@ pub fn write(
     let mut plt_relocs = Vec::new();
     if let Some(gp) = got_plt {
         let dynamic = layout.synthetic_section(".dynamic").map_or(0, |s| s.addr);
-        put_u64(&mut buf, gp.offset as usize, dynamic);
+        put_u64(buf, gp.offset as usize, dynamic);
         if let Some(plt) = layout.synthetic_section(".plt") {
             let at = plt.offset as usize;
             buf[at..at + 16].copy_from_slice(&arch::PLT0);
+            put_u32(buf, at + 2, (gp.addr + 8).wrapping_sub(plt.addr + 6) as u32);
             put_u32(
-                &mut buf,
-                at + 2,
-                (gp.addr + 8).wrapping_sub(plt.addr + 6) as u32,
-            );
-            put_u32(
-                &mut buf,
+                buf,
                 at + 8,
                 (gp.addr + 16).wrapping_sub(plt.addr + 12) as u32,
             );
@@ -233,14 +259,10 @@ pub fn write(
                 let slot = gp.addr + 8 * (3 + i as u64);
                 let at = plt.offset as usize + 16 * (i + 1);
                 buf[at..at + 16].copy_from_slice(&arch::PLT_ENTRY);
-                put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
-                put_u32(&mut buf, at + 7, i as u32);
-                put_u32(&mut buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
-                put_u64(
-                    &mut buf,
-                    (gp.offset + 8 * (3 + i as u64)) as usize,
-                    entry + 6,
-                );
+                put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                put_u32(buf, at + 7, i as u32);
+                put_u32(buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
+                put_u64(buf, (gp.offset + 8 * (3 + i as u64)) as usize, entry + 6);
                 let dynsym = dynsym_index(SymRef::Global(id));
                 plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_JUMP_SLOT, dynsym, 0));
             }
@@ -252,10 +274,10 @@ pub fn write(
                 let entry = iplt.addr + 16 * i as u64;
                 let at = iplt.offset as usize + 16 * i;
                 buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
-                put_u32(&mut buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
                 let resolver = ifunc_resolver(ctx, layout, symref);
                 put_u64(
-                    &mut buf,
+                    buf,
                     (gp.offset + 8 * (first_slot + i as u64)) as usize,
                     resolver,
                 );
@@ -289,16 +311,12 @@ pub fn write(
         }
         for (i, r) in relocs.iter().enumerate() {
             let at = rela.offset as usize + 24 * i;
-            put_u64(&mut buf, at, r.offset);
-            put_u64(
-                &mut buf,
-                at + 8,
-                (u64::from(r.sym) << 32) | u64::from(r.r_type),
-            );
-            put_u64(&mut buf, at + 16, r.addend);
+            put_u64(buf, at, r.offset);
+            put_u64(buf, at + 8, (u64::from(r.sym) << 32) | u64::from(r.r_type));
+            put_u64(buf, at + 16, r.addend);
         }
     }
-    write_dynamic(ctx, layout, &mut buf);
+    write_dynamic(ctx, layout, buf);
     if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
         let eh_addr = layout
             .sections
@@ -316,7 +334,10 @@ pub fn write(
 
     // --compress-debug-sections: the non-alloc tail is rewritten with compressed debug
     // sections (they are last in the file, so nothing else moves).
-    let mut tail: rustc_hash::FxHashMap<u32, (u64, u64, u64)> = Default::default();
+    let mut moved: rustc_hash::FxHashMap<u32, (u64, u64, u64)> = Default::default();
+    // The file is buf[..tail_offset] then `out`.
+    let mut tail_offset = buf.len() as u64;
+    let mut out: Vec<u8> = Vec::new();
     let compression = match config.compress_debug_sections.as_deref() {
         Some("zlib") | Some("zlib-gabi") => Some(false),
         Some("zstd") => Some(true),
@@ -342,26 +363,32 @@ pub fn write(
                 if sec.name.starts_with(".debug") && sec.size > 0 {
                     let packed = crate::inputs::elf::compress(bytes, zstd, sec.align.max(1));
                     let flags = sec.sh_flags | u64::from(elf::SHF_COMPRESSED);
-                    tail.insert(id.0, (offset, packed.len() as u64, flags));
+                    moved.insert(id.0, (offset, packed.len() as u64, flags));
                     new_tail.extend_from_slice(&packed);
                 } else {
-                    tail.insert(id.0, (offset, sec.size, sec.sh_flags));
+                    moved.insert(id.0, (offset, sec.size, sec.sh_flags));
                     new_tail.extend_from_slice(bytes);
                 }
             }
-            buf.truncate(start);
-            buf.extend_from_slice(&new_tail);
+            tail_offset = start as u64;
+            out = new_tail;
         }
     }
 
     // Symbol tables and section headers go after everything the layout placed.
     let (shdr_names, shstrtab) = section_names(config, layout);
     let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
-    let mut offset = buf.len() as u64;
+                                         // The file's length so far.
+    let len = |out: &Vec<u8>| tail_offset + out.len() as u64;
+    let pad_to = |out: &mut Vec<u8>, align: u64| {
+        let at = len(out).next_multiple_of(align);
+        out.resize((at - tail_offset) as usize, 0);
+    };
+    let mut offset = len(&out);
     if let Some((symtab_bytes, strtab_bytes, first_global)) = symtab {
-        offset = offset.next_multiple_of(8);
-        buf.resize(offset as usize, 0);
-        buf.extend_from_slice(&symtab_bytes);
+        pad_to(&mut out, 8);
+        offset = len(&out);
+        out.extend_from_slice(&symtab_bytes);
         extra_sections.push((
             ".symtab",
             elf::SHT_SYMTAB,
@@ -372,8 +399,8 @@ pub fn write(
             offset,
             symtab_bytes.len() as u64,
         ));
-        offset = buf.len() as u64;
-        buf.extend_from_slice(&strtab_bytes);
+        offset = len(&out);
+        out.extend_from_slice(&strtab_bytes);
         extra_sections.push((
             ".strtab",
             elf::SHT_STRTAB,
@@ -384,9 +411,9 @@ pub fn write(
             offset,
             strtab_bytes.len() as u64,
         ));
-        offset = buf.len() as u64;
+        offset = len(&out);
     }
-    buf.extend_from_slice(&shstrtab);
+    out.extend_from_slice(&shstrtab);
     extra_sections.push((
         ".shstrtab",
         elf::SHT_STRTAB,
@@ -397,11 +424,13 @@ pub fn write(
         offset,
         shstrtab.len() as u64,
     ));
-    let shoff = (buf.len() as u64).next_multiple_of(8);
-    buf.resize(shoff as usize, 0);
+    pad_to(&mut out, 8);
+    let shoff = len(&out);
     let n_out = layout.order.len();
     let shnum = 1 + n_out + extra_sections.len();
-    buf.resize(shoff as usize + 64 * shnum, 0);
+    out.resize(out.len() + 64 * shnum, 0);
+    // Section headers are written relative to the tail.
+    let sh_base = (shoff - tail_offset) as usize;
     let index_of = |name: &str| {
         layout
             .order
@@ -413,7 +442,7 @@ pub fn write(
     let dynstr_index = index_of(".dynstr");
     for (i, id) in layout.order.iter().enumerate() {
         let s = &layout.sections[id.0 as usize];
-        let at = shoff as usize + 64 * (i + 1);
+        let at = sh_base + 64 * (i + 1);
         let (link, info) = match s.name.as_str() {
             ".rela.plt" => (dynsym_index, index_of(".got.plt")),
             _ if s.sh_type == elf::SHT_RELA => (dynsym_index, 0),
@@ -429,12 +458,12 @@ pub fn write(
         } else {
             s.sh_flags
         };
-        let (offset, size, flags) = tail
+        let (offset, size, flags) = moved
             .get(&id.0)
             .copied()
             .unwrap_or((s.offset, s.size, flags));
         write_shdr(
-            &mut buf,
+            &mut out,
             at,
             shdr_names[i],
             s.sh_type,
@@ -452,11 +481,11 @@ pub fn write(
     for (j, (name, sh_type, link, info, align, entsize, off, size)) in
         extra_sections.iter().enumerate()
     {
-        let at = shoff as usize + 64 * (n_out + 1 + j);
+        let at = sh_base + 64 * (n_out + 1 + j);
         let link = if *link == 1 { symtab_index + 1 } else { 0 };
         let name_off = find_name(&shstrtab, name);
         write_shdr(
-            &mut buf, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
+            &mut out, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
         );
     }
 
@@ -468,7 +497,7 @@ pub fn write(
     };
     let phnum = layout.segments.len() as u16;
     write_elf_header(
-        &mut buf,
+        buf,
         ctx.res,
         e_type,
         layout.entry,
@@ -478,29 +507,30 @@ pub fn write(
     );
     for (i, seg) in layout.segments.iter().enumerate() {
         let at = 64 + 56 * i;
-        put_u32(&mut buf, at, seg.p_type);
-        put_u32(&mut buf, at + 4, seg.p_flags);
-        put_u64(&mut buf, at + 8, seg.offset);
-        put_u64(&mut buf, at + 16, seg.vaddr);
-        put_u64(&mut buf, at + 24, seg.vaddr);
-        put_u64(&mut buf, at + 32, seg.filesz);
-        put_u64(&mut buf, at + 40, seg.memsz);
-        put_u64(&mut buf, at + 48, seg.align);
+        put_u32(buf, at, seg.p_type);
+        put_u32(buf, at + 4, seg.p_flags);
+        put_u64(buf, at + 8, seg.offset);
+        put_u64(buf, at + 16, seg.vaddr);
+        put_u64(buf, at + 24, seg.vaddr);
+        put_u64(buf, at + 32, seg.filesz);
+        put_u64(buf, at + 40, seg.memsz);
+        put_u64(buf, at + 48, seg.align);
     }
 
     // Build-id last: it hashes everything else.
     if let Some(note) = layout.synthetic_section(".note.gnu.build-id") {
         let at = note.offset as usize;
         let n = layout.build_id_size as usize;
-        put_u32(&mut buf, at, 4);
-        put_u32(&mut buf, at + 4, n as u32);
-        put_u32(&mut buf, at + 8, elf::NT_GNU_BUILD_ID);
+        put_u32(buf, at, 4);
+        put_u32(buf, at + 4, n as u32);
+        put_u32(buf, at + 8, elf::NT_GNU_BUILD_ID);
         buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
         let id: Vec<u8> = match &config.build_id {
             Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
             Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Uuid)) => {
                 let mut hasher = blake3::Hasher::new();
-                hasher.update(&buf);
+                hasher.update_rayon(&buf[..tail_offset as usize]);
+                hasher.update(&out);
                 hasher.update(&std::process::id().to_le_bytes());
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -513,7 +543,8 @@ pub fn write(
                 Some(seed) => blake3::hash(seed).as_bytes()[..n].to_vec(),
                 // Hashed on all threads (BLAKE3's tree mode; same digest as a serial hash).
                 None => blake3::Hasher::new()
-                    .update_rayon(&buf)
+                    .update_rayon(&buf[..tail_offset as usize])
+                    .update(&out)
                     .finalize()
                     .as_bytes()[..n]
                     .to_vec(),
@@ -521,7 +552,10 @@ pub fn write(
         };
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
     }
-    Ok(buf)
+    Ok(Tail {
+        offset: tail_offset,
+        bytes: out,
+    })
 }
 
 /// Incremental mode: the room after each slot's contents. In code it is filled with

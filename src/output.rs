@@ -1,0 +1,93 @@
+//! The output file of a full link: a temporary file next to the output, memory-mapped so
+//! that sections are copied and relocated straight into the page cache (no second copy
+//! through `write(2)`), then renamed over the output. A failed link leaves no temporary file
+//! behind and the old output as the caller decided.
+
+use crate::write::Tail;
+use anyhow::{Context, Result};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub struct OutputFile {
+    tmp: PathBuf,
+    file: std::fs::File,
+    map: Option<memmap2::MmapMut>,
+    done: bool,
+}
+
+impl OutputFile {
+    /// Creates the temporary file for `path`, `size` bytes of zeros, mapped.
+    pub fn create(path: &Path, size: u64) -> Result<OutputFile> {
+        let tmp = temp_path(path);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut out = OutputFile {
+            tmp,
+            file,
+            map: None,
+            done: false,
+        };
+        out.file
+            .set_len(size)
+            .with_context(|| format!("cannot size {}", out.tmp.display()))?;
+        // SAFETY: the file was just created under a name unique to this process and is
+        // written only through this mapping until `finish`; nothing else maps or truncates it.
+        let map = unsafe { memmap2::MmapMut::map_mut(&out.file) }
+            .with_context(|| format!("cannot map {}", out.tmp.display()))?;
+        out.map = Some(map);
+        Ok(out)
+    }
+
+    /// The mapped bytes, all zero at first.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        self.map.as_deref_mut().unwrap_or_default()
+    }
+
+    /// Unmaps, appends the tail, makes the file executable and renames it to `path`.
+    pub fn finish(mut self, tail: &Tail, path: &Path) -> Result<()> {
+        drop(self.map.take());
+        let tmp = self.tmp.clone();
+        self.file
+            .write_all_at(&tail.bytes, tail.offset)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        self.file
+            .set_len(tail.offset + tail.bytes.len() as u64)
+            .with_context(|| format!("cannot size {}", tmp.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        self.file
+            .set_permissions(std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if !self.done {
+            drop(self.map.take());
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// `.<name>.weld-tmp-<pid>` in the output's directory (same file system, so the rename is
+/// atomic).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{file_name}.weld-tmp-{}", std::process::id()))
+}
