@@ -80,7 +80,10 @@ pub enum Member {
 
 /// The merged strings of one output section, and where each input's strings went.
 pub struct MergedStrings {
-    pub data: Vec<u8>,
+    /// Bytes of distinct strings; the writer copies each input's own strings into its run.
+    pub size: u64,
+    /// Indexes into `Layout::merge_maps` of this blob's inputs, in input order.
+    pub maps: Vec<u32>,
     pub align: u64,
     /// Offset of the blob within its output section (set by `place_members`).
     pub offset: u64,
@@ -90,6 +93,8 @@ pub struct MergedStrings {
 /// Per merged input section: its blob, and where each of its strings went in it.
 pub struct MergeMap {
     pub merged: u32,
+    pub file: FileId,
+    pub sec: u32,
     pub pieces: crate::merge::Pieces,
 }
 
@@ -1243,7 +1248,8 @@ pub fn compute(
                 let builder = *merge_builders.entry(id).or_insert(merged.len() as u32);
                 if builder as usize == merged.len() {
                     merged.push(MergedStrings {
-                        data: Vec::new(),
+                        size: 0,
+                        maps: Vec::new(),
                         align: 1,
                         offset: 0,
                         out: id,
@@ -1283,11 +1289,14 @@ pub fn compute(
             })
             .collect();
         let result = crate::merge::merge_strings(&data);
-        blob.data = result.data;
+        blob.size = result.size;
         for (&&(_, file, sec, _), pieces) in inputs.iter().zip(result.pieces) {
             placements[file.0 as usize][sec as usize].offset = merge_maps.len() as u64;
+            blob.maps.push(merge_maps.len() as u32);
             merge_maps.push(MergeMap {
                 merged: b as u32,
+                file,
+                sec,
                 pieces,
             });
         }
@@ -2314,7 +2323,7 @@ fn place_members(
                     os.align = os.align.max(blob.align);
                     size = size.next_multiple_of(blob.align);
                     blob.offset = size;
-                    size += blob.data.len() as u64;
+                    size += blob.size;
                 }
                 Member::Common(sym) => {
                     let def = match ctx.res.symbols.get(sym).def {

@@ -7,7 +7,7 @@
 //! 1. per input: cut into strings, hash each one;
 //! 2. per shard of the hash space: find each string's first occurrence (its owner);
 //! 3. per input: count the bytes of the strings it owns; a prefix sum gives each input's
-//!    range in the blob, and every input copies its owned strings there;
+//!    range in the blob, and the offset of each string it owns;
 //! 4. per input: map each of its strings to its owner's output offset.
 
 use rayon::prelude::*;
@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// Shards of pass 2: enough to keep two to a few dozen threads busy.
 const SHARDS: usize = 64;
 
-/// The merged strings and, per input, where each of its strings went.
+/// Where the merged strings go: the blob's size and, per input, where each of its strings
+/// went. The blob is never built on its own: each input's first occurrences form one run
+/// of it (`owned_start..owned_end`, in input order), which the writer copies straight into
+/// the output ([`Pieces::copy_owned`]).
 pub struct Merged {
-    pub data: Vec<u8>,
+    pub size: u64,
     pub pieces: Vec<Pieces>,
 }
 
@@ -30,9 +33,26 @@ pub struct Merged {
 pub struct Pieces {
     pub starts: Vec<u32>,
     pub outs: Vec<u64>,
+    /// The blob range this input's own strings (first occurrences) fill.
+    pub owned_start: u64,
+    pub owned_end: u64,
 }
 
 impl Pieces {
+    /// Copies the strings this input owns from `data` (the input section) into `out`, the
+    /// blob's `owned_start..owned_end`.
+    pub fn copy_owned(&self, data: &[u8], out: &mut [u8]) {
+        for (j, (&start, &at)) in self.starts.iter().zip(&self.outs).enumerate() {
+            if at < self.owned_start {
+                continue; // an earlier input's string
+            }
+            let end = self.starts.get(j + 1).map_or(data.len(), |&e| e as usize);
+            let s = &data[start as usize..end];
+            let at = (at - self.owned_start) as usize;
+            out[at..at + s.len()].copy_from_slice(s);
+        }
+    }
+
     /// Blob offset of the byte at input offset `offset`.
     pub fn output_offset(&self, offset: u64) -> Option<u64> {
         let offset = u32::try_from(offset).ok()?;
@@ -164,7 +184,7 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
     });
     let owner: Vec<u32> = owner.into_iter().map(AtomicU32::into_inner).collect();
 
-    // Pass 3.
+    // Pass 3 (no bytes are copied here: see `Merged`).
     let owned: Vec<u64> = (0..cuts.len())
         .into_par_iter()
         .with_max_len(1)
@@ -175,32 +195,24 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
                 .sum()
         })
         .collect();
-    let mut data = vec![0u8; owned.iter().sum::<u64>() as usize];
-    let mut ranges = Vec::with_capacity(cuts.len());
-    let mut rest: &mut [u8] = &mut data;
-    let mut at = 0u64;
+    let mut run_start = Vec::with_capacity(cuts.len());
+    let mut size = 0u64;
     for &n in &owned {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(n as usize);
-        ranges.push((at, head));
-        at += n;
-        rest = tail;
+        run_start.push(size);
+        size += n;
     }
     let out_offset: Vec<AtomicU64> = (0..total).map(|_| AtomicU64::new(0)).collect();
-    ranges
+    (0..cuts.len())
         .into_par_iter()
         .with_max_len(1)
-        .enumerate()
-        .for_each(|(i, (start, out))| {
-            let mut pos = 0usize;
+        .for_each(|i| {
+            let mut at = run_start[i];
             for j in 0..cuts[i].hashes.len() {
                 let g = base[i] + j;
-                if owner[g] as usize != g {
-                    continue;
+                if owner[g] as usize == g {
+                    out_offset[g].store(at, Ordering::Relaxed);
+                    at += u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]);
                 }
-                let s = bytes(i, j);
-                out[pos..pos + s.len()].copy_from_slice(s);
-                out_offset[g].store(start + pos as u64, Ordering::Relaxed);
-                pos += s.len();
             }
         });
     let out_offset: Vec<u64> = out_offset.into_iter().map(AtomicU64::into_inner).collect();
@@ -218,18 +230,31 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
             Pieces {
                 starts: c.starts,
                 outs,
+                owned_start: run_start[i],
+                owned_end: run_start[i] + owned[i],
             }
         })
         .collect();
-    Merged { data, pieces }
+    Merged { size, pieces }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The straightforward serial merge this module must reproduce.
-    fn serial(inputs: &[(&[u8], usize)]) -> Merged {
+    /// The blob `merge_strings` describes, built as the writer builds it.
+    fn blob(inputs: &[(&[u8], usize)], m: &Merged) -> Vec<u8> {
+        let mut data = vec![0u8; m.size as usize];
+        for (&(d, _), p) in inputs.iter().zip(&m.pieces) {
+            p.copy_owned(d, &mut data[p.owned_start as usize..p.owned_end as usize]);
+        }
+        data
+    }
+
+    /// The straightforward serial merge this module must reproduce: (blob, per input its
+    /// strings' starts and blob offsets).
+    #[allow(clippy::type_complexity)]
+    fn serial(inputs: &[(&[u8], usize)]) -> (Vec<u8>, Vec<(Vec<u32>, Vec<u64>)>) {
         let mut data = Vec::new();
         let mut seen = std::collections::HashMap::new();
         let mut pieces = Vec::new();
@@ -244,12 +269,23 @@ mod tests {
                 });
                 outs.push(o);
             }
-            pieces.push(Pieces {
-                starts: c.starts[..c.hashes.len()].to_vec(),
-                outs,
-            });
+            pieces.push((c.starts[..c.hashes.len()].to_vec(), outs));
         }
-        Merged { data, pieces }
+        (data, pieces)
+    }
+
+    /// Merges `refs` and checks the result against the serial merge.
+    fn same_as_serial(refs: &[(&[u8], usize)]) -> Merged {
+        let a = merge_strings(refs);
+        let (data, pieces) = serial(refs);
+        assert_eq!(blob(refs, &a), data);
+        let got: Vec<(Vec<u32>, Vec<u64>)> = a
+            .pieces
+            .iter()
+            .map(|p| (p.starts.clone(), p.outs.clone()))
+            .collect();
+        assert_eq!(got, pieces);
+        a
     }
 
     #[test]
@@ -276,10 +312,7 @@ mod tests {
             inputs.push(d);
         }
         let refs: Vec<(&[u8], usize)> = inputs.iter().map(|d| (d.as_slice(), 1)).collect();
-        let a = merge_strings(&refs);
-        let b = serial(&refs);
-        assert_eq!(a.data, b.data);
-        assert_eq!(a.pieces, b.pieces);
+        let a = same_as_serial(&refs);
         let p = &a.pieces[3];
         let (s, o) = (p.starts[2], p.outs[2]);
         assert_eq!(p.output_offset(u64::from(s)), Some(o));
@@ -290,9 +323,6 @@ mod tests {
         // Wide characters: a terminator is an aligned run of entsize zeros.
         let wide: Vec<u8> = [b'a', 0, 0, 0, 0, b'b', 0, 0, b'a', 0, 0, 0, 0, 0].to_vec();
         let refs = [(wide.as_slice(), 2), (wide.as_slice(), 2)];
-        let a = merge_strings(&refs);
-        let b = serial(&refs);
-        assert_eq!(a.data, b.data);
-        assert_eq!(a.pieces, b.pieces);
+        same_as_serial(&refs);
     }
 }

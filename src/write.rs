@@ -120,9 +120,14 @@ pub fn write_into(
                     jobs.push(((os.offset + placement.offset) as usize, len, os, file, sec));
                 }
                 Member::Merged(m) => {
+                    // One job per input: the run of the blob its own strings fill.
                     let blob = &layout.merged[m as usize];
-                    let at = (os.offset + blob.offset) as usize;
-                    jobs.push((at, blob.data.len(), os, MERGED_BLOB, m));
+                    for &i in &blob.maps {
+                        let p = &layout.merge_maps[i as usize].pieces;
+                        let at = (os.offset + blob.offset + p.owned_start) as usize;
+                        let len = (p.owned_end - p.owned_start) as usize;
+                        jobs.push((at, len, os, MERGED_BLOB, i));
+                    }
                 }
                 Member::Common(_) => {}
             }
@@ -154,7 +159,10 @@ pub fn write_into(
                 .with_max_len(8)
                 .map(|(slice, &(_, _, os, file, sec))| {
                     if file == MERGED_BLOB {
-                        slice.copy_from_slice(&layout.merged[sec as usize].data);
+                        let map = &layout.merge_maps[sec as usize];
+                        let object = &ctx.res.objects[map.file.0 as usize];
+                        let data = object.obj.section_data(map.sec as usize);
+                        map.pieces.copy_owned(data, slice);
                         return SectionOutput::default();
                     }
                     copy_and_relocate(ctx, layout, os, file, sec, slice)
@@ -564,8 +572,8 @@ pub fn write_into(
 /// slot's last unit is lengthened over it and the room filled with a no-op for that
 /// section (`DW_CFA_nop` / null DIEs / zero tuples, which end their lists, and
 /// `DW_LNS_set_basic_block` in line programs, which adds no row). Elsewhere it stays zero.
-/// The file id of a merged-strings blob among `write`'s copy jobs (the section index is the
-/// blob's).
+/// The file id of a merged input's strings among `write`'s copy jobs (the section index is
+/// its `Layout::merge_maps` index).
 const MERGED_BLOB: FileId = FileId(u32::MAX);
 
 /// A generous bound of the bytes `write` appends after the layout's end (`.symtab`,
