@@ -3,9 +3,10 @@
 //!
 //! A job is a directory `<corpus>/jobs/<name>` holding its input files and `args`, a GNU ld
 //! response file: `cd <job> && LINKER @args -o OUT` replays it. The corpus (default
-//! `~/corpus`, or `$WELD_CORPUS`) is made once by `xtask/bench/capture.sh` (C hello dynamic
-//! and static, a C++ program, sqlite, ripgrep debug and release, bat debug: about 25 minutes
-//! on 2 cores; it needs clang-19 and lld-19, whose `--reproduce` captures a job).
+//! `~/corpus`, or `$WELD_CORPUS`) is made once by the workplace's `../shared/bench/capture.sh`
+//! (C hello dynamic and static, a C++ program, sqlite, ripgrep debug and release, bat debug:
+//! about 25 minutes on 2 cores; it needs clang-19 and lld-19, whose `--reproduce` captures a
+//! job).
 //!
 //! Each round links every job once with every linker in turn, so that drift on a shared
 //! machine hits all alike; round 0 is a warm-up. The output exists before each run (as in an
@@ -55,7 +56,8 @@ pub fn run_bench(args: Vec<String>) -> Result<(), String> {
     let mut jobs: Vec<String> = std::fs::read_dir(&jobs_dir)
         .map_err(|e| {
             format!(
-                "no corpus at {} ({e}): run xtask/bench/capture.sh first (or set WELD_CORPUS)",
+                "no corpus at {} ({e}): capture one with ../shared/bench/capture.sh \
+                 (CORPUS=<dir>), or set WELD_CORPUS",
                 jobs_dir.display()
             )
         })?
