@@ -35,6 +35,7 @@ impl OutputFile {
         out.file
             .set_len(size)
             .with_context(|| format!("cannot size {}", out.tmp.display()))?;
+        reserve(&out.file, size).with_context(|| format!("cannot write {}", out.tmp.display()))?;
         // SAFETY: the file was just created under a name unique to this process and is
         // written only through this mapping until `finish`; nothing else maps or truncates it.
         let map = unsafe { memmap2::MmapMut::map_mut(&out.file) }
@@ -75,6 +76,22 @@ impl Drop for OutputFile {
             drop(self.map.take());
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// Allocates the file's blocks up front: a store through the mapping into a block the file
+/// system cannot allocate (a full disk, a quota) would kill the process with SIGBUS instead
+/// of failing. File systems without fallocate (EOPNOTSUPP) are left as they are.
+fn reserve(file: &std::fs::File, size: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(size) else {
+        anyhow::bail!("{size} bytes is too large");
+    };
+    // SAFETY: plain system call on an open file descriptor we own; no memory is passed.
+    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match r {
+        0 | libc::EOPNOTSUPP | libc::ENOSYS => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e).into()),
     }
 }
 
