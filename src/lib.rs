@@ -193,7 +193,9 @@ pub fn link(config: &args::Config) -> Result<()> {
     // Every input is mapped now. Freeing a big old output's pages takes tens of
     // milliseconds: a full link removes it meanwhile (as GNU ld removes an ordinary file it
     // is about to replace), unless the incremental path may still patch it.
-    let old_output = (update.is_none()).then(|| remove_in_background(&config.output));
+    let old_output = update
+        .is_none()
+        .then(|| remove_in_background(&config.output));
     report_duplicates(&resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.

@@ -11,7 +11,7 @@
 //! 4. per input: map each of its strings to its owner's output offset.
 
 use rayon::prelude::*;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Shards of pass 2: enough to keep two to a few dozen threads busy.
@@ -61,35 +61,6 @@ impl Pieces {
             .partition_point(|&s| s <= offset)
             .checked_sub(1)?;
         Some(self.outs[i] + u64::from(offset - self.starts[i]))
-    }
-}
-
-/// A string with its hash computed once; hashing the key writes only that hash.
-#[derive(PartialEq, Eq)]
-struct Key<'a> {
-    hash: u64,
-    bytes: &'a [u8],
-}
-
-impl Hash for Key<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// Passes the precomputed hash through unchanged.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("Key hashes only its u64");
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
     }
 }
 
@@ -167,18 +138,19 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
     let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
     (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
         let n = buckets.iter().map(|b| b[s].len()).sum();
-        let mut seen: std::collections::HashMap<Key, u32, BuildHasherDefault<PassThrough>> =
-            std::collections::HashMap::with_capacity_and_hasher(n, Default::default());
+        // First occurrences seen so far: (hash, bytes, global index).
+        let mut seen: hashbrown::HashTable<(u64, &[u8], u32)> =
+            hashbrown::HashTable::with_capacity(n);
         for (i, b) in buckets.iter().enumerate() {
             for &j in &b[s] {
                 let j = j as usize;
-                let key = Key {
-                    hash: cuts[i].hashes[j],
-                    bytes: bytes(i, j),
-                };
-                let g = (base[i] + j) as u32;
-                let first = *seen.entry(key).or_insert(g);
-                owner[g as usize].store(first, Ordering::Relaxed);
+                let (hash, string) = (cuts[i].hashes[j], bytes(i, j));
+                let g = base[i] + j;
+                let &(_, _, first) = seen
+                    .entry(hash, |e| e.0 == hash && e.1 == string, |e| e.0)
+                    .or_insert((hash, string, g as u32))
+                    .get();
+                owner[g].store(first, Ordering::Relaxed);
             }
         }
     });
