@@ -317,6 +317,9 @@ impl EditSequence {
             Expect::Any => {}
         }
         self.patched += usize::from(patched);
+        // (Shown with --nocapture: which edits were full links, and why.)
+        let how = stderr.lines().find(|l| l.contains("incremental:"));
+        eprintln!("{step}: {}", how.unwrap_or("?"));
         let reference = self.link_cmd(false, "prog-ref").output().unwrap();
         assert!(
             reference.status.success(),
@@ -624,4 +627,202 @@ fn a_link_killed_mid_update_is_followed_by_a_correct_link() {
         assert!(out.contains("updated in place"), "{point}:\n{out}");
         assert_eq!(p.run(), "42\n", "{point}");
     }
+}
+
+const SHAPES_H: &str = r#"#include <memory>
+#include <string>
+#include <vector>
+struct Shape {
+    virtual ~Shape() = default;
+    virtual double area() const = 0;
+    virtual std::string name() const = 0;
+};
+std::vector<std::unique_ptr<Shape>> make_shapes();
+template <typename T> T clamp_to(T v, T lo, T hi) { return v < lo ? lo : (v > hi ? hi : v); }
+int checked(int x);
+"#;
+
+const MAIN_CC: &str = r#"#include "shapes.h"
+#include <cstdio>
+#include <stdexcept>
+struct Banner {
+    std::string text;
+    Banner() : text("shapes") {}
+};
+static Banner banner;
+thread_local int seen = 0;
+int main() {
+    double total = 0;
+    for (auto &s : make_shapes()) {
+        seen++;
+        total += s->area();
+        std::printf("%s %s %.2f\n", banner.text.c_str(), s->name().c_str(), s->area());
+    }
+    try {
+        checked(-1);
+    } catch (const std::exception &e) {
+        std::printf("caught: %s\n", e.what());
+    }
+    std::printf("total %.2f seen %d clamp %d\n", total, seen, clamp_to(42, 0, 10));
+    return 0;
+}
+"#;
+
+const SHAPES_CC: &str = r#"#include "shapes.h"
+#include <stdexcept>
+namespace {
+struct Square : Shape {
+    double side;
+    explicit Square(double s) : side(s) {}
+    double area() const override { return side * side; }
+    std::string name() const override { return "square"; }
+};
+struct Circle : Shape {
+    double r;
+    explicit Circle(double r) : r(r) {}
+    double area() const override { return 3.14159 * r * r; }
+    std::string name() const override { return "circle"; }
+};
+}
+std::vector<std::unique_ptr<Shape>> make_shapes() {
+    std::vector<std::unique_ptr<Shape>> v;
+    v.push_back(std::make_unique<Square>(2.0));
+    v.push_back(std::make_unique<Circle>(1.0));
+    return v;
+}
+int checked(int x) {
+    if (x < 0) throw std::invalid_argument("negative");
+    return clamp_to(x, 0, 100);
+}
+"#;
+
+/// The edit sequence of issue 5 on a C++ program: virtual functions, templates (COMDAT
+/// groups), exceptions, static constructors, `thread_local`, libstdc++.
+fn cxx_edits(label: &str, mode: &[&str]) {
+    if !weld_only() {
+        return;
+    }
+    let mut p = EditSequence::new(label, "g++", mode);
+    p.write("shapes.h", SHAPES_H);
+    p.source("main.cc", MAIN_CC);
+    p.source("shapes.cc", SHAPES_CC);
+    p.archive(
+        "extra",
+        "extra.cc",
+        "#include <string>\nstd::string extra_label(int n) { return \"extra-\" + std::to_string(n); }\n",
+    );
+    p.relink("first link", Expect::Full("no state"));
+    p.edit(
+        "shapes.cc",
+        "return side * side;",
+        "return side * side + 0.5;",
+        Expect::Patch,
+    );
+    p.edit("shapes.cc", "\"circle\"", "\"round circle\"", Expect::Patch);
+    // A new class: new vtable, typeinfo and a new instantiation of make_unique (a COMDAT
+    // group of its own).
+    p.edit(
+        "shapes.cc",
+        "std::vector<std::unique_ptr<Shape>> make_shapes() {",
+        "namespace {\nstruct Tri : Shape {\n    double b, h;\n    Tri(double b, double h) : b(b), h(h) {}\n    double area() const override { return b * h / 2; }\n    std::string name() const override { return \"triangle\"; }\n};\n}\nstd::vector<std::unique_ptr<Shape>> make_shapes() {",
+        Expect::Any,
+    );
+    p.edit(
+        "shapes.cc",
+        "v.push_back(std::make_unique<Circle>(1.0));",
+        "v.push_back(std::make_unique<Circle>(1.0));\n    v.push_back(std::make_unique<Tri>(3.0, 4.0));",
+        Expect::Any,
+    );
+    // A new instantiation of an inline template main also uses.
+    p.edit(
+        "shapes.cc",
+        "return clamp_to(x, 0, 100);",
+        "return clamp_to(x, 0, 100) + int(clamp_to(2.5, 0.0, 1.0));",
+        Expect::Patch,
+    );
+    // A throw from a new place and a handler in main: .eh_frame, .gcc_except_table. (The
+    // new exception type is libstdc++ data the executable gets a copy of: a new dynamic
+    // symbol, which is a full link today.)
+    p.edit(
+        "shapes.cc",
+        "return side * side + 0.5;",
+        "if (side > 100) throw std::runtime_error(\"too big\");\n        return side * side + 0.5;",
+        Expect::Any,
+    );
+    p.edit(
+        "shapes.cc",
+        "if (side > 100)",
+        "if (side > 50)",
+        Expect::Patch,
+    );
+    p.edit(
+        "main.cc",
+        "checked(-1);",
+        "checked(-1);\n    } catch (const std::invalid_argument &e) {\n        std::printf(\"invalid: %s\\n\", e.what());",
+        Expect::Patch,
+    );
+    // A thread_local in shapes.cc, read from main.
+    p.edit(
+        "shapes.cc",
+        "int checked(int x) {",
+        "thread_local int calls = 3;\nint checked(int x) {\n    calls++;",
+        Expect::Any,
+    );
+    p.edit(
+        "main.cc",
+        "thread_local int seen = 0;",
+        "thread_local int seen = 0;\nextern thread_local int calls;",
+        Expect::Patch,
+    );
+    p.edit(
+        "main.cc",
+        "seen %d clamp",
+        "seen %d calls %d clamp",
+        Expect::Any,
+    );
+    p.edit(
+        "main.cc",
+        "seen, clamp_to",
+        "seen, calls, clamp_to",
+        Expect::Any,
+    );
+    // A call into the archive member, and away again. (Its 25 KB of .debug_info are more
+    // than the section's tail room: a full link today.)
+    p.edit(
+        "main.cc",
+        "int main() {",
+        "std::string extra_label(int);\nint main() {\n    std::printf(\"%s\\n\", extra_label(7).c_str());",
+        Expect::Any,
+    );
+    p.edit(
+        "main.cc",
+        "    std::printf(\"%s\\n\", extra_label(7).c_str());\n",
+        "",
+        Expect::Any,
+    );
+    p.edit("main.cc", "total %.2f", "total: %.2f", Expect::Patch);
+    // A second static constructor in main.cc (another entry in .init_array).
+    p.edit(
+        "main.cc",
+        "static Banner banner;",
+        "static Banner banner;\nstatic Banner second;",
+        Expect::Any,
+    );
+    p.edit(
+        "main.cc",
+        "banner.text.c_str()",
+        "second.text.c_str()",
+        Expect::Patch,
+    );
+    assert!(p.patched >= 8, "only {} updates in place", p.patched);
+}
+
+#[test]
+fn edits_to_a_cxx_program_pie() {
+    cxx_edits("incr-cxx-pie", &["-pie"]);
+}
+
+#[test]
+fn edits_to_a_cxx_program_no_pie() {
+    cxx_edits("incr-cxx-nopie", &["-no-pie"]);
 }

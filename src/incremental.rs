@@ -500,19 +500,34 @@ pub fn changed_objects(
             ));
         }
     }
-    // A removed object's COMDAT copy may have been the kept one.
+    // A removed object's COMDAT copy may have been the kept one: not if a plain object
+    // earlier on the command line has the group (it was loaded first, then and now; an
+    // archive member's load order can differ from the command line's in a group).
     if remapped.removed.iter().any(|r| !r.groups.is_empty()) {
-        let held: FxHashSet<u64> = res
-            .objects
-            .iter()
-            .flat_map(|o| o.obj.comdat_groups.iter().map(|g| name_hash(g.0)))
-            .collect();
+        // Per group: the earliest input position of a plain object holding it, and
+        // whether an archive member holds it.
+        let mut held: rustc_hash::FxHashMap<u64, (u32, bool)> = Default::default();
+        for o in &res.objects {
+            let plain = o.origin.1 == u32::MAX;
+            for g in &o.obj.comdat_groups {
+                let e = held.entry(name_hash(g.0)).or_insert((u32::MAX, false));
+                if plain {
+                    e.0 = e.0.min(o.origin.0);
+                } else {
+                    e.1 = true;
+                }
+            }
+        }
+        let kept_elsewhere = |r: &ObjectRecord, g: &u64| {
+            held.get(g)
+                .is_some_and(|&(first_plain, member)| member || first_plain >= r.input)
+        };
         if remapped
             .removed
             .iter()
-            .any(|r| r.groups.iter().any(|g| held.contains(g)))
+            .any(|r| r.groups.iter().any(|g| kept_elsewhere(r, g)))
         {
-            return fallback("a removed object had a COMDAT group that others have".into());
+            return fallback("a removed object had a COMDAT group that a later object has".into());
         }
     }
     Ok(changed)
@@ -640,6 +655,34 @@ pub fn plan_update(
     let rerelocated = rerelocate.len();
     selection.sections.extend(rerelocate.iter().copied());
 
+    // A section read unit by unit that is re-relocated is copied afresh, without the
+    // lengthened last unit of its slot (see `write::fill_spare_room`): its whole slot is
+    // rewritten, every member and the spare room.
+    let walked: FxHashSet<(FileId, u32)> = rerelocate
+        .iter()
+        .map(|&(file, sec)| (file, layout.placements[file.0 as usize][sec as usize].out))
+        .filter(|&(_, out)| layout::walked_by_units(&layout.sections[out as usize].name))
+        .collect();
+    let (mut whole_slots, mut whole_addrs) = (Vec::new(), Vec::new());
+    for slot in &layout.slots {
+        if rewritten_files.contains(&slot.file) || !walked.contains(&(slot.file, slot.out)) {
+            continue;
+        }
+        let end = slot.start + slot.capacity.max(slot.used);
+        let f = slot.file.0 as usize;
+        for (sec, p) in layout.placements[f].iter().enumerate() {
+            if p.out == slot.out && p.offset >= slot.start && p.offset < end {
+                selection.sections.insert((slot.file, sec as u32));
+            }
+        }
+        selection.slots.insert((slot.out, slot.start));
+        let os = &layout.sections[slot.out as usize];
+        whole_slots.push((os.offset + slot.start, slot.capacity));
+        if has_addresses(os) {
+            whole_addrs.push((os.addr + slot.start, slot.capacity));
+        }
+    }
+
     // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
     //    linker-made sections, headers and the tail (symbol tables, section headers).
     let mut dirty: Vec<(u64, u64)> = Vec::new();
@@ -667,6 +710,7 @@ pub fn plan_update(
             rewritten_addrs.push((os.addr + p.offset, len));
         }
     }
+    dirty.extend(whole_slots);
     let headers = 64 + 56 * layout.segments.len() as u64;
     dirty.push((0, headers));
     for id in &layout.order {
@@ -675,6 +719,7 @@ pub fn plan_update(
             dirty.push((s.offset, s.size));
         }
     }
+    rewritten_addrs.extend(whole_addrs);
     rewritten_addrs.sort_unstable();
     let rewritten = |addr: u64| {
         let i = rewritten_addrs.partition_point(|r| r.0 <= addr);

@@ -1143,6 +1143,11 @@ pub fn compute(
         undefined.extend(file_undefined);
         reloc_errors.extend(file_errors);
     }
+    // Copy-relocated symbols by name, not by which object referred to them first: an edit
+    // that changes the first user leaves them (and .bss) as they were.
+    needs
+        .copies
+        .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
         needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order);
@@ -2450,7 +2455,8 @@ fn place_members(
                         os.name
                     )));
                 }
-                size = ranges.iter().map(|r| r.1).max().unwrap_or(size);
+                // (Common symbols and copy-relocated data follow the slots, at `size`.)
+                size = ranges.iter().map(|r| r.1).max().unwrap_or(size).max(size);
             }
         }
         os.size = size;

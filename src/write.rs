@@ -39,6 +39,8 @@ pub struct Selection {
     pub sections: rustc_hash::FxHashSet<(FileId, u32)>,
     /// Files whose every slot is rewritten (with its spare room).
     pub files: rustc_hash::FxHashSet<FileId>,
+    /// More slots rewritten whole, with their spare room: (output section, slot start).
+    pub slots: rustc_hash::FxHashSet<(u32, u64)>,
     pub kept_dyn_relocs: Vec<DynReloc>,
     pub kept_fdes: Vec<(u64, u64)>,
 }
@@ -594,7 +596,9 @@ fn appended_bound(ctx: &Context, layout: &Layout) -> usize {
 
 fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
     for slot in &layout.slots {
-        if select.is_some_and(|s| !s.files.contains(&slot.file)) {
+        if select.is_some_and(|s| {
+            !s.files.contains(&slot.file) && !s.slots.contains(&(slot.out, slot.start))
+        }) {
             continue;
         }
         let os = &layout.sections[slot.out as usize];
