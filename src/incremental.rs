@@ -140,16 +140,35 @@ pub struct Remapped {
     pub removed: Vec<ObjectRecord>,
 }
 
-pub fn remap(state: State, res: &Resolution) -> Remapped {
+pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
     let State {
-        objects: old_objects,
+        objects: mut old_objects,
         mut sections,
         ..
     } = state;
+    // Recorded objects' inputs by their position now (inputs may have come and gone). The
+    // objects of an input that is gone get the position of the next input that is still
+    // here, so that "earlier on the command line" keeps its meaning for them.
+    let mut position_now = vec![u32::MAX - 1; new_of_old.len() + 1];
+    for i in (0..new_of_old.len()).rev() {
+        position_now[i] = match new_of_old[i] {
+            u32::MAX => position_now[i + 1],
+            n => n,
+        };
+    }
     let mut by_key: rustc_hash::FxHashMap<(u32, u64), std::collections::VecDeque<usize>> =
         rustc_hash::FxHashMap::default();
-    for (i, r) in old_objects.iter().enumerate() {
-        by_key.entry((r.input, r.key)).or_default().push_back(i);
+    for (i, r) in old_objects.iter_mut().enumerate() {
+        let here = new_of_old
+            .get(r.input as usize)
+            .is_some_and(|&n| n != u32::MAX);
+        r.input = position_now
+            .get(r.input as usize)
+            .copied()
+            .unwrap_or(u32::MAX - 1);
+        if here {
+            by_key.entry((r.input, r.key)).or_default().push_back(i);
+        }
     }
     let mut old_objects: Vec<Option<ObjectRecord>> = old_objects.into_iter().map(Some).collect();
     let mut new_of_old = vec![u32::MAX; old_objects.len()];
@@ -357,8 +376,9 @@ fn section_records(layout: &Layout) -> Vec<SectionRecord> {
 /// The layout to replay, from the state.
 pub fn recorded_layout(state: &State) -> layout::Recorded {
     let mut rec = layout::Recorded::default();
-    for s in &state.sections {
+    for (i, s) in state.sections.iter().enumerate() {
         rec.sizes.insert(s.name.clone(), s.size);
+        rec.position.insert(s.name.clone(), i);
         if !s.slots.is_empty() {
             rec.slots.insert(
                 s.name.clone(),
@@ -546,8 +566,8 @@ pub fn plan_update(
 ) -> Result<Update> {
     let res = ctx.res;
     let order = layout.needs.order(|s| symref_key(res, s));
-    // Recorded GOT entries keep their slots; new ones follow them (the layout kept the
-    // GOT's size, so they fit). A recorded entry no longer asked for would shift the rest.
+    // Recorded GOT entries keep their slots, those no longer asked for as holes; new ones
+    // follow them (the layout kept the GOT's size, so they fit).
     if !order.got.starts_with(&state.order.got) {
         return fallback("the GOT would change: an entry is no longer used".into());
     }

@@ -139,6 +139,9 @@ pub struct Slot {
 #[derive(Default, Debug)]
 pub struct Recorded {
     pub sizes: HashMap<String, u64>,
+    /// Per output section, its place in the recorded order: the order sections are met in
+    /// the inputs is not kept when objects come and go.
+    pub position: HashMap<String, usize>,
     /// Per output section, its slots in order: (file, start, capacity).
     pub slots: HashMap<String, Vec<(FileId, u64, u64)>>,
     /// The order of the GOT, PLT and IPLT entries.
@@ -266,6 +269,9 @@ pub struct Needs {
     /// First GOT slot of each entry (TLS pairs take two slots).
     pub got_index: HashMap<(SymRef, GotKind), u32>,
     pub got_slots: u32,
+    /// Replay: GOT slots of recorded entries nothing uses now, (first slot, key, kind as
+    /// u8). They stay zero, so that the entries after them keep their places.
+    pub got_holes: Vec<(u32, u64, u8)>,
     pub iplt_entries: Vec<SymRef>,
     pub iplt_index: HashMap<SymRef, u32>,
     pub plt_entries: Vec<SymbolId>,
@@ -367,15 +373,25 @@ impl Needs {
             idx.sort_by_key(|&i| (ranks[i], i));
             idx.into_iter().map(|i| items[i]).collect()
         }
-        let got_keys: Vec<(u64, u8)> = self
-            .got_entries
+        // GOT entries in their recorded slots, recorded entries unused now as holes; new
+        // entries follow in scan order.
+        let got = std::mem::take(&mut self.got_entries);
+        let mut present: HashMap<(u64, u8), (SymRef, GotKind)> = got
             .iter()
-            .map(|&(s, k)| (key(s), k as u8))
+            .map(|&(s, k)| ((key(s), k as u8), (s, k)))
             .collect();
-        let got = sorted(&self.got_entries, &rank(&order.got, &got_keys));
-        self.got_entries.clear();
         self.got_index.clear();
         self.got_slots = 0;
+        self.got_holes.clear();
+        for &(k, kind) in &order.got {
+            match present.remove(&(k, kind)) {
+                Some((s, gk)) => self.add_got(s, gk),
+                None => {
+                    self.got_holes.push((self.got_slots, k, kind));
+                    self.got_slots += if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
+                }
+            }
+        }
         for (s, k) in got {
             self.add_got(s, k);
         }
@@ -401,12 +417,20 @@ impl Needs {
 
     /// The order of the entries, for the state.
     pub fn order(&self, key: impl Fn(SymRef) -> u64) -> crate::state::NeedsOrder {
+        // GOT entries and holes by slot.
+        let mut got: Vec<(u32, (u64, u8))> = self
+            .got_entries
+            .iter()
+            .map(|&(s, k)| (self.got_index[&(s, k)], (key(s), k as u8)))
+            .chain(
+                self.got_holes
+                    .iter()
+                    .map(|&(slot, k, kind)| (slot, (k, kind))),
+            )
+            .collect();
+        got.sort_unstable_by_key(|e| e.0);
         crate::state::NeedsOrder {
-            got: self
-                .got_entries
-                .iter()
-                .map(|&(s, k)| (key(s), k as u8))
-                .collect(),
+            got: got.into_iter().map(|e| e.1).collect(),
             plt: self
                 .plt_entries
                 .iter()
@@ -1724,7 +1748,13 @@ pub fn compute(
         let s = &sections[id.0 as usize];
         s.synthetic.is_some() || s.size > 0 || !s.members.is_empty()
     });
-    order.sort_by_key(|id| (sections[id.0 as usize].rank, id.0));
+    match slot_mode {
+        Slots::Replay(rec) => order.sort_by_key(|id| {
+            let s = &sections[id.0 as usize];
+            (s.rank, rec.position.get(&s.name).copied(), id.0)
+        }),
+        _ => order.sort_by_key(|id| (sections[id.0 as usize].rank, id.0)),
+    }
 
     let alloc: Vec<OutSecId> = order
         .iter()
@@ -2470,11 +2500,12 @@ fn place_members(
 /// outgrow their own room later: a sixteenth of the section plus 4 KiB, where slots have
 /// spare room at all (not in TLS sections, whose offsets other modules may know).
 fn tail_room(os: &OutputSection, size: u64, spare_percent: u64) -> u64 {
-    if spare_room(os, 1, spare_percent) == 0
-        || spare_percent == 0
-        || os.sh_flags & u64::from(elf::SHF_TLS) != 0
-    {
+    if spare_room(os, 1, spare_percent) == 0 || spare_percent == 0 {
         return 0;
+    }
+    if os.sh_flags & u64::from(elf::SHF_TLS) != 0 {
+        // Every thread gets a copy of the TLS block: less room, for a few new variables.
+        return (size / 4 + 256).next_multiple_of(16);
     }
     (size / 16 + 4096).next_multiple_of(16)
 }
@@ -2505,9 +2536,6 @@ fn move_slot(
             os.name,
         )))
     };
-    if os.sh_flags & u64::from(elf::SHF_TLS) != 0 {
-        return no_room("TLS slots stay where they are");
-    }
     let (old_start, old_capacity) = (slots[k].start, slots[k].capacity);
     if !is_new {
         let Some(pred) = (first..slots.len())

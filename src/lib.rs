@@ -180,10 +180,10 @@ pub fn link(config: &args::Config) -> Result<()> {
                 }
             }
             state::Plan::Update {
-                changed,
-                hashes,
+                inputs,
+                matched,
                 state,
-            } => update = Some((changed, hashes, state)),
+            } => update = Some((inputs, matched, state)),
         }
         timer.done("plan");
     }
@@ -202,14 +202,13 @@ pub fn link(config: &args::Config) -> Result<()> {
     layout::define_synthetic_symbols(config, &mut resolution);
     // Which symbols are exported, and under which version.
     let versions = version_script::assign(config, &resolution)?;
-    if let Some((changed, hashes, old)) = update {
+    if let Some((inputs, matched, old)) = update {
         match update_output(
             config,
             &resolution,
             &versions,
             &specs,
-            &changed,
-            &hashes,
+            (&inputs, &matched),
             *old,
             &mut timer,
         ) {
@@ -245,12 +244,12 @@ pub fn link(config: &args::Config) -> Result<()> {
         kind: layout.kind,
         versions: &versions,
     };
-    let hashes = if incremental {
-        let hashes = state::hash_inputs(&specs)?;
-        layout.build_id_seed = Some(incremental::build_id_seed(config, &hashes, &layout));
-        hashes
+    let inputs = if incremental {
+        let inputs = state::hash_inputs(&specs)?;
+        layout.build_id_seed = Some(incremental::build_id_seed(config, &inputs.hashes, &layout));
+        Some(inputs)
     } else {
-        Vec::new()
+        None
     };
     let mut file = output::OutputFile::create(&config.output, layout.file_size)?;
     let tail = write::write_into(config, &ctx, &layout, None, file.bytes())?;
@@ -264,12 +263,12 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     file.finish(&tail, &config.output)?;
     timer.done("output");
-    if incremental {
+    if let Some(inputs) = inputs {
         state::save(
             config,
             &specs,
-            &hashes,
-            incremental::record(&ctx, &layout, &hashes),
+            &inputs,
+            incremental::record(&ctx, &layout, &inputs.hashes),
         )?;
         timer.done("state");
     }
@@ -285,13 +284,14 @@ fn update_output(
     resolution: &resolve::Resolution,
     versions: &version_script::Versions,
     specs: &[inputs::search::FileSpec],
-    changed: &[usize],
-    hashes: &[[u8; 32]],
+    (inputs, matched): (&state::Inputs, &state::InputMatch),
     old: state::State,
     timer: &mut PhaseTimer,
 ) -> Result<()> {
-    let remapped = incremental::remap(old, resolution);
-    let changed = incremental::changed_objects(config, resolution, &remapped, changed, hashes)?;
+    let hashes = &inputs.hashes;
+    let remapped = incremental::remap(old, resolution, &matched.new_of_old);
+    let changed =
+        incremental::changed_objects(config, resolution, &remapped, &matched.changed, hashes)?;
     let old = &remapped.state;
     let recorded = incremental::recorded_layout(old);
     let (mut layout, undefined) = layout::compute(
@@ -358,7 +358,7 @@ fn update_output(
         std::process::abort(); // test support: killed after the patch, before the state
     }
     let record = incremental::updated_record(&ctx, &layout, old, &plan.changed, hashes);
-    state::save(config, specs, hashes, record)?;
+    state::save(config, specs, inputs, record)?;
     timer.done("state");
     Ok(())
 }

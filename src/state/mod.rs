@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -38,6 +38,11 @@ pub struct InputRecord {
     pub path: String,
     pub identity: FileIdentity,
     pub hash: [u8; 32],
+    /// A relocatable object: one that may come or go between links (rustc adds and drops
+    /// codegen units), unlike archives and shared libraries, which anchor the input list.
+    pub object: bool,
+    /// Hash of the modifiers and group it was named with.
+    pub attrs: u64,
 }
 
 /// One loaded object (a plain input or an archive member), in link order.
@@ -199,15 +204,14 @@ fn build_id() -> String {
     format!("{} {exe}", env!("CARGO_PKG_VERSION"))
 }
 
-/// "The arguments changed" means the options changed: input paths are left out (rustc
-/// names its objects per session), their kinds and positions are kept.
+/// "The arguments changed" means the options changed: input files are left out (rustc
+/// names its objects per session and adds or drops some between builds); they are matched
+/// one by one (`match_inputs`).
 pub fn options_hash(config: &Config) -> [u8; 32] {
     let mut normalized = config.clone();
-    for input in &mut normalized.inputs {
-        if let InputArg::File { path, .. } = input {
-            *path = PathBuf::new();
-        }
-    }
+    normalized
+        .inputs
+        .retain(|input| !matches!(input, InputArg::File { .. }));
     // Search directories only matter through the files found in them, which are compared
     // by content; rustc adds a per-session temporary one.
     normalized.library_paths.clear();
@@ -235,6 +239,18 @@ pub fn options_hash(config: &Config) -> [u8; 32] {
 }
 
 pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
+    Ok(hash_input(path)?.hash)
+}
+
+/// What the state knows of an input's contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputHash {
+    pub hash: [u8; 32],
+    /// An ELF relocatable object.
+    pub object: bool,
+}
+
+pub fn hash_input(path: &Path) -> Result<InputHash> {
     let data = crate::inputs::map_file(path)?;
     let mut hasher = blake3::Hasher::new();
     if data.len() > 1 << 20 {
@@ -242,7 +258,134 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32]> {
     } else {
         hasher.update(data);
     }
-    Ok(*hasher.finalize().as_bytes())
+    let object = data.len() >= 18
+        && data.starts_with(b"\x7fELF")
+        && u16::from_le_bytes([data[16], data[17]]) == object::elf::ET_REL;
+    Ok(InputHash {
+        hash: *hasher.finalize().as_bytes(),
+        object,
+    })
+}
+
+/// An input's modifiers and group, as [`InputRecord::attrs`].
+fn input_attrs(spec: &FileSpec) -> u64 {
+    let text = format!("{:?} {:?}", spec.modifiers, spec.group);
+    u64::from_le_bytes(
+        blake3::hash(text.as_bytes()).as_bytes()[..8]
+            .try_into()
+            .unwrap(),
+    )
+}
+
+/// One input as `match_inputs` sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct InputKey {
+    pub hash: [u8; 32],
+    pub object: bool,
+    pub attrs: u64,
+}
+
+/// How this link's inputs correspond to the recorded link's.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InputMatch {
+    /// Per recorded input, its position now (`u32::MAX`: gone).
+    pub new_of_old: Vec<u32>,
+    /// Positions now of inputs whose contents differ from their recorded counterpart's.
+    pub changed: Vec<usize>,
+    /// Positions now of inputs with no recorded counterpart.
+    pub added: Vec<usize>,
+}
+
+/// Matches this link's inputs to the recorded ones. Inputs other than relocatable objects
+/// (archives, shared libraries) must be the same list, with the same modifiers: they
+/// anchor the match. Between two anchors, objects with the same contents are the same
+/// object (rustc renames them per session); the rest are paired in order as changed
+/// objects, and what is left over was added or removed. Objects found again must keep
+/// their order.
+pub fn match_inputs(old: &[InputKey], now: &[InputKey]) -> std::result::Result<InputMatch, String> {
+    let anchors = |keys: &[InputKey]| -> Vec<usize> {
+        (0..keys.len()).filter(|&i| !keys[i].object).collect()
+    };
+    let (old_anchors, new_anchors) = (anchors(old), anchors(now));
+    if old_anchors.len() != new_anchors.len() {
+        return Err(format!(
+            "archives or shared libraries added or removed ({} then, {} now)",
+            old_anchors.len(),
+            new_anchors.len()
+        ));
+    }
+    let mut m = InputMatch {
+        new_of_old: vec![u32::MAX; old.len()],
+        changed: Vec::new(),
+        added: Vec::new(),
+    };
+    for (&o, &n) in old_anchors.iter().zip(&new_anchors) {
+        if old[o].attrs != now[n].attrs {
+            return Err("the inputs' modifiers changed".into());
+        }
+        m.new_of_old[o] = n as u32;
+        if old[o].hash != now[n].hash {
+            m.changed.push(n);
+        }
+    }
+    // The runs of objects before, between and after the anchors.
+    let bounds = |anchors: &[usize], len: usize| -> Vec<(usize, usize)> {
+        let mut start = 0;
+        let mut runs = Vec::new();
+        for &a in anchors.iter().chain(std::iter::once(&len)) {
+            runs.push((start, a));
+            start = a + 1;
+        }
+        runs
+    };
+    for ((o0, o1), (n0, n1)) in bounds(&old_anchors, old.len())
+        .into_iter()
+        .zip(bounds(&new_anchors, now.len()))
+    {
+        let mut by_hash: std::collections::HashMap<[u8; 32], std::collections::VecDeque<usize>> =
+            Default::default();
+        for (o, key) in old.iter().enumerate().take(o1).skip(o0) {
+            by_hash.entry(key.hash).or_default().push_back(o);
+        }
+        // Objects found again by contents, in order now.
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for (n, key) in now.iter().enumerate().take(n1).skip(n0) {
+            if let Some(o) = by_hash.get_mut(&key.hash).and_then(|q| q.pop_front()) {
+                if found.last().is_some_and(|&(last, _)| last > o) {
+                    return Err("inputs reordered".into());
+                }
+                found.push((o, n));
+            }
+        }
+        // Between two objects found again (and at the run's ends), the objects not found
+        // are paired in order: changed; the rest were removed or added.
+        let mut prev = (o0, n0);
+        for &(o, n) in found.iter().chain(std::iter::once(&(o1, n1))) {
+            let mut olds = prev.0..o;
+            let mut news = prev.1..n;
+            loop {
+                match (olds.next(), news.next()) {
+                    (Some(a), Some(b)) if old[a].attrs == now[b].attrs => {
+                        m.new_of_old[a] = b as u32;
+                        m.changed.push(b);
+                    }
+                    (Some(_), Some(b)) => m.added.push(b),
+                    (None, Some(b)) => m.added.push(b),
+                    (_, None) => break,
+                }
+            }
+            if o < o1 {
+                if old[o].attrs != now[n].attrs {
+                    return Err("the inputs' modifiers changed".into());
+                }
+                m.new_of_old[o] = n as u32;
+            }
+            prev = (o + 1, n + 1);
+        }
+    }
+    m.changed.sort_unstable();
+    m.added.sort_unstable();
+    Ok(m)
 }
 
 /// What the next link has to do.
@@ -254,9 +397,10 @@ pub enum Plan {
     Full(String),
     /// These inputs (by position) changed; the state says how the output was laid out.
     Update {
-        changed: Vec<usize>,
-        /// Content hash of every input now.
-        hashes: Vec<[u8; 32]>,
+        /// Every input now.
+        inputs: Inputs,
+        /// How they correspond to the recorded ones.
+        matched: InputMatch,
         state: Box<State>,
     },
 }
@@ -311,53 +455,93 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
             "the output was changed by something else".into(),
         ));
     }
-    if state.inputs.len() != specs.len() {
-        return Ok(Plan::Full(format!(
-            "inputs added or removed ({} then, {} now)",
-            state.inputs.len(),
-            specs.len()
-        )));
-    }
-    // Inputs are matched by position: stat first, hash only what looks different.
-    let hashes: Vec<([u8; 32], bool)> = specs
+    // Stat first, hash only what looks different (rustc's objects have a new name in every
+    // build: those are hashed).
+    let by_path: std::collections::HashMap<&str, usize> = state
+        .inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, r)| (r.path.as_str(), i))
+        .collect();
+    let now: Vec<InputKey> = specs
         .par_iter()
-        .zip(state.inputs.as_slice().par_iter())
         .with_max_len(1)
-        .map(|(spec, old)| {
-            let now = identity(&spec.path).ok();
-            let same_identity = now.is_some_and(|now| {
-                now.size == old.identity.size.to_native()
-                    && now.mtime_ns == old.identity.mtime_ns.to_native()
-                    && now.inode == old.identity.inode.to_native()
-                    && now.device == old.identity.device.to_native()
-            }) && spec.path.as_os_str().to_string_lossy() == old.path.as_str();
-            if same_identity {
-                return Ok((old.hash, false));
+        .map(|spec| {
+            let attrs = input_attrs(spec);
+            let path = spec.path.as_os_str().to_string_lossy();
+            if let Some(old) = by_path.get(&*path).map(|&i| &state.inputs[i]) {
+                let same_identity = identity(&spec.path).is_ok_and(|now| {
+                    now.size == old.identity.size.to_native()
+                        && now.mtime_ns == old.identity.mtime_ns.to_native()
+                        && now.inode == old.identity.inode.to_native()
+                        && now.device == old.identity.device.to_native()
+                });
+                if same_identity {
+                    return Ok(InputKey {
+                        hash: old.hash,
+                        object: old.object,
+                        attrs,
+                    });
+                }
             }
-            let h = hash_file(&spec.path)?;
-            Ok((h, h != old.hash))
+            let h = hash_input(&spec.path)?;
+            Ok(InputKey {
+                hash: h.hash,
+                object: h.object,
+                attrs,
+            })
         })
         .collect::<Result<_>>()?;
-    let changed: Vec<usize> = (0..specs.len()).filter(|&i| hashes[i].1).collect();
-    if changed.is_empty() {
+    let old: Vec<InputKey> = state
+        .inputs
+        .iter()
+        .map(|r| InputKey {
+            hash: r.hash,
+            object: r.object,
+            attrs: r.attrs.to_native(),
+        })
+        .collect();
+    let matched = match match_inputs(&old, &now) {
+        Ok(m) => m,
+        Err(reason) => return Ok(Plan::Full(reason)),
+    };
+    if matched.changed.is_empty()
+        && matched.added.is_empty()
+        && !matched.new_of_old.contains(&u32::MAX)
+    {
         return Ok(Plan::Unchanged);
     }
     let state: State = rkyv::deserialize::<State, rkyv::rancor::Error>(state)
         .map_err(|e| anyhow::anyhow!("the state cannot be read: {e}"))?;
     Ok(Plan::Update {
-        changed,
-        hashes: hashes.into_iter().map(|h| h.0).collect(),
+        inputs: Inputs {
+            hashes: now.iter().map(|k| k.hash).collect(),
+            objects: now.iter().map(|k| k.object).collect(),
+        },
+        matched,
         state: Box::new(state),
     })
 }
 
+/// The contents of a link's inputs, by position: what the state records of them.
+#[derive(Debug)]
+pub struct Inputs {
+    pub hashes: Vec<[u8; 32]>,
+    pub objects: Vec<bool>,
+}
+
 /// Content hashes of the inputs, for a full link.
-pub fn hash_inputs(specs: &[FileSpec]) -> Result<Vec<[u8; 32]>> {
-    specs
+pub fn hash_inputs(specs: &[FileSpec]) -> Result<Inputs> {
+    let all: Vec<InputHash> = specs
         .par_iter()
         .with_max_len(1)
-        .map(|spec| hash_file(&spec.path))
-        .collect()
+        .map(|spec| hash_input(&spec.path))
+        .collect::<Result<_>>()?;
+    Ok(Inputs {
+        hashes: all.iter().map(|h| h.hash).collect(),
+        objects: all.iter().map(|h| h.object).collect(),
+    })
 }
 
 /// What a link knows about its layout, for the state.
@@ -369,24 +553,21 @@ pub struct Record {
 }
 
 /// Records the state of a link that just wrote `config.output`.
-pub fn save(
-    config: &Config,
-    specs: &[FileSpec],
-    hashes: &[[u8; 32]],
-    record: Record,
-) -> Result<()> {
+pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -> Result<()> {
     if specs.is_empty() {
         bail!("no inputs");
     }
     let inputs = specs
         .par_iter()
-        .zip(hashes.par_iter())
+        .zip(now.hashes.par_iter().zip(now.objects.par_iter()))
         .with_max_len(1)
-        .map(|(spec, hash)| {
+        .map(|(spec, (hash, &object))| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),
                 identity: identity(&spec.path)?,
                 hash: *hash,
+                object,
+                attrs: input_attrs(spec),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -440,4 +621,62 @@ pub fn invalidate(output: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An object (`o`) or archive (`a`) with content `c`.
+    fn keys(spec: &str) -> Vec<InputKey> {
+        spec.split_whitespace()
+            .map(|k| InputKey {
+                hash: [k.as_bytes()[1]; 32],
+                object: k.starts_with('o'),
+                attrs: 0,
+            })
+            .collect()
+    }
+
+    fn matched(old: &str, now: &str) -> std::result::Result<InputMatch, String> {
+        match_inputs(&keys(old), &keys(now))
+    }
+
+    #[test]
+    fn objects_are_matched_by_contents_between_archives() {
+        // Same inputs, renamed: nothing changed.
+        let m = matched("o1 o2 a1 o3", "o1 o2 a1 o3").unwrap();
+        assert_eq!(m.new_of_old, vec![0, 1, 2, 3]);
+        assert!(m.changed.is_empty() && m.added.is_empty());
+        // One object changed.
+        let m = matched("o1 o2 o3 a1", "o1 o9 o3 a1").unwrap();
+        assert_eq!((m.new_of_old, m.changed), (vec![0, 1, 2, 3], vec![1]));
+        // An object added in the middle, one changed after it.
+        let m = matched("o1 o2 o3 a1", "o1 o8 o2 o9 a1").unwrap();
+        assert_eq!(m.new_of_old, vec![0, 2, 3, 4]);
+        assert_eq!((m.changed, m.added), (vec![3], vec![1]));
+        // An object removed; an archive changed.
+        let m = matched("o1 o2 o3 a1 a2", "o1 o3 a1 a7").unwrap();
+        assert_eq!(m.new_of_old, vec![0, u32::MAX, 1, 2, 3]);
+        assert_eq!((m.changed, m.added), (vec![3], vec![]));
+        // Objects do not cross archives: moved past one, an object is removed and added.
+        let m = matched("o1 o2 a1 o3", "o1 a1 o2 o3").unwrap();
+        assert_eq!(m.new_of_old, vec![0, u32::MAX, 1, 3]);
+        assert_eq!(m.added, vec![2]);
+    }
+
+    #[test]
+    fn what_an_update_cannot_follow() {
+        assert!(matched("o1 o2 a1", "o2 o1 a1")
+            .unwrap_err()
+            .contains("reordered"));
+        assert!(matched("o1 a1", "o1 a1 a2")
+            .unwrap_err()
+            .contains("archives or shared libraries"));
+        let mut now = keys("o1 a1");
+        now[1].attrs = 1;
+        assert!(match_inputs(&keys("o1 a1"), &now)
+            .unwrap_err()
+            .contains("modifiers"));
+    }
 }
