@@ -138,6 +138,9 @@ pub struct Remapped {
     pub added: Vec<FileId>,
     /// Records of objects this link does not have.
     pub removed: Vec<ObjectRecord>,
+    /// COMDAT groups whose kept copy (the first holder's, in load order) was a removed
+    /// object's, and which other objects have now.
+    pub kept_by_removed: FxHashSet<u64>,
 }
 
 pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
@@ -168,6 +171,14 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
             .unwrap_or(u32::MAX - 1);
         if here {
             by_key.entry((r.input, r.key)).or_default().push_back(i);
+        }
+    }
+    // The first holder of each COMDAT group in the recorded link's load order: its copy
+    // was kept.
+    let mut first_holder: rustc_hash::FxHashMap<u64, usize> = Default::default();
+    for (i, r) in old_objects.iter().enumerate() {
+        for &g in &r.groups {
+            first_holder.entry(g).or_insert(i);
         }
     }
     let mut old_objects: Vec<Option<ObjectRecord>> = old_objects.into_iter().map(Some).collect();
@@ -202,6 +213,28 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
             }
         }
     }
+    // (A group no object has now is simply gone.)
+    let kept_by_removed: FxHashSet<u64> = old_objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+        .flat_map(|(i, r)| {
+            let first_holder = &first_holder;
+            r.groups
+                .iter()
+                .copied()
+                .filter(move |g| first_holder.get(g) == Some(&i))
+        })
+        .collect();
+    let kept_by_removed: FxHashSet<u64> = if kept_by_removed.is_empty() {
+        kept_by_removed
+    } else {
+        res.objects
+            .iter()
+            .flat_map(|o| o.obj.comdat_groups.iter().map(|g| name_hash(g.0)))
+            .filter(|g| kept_by_removed.contains(g))
+            .collect()
+    };
     let removed: Vec<ObjectRecord> = old_objects.into_iter().flatten().collect();
     for section in &mut sections {
         for slot in &mut section.slots {
@@ -220,6 +253,7 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
         },
         added,
         removed,
+        kept_by_removed,
     }
 }
 
@@ -520,35 +554,23 @@ pub fn changed_objects(
             ));
         }
     }
-    // A removed object's COMDAT copy may have been the kept one: not if a plain object
-    // earlier on the command line has the group (it was loaded first, then and now; an
-    // archive member's load order can differ from the command line's in a group).
-    if remapped.removed.iter().any(|r| !r.groups.is_empty()) {
-        // Per group: the earliest input position of a plain object holding it, and
-        // whether an archive member holds it.
-        let mut held: rustc_hash::FxHashMap<u64, (u32, bool)> = Default::default();
-        for o in &res.objects {
-            let plain = o.origin.1 == u32::MAX;
+    // A removed object's copy of a COMDAT group was the kept one: the copy of the first
+    // object that has the group now is kept instead, its sections laid out for the first
+    // time. That object is updated as if it had changed.
+    if !remapped.kept_by_removed.is_empty() {
+        let mut taken = FxHashSet::default();
+        for (f, o) in res.objects.iter().enumerate() {
             for g in &o.obj.comdat_groups {
-                let e = held.entry(name_hash(g.0)).or_insert((u32::MAX, false));
-                if plain {
-                    e.0 = e.0.min(o.origin.0);
-                } else {
-                    e.1 = true;
+                let g = name_hash(g.0);
+                if remapped.kept_by_removed.contains(&g) && taken.insert(g) {
+                    let file = FileId(f as u32);
+                    if !changed.contains(&file) {
+                        changed.push(file);
+                    }
                 }
             }
         }
-        let kept_elsewhere = |r: &ObjectRecord, g: &u64| {
-            held.get(g)
-                .is_some_and(|&(first_plain, member)| member || first_plain >= r.input)
-        };
-        if remapped
-            .removed
-            .iter()
-            .any(|r| r.groups.iter().any(|g| kept_elsewhere(r, g)))
-        {
-            return fallback("a removed object had a COMDAT group that a later object has".into());
-        }
+        changed.sort_unstable();
     }
     Ok(changed)
 }

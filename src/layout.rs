@@ -2438,6 +2438,32 @@ fn place_members(
                                 capacity,
                             })
                         }
+                        // In a section no other file refers into (debug sections,
+                        // .eh_frame), the next slot moves down over the range: its file is
+                        // rewritten, its own references into it relocated again.
+                        None if os.sh_flags & u64::from(elf::SHF_ALLOC) == 0
+                            || os.name == ".eh_frame" =>
+                        {
+                            let next = (first_slot..slots.len())
+                                .filter(|&i| i - first_slot < slot_members.len())
+                                .filter(|&i| !new_slots.contains(&i) && slots[i].start > start)
+                                .min_by_key(|&i| slots[i].start);
+                            let Some(i) = next.filter(|&i| start % slot_align[i - first_slot] == 0)
+                            else {
+                                return Err(fallback(format!(
+                                    "the first slot in {} is gone",
+                                    os.name
+                                )));
+                            };
+                            let delta = slots[i].start - start;
+                            slots[i].start = start;
+                            slots[i].capacity += delta;
+                            let f = slots[i].file.0 as usize;
+                            for &sec in &slot_members[i - first_slot] {
+                                placements[f][sec as usize].offset -= delta;
+                            }
+                            resized.push(slots[i].file);
+                        }
                         None => {
                             return Err(fallback(format!("the first slot in {} is gone", os.name)))
                         }
