@@ -635,11 +635,16 @@ pub fn plan_update(
         gone.extend(r.symbols.iter().map(|&(h, _)| h));
     }
     if !gone.is_empty() {
-        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
-            if gone.contains(&name_hash(symbol.name)) {
-                moved.insert(SymbolId(i as u32));
-            }
-        }
+        let found: Vec<SymbolId> = res
+            .symbols
+            .symbols
+            .par_iter()
+            .enumerate()
+            .with_min_len(4096)
+            .filter(|(_, symbol)| gone.contains(&name_hash(symbol.name)))
+            .map(|(i, _)| SymbolId(i as u32))
+            .collect();
+        moved.extend(found);
     }
     // Aliases (`foo` for `foo@@V`) share the definition.
     for alias in &res.symver_aliases {
