@@ -201,6 +201,35 @@ enum Expect {
     Any,
 }
 
+impl Expect {
+    /// Checks what weld said (`--verbose`) about one link against the expectation; true
+    /// if it updated in place. Prints the verdict (seen with `--nocapture`).
+    fn check(self, step: &str, said: &str) -> bool {
+        let patched = said.contains("incremental: updated in place");
+        match self {
+            Expect::Patch => assert!(patched, "{step}: expected an update in place:\n{said}"),
+            Expect::Full(reason) => assert!(
+                !patched && said.contains(reason),
+                "{step}: expected a full link ({reason}):\n{said}"
+            ),
+            Expect::Any => {}
+        }
+        let how = said.lines().find(|l| l.contains("incremental:"));
+        eprintln!("{step}: {}", how.unwrap_or("?"));
+        patched
+    }
+}
+
+/// Replaces the first `from` in a file by `to`; returns a label for the edit.
+fn replace_in(path: &std::path::Path, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    let short = |t: &str| t.chars().take(60).collect::<String>();
+    let name = path.file_name().unwrap().to_string_lossy();
+    format!("{name}: {:?} -> {:?}", short(from), short(to))
+}
+
 /// A program of several sources, relinked incrementally after every edit. After each link
 /// the program must print what the same objects linked from scratch by GNU ld print, and
 /// the patched output must equal a full write of its layout (`WELD_ORACLE=1`).
@@ -307,19 +336,7 @@ impl EditSequence {
         let out = self.link_cmd(true, "prog").output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{step}: weld failed:\n{stderr}");
-        let patched = stderr.contains("incremental: updated in place");
-        match expect {
-            Expect::Patch => assert!(patched, "{step}: expected an update in place:\n{stderr}"),
-            Expect::Full(reason) => assert!(
-                !patched && stderr.contains(reason),
-                "{step}: expected a full link ({reason}):\n{stderr}"
-            ),
-            Expect::Any => {}
-        }
-        self.patched += usize::from(patched);
-        // (Shown with --nocapture: which edits were full links, and why.)
-        let how = stderr.lines().find(|l| l.contains("incremental:"));
-        eprintln!("{step}: {}", how.unwrap_or("?"));
+        self.patched += usize::from(expect.check(step, &stderr));
         let reference = self.link_cmd(false, "prog-ref").output().unwrap();
         assert!(
             reference.status.success(),
@@ -335,16 +352,9 @@ impl EditSequence {
 
     /// Replaces `from` by `to` in a source, recompiles it and relinks.
     fn edit(&mut self, source: &str, from: &str, to: &str, expect: Expect) {
-        let path = self.tmp.join(source);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{source} has no {from:?}");
-        self.write(source, &text.replacen(from, to, 1));
+        let step = replace_in(&self.tmp.join(source), from, to);
         self.compile(source);
-        let short = |t: &str| t.chars().take(60).collect::<String>();
-        self.relink(
-            &format!("{source}: {:?} -> {:?}", short(from), short(to)),
-            expect,
-        );
+        self.relink(&step, expect);
     }
 }
 
@@ -938,8 +948,7 @@ impl RustWorkspace {
         let log = tmp.join("weld.log");
         // rustc shows the linker's messages only when it fails: weld's go to a log.
         let script = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}.args'\nexec '{}' \"$@\" --incremental --verbose 2>>'{}'\n",
-            log.display(),
+            "#!/bin/sh\nexec '{}' \"$@\" --incremental --verbose 2>>'{}'\n",
             LinkerUnderTest::get().path.display(),
             log.display()
         );
@@ -1005,19 +1014,7 @@ impl RustWorkspace {
             "app",
         ]);
         let log = std::fs::read_to_string(&self.log).unwrap();
-        let said = &log[before..];
-        let patched = said.contains("incremental: updated in place");
-        match expect {
-            Expect::Patch => assert!(patched, "{step}: expected an update in place:\n{said}"),
-            Expect::Full(reason) => assert!(
-                !patched && said.contains(reason),
-                "{step}: expected a full link ({reason}):\n{said}"
-            ),
-            Expect::Any => {}
-        }
-        let how = said.lines().find(|l| l.contains("incremental:"));
-        eprintln!("{step}: {}", how.unwrap_or("?"));
-        self.patched += usize::from(patched);
+        self.patched += usize::from(expect.check(step, &log[before..]));
         self.rustc(&[
             "--crate-type=bin",
             "--crate-name=app",
@@ -1035,15 +1032,8 @@ impl RustWorkspace {
     }
 
     fn edit(&mut self, source: &str, from: &str, to: &str, expect: Expect) {
-        let path = self.tmp.join(source);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{source} has no {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-        let short = |t: &str| t.chars().take(50).collect::<String>();
-        self.build(
-            &format!("{source}: {:?} -> {:?}", short(from), short(to)),
-            expect,
-        );
+        let step = replace_in(&self.tmp.join(source), from, to);
+        self.build(&step, expect);
     }
 }
 

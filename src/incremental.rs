@@ -138,9 +138,9 @@ pub struct Remapped {
     pub added: Vec<FileId>,
     /// Records of objects this link does not have.
     pub removed: Vec<ObjectRecord>,
-    /// COMDAT groups whose kept copy (the first holder's, in load order) was a removed
-    /// object's, and which other objects have now.
-    pub kept_by_removed: FxHashSet<u64>,
+    /// Objects whose copy of a COMDAT group is kept now, where the recorded link kept a
+    /// removed object's copy (it was the first holder in load order).
+    pub new_keepers: Vec<FileId>,
 }
 
 pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
@@ -226,15 +226,21 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
                 .filter(move |g| first_holder.get(g) == Some(&i))
         })
         .collect();
-    let kept_by_removed: FxHashSet<u64> = if kept_by_removed.is_empty() {
-        kept_by_removed
-    } else {
-        res.objects
-            .iter()
-            .flat_map(|o| o.obj.comdat_groups.iter().map(|g| name_hash(g.0)))
-            .filter(|g| kept_by_removed.contains(g))
-            .collect()
-    };
+    // The first object holding such a group now keeps its copy.
+    let mut new_keepers = Vec::new();
+    if !kept_by_removed.is_empty() {
+        let mut taken = FxHashSet::default();
+        for (f, o) in res.objects.iter().enumerate() {
+            let mut keeps = false;
+            for g in &o.obj.comdat_groups {
+                let g = name_hash(g.0);
+                keeps |= kept_by_removed.contains(&g) && taken.insert(g);
+            }
+            if keeps {
+                new_keepers.push(FileId(f as u32));
+            }
+        }
+    }
     let removed: Vec<ObjectRecord> = old_objects.into_iter().flatten().collect();
     for section in &mut sections {
         for slot in &mut section.slots {
@@ -253,7 +259,7 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
         },
         added,
         removed,
-        kept_by_removed,
+        new_keepers,
     }
 }
 
@@ -557,20 +563,10 @@ pub fn changed_objects(
     // A removed object's copy of a COMDAT group was the kept one: the copy of the first
     // object that has the group now is kept instead, its sections laid out for the first
     // time. That object is updated as if it had changed.
-    if !remapped.kept_by_removed.is_empty() {
-        let mut taken = FxHashSet::default();
-        for (f, o) in res.objects.iter().enumerate() {
-            for g in &o.obj.comdat_groups {
-                let g = name_hash(g.0);
-                if remapped.kept_by_removed.contains(&g) && taken.insert(g) {
-                    let file = FileId(f as u32);
-                    if !changed.contains(&file) {
-                        changed.push(file);
-                    }
-                }
-            }
-        }
+    if !remapped.new_keepers.is_empty() {
+        changed.extend(remapped.new_keepers.iter().copied());
         changed.sort_unstable();
+        changed.dedup();
     }
     Ok(changed)
 }
