@@ -36,6 +36,9 @@ pub struct Pieces {
     /// The blob range this input's own strings (first occurrences) fill.
     pub owned_start: u64,
     pub owned_end: u64,
+    /// Per block of `1 << BLOCK_SHIFT` input bytes, the index of the first string starting
+    /// at or after the block's start.
+    pub blocks: Vec<u32>,
 }
 
 impl Pieces {
@@ -56,12 +59,41 @@ impl Pieces {
     /// Blob offset of the byte at input offset `offset`.
     pub fn output_offset(&self, offset: u64) -> Option<u64> {
         let offset = u32::try_from(offset).ok()?;
-        let i = self
-            .starts
-            .partition_point(|&s| s <= offset)
-            .checked_sub(1)?;
-        Some(self.outs[i] + u64::from(offset - self.starts[i]))
+        let starts = &self.starts;
+        // The first string starting in `offset`'s block; the string holding `offset` is
+        // the one before it, or it or one of the few after it in the block.
+        let mut i = self
+            .blocks
+            .get((offset >> BLOCK_SHIFT) as usize)
+            .map_or(starts.len(), |&i| i as usize);
+        if starts.get(i).is_none_or(|&s| s > offset) {
+            i = i.checked_sub(1)?;
+        } else {
+            while starts.get(i + 1).is_some_and(|&s| s <= offset) {
+                i += 1;
+            }
+        }
+        Some(self.outs[i] + u64::from(offset - starts[i]))
     }
+}
+
+/// Input offsets per entry of `Pieces::blocks`: relocations look strings up by offset, and
+/// a binary search over a big `.debug_str` missed the cache at every step.
+const BLOCK_SHIFT: u32 = 6;
+
+/// `Pieces::blocks` for strings starting at `starts` in an input of `len` bytes.
+fn block_index(starts: &[u32], len: usize) -> Vec<u32> {
+    let blocks = (len >> BLOCK_SHIFT) + 1;
+    let mut index = Vec::with_capacity(blocks);
+    let mut i = 0;
+    for b in 0..blocks {
+        let at = (b as u64) << BLOCK_SHIFT;
+        while starts.get(i).is_some_and(|&s| u64::from(s) < at) {
+            i += 1;
+        }
+        index.push(i as u32);
+    }
+    index
 }
 
 /// The strings of one input: start offsets (plus the end) and hashes.
@@ -198,8 +230,10 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
             let outs = (0..c.hashes.len())
                 .map(|j| out_offset[owner[base[i] + j] as usize])
                 .collect();
-            c.starts.pop();
+            let len = c.starts.pop().unwrap_or(0) as usize;
+            let blocks = block_index(&c.starts, len);
             Pieces {
+                blocks,
                 starts: c.starts,
                 outs,
                 owned_start: run_start[i],
@@ -257,6 +291,17 @@ mod tests {
             .map(|p| (p.starts.clone(), p.outs.clone()))
             .collect();
         assert_eq!(got, pieces);
+        // Every input byte (and a few past the end) maps as a binary search over the starts
+        // says.
+        for (&(d, _), p) in refs.iter().zip(&a.pieces) {
+            for off in 0..d.len() as u64 + 70 {
+                let i = p.starts.partition_point(|&s| u64::from(s) <= off);
+                let want = i
+                    .checked_sub(1)
+                    .map(|i| p.outs[i] + off - u64::from(p.starts[i]));
+                assert_eq!(p.output_offset(off), want, "offset {off}");
+            }
+        }
         a
     }
 
