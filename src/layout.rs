@@ -893,19 +893,34 @@ pub fn compute(
 
     let mut steps = crate::PhaseTimer::new(config.time);
     // 1. Which sections are content, and the .eh_frame records.
+    type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
+    let per_file: Vec<Result<FileContent>> = res
+        .objects
+        .par_iter()
+        .with_max_len(1)
+        .map(|object| {
+            let mut c = vec![false; object.obj.shdrs.len()];
+            let mut records = Vec::new();
+            for (sec, keep) in c.iter_mut().enumerate() {
+                *keep = is_content(object, sec, config);
+                if *keep && is_eh_frame(object, sec) {
+                    let split =
+                        eh_frame::split(object.obj.section_data(sec), object.obj.relocs[sec])
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
+                    records.push((sec as u32, split));
+                }
+            }
+            Ok((c, records))
+        })
+        .collect();
     let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
     let mut eh_records = HashMap::default();
-    for (f, object) in res.objects.iter().enumerate() {
-        let mut c = vec![false; object.obj.shdrs.len()];
-        for (sec, keep) in c.iter_mut().enumerate() {
-            *keep = is_content(object, sec, config);
-            if *keep && is_eh_frame(object, sec) {
-                let records = eh_frame::split(object.obj.section_data(sec), object.obj.relocs[sec])
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
-                eh_records.insert((FileId(f as u32), sec as u32), records);
-            }
-        }
+    for (f, file) in per_file.into_iter().enumerate() {
+        let (c, records) = file?;
         content.push(c);
+        for (sec, split) in records {
+            eh_records.insert((FileId(f as u32), sec), split);
+        }
     }
 
     steps.step("content");
@@ -1192,6 +1207,36 @@ pub fn compute(
     let mut merge_inputs: Vec<(u32, FileId, u32, usize)> = Vec::new();
     let mut comment = b"\0".to_vec();
     let mut comment_seen = rustc_hash::FxHashSet::default();
+    // The output section name of every live section, found on all threads (names are long
+    // and many: a Rust object has a section per function).
+    let out_names: Vec<Vec<&'static str>> = res
+        .objects
+        .par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .map(|(f, object)| {
+            live[f]
+                .iter()
+                .enumerate()
+                .filter(|(_, &l)| l)
+                .map(|(sec, _)| {
+                    let name = object.obj.section_names[sec];
+                    let name: &'static str = match std::str::from_utf8(name) {
+                        Ok(name) => name,
+                        Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
+                    };
+                    let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+                    if flags & u64::from(elf::SHF_ALLOC) != 0 {
+                        output_name(name)
+                    } else {
+                        name
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // The last output section looked up by name: runs of input sections go to one.
+    let mut last: Option<(&str, u32)> = None;
     for (f, object) in res.objects.iter().enumerate() {
         placements.push(vec![
             Placement {
@@ -1201,12 +1246,13 @@ pub fn compute(
             };
             object.obj.shdrs.len()
         ]);
-        for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
+        let live_secs = live[f].iter().enumerate().filter(|(_, &l)| l);
+        for ((sec, _), &out_name) in live_secs.zip(&out_names[f]) {
             let shdr = &object.obj.shdrs[sec];
-            let in_name = String::from_utf8_lossy(object.obj.section_names[sec]);
+            let in_name = object.obj.section_names[sec];
             let flags = shdr.sh_flags.get(LE);
             let sh_type = shdr.sh_type.get(LE);
-            if in_name == ".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
+            if in_name == b".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
                 for s in object.obj.section_data(sec).split(|&b| b == 0) {
                     if !s.is_empty() && comment_seen.insert(s.to_vec()) {
                         comment.extend_from_slice(s);
@@ -1216,11 +1262,6 @@ pub fn compute(
                 continue;
             }
             let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
-            let out_name: &str = if alloc {
-                output_name(&in_name)
-            } else {
-                &in_name
-            };
             let out_type = if sh_type == SHT_X86_64_UNWIND {
                 elf::SHT_PROGBITS
             } else {
@@ -1231,7 +1272,10 @@ pub fn compute(
                     elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED,
                 );
             let keep_merge = !alloc && flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) != 0;
-            let existing = by_name.get(out_name).copied();
+            let existing = match last {
+                Some((name, id)) if name == out_name => Some(id),
+                _ => by_name.get(out_name).copied(),
+            };
             let id = existing.unwrap_or_else(|| {
                 by_name.insert(out_name.to_string(), sections.len() as u32);
                 sections.push(OutputSection {
@@ -1258,6 +1302,7 @@ pub fn compute(
                 pending.push(Vec::new());
                 (sections.len() - 1) as u32
             });
+            last = Some((out_name, id));
             let os = &mut sections[id as usize];
             os.sh_flags |= out_flags;
             if os.sh_type == elf::SHT_NOBITS && out_type != elf::SHT_NOBITS {
@@ -1295,7 +1340,7 @@ pub fn compute(
                 || out_name == ".fini_array"
                 || out_name == ".preinit_array"
             {
-                init_priority(&in_name)
+                init_priority(&String::from_utf8_lossy(in_name))
             } else {
                 0
             };

@@ -282,7 +282,7 @@ pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
     let Some(rest) = table.get(offset as usize..) else {
         bail!("string offset {offset} is outside the string table");
     };
-    let Some(end) = rest.iter().position(|&b| b == 0) else {
+    let Some(end) = memchr::memchr(0, rest) else {
         bail!("string at offset {offset} is not terminated");
     };
     Ok(&rest[..end])
