@@ -103,10 +103,11 @@ fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
     }
 }
 
-/// The state's key for a symbol name.
+/// The state's key for a symbol name: XXH3-64, a stable, well-distributed hash that costs
+/// a few nanoseconds for a symbol name (BLAKE3 took ~10 ms per ripgrep update over the GOT
+/// entries' names alone).
 fn name_hash(name: &[u8]) -> u64 {
-    let hash = blake3::hash(name);
-    u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap())
+    twox_hash::XxHash3_64::oneshot(name)
 }
 
 /// An object's identity within its input: `u64::MAX` for a plain object; for an archive
@@ -273,12 +274,12 @@ pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
                 .objects
                 .get(f.0 as usize)
                 .map_or((u32::MAX, 0), |o| (o.origin.0, member_key(o)));
-            let mut h = blake3::Hasher::new();
-            h.update(b"local");
-            h.update(&origin.0.to_le_bytes());
-            h.update(&origin.1.to_le_bytes());
-            h.update(&i.to_le_bytes());
-            u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap())
+            let mut key = [0u8; 21];
+            key[..5].copy_from_slice(b"local");
+            key[5..9].copy_from_slice(&origin.0.to_le_bytes());
+            key[9..17].copy_from_slice(&origin.1.to_le_bytes());
+            key[17..].copy_from_slice(&i.to_le_bytes());
+            name_hash(&key)
         }
     }
 }

@@ -289,9 +289,11 @@ fn update_output(
     timer: &mut PhaseTimer,
 ) -> Result<()> {
     let hashes = &inputs.hashes;
+    let mut steps = PhaseTimer::new(config.time);
     let remapped = incremental::remap(old, resolution, &matched.new_of_old);
     let changed =
         incremental::changed_objects(config, resolution, &remapped, &matched.changed, hashes)?;
+    steps.step("changed");
     let old = &remapped.state;
     let recorded = incremental::recorded_layout(old);
     let (mut layout, undefined) = layout::compute(
@@ -301,6 +303,7 @@ fn update_output(
         layout::Slots::Replay(&recorded),
     )?;
     report_undefined(resolution, &undefined)?;
+    steps.step("replay");
     let ctx = layout::Context {
         config,
         res: resolution,
@@ -319,6 +322,7 @@ fn update_output(
         &old_output,
     )?;
     drop(old_output);
+    steps.step("plan-update");
     timer.done("layout");
     layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
     let image = write::write(config, &ctx, &layout, Some(&plan.selection))?;
