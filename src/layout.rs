@@ -506,15 +506,16 @@ pub struct Undefined {
     pub offset: u64,
 }
 
-fn name_matches(name: &str, prefix: &str) -> bool {
-    name == prefix
+fn name_matches(name: &[u8], prefix: &str) -> bool {
+    name == prefix.as_bytes()
         || (name.len() > prefix.len()
-            && name.starts_with(prefix)
-            && name.as_bytes()[prefix.len()] == b'.')
+            && name.starts_with(prefix.as_bytes())
+            && name[prefix.len()] == b'.')
 }
 
-/// The output section an alloc input section goes to, as GNU ld's default script says.
-fn output_name(name: &str) -> &str {
+/// The output section an alloc input section goes to, as GNU ld's default script says
+/// (`None`: its own name).
+fn output_name(name: &[u8]) -> Option<&'static str> {
     const MAP: &[(&str, &str)] = &[
         (".text", ".text"),
         (".rodata", ".rodata"),
@@ -535,12 +536,9 @@ fn output_name(name: &str) -> &str {
         (".lrodata", ".lrodata"),
         (".lbss", ".lbss"),
     ];
-    for (prefix, out) in MAP {
-        if name_matches(name, prefix) {
-            return out;
-        }
-    }
-    name
+    MAP.iter()
+        .find(|(prefix, _)| name_matches(name, prefix))
+        .map(|&(_, out)| out)
 }
 
 fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
@@ -846,30 +844,37 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
             }
         }
     }
-    // __start_SEC / __stop_SEC for sections named like C identifiers.
-    let mut section_names = rustc_hash::FxHashSet::default();
-    for object in &res.objects {
-        for name in &object.obj.section_names {
-            if let Ok(n) = std::str::from_utf8(name) {
-                if is_c_identifier(n) {
-                    section_names.insert(n.to_string());
-                }
-            }
-        }
+    // __start_SEC / __stop_SEC for sections named like C identifiers: the references first
+    // (usually none), then one pass over the section names, only if there are any.
+    let wanted: Vec<(usize, &[u8])> = res
+        .symbols
+        .symbols
+        .iter()
+        .enumerate()
+        .filter(|(_, sym)| sym.def == Def::Undefined)
+        .filter_map(|(id, sym)| {
+            let sec = sym
+                .name
+                .strip_prefix(b"__start_")
+                .or_else(|| sym.name.strip_prefix(b"__stop_"))?;
+            std::str::from_utf8(sec)
+                .is_ok_and(is_c_identifier)
+                .then_some((id, sec))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
     }
-    for id in 0..res.symbols.symbols.len() {
-        let sym = &res.symbols.symbols[id];
-        if sym.def != Def::Undefined {
-            continue;
-        }
-        let name = String::from_utf8_lossy(sym.name);
-        let sec = name
-            .strip_prefix("__start_")
-            .or_else(|| name.strip_prefix("__stop_"));
-        if let Some(sec) = sec {
-            if section_names.contains(sec) {
-                res.symbols.symbols[id].def = Def::Synthetic;
-            }
+    let wanted_names: rustc_hash::FxHashSet<&[u8]> = wanted.iter().map(|w| w.1).collect();
+    let present: rustc_hash::FxHashSet<&[u8]> = res
+        .objects
+        .iter()
+        .flat_map(|o| o.obj.section_names.iter().copied())
+        .filter(|n| wanted_names.contains(n))
+        .collect();
+    for (id, sec) in wanted {
+        if present.contains(sec) {
+            res.symbols.symbols[id].def = Def::Synthetic;
         }
     }
 }
@@ -1221,16 +1226,14 @@ pub fn compute(
                 .filter(|(_, &l)| l)
                 .map(|(sec, _)| {
                     let name = object.obj.section_names[sec];
-                    let name: &'static str = match std::str::from_utf8(name) {
+                    let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+                    let mapped = (flags & u64::from(elf::SHF_ALLOC) != 0)
+                        .then(|| output_name(name))
+                        .flatten();
+                    mapped.unwrap_or_else(|| match std::str::from_utf8(name) {
                         Ok(name) => name,
                         Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
-                    };
-                    let flags = object.obj.shdrs[sec].sh_flags.get(LE);
-                    if flags & u64::from(elf::SHF_ALLOC) != 0 {
-                        output_name(name)
-                    } else {
-                        name
-                    }
+                    })
                 })
                 .collect()
         })

@@ -73,9 +73,9 @@ pub fn name_hash(name: &[u8]) -> u64 {
 
 #[derive(Default)]
 pub struct SymbolDb {
-    /// Ids by name, filed under [`name_hash`]; the table stores ids only (names are in
-    /// `symbols`).
-    by_name: hashbrown::HashTable<SymbolId>,
+    /// Ids by name, filed under [`name_hash`], stored with it: growing the table and most
+    /// failed probes touch no name (names are in `symbols`).
+    by_name: hashbrown::HashTable<(u64, SymbolId)>,
     pub symbols: Vec<Symbol>,
 }
 
@@ -89,11 +89,11 @@ impl SymbolDb {
         let symbols = &mut self.symbols;
         let entry = self.by_name.entry(
             hash,
-            |id| symbols[id.0 as usize].name == name,
-            |id| name_hash(symbols[id.0 as usize].name),
+            |&(h, id)| h == hash && symbols[id.0 as usize].name == name,
+            |&(h, _)| h,
         );
         match entry {
-            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Occupied(e) => e.get().1,
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let id = SymbolId(symbols.len() as u32);
                 symbols.push(Symbol {
@@ -103,7 +103,7 @@ impl SymbolDb {
                     visibility: 0,
                     dso_ref: false,
                 });
-                e.insert(id);
+                e.insert((hash, id));
                 id
             }
         }
@@ -116,8 +116,16 @@ impl SymbolDb {
     /// `lookup` with the name's [`name_hash`] already computed.
     pub fn lookup_hashed(&self, name: &[u8], hash: u64) -> Option<SymbolId> {
         self.by_name
-            .find(hash, |id| self.symbols[id.0 as usize].name == name)
-            .copied()
+            .find(hash, |&(h, id)| {
+                h == hash && self.symbols[id.0 as usize].name == name
+            })
+            .map(|&(_, id)| id)
+    }
+
+    /// Room for `additional` more names without growing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.symbols.reserve(additional);
+        self.by_name.reserve(additional, |&(h, _)| h);
     }
 
     pub fn get(&self, id: SymbolId) -> &Symbol {
