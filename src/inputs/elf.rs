@@ -96,17 +96,25 @@ impl ObjectFile {
             .sections(LE, data)
             .context("bad section header table")?;
         let shdrs: &'static [Shdr] = sections.iter().as_slice();
+        // One pass over the section headers: names, checks, and the tables found by type.
         let mut section_names = Vec::with_capacity(shdrs.len());
-        for shdr in shdrs {
+        let mut symbols: &'static [Sym] = &[];
+        let mut strtab: &'static [u8] = &[];
+        let mut first_global = 0;
+        let mut symtab_shndx: &'static [object::U32<LittleEndian>] = &[];
+        let mut relocs: Vec<&'static [Rela]> = vec![&[]; shdrs.len()];
+        let mut symtab_index = None;
+        let mut compressed = Vec::new();
+        let mut groups = Vec::new();
+        for (i, shdr) in shdrs.iter().enumerate() {
             let name = sections
                 .section_name(LE, shdr)
                 .context("bad section name")?;
             section_names.push(name);
-        }
-        // Check every section's data range once, so later phases can slice without checks;
-        // alignments and sizes are bounded so that layout arithmetic cannot overflow.
-        for (i, shdr) in shdrs.iter().enumerate() {
-            let name = || String::from_utf8_lossy(section_names[i]).into_owned();
+            // Check every section's data range once, so later phases can slice without
+            // checks; alignments and sizes are bounded so that layout arithmetic cannot
+            // overflow.
+            let name = || String::from_utf8_lossy(name).into_owned();
             let align = shdr.sh_addralign(LE);
             if align > 1 << 30 || (align != 0 && !align.is_power_of_two()) {
                 bail!(
@@ -121,25 +129,17 @@ impl ObjectFile {
                     shdr.sh_size(LE)
                 );
             }
-            if shdr.sh_type(LE) != elf::SHT_NOBITS {
-                shdr.data(LE, data).with_context(|| {
-                    format!(
-                        "section {} ({}) extends past the end of the file",
-                        i,
-                        String::from_utf8_lossy(section_names[i])
-                    )
-                })?;
+            let sh_type = shdr.sh_type(LE);
+            if sh_type == elf::SHT_NOBITS {
+                continue;
             }
-        }
-        let mut symbols: &'static [Sym] = &[];
-        let mut strtab: &'static [u8] = &[];
-        let mut first_global = 0;
-        let mut symtab_shndx: &'static [object::U32<LittleEndian>] = &[];
-        let mut relocs: Vec<&'static [Rela]> = vec![&[]; shdrs.len()];
-        let mut comdat_groups = Vec::new();
-        let mut symtab_index = None;
-        for (i, shdr) in shdrs.iter().enumerate() {
-            match shdr.sh_type(LE) {
+            shdr.data(LE, data).with_context(|| {
+                format!("section {i} ({}) extends past the end of the file", name())
+            })?;
+            if shdr.sh_flags(LE) & u64::from(elf::SHF_COMPRESSED) != 0 {
+                compressed.push(i);
+            }
+            match sh_type {
                 elf::SHT_SYMTAB => {
                     symbols = object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
                         .map_err(|()| anyhow::anyhow!("bad symbol table size"))?;
@@ -168,6 +168,7 @@ impl ObjectFile {
                     relocs[target] = rela;
                 }
                 elf::SHT_REL => bail!("SHT_REL relocation sections are not used on x86_64"),
+                elf::SHT_GROUP => groups.push(i),
                 elf::SHT_SYMTAB_SHNDX => {
                     let bytes = shdr.data(LE, data)?;
                     symtab_shndx = object::pod::slice_from_all_bytes(bytes)
@@ -176,52 +177,49 @@ impl ObjectFile {
                 _ => {}
             }
         }
+        let mut comdat_groups = Vec::new();
         if let Some(symtab_index) = symtab_index {
-            for (i, shdr) in shdrs.iter().enumerate() {
-                if shdr.sh_type(LE) == elf::SHT_GROUP {
-                    if shdr.sh_link(LE) as usize != symtab_index {
-                        bail!("group section {i} does not use the symbol table");
-                    }
-                    let words: &[object::U32<LittleEndian>] =
-                        object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
-                            .map_err(|()| anyhow::anyhow!("bad group section {i}"))?;
-                    let Some((flags, members)) = words.split_first() else {
-                        continue;
-                    };
-                    if flags.get(LE) & elf::GRP_COMDAT == 0 {
-                        continue;
-                    }
-                    let sig_index = shdr.sh_info(LE) as usize;
-                    let Some(sig_sym) = symbols.get(sig_index) else {
-                        bail!("group section {i} names symbol {sig_index}, which does not exist");
-                    };
-                    let name = read_str(strtab, sig_sym.st_name.get(LE))
-                        .with_context(|| format!("bad group signature in section {i}"))?;
-                    let mut member_indexes = Vec::with_capacity(members.len());
-                    for m in members {
-                        let m = m.get(LE);
-                        if m as usize >= shdrs.len() {
-                            bail!("group section {i} names section {m}, which does not exist");
-                        }
-                        member_indexes.push(m);
-                    }
-                    comdat_groups.push((name, member_indexes));
+            for i in groups {
+                let shdr = &shdrs[i];
+                if shdr.sh_link(LE) as usize != symtab_index {
+                    bail!("group section {i} does not use the symbol table");
                 }
+                let words: &[object::U32<LittleEndian>] =
+                    object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
+                        .map_err(|()| anyhow::anyhow!("bad group section {i}"))?;
+                let Some((flags, members)) = words.split_first() else {
+                    continue;
+                };
+                if flags.get(LE) & elf::GRP_COMDAT == 0 {
+                    continue;
+                }
+                let sig_index = shdr.sh_info(LE) as usize;
+                let Some(sig_sym) = symbols.get(sig_index) else {
+                    bail!("group section {i} names symbol {sig_index}, which does not exist");
+                };
+                let name = read_str(strtab, sig_sym.st_name.get(LE))
+                    .with_context(|| format!("bad group signature in section {i}"))?;
+                let mut member_indexes = Vec::with_capacity(members.len());
+                for m in members {
+                    let m = m.get(LE);
+                    if m as usize >= shdrs.len() {
+                        bail!("group section {i} names section {m}, which does not exist");
+                    }
+                    member_indexes.push(m);
+                }
+                comdat_groups.push((name, member_indexes));
             }
         }
         let mut decompressed = Vec::new();
-        for (i, shdr) in shdrs.iter().enumerate() {
-            if shdr.sh_flags(LE) & u64::from(elf::SHF_COMPRESSED) != 0
-                && shdr.sh_type(LE) != elf::SHT_NOBITS
-            {
-                let bytes = decompress(shdr.data(LE, data)?).with_context(|| {
-                    format!(
-                        "cannot decompress section {}",
-                        String::from_utf8_lossy(section_names[i])
-                    )
-                })?;
-                decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
-            }
+        for i in compressed {
+            let shdr = &shdrs[i];
+            let bytes = decompress(shdr.data(LE, data)?).with_context(|| {
+                format!(
+                    "cannot decompress section {}",
+                    String::from_utf8_lossy(section_names[i])
+                )
+            })?;
+            decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
         }
         let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(first_global));
         for sym in symbols.iter().skip(first_global) {
