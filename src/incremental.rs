@@ -472,6 +472,8 @@ pub struct Update {
     pub dirty: Vec<(u64, u64)>,
     /// Sections of unchanged objects relocated again.
     pub rerelocated: usize,
+    /// The GOT/PLT entries' order after the update, for the state.
+    pub order: crate::state::NeedsOrder,
 }
 
 /// The objects that changed, once it is certain that resolution is as the state recorded:
@@ -823,6 +825,7 @@ pub fn plan_update(
         selection,
         dirty,
         rerelocated,
+        order,
     })
 }
 
@@ -906,9 +909,10 @@ pub fn updated_record(
     ctx: &Context,
     layout: &Layout,
     state: &State,
-    changed: &[FileId],
+    plan: Update,
     hashes: &[[u8; 32]],
 ) -> Record {
+    let changed = &plan.changed;
     let mut objects = state.objects.clone();
     for &file in changed {
         let object = &ctx.res.objects[file.0 as usize];
@@ -923,7 +927,7 @@ pub fn updated_record(
         sections: section_records(layout),
         needs: state.needs,
         // New GOT entries were appended.
-        order: layout.needs.order(|s| symref_key(ctx.res, s)),
+        order: plan.order,
     }
 }
 

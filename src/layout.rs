@@ -361,7 +361,11 @@ impl Needs {
     }
     /// Puts the GOT, PLT and IPLT entries in the order `order` records (by the symbol keys
     /// `key` gives); entries it does not name follow in scan order.
-    pub fn reorder(&mut self, key: impl Fn(SymRef) -> u64, order: &crate::state::NeedsOrder) {
+    pub fn reorder(
+        &mut self,
+        key: impl Fn(SymRef) -> u64 + Sync,
+        order: &crate::state::NeedsOrder,
+    ) {
         fn rank<K: std::hash::Hash + Eq + Copy>(recorded: &[K], keys: &[K]) -> Vec<usize> {
             let at: HashMap<K, usize> = recorded.iter().enumerate().map(|(i, &k)| (k, i)).collect();
             keys.iter()
@@ -376,9 +380,11 @@ impl Needs {
         // GOT entries in their recorded slots, recorded entries unused now as holes; new
         // entries follow in scan order.
         let got = std::mem::take(&mut self.got_entries);
+        let keys: Vec<u64> = got.par_iter().map(|&(s, _)| key(s)).collect();
         let mut present: HashMap<(u64, u8), (SymRef, GotKind)> = got
             .iter()
-            .map(|&(s, k)| ((key(s), k as u8), (s, k)))
+            .zip(keys)
+            .map(|(&(s, k), key)| ((key, k as u8), (s, k)))
             .collect();
         self.got_index.clear();
         self.got_slots = 0;
@@ -416,12 +422,14 @@ impl Needs {
     }
 
     /// The order of the entries, for the state.
-    pub fn order(&self, key: impl Fn(SymRef) -> u64) -> crate::state::NeedsOrder {
+    pub fn order(&self, key: impl Fn(SymRef) -> u64 + Sync) -> crate::state::NeedsOrder {
         // GOT entries and holes by slot.
         let mut got: Vec<(u32, (u64, u8))> = self
             .got_entries
-            .iter()
+            .par_iter()
             .map(|&(s, k)| (self.got_index[&(s, k)], (key(s), k as u8)))
+            .collect::<Vec<_>>()
+            .into_iter()
             .chain(
                 self.got_holes
                     .iter()

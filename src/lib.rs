@@ -361,7 +361,7 @@ fn update_output(
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
         std::process::abort(); // test support: killed after the patch, before the state
     }
-    let record = incremental::updated_record(&ctx, &layout, old, &plan.changed, hashes);
+    let record = incremental::updated_record(&ctx, &layout, old, plan, hashes);
     state::save(config, specs, inputs, record)?;
     timer.done("state");
     Ok(())
