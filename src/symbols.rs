@@ -122,12 +122,6 @@ impl SymbolDb {
             .map(|&(_, id)| id)
     }
 
-    /// Room for `additional` more names without growing.
-    pub fn reserve(&mut self, additional: usize) {
-        self.symbols.reserve(additional);
-        self.by_name.reserve(additional, |&(h, _)| h);
-    }
-
     pub fn get(&self, id: SymbolId) -> &Symbol {
         &self.symbols[id.0 as usize]
     }
