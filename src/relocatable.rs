@@ -195,20 +195,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
                        shndx: u16,
                        value: u64,
                        size: u64| {
-        let mut e = [0u8; 24];
-        let name_off = if name.is_empty() {
-            0
-        } else {
-            strtab.extend_from_slice(name);
-            strtab.push(0);
-            (strtab.len() - name.len() - 1) as u32
-        };
-        e[0..4].copy_from_slice(&name_off.to_le_bytes());
-        e[4] = info;
-        e[5] = other;
-        e[6..8].copy_from_slice(&shndx.to_le_bytes());
-        e[8..16].copy_from_slice(&value.to_le_bytes());
-        e[16..24].copy_from_slice(&size.to_le_bytes());
+        let e = crate::write::symtab_entry(&mut strtab, name, info, other, shndx, value, size);
         symtab.push(e);
         (symtab.len() - 1) as u32
     };

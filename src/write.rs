@@ -12,6 +12,34 @@ use anyhow::{bail, Result};
 use object::elf;
 use rayon::prelude::*;
 
+/// An `Elf64_Sym`, its name (if any) appended to `strtab`.
+pub(crate) fn symtab_entry(
+    strtab: &mut Vec<u8>,
+    name: &[u8],
+    info: u8,
+    other: u8,
+    shndx: u16,
+    value: u64,
+    size: u64,
+) -> [u8; 24] {
+    let mut e = [0u8; 24];
+    let name_off = if name.is_empty() {
+        0
+    } else {
+        let o = strtab.len() as u32;
+        strtab.extend_from_slice(name);
+        strtab.push(0);
+        o
+    };
+    e[0..4].copy_from_slice(&name_off.to_le_bytes());
+    e[4] = info;
+    e[5] = other;
+    e[6..8].copy_from_slice(&shndx.to_le_bytes());
+    e[8..16].copy_from_slice(&value.to_le_bytes());
+    e[16..24].copy_from_slice(&size.to_le_bytes());
+    e
+}
+
 fn put_u16(buf: &mut [u8], at: usize, v: u16) {
     buf[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
@@ -1365,22 +1393,7 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
                  other: u8,
                  shndx: u16,
                  strtab: &mut Vec<u8>| {
-        let mut e = [0u8; 24];
-        let name_off = if name.is_empty() {
-            0
-        } else {
-            let o = strtab.len() as u32;
-            strtab.extend_from_slice(name);
-            strtab.push(0);
-            o
-        };
-        e[0..4].copy_from_slice(&name_off.to_le_bytes());
-        e[4] = info;
-        e[5] = other;
-        e[6..8].copy_from_slice(&shndx.to_le_bytes());
-        e[8..16].copy_from_slice(&value.to_le_bytes());
-        e[16..24].copy_from_slice(&size.to_le_bytes());
-        e
+        symtab_entry(strtab, name, info, other, shndx, value, size)
     };
     let tls_value = |addr: u64, st_type: u8| {
         if st_type == elf::STT_TLS {
