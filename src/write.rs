@@ -1367,34 +1367,28 @@ fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {
 
 /// `.symtab` and `.strtab`: per file a STT_FILE symbol and its locals, then hidden globals as
 /// locals, then the globals. Returns (symtab, strtab, index of the first global).
+///
+/// Built in pieces on all threads (per file, per run of global symbols), each with its own
+/// string table; the pieces are joined in order, names rebased, so the bytes do not depend
+/// on the thread count.
 fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
-    let mut strtab = vec![0u8];
-    let mut locals: Vec<[u8; 24]> = vec![[0; 24]];
-    let mut globals: Vec<[u8; 24]> = Vec::new();
-    let shndx_of_addr = |addr: u64, tls: bool| -> u16 {
-        for (i, id) in layout.order.iter().enumerate() {
-            let s = &layout.sections[id.0 as usize];
-            if s.sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
-                continue;
-            }
-            if (s.sh_flags & u64::from(elf::SHF_TLS) != 0) != tls {
-                continue;
-            }
-            if addr >= s.addr && addr < s.addr + s.size.max(1) {
-                return (i + 1) as u16;
+    /// Entries and their names; an entry's name offset is relative to `strtab`, whose
+    /// first byte is a stand-in (offset 0 means no name).
+    struct Piece {
+        locals: Vec<[u8; 24]>,
+        globals: Vec<[u8; 24]>,
+        strtab: Vec<u8>,
+    }
+    impl Default for Piece {
+        fn default() -> Piece {
+            Piece {
+                locals: Vec::new(),
+                globals: Vec::new(),
+                strtab: vec![0],
             }
         }
-        elf::SHN_ABS
-    };
-    let entry = |name: &[u8],
-                 value: u64,
-                 size: u64,
-                 info: u8,
-                 other: u8,
-                 shndx: u16,
-                 strtab: &mut Vec<u8>| {
-        symtab_entry(strtab, name, info, other, shndx, value, size)
-    };
+    }
+    let shndx = SectionIndex::new(layout);
     let tls_value = |addr: u64, st_type: u8| {
         if st_type == elf::STT_TLS {
             addr.wrapping_sub(layout.tls_start)
@@ -1402,10 +1396,11 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
             addr
         }
     };
-    for (f, object) in ctx.res.objects.iter().enumerate() {
+    let file_piece = |f: usize| -> Piece {
+        let object = &ctx.res.objects[f];
         let file = FileId(f as u32);
         let obj = &object.obj;
-        let mut file_sym_done = false;
+        let mut piece = Piece::default();
         for i in 1..obj.first_global.min(obj.symbols.len()) {
             let sym = &obj.symbols[i];
             let st_type = sym.st_type();
@@ -1425,95 +1420,198 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
             if matches!(target, Target::Undefined | Target::UndefWeak) {
                 continue;
             }
-            if !file_sym_done {
+            if piece.locals.is_empty() {
                 let base = object.name.rsplit('/').next().unwrap_or(&object.name);
-                let e = entry(
+                let e = symtab_entry(
+                    &mut piece.strtab,
                     base.as_bytes(),
-                    0,
-                    0,
                     elf::STT_FILE,
                     0,
                     elf::SHN_ABS,
-                    &mut strtab,
+                    0,
+                    0,
                 );
-                locals.push(e);
-                file_sym_done = true;
+                piece.locals.push(e);
             }
-            let shndx = if matches!(target, Target::Abs(_)) {
+            let index = if matches!(target, Target::Abs(_)) {
                 elf::SHN_ABS
             } else {
-                shndx_of_addr(addr, st_type == elf::STT_TLS)
+                shndx.of(addr, st_type == elf::STT_TLS)
             };
-            let e = entry(
+            let e = symtab_entry(
+                &mut piece.strtab,
                 name,
-                tls_value(addr, st_type),
-                sym.st_size.get(LE),
                 sym.st_info,
                 sym.st_other,
-                shndx,
-                &mut strtab,
+                index,
+                tls_value(addr, st_type),
+                sym.st_size.get(LE),
             );
-            locals.push(e);
+            piece.locals.push(e);
+        }
+        piece
+    };
+    let global_piece = |ids: std::ops::Range<usize>| -> Piece {
+        let mut piece = Piece::default();
+        for i in ids {
+            let symbol = &ctx.res.symbols.symbols[i];
+            let id = crate::symbols::SymbolId(i as u32);
+            let (addr, size, st_type, bind, abs) = match symbol.def {
+                Def::Defined { file, sym, weak } => {
+                    let o = &ctx.res.objects[file.0 as usize].obj;
+                    let st = &o.symbols[sym as usize];
+                    let (_, target, _) = ctx.target(file, sym as usize);
+                    let Some(addr) = layout.target_address(target) else {
+                        continue;
+                    };
+                    (
+                        addr,
+                        st.st_size.get(LE),
+                        st.st_type(),
+                        if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
+                        matches!(target, Target::Abs(_)),
+                    )
+                }
+                Def::Common { size, .. } => {
+                    let Some(addr) = layout.target_address(Target::Common(id)) else {
+                        continue;
+                    };
+                    (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
+                }
+                Def::Synthetic => {
+                    let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
+                    (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
+                }
+                Def::Undefined | Def::Shared { .. } => continue,
+            };
+            let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+            let index = if abs {
+                elf::SHN_ABS
+            } else {
+                shndx.of(addr, st_type == elf::STT_TLS)
+            };
+            let bind = if hidden { elf::STB_LOCAL } else { bind };
+            let e = symtab_entry(
+                &mut piece.strtab,
+                symbol.name,
+                (bind << 4) | st_type,
+                symbol.visibility,
+                index,
+                tls_value(addr, st_type),
+                size,
+            );
+            if hidden {
+                piece.locals.push(e);
+            } else {
+                piece.globals.push(e);
+            }
+        }
+        piece
+    };
+    const GLOBALS_PER_PIECE: usize = 4096;
+    let n_symbols = ctx.res.symbols.symbols.len();
+    let (files, globals): (Vec<Piece>, Vec<Piece>) = rayon::join(
+        || {
+            (0..ctx.res.objects.len())
+                .into_par_iter()
+                .map(file_piece)
+                .collect()
+        },
+        || {
+            (0..n_symbols.div_ceil(GLOBALS_PER_PIECE))
+                .into_par_iter()
+                .map(|k| {
+                    global_piece(
+                        k * GLOBALS_PER_PIECE..((k + 1) * GLOBALS_PER_PIECE).min(n_symbols),
+                    )
+                })
+                .collect()
+        },
+    );
+    // Join: file locals, hidden globals, then globals; each piece's names rebased to where
+    // its string table lands (pieces' strings are appended in piece order).
+    let pieces = files.iter().chain(globals.iter());
+    let n_locals = 1 + pieces.clone().map(|p| p.locals.len()).sum::<usize>();
+    let n_globals: usize = pieces.clone().map(|p| p.globals.len()).sum();
+    let mut strtab = Vec::with_capacity(1 + pieces.clone().map(|p| p.strtab.len()).sum::<usize>());
+    strtab.push(0);
+    let mut bytes = vec![0u8; (n_locals + n_globals) * 24];
+    let (mut local_out, mut global_out) = bytes.split_at_mut(n_locals * 24);
+    local_out = &mut local_out[24..];
+    for piece in pieces {
+        let base = strtab.len() as u32 - 1;
+        strtab.extend_from_slice(&piece.strtab[1..]);
+        for (entries, out) in [
+            (&piece.locals, &mut local_out),
+            (&piece.globals, &mut global_out),
+        ] {
+            let (dst, rest) = std::mem::take(out).split_at_mut(entries.len() * 24);
+            for (e, d) in entries.iter().zip(dst.chunks_exact_mut(24)) {
+                d.copy_from_slice(e);
+                let name = u32::from_le_bytes(e[0..4].try_into().unwrap());
+                if name != 0 {
+                    d[0..4].copy_from_slice(&(name + base).to_le_bytes());
+                }
+            }
+            *out = rest;
         }
     }
-    for (i, symbol) in ctx.res.symbols.symbols.iter().enumerate() {
-        let id = crate::symbols::SymbolId(i as u32);
-        let (addr, size, st_type, bind, abs) = match symbol.def {
-            Def::Defined { file, sym, weak } => {
-                let o = &ctx.res.objects[file.0 as usize].obj;
-                let st = &o.symbols[sym as usize];
-                let (_, target, _) = ctx.target(file, sym as usize);
-                let Some(addr) = layout.target_address(target) else {
-                    continue;
-                };
-                (
-                    addr,
-                    st.st_size.get(LE),
-                    st.st_type(),
-                    if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
-                    matches!(target, Target::Abs(_)),
-                )
+    (bytes, strtab, n_locals as u32)
+}
+
+/// Finds the output section (its index in the section header table) that holds an address,
+/// as a symbol's `st_shndx`: the first allocated section in file order whose range (at least
+/// one byte) holds it, TLS symbols in TLS sections only.
+struct SectionIndex {
+    /// Per TLS-ness: (start, end, section header index), in file order (by address).
+    ranges: [Vec<(u64, u64, u16)>; 2],
+    /// The sections' starts never decrease in file order (as `layout` places them).
+    sorted: bool,
+}
+
+impl SectionIndex {
+    fn new(layout: &Layout) -> SectionIndex {
+        let mut ranges: [Vec<(u64, u64, u16)>; 2] = Default::default();
+        for (i, id) in layout.order.iter().enumerate() {
+            let s = &layout.sections[id.0 as usize];
+            if s.sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
+                continue;
             }
-            Def::Common { size, .. } => {
-                let Some(addr) = layout.target_address(Target::Common(id)) else {
-                    continue;
-                };
-                (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
-            }
-            Def::Synthetic => {
-                let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
-                (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
-            }
-            Def::Undefined | Def::Shared { .. } => continue,
-        };
-        let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
-        let shndx = if abs {
-            elf::SHN_ABS
-        } else {
-            shndx_of_addr(addr, st_type == elf::STT_TLS)
-        };
-        let bind = if hidden { elf::STB_LOCAL } else { bind };
-        let e = entry(
-            symbol.name,
-            tls_value(addr, st_type),
-            size,
-            (bind << 4) | st_type,
-            symbol.visibility,
-            shndx,
-            &mut strtab,
-        );
-        if hidden {
-            locals.push(e);
-        } else {
-            globals.push(e);
+            let tls = s.sh_flags & u64::from(elf::SHF_TLS) != 0;
+            ranges[tls as usize].push((s.addr, s.addr + s.size.max(1), (i + 1) as u16));
         }
+        let sorted = ranges
+            .iter()
+            .all(|r| r.windows(2).all(|w| w[0].0 <= w[1].0));
+        SectionIndex { ranges, sorted }
     }
-    let first_global = locals.len() as u32;
-    let mut bytes = Vec::with_capacity((locals.len() + globals.len()) * 24);
-    for e in locals.iter().chain(globals.iter()) {
-        bytes.extend_from_slice(e);
+
+    fn of(&self, addr: u64, tls: bool) -> u16 {
+        let ranges = &self.ranges[tls as usize];
+        let linear = || {
+            ranges
+                .iter()
+                .find(|r| r.0 <= addr && addr < r.1)
+                .map(|r| r.2)
+        };
+        if !self.sorted {
+            return linear().unwrap_or(elf::SHN_ABS);
+        }
+        // Allocated sections follow each other by address; only one-byte stand-ins for empty
+        // sections share a start with the next section. Of the sections starting at or
+        // before `addr`, the first that holds it is among the last ones with one start.
+        let p = ranges.partition_point(|r| r.0 <= addr);
+        let mut found = None;
+        for &(start, end, index) in ranges[..p].iter().rev() {
+            if addr < end {
+                found = Some(index);
+            }
+            if start < addr {
+                break;
+            }
+        }
+        found.unwrap_or(elf::SHN_ABS)
     }
-    (bytes, strtab, first_global)
 }
 
 /// Rela entries are plain (offset, info, addend) triples; the type is here for symmetry.
