@@ -583,6 +583,41 @@ fn table_entries_keep_their_places() {
     );
 }
 
+/// An unchanged object is not scanned again unless a symbol it names resolves to another
+/// kind of definition: here a weak undefined function (a GOT entry holding 0) that a
+/// changed object starts, then stops, defining. The recorded scan must not be reused for
+/// `main.o` (`WELD_ORACLE` checks every reused scan against a new one).
+#[test]
+fn a_weak_reference_that_becomes_defined_is_scanned_again() {
+    if !weld_only() {
+        return;
+    }
+    let mut p = EditSequence::new("incr-weak-defined", "gcc", &["-pie"]);
+    p.cflags.push("-fPIC".into());
+    p.source(
+        "main.c",
+        "#include <stdio.h>\nextern void hook(void) __attribute__((weak));\nvoid other(void);\n\
+         int main(void) { if (hook) hook(); else puts(\"no hook\"); other(); return 0; }\n",
+    );
+    p.source(
+        "a.c",
+        "#include <stdio.h>\nvoid other(void) { puts(\"other\"); }\n",
+    );
+    p.relink("first link", Expect::Full("no state"));
+    p.edit(
+        "a.c",
+        "void other(void)",
+        "void hook(void) { puts(\"hook\"); }\nvoid other(void)",
+        Expect::Patch,
+    );
+    p.edit(
+        "a.c",
+        "void hook(void) { puts(\"hook\"); }\n",
+        "",
+        Expect::Patch,
+    );
+}
+
 #[test]
 fn edits_to_a_c_program_pie() {
     c_edits("incr-c-pie", &["-pie"]);

@@ -210,6 +210,7 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
                     commons: no_commons(),
                     symbols: Vec::new(),
                     groups: Vec::new(),
+                    scan: Default::default(),
                 });
             }
         }
@@ -377,6 +378,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
             commons: commons_hash(object),
             symbols: defined_addresses(layout, FileId(f as u32), object),
             groups: group_hashes(object),
+            scan: layout.scans.get(f).cloned().unwrap_or_default(),
         })
         .collect();
     Record {
@@ -415,8 +417,17 @@ fn section_records(layout: &Layout) -> Vec<SectionRecord> {
 }
 
 /// The layout to replay, from the state.
-pub fn recorded_layout(state: &State) -> layout::Recorded {
+/// The recorded layout, for a replay. The scan results of objects not in `changed` are
+/// taken out of `state` (the new layout has them).
+pub fn recorded_layout(state: &mut State, changed: &[FileId]) -> layout::Recorded {
     let mut rec = layout::Recorded::default();
+    let changed: FxHashSet<FileId> = changed.iter().copied().collect();
+    rec.scans = state
+        .objects
+        .iter_mut()
+        .enumerate()
+        .map(|(f, o)| (!changed.contains(&FileId(f as u32))).then(|| std::mem::take(&mut o.scan)))
+        .collect();
     for (i, s) in state.sections.iter().enumerate() {
         rec.sizes.insert(s.name.clone(), s.size);
         rec.position.insert(s.name.clone(), i);
@@ -842,7 +853,12 @@ pub fn apply(
     let output = &config.output;
     // Test support: `WELD_TEST_KILL_AT=patch` kills the link halfway through patching.
     let kill_midway = std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "patch");
+    // Only the pages whose bytes differ from the output's are written: the tables rebuilt
+    // whole (.rela.dyn, .symtab, .strtab) mostly come out as they were.
     let write_ranges = |file: &std::fs::File| -> Result<u64> {
+        // SAFETY: the output is only read through this map while this process, holding the
+        // output's lock, writes it through `file`; each page is compared before it is written.
+        let old = unsafe { memmap2::Mmap::map(file) }?;
         let mut written = 0;
         for (i, &(start, len)) in dirty.iter().enumerate() {
             if kill_midway && i == dirty.len() / 2 {
@@ -852,11 +868,10 @@ pub fn apply(
             if start >= end {
                 continue;
             }
-            file.write_all_at(&image[start as usize..end as usize], start)?;
-            written += end - start;
+            written += write_changed(file, &old, &image[start as usize..end as usize], start)?;
         }
-        file.write_all_at(&image[tail_start as usize..], tail_start)?;
-        written += image.len() as u64 - tail_start;
+        written += write_changed(file, &old, &image[tail_start as usize..], tail_start)?;
+        drop(old);
         file.set_len(image.len() as u64)?;
         file.sync_data()?;
         Ok(written)
@@ -922,6 +937,9 @@ pub fn updated_record(
         r.symbols = defined_addresses(layout, file, object);
         r.groups = group_hashes(object);
     }
+    for (r, scan) in objects.iter_mut().zip(&layout.scans) {
+        r.scan = scan.clone();
+    }
     Record {
         objects,
         sections: section_records(layout),
@@ -929,6 +947,33 @@ pub fn updated_record(
         // New GOT entries were appended.
         order: plan.order,
     }
+}
+
+/// Writes `new` at offset `at` of `file`, whose bytes are `old`, skipping the pages that
+/// hold those bytes already. Returns the bytes written.
+fn write_changed(file: &std::fs::File, old: &[u8], new: &[u8], at: u64) -> std::io::Result<u64> {
+    const PAGE: usize = 4096;
+    let old = old.get(at as usize..).unwrap_or(&[]);
+    let same = |i: usize| {
+        let end = (i + PAGE).min(new.len());
+        old.get(i..end) == Some(&new[i..end])
+    };
+    let mut written = 0;
+    let mut i = 0;
+    while i < new.len() {
+        if same(i) {
+            i += PAGE;
+            continue;
+        }
+        let start = i;
+        while i < new.len() && !same(i) {
+            i += PAGE;
+        }
+        let end = i.min(new.len());
+        file.write_all_at(&new[start..end], at + start as u64)?;
+        written += (end - start) as u64;
+    }
+    Ok(written)
 }
 
 /// Test support (`WELD_ORACLE=1`): the patched output must equal a from-scratch write of

@@ -9,6 +9,7 @@ use crate::args::Config;
 use crate::eh_frame::{self, Record};
 use crate::inputs::elf::{Rela, LE, SHT_X86_64_UNWIND};
 use crate::resolve::{LoadedObject, Resolution};
+use crate::state::ScanRecord;
 use crate::symbols::{Def, FileId, SymbolId};
 use anyhow::{bail, Result};
 use object::elf;
@@ -146,6 +147,8 @@ pub struct Recorded {
     pub slots: HashMap<String, Vec<(FileId, u64, u64)>>,
     /// The order of the GOT, PLT and IPLT entries.
     pub order: crate::state::NeedsOrder,
+    /// Per file, the recorded scan of an unchanged object.
+    pub scans: Vec<Option<ScanRecord>>,
 }
 
 /// Why an incremental update cannot reuse the recorded layout: the caller links from
@@ -295,8 +298,13 @@ struct ScanRecorder {
     dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     n_relative: u64,
     n_symbolic: u64,
+    /// Incremental mode: the same, by symbol index, for the state.
+    record: Option<ScanRecord>,
+    /// Requests made already: a repeated one changes nothing.
+    seen: rustc_hash::FxHashSet<Request>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Request {
     Got(SymRef, GotKind),
     Iplt(SymRef),
@@ -305,18 +313,117 @@ enum Request {
 }
 
 impl ScanRecorder {
-    fn add_got(&mut self, symref: SymRef, kind: GotKind) {
-        self.requests.push(Request::Got(symref, kind));
+    fn new(recording: bool) -> ScanRecorder {
+        ScanRecorder {
+            record: recording.then(ScanRecord::default),
+            ..ScanRecorder::default()
+        }
     }
-    fn add_iplt(&mut self, symref: SymRef) {
-        self.requests.push(Request::Iplt(symref));
+    fn push(&mut self, request: Request, sym: u32) {
+        if !self.seen.insert(request) {
+            return;
+        }
+        if let Some(record) = &mut self.record {
+            let (kind, arg) = match request {
+                Request::Got(_, kind) => (0, kind as u8),
+                Request::Iplt(_) => (1, 0),
+                Request::Plt(_) => (2, 0),
+                Request::Canonical(_, is_func) => (3, u8::from(is_func)),
+            };
+            record.requests.push((kind, sym, arg));
+        }
+        self.requests.push(request);
     }
-    fn add_plt(&mut self, id: SymbolId) {
-        self.requests.push(Request::Plt(id));
+    fn add_got(&mut self, symref: SymRef, kind: GotKind, sym: u32) {
+        self.push(Request::Got(symref, kind), sym);
     }
-    fn add_canonical(&mut self, id: SymbolId, is_func: bool) {
-        self.requests.push(Request::Canonical(id, is_func));
+    fn add_iplt(&mut self, symref: SymRef, sym: u32) {
+        self.push(Request::Iplt(symref), sym);
     }
+    fn add_plt(&mut self, id: SymbolId, sym: u32) {
+        self.push(Request::Plt(id), sym);
+    }
+    fn add_canonical(&mut self, id: SymbolId, is_func: bool, sym: u32) {
+        self.push(Request::Canonical(id, is_func), sym);
+    }
+    fn use_shared(&mut self, id: SymbolId, sym: u32) {
+        if self.used_shared.insert(id) {
+            if let Some(record) = &mut self.record {
+                record.used_shared.push(sym);
+            }
+        }
+    }
+    fn dynsym_ref(&mut self, id: SymbolId, sym: u32) {
+        if self.dynsym_refs.insert(id) {
+            if let Some(record) = &mut self.record {
+                record.dynsym_refs.push(sym);
+            }
+        }
+    }
+
+    /// The results a recorded scan of `file` stands for, and its undefined references.
+    fn from_record(
+        record: &ScanRecord,
+        object: &LoadedObject,
+        file: FileId,
+    ) -> (ScanRecorder, Vec<Undefined>) {
+        let symref = |sym: u32| {
+            if sym == u32::MAX {
+                return SymRef::Local(FileId(u32::MAX), 0);
+            }
+            match object.global_id(sym as usize) {
+                Some(id) => SymRef::Global(id),
+                None => SymRef::Local(file, sym),
+            }
+        };
+        let global = |sym: u32| match symref(sym) {
+            SymRef::Global(id) => Some(id),
+            SymRef::Local(..) => None,
+        };
+        let mut out = ScanRecorder::default();
+        for &(kind, sym, arg) in &record.requests {
+            let request = match kind {
+                0 => Request::Got(symref(sym), GotKind::from_u8(arg)),
+                1 => Request::Iplt(symref(sym)),
+                2 => match global(sym) {
+                    Some(id) => Request::Plt(id),
+                    None => continue,
+                },
+                _ => match global(sym) {
+                    Some(id) => Request::Canonical(id, arg != 0),
+                    None => continue,
+                },
+            };
+            out.requests.push(request);
+        }
+        out.used_shared = record
+            .used_shared
+            .iter()
+            .filter_map(|&s| global(s))
+            .collect();
+        out.dynsym_refs = record
+            .dynsym_refs
+            .iter()
+            .filter_map(|&s| global(s))
+            .collect();
+        out.n_relative = record.n_relative;
+        out.n_symbolic = record.n_symbolic;
+        let undefined = record
+            .undefined
+            .iter()
+            .filter_map(|&(sym, sec, offset)| {
+                Some(Undefined {
+                    symbol: global(sym)?,
+                    file,
+                    sec,
+                    offset,
+                })
+            })
+            .collect();
+        out.record = Some(record.clone());
+        (out, undefined)
+    }
+
     fn replay(self, needs: &mut Needs) {
         for request in self.requests {
             match request {
@@ -331,6 +438,40 @@ impl ScanRecorder {
         needs.n_relative += self.n_relative;
         needs.n_symbolic += self.n_symbolic;
     }
+}
+
+impl GotKind {
+    pub fn from_u8(v: u8) -> GotKind {
+        match v {
+            0 => GotKind::Address,
+            1 => GotKind::TpOff,
+            2 => GotKind::TlsGd,
+            3 => GotKind::TlsLd,
+            _ => GotKind::TlsDesc,
+        }
+    }
+}
+
+/// What the relocation scan of a reference to a global symbol depends on, beyond the
+/// referring object's own bytes: the kind of definition, its symbol type, and whether it
+/// is preemptible. An unchanged object whose symbols all keep their class scans the same.
+pub fn scan_class(ctx: &Context, id: SymbolId) -> u8 {
+    let (variant, st_type) = match ctx.res.symbols.get(id).def {
+        Def::Defined { file, sym, .. } => {
+            let obj = &ctx.res.objects[file.0 as usize].obj;
+            let abs = obj.symbol_shndx(sym as usize) == u32::from(elf::SHN_ABS);
+            (u8::from(abs), obj.symbols[sym as usize].st_type())
+        }
+        Def::Common { .. } => (2, elf::STT_OBJECT),
+        Def::Synthetic => (3, 0),
+        Def::Shared { dso, index } => (
+            4,
+            ctx.res.dsos[dso as usize].dso.defined[index as usize].st_info & 0xf,
+        ),
+        Def::Undefined => (5, 0),
+    };
+    let preemptible = ctx.preemptible(ctx.kind, SymRef::Global(id));
+    variant | (st_type & 0xf) << 3 | u8::from(preemptible) << 7
 }
 
 impl Needs {
@@ -502,6 +643,8 @@ pub struct Layout {
     /// Unchanged files whose slots a replayed layout resized (a slot that outgrew its room
     /// moved to its section's tail): an update rewrites them.
     pub resized: Vec<FileId>,
+    /// Incremental mode: every file's relocation scan results, for the state.
+    pub scans: Vec<ScanRecord>,
     /// Incremental mode: the build-id is derived from this (the inputs and the slot table
     /// determine the output) rather than from hashing the whole output.
     pub build_id_seed: Option<[u8; 32]>,
@@ -982,16 +1125,52 @@ pub fn compute(
     //    relocations, errors.
     //    Files are scanned in parallel; each records its requests in order, and the requests
     //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
+    //    In incremental mode the results are kept by symbol index, and an update takes an
+    //    unchanged object's recorded results if its global symbols' classes are the same.
+    let classes: Vec<u8> = if slotted {
+        (0..res.symbols.symbols.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|i| scan_class(&ctx, SymbolId(i as u32)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Test support (`WELD_ORACLE=1`): unchanged objects are scanned anyway, and the results
+    // must be the recorded ones.
+    let verify = matches!(slot_mode, Slots::Replay(_))
+        && std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1");
+    let object_classes = |object: &LoadedObject| -> Vec<u8> {
+        object
+            .global_ids
+            .iter()
+            .map(|id| classes[id.0 as usize])
+            .collect()
+    };
     let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
         .objects
         .par_iter()
         .with_max_len(1)
         .enumerate()
         .map(|(f, object)| {
-            let mut needs = ScanRecorder::default();
+            let file = FileId(f as u32);
+            let object_classes = slotted.then(|| object_classes(object));
+            let mut recorded = None;
+            if let Slots::Replay(rec) = slot_mode {
+                if let Some(Some(record)) = rec.scans.get(f) {
+                    if Some(&record.classes) == object_classes.as_ref() {
+                        if !verify {
+                            let (needs, undefined) =
+                                ScanRecorder::from_record(record, object, file);
+                            return (needs, undefined, Vec::new());
+                        }
+                        recorded = Some(record);
+                    }
+                }
+            }
+            let mut needs = ScanRecorder::new(slotted);
             let mut undefined = Vec::new();
             let mut reloc_errors = Vec::new();
-            let file = FileId(f as u32);
             for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
                 let flags = object.obj.shdrs[sec].sh_flags.get(LE);
                 if flags & u64::from(elf::SHF_ALLOC) == 0 {
@@ -1018,7 +1197,8 @@ pub fn compute(
                     if r_type == elf::R_X86_64_NONE || follows_tls_call {
                         continue;
                     }
-                    let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
+                    let r_sym = r.r_sym(LE, false);
+                    let (symref, target, st_type) = ctx.target(file, r_sym as usize);
                     if let Target::Undefined = target {
                         if let SymRef::Global(id) = symref {
                             undefined.push(Undefined {
@@ -1027,6 +1207,11 @@ pub fn compute(
                                 sec: sec as u32,
                                 offset: r.r_offset.get(LE),
                             });
+                            if let Some(record) = &mut needs.record {
+                                record
+                                    .undefined
+                                    .push((r_sym, sec as u32, r.r_offset.get(LE)));
+                            }
                         }
                         continue;
                     }
@@ -1041,10 +1226,10 @@ pub fn compute(
                     let preemptible = ctx.preemptible(kind, symref);
                     let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
                     if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
-                        needs.used_shared.insert(id);
+                        needs.use_shared(id, r_sym);
                     }
                     if st_type == elf::STT_GNU_IFUNC && !preemptible {
-                        needs.add_iplt(symref);
+                        needs.add_iplt(symref, r_sym);
                     }
                     if relaxable_got_load(
                         preemptible,
@@ -1063,7 +1248,9 @@ pub fn compute(
                         | elf::R_X86_64_REX_GOTPCRELX
                         | elf::R_X86_64_GOT32
                         | elf::R_X86_64_GOT64
-                        | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address),
+                        | elf::R_X86_64_GOTPCREL64 => {
+                            needs.add_got(symref, GotKind::Address, r_sym)
+                        }
                         elf::R_X86_64_GOTTPOFF
                             if !(tls_relaxed
                                 && relaxable_gottpoff(
@@ -1071,30 +1258,35 @@ pub fn compute(
                                     r.r_offset.get(LE),
                                 )) =>
                         {
-                            needs.add_got(symref, GotKind::TpOff);
+                            needs.add_got(symref, GotKind::TpOff, r_sym);
                         }
                         elf::R_X86_64_TLSGD => {
                             if kind.is_executable() {
                                 prev_relaxed = true;
                                 if preemptible {
-                                    needs.add_got(symref, GotKind::TpOff); // GD -> IE
+                                    needs.add_got(symref, GotKind::TpOff, r_sym);
+                                    // GD -> IE
                                 }
                             } else {
-                                needs.add_got(symref, GotKind::TlsGd);
+                                needs.add_got(symref, GotKind::TlsGd, r_sym);
                             }
                         }
                         elf::R_X86_64_TLSLD => {
                             if kind.is_executable() {
                                 prev_relaxed = true;
                             } else {
-                                needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd);
+                                needs.add_got(
+                                    SymRef::Local(FileId(u32::MAX), 0),
+                                    GotKind::TlsLd,
+                                    u32::MAX,
+                                );
                             }
                         }
                         elf::R_X86_64_GOTPC32_TLSDESC => {
                             if !kind.is_executable() {
-                                needs.add_got(symref, GotKind::TlsDesc);
+                                needs.add_got(symref, GotKind::TlsDesc, r_sym);
                             } else if preemptible {
-                                needs.add_got(symref, GotKind::TpOff); // TLSDESC -> IE
+                                needs.add_got(symref, GotKind::TpOff, r_sym); // TLSDESC -> IE
                             }
                         }
                         elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64
@@ -1110,19 +1302,19 @@ pub fn compute(
                         }
                         elf::R_X86_64_PLT32 if preemptible => {
                             if let SymRef::Global(id) = symref {
-                                needs.add_plt(id);
+                                needs.add_plt(id, r_sym);
                             }
                         }
                         elf::R_X86_64_64 if preemptible => {
                             if writable || !config.z.text {
                                 needs.n_symbolic += 1;
                                 if let SymRef::Global(id) = symref {
-                                    needs.dynsym_refs.insert(id);
+                                    needs.dynsym_ref(id, r_sym);
                                 }
                             } else if let (true, SymRef::Global(id)) =
                                 (kind.is_executable(), symref)
                             {
-                                needs.add_canonical(id, is_func);
+                                needs.add_canonical(id, is_func, r_sym);
                             } else {
                                 reloc_errors.push(format!(
                                     "{}: relocation R_X86_64_64 against {} in read-only section; \
@@ -1146,7 +1338,9 @@ pub fn compute(
                             if preemptible =>
                         {
                             match (kind.is_executable(), symref) {
-                                (true, SymRef::Global(id)) => needs.add_canonical(id, is_func),
+                                (true, SymRef::Global(id)) => {
+                                    needs.add_canonical(id, is_func, r_sym)
+                                }
                                 _ => reloc_errors.push(format!(
                                 "{}: relocation {} against symbol {} cannot be used when making \
                                  a shared object; recompile with -fPIC",
@@ -1184,13 +1378,26 @@ pub fn compute(
                     }
                 }
             }
+            if let Some(record) = &mut needs.record {
+                record.n_relative = needs.n_relative;
+                record.n_symbolic = needs.n_symbolic;
+                record.classes = object_classes.unwrap_or_default();
+            }
+            if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {
+                reloc_errors.push(format!(
+                    "internal error: {}: the recorded relocation scan differs from a new one",
+                    object.name
+                ));
+            }
             (needs, undefined, reloc_errors)
         })
         .collect();
     let mut needs = Needs::default();
     let mut undefined = Vec::new();
     let mut reloc_errors = Vec::new();
-    for (recorder, file_undefined, file_errors) in per_file {
+    let mut scans = Vec::with_capacity(if slotted { n_files } else { 0 });
+    for (mut recorder, file_undefined, file_errors) in per_file {
+        scans.extend(recorder.record.take());
         recorder.replay(&mut needs);
         undefined.extend(file_undefined);
         reloc_errors.extend(file_errors);
@@ -1200,6 +1407,7 @@ pub fn compute(
     needs
         .copies
         .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
+    steps.step("scan");
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
         needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order);
@@ -1207,7 +1415,7 @@ pub fn compute(
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
     }
-    steps.step("scan");
+    steps.step("reorder");
     // 5. Output sections.
     let mut sections: Vec<OutputSection> = Vec::new();
     let mut by_name: HashMap<String, u32> = HashMap::default();
@@ -2089,6 +2297,7 @@ pub fn compute(
         merge_maps,
         slots,
         resized,
+        scans,
         build_id_seed: None,
     };
     let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);

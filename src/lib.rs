@@ -290,12 +290,12 @@ fn update_output(
 ) -> Result<()> {
     let hashes = &inputs.hashes;
     let mut steps = PhaseTimer::new(config.time);
-    let remapped = incremental::remap(old, resolution, &matched.new_of_old);
+    let mut remapped = incremental::remap(old, resolution, &matched.new_of_old);
     let changed =
         incremental::changed_objects(config, resolution, &remapped, &matched.changed, hashes)?;
     steps.step("changed");
+    let recorded = incremental::recorded_layout(&mut remapped.state, &changed);
     let old = &remapped.state;
-    let recorded = incremental::recorded_layout(old);
     let (mut layout, undefined) = layout::compute(
         config,
         resolution,

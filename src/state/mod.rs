@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -63,6 +63,29 @@ pub struct ObjectRecord {
     pub symbols: Vec<(u64, u64)>,
     /// Name hashes of its COMDAT group signatures, sorted.
     pub groups: Vec<u64>,
+    /// What the relocation scan found in it.
+    pub scan: ScanRecord,
+}
+
+/// One object's relocation scan results, by symbol index in the object: an update takes
+/// them instead of scanning an unchanged object again, as long as every global symbol it
+/// names resolves to the same kind of definition (`classes`).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct ScanRecord {
+    /// GOT, PLT, IPLT and canonical-entry requests in scan order: (request kind, symbol
+    /// index (`u32::MAX`: the module's own TLS block), argument).
+    pub requests: Vec<(u8, u32, u8)>,
+    /// Symbols defined by shared objects that it refers to.
+    pub used_shared: Vec<u32>,
+    /// Symbols that its symbolic dynamic relocations name.
+    pub dynsym_refs: Vec<u32>,
+    pub n_relative: u64,
+    pub n_symbolic: u64,
+    /// References to undefined symbols: (symbol index, section, offset).
+    pub undefined: Vec<(u32, u32, u64)>,
+    /// Per global symbol of the object, in symbol table order, the kind of its definition
+    /// (see `layout::scan_class`).
+    pub classes: Vec<u8>,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
