@@ -597,7 +597,10 @@ pub fn plan_update(
     old_output: &std::fs::File,
 ) -> Result<Update> {
     let res = ctx.res;
-    let order = layout.needs.order(|s| symref_key(res, s));
+    let order = match &layout.replayed_order {
+        Some(order) => order.clone(),
+        None => layout.needs.order(|s| symref_key(res, s)),
+    };
     // Recorded GOT entries keep their slots, those no longer asked for as holes; new ones
     // follow them (the layout kept the GOT's size, so they fit).
     if !order.got.starts_with(&state.order.got) {

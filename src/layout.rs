@@ -501,12 +501,13 @@ impl Needs {
         }
     }
     /// Puts the GOT, PLT and IPLT entries in the order `order` records (by the symbol keys
-    /// `key` gives); entries it does not name follow in scan order.
+    /// `key` gives); entries it does not name follow in scan order. Returns the new order
+    /// (what [`Needs::order`] would give).
     pub fn reorder(
         &mut self,
         key: impl Fn(SymRef) -> u64 + Sync,
         order: &crate::state::NeedsOrder,
-    ) {
+    ) -> crate::state::NeedsOrder {
         fn rank<K: std::hash::Hash + Eq + Copy>(recorded: &[K], keys: &[K]) -> Vec<usize> {
             let at: HashMap<K, usize> = recorded.iter().enumerate().map(|(i, &k)| (k, i)).collect();
             keys.iter()
@@ -520,8 +521,54 @@ impl Needs {
         }
         // GOT entries in their recorded slots, recorded entries unused now as holes; new
         // entries follow in scan order.
+        let keys: Vec<u64> = self.got_entries.par_iter().map(|&(s, _)| key(s)).collect();
+        let got_keys = || {
+            self.got_entries
+                .iter()
+                .zip(&keys)
+                .map(|(&(_, kind), &key)| (key, kind as u8))
+        };
+        let same_got = self.got_holes.is_empty()
+            && got_keys().len() == order.got.len()
+            && got_keys().eq(order.got.iter().copied());
+        let mut new_order = crate::state::NeedsOrder::default();
+        if same_got {
+            // The usual case: the scan asked for the recorded entries, in their order.
+            new_order.got = order.got.clone();
+        } else {
+            self.reorder_got(keys, order);
+            new_order.got = self.got_order(&key);
+        }
+        let plt_keys: Vec<u64> = self
+            .plt_entries
+            .iter()
+            .map(|&id| key(SymRef::Global(id)))
+            .collect();
+        let plt = sorted(&self.plt_entries, &rank(&order.plt, &plt_keys));
+        self.plt_entries.clear();
+        self.plt_index.clear();
+        for id in plt {
+            self.add_plt(id);
+        }
+        let iplt_keys: Vec<u64> = self.iplt_entries.iter().map(|&s| key(s)).collect();
+        let iplt = sorted(&self.iplt_entries, &rank(&order.iplt, &iplt_keys));
+        self.iplt_entries.clear();
+        self.iplt_index.clear();
+        for s in iplt {
+            self.add_iplt(s);
+        }
+        new_order.plt = self
+            .plt_entries
+            .iter()
+            .map(|&id| key(SymRef::Global(id)))
+            .collect();
+        new_order.iplt = self.iplt_entries.iter().map(|&s| key(s)).collect();
+        new_order
+    }
+
+    /// The GOT part of [`Needs::reorder`]; `keys` are the entries' keys.
+    fn reorder_got(&mut self, keys: Vec<u64>, order: &crate::state::NeedsOrder) {
         let got = std::mem::take(&mut self.got_entries);
-        let keys: Vec<u64> = got.par_iter().map(|&(s, _)| key(s)).collect();
         let mut present: HashMap<(u64, u8), (SymRef, GotKind)> = got
             .iter()
             .zip(keys)
@@ -542,29 +589,23 @@ impl Needs {
         for (s, k) in got {
             self.add_got(s, k);
         }
-        let plt_keys: Vec<u64> = self
-            .plt_entries
-            .iter()
-            .map(|&id| key(SymRef::Global(id)))
-            .collect();
-        let plt = sorted(&self.plt_entries, &rank(&order.plt, &plt_keys));
-        self.plt_entries.clear();
-        self.plt_index.clear();
-        for id in plt {
-            self.add_plt(id);
-        }
-        let iplt_keys: Vec<u64> = self.iplt_entries.iter().map(|&s| key(s)).collect();
-        let iplt = sorted(&self.iplt_entries, &rank(&order.iplt, &iplt_keys));
-        self.iplt_entries.clear();
-        self.iplt_index.clear();
-        for s in iplt {
-            self.add_iplt(s);
-        }
     }
 
     /// The order of the entries, for the state.
     pub fn order(&self, key: impl Fn(SymRef) -> u64 + Sync) -> crate::state::NeedsOrder {
-        // GOT entries and holes by slot.
+        crate::state::NeedsOrder {
+            got: self.got_order(&key),
+            plt: self
+                .plt_entries
+                .iter()
+                .map(|&id| key(SymRef::Global(id)))
+                .collect(),
+            iplt: self.iplt_entries.iter().map(|&s| key(s)).collect(),
+        }
+    }
+
+    /// GOT entries and holes by slot, as (key, kind).
+    fn got_order(&self, key: &(impl Fn(SymRef) -> u64 + Sync)) -> Vec<(u64, u8)> {
         let mut got: Vec<(u32, (u64, u8))> = self
             .got_entries
             .par_iter()
@@ -578,15 +619,7 @@ impl Needs {
             )
             .collect();
         got.sort_unstable_by_key(|e| e.0);
-        crate::state::NeedsOrder {
-            got: got.into_iter().map(|e| e.1).collect(),
-            plt: self
-                .plt_entries
-                .iter()
-                .map(|&id| key(SymRef::Global(id)))
-                .collect(),
-            iplt: self.iplt_entries.iter().map(|&s| key(s)).collect(),
-        }
+        got.into_iter().map(|e| e.1).collect()
     }
 
     /// An executable takes the address of a shared symbol directly: a function gets a
@@ -645,6 +678,8 @@ pub struct Layout {
     pub resized: Vec<FileId>,
     /// Incremental mode: every file's relocation scan results, for the state.
     pub scans: Vec<ScanRecord>,
+    /// A replay: the GOT, PLT and IPLT entries' order (`Needs::order`).
+    pub replayed_order: Option<crate::state::NeedsOrder>,
     /// Incremental mode: the build-id is derived from this (the inputs and the slot table
     /// determine the output) rather than from hashing the whole output.
     pub build_id_seed: Option<[u8; 32]>,
@@ -1408,9 +1443,11 @@ pub fn compute(
         .copies
         .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
     steps.step("scan");
+    let mut replayed_order = None;
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
-        needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order);
+        replayed_order =
+            Some(needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order));
     }
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
@@ -2298,6 +2335,7 @@ pub fn compute(
         slots,
         resized,
         scans,
+        replayed_order,
         build_id_seed: None,
     };
     let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
