@@ -843,16 +843,16 @@ pub fn plan_update(
     })
 }
 
-/// Writes the dirty ranges of `image` (the new output, complete in those ranges) into the
-/// output: in place when nothing can be running it, otherwise into a copy that is renamed
+/// Writes the dirty ranges of the new output (`main`, complete in those ranges, then
+/// `tail`) into the output: in place when nothing can be running it, otherwise into a copy that is renamed
 /// over it. Returns the bytes written.
 pub fn apply(
     config: &Config,
     kind: layout::OutputKind,
-    image: &[u8],
+    (main, tail): (&[u8], &crate::write::Tail),
     dirty: &[(u64, u64)],
-    tail_start: u64,
 ) -> Result<u64> {
+    let tail_start = tail.offset;
     let output = &config.output;
     // Test support: `WELD_TEST_KILL_AT=patch` kills the link halfway through patching.
     let kill_midway = std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "patch");
@@ -867,15 +867,15 @@ pub fn apply(
             if kill_midway && i == dirty.len() / 2 {
                 std::process::abort();
             }
-            let end = (start + len).min(tail_start).min(image.len() as u64);
+            let end = (start + len).min(tail_start).min(main.len() as u64);
             if start >= end {
                 continue;
             }
-            written += write_changed(file, &old, &image[start as usize..end as usize], start)?;
+            written += write_changed(file, &old, &main[start as usize..end as usize], start)?;
         }
-        written += write_changed(file, &old, &image[tail_start as usize..], tail_start)?;
+        written += write_changed(file, &old, &tail.bytes, tail_start)?;
         drop(old);
-        file.set_len(image.len() as u64)?;
+        file.set_len(tail_start + tail.bytes.len() as u64)?;
         file.sync_data()?;
         Ok(written)
     };

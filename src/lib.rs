@@ -325,9 +325,9 @@ fn update_output(
     steps.step("plan-update");
     timer.done("layout");
     layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
-    let image = write::write(config, &ctx, &layout, Some(&plan.selection))?;
+    let (main, tail) = write::write_parts(config, &ctx, &layout, Some(&plan.selection))?;
     timer.done("write");
-    let written = incremental::apply(config, layout.kind, &image, &plan.dirty, layout.file_size)?;
+    let written = incremental::apply(config, layout.kind, (&main, &tail), &plan.dirty)?;
     timer.done("output");
     if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
         let full = write::write(config, &ctx, &layout, None)?;
@@ -355,7 +355,7 @@ fn update_output(
             },
             plan.rerelocated,
             written,
-            image.len()
+            tail.offset as usize + tail.bytes.len()
         );
     }
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {

@@ -100,6 +100,19 @@ pub fn write(
     Ok(buf)
 }
 
+/// [`write`], the file's two parts kept apart: `main[..tail.offset]`, then the tail.
+pub fn write_parts(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    select: Option<&Selection>,
+) -> Result<(Vec<u8>, Tail)> {
+    let mut buf = vec![0u8; layout.file_size as usize];
+    let tail = write_into(config, ctx, layout, select, &mut buf)?;
+    buf.truncate(tail.offset as usize);
+    Ok((buf, tail))
+}
+
 /// What follows the layout's sections in the file (compressed debug sections if asked for,
 /// `.symtab`, `.strtab`, `.shstrtab`, section headers), and where it starts: the file is
 /// `main[..offset]` then `bytes`.
@@ -423,32 +436,22 @@ pub fn write_into(
         out.resize((at - tail_offset) as usize, 0);
     };
     let mut offset = len(&out);
-    if let Some((symtab_bytes, strtab_bytes, first_global)) = symtab {
+    if let Some(symtab) = symtab {
         pad_to(&mut out, 8);
         offset = len(&out);
-        out.extend_from_slice(&symtab_bytes);
+        let (symtab_len, strtab_len) = symtab.append_to(&mut out);
         extra_sections.push((
             ".symtab",
             elf::SHT_SYMTAB,
             1u32,
-            first_global,
+            symtab.n_locals as u32,
             8u64,
             24u64,
             offset,
-            symtab_bytes.len() as u64,
+            symtab_len,
         ));
-        offset = len(&out);
-        out.extend_from_slice(&strtab_bytes);
-        extra_sections.push((
-            ".strtab",
-            elf::SHT_STRTAB,
-            0,
-            0,
-            1,
-            0,
-            offset,
-            strtab_bytes.len() as u64,
-        ));
+        offset += symtab_len;
+        extra_sections.push((".strtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, strtab_len));
         offset = len(&out);
     }
     out.extend_from_slice(&shstrtab);
@@ -1365,29 +1368,84 @@ fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {
     }
 }
 
-/// `.symtab` and `.strtab`: per file a STT_FILE symbol and its locals, then hidden globals as
-/// locals, then the globals. Returns (symtab, strtab, index of the first global).
-///
-/// Built in pieces on all threads (per file, per run of global symbols), each with its own
-/// string table; the pieces are joined in order, names rebased, so the bytes do not depend
-/// on the thread count.
-fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
-    /// Entries and their names; an entry's name offset is relative to `strtab`, whose
-    /// first byte is a stand-in (offset 0 means no name).
-    struct Piece {
-        locals: Vec<[u8; 24]>,
-        globals: Vec<[u8; 24]>,
-        strtab: Vec<u8>,
-    }
-    impl Default for Piece {
-        fn default() -> Piece {
-            Piece {
-                locals: Vec::new(),
-                globals: Vec::new(),
-                strtab: vec![0],
-            }
+/// Part of `.symtab`: entries and their names; an entry's name offset is relative to
+/// `strtab`, whose first byte is a stand-in (offset 0 means no name).
+struct Piece {
+    locals: Vec<[u8; 24]>,
+    globals: Vec<[u8; 24]>,
+    strtab: Vec<u8>,
+}
+
+impl Default for Piece {
+    fn default() -> Piece {
+        Piece {
+            locals: Vec::new(),
+            globals: Vec::new(),
+            strtab: vec![0],
         }
     }
+}
+
+/// `.symtab` and `.strtab` in pieces, in order.
+struct SymtabPieces {
+    pieces: Vec<Piece>,
+    /// Entries before the first global (the null entry included).
+    n_locals: usize,
+}
+
+impl SymtabPieces {
+    /// Appends `.symtab` then `.strtab` to `out`; returns their sizes. The pieces are
+    /// joined on all threads: file locals, hidden globals, then globals; each piece's names
+    /// rebased to where its strings land (strings are appended in piece order).
+    fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64) {
+        let pieces = &self.pieces;
+        let n_globals: usize = pieces.iter().map(|p| p.globals.len()).sum();
+        let symtab_len = (self.n_locals + n_globals) * 24;
+        let strtab_len = 1 + pieces.iter().map(|p| p.strtab.len() - 1).sum::<usize>();
+        let start = out.len();
+        out.resize(start + symtab_len + strtab_len, 0);
+        let (symtab, strtab) = out[start..].split_at_mut(symtab_len);
+        let (mut locals, mut globals) = symtab.split_at_mut(self.n_locals * 24);
+        locals = &mut locals[24..];
+        let mut strings = &mut strtab[1..];
+        // Each piece's share of the three outputs, and its names' base.
+        let mut jobs = Vec::with_capacity(pieces.len());
+        let mut base = 0u32;
+        for piece in pieces {
+            let (l, rest) = std::mem::take(&mut locals).split_at_mut(piece.locals.len() * 24);
+            locals = rest;
+            let (g, rest) = std::mem::take(&mut globals).split_at_mut(piece.globals.len() * 24);
+            globals = rest;
+            let (t, rest) = std::mem::take(&mut strings).split_at_mut(piece.strtab.len() - 1);
+            strings = rest;
+            jobs.push((piece, l, g, t, base));
+            base += piece.strtab.len() as u32 - 1;
+        }
+        jobs.into_par_iter()
+            .with_min_len(16)
+            .for_each(|(piece, l, g, t, base)| {
+                t.copy_from_slice(&piece.strtab[1..]);
+                for (entries, dst) in [(&piece.locals, l), (&piece.globals, g)] {
+                    for (e, d) in entries.iter().zip(dst.chunks_exact_mut(24)) {
+                        d.copy_from_slice(e);
+                        let name = u32::from_le_bytes(e[0..4].try_into().unwrap());
+                        if name != 0 {
+                            d[0..4].copy_from_slice(&(name + base).to_le_bytes());
+                        }
+                    }
+                }
+            });
+        (symtab_len as u64, strtab_len as u64)
+    }
+}
+
+/// `.symtab` and `.strtab`: per file a STT_FILE symbol and its locals, then hidden globals as
+/// locals, then the globals.
+///
+/// Built in pieces on all threads (per file, per run of global symbols), each with its own
+/// string table, joined in order ([`SymtabPieces::append_to`]), so the bytes do not depend
+/// on the thread count.
+fn build_symtab(ctx: &Context, layout: &Layout) -> SymtabPieces {
     let shndx = SectionIndex::new(layout);
     let tls_value = |addr: u64, st_type: u8| {
         if st_type == elf::STT_TLS {
@@ -1528,35 +1586,10 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> (Vec<u8>, Vec<u8>, u32) {
                 .collect()
         },
     );
-    // Join: file locals, hidden globals, then globals; each piece's names rebased to where
-    // its string table lands (pieces' strings are appended in piece order).
-    let pieces = files.iter().chain(globals.iter());
-    let n_locals = 1 + pieces.clone().map(|p| p.locals.len()).sum::<usize>();
-    let n_globals: usize = pieces.clone().map(|p| p.globals.len()).sum();
-    let mut strtab = Vec::with_capacity(1 + pieces.clone().map(|p| p.strtab.len()).sum::<usize>());
-    strtab.push(0);
-    let mut bytes = vec![0u8; (n_locals + n_globals) * 24];
-    let (mut local_out, mut global_out) = bytes.split_at_mut(n_locals * 24);
-    local_out = &mut local_out[24..];
-    for piece in pieces {
-        let base = strtab.len() as u32 - 1;
-        strtab.extend_from_slice(&piece.strtab[1..]);
-        for (entries, out) in [
-            (&piece.locals, &mut local_out),
-            (&piece.globals, &mut global_out),
-        ] {
-            let (dst, rest) = std::mem::take(out).split_at_mut(entries.len() * 24);
-            for (e, d) in entries.iter().zip(dst.chunks_exact_mut(24)) {
-                d.copy_from_slice(e);
-                let name = u32::from_le_bytes(e[0..4].try_into().unwrap());
-                if name != 0 {
-                    d[0..4].copy_from_slice(&(name + base).to_le_bytes());
-                }
-            }
-            *out = rest;
-        }
-    }
-    (bytes, strtab, n_locals as u32)
+    let mut pieces = files;
+    pieces.extend(globals);
+    let n_locals = 1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>();
+    SymtabPieces { pieces, n_locals }
 }
 
 /// Finds the output section (its index in the section header table) that holds an address,
