@@ -136,7 +136,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
         let specs = inputs::search::find_inputs(config)?;
-        let resolution = resolve::resolve(config, &specs)?;
+        let resolution = resolve::resolve(config, &specs, None)?;
         report_duplicates(&resolution)?;
         let bytes = relocatable::link_relocatable(config, &resolution)?;
         return write_output(&config.output, &bytes);
@@ -188,7 +188,17 @@ pub fn link(config: &args::Config) -> Result<()> {
         timer.done("plan");
     }
     // All files and archive members that take part, and what every global symbol resolves to.
-    let mut resolution = resolve::resolve(config, &specs)?;
+    // An update parses the archive members the recorded link used up front, others if needed.
+    let members = update.as_ref().map(|(_, matched, state)| {
+        let mut members: rustc_hash::FxHashMap<u32, Vec<u32>> = Default::default();
+        for o in state.objects.iter().filter(|o| o.member != u32::MAX) {
+            if let Some(&input) = matched.new_of_old.get(o.input as usize) {
+                members.entry(input).or_default().push(o.member);
+            }
+        }
+        members
+    });
+    let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
     timer.done("resolve");
     // Every input is mapped now. Freeing a big old output's pages takes tens of
     // milliseconds: a full link removes it meanwhile (as GNU ld removes an ordinary file it

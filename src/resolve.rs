@@ -80,23 +80,41 @@ enum Loaded {
 
 /// Maps and classifies one input; parses an object, or an archive and all its ELF members
 /// (parsing every member on two threads costs less than parsing the needed ones on one,
-/// measured on ripgrep: 464 members, 160 of them used).
-fn load(spec: &FileSpec) -> Result<Loaded> {
+/// measured on ripgrep: 464 members, 160 of them used) or, if `members` says which members
+/// the link is expected to use (an incremental update knows), those; others are parsed if
+/// they turn out to be needed.
+fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
     let data = map_file(&spec.path)?;
     let name = spec.path.display().to_string();
     if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
         let archive = Archive::parse(&spec.path, data).with_context(|| name.clone())?;
         let n = archive.members.len();
-        let parsed = archive
-            .members
-            .par_iter()
-            .with_max_len(1)
-            .map(|m| {
-                (m.data.starts_with(b"\x7fELF")
-                    && classify(m.data).is_ok_and(|k| k == ElfKind::Relocatable))
-                .then(|| ObjectFile::parse(m.data))
-            })
-            .collect();
+        let parse = |m: &crate::inputs::ArchiveMember| {
+            (m.data.starts_with(b"\x7fELF")
+                && classify(m.data).is_ok_and(|k| k == ElfKind::Relocatable))
+            .then(|| ObjectFile::parse(m.data))
+        };
+        let parsed = match members {
+            None => archive
+                .members
+                .par_iter()
+                .with_max_len(1)
+                .map(parse)
+                .collect(),
+            Some(wanted) => {
+                let mut parsed: Vec<Option<Result<ObjectFile>>> = (0..n).map(|_| None).collect();
+                let done: Vec<(usize, Option<Result<ObjectFile>>)> = wanted
+                    .par_iter()
+                    .with_max_len(1)
+                    .filter(|&&m| (m as usize) < n)
+                    .map(|&m| (m as usize, parse(&archive.members[m as usize])))
+                    .collect();
+                for (m, p) in done {
+                    parsed[m] = p;
+                }
+                parsed
+            }
+        };
         Ok(Loaded::Archive {
             archive,
             whole: spec.modifiers.whole_archive,
@@ -121,10 +139,28 @@ fn load(spec: &FileSpec) -> Result<Loaded> {
     }
 }
 
-pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
+/// `members`: per input (by position), the archive members expected to be used (see
+/// [`load`]).
+pub fn resolve(
+    config: &Config,
+    specs: &[FileSpec],
+    members: Option<&HashMap<u32, Vec<u32>>>,
+) -> Result<Resolution> {
     // In parallel; the first failure in command-line order is the one reported.
-    let loaded: Vec<Result<Loaded>> = specs.par_iter().with_max_len(1).map(load).collect();
+    let mut steps = crate::PhaseTimer::new(config.time);
+    let loaded: Vec<Result<Loaded>> = specs
+        .par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .map(|(i, spec)| {
+            load(
+                spec,
+                members.map(|m| m.get(&(i as u32)).map_or(&[][..], |v| &v[..])),
+            )
+        })
+        .collect();
     let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
+    steps.step("load");
 
     let mut wrap = HashMap::default();
     for name in &config.wrap {
@@ -185,21 +221,33 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
         }
         i = end;
     }
+    steps.step("symbols");
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
     for (name, _) in &config.defsym {
         let id = state.symbols.intern(leak_name(name));
         state.symbols.get_mut(id).def = Def::Synthetic;
     }
     // `foo@@VER` also defines `foo` for references within this link.
+    // Such names come from objects that have versioned names (noted at parse time); they
+    // are taken in symbol order, as a walk over all symbols would.
     let mut symver_aliases = rustc_hash::FxHashSet::default();
-    for i in 0..state.symbols.symbols.len() {
-        let symbol = &state.symbols.symbols[i];
-        let Some(at) = symbol.name.windows(2).position(|w| w == b"@@") else {
-            continue;
-        };
+    let mut versioned: Vec<SymbolId> = state
+        .objects
+        .iter()
+        .filter(|o| o.obj.versioned)
+        .flat_map(|o| o.global_ids.iter().copied())
+        .collect();
+    versioned.sort_unstable();
+    versioned.dedup();
+    let double_at = memchr::memmem::Finder::new(b"@@");
+    for id in versioned {
+        let symbol = state.symbols.get(id);
         if !matches!(symbol.def, Def::Defined { .. }) {
             continue;
         }
+        let Some(at) = double_at.find(symbol.name) else {
+            continue;
+        };
         let (def, base) = (symbol.def, &symbol.name[..at]);
         let alias = state.symbols.intern(base);
         let a = state.symbols.get_mut(alias);
@@ -208,6 +256,7 @@ pub fn resolve(config: &Config, specs: &[FileSpec]) -> Result<Resolution> {
             symver_aliases.insert(alias);
         }
     }
+    steps.step("aliases");
     Ok(Resolution {
         objects: state.objects,
         dsos: state.dsos,

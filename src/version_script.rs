@@ -282,13 +282,18 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         .iter()
         .flat_map(|n| n.global.iter().chain(&n.local))
         .any(|p| p.cxx);
+    // Without a script, only versioned names (which objects note at parse time) get a
+    // version: no need to look at every name.
+    if nodes.is_empty() && !res.objects.iter().any(|o| o.obj.versioned) {
+        return Ok(versions);
+    }
     for (i, symbol) in res.symbols.symbols.iter().enumerate() {
         if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
             continue;
         }
         let id = SymbolId(i as u32);
         // `.symver`: foo@@VER (default) or foo@VER (hidden).
-        if let Some(at) = symbol.name.iter().position(|&c| c == b'@') {
+        if let Some(at) = memchr::memchr(b'@', symbol.name) {
             let rest = &symbol.name[at..];
             let (hidden, ver) = match rest.strip_prefix(b"@@") {
                 Some(v) => (false, v),

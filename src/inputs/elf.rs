@@ -87,6 +87,8 @@ pub struct ObjectFile {
     /// Names of the non-local symbols (from `first_global`) with their
     /// `symbols::name_hash`, read at parse time so that resolution only probes.
     pub global_names: Vec<(&'static [u8], u64)>,
+    /// Some non-local symbol has a versioned name (`name@@VERSION`, `name@VERSION`).
+    pub versioned: bool,
 }
 
 impl ObjectFile {
@@ -222,12 +224,15 @@ impl ObjectFile {
             decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
         }
         let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(first_global));
+        let mut versioned = false;
         for sym in symbols.iter().skip(first_global) {
             let name = read_str(strtab, sym.st_name.get(LE)).context("bad symbol name")?;
             global_names.push((name, crate::symbols::name_hash(name)));
+            versioned |= memchr::memchr(b'@', name).is_some();
         }
         Ok(ObjectFile {
             global_names,
+            versioned,
             decompressed,
             data,
             shdrs,
