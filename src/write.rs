@@ -1014,6 +1014,10 @@ fn copy_and_relocate(
     let out = &mut buf[base_off..];
     let tp = layout.tp_address();
     let mut skip_next = false;
+    // Relocations name few symbols many times (debug sections: the section symbols of
+    // .debug_str, .debug_line, ...): symbol lookups are remembered, by symbol index.
+    const MEMO: usize = 32;
+    let mut memo = [(usize::MAX, (SymRef::Local(file, 0), Target::Undefined, 0u8)); MEMO];
     for (i, r) in relocs.iter().enumerate() {
         if skip_next {
             skip_next = false;
@@ -1049,7 +1053,11 @@ fn copy_and_relocate(
         let p = base_addr + off as u64;
         let a = r.r_addend.get(LE);
         let sym_index = r.r_sym(LE, false) as usize;
-        let (symref, target, st_type) = ctx.target(file, sym_index);
+        let slot = &mut memo[sym_index % MEMO];
+        if slot.0 != sym_index {
+            *slot = (sym_index, ctx.target(file, sym_index));
+        }
+        let (symref, target, st_type) = slot.1;
         // A section-symbol reference into merged strings names a string by value + addend.
         let (target, a) = match target {
             Target::Section { file, sec, value }
