@@ -423,16 +423,28 @@ pub fn link_probe(args: Vec<String>) -> Result<(), String> {
         std::process::exit(status.code().unwrap_or(1));
     };
 
+    // WELD_BENCH_TIME=FILE: weld's phase times of each relink are appended to FILE.
+    let time_log = std::env::var_os("WELD_BENCH_TIME");
+    let time = time_log.is_some();
     let start = Instant::now();
     let linked = io(
         "running weld",
         Command::new(&weld)
             .args(&args)
             .args(["--incremental", "--stats"])
+            .args(time.then_some("--time"))
             .output(),
     )?;
     let relink_ms = start.elapsed().as_secs_f64() * 1000.0;
     let stderr = String::from_utf8_lossy(&linked.stderr);
+    if let Some(log) = &time_log {
+        use std::io::Write;
+        let mut f = io(
+            "opening WELD_BENCH_TIME",
+            std::fs::OpenOptions::new().create(true).append(true).open(log),
+        )?;
+        io("writing WELD_BENCH_TIME", f.write_all(stderr.as_bytes()))?;
+    }
     if !linked.status.success() {
         eprint!("{stderr}");
         std::process::exit(linked.status.code().unwrap_or(1));
