@@ -441,7 +441,10 @@ pub fn link_probe(args: Vec<String>) -> Result<(), String> {
         use std::io::Write;
         let mut f = io(
             "opening WELD_BENCH_TIME",
-            std::fs::OpenOptions::new().create(true).append(true).open(log),
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log),
         )?;
         io("writing WELD_BENCH_TIME", f.write_all(stderr.as_bytes()))?;
     }
