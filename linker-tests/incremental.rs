@@ -583,6 +583,35 @@ fn table_entries_keep_their_places() {
     );
 }
 
+/// rustc names the object of a codegen unit it reused anew in every build, as a hard link
+/// to the file in its incremental cache: an input that is the same file as a recorded one
+/// under another name is recognised by its identity, without reading it.
+#[test]
+fn a_renamed_hard_link_is_not_read_again() {
+    if !weld_only() {
+        return;
+    }
+    let mut p = EditSequence::new("incr-hard-link", "gcc", &["-pie"]);
+    p.source(
+        "main.c",
+        "int f(void);\nint main(void) { return f() - 42; }\n",
+    );
+    p.source("f.c", "int f(void) { return 42; }\n");
+    p.relink("first link", Expect::Full("no state"));
+    std::fs::hard_link(p.tmp.join("f.o"), p.tmp.join("f-renamed.o")).unwrap();
+    std::fs::remove_file(p.tmp.join("f.o")).unwrap();
+    p.sources[1] = "f-renamed.o".into();
+    let step = replace_in(&p.tmp.join("main.c"), "- 42", "- 40 - 2");
+    p.compile("main.c");
+    let out = p.link_cmd(true, "prog").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(Expect::Patch.check(&step, &said));
+    // main.o changed and was read; f-renamed.o was not.
+    assert!(said.contains("inputs checked, 1 read"), "{said}");
+    assert_eq!(p.run("prog"), "status Some(0)");
+}
+
 /// An unchanged object is not scanned again unless a symbol it names resolves to another
 /// kind of definition: here a weak undefined function (a GOT entry holding 0) that a
 /// changed object starts, then stops, defining. The recorded scan must not be reused for

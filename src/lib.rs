@@ -353,7 +353,8 @@ fn update_output(
         let (added, removed) = (remapped.added.len(), remapped.removed.len());
         eprintln!(
             "weld: incremental: updated in place: {} of {} objects changed ({}{}){}, {} \
-             sections of other objects relocated again, {} of {} bytes written",
+             sections of other objects relocated again, {} of {} bytes written; {} inputs \
+             checked, {} read",
             plan.changed.len(),
             resolution.objects.len(),
             names.join(", "),
@@ -365,7 +366,9 @@ fn update_output(
             },
             plan.rerelocated,
             written,
-            tail.offset as usize + tail.bytes.len()
+            tail.offset as usize + tail.bytes.len(),
+            specs.len(),
+            inputs.read
         );
     }
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {

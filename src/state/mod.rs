@@ -478,8 +478,10 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
             "the output was changed by something else".into(),
         ));
     }
-    // Stat first, hash only what looks different (rustc's objects have a new name in every
-    // build: those are hashed).
+    // Stat first, hash only what looks different. rustc names its objects anew in every
+    // build, but an object of a codegen unit it reused is a hard link to the file in its
+    // incremental cache, and that file to the last build's: the same inode, size and
+    // modification time under another name is the same file.
     let by_path: std::collections::HashMap<&str, usize> = state
         .inputs
         .iter()
@@ -487,35 +489,62 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
         .rev()
         .map(|(i, r)| (r.path.as_str(), i))
         .collect();
-    let now: Vec<InputKey> = specs
+    let key = |i: &ArchivedFileIdentity| {
+        (
+            i.size.to_native(),
+            i.mtime_ns.to_native(),
+            i.inode.to_native(),
+            i.device.to_native(),
+        )
+    };
+    let by_identity: std::collections::HashMap<(u64, u64, u64, u64), usize> = state
+        .inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, r)| r.identity.inode.to_native() != 0)
+        .map(|(i, r)| (key(&r.identity), i))
+        .collect();
+    let now: Vec<(InputKey, bool)> = specs
         .par_iter()
         .with_max_len(1)
         .map(|spec| {
             let attrs = input_attrs(spec);
             let path = spec.path.as_os_str().to_string_lossy();
-            if let Some(old) = by_path.get(&*path).map(|&i| &state.inputs[i]) {
-                let same_identity = identity(&spec.path).is_ok_and(|now| {
-                    now.size == old.identity.size.to_native()
-                        && now.mtime_ns == old.identity.mtime_ns.to_native()
-                        && now.inode == old.identity.inode.to_native()
-                        && now.device == old.identity.device.to_native()
+            let now = identity(&spec.path).ok();
+            let same = |old: &ArchivedInputRecord| {
+                now.is_some_and(|now| {
+                    (now.size, now.mtime_ns, now.inode, now.device) == key(&old.identity)
+                })
+            };
+            let old = by_path
+                .get(&*path)
+                .map(|&i| &state.inputs[i])
+                .filter(|old| same(old))
+                .or_else(|| {
+                    let now = now.filter(|n| n.inode != 0)?;
+                    let i = by_identity.get(&(now.size, now.mtime_ns, now.inode, now.device))?;
+                    Some(&state.inputs[*i])
                 });
-                if same_identity {
-                    return Ok(InputKey {
-                        hash: old.hash,
-                        object: old.object,
-                        attrs,
-                    });
-                }
+            if let Some(old) = old {
+                let key = InputKey {
+                    hash: old.hash,
+                    object: old.object,
+                    attrs,
+                };
+                return Ok((key, false));
             }
             let h = hash_input(&spec.path)?;
-            Ok(InputKey {
+            let key = InputKey {
                 hash: h.hash,
                 object: h.object,
                 attrs,
-            })
+            };
+            Ok((key, true))
         })
         .collect::<Result<_>>()?;
+    let read = now.iter().filter(|k| k.1).count();
+    let now: Vec<InputKey> = now.into_iter().map(|k| k.0).collect();
     let old: Vec<InputKey> = state
         .inputs
         .iter()
@@ -541,6 +570,7 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
         inputs: Inputs {
             hashes: now.iter().map(|k| k.hash).collect(),
             objects: now.iter().map(|k| k.object).collect(),
+            read,
         },
         matched,
         state: Box::new(state),
@@ -552,6 +582,8 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
 pub struct Inputs {
     pub hashes: Vec<[u8; 32]>,
     pub objects: Vec<bool>,
+    /// How many were read and hashed (the others' identity matched a recorded input's).
+    pub read: usize,
 }
 
 /// Content hashes of the inputs, for a full link.
@@ -564,6 +596,7 @@ pub fn hash_inputs(specs: &[FileSpec]) -> Result<Inputs> {
     Ok(Inputs {
         hashes: all.iter().map(|h| h.hash).collect(),
         objects: all.iter().map(|h| h.object).collect(),
+        read: all.len(),
     })
 }
 
