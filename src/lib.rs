@@ -97,14 +97,18 @@ impl PhaseTimer {
         }
     }
 
+    /// Milliseconds since the last phase or step ended; starts the next one.
+    fn lap(&mut self) -> f64 {
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+        ms
+    }
+
     pub(crate) fn done(&mut self, phase: &str) {
         if self.on {
-            let now = std::time::Instant::now();
-            eprintln!(
-                "weld: time: {phase:<10} {:8.2} ms",
-                (now - self.last).as_secs_f64() * 1000.0
-            );
-            self.last = now;
+            let ms = self.lap();
+            eprintln!("weld: time: {phase:<10} {ms:8.2} ms");
         }
     }
 
@@ -112,12 +116,8 @@ impl PhaseTimer {
     /// later, still covers the whole phase).
     pub(crate) fn step(&mut self, step: &str) {
         if self.on {
-            let now = std::time::Instant::now();
-            eprintln!(
-                "weld: time:   {step:<14} {:8.2} ms",
-                (now - self.last).as_secs_f64() * 1000.0
-            );
-            self.last = now;
+            let ms = self.lap();
+            eprintln!("weld: time:   {step:<14} {ms:8.2} ms");
         }
     }
 
