@@ -1093,6 +1093,70 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
     }
 }
 
+/// The strings of the non-alloc merged sections of one name (`.debug_str`), merged before
+/// liveness is known: its inputs (file, section, entry size) in link order, and the result.
+struct EarlyMerge {
+    name: &'static [u8],
+    inputs: Vec<(FileId, u32, usize)>,
+    merged: crate::merge::Merged,
+}
+
+/// The contents to merge for `inputs` (file, section, entry size).
+fn merge_data(
+    res: &Resolution,
+    inputs: impl Iterator<Item = (FileId, u32, usize)>,
+) -> Vec<(&'static [u8], usize)> {
+    inputs
+        .map(|(file, sec, entsize)| {
+            (
+                res.objects[file.0 as usize].obj.section_data(sec as usize),
+                entsize,
+            )
+        })
+        .collect()
+}
+
+/// Merges the strings of every non-alloc `SHF_MERGE|SHF_STRINGS` section (what step 5 of
+/// [`compute`] would merge, unless liveness or assignment sees otherwise: it compares).
+fn early_merges(config: &Config, res: &Resolution) -> Vec<EarlyMerge> {
+    let strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
+    let mut early: Vec<EarlyMerge> = Vec::new();
+    for (f, object) in res.objects.iter().enumerate() {
+        for (sec, shdr) in object.obj.shdrs.iter().enumerate() {
+            let flags = shdr.sh_flags.get(LE);
+            let entsize = shdr.sh_entsize.get(LE);
+            if flags & u64::from(elf::SHF_ALLOC) != 0
+                || flags & strings != strings
+                || entsize < 1
+                || shdr.sh_type.get(LE) != elf::SHT_PROGBITS
+                || shdr.sh_size.get(LE) >= 1 << 32
+            {
+                continue;
+            }
+            let name = object.obj.section_names[sec];
+            if name == b".comment" || !is_content(object, sec, config) {
+                continue;
+            }
+            let input = (FileId(f as u32), sec as u32, entsize as usize);
+            match early.iter_mut().find(|e| e.name == name) {
+                Some(e) => e.inputs.push(input),
+                None => early.push(EarlyMerge {
+                    name,
+                    inputs: vec![input],
+                    merged: crate::merge::Merged {
+                        size: 0,
+                        pieces: Vec::new(),
+                    },
+                }),
+            }
+        }
+    }
+    for e in &mut early {
+        e.merged = crate::merge::merge_strings(&merge_data(res, e.inputs.iter().copied()));
+    }
+    early
+}
+
 pub fn compute(
     config: &Config,
     res: &Resolution,
@@ -1111,315 +1175,333 @@ pub fn compute(
     let n_files = res.objects.len();
 
     let mut steps = crate::PhaseTimer::new(config.time);
-    // 1. Which sections are content, and the .eh_frame records.
-    type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
-    let per_file: Vec<Result<FileContent>> = res
-        .objects
-        .par_iter()
-        .with_max_len(1)
-        .map(|object| {
-            let mut c = vec![false; object.obj.shdrs.len()];
-            let mut records = Vec::new();
-            for (sec, keep) in c.iter_mut().enumerate() {
-                *keep = is_content(object, sec, config);
-                if *keep && is_eh_frame(object, sec) {
-                    let split =
-                        eh_frame::split(object.obj.section_data(sec), object.obj.relocs[sec])
+    // The strings of non-alloc merged sections (`.debug_str`: most of the merging work in a
+    // debug build) do not depend on liveness: they are merged while steps 1 to 4 run, and
+    // taken at step 5 if it finds the same inputs.
+    let (early_merges, first_steps) = rayon::join(
+        || {
+            if slotted {
+                Vec::new()
+            } else {
+                early_merges(config, res)
+            }
+        },
+        || -> Result<_> {
+            // 1. Which sections are content, and the .eh_frame records.
+            type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
+            let per_file: Vec<Result<FileContent>> = res
+                .objects
+                .par_iter()
+                .with_max_len(1)
+                .map(|object| {
+                    let mut c = vec![false; object.obj.shdrs.len()];
+                    let mut records = Vec::new();
+                    for (sec, keep) in c.iter_mut().enumerate() {
+                        *keep = is_content(object, sec, config);
+                        if *keep && is_eh_frame(object, sec) {
+                            let split = eh_frame::split(
+                                object.obj.section_data(sec),
+                                object.obj.relocs[sec],
+                            )
                             .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
-                    records.push((sec as u32, split));
+                            records.push((sec as u32, split));
+                        }
+                    }
+                    Ok((c, records))
+                })
+                .collect();
+            let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
+            let mut eh_records = HashMap::default();
+            for (f, file) in per_file.into_iter().enumerate() {
+                let (c, records) = file?;
+                content.push(c);
+                for (sec, split) in records {
+                    eh_records.insert((FileId(f as u32), sec), split);
                 }
             }
-            Ok((c, records))
-        })
-        .collect();
-    let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
-    let mut eh_records = HashMap::default();
-    for (f, file) in per_file.into_iter().enumerate() {
-        let (c, records) = file?;
-        content.push(c);
-        for (sec, split) in records {
-            eh_records.insert((FileId(f as u32), sec), split);
-        }
-    }
 
-    steps.step("content");
-    // 2. Liveness.
-    // Incremental mode keeps every section: an edit may make any of them reachable.
-    let live = if config.gc_sections && !slotted {
-        crate::gc::mark_live(&ctx, &content, &eh_records)
-    } else {
-        content.clone()
-    };
-
-    steps.step("gc");
-    // 3. Drop FDEs of dead functions; give kept records their output offsets.
-    let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
-        let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
-        match target {
-            Target::Section { file, sec, .. } => Some((file, sec)),
-            _ => None,
-        }
-    };
-    for (&(file, sec), records) in eh_records.iter_mut() {
-        let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
-        let mut out = 0u32;
-        for record in records.iter_mut() {
-            let keep = if record.is_cie {
-                true
+            steps.step("content");
+            // 2. Liveness.
+            // Incremental mode keeps every section: an edit may make any of them reachable.
+            let live = if config.gc_sections && !slotted {
+                crate::gc::mark_live(&ctx, &content, &eh_records)
             } else {
-                // The FDE's first relocation is its initial location.
-                let pc_begin = relocs[record.relocs.clone()]
-                    .iter()
-                    .find(|r| r.r_offset.get(LE) == u64::from(record.in_offset) + 8);
-                match pc_begin.and_then(|r| section_of(file, r)) {
-                    Some((f, s)) => live[f.0 as usize].get(s as usize).copied().unwrap_or(false),
-                    None => false,
+                content.clone()
+            };
+            steps.step("gc");
+            // 3. Drop FDEs of dead functions; give kept records their output offsets.
+            let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
+                let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
+                match target {
+                    Target::Section { file, sec, .. } => Some((file, sec)),
+                    _ => None,
                 }
             };
-            if keep {
-                record.out_offset = Some(out);
-                out += record.size;
-            }
-        }
-    }
-
-    steps.step("eh-frame");
-    // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
-    //    relocations, errors.
-    //    Files are scanned in parallel; each records its requests in order, and the requests
-    //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
-    //    In incremental mode the results are kept by symbol index, and an update takes an
-    //    unchanged object's recorded results if its global symbols' classes are the same.
-    let classes: Vec<u8> = if slotted {
-        (0..res.symbols.symbols.len())
-            .into_par_iter()
-            .with_min_len(1024)
-            .map(|i| scan_class(&ctx, SymbolId(i as u32)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // Test support (`WELD_ORACLE=1`): unchanged objects are scanned anyway, and the results
-    // must be the recorded ones.
-    let verify = matches!(slot_mode, Slots::Replay(_))
-        && std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1");
-    let object_classes = |object: &LoadedObject| -> Vec<u8> {
-        object
-            .global_ids
-            .iter()
-            .map(|id| classes[id.0 as usize])
-            .collect()
-    };
-    let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
-        .objects
-        .par_iter()
-        .with_max_len(1)
-        .enumerate()
-        .map(|(f, object)| {
-            let file = FileId(f as u32);
-            let object_classes = slotted.then(|| object_classes(object));
-            let mut recorded = None;
-            if let Slots::Replay(rec) = slot_mode {
-                if let Some(Some(record)) = rec.scans.get(f) {
-                    if Some(&record.classes) == object_classes.as_ref() {
-                        if !verify {
-                            let (needs, undefined) =
-                                ScanRecorder::from_record(record, object, file);
-                            return (needs, undefined, Vec::new());
+            for (&(file, sec), records) in eh_records.iter_mut() {
+                let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
+                let mut out = 0u32;
+                for record in records.iter_mut() {
+                    let keep = if record.is_cie {
+                        true
+                    } else {
+                        // The FDE's first relocation is its initial location.
+                        let pc_begin = relocs[record.relocs.clone()]
+                            .iter()
+                            .find(|r| r.r_offset.get(LE) == u64::from(record.in_offset) + 8);
+                        match pc_begin.and_then(|r| section_of(file, r)) {
+                            Some((f, s)) => {
+                                live[f.0 as usize].get(s as usize).copied().unwrap_or(false)
+                            }
+                            None => false,
                         }
-                        recorded = Some(record);
+                    };
+                    if keep {
+                        record.out_offset = Some(out);
+                        out += record.size;
                     }
                 }
             }
-            let mut needs = ScanRecorder::new(slotted);
-            let mut undefined = Vec::new();
-            let mut reloc_errors = Vec::new();
-            for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
-                let flags = object.obj.shdrs[sec].sh_flags.get(LE);
-                if flags & u64::from(elf::SHF_ALLOC) == 0 {
-                    continue;
-                }
-                let writable = flags & u64::from(elf::SHF_WRITE) != 0;
-                let records = eh_records.get(&(file, sec as u32));
-                let mut prev_type = elf::R_X86_64_NONE;
-                let mut prev_relaxed = false;
-                for r in object.obj.relocs[sec].iter() {
-                    if let Some(records) = records {
-                        let rec = eh_frame::record_at(records, r.r_offset.get(LE));
-                        if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+
+            steps.step("eh-frame");
+            // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
+            //    relocations, errors.
+            //    Files are scanned in parallel; each records its requests in order, and the requests
+            //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
+            //    In incremental mode the results are kept by symbol index, and an update takes an
+            //    unchanged object's recorded results if its global symbols' classes are the same.
+            let classes: Vec<u8> = if slotted {
+                (0..res.symbols.symbols.len())
+                    .into_par_iter()
+                    .with_min_len(1024)
+                    .map(|i| scan_class(&ctx, SymbolId(i as u32)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // Test support (`WELD_ORACLE=1`): unchanged objects are scanned anyway, and the results
+            // must be the recorded ones.
+            let verify = matches!(slot_mode, Slots::Replay(_))
+                && std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1");
+            let object_classes = |object: &LoadedObject| -> Vec<u8> {
+                object
+                    .global_ids
+                    .iter()
+                    .map(|id| classes[id.0 as usize])
+                    .collect()
+            };
+            let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
+                .objects
+                .par_iter()
+                .with_max_len(1)
+                .enumerate()
+                .map(|(f, object)| {
+                    let file = FileId(f as u32);
+                    let object_classes = slotted.then(|| object_classes(object));
+                    let mut recorded = None;
+                    if let Slots::Replay(rec) = slot_mode {
+                        if let Some(Some(record)) = rec.scans.get(f) {
+                            if Some(&record.classes) == object_classes.as_ref() {
+                                if !verify {
+                                    let (needs, undefined) =
+                                        ScanRecorder::from_record(record, object, file);
+                                    return (needs, undefined, Vec::new());
+                                }
+                                recorded = Some(record);
+                            }
+                        }
+                    }
+                    let mut needs = ScanRecorder::new(slotted);
+                    let mut undefined = Vec::new();
+                    let mut reloc_errors = Vec::new();
+                    for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
+                        let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+                        if flags & u64::from(elf::SHF_ALLOC) == 0 {
                             continue;
                         }
-                    }
-                    let r_type = r.r_type(LE, false);
-                    // The __tls_get_addr call after a general or local dynamic TLS sequence is
-                    // rewritten away when the sequence is relaxed.
-                    let follows_tls_call = prev_relaxed
-                        && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
-                    prev_type = r_type;
-                    prev_relaxed = false;
-                    if r_type == elf::R_X86_64_NONE || follows_tls_call {
-                        continue;
-                    }
-                    let r_sym = r.r_sym(LE, false);
-                    let (symref, target, st_type) = ctx.target(file, r_sym as usize);
-                    if let Target::Undefined = target {
-                        if let SymRef::Global(id) = symref {
-                            undefined.push(Undefined {
-                                symbol: id,
-                                file,
-                                sec: sec as u32,
-                                offset: r.r_offset.get(LE),
-                            });
-                            if let Some(record) = &mut needs.record {
-                                record
-                                    .undefined
-                                    .push((r_sym, sec as u32, r.r_offset.get(LE)));
-                            }
-                        }
-                        continue;
-                    }
-                    let at = || {
-                        format!(
-                            "{}:({}+{:#x})",
-                            object.name,
-                            String::from_utf8_lossy(object.obj.section_names[sec]),
-                            r.r_offset.get(LE)
-                        )
-                    };
-                    let preemptible = ctx.preemptible(kind, symref);
-                    let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
-                    if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
-                        needs.use_shared(id, r_sym);
-                    }
-                    if st_type == elf::STT_GNU_IFUNC && !preemptible {
-                        needs.add_iplt(symref, r_sym);
-                    }
-                    if relaxable_got_load(
-                        preemptible,
-                        r_type,
-                        target,
-                        st_type,
-                        object.obj.section_data(sec),
-                        r.r_offset.get(LE),
-                    ) {
-                        continue;
-                    }
-                    let tls_relaxed = kind.is_executable() && !preemptible;
-                    match r_type {
-                        elf::R_X86_64_GOTPCREL
-                        | elf::R_X86_64_GOTPCRELX
-                        | elf::R_X86_64_REX_GOTPCRELX
-                        | elf::R_X86_64_GOT32
-                        | elf::R_X86_64_GOT64
-                        | elf::R_X86_64_GOTPCREL64 => {
-                            needs.add_got(symref, GotKind::Address, r_sym)
-                        }
-                        elf::R_X86_64_GOTTPOFF
-                            if !(tls_relaxed
-                                && relaxable_gottpoff(
-                                    object.obj.section_data(sec),
-                                    r.r_offset.get(LE),
-                                )) =>
-                        {
-                            needs.add_got(symref, GotKind::TpOff, r_sym);
-                        }
-                        elf::R_X86_64_TLSGD => {
-                            if kind.is_executable() {
-                                prev_relaxed = true;
-                                if preemptible {
-                                    needs.add_got(symref, GotKind::TpOff, r_sym);
-                                    // GD -> IE
+                        let writable = flags & u64::from(elf::SHF_WRITE) != 0;
+                        let records = eh_records.get(&(file, sec as u32));
+                        let mut prev_type = elf::R_X86_64_NONE;
+                        let mut prev_relaxed = false;
+                        for r in object.obj.relocs[sec].iter() {
+                            if let Some(records) = records {
+                                let rec = eh_frame::record_at(records, r.r_offset.get(LE));
+                                if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+                                    continue;
                                 }
-                            } else {
-                                needs.add_got(symref, GotKind::TlsGd, r_sym);
                             }
-                        }
-                        elf::R_X86_64_TLSLD => {
-                            if kind.is_executable() {
-                                prev_relaxed = true;
-                            } else {
-                                needs.add_got(
-                                    SymRef::Local(FileId(u32::MAX), 0),
-                                    GotKind::TlsLd,
-                                    u32::MAX,
-                                );
+                            let r_type = r.r_type(LE, false);
+                            // The __tls_get_addr call after a general or local dynamic TLS sequence is
+                            // rewritten away when the sequence is relaxed.
+                            let follows_tls_call = prev_relaxed
+                                && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+                            prev_type = r_type;
+                            prev_relaxed = false;
+                            if r_type == elf::R_X86_64_NONE || follows_tls_call {
+                                continue;
                             }
-                        }
-                        elf::R_X86_64_GOTPC32_TLSDESC => {
-                            if !kind.is_executable() {
-                                needs.add_got(symref, GotKind::TlsDesc, r_sym);
-                            } else if preemptible {
-                                needs.add_got(symref, GotKind::TpOff, r_sym); // TLSDESC -> IE
+                            let r_sym = r.r_sym(LE, false);
+                            let (symref, target, st_type) = ctx.target(file, r_sym as usize);
+                            if let Target::Undefined = target {
+                                if let SymRef::Global(id) = symref {
+                                    undefined.push(Undefined {
+                                        symbol: id,
+                                        file,
+                                        sec: sec as u32,
+                                        offset: r.r_offset.get(LE),
+                                    });
+                                    if let Some(record) = &mut needs.record {
+                                        record.undefined.push((
+                                            r_sym,
+                                            sec as u32,
+                                            r.r_offset.get(LE),
+                                        ));
+                                    }
+                                }
+                                continue;
                             }
-                        }
-                        elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64
-                            if kind == OutputKind::Shared =>
-                        {
-                            reloc_errors.push(format!(
+                            let at = || {
+                                format!(
+                                    "{}:({}+{:#x})",
+                                    object.name,
+                                    String::from_utf8_lossy(object.obj.section_names[sec]),
+                                    r.r_offset.get(LE)
+                                )
+                            };
+                            let preemptible = ctx.preemptible(kind, symref);
+                            let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
+                            if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
+                                needs.use_shared(id, r_sym);
+                            }
+                            if st_type == elf::STT_GNU_IFUNC && !preemptible {
+                                needs.add_iplt(symref, r_sym);
+                            }
+                            if relaxable_got_load(
+                                preemptible,
+                                r_type,
+                                target,
+                                st_type,
+                                object.obj.section_data(sec),
+                                r.r_offset.get(LE),
+                            ) {
+                                continue;
+                            }
+                            let tls_relaxed = kind.is_executable() && !preemptible;
+                            match r_type {
+                                elf::R_X86_64_GOTPCREL
+                                | elf::R_X86_64_GOTPCRELX
+                                | elf::R_X86_64_REX_GOTPCRELX
+                                | elf::R_X86_64_GOT32
+                                | elf::R_X86_64_GOT64
+                                | elf::R_X86_64_GOTPCREL64 => {
+                                    needs.add_got(symref, GotKind::Address, r_sym)
+                                }
+                                elf::R_X86_64_GOTTPOFF
+                                    if !(tls_relaxed
+                                        && relaxable_gottpoff(
+                                            object.obj.section_data(sec),
+                                            r.r_offset.get(LE),
+                                        )) =>
+                                {
+                                    needs.add_got(symref, GotKind::TpOff, r_sym);
+                                }
+                                elf::R_X86_64_TLSGD => {
+                                    if kind.is_executable() {
+                                        prev_relaxed = true;
+                                        if preemptible {
+                                            needs.add_got(symref, GotKind::TpOff, r_sym);
+                                            // GD -> IE
+                                        }
+                                    } else {
+                                        needs.add_got(symref, GotKind::TlsGd, r_sym);
+                                    }
+                                }
+                                elf::R_X86_64_TLSLD => {
+                                    if kind.is_executable() {
+                                        prev_relaxed = true;
+                                    } else {
+                                        needs.add_got(
+                                            SymRef::Local(FileId(u32::MAX), 0),
+                                            GotKind::TlsLd,
+                                            u32::MAX,
+                                        );
+                                    }
+                                }
+                                elf::R_X86_64_GOTPC32_TLSDESC => {
+                                    if !kind.is_executable() {
+                                        needs.add_got(symref, GotKind::TlsDesc, r_sym);
+                                    } else if preemptible {
+                                        needs.add_got(symref, GotKind::TpOff, r_sym);
+                                        // TLSDESC -> IE
+                                    }
+                                }
+                                elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64
+                                    if kind == OutputKind::Shared =>
+                                {
+                                    reloc_errors.push(format!(
                                 "{}: relocation {} against {} cannot be used when making a shared \
                              object; recompile with -fPIC",
                                 at(),
                                 crate::arch::x86_64::reloc_name(r_type),
                                 ctx.display(symref)
                             ));
-                        }
-                        elf::R_X86_64_PLT32 if preemptible => {
-                            if let SymRef::Global(id) = symref {
-                                needs.add_plt(id, r_sym);
-                            }
-                        }
-                        elf::R_X86_64_64 if preemptible => {
-                            if writable || !config.z.text {
-                                needs.n_symbolic += 1;
-                                if let SymRef::Global(id) = symref {
-                                    needs.dynsym_ref(id, r_sym);
                                 }
-                            } else if let (true, SymRef::Global(id)) =
-                                (kind.is_executable(), symref)
-                            {
-                                needs.add_canonical(id, is_func, r_sym);
-                            } else {
-                                reloc_errors.push(format!(
+                                elf::R_X86_64_PLT32 if preemptible => {
+                                    if let SymRef::Global(id) = symref {
+                                        needs.add_plt(id, r_sym);
+                                    }
+                                }
+                                elf::R_X86_64_64 if preemptible => {
+                                    if writable || !config.z.text {
+                                        needs.n_symbolic += 1;
+                                        if let SymRef::Global(id) = symref {
+                                            needs.dynsym_ref(id, r_sym);
+                                        }
+                                    } else if let (true, SymRef::Global(id)) =
+                                        (kind.is_executable(), symref)
+                                    {
+                                        needs.add_canonical(id, is_func, r_sym);
+                                    } else {
+                                        reloc_errors.push(format!(
                                     "{}: relocation R_X86_64_64 against {} in read-only section; \
                                  recompile with -fPIC or link with -z notext",
                                     at(),
                                     ctx.display(symref)
                                 ));
-                            }
-                        }
-                        elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
-                            needs.n_relative += 1;
-                        }
-                        elf::R_X86_64_PC32
-                        | elf::R_X86_64_PC64
-                        | elf::R_X86_64_32
-                        | elf::R_X86_64_32S
-                        | elf::R_X86_64_16
-                        | elf::R_X86_64_PC16
-                        | elf::R_X86_64_8
-                        | elf::R_X86_64_PC8
-                            if preemptible =>
-                        {
-                            match (kind.is_executable(), symref) {
-                                (true, SymRef::Global(id)) => {
-                                    needs.add_canonical(id, is_func, r_sym)
+                                    }
                                 }
-                                _ => reloc_errors.push(format!(
+                                elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
+                                    needs.n_relative += 1;
+                                }
+                                elf::R_X86_64_PC32
+                                | elf::R_X86_64_PC64
+                                | elf::R_X86_64_32
+                                | elf::R_X86_64_32S
+                                | elf::R_X86_64_16
+                                | elf::R_X86_64_PC16
+                                | elf::R_X86_64_8
+                                | elf::R_X86_64_PC8
+                                    if preemptible =>
+                                {
+                                    match (kind.is_executable(), symref) {
+                                        (true, SymRef::Global(id)) => {
+                                            needs.add_canonical(id, is_func, r_sym)
+                                        }
+                                        _ => reloc_errors.push(format!(
                                 "{}: relocation {} against symbol {} cannot be used when making \
                                  a shared object; recompile with -fPIC",
                                 at(),
                                 crate::arch::x86_64::reloc_name(r_type),
                                 ctx.display(symref)
                             )),
-                            }
-                        }
-                        elf::R_X86_64_32
-                        | elf::R_X86_64_32S
-                        | elf::R_X86_64_16
-                        | elf::R_X86_64_8
-                            if kind.is_pic() && relocatable(target) =>
-                        {
-                            reloc_errors.push(format!(
+                                    }
+                                }
+                                elf::R_X86_64_32
+                                | elf::R_X86_64_32S
+                                | elf::R_X86_64_16
+                                | elf::R_X86_64_8
+                                    if kind.is_pic() && relocatable(target) =>
+                                {
+                                    reloc_errors.push(format!(
                                 "{}: relocation {} against {} cannot be used when making a {} \
                              object; recompile with -f{}",
                                 at(),
@@ -1436,41 +1518,45 @@ pub fn compute(
                                     "PIE"
                                 },
                             ));
+                                }
+                                _ => {}
+                            }
                         }
-                        _ => {}
                     }
-                }
-            }
-            if let Some(record) = &mut needs.record {
-                record.n_relative = needs.n_relative;
-                record.n_symbolic = needs.n_symbolic;
-                record.classes = object_classes.unwrap_or_default();
-            }
-            if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {
-                reloc_errors.push(format!(
+                    if let Some(record) = &mut needs.record {
+                        record.n_relative = needs.n_relative;
+                        record.n_symbolic = needs.n_symbolic;
+                        record.classes = object_classes.unwrap_or_default();
+                    }
+                    if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {
+                        reloc_errors.push(format!(
                     "internal error: {}: the recorded relocation scan differs from a new one",
                     object.name
                 ));
+                    }
+                    (needs, undefined, reloc_errors)
+                })
+                .collect();
+            let mut needs = Needs::default();
+            let mut undefined = Vec::new();
+            let mut reloc_errors = Vec::new();
+            let mut scans = Vec::with_capacity(if slotted { n_files } else { 0 });
+            for (mut recorder, file_undefined, file_errors) in per_file {
+                scans.extend(recorder.record.take());
+                recorder.replay(&mut needs);
+                undefined.extend(file_undefined);
+                reloc_errors.extend(file_errors);
             }
-            (needs, undefined, reloc_errors)
-        })
-        .collect();
-    let mut needs = Needs::default();
-    let mut undefined = Vec::new();
-    let mut reloc_errors = Vec::new();
-    let mut scans = Vec::with_capacity(if slotted { n_files } else { 0 });
-    for (mut recorder, file_undefined, file_errors) in per_file {
-        scans.extend(recorder.record.take());
-        recorder.replay(&mut needs);
-        undefined.extend(file_undefined);
-        reloc_errors.extend(file_errors);
-    }
-    // Copy-relocated symbols by name, not by which object referred to them first: an edit
-    // that changes the first user leaves them (and .bss) as they were.
-    needs
-        .copies
-        .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
-    steps.step("scan");
+            // Copy-relocated symbols by name, not by which object referred to them first: an edit
+            // that changes the first user leaves them (and .bss) as they were.
+            needs
+                .copies
+                .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
+            steps.step("scan");
+            Ok((eh_records, live, needs, undefined, reloc_errors, scans))
+        },
+    );
+    let (eh_records, live, mut needs, undefined, reloc_errors, scans) = first_steps?;
     let mut replayed_order = None;
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
@@ -1633,20 +1719,28 @@ pub fn compute(
     }
     // Each blob's strings, merged in input order; a merged input's placement offset is the
     // index of its map in `merge_maps`.
+    steps.step("assign");
     let mut merge_maps = Vec::with_capacity(merge_inputs.len());
+    let mut early_merges = early_merges;
     for (b, blob) in merged.iter_mut().enumerate() {
         let inputs: Vec<&(u32, FileId, u32, usize)> =
             merge_inputs.iter().filter(|m| m.0 as usize == b).collect();
-        let data: Vec<(&[u8], usize)> = inputs
-            .iter()
-            .map(|&&(_, file, sec, entsize)| {
-                (
-                    res.objects[file.0 as usize].obj.section_data(sec as usize),
-                    entsize,
-                )
-            })
-            .collect();
-        let result = crate::merge::merge_strings(&data);
+        let name = sections[blob.out as usize].name.as_bytes();
+        let early = early_merges.iter().position(|e| {
+            e.name == name
+                && e.inputs.len() == inputs.len()
+                && e.inputs
+                    .iter()
+                    .zip(&inputs)
+                    .all(|(a, &&(_, file, sec, entsize))| *a == (file, sec, entsize))
+        });
+        let result = match early {
+            Some(i) => early_merges.swap_remove(i).merged,
+            None => crate::merge::merge_strings(&merge_data(
+                res,
+                inputs.iter().map(|m| (m.1, m.2, m.3)),
+            )),
+        };
         blob.size = result.size;
         for (&&(_, file, sec, _), pieces) in inputs.iter().zip(result.pieces) {
             placements[file.0 as usize][sec as usize].offset = merge_maps.len() as u64;
@@ -1659,7 +1753,7 @@ pub fn compute(
             });
         }
     }
-    steps.step("assign+merge");
+    steps.step("merge");
     for (id, mut members) in pending.into_iter().enumerate() {
         // Stable: equal priorities keep input order.
         members.sort_by_key(|m| m.0);

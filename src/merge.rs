@@ -128,6 +128,14 @@ fn cut(data: &[u8], entsize: usize) -> Cut {
     Cut { starts, hashes }
 }
 
+/// The hash a shard's table files a string under. The shard is chosen by the hash's top
+/// bits, which hashbrown also takes for its control bytes: within one shard they would
+/// all be alike, and every probe would compare most entries of a group. Rotated, the
+/// bits that vary come first.
+fn table_hash(hash: u64) -> u64 {
+    hash.rotate_left(6)
+}
+
 fn shard_of(hash: u64) -> usize {
     // FxHash mixes into the high bits.
     (hash >> 58) as usize % SHARDS
@@ -179,7 +187,11 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
                 let (hash, string) = (cuts[i].hashes[j], bytes(i, j));
                 let g = base[i] + j;
                 let &(_, _, first) = seen
-                    .entry(hash, |e| e.0 == hash && e.1 == string, |e| e.0)
+                    .entry(
+                        table_hash(hash),
+                        |e| e.0 == hash && e.1 == string,
+                        |e| table_hash(e.0),
+                    )
                     .or_insert((hash, string, g as u32))
                     .get();
                 owner[g].store(first, Ordering::Relaxed);
