@@ -34,6 +34,7 @@ pub const VERSION_LINE: &str = concat!(
 
 /// The binary's entry: runs the link and turns an error into `weld: error: ...` and exit 1.
 pub fn main_entry() -> ExitCode {
+    tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,6 +42,20 @@ pub fn main_entry() -> ExitCode {
             eprintln!("weld: error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// glibc's allocator grows each thread's heap by what is asked plus `M_TOP_PAD` (128 KiB
+/// by default), with an `mprotect` call every time: a link of a debug Rust binary made
+/// over 2000 of them, and then faulted the pages in one by one. Growing by 64 MiB at a
+/// time costs address space only (untouched pages are never resident) and took about 5%
+/// off the link of ripgrep's debug build.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
     }
 }
 
