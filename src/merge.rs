@@ -5,9 +5,12 @@
 //! spread over threads in four passes, none of which depends on thread scheduling:
 //!
 //! 1. per input: cut into strings, hash each one;
-//! 2. per shard of the hash space: find each string's first occurrence (its owner);
-//! 3. per input: count the bytes of the strings it owns; a prefix sum gives each input's
-//!    range in the blob, and the offset of each string it owns;
+//! 2. per shard of the hash space: find each string's first occurrence (its owner), by
+//!    hash and length: no string's bytes are read;
+//! 3. per input: compare each string with its owner (in input order, so only the owner's
+//!    bytes are a cache miss; should two differ, pass 2 runs again comparing bytes), count
+//!    the bytes of the strings it owns; a prefix sum gives each input's range in the blob,
+//!    and the offset of each string it owns;
 //! 4. per input: map each of its strings to its owner's output offset.
 
 use rayon::prelude::*;
@@ -104,7 +107,7 @@ struct Cut {
 
 /// Where each string of `data` ends: at its terminator of `entsize` zero bytes (aligned to
 /// `entsize`), or at the end of the section.
-fn cut(data: &[u8], entsize: usize) -> Cut {
+fn cut(data: &[u8], entsize: usize, hash: fn(&[u8]) -> u64) -> Cut {
     let mut starts = Vec::new();
     let mut hashes = Vec::new();
     let mut start = 0;
@@ -118,10 +121,8 @@ fn cut(data: &[u8], entsize: usize) -> Cut {
             }
             (end + entsize).min(data.len())
         };
-        let mut h = rustc_hash::FxHasher::default();
-        h.write(&data[start..stop]);
         starts.push(start as u32);
-        hashes.push(h.finish());
+        hashes.push(hash(&data[start..stop]));
         start = stop;
     }
     starts.push(data.len() as u32);
@@ -144,12 +145,23 @@ fn shard_of(hash: u64) -> usize {
 /// Merges the strings of `inputs`, each `(data, entsize)`, in the given order. Every input
 /// must be under 4 GiB.
 pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
+    merge_strings_with(inputs, fx_hash)
+}
+
+fn fx_hash(s: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(s);
+    h.finish()
+}
+
+/// [`merge_strings`] with strings hashed by `hash` (the tests make it collide).
+fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merged {
     debug_assert!(inputs.iter().all(|(d, _)| d.len() < 1 << 32));
     // Pass 1.
     let cuts: Vec<Cut> = inputs
         .par_iter()
         .with_max_len(1)
-        .map(|&(data, entsize)| cut(data, entsize))
+        .map(|&(data, entsize)| cut(data, entsize, hash))
         .collect();
     let mut base = Vec::with_capacity(cuts.len() + 1);
     let mut total = 0usize;
@@ -163,54 +175,71 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
         &inputs[i].0[c.starts[j] as usize..c.starts[j + 1] as usize]
     };
 
-    // Pass 2: each shard walks its strings in global order; the first one seen owns.
-    let buckets: Vec<Vec<Vec<u32>>> = cuts
+    // Pass 2: each shard walks its strings in global order; the first one seen owns. A
+    // string's shard is its hash's: per input, its strings' indexes sorted by shard.
+    let buckets: Vec<Buckets> = cuts
         .par_iter()
         .with_max_len(1)
-        .map(|c| {
-            let mut b = vec![Vec::new(); SHARDS];
-            for (j, &h) in c.hashes.iter().enumerate() {
-                b[shard_of(h)].push(j as u32);
-            }
-            b
-        })
+        .map(|c| Buckets::new(&c.hashes))
         .collect();
-    let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
-    (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
-        let n = buckets.iter().map(|b| b[s].len()).sum();
-        // First occurrences seen so far: (hash, bytes, global index).
-        let mut seen: hashbrown::HashTable<(u64, &[u8], u32)> =
-            hashbrown::HashTable::with_capacity(n);
-        for (i, b) in buckets.iter().enumerate() {
-            for &j in &b[s] {
-                let j = j as usize;
-                let (hash, string) = (cuts[i].hashes[j], bytes(i, j));
-                let g = base[i] + j;
-                let &(_, _, first) = seen
-                    .entry(
-                        table_hash(hash),
-                        |e| e.0 == hash && e.1 == string,
-                        |e| table_hash(e.0),
-                    )
-                    .or_insert((hash, string, g as u32))
-                    .get();
-                owner[g].store(first, Ordering::Relaxed);
+    // The bytes of the string with global index `g`.
+    let at = |g: usize| {
+        let i = base.partition_point(|&b| b <= g) - 1;
+        bytes(i, g - base[i])
+    };
+    let string_len = |i: usize, j: usize| cuts[i].starts[j + 1] - cuts[i].starts[j];
+    // The first try matches strings by hash and length only: no string's bytes are read
+    // (they are the cache misses of a merge). Pass 3 then compares each string with the one
+    // it was matched to, in input order; should two differ, pass 2 runs again comparing
+    // bytes.
+    let mut exact = false;
+    let (owner, owned) = loop {
+        let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+        (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
+            let n = buckets.iter().map(|b| b.shard(s).len()).sum();
+            // First occurrences seen so far: (hash, length, global index).
+            let mut seen: hashbrown::HashTable<(u64, u32, u32)> =
+                hashbrown::HashTable::with_capacity(n);
+            for (i, b) in buckets.iter().enumerate() {
+                for &j in b.shard(s) {
+                    let j = j as usize;
+                    let (hash, len) = (cuts[i].hashes[j], string_len(i, j));
+                    let g = base[i] + j;
+                    let same = |e: &(u64, u32, u32)| {
+                        e.0 == hash && e.1 == len && (!exact || at(e.2 as usize) == bytes(i, j))
+                    };
+                    let &(_, _, first) = seen
+                        .entry(table_hash(hash), same, |e| table_hash(e.0))
+                        .or_insert((hash, len, g as u32))
+                        .get();
+                    owner[g].store(first, Ordering::Relaxed);
+                }
             }
-        }
-    });
-    let owner: Vec<u32> = owner.into_iter().map(AtomicU32::into_inner).collect();
+        });
+        let owner: Vec<u32> = owner.into_iter().map(AtomicU32::into_inner).collect();
 
-    // Pass 3 (no bytes are copied here: see `Merged`).
-    let owned: Vec<u64> = (0..cuts.len())
-        .into_par_iter()
-        .with_max_len(1)
-        .map(|i| {
-            (0..cuts[i].hashes.len())
-                .filter(|&j| owner[base[i] + j] as usize == base[i] + j)
-                .map(|j| u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]))
-                .sum()
-        })
-        .collect();
+        // Pass 3 (no bytes are copied here: see `Merged`).
+        let owned: Option<Vec<u64>> = (0..cuts.len())
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|i| {
+                let mut n = 0u64;
+                for j in 0..cuts[i].hashes.len() {
+                    let (g, first) = (base[i] + j, owner[base[i] + j] as usize);
+                    if first == g {
+                        n += u64::from(string_len(i, j));
+                    } else if !exact && at(first) != bytes(i, j) {
+                        return None;
+                    }
+                }
+                Some(n)
+            })
+            .collect();
+        match owned {
+            Some(owned) => break (owner, owned),
+            None => exact = true,
+        }
+    };
     let mut run_start = Vec::with_capacity(cuts.len());
     let mut size = 0u64;
     for &n in &owned {
@@ -256,6 +285,36 @@ pub fn merge_strings(inputs: &[(&[u8], usize)]) -> Merged {
     Merged { size, pieces }
 }
 
+/// Per input, the indexes of its strings grouped by shard (a counting sort).
+struct Buckets {
+    /// Where each shard's indexes start in `indexes` (and the end).
+    starts: [u32; SHARDS + 1],
+    indexes: Vec<u32>,
+}
+
+impl Buckets {
+    fn new(hashes: &[u64]) -> Buckets {
+        let mut starts = [0u32; SHARDS + 1];
+        for &h in hashes {
+            starts[shard_of(h) + 1] += 1;
+        }
+        for s in 0..SHARDS {
+            starts[s + 1] += starts[s];
+        }
+        let mut next = starts;
+        let mut indexes = vec![0u32; hashes.len()];
+        for (j, &h) in hashes.iter().enumerate() {
+            let s = shard_of(h);
+            indexes[next[s] as usize] = j as u32;
+            next[s] += 1;
+        }
+        Buckets { starts, indexes }
+    }
+
+    fn shard(&self, s: usize) -> &[u32] {
+        &self.indexes[self.starts[s] as usize..self.starts[s + 1] as usize]
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +336,7 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         let mut pieces = Vec::new();
         for &(d, entsize) in inputs {
-            let c = cut(d, entsize);
+            let c = cut(d, entsize, fx_hash);
             let mut outs = Vec::new();
             for j in 0..c.hashes.len() {
                 let s = &d[c.starts[j] as usize..c.starts[j + 1] as usize];
@@ -294,7 +353,11 @@ mod tests {
 
     /// Merges `refs` and checks the result against the serial merge.
     fn same_as_serial(refs: &[(&[u8], usize)]) -> Merged {
-        let a = merge_strings(refs);
+        same_as_serial_with(refs, fx_hash)
+    }
+
+    fn same_as_serial_with(refs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merged {
+        let a = merge_strings_with(refs, hash);
         let (data, pieces) = serial(refs);
         assert_eq!(blob(refs, &a), data);
         let got: Vec<(Vec<u32>, Vec<u64>)> = a
@@ -341,6 +404,10 @@ mod tests {
             inputs.push(d);
         }
         let refs: Vec<(&[u8], usize)> = inputs.iter().map(|d| (d.as_slice(), 1)).collect();
+        // Hashes that collide (by length; all the same): strings matched by hash and length
+        // differ, and the merge must notice and compare bytes.
+        same_as_serial_with(&refs, |s| s.len() as u64);
+        same_as_serial_with(&refs, |_| 7);
         let a = same_as_serial(&refs);
         let p = &a.pieces[3];
         let (s, o) = (p.starts[2], p.outs[2]);
