@@ -1440,7 +1440,12 @@ impl SymtabPieces {
         let symtab_len = (self.n_locals + n_globals) * 24;
         let strtab_len = 1 + pieces.iter().map(|p| p.strtab.len() - 1).sum::<usize>();
         let start = out.len();
-        out.resize(start + symtab_len + strtab_len, 0);
+        if start == 0 {
+            // Fresh zeroed pages (no serial memset): the threads below fault them in.
+            *out = vec![0; symtab_len + strtab_len];
+        } else {
+            out.resize(start + symtab_len + strtab_len, 0);
+        }
         let (symtab, strtab) = out[start..].split_at_mut(symtab_len);
         let (mut locals, mut globals) = symtab.split_at_mut(self.n_locals * 24);
         locals = &mut locals[24..];
