@@ -1120,7 +1120,9 @@ fn merge_data(
 /// [`compute`] would merge, unless liveness or assignment sees otherwise: it compares).
 fn early_merges(config: &Config, res: &Resolution) -> Vec<EarlyMerge> {
     let strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
-    let mut early: Vec<EarlyMerge> = Vec::new();
+    // Per section name, its inputs (file, section, entry size) in link order.
+    type Inputs = Vec<(FileId, u32, usize)>;
+    let mut groups: Vec<(&'static [u8], Inputs)> = Vec::new();
     for (f, object) in res.objects.iter().enumerate() {
         for (sec, shdr) in object.obj.shdrs.iter().enumerate() {
             let flags = shdr.sh_flags.get(LE);
@@ -1138,23 +1140,20 @@ fn early_merges(config: &Config, res: &Resolution) -> Vec<EarlyMerge> {
                 continue;
             }
             let input = (FileId(f as u32), sec as u32, entsize as usize);
-            match early.iter_mut().find(|e| e.name == name) {
-                Some(e) => e.inputs.push(input),
-                None => early.push(EarlyMerge {
-                    name,
-                    inputs: vec![input],
-                    merged: crate::merge::Merged {
-                        size: 0,
-                        pieces: Vec::new(),
-                    },
-                }),
+            match groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, inputs)) => inputs.push(input),
+                None => groups.push((name, vec![input])),
             }
         }
     }
-    for e in &mut early {
-        e.merged = crate::merge::merge_strings(&merge_data(res, e.inputs.iter().copied()));
-    }
-    early
+    groups
+        .into_iter()
+        .map(|(name, inputs)| EarlyMerge {
+            merged: crate::merge::merge_strings(&merge_data(res, inputs.iter().copied())),
+            name,
+            inputs,
+        })
+        .collect()
 }
 
 pub fn compute(
