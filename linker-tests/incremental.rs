@@ -221,6 +221,16 @@ impl Expect {
 }
 
 /// Replaces the first `from` in a file by `to`; returns a label for the edit.
+/// What `program` in `dir` prints, and its exit status.
+fn run_in(dir: &std::path::Path, program: &str) -> String {
+    let out = Command::new(dir.join(program)).output().unwrap();
+    format!(
+        "{}status {:?}",
+        String::from_utf8_lossy(&out.stdout),
+        out.status.code()
+    )
+}
+
 fn replace_in(path: &std::path::Path, from: &str, to: &str) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} has no {from:?}", path.display());
@@ -322,15 +332,6 @@ impl EditSequence {
         cmd
     }
 
-    fn run(&self, program: &str) -> String {
-        let out = Command::new(self.tmp.join(program)).output().unwrap();
-        format!(
-            "{}status {:?}",
-            String::from_utf8_lossy(&out.stdout),
-            out.status.code()
-        )
-    }
-
     /// Relinks after an edit (or the first link) and checks the result.
     fn relink(&mut self, step: &str, expect: Expect) {
         let out = self.link_cmd(true, "prog").output().unwrap();
@@ -344,8 +345,8 @@ impl EditSequence {
             String::from_utf8_lossy(&reference.stderr)
         );
         assert_eq!(
-            self.run("prog"),
-            self.run("prog-ref"),
+            run_in(self.tmp.path(), "prog"),
+            run_in(self.tmp.path(), "prog-ref"),
             "{step}: weld's incrementally linked program differs from GNU ld's"
         );
     }
@@ -609,7 +610,7 @@ fn a_renamed_hard_link_is_not_read_again() {
     assert!(Expect::Patch.check(&step, &said));
     // main.o changed and was read; f-renamed.o was not.
     assert!(said.contains("inputs checked, 1 read"), "{said}");
-    assert_eq!(p.run("prog"), "status Some(0)");
+    assert_eq!(run_in(p.tmp.path(), "prog"), "status Some(0)");
 }
 
 /// An unchanged object is not scanned again unless a symbol it names resolves to another
@@ -1046,15 +1047,6 @@ impl RustWorkspace {
         );
     }
 
-    fn run(&self, program: &str) -> String {
-        let out = Command::new(self.tmp.join(program)).output().unwrap();
-        format!(
-            "{}status {:?}",
-            String::from_utf8_lossy(&out.stdout),
-            out.status.code()
-        )
-    }
-
     /// Builds the library and the binary (rustc reuses what its incremental cache allows)
     /// and checks the link.
     fn build(&mut self, step: &str, expect: Expect) {
@@ -1089,8 +1081,8 @@ impl RustWorkspace {
             "app-ref",
         ]);
         assert_eq!(
-            self.run("app"),
-            self.run("app-ref"),
+            run_in(self.tmp.path(), "app"),
+            run_in(self.tmp.path(), "app-ref"),
             "{step}: weld's incrementally linked program differs from GNU ld's"
         );
     }
