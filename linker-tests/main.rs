@@ -42,6 +42,8 @@
 //! object, corrupt archive, foreign architecture, undefined and duplicate symbols) and checks the
 //! exit status, the error messages and that no output is left behind. `directives` tests its
 //! parser, and `fixtures::every_fixture_file_is_used` keeps `fixtures/` and the list below in step.
+//! `output_file` links over an existing output (same bytes as a new file; a running program
+//! and a shared library get a new file).
 //!
 //! # Environment
 //!
@@ -57,6 +59,7 @@ mod determinism;
 mod directives;
 mod harness;
 mod incremental;
+mod output_file;
 mod relocatable;
 mod rust;
 mod shared_undefined;

@@ -879,9 +879,10 @@ pub fn apply(
         file.sync_data()?;
         Ok(written)
     };
-    // A running executable cannot be opened for writing (ETXTBSY); a shared library can,
-    // but the processes that have it mapped would see the patch: copy those.
-    let in_place = if kind == layout::OutputKind::Shared {
+    // A running executable cannot be opened for writing (ETXTBSY, on all kernels but 6.11
+    // and 6.12); a shared library can, but the processes that have it mapped would see the
+    // patch: copy those.
+    let in_place = if !crate::output::in_place_is_safe(kind == layout::OutputKind::Shared) {
         None
     } else {
         match std::fs::OpenOptions::new()

@@ -215,12 +215,13 @@ pub fn link(config: &args::Config) -> Result<()> {
     });
     let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
     timer.done("resolve");
-    // Every input is mapped now. Freeing a big old output's pages takes tens of
-    // milliseconds: a full link removes it meanwhile (as GNU ld removes an ordinary file it
-    // is about to replace), unless the incremental path may still patch it.
-    let old_output = update
-        .is_none()
-        .then(|| remove_in_background(&config.output));
+    // Every input is mapped now. A full link rewrites the old output in place when no
+    // process can be running it (see `output`); otherwise freeing its pages takes tens of
+    // milliseconds: it is removed meanwhile (as GNU ld removes an ordinary file it is about
+    // to replace), unless the incremental path may still patch it.
+    let reuse_output = output::in_place_is_safe(config.shared);
+    let old_output =
+        (update.is_none() && !reuse_output).then(|| remove_in_background(&config.output));
     report_duplicates(&resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.
@@ -276,8 +277,9 @@ pub fn link(config: &args::Config) -> Result<()> {
     } else {
         None
     };
-    let mut file = output::OutputFile::create(&config.output, layout.file_size)?;
-    let tail = write::write_into(config, &ctx, &layout, None, file.bytes())?;
+    let mut file = output::OutputFile::create(&config.output, layout.file_size, reuse_output)?;
+    let zeroed = file.zeroed();
+    let tail = write::write_into(config, &ctx, &layout, None, file.bytes(), zeroed)?;
     timer.done("write");
     if config.stats {
         let size = tail.offset as usize + tail.bytes.len();

@@ -94,7 +94,7 @@ pub fn write(
     // covers the tail, so appending it does not copy the buffer.
     let mut buf = vec![0u8; layout.file_size as usize + appended_bound(ctx, layout)];
     buf.truncate(layout.file_size as usize);
-    let tail = write_into(config, ctx, layout, select, &mut buf)?;
+    let tail = write_into(config, ctx, layout, select, &mut buf, true)?;
     buf.truncate(tail.offset as usize);
     buf.extend_from_slice(&tail.bytes);
     Ok(buf)
@@ -108,7 +108,7 @@ pub fn write_parts(
     select: Option<&Selection>,
 ) -> Result<(Vec<u8>, Tail)> {
     let mut buf = vec![0u8; layout.file_size as usize];
-    let tail = write_into(config, ctx, layout, select, &mut buf)?;
+    let tail = write_into(config, ctx, layout, select, &mut buf, true)?;
     buf.truncate(tail.offset as usize);
     Ok((buf, tail))
 }
@@ -121,14 +121,17 @@ pub struct Tail {
     pub bytes: Vec<u8>,
 }
 
-/// Writes the output into `buf` (exactly `layout.file_size` zeroed bytes, a memory-mapped
-/// output file or a vector) and returns the tail that follows it.
+/// Writes the output into `buf` (exactly `layout.file_size` bytes, a memory-mapped output
+/// file or a vector) and returns the tail that follows it. Unless `zeroed` says that `buf`
+/// is all zeros (a new file or vector), every byte no section fills is cleared: a reused
+/// output file holds the old output's bytes.
 pub fn write_into(
     config: &Config,
     ctx: &Context,
     layout: &Layout,
     select: Option<&Selection>,
     buf: &mut [u8],
+    zeroed: bool,
 ) -> Result<Tail> {
     if layout.file_size > 1 << 40 {
         bail!("the output would be {} bytes: too large", layout.file_size);
@@ -178,22 +181,34 @@ pub fn write_into(
     }
     jobs.sort_by_key(|j| j.0);
     let mut slices = Vec::with_capacity(jobs.len());
+    // What no input section fills (headers, padding, linker-made sections), to be cleared
+    // if `buf` is not known to be zeros. Each job fills all of its slice.
+    let mut gaps: Vec<&mut [u8]> = Vec::new();
     let mut rest: &mut [u8] = &mut *buf;
     let mut consumed = 0usize;
     for &(offset, len, ..) in &jobs {
         if offset < consumed || offset + len > consumed + rest.len() {
             bail!("internal error: overlapping section contributions at file offset {offset:#x}");
         }
-        let (_, tail) = std::mem::take(&mut rest).split_at_mut(offset - consumed);
+        let (gap, tail) = std::mem::take(&mut rest).split_at_mut(offset - consumed);
         let (slice, tail) = tail.split_at_mut(len);
+        if !zeroed && !gap.is_empty() {
+            gaps.push(gap);
+        }
         slices.push(slice);
         rest = tail;
         consumed = offset + len;
+    }
+    if !zeroed {
+        gaps.push(rest);
     }
     // The symbol table does not depend on the sections' bytes: built meanwhile.
     let (symtab, results) = rayon::join(
         || (!config.strip_all).then(|| build_symtab(ctx, layout)),
         || -> Vec<SectionOutput> {
+            gaps.into_par_iter()
+                .flat_map(|g| g.par_chunks_mut(1 << 20))
+                .for_each(|g| g.fill(0));
             slices
                 .into_par_iter()
                 .zip(jobs.par_iter())
@@ -1019,9 +1034,10 @@ fn copy_and_relocate(
     let writable = object.obj.shdrs[sec as usize].sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
     let sec_name = SectionName(object.obj.section_names[sec as usize]);
 
-    // Copy.
+    // Copy. The whole slice is written: it may hold an old output's bytes.
     match records {
         Some(records) => {
+            buf.fill(0);
             for r in records {
                 let Some(out) = r.out_offset else { continue };
                 let src = &data[r.in_offset as usize..(r.in_offset + r.size) as usize];
@@ -1034,6 +1050,7 @@ fn copy_and_relocate(
         }
         None => {
             buf[base_off..base_off + data.len()].copy_from_slice(data);
+            buf[base_off + data.len()..].fill(0); // a NOBITS input in a PROGBITS section
         }
     }
     let section_len = match records {
