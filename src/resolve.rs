@@ -402,11 +402,7 @@ impl Resolver {
         let obj = parsed
             .unwrap_or_else(|| ObjectFile::parse(data))
             .with_context(|| name.clone())?;
-        if obj
-            .section_names
-            .iter()
-            .any(|n| n.starts_with(b".gnu.lto_") || n.starts_with(b".llvm.lto"))
-        {
+        if obj.lto {
             bail!(
                 "{name}: file contains LTO intermediate code (compiled with -flto); weld does not \
                  run LTO plugins: build without -flto"

@@ -89,6 +89,8 @@ pub struct ObjectFile {
     pub global_names: Vec<(&'static [u8], u64)>,
     /// Some non-local symbol has a versioned name (`name@@VERSION`, `name@VERSION`).
     pub versioned: bool,
+    /// It holds LTO intermediate code (a `.gnu.lto_*` or `.llvm.lto` section).
+    pub lto: bool,
 }
 
 impl ObjectFile {
@@ -108,11 +110,15 @@ impl ObjectFile {
         let mut symtab_index = None;
         let mut compressed = Vec::new();
         let mut groups = Vec::new();
+        let mut lto = false;
         for (i, shdr) in shdrs.iter().enumerate() {
             let name = sections
                 .section_name(LE, shdr)
                 .context("bad section name")?;
             section_names.push(name);
+            // Checked here, where the name is in cache (the serial resolution loop paid a
+            // miss per section for it).
+            lto |= name.starts_with(b".gnu.lto_") || name.starts_with(b".llvm.lto");
             // Check every section's data range once, so later phases can slice without
             // checks; alignments and sizes are bounded so that layout arithmetic cannot
             // overflow.
@@ -233,6 +239,7 @@ impl ObjectFile {
         Ok(ObjectFile {
             global_names,
             versioned,
+            lto,
             decompressed,
             data,
             shdrs,
