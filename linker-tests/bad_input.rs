@@ -103,6 +103,30 @@ fn foreign_architecture() {
     );
 }
 
+/// An object of LTO intermediate code (gcc `-flto` without `-ffat-lto-objects`) has no
+/// machine code to link: weld runs no LTO plugin and says so.
+#[test]
+fn lto_object() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // GNU ld loads gcc's LTO plugin from its bfd-plugins directory and links it
+    }
+    let tmp = TempDir::new("bad-input-lto-object");
+    std::fs::write(tmp.join("lto.c"), PLAIN_C).unwrap();
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-flto", "lto.c", "-o", "lto.o"])
+            .current_dir(tmp.path()),
+    );
+    check_rejected(
+        &tmp,
+        &["-o", "out", "lto.o"],
+        &Expected {
+            weld_lines: &[&["weld: error:", "lto.o", "LTO", "-flto"]],
+            mentions: &["lto.o"],
+        },
+    );
+}
+
 #[test]
 fn undefined_symbol_c() {
     let tmp = TempDir::new("bad-input-undefined-symbol-c");
