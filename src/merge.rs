@@ -15,7 +15,7 @@
 
 use rayon::prelude::*;
 use std::hash::Hasher;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Shards of pass 2: enough to keep two to a few dozen threads busy.
 const SHARDS: usize = 64;
@@ -99,10 +99,30 @@ fn block_index(starts: &[u32], len: usize) -> Vec<u32> {
     index
 }
 
-/// The strings of one input: start offsets (plus the end) and hashes.
+/// The strings of one input: start offsets (plus the end), and each string's hash, length
+/// and index grouped by shard (a counting sort).
 struct Cut {
     starts: Vec<u32>,
-    hashes: Vec<u64>,
+    /// Where each shard's strings start in `entries` (and the end).
+    shards: [u32; SHARDS + 1],
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    hash: u64,
+    len: u32,
+    index: u32,
+}
+
+impl Cut {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn shard(&self, s: usize) -> &[Entry] {
+        &self.entries[self.shards[s] as usize..self.shards[s + 1] as usize]
+    }
 }
 
 /// Where each string of `data` ends: at its terminator of `entsize` zero bytes (aligned to
@@ -126,7 +146,29 @@ fn cut(data: &[u8], entsize: usize, hash: fn(&[u8]) -> u64) -> Cut {
         start = stop;
     }
     starts.push(data.len() as u32);
-    Cut { starts, hashes }
+    let mut shards = [0u32; SHARDS + 1];
+    for &h in &hashes {
+        shards[shard_of(h) + 1] += 1;
+    }
+    for s in 0..SHARDS {
+        shards[s + 1] += shards[s];
+    }
+    let mut next = shards;
+    let mut entries = vec![Entry::default(); hashes.len()];
+    for (j, &hash) in hashes.iter().enumerate() {
+        let s = shard_of(hash);
+        entries[next[s] as usize] = Entry {
+            hash,
+            len: starts[j + 1] - starts[j],
+            index: j as u32,
+        };
+        next[s] += 1;
+    }
+    Cut {
+        starts,
+        shards,
+        entries,
+    }
 }
 
 /// The hash a shard's table files a string under. The shard is chosen by the hash's top
@@ -157,7 +199,8 @@ fn fx_hash(s: &[u8]) -> u64 {
 /// [`merge_strings`] with strings hashed by `hash` (the tests make it collide).
 fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merged {
     debug_assert!(inputs.iter().all(|(d, _)| d.len() < 1 << 32));
-    // Pass 1.
+    // Pass 1: per input, its strings' starts, and its strings' (hash, length, index) grouped
+    // by shard, so that pass 2 reads each shard's strings of an input in one run.
     let cuts: Vec<Cut> = inputs
         .par_iter()
         .with_max_len(1)
@@ -167,67 +210,67 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
     let mut total = 0usize;
     for c in &cuts {
         base.push(total);
-        total += c.hashes.len();
+        total += c.len();
     }
     base.push(total);
     let bytes = |i: usize, j: usize| -> &[u8] {
         let c = &cuts[i];
         &inputs[i].0[c.starts[j] as usize..c.starts[j + 1] as usize]
     };
+    // An owner is named by input and index: `(i << 32) | j`.
+    let at = |owner: u64| bytes((owner >> 32) as usize, owner as u32 as usize);
 
-    // Pass 2: each shard walks its strings in global order; the first one seen owns. A
-    // string's shard is its hash's: per input, its strings' indexes sorted by shard.
-    let buckets: Vec<Buckets> = cuts
-        .par_iter()
-        .with_max_len(1)
-        .map(|c| Buckets::new(&c.hashes))
-        .collect();
-    // The bytes of the string with global index `g`.
-    let at = |g: usize| {
-        let i = base.partition_point(|&b| b <= g) - 1;
-        bytes(i, g - base[i])
-    };
-    let string_len = |i: usize, j: usize| cuts[i].starts[j + 1] - cuts[i].starts[j];
-    // The first try matches strings by hash and length only: no string's bytes are read
-    // (they are the cache misses of a merge). Pass 3 then compares each string with the one
-    // it was matched to, in input order; should two differ, pass 2 runs again comparing
-    // bytes.
+    // Pass 2: each shard walks its strings in global order; the first one seen owns. The
+    // first try matches strings by hash and length only: no string's bytes are read (they
+    // are the cache misses of a merge). Pass 3 then compares each string with the one it was
+    // matched to, in input order; should two differ, pass 2 runs again comparing bytes.
     let mut exact = false;
     let (owner, owned) = loop {
-        let owner: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
+        let owner: Vec<AtomicU64> = (0..total).map(|_| AtomicU64::new(0)).collect();
         (0..SHARDS).into_par_iter().with_max_len(1).for_each(|s| {
-            let n = buckets.iter().map(|b| b.shard(s).len()).sum();
-            // First occurrences seen so far: (hash, length, global index).
-            let mut seen: hashbrown::HashTable<(u64, u32, u32)> =
+            let n = cuts.iter().map(|c| c.shard(s).len()).sum();
+            // First occurrences seen so far: (hash, length, owner).
+            let mut seen: hashbrown::HashTable<(u64, u32, u64)> =
                 hashbrown::HashTable::with_capacity(n);
-            for (i, b) in buckets.iter().enumerate() {
-                for &j in b.shard(s) {
-                    let j = j as usize;
-                    let (hash, len) = (cuts[i].hashes[j], string_len(i, j));
-                    let g = base[i] + j;
-                    let same = |e: &(u64, u32, u32)| {
-                        e.0 == hash && e.1 == len && (!exact || at(e.2 as usize) == bytes(i, j))
+            for (i, c) in cuts.iter().enumerate() {
+                for e in c.shard(s) {
+                    let me = ((i as u64) << 32) | u64::from(e.index);
+                    let same = |f: &(u64, u32, u64)| {
+                        f.0 == e.hash
+                            && f.1 == e.len
+                            && (!exact || at(f.2) == bytes(i, e.index as usize))
                     };
                     let &(_, _, first) = seen
-                        .entry(table_hash(hash), same, |e| table_hash(e.0))
-                        .or_insert((hash, len, g as u32))
+                        .entry(table_hash(e.hash), same, |f| table_hash(f.0))
+                        .or_insert((e.hash, e.len, me))
                         .get();
-                    owner[g].store(first, Ordering::Relaxed);
+                    owner[base[i] + e.index as usize].store(first, Ordering::Relaxed);
                 }
             }
         });
-        let owner: Vec<u32> = owner.into_iter().map(AtomicU32::into_inner).collect();
+        let owner: Vec<u64> = owner.into_iter().map(AtomicU64::into_inner).collect();
 
-        // Pass 3 (no bytes are copied here: see `Merged`).
+        // Pass 3 (no bytes are copied here: see `Merged`). The owner of a string a few
+        // places ahead is fetched while this one is compared: the comparisons are cache
+        // misses, one after another otherwise.
+        const AHEAD: usize = 8;
         let owned: Option<Vec<u64>> = (0..cuts.len())
             .into_par_iter()
             .with_max_len(1)
             .map(|i| {
                 let mut n = 0u64;
-                for j in 0..cuts[i].hashes.len() {
-                    let (g, first) = (base[i] + j, owner[base[i] + j] as usize);
-                    if first == g {
-                        n += u64::from(string_len(i, j));
+                let mine = &owner[base[i]..base[i + 1]];
+                let me = |j: usize| ((i as u64) << 32) | j as u64;
+                for (j, &first) in mine.iter().enumerate() {
+                    if let Some(&ahead) = mine.get(j + AHEAD) {
+                        if ahead != me(j + AHEAD) {
+                            let c = &cuts[(ahead >> 32) as usize];
+                            let start = c.starts[ahead as u32 as usize] as usize;
+                            prefetch(inputs[(ahead >> 32) as usize].0[start..].as_ptr());
+                        }
+                    }
+                    if first == me(j) {
+                        n += u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]);
                     } else if !exact && at(first) != bytes(i, j) {
                         return None;
                     }
@@ -252,9 +295,9 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
         .with_max_len(1)
         .for_each(|i| {
             let mut at = run_start[i];
-            for j in 0..cuts[i].hashes.len() {
+            for j in 0..cuts[i].len() {
                 let g = base[i] + j;
-                if owner[g] as usize == g {
+                if owner[g] == ((i as u64) << 32) | j as u64 {
                     out_offset[g].store(at, Ordering::Relaxed);
                     at += u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]);
                 }
@@ -267,15 +310,18 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
         .into_par_iter()
         .with_max_len(1)
         .enumerate()
-        .map(|(i, mut c)| {
-            let outs = (0..c.hashes.len())
-                .map(|j| out_offset[owner[base[i] + j] as usize])
+        .map(|(i, c)| {
+            let n = c.len();
+            let outs = owner[base[i]..base[i] + n]
+                .iter()
+                .map(|&o| out_offset[base[(o >> 32) as usize] + o as u32 as usize])
                 .collect();
-            let len = c.starts.pop().unwrap_or(0) as usize;
-            let blocks = block_index(&c.starts, len);
+            let mut starts = c.starts;
+            let len = starts.pop().unwrap_or(0) as usize;
+            let blocks = block_index(&starts, len);
             Pieces {
                 blocks,
-                starts: c.starts,
+                starts,
                 outs,
                 owned_start: run_start[i],
                 owned_end: run_start[i] + owned[i],
@@ -285,36 +331,18 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
     Merged { size, pieces }
 }
 
-/// Per input, the indexes of its strings grouped by shard (a counting sort).
-struct Buckets {
-    /// Where each shard's indexes start in `indexes` (and the end).
-    starts: [u32; SHARDS + 1],
-    indexes: Vec<u32>,
+/// Asks the CPU to bring the cache line at `p` in, without waiting for it.
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and never faults,
+    // whatever the address; SSE, which it needs, is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
-impl Buckets {
-    fn new(hashes: &[u64]) -> Buckets {
-        let mut starts = [0u32; SHARDS + 1];
-        for &h in hashes {
-            starts[shard_of(h) + 1] += 1;
-        }
-        for s in 0..SHARDS {
-            starts[s + 1] += starts[s];
-        }
-        let mut next = starts;
-        let mut indexes = vec![0u32; hashes.len()];
-        for (j, &h) in hashes.iter().enumerate() {
-            let s = shard_of(h);
-            indexes[next[s] as usize] = j as u32;
-            next[s] += 1;
-        }
-        Buckets { starts, indexes }
-    }
-
-    fn shard(&self, s: usize) -> &[u32] {
-        &self.indexes[self.starts[s] as usize..self.starts[s + 1] as usize]
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +366,7 @@ mod tests {
         for &(d, entsize) in inputs {
             let c = cut(d, entsize, fx_hash);
             let mut outs = Vec::new();
-            for j in 0..c.hashes.len() {
+            for j in 0..c.len() {
                 let s = &d[c.starts[j] as usize..c.starts[j + 1] as usize];
                 let o = *seen.entry(s.to_vec()).or_insert_with(|| {
                     data.extend_from_slice(s);
@@ -346,7 +374,7 @@ mod tests {
                 });
                 outs.push(o);
             }
-            pieces.push((c.starts[..c.hashes.len()].to_vec(), outs));
+            pieces.push((c.starts[..c.len()].to_vec(), outs));
         }
         (data, pieces)
     }
