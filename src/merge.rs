@@ -4,7 +4,7 @@
 //! appending it on first sight: strings appear in order of first occurrence. The work is
 //! spread over threads in four passes, none of which depends on thread scheduling:
 //!
-//! 1. per input: cut into strings, hash each one;
+//! 1. per input: cut into strings, hash each one, group them by shard of the hash space;
 //! 2. per shard of the hash space: find each string's first occurrence (its owner), by
 //!    hash and length: no string's bytes are read;
 //! 3. per input: compare each string with its owner (in input order, so only the owner's
