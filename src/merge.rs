@@ -123,6 +123,19 @@ impl Cut {
     fn shard(&self, s: usize) -> &[Entry] {
         &self.entries[self.shards[s] as usize..self.shards[s + 1] as usize]
     }
+
+    fn string_len(&self, j: usize) -> u32 {
+        self.starts[j + 1] - self.starts[j]
+    }
+}
+
+/// A string named by its input and its index there, as owners are recorded.
+fn string_id(i: usize, j: usize) -> u64 {
+    ((i as u64) << 32) | j as u64
+}
+
+fn split_id(id: u64) -> (usize, usize) {
+    ((id >> 32) as usize, id as u32 as usize)
 }
 
 /// Where each string of `data` ends: at its terminator of `entsize` zero bytes (aligned to
@@ -217,8 +230,10 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
         let c = &cuts[i];
         &inputs[i].0[c.starts[j] as usize..c.starts[j + 1] as usize]
     };
-    // An owner is named by input and index: `(i << 32) | j`.
-    let at = |owner: u64| bytes((owner >> 32) as usize, owner as u32 as usize);
+    let at = |id: u64| {
+        let (i, j) = split_id(id);
+        bytes(i, j)
+    };
 
     // Pass 2: each shard walks its strings in global order; the first one seen owns. The
     // first try matches strings by hash and length only: no string's bytes are read (they
@@ -234,7 +249,7 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
                 hashbrown::HashTable::with_capacity(n);
             for (i, c) in cuts.iter().enumerate() {
                 for e in c.shard(s) {
-                    let me = ((i as u64) << 32) | u64::from(e.index);
+                    let me = string_id(i, e.index as usize);
                     let same = |f: &(u64, u32, u64)| {
                         f.0 == e.hash
                             && f.1 == e.len
@@ -260,17 +275,16 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
             .map(|i| {
                 let mut n = 0u64;
                 let mine = &owner[base[i]..base[i + 1]];
-                let me = |j: usize| ((i as u64) << 32) | j as u64;
                 for (j, &first) in mine.iter().enumerate() {
                     if let Some(&ahead) = mine.get(j + AHEAD) {
-                        if ahead != me(j + AHEAD) {
-                            let c = &cuts[(ahead >> 32) as usize];
-                            let start = c.starts[ahead as u32 as usize] as usize;
-                            prefetch(inputs[(ahead >> 32) as usize].0[start..].as_ptr());
+                        if ahead != string_id(i, j + AHEAD) {
+                            let (fi, fj) = split_id(ahead);
+                            let start = cuts[fi].starts[fj] as usize;
+                            prefetch(inputs[fi].0[start..].as_ptr());
                         }
                     }
-                    if first == me(j) {
-                        n += u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]);
+                    if first == string_id(i, j) {
+                        n += u64::from(cuts[i].string_len(j));
                     } else if !exact && at(first) != bytes(i, j) {
                         return None;
                     }
@@ -297,9 +311,9 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
             let mut at = run_start[i];
             for j in 0..cuts[i].len() {
                 let g = base[i] + j;
-                if owner[g] == ((i as u64) << 32) | j as u64 {
+                if owner[g] == string_id(i, j) {
                     out_offset[g].store(at, Ordering::Relaxed);
-                    at += u64::from(cuts[i].starts[j + 1] - cuts[i].starts[j]);
+                    at += u64::from(cuts[i].string_len(j));
                 }
             }
         });
@@ -314,7 +328,10 @@ fn merge_strings_with(inputs: &[(&[u8], usize)], hash: fn(&[u8]) -> u64) -> Merg
             let n = c.len();
             let outs = owner[base[i]..base[i] + n]
                 .iter()
-                .map(|&o| out_offset[base[(o >> 32) as usize] + o as u32 as usize])
+                .map(|&o| {
+                    let (oi, oj) = split_id(o);
+                    out_offset[base[oi] + oj]
+                })
                 .collect();
             let mut starts = c.starts;
             let len = starts.pop().unwrap_or(0) as usize;
