@@ -962,6 +962,20 @@ impl Context<'_> {
         }
         if let Some(id) = object.global_id(sym_index) {
             let symref = SymRef::Global(id);
+            if let Some(at) = self.res.defined_at.get(id.0 as usize) {
+                if at.file != u32::MAX {
+                    let target = if at.shndx() == u32::from(elf::SHN_ABS) {
+                        Target::Abs(at.value)
+                    } else {
+                        Target::Section {
+                            file: FileId(at.file),
+                            sec: at.shndx(),
+                            value: at.value,
+                        }
+                    };
+                    return (symref, target, at.st_type());
+                }
+            }
             let symbol = self.res.symbols.get(id);
             return match symbol.def {
                 Def::Defined { file: f, sym, .. } => {

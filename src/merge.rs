@@ -185,11 +185,12 @@ fn cut(data: &[u8], entsize: usize, hash: fn(&[u8]) -> u64) -> Cut {
 }
 
 /// The hash a shard's table files a string under. The shard is chosen by the hash's top
-/// bits, which hashbrown also takes for its control bytes: within one shard they would
-/// all be alike, and every probe would compare most entries of a group. Rotated, the
-/// bits that vary come first.
+/// bits, which hashbrown takes for its control bytes, and its low bits choose the bucket:
+/// within one shard the shard bits are all alike, so they are rotated to the middle, where
+/// hashbrown looks at neither (at either end, every probe would compare most entries of a
+/// group, or start in one bucket of 64).
 fn table_hash(hash: u64) -> u64 {
-    hash.rotate_left(6)
+    hash.rotate_left(38)
 }
 
 fn shard_of(hash: u64) -> usize {

@@ -56,6 +56,62 @@ pub struct Resolution {
     pub symbols: SymbolDb,
     /// Duplicate strong definitions: symbol, first file, second file.
     pub duplicates: Vec<(SymbolId, FileId, FileId)>,
+    /// Where each symbol defined by an object is, by [`SymbolId`]: the answer to most
+    /// relocations, read from one small array instead of the symbol, the defining object
+    /// and its symbol table.
+    pub defined_at: Vec<DefinedAt>,
+}
+
+/// A `Def::Defined` symbol's section, value and type, as its object's symbol table gives
+/// them; `file == u32::MAX` for any other symbol (and for section indexes of 2^24 and up,
+/// which `shndx_type` cannot hold).
+#[derive(Clone, Copy, Debug)]
+pub struct DefinedAt {
+    pub file: u32,
+    /// Section index in the low 24 bits, `STT_*` type above.
+    shndx_type: u32,
+    pub value: u64,
+}
+
+impl DefinedAt {
+    const NONE: DefinedAt = DefinedAt {
+        file: u32::MAX,
+        shndx_type: 0,
+        value: 0,
+    };
+
+    pub fn shndx(self) -> u32 {
+        self.shndx_type & 0xff_ffff
+    }
+
+    pub fn st_type(self) -> u8 {
+        (self.shndx_type >> 24) as u8
+    }
+
+    /// For each symbol of `symbols`.
+    fn table(symbols: &SymbolDb, objects: &[LoadedObject]) -> Vec<DefinedAt> {
+        symbols
+            .symbols
+            .par_iter()
+            .with_min_len(1024)
+            .map(|symbol| match symbol.def {
+                Def::Defined { file, sym, .. } => {
+                    let obj = &objects[file.0 as usize].obj;
+                    let shndx = obj.symbol_shndx(sym as usize);
+                    let st = &obj.symbols[sym as usize];
+                    if shndx >= 1 << 24 {
+                        return DefinedAt::NONE;
+                    }
+                    DefinedAt {
+                        file: file.0,
+                        shndx_type: shndx | u32::from(st.st_type()) << 24,
+                        value: st.st_value.get(LE),
+                    }
+                }
+                _ => DefinedAt::NONE,
+            })
+            .collect()
+    }
 }
 
 enum Loaded {
@@ -257,7 +313,10 @@ pub fn resolve(
         }
     }
     steps.step("aliases");
+    let defined_at = DefinedAt::table(&state.symbols, &state.objects);
+    steps.step("defined-at");
     Ok(Resolution {
+        defined_at,
         objects: state.objects,
         dsos: state.dsos,
         symver_aliases,
