@@ -72,31 +72,47 @@ pub fn mark_live(
         }
     }
 
-    for (f, object) in res.objects.iter().enumerate() {
-        let file = FileId(f as u32);
-        for (s, shdr) in object.obj.shdrs.iter().enumerate() {
-            if !content[f][s] {
-                continue;
+    // Per file on all threads: every flag set here is a different section's.
+    let section_roots: Vec<Vec<(FileId, u32)>> = res
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(f, object)| {
+            let file = FileId(f as u32);
+            let mut roots = Vec::new();
+            for (s, shdr) in object.obj.shdrs.iter().enumerate() {
+                if !content[f][s] {
+                    continue;
+                }
+                let flags = shdr.sh_flags.get(LE);
+                let name = object.obj.section_names[s];
+                if flags & u64::from(elf::SHF_ALLOC) == 0 {
+                    // Kept, but not traversed: debug info describes code, it does not keep it.
+                    marked[base[f] + s].store(true, Ordering::Relaxed);
+                    continue;
+                }
+                let sh_type = shdr.sh_type.get(LE);
+                let root = flags & SHF_GNU_RETAIN != 0
+                    || is_root_name(name)
+                    || sh_type == elf::SHT_NOTE
+                    || sh_type == elf::SHT_INIT_ARRAY
+                    || sh_type == elf::SHT_FINI_ARRAY
+                    || sh_type == elf::SHT_PREINIT_ARRAY
+                    // Only names without a dot can be C identifiers: most names are not
+                    // hashed (a Rust object's are long: `.text.<mangled name>`).
+                    || (!start_stop.is_empty()
+                        && name.first() != Some(&b'.')
+                        && start_stop.contains(name));
+                // .eh_frame is handled record by record below.
+                if root && name != b".eh_frame" {
+                    roots.push((file, s as u32));
+                }
             }
-            let flags = shdr.sh_flags.get(LE);
-            let name = object.obj.section_names[s];
-            if flags & u64::from(elf::SHF_ALLOC) == 0 {
-                // Kept, but not traversed: debug info describes code, it does not keep it.
-                marked[base[f] + s].store(true, Ordering::Relaxed);
-                continue;
-            }
-            let root = flags & SHF_GNU_RETAIN != 0
-                || is_root_name(name)
-                || shdr.sh_type.get(LE) == elf::SHT_NOTE
-                || shdr.sh_type.get(LE) == elf::SHT_INIT_ARRAY
-                || shdr.sh_type.get(LE) == elf::SHT_FINI_ARRAY
-                || shdr.sh_type.get(LE) == elf::SHT_PREINIT_ARRAY
-                || start_stop.contains(name);
-            // .eh_frame is handled record by record below.
-            if root && name != b".eh_frame" {
-                mark(&mut queue, file, s as u32);
-            }
-        }
+            roots
+        })
+        .collect();
+    for (f, s) in section_roots.into_iter().flatten() {
+        mark(&mut queue, f, s);
     }
     let root_symbol = |name: &[u8], queue: &mut Vec<(FileId, u32)>| {
         if let Some(id) = res.symbols.lookup(name) {
@@ -137,18 +153,19 @@ pub fn mark_live(
             let mut cie_targets = Vec::new();
             let mut fdes = Vec::new();
             for record in records {
-                let targets: Vec<(FileId, u32)> = relocs[record.relocs.clone()]
-                    .iter()
-                    .filter_map(|r| match ctx.target(file, r.r_sym(LE, false) as usize).1 {
+                let mut targets = relocs[record.relocs.clone()].iter().filter_map(|r| {
+                    match ctx.target(file, r.r_sym(LE, false) as usize).1 {
                         Target::Section { file, sec, .. } => Some((file, sec)),
                         _ => None,
-                    })
-                    .collect();
+                    }
+                });
                 if record.is_cie {
                     cie_targets.extend(targets);
-                } else if let Some((&func, rest)) = targets.split_first() {
+                } else if let Some(func) = targets.next() {
+                    // Most FDEs name only their function: nothing to remember.
+                    let rest: Vec<(FileId, u32)> = targets.collect();
                     if !rest.is_empty() {
-                        fdes.push((func, rest.to_vec()));
+                        fdes.push((func, rest));
                     }
                 }
             }
