@@ -278,6 +278,17 @@ pub fn resolve(
         i = end;
     }
     steps.step("symbols");
+    // Archive members parsed ahead but not used: their pages (headers, symbol and string
+    // tables) will not be read again, and would count in the link's peak memory.
+    for item in &loaded {
+        if let Loaded::Archive {
+            archive, extracted, ..
+        } = item
+        {
+            archive.release_unused(extracted);
+        }
+    }
+    steps.step("release");
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
     for (name, _) in &config.defsym {
         let id = state.symbols.intern(leak_name(name));

@@ -34,6 +34,25 @@ pub fn map_file(path: &Path) -> Result<&'static [u8]> {
     Ok(Box::leak(Box::new(map)))
 }
 
+/// Lets the kernel drop the pages of `data` (part of a mapping from [`map_file`]) from this
+/// process: the link will not read them again, and they would count in its peak memory. The
+/// partial pages at either end are kept. Only a hint: if they are read after all, they are
+/// read again from the file.
+pub fn release(data: &[u8]) {
+    const PAGE: usize = 4096;
+    let start = (data.as_ptr() as usize).next_multiple_of(PAGE);
+    let end = (data.as_ptr() as usize + data.len()) & !(PAGE - 1);
+    if end > start {
+        // SAFETY: the range lies inside a read-only private file mapping that stays mapped
+        // (`map_file` leaks it); MADV_DONTNEED on such a mapping only drops page table
+        // entries, and the next access reads the same file pages again. No memory becomes
+        // invalid, nothing that was written is lost (nothing was).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
 /// One member of an archive.
 pub struct ArchiveMember {
     /// `archive.a(member.o)`, for messages and the symbol table's file symbols.
@@ -47,9 +66,49 @@ pub struct Archive {
     pub members: Vec<ArchiveMember>,
     /// Symbol name -> member index, in index order, with the name's `symbols::name_hash`.
     pub index: Vec<(&'static [u8], u32, u64)>,
+    /// The archive's bytes; a thin archive's members are separate mappings.
+    data: &'static [u8],
+    thin: bool,
 }
 
 impl Archive {
+    /// [`release`]s the members `used` says are not used: in runs of neighbours (one system
+    /// call per run), or one by one for a thin archive.
+    pub fn release_unused(&self, used: &[bool]) {
+        if self.thin {
+            for (member, _) in self.members.iter().zip(used).filter(|(_, &u)| !u) {
+                release(member.data);
+            }
+            return;
+        }
+        let base = self.data.as_ptr() as usize;
+        let range = |m: &ArchiveMember| {
+            let start = m.data.as_ptr() as usize - base;
+            (start, start + m.data.len())
+        };
+        let mut run: Option<(usize, usize)> = None;
+        for (member, &u) in self.members.iter().zip(used) {
+            if u {
+                if let Some((s, e)) = run.take() {
+                    release(&self.data[s..e]);
+                }
+            } else {
+                let (start, end) = range(member);
+                run = Some(match run {
+                    Some((s, _)) if start >= s => (s, end),
+                    Some((s, e)) => {
+                        release(&self.data[s..e]);
+                        (start, end)
+                    }
+                    None => (start, end),
+                });
+            }
+        }
+        if let Some((s, e)) = run {
+            release(&self.data[s..e]);
+        }
+    }
+
     pub fn parse(path: &Path, data: &'static [u8]) -> Result<Archive> {
         let display_name = path.display().to_string();
         let archive = object::read::archive::ArchiveFile::parse(data)
@@ -121,6 +180,8 @@ impl Archive {
             display_name,
             members,
             index,
+            data,
+            thin,
         })
     }
 }
