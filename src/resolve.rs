@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use object::elf;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::{Condvar, Mutex};
 
 /// A loaded relocatable object and how its symbols map to global ids.
 pub struct LoadedObject {
@@ -202,82 +203,28 @@ pub fn resolve(
     specs: &[FileSpec],
     members: Option<&HashMap<u32, Vec<u32>>>,
 ) -> Result<Resolution> {
-    // In parallel; the first failure in command-line order is the one reported.
     let mut steps = crate::PhaseTimer::new(config.time);
-    let loaded: Vec<Result<Loaded>> = specs
-        .par_iter()
-        .with_max_len(1)
-        .enumerate()
-        .map(|(i, spec)| {
-            load(
-                spec,
-                members.map(|m| m.get(&(i as u32)).map_or(&[][..], |v| &v[..])),
-            )
-        })
-        .collect();
-    let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
-    steps.step("load");
-
-    let mut wrap = HashMap::default();
-    for name in &config.wrap {
-        let plain = leak_name(name);
-        wrap.insert(plain, leak_name(&format!("__wrap_{name}")));
-        wrap.insert(leak_name(&format!("__real_{name}")), plain);
-    }
-    let mut state = Resolver {
-        wrap,
-        objects: Vec::new(),
-        dsos: Vec::new(),
-        symbols: SymbolDb::default(),
-        comdat: HashMap::default(),
-        duplicates: Vec::new(),
-        input: 0,
+    // Inputs are loaded on all threads, in command-line order, while this thread resolves
+    // those already loaded (and loads too, while it waits for the next one): the serial
+    // resolution overlaps the parallel loading. The first failure in command-line order is
+    // the one reported.
+    let arrivals = Arrivals {
+        slots: (0..specs.len()).map(|_| Mutex::new(None)).collect(),
+        signal: (Mutex::new(()), Condvar::new()),
     };
-    for name in &config.undefined {
-        let id = state.symbols.intern(leak_name(name));
-        state.symbols.get_mut(id).strong_ref = true;
-    }
-    // --defsym: the symbols its expressions name are needed (they may pull archive members).
-    for (_, expr) in &config.defsym {
-        if let Some((Some(target), _)) = crate::layout::parse_defsym(expr) {
-            let id = state.symbols.intern(leak_name(&target));
-            state.symbols.get_mut(id).strong_ref = true;
+    let state = rayon::scope_fifo(|scope| {
+        for (i, spec) in specs.iter().enumerate() {
+            let arrivals = &arrivals;
+            scope.spawn_fifo(move |_| {
+                let wanted = members.map(|m| m.get(&(i as u32)).map_or(&[][..], |v| &v[..]));
+                arrivals.deliver(i, load(spec, wanted));
+            });
         }
-    }
-    if !config.relocatable {
-        let entry = config.entry.as_deref().unwrap_or("_start");
-        let id = state.symbols.intern(leak_name(entry));
-        state.symbols.get_mut(id).strong_ref = true;
-    }
+        resolve_loaded(config, specs, &arrivals)
+    });
+    let (mut state, loaded) = state?;
+    steps.step("load, symbols");
 
-    let mut i = 0;
-    while i < loaded.len() {
-        let group = specs[i].group;
-        let mut end = i + 1;
-        if group.is_some() {
-            while end < loaded.len() && specs[end].group == group {
-                end += 1;
-            }
-        }
-        // Objects and whole archives first, in order; then scan the archives until no member
-        // is added (a single archive outside a group is scanned the same way).
-        for (k, item) in loaded[i..end].iter_mut().enumerate() {
-            state.input = (i + k) as u32;
-            state.load_eagerly(item)?;
-        }
-        loop {
-            let mut progress = false;
-            for (k, item) in loaded[i..end].iter_mut().enumerate() {
-                state.input = (i + k) as u32;
-                progress |= state.scan_archive(item)?;
-            }
-            if !progress || end - i == 1 {
-                break;
-            }
-        }
-        i = end;
-    }
-    steps.step("symbols");
     // Archive members parsed ahead but not used: their pages (headers, symbol and string
     // tables) will not be read again, and would count in the link's peak memory.
     for item in &loaded {
@@ -334,6 +281,116 @@ pub fn resolve(
         symbols: state.symbols,
         duplicates: state.duplicates,
     })
+}
+
+/// Loaded inputs, by command-line position, as loading tasks deliver them.
+struct Arrivals {
+    slots: Vec<Mutex<Option<Result<Loaded>>>>,
+    /// Notified at each delivery.
+    signal: (Mutex<()>, Condvar),
+}
+
+impl Arrivals {
+    fn deliver(&self, i: usize, item: Result<Loaded>) {
+        *lock(&self.slots[i]) = Some(item);
+        let _guard = lock(&self.signal.0);
+        self.signal.1.notify_all();
+    }
+
+    /// Input `i`, once loaded; meanwhile this thread runs other loading tasks.
+    fn take(&self, i: usize) -> Result<Loaded> {
+        loop {
+            if let Some(item) = lock(&self.slots[i]).take() {
+                return item;
+            }
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                continue;
+            }
+            // Nothing to run: input `i` is being loaded by another thread. The time-out
+            // covers a delivery between the check above and the wait.
+            let guard = lock(&self.signal.0);
+            let _ = self
+                .signal
+                .1
+                .wait_timeout(guard, std::time::Duration::from_micros(200));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Resolution proper, serial: inputs in command-line order, as they arrive.
+fn resolve_loaded(
+    config: &Config,
+    specs: &[FileSpec],
+    arrivals: &Arrivals,
+) -> Result<(Resolver, Vec<Loaded>)> {
+    let mut wrap = HashMap::default();
+    for name in &config.wrap {
+        let plain = leak_name(name);
+        wrap.insert(plain, leak_name(&format!("__wrap_{name}")));
+        wrap.insert(leak_name(&format!("__real_{name}")), plain);
+    }
+    let mut state = Resolver {
+        wrap,
+        objects: Vec::new(),
+        dsos: Vec::new(),
+        symbols: SymbolDb::default(),
+        comdat: HashMap::default(),
+        duplicates: Vec::new(),
+        input: 0,
+    };
+    for name in &config.undefined {
+        let id = state.symbols.intern(leak_name(name));
+        state.symbols.get_mut(id).strong_ref = true;
+    }
+    // --defsym: the symbols its expressions name are needed (they may pull archive members).
+    for (_, expr) in &config.defsym {
+        if let Some((Some(target), _)) = crate::layout::parse_defsym(expr) {
+            let id = state.symbols.intern(leak_name(&target));
+            state.symbols.get_mut(id).strong_ref = true;
+        }
+    }
+    if !config.relocatable {
+        let entry = config.entry.as_deref().unwrap_or("_start");
+        let id = state.symbols.intern(leak_name(entry));
+        state.symbols.get_mut(id).strong_ref = true;
+    }
+
+    let mut loaded: Vec<Loaded> = Vec::with_capacity(specs.len());
+    let mut i = 0;
+    while i < specs.len() {
+        let group = specs[i].group;
+        let mut end = i + 1;
+        if group.is_some() {
+            while end < specs.len() && specs[end].group == group {
+                end += 1;
+            }
+        }
+        while loaded.len() < end {
+            loaded.push(arrivals.take(loaded.len())?);
+        }
+        // Objects and whole archives first, in order; then scan the archives until no member
+        // is added (a single archive outside a group is scanned the same way).
+        for (k, item) in loaded[i..end].iter_mut().enumerate() {
+            state.input = (i + k) as u32;
+            state.load_eagerly(item)?;
+        }
+        loop {
+            let mut progress = false;
+            for (k, item) in loaded[i..end].iter_mut().enumerate() {
+                state.input = (i + k) as u32;
+                progress |= state.scan_archive(item)?;
+            }
+            if !progress || end - i == 1 {
+                break;
+            }
+        }
+        i = end;
+    }
+    Ok((state, loaded))
 }
 
 fn leak_name(name: &str) -> &'static [u8] {
