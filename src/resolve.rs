@@ -217,7 +217,16 @@ pub fn resolve(
             let arrivals = &arrivals;
             scope.spawn_fifo(move |_| {
                 let wanted = members.map(|m| m.get(&(i as u32)).map_or(&[][..], |v| &v[..]));
-                arrivals.deliver(i, load(spec, wanted));
+                // A panic must still deliver something: the resolving thread waits for it.
+                let item =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(spec, wanted)))
+                        .unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!(
+                                "internal error while reading {}",
+                                spec.path.display()
+                            ))
+                        });
+                arrivals.deliver(i, item);
             });
         }
         resolve_loaded(config, specs, &arrivals)
