@@ -362,7 +362,8 @@ fn prepare_sources(work: &Path, ws: &Path) -> Result<(), String> {
                 fetch.join("Cargo.toml"),
                 format!(
                     "[package]\nname = \"bench-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-                     [dependencies]\nripgrep = \"={RG_VERSION}\"\n"
+                     [dependencies]\nripgrep = \"={RG_VERSION}\"\n\n\
+                     # not a member of the weld workspace it sits in\n[workspace]\n"
                 ),
             ),
         )?;
