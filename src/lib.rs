@@ -85,9 +85,12 @@ fn use_huge_pages() {
         tunables.push(TUNABLE);
         tunables.push("=1");
         let mut args = std::env::args_os();
-        let Some(arg0) = args.next() else { return };
+        let (Some(arg0), Ok(exe)) = (args.next(), std::env::current_exe()) else {
+            return;
+        };
+        // (The binary's own path, not /proc/self/exe, which would name the process "exe".)
         // Returns only if the exec failed.
-        let _ = std::process::Command::new("/proc/self/exe")
+        let _ = std::process::Command::new(exe)
             .arg0(arg0)
             .args(args)
             .env("GLIBC_TUNABLES", tunables)

@@ -21,6 +21,9 @@ pub struct FileSpec {
     pub group: Option<u32>,
     /// How the file was named, for messages: "-lc", "libc.so (GROUP in /usr/lib/.../libc.so)".
     pub origin: String,
+    /// The file's identity when the search opened it (the incremental state compares it
+    /// with the recorded one).
+    pub identity: crate::state::FileIdentity,
 }
 
 /// Resolves the command line's inputs to files, in link order.
@@ -68,8 +71,8 @@ const MAX_SCRIPT_DEPTH: usize = 16;
 const MAX_SCRIPT_SIZE: u64 = 1 << 20;
 
 enum Kind {
-    /// ELF object, shared object or archive: linked as is.
-    Binary,
+    /// ELF object, shared object or archive: linked as is. Its identity.
+    Binary(crate::state::FileIdentity),
     /// A text file, to be read as a linker script; its contents.
     Script(String),
     Unknown,
@@ -115,12 +118,13 @@ impl Search {
         depth: usize,
     ) -> anyhow::Result<()> {
         match classify(&path)? {
-            Kind::Binary => {
+            Kind::Binary(identity) => {
                 self.files.push(FileSpec {
                     path,
                     modifiers,
                     group,
                     origin,
+                    identity,
                 });
                 Ok(())
             }
@@ -252,16 +256,16 @@ fn classify(path: &Path) -> anyhow::Result<Kind> {
         };
         anyhow::anyhow!("cannot open {}: {reason}", path.display())
     };
-    let metadata = std::fs::metadata(path).map_err(cannot_open)?;
+    // One path lookup: open, then ask the open file.
+    let file = File::open(path).map_err(cannot_open)?;
+    let metadata = file.metadata().map_err(cannot_open)?;
     if metadata.is_dir() {
         anyhow::bail!("cannot open {}: Is a directory", path.display());
     }
     let mut magic = Vec::with_capacity(8);
-    File::open(path)
-        .and_then(|file| file.take(8).read_to_end(&mut magic))
-        .map_err(cannot_open)?;
+    file.take(8).read_to_end(&mut magic).map_err(cannot_open)?;
     if magic.starts_with(b"\x7fELF") || magic == b"!<arch>\n" || magic == b"!<thin>\n" {
-        return Ok(Kind::Binary);
+        return Ok(Kind::Binary(crate::state::FileIdentity::of(&metadata)));
     }
     if metadata.len() > MAX_SCRIPT_SIZE {
         return Ok(Kind::Unknown);

@@ -171,14 +171,20 @@ pub fn state_path(output: &Path) -> PathBuf {
 
 pub fn identity(path: &Path) -> Result<FileIdentity> {
     let m = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
-    Ok(FileIdentity {
-        size: m.size(),
-        mtime_ns: (m.mtime() as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(m.mtime_nsec() as u64),
-        inode: m.ino(),
-        device: m.dev(),
-    })
+    Ok(FileIdentity::of(&m))
+}
+
+impl FileIdentity {
+    pub fn of(m: &std::fs::Metadata) -> FileIdentity {
+        FileIdentity {
+            size: m.size(),
+            mtime_ns: (m.mtime() as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(m.mtime_nsec() as u64),
+            inode: m.ino(),
+            device: m.dev(),
+        }
+    }
 }
 
 /// The weld that wrote a state must be this weld: version plus the binary's identity.
@@ -511,7 +517,7 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
         .map(|spec| {
             let attrs = input_attrs(spec);
             let path = spec.path.as_os_str().to_string_lossy();
-            let now = identity(&spec.path).ok();
+            let now = Some(spec.identity);
             let same = |old: &ArchivedInputRecord| {
                 now.is_some_and(|now| {
                     (now.size, now.mtime_ns, now.inode, now.device) == key(&old.identity)
@@ -620,7 +626,7 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
         .map(|(spec, (hash, &object))| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),
-                identity: identity(&spec.path)?,
+                identity: spec.identity,
                 hash: *hash,
                 object,
                 attrs: input_attrs(spec),
