@@ -269,7 +269,8 @@ pub fn relocatable(target: Target) -> bool {
 #[derive(Default)]
 pub struct Needs {
     pub got_entries: Vec<(SymRef, GotKind)>,
-    /// First GOT slot of each entry (TLS pairs take two slots).
+    /// First GOT slot of each entry (TLS pairs take two slots), by entry and by key.
+    pub got_slot: Vec<u32>,
     pub got_index: HashMap<(SymRef, GotKind), u32>,
     pub got_slots: u32,
     /// Replay: GOT slots of recorded entries nothing uses now, (first slot, key, kind as
@@ -483,6 +484,7 @@ impl Needs {
         };
         e.insert(self.got_slots);
         self.got_entries.push((symref, kind));
+        self.got_slot.push(self.got_slots);
         self.got_slots += match kind {
             GotKind::Address | GotKind::TpOff => 1,
             GotKind::TlsGd | GotKind::TlsLd | GotKind::TlsDesc => 2,
@@ -570,6 +572,7 @@ impl Needs {
     /// order.
     fn reorder_got(&mut self, keys: Vec<u64>, order: &crate::state::NeedsOrder) -> Vec<(u64, u8)> {
         let got = std::mem::take(&mut self.got_entries);
+        self.got_slot.clear();
         // The entries and the recorded order, each sorted by key, joined in one pass (hash
         // maps of 15K entries cost ~3 ms): which entry fills each recorded slot.
         let mut by_key: Vec<((u64, u8), u32)> = got
@@ -637,7 +640,8 @@ impl Needs {
         let mut got: Vec<(u32, (u64, u8))> = self
             .got_entries
             .par_iter()
-            .map(|&(s, k)| (self.got_index[&(s, k)], (key(s), k as u8)))
+            .zip(&self.got_slot)
+            .map(|(&(s, k), &slot)| (slot, (key(s), k as u8)))
             .collect::<Vec<_>>()
             .into_iter()
             .chain(
@@ -2668,6 +2672,7 @@ fn place_members(
             continue;
         }
         let mut size = 0u64;
+        let is_eh_frame = os.name == ".eh_frame";
         let recorded: &[(FileId, u64, u64)] = match slot_mode {
             Slots::Replay(rec) => rec.slots.get(&os.name).map_or(&[], |v| v.as_slice()),
             _ => &[],
@@ -2760,9 +2765,15 @@ fn place_members(
                 Member::Input { file, sec } => {
                     let obj = &ctx.res.objects[file.0 as usize].obj;
                     let shdr = &obj.shdrs[sec as usize];
+                    // (Only .eh_frame has records: one probe per member there, none elsewhere.)
+                    let eh = if is_eh_frame {
+                        eh_records.get(&(file, sec))
+                    } else {
+                        None
+                    };
                     // .eh_frame records are packed with no padding between input sections:
                     // zero padding would read as a terminator to an unwinder walking them.
-                    let align = if eh_records.contains_key(&(file, sec)) {
+                    let align = if eh.is_some() {
                         4
                     } else {
                         shdr.sh_addralign.get(LE).max(1)
@@ -2775,13 +2786,13 @@ fn place_members(
                     placements[file.0 as usize][sec as usize] = Placement {
                         out: id as u32,
                         offset: size,
-                        mapping: if eh_records.contains_key(&(file, sec)) {
+                        mapping: if eh.is_some() {
                             Mapping::EhFrame
                         } else {
                             Mapping::Plain
                         },
                     };
-                    let in_size = match eh_records.get(&(file, sec)) {
+                    let in_size = match eh {
                         Some(records) => records
                             .iter()
                             .filter(|r| r.out_offset.is_some())

@@ -256,9 +256,10 @@ pub fn write_into(
             .needs
             .got_entries
             .par_iter()
+            .zip(&layout.needs.got_slot)
             .with_min_len(1024)
-            .map(|&(symref, gk)| -> GotOut {
-                let slot = u64::from(layout.needs.got_index[&(symref, gk)]);
+            .map(|(&(symref, gk), &slot)| -> GotOut {
+                let slot = u64::from(slot);
                 let addr = got.addr + 8 * slot;
                 let at = (got.offset + 8 * slot) as usize;
                 let preemptible = ctx.preemptible(kind, symref);
