@@ -71,6 +71,7 @@ fn machine_name(machine: u16) -> &'static str {
 pub struct ObjectFile {
     pub data: &'static [u8],
     pub shdrs: &'static [Shdr],
+    /// Section names (empty for SHT_RELA sections: nothing reads them).
     pub section_names: Vec<&'static [u8]>,
     pub symbols: &'static [Sym],
     pub strtab: &'static [u8],
@@ -112,9 +113,15 @@ impl ObjectFile {
         let mut groups = Vec::new();
         let mut lto = false;
         for (i, shdr) in shdrs.iter().enumerate() {
-            let name = sections
-                .section_name(LE, shdr)
-                .context("bad section name")?;
+            // Relocation sections are found by type and target; their names (half of a Rust
+            // object's section names) are not read.
+            let name = if shdr.sh_type(LE) == elf::SHT_RELA {
+                &[]
+            } else {
+                sections
+                    .section_name(LE, shdr)
+                    .context("bad section name")?
+            };
             section_names.push(name);
             // Checked here, where the name is in cache (the serial resolution loop paid a
             // miss per section for it).
@@ -232,9 +239,10 @@ impl ObjectFile {
         let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(first_global));
         let mut versioned = false;
         for sym in symbols.iter().skip(first_global) {
-            let name = read_str(strtab, sym.st_name.get(LE)).context("bad symbol name")?;
+            let (name, at_sign) =
+                read_str_noting_at(strtab, sym.st_name.get(LE)).context("bad symbol name")?;
             global_names.push((name, crate::symbols::name_hash(name)));
-            versioned |= memchr::memchr(b'@', name).is_some();
+            versioned |= at_sign;
         }
         Ok(ObjectFile {
             global_names,
@@ -296,6 +304,21 @@ pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
         bail!("string at offset {offset} is not terminated");
     };
     Ok(&rest[..end])
+}
+
+/// [`read_str`], and whether the string has an `@` (a versioned symbol name), in one pass.
+fn read_str_noting_at(table: &'static [u8], offset: u32) -> Result<(&'static [u8], bool)> {
+    let Some(rest) = table.get(offset as usize..) else {
+        bail!("string offset {offset} is outside the string table");
+    };
+    match memchr::memchr2(0, b'@', rest) {
+        Some(end) if rest[end] == 0 => Ok((&rest[..end], false)),
+        Some(at) => match memchr::memchr(0, &rest[at..]) {
+            Some(end) => Ok((&rest[..at + end], true)),
+            None => bail!("string at offset {offset} is not terminated"),
+        },
+        None => bail!("string at offset {offset} is not terminated"),
+    }
 }
 
 /// `ELFCOMPRESS_ZLIB` / `ELFCOMPRESS_ZSTD` section contents: an `Elf64_Chdr` then the stream.
