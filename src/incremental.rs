@@ -211,6 +211,7 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
                     symbols: Vec::new(),
                     groups: Vec::new(),
                     scan: Default::default(),
+                    symtab: [0; 4],
                 });
             }
         }
@@ -362,8 +363,9 @@ pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// What the state records about a link's layout.
-pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
+/// What the state records about a link's layout. `symtab`: each object's part of
+/// `.symtab`/`.strtab` (`write::Tail::symtab_files`).
+pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]], symtab: &[[u32; 4]]) -> Record {
     let res = ctx.res;
     let objects = res
         .objects
@@ -379,6 +381,7 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]]) -> Record {
             symbols: defined_addresses(layout, FileId(f as u32), object),
             groups: group_hashes(object),
             scan: layout.scans.get(f).cloned().unwrap_or_default(),
+            symtab: symtab.get(f).copied().unwrap_or_default(),
         })
         .collect();
     Record {
@@ -714,6 +717,12 @@ pub fn plan_update(
     };
     let rerelocated = rerelocate.len();
     selection.sections.extend(rerelocate.iter().copied());
+    // The local symbols of objects that kept their contents and slots are as recorded.
+    if !config.strip_all {
+        selection.symtab = crate::write::SymtabReuse::new(old_output, res.objects.len(), |f| {
+            (!rewritten_files.contains(&f)).then(|| state.objects[f.0 as usize].symtab)
+        });
+    }
 
     // A section read unit by unit that is re-relocated is copied afresh, without the
     // lengthened last unit of its slot (see `write::fill_spare_room`): its whole slot is
@@ -930,9 +939,13 @@ pub fn updated_record(
     state: &State,
     plan: Update,
     hashes: &[[u8; 32]],
+    symtab: &[[u32; 4]],
 ) -> Record {
     let changed = &plan.changed;
     let mut objects = state.objects.clone();
+    for (r, &s) in objects.iter_mut().zip(symtab) {
+        r.symtab = s;
+    }
     for &file in changed {
         let object = &ctx.res.objects[file.0 as usize];
         let r = &mut objects[file.0 as usize];

@@ -356,7 +356,7 @@ pub fn link(config: &args::Config) -> Result<()> {
             config,
             &specs,
             &inputs,
-            incremental::record(&ctx, &layout, &inputs.hashes),
+            incremental::record(&ctx, &layout, &inputs.hashes, &tail.symtab_files),
         )?;
         timer.done("state");
     }
@@ -452,7 +452,7 @@ fn update_output(
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
         std::process::abort(); // test support: killed after the patch, before the state
     }
-    let record = incremental::updated_record(&ctx, &layout, old, plan, hashes);
+    let record = incremental::updated_record(&ctx, &layout, old, plan, hashes, &tail.symtab_files);
     state::save(config, specs, inputs, record)?;
     timer.done("state");
     Ok(())

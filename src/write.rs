@@ -71,6 +71,98 @@ pub struct Selection {
     pub slots: rustc_hash::FxHashSet<(u32, u64)>,
     pub kept_dyn_relocs: Vec<DynReloc>,
     pub kept_fdes: Vec<(u64, u64)>,
+    /// Local symbols to take from the old output's symbol table.
+    pub symtab: Option<SymtabReuse>,
+}
+
+/// The old output's `.symtab` and `.strtab`, and which objects' local symbols an update
+/// copies from them (`state::ObjectRecord::symtab`) instead of reading their inputs' symbol
+/// tables again: those whose contents and slots stayed as they were, so that every local
+/// symbol keeps its value and section. Only the file symbol is made anew (rustc names an
+/// unchanged object anew in each build).
+pub struct SymtabReuse {
+    map: memmap2::Mmap,
+    symtab: std::ops::Range<usize>,
+    strtab: std::ops::Range<usize>,
+    files: Vec<Option<[u32; 4]>>,
+}
+
+impl SymtabReuse {
+    /// `of`: what the state recorded for a file, if it may be copied.
+    pub fn new(
+        old_output: &std::fs::File,
+        n_files: usize,
+        of: impl Fn(FileId) -> Option<[u32; 4]>,
+    ) -> Option<SymtabReuse> {
+        use object::read::elf::{FileHeader as _, SectionHeader as _};
+        // SAFETY: the old output is only read through this map while this process holds
+        // the output's lock; it is patched (through another handle) only after the new
+        // symbol table is built.
+        let map = unsafe { memmap2::Mmap::map(old_output) }.ok()?;
+        let header = elf::FileHeader64::<object::LittleEndian>::parse(&*map).ok()?;
+        let sections = header.sections(LE, &*map).ok()?;
+        let symtab = sections.iter().find(|s| s.sh_type(LE) == elf::SHT_SYMTAB)?;
+        let strtab = sections
+            .section(object::SectionIndex(symtab.sh_link(LE) as usize))
+            .ok()?;
+        let range = |s: &elf::SectionHeader64<object::LittleEndian>| {
+            let (start, len) = s.file_range(LE)?;
+            let end = start.checked_add(len)?;
+            (end <= map.len() as u64).then_some(start as usize..end as usize)
+        };
+        let (symtab, strtab) = (range(symtab)?, range(strtab)?);
+        Some(SymtabReuse {
+            symtab,
+            strtab,
+            files: (0..n_files).map(|f| of(FileId(f as u32))).collect(),
+            map,
+        })
+    }
+
+    /// File `f`'s piece, copied, with `file_name` as its file symbol; `None` if it is not to
+    /// be copied or the old tables do not hold what the state says.
+    fn piece(&self, f: usize, file_name: &[u8]) -> Option<Piece> {
+        let [first, count, start, len] = self.files.get(f).copied().flatten()?.map(|v| v as usize);
+        let mut piece = Piece::default();
+        if count == 0 {
+            return Some(piece);
+        }
+        let symtab = &self.map[self.symtab.clone()];
+        let strtab = &self.map[self.strtab.clone()];
+        let entries = symtab.get(first * 24..(first + count) * 24)?;
+        let names = strtab.get(start..start.checked_add(len)?)?;
+        // The file symbol comes first, its name first in the piece's names.
+        let name_of = |e: &[u8]| u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize;
+        if name_of(entries) != start || entries[4] & 0xf != elf::STT_FILE {
+            return None;
+        }
+        let rest_at = memchr::memchr(0, names)? + 1;
+        let rest = &names[rest_at..];
+        let old_base = start + rest_at;
+        let file = symtab_entry(
+            &mut piece.strtab,
+            file_name,
+            elf::STT_FILE,
+            0,
+            elf::SHN_ABS,
+            0,
+            0,
+        );
+        piece.locals.reserve(count);
+        piece.locals.push(file);
+        let new_base = piece.strtab.len();
+        piece.strtab.extend_from_slice(rest);
+        for e in entries[24..].chunks_exact(24) {
+            let mut e: [u8; 24] = e.try_into().unwrap();
+            let name = name_of(&e);
+            if name != 0 {
+                let at = name.checked_sub(old_base).filter(|&at| at < rest.len())?;
+                e[0..4].copy_from_slice(&((new_base + at) as u32).to_le_bytes());
+            }
+            piece.locals.push(e);
+        }
+        Some(piece)
+    }
 }
 
 impl DynReloc {
@@ -119,6 +211,9 @@ pub fn write_parts(
 pub struct Tail {
     pub offset: u64,
     pub bytes: Vec<u8>,
+    /// Each object's local symbols: first `.symtab` entry, number of entries, and the range
+    /// of their names in `.strtab` (for `state::ObjectRecord::symtab`).
+    pub symtab_files: Vec<[u32; 4]>,
 }
 
 /// Writes the output into `buf` (exactly `layout.file_size` bytes, a memory-mapped output
@@ -204,7 +299,10 @@ pub fn write_into(
     }
     // The symbol table does not depend on the sections' bytes: built meanwhile.
     let (symtab, results) = rayon::join(
-        || (!config.strip_all).then(|| build_symtab(ctx, layout)),
+        || {
+            let reuse = select.and_then(|s| s.symtab.as_ref());
+            (!config.strip_all).then(|| build_symtab(ctx, layout, reuse))
+        },
         || -> Vec<SectionOutput> {
             gaps.into_par_iter()
                 .flat_map(|g| g.par_chunks_mut(1 << 20))
@@ -468,10 +566,13 @@ pub fn write_into(
         out.resize((at - tail_offset) as usize, 0);
     };
     let mut offset = len(&out);
+    let mut symtab_files = Vec::new();
     if let Some(symtab) = symtab {
         pad_to(&mut out, 8);
         offset = len(&out);
-        let (symtab_len, strtab_len) = symtab.append_to(&mut out);
+        let (symtab_len, strtab_len, mut pieces) = symtab.append_to(&mut out);
+        pieces.truncate(symtab.n_files);
+        symtab_files = pieces;
         extra_sections.push((
             ".symtab",
             elf::SHT_SYMTAB,
@@ -622,6 +723,7 @@ pub fn write_into(
     Ok(Tail {
         offset: tail_offset,
         bytes: out,
+        symtab_files,
     })
 }
 
@@ -1441,9 +1543,10 @@ impl Default for Piece {
     }
 }
 
-/// `.symtab` and `.strtab` in pieces, in order.
+/// `.symtab` and `.strtab` in pieces, in order: one per object, then the global symbols'.
 struct SymtabPieces {
     pieces: Vec<Piece>,
+    n_files: usize,
     /// Entries before the first global (the null entry included).
     n_locals: usize,
 }
@@ -1452,7 +1555,9 @@ impl SymtabPieces {
     /// Appends `.symtab` then `.strtab` to `out`; returns their sizes. The pieces are
     /// joined on all threads: file locals, hidden globals, then globals; each piece's names
     /// rebased to where its strings land (strings are appended in piece order).
-    fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64) {
+    /// Returns the sizes of `.symtab` and `.strtab` and each piece's local entries and
+    /// names (first entry, count, names' start and length).
+    fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
         let pieces = &self.pieces;
         let n_globals: usize = pieces.iter().map(|p| p.globals.len()).sum();
         let symtab_len = (self.n_locals + n_globals) * 24;
@@ -1471,7 +1576,16 @@ impl SymtabPieces {
         // Each piece's share of the three outputs, and its names' base.
         let mut jobs = Vec::with_capacity(pieces.len());
         let mut base = 0u32;
+        let mut ranges = Vec::with_capacity(pieces.len());
+        let mut first_local = 1u32;
         for piece in pieces {
+            ranges.push([
+                first_local,
+                piece.locals.len() as u32,
+                1 + base,
+                piece.strtab.len() as u32 - 1,
+            ]);
+            first_local += piece.locals.len() as u32;
             let (l, rest) = std::mem::take(&mut locals).split_at_mut(piece.locals.len() * 24);
             locals = rest;
             let (g, rest) = std::mem::take(&mut globals).split_at_mut(piece.globals.len() * 24);
@@ -1495,7 +1609,7 @@ impl SymtabPieces {
                     }
                 }
             });
-        (symtab_len as u64, strtab_len as u64)
+        (symtab_len as u64, strtab_len as u64, ranges)
     }
 }
 
@@ -1505,7 +1619,7 @@ impl SymtabPieces {
 /// Built in pieces on all threads (per file, per run of global symbols), each with its own
 /// string table, joined in order ([`SymtabPieces::append_to`]), so the bytes do not depend
 /// on the thread count.
-fn build_symtab(ctx: &Context, layout: &Layout) -> SymtabPieces {
+fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> SymtabPieces {
     let shndx = SectionIndex::new(layout);
     let tls_value = |addr: u64, st_type: u8| {
         if st_type == elf::STT_TLS {
@@ -1518,6 +1632,10 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> SymtabPieces {
         let object = &ctx.res.objects[f];
         let file = FileId(f as u32);
         let obj = &object.obj;
+        let base = object.name.rsplit('/').next().unwrap_or(&object.name);
+        if let Some(piece) = reuse.and_then(|r| r.piece(f, base.as_bytes())) {
+            return piece;
+        }
         let mut piece = Piece::default();
         for i in 1..obj.first_global.min(obj.symbols.len()) {
             let sym = &obj.symbols[i];
@@ -1539,7 +1657,6 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> SymtabPieces {
                 continue;
             }
             if piece.locals.is_empty() {
-                let base = object.name.rsplit('/').next().unwrap_or(&object.name);
                 let e = symtab_entry(
                     &mut piece.strtab,
                     base.as_bytes(),
@@ -1649,7 +1766,11 @@ fn build_symtab(ctx: &Context, layout: &Layout) -> SymtabPieces {
     let mut pieces = files;
     pieces.extend(globals);
     let n_locals = 1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>();
-    SymtabPieces { pieces, n_locals }
+    SymtabPieces {
+        n_files: ctx.res.objects.len(),
+        pieces,
+        n_locals,
+    }
 }
 
 /// Finds the output section (its index in the section header table) that holds an address,

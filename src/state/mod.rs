@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -65,6 +65,10 @@ pub struct ObjectRecord {
     pub groups: Vec<u64>,
     /// What the relocation scan found in it.
     pub scan: ScanRecord,
+    /// Its local symbols in the output's `.symtab`: first entry, number of entries, and
+    /// its names' range in `.strtab` (start, length). An update copies them from the old
+    /// output when the object and its slots stayed as they were.
+    pub symtab: [u32; 4],
 }
 
 /// One object's relocation scan results, by symbol index in the object: an update takes
