@@ -61,6 +61,9 @@ pub struct Resolution {
     /// relocations, read from one small array instead of the symbol, the defining object
     /// and its symbol table.
     pub defined_at: Vec<DefinedAt>,
+    /// Their `st_size`, by [`SymbolId`] (0 for other symbols): for `.symtab`, which
+    /// would otherwise read every defining object's symbol table again.
+    pub defined_size: Vec<u64>,
 }
 
 /// A `Def::Defined` symbol's section, value and type, as its object's symbol table gives
@@ -89,8 +92,8 @@ impl DefinedAt {
         (self.shndx_type >> 24) as u8
     }
 
-    /// For each symbol of `symbols`.
-    fn table(symbols: &SymbolDb, objects: &[LoadedObject]) -> Vec<DefinedAt> {
+    /// For each symbol of `symbols`, with its size.
+    fn table(symbols: &SymbolDb, objects: &[LoadedObject]) -> (Vec<DefinedAt>, Vec<u64>) {
         symbols
             .symbols
             .par_iter()
@@ -101,17 +104,18 @@ impl DefinedAt {
                     let shndx = obj.symbol_shndx(sym as usize);
                     let st = &obj.symbols[sym as usize];
                     if shndx >= 1 << 24 {
-                        return DefinedAt::NONE;
+                        return (DefinedAt::NONE, 0);
                     }
-                    DefinedAt {
+                    let at = DefinedAt {
                         file: file.0,
                         shndx_type: shndx | u32::from(st.st_type()) << 24,
                         value: st.st_value.get(LE),
-                    }
+                    };
+                    (at, st.st_size.get(LE))
                 }
-                _ => DefinedAt::NONE,
+                _ => (DefinedAt::NONE, 0),
             })
-            .collect()
+            .unzip()
     }
 }
 
@@ -280,10 +284,11 @@ pub fn resolve(
         }
     }
     steps.step("aliases");
-    let defined_at = DefinedAt::table(&state.symbols, &state.objects);
+    let (defined_at, defined_size) = DefinedAt::table(&state.symbols, &state.objects);
     steps.step("defined-at");
     Ok(Resolution {
         defined_at,
+        defined_size,
         objects: state.objects,
         dsos: state.dsos,
         symver_aliases,

@@ -1693,16 +1693,39 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
             let id = crate::symbols::SymbolId(i as u32);
             let (addr, size, st_type, bind, abs) = match symbol.def {
                 Def::Defined { file, sym, weak } => {
-                    let o = &ctx.res.objects[file.0 as usize].obj;
-                    let st = &o.symbols[sym as usize];
-                    let (_, target, _) = ctx.target(file, sym as usize);
+                    // Where and how big, from the resolution's tables: the defining
+                    // object's symbol table is not read again.
+                    let (target, st_type) = match ctx.res.defined_at.get(i) {
+                        Some(at) if at.file == file.0 => {
+                            let target = if at.shndx() == u32::from(elf::SHN_ABS) {
+                                Target::Abs(at.value)
+                            } else {
+                                Target::Section {
+                                    file,
+                                    sec: at.shndx(),
+                                    value: at.value,
+                                }
+                            };
+                            (target, at.st_type())
+                        }
+                        _ => {
+                            let (_, target, st_type) = ctx.target(file, sym as usize);
+                            (target, st_type)
+                        }
+                    };
                     let Some(addr) = layout.target_address(target) else {
                         continue;
                     };
+                    let size = match ctx.res.defined_size.get(i) {
+                        Some(&size) if ctx.res.defined_at[i].file == file.0 => size,
+                        _ => ctx.res.objects[file.0 as usize].obj.symbols[sym as usize]
+                            .st_size
+                            .get(LE),
+                    };
                     (
                         addr,
-                        st.st_size.get(LE),
-                        st.st_type(),
+                        size,
+                        st_type,
                         if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
                         matches!(target, Target::Abs(_)),
                     )
