@@ -831,37 +831,21 @@ fn is_c_identifier(name: &str) -> bool {
         && !name.as_bytes()[0].is_ascii_digit()
 }
 
-/// Whether an input section is content at all (not a table the linker consumes).
+/// Whether an input section is content at all (not a table the linker consumes): what its
+/// header and name say (`ObjectFile::by_header`, found while parsing), unless its COMDAT
+/// group lost or debug sections are stripped.
 pub(crate) fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> bool {
-    let shdr = &obj.obj.shdrs[sec];
-    let sh_type = shdr.sh_type.get(LE);
-    let flags = shdr.sh_flags.get(LE);
-    match sh_type {
-        elf::SHT_NULL
-        | elf::SHT_SYMTAB
-        | elf::SHT_RELA
-        | elf::SHT_REL
-        | elf::SHT_GROUP
-        | elf::SHT_SYMTAB_SHNDX => return false,
-        elf::SHT_STRTAB if flags & u64::from(elf::SHF_ALLOC) == 0 => return false,
-        0x6fff_4c03 /* SHT_LLVM_ADDRSIG */ => return false,
-        _ => {}
-    }
-    if flags & u64::from(elf::SHF_EXCLUDE) != 0 || obj.comdat_discarded[sec] {
+    if !obj.obj.by_header[sec] || obj.comdat_discarded[sec] {
         return false;
     }
-    let name = obj.obj.section_names[sec];
-    if name == b".note.GNU-stack"
-        || name == b".note.gnu.property"
-        || name.starts_with(b".gnu.warning")
-    {
-        return false;
-    }
-    if flags & u64::from(elf::SHF_ALLOC) == 0
-        && (config.strip_debug || config.strip_all)
-        && (name.starts_with(b".debug") || name.starts_with(b".zdebug"))
-    {
-        return false;
+    if config.strip_debug || config.strip_all {
+        let name = obj.obj.section_names[sec];
+        let flags = obj.obj.shdrs[sec].sh_flags.get(LE);
+        if flags & u64::from(elf::SHF_ALLOC) == 0
+            && (name.starts_with(b".debug") || name.starts_with(b".zdebug"))
+        {
+            return false;
+        }
     }
     true
 }

@@ -73,6 +73,8 @@ pub struct ObjectFile {
     pub shdrs: &'static [Shdr],
     /// Section names (empty for SHT_RELA sections: nothing reads them).
     pub section_names: Vec<&'static [u8]>,
+    /// Sections that are content by their header and name ([`content_by_header`]).
+    pub by_header: Vec<bool>,
     pub symbols: &'static [Sym],
     pub strtab: &'static [u8],
     /// Index of the first non-local symbol (`sh_info` of `.symtab`).
@@ -103,6 +105,7 @@ impl ObjectFile {
         let shdrs: &'static [Shdr] = sections.iter().as_slice();
         // One pass over the section headers: names, checks, and the tables found by type.
         let mut section_names = Vec::with_capacity(shdrs.len());
+        let mut by_header = Vec::with_capacity(shdrs.len());
         let mut symbols: &'static [Sym] = &[];
         let mut strtab: &'static [u8] = &[];
         let mut first_global = 0;
@@ -123,6 +126,7 @@ impl ObjectFile {
                     .context("bad section name")?
             };
             section_names.push(name);
+            by_header.push(content_by_header(shdr, name));
             // Checked here, where the name is in cache (the serial resolution loop paid a
             // miss per section for it).
             lto |= name.starts_with(b".gnu.lto_") || name.starts_with(b".llvm.lto");
@@ -245,6 +249,7 @@ impl ObjectFile {
             versioned |= at_sign;
         }
         Ok(ObjectFile {
+            by_header,
             global_names,
             versioned,
             lto,
@@ -304,6 +309,30 @@ pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
         bail!("string at offset {offset} is not terminated");
     };
     Ok(&rest[..end])
+}
+
+/// Whether a section is content by its header and name: not a table the linker consumes
+/// (symbols, strings, relocations, groups, LLVM's address-significance table), not
+/// `SHF_EXCLUDE`, not a GNU note the linker makes or drops, not a `.gnu.warning` section.
+/// Checked while parsing, where the header and the name are in cache.
+fn content_by_header(shdr: &Shdr, name: &[u8]) -> bool {
+    let sh_type = shdr.sh_type(LE);
+    let flags = shdr.sh_flags(LE);
+    match sh_type {
+        elf::SHT_NULL
+        | elf::SHT_SYMTAB
+        | elf::SHT_RELA
+        | elf::SHT_REL
+        | elf::SHT_GROUP
+        | elf::SHT_SYMTAB_SHNDX => return false,
+        elf::SHT_STRTAB if flags & u64::from(elf::SHF_ALLOC) == 0 => return false,
+        0x6fff_4c03 /* SHT_LLVM_ADDRSIG */ => return false,
+        _ => {}
+    }
+    flags & u64::from(elf::SHF_EXCLUDE) == 0
+        && name != b".note.GNU-stack"
+        && name != b".note.gnu.property"
+        && !name.starts_with(b".gnu.warning")
 }
 
 /// [`read_str`], and whether the string has an `@` (a versioned symbol name), in one pass.
