@@ -731,32 +731,36 @@ fn name_matches(name: &[u8], prefix: &str) -> bool {
             && name[prefix.len()] == b'.')
 }
 
-/// The output section an alloc input section goes to, as GNU ld's default script says
-/// (`None`: its own name).
-fn output_name(name: &[u8]) -> Option<&'static str> {
-    const MAP: &[(&str, &str)] = &[
-        (".text", ".text"),
-        (".rodata", ".rodata"),
-        (".data.rel.ro", ".data.rel.ro"),
-        (".data", ".data"),
-        (".bss", ".bss"),
-        (".tdata", ".tdata"),
-        (".tbss", ".tbss"),
-        (".init_array", ".init_array"),
-        (".fini_array", ".fini_array"),
-        (".preinit_array", ".preinit_array"),
-        (".gcc_except_table", ".gcc_except_table"),
-        (".gnu.linkonce.t", ".text"),
-        (".gnu.linkonce.r", ".rodata"),
-        (".gnu.linkonce.d", ".data"),
-        (".gnu.linkonce.b", ".bss"),
-        (".ldata", ".ldata"),
-        (".lrodata", ".lrodata"),
-        (".lbss", ".lbss"),
-    ];
-    MAP.iter()
-        .find(|(prefix, _)| name_matches(name, prefix))
-        .map(|&(_, out)| out)
+/// Where GNU ld's default script sends alloc input sections by name: (prefix, output
+/// section). A section named `prefix` or `prefix.anything` goes to the output section.
+const OUTPUT_NAMES: &[(&str, &str)] = &[
+    (".text", ".text"),
+    (".rodata", ".rodata"),
+    (".data.rel.ro", ".data.rel.ro"),
+    (".data", ".data"),
+    (".bss", ".bss"),
+    (".tdata", ".tdata"),
+    (".tbss", ".tbss"),
+    (".init_array", ".init_array"),
+    (".fini_array", ".fini_array"),
+    (".preinit_array", ".preinit_array"),
+    (".gcc_except_table", ".gcc_except_table"),
+    (".gnu.linkonce.t", ".text"),
+    (".gnu.linkonce.r", ".rodata"),
+    (".gnu.linkonce.d", ".data"),
+    (".gnu.linkonce.b", ".bss"),
+    (".ldata", ".ldata"),
+    (".lrodata", ".lrodata"),
+    (".lbss", ".lbss"),
+];
+
+/// For an alloc input section's name: 1 + the index of its entry in [`OUTPUT_NAMES`], or
+/// 0 if it keeps its own name. (Found while parsing: `ObjectFile::output_index`.)
+pub(crate) fn output_index(name: &[u8]) -> u8 {
+    OUTPUT_NAMES
+        .iter()
+        .position(|(prefix, _)| name_matches(name, prefix))
+        .map_or(0, |i| i as u8 + 1)
 }
 
 fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
@@ -1592,16 +1596,15 @@ pub fn compute(
                 .iter()
                 .enumerate()
                 .filter(|(_, &l)| l)
-                .map(|(sec, _)| {
-                    let name = object.obj.section_names[sec];
-                    let flags = object.obj.shdrs[sec].sh_flags.get(LE);
-                    let mapped = (flags & u64::from(elf::SHF_ALLOC) != 0)
-                        .then(|| output_name(name))
-                        .flatten();
-                    mapped.unwrap_or_else(|| match std::str::from_utf8(name) {
-                        Ok(name) => name,
-                        Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
-                    })
+                .map(|(sec, _)| match object.obj.output_index[sec] {
+                    0 => {
+                        let name = object.obj.section_names[sec];
+                        match std::str::from_utf8(name) {
+                            Ok(name) => name,
+                            Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
+                        }
+                    }
+                    i => OUTPUT_NAMES[usize::from(i) - 1].1,
                 })
                 .collect()
         })

@@ -75,6 +75,9 @@ pub struct ObjectFile {
     pub section_names: Vec<&'static [u8]>,
     /// Sections that are content by their header and name ([`content_by_header`]).
     pub by_header: Vec<bool>,
+    /// Where each alloc section goes by its name (`layout::output_index`; 0 for the
+    /// others: they keep their own name).
+    pub output_index: Vec<u8>,
     pub symbols: &'static [Sym],
     pub strtab: &'static [u8],
     /// Index of the first non-local symbol (`sh_info` of `.symtab`).
@@ -106,6 +109,7 @@ impl ObjectFile {
         // One pass over the section headers: names, checks, and the tables found by type.
         let mut section_names = Vec::with_capacity(shdrs.len());
         let mut by_header = Vec::with_capacity(shdrs.len());
+        let mut output_index = Vec::with_capacity(shdrs.len());
         let mut symbols: &'static [Sym] = &[];
         let mut strtab: &'static [u8] = &[];
         let mut first_global = 0;
@@ -127,6 +131,11 @@ impl ObjectFile {
             };
             section_names.push(name);
             by_header.push(content_by_header(shdr, name));
+            output_index.push(if shdr.sh_flags(LE) & u64::from(elf::SHF_ALLOC) != 0 {
+                crate::layout::output_index(name)
+            } else {
+                0
+            });
             // Checked here, where the name is in cache (the serial resolution loop paid a
             // miss per section for it).
             lto |= name.starts_with(b".gnu.lto_") || name.starts_with(b".llvm.lto");
@@ -250,6 +259,7 @@ impl ObjectFile {
         }
         Ok(ObjectFile {
             by_header,
+            output_index,
             global_names,
             versioned,
             lto,
