@@ -415,7 +415,8 @@ fn update_output(
     layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
     let (main, tail) = write::write_parts(config, &ctx, &layout, Some(&plan.selection))?;
     timer.done("write");
-    let written = incremental::apply(config, layout.kind, (&main, &tail), &plan.dirty)?;
+    let main = &main[..tail.offset as usize];
+    let written = incremental::apply(config, layout.kind, (main, &tail), &plan.dirty)?;
     timer.done("output");
     if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
         let full = write::write(config, &ctx, &layout, None)?;

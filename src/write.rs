@@ -198,10 +198,13 @@ pub fn write_parts(
     ctx: &Context,
     layout: &Layout,
     select: Option<&Selection>,
-) -> Result<(Vec<u8>, Tail)> {
-    let mut buf = vec![0u8; layout.file_size as usize];
-    let tail = write_into(config, ctx, layout, select, &mut buf, true)?;
-    buf.truncate(tail.offset as usize);
+) -> Result<(memmap2::MmapMut, Tail)> {
+    // A mapping of its own, of small pages: an update fills a few scattered ranges of it,
+    // and the heap's 2 MiB pages (see `use_huge_pages`) would each be cleared whole, or
+    // wait for the kernel to compact memory, for a few kilobytes written.
+    let mut buf = memmap2::MmapMut::map_anon(layout.file_size.max(1) as usize)?;
+    let len = layout.file_size as usize;
+    let tail = write_into(config, ctx, layout, select, &mut buf[..len], true)?;
     Ok((buf, tail))
 }
 
@@ -238,6 +241,7 @@ pub fn write_into(
             layout.file_size
         );
     }
+    let mut steps = crate::PhaseTimer::new(config.time);
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
@@ -297,6 +301,7 @@ pub fn write_into(
     if !zeroed {
         gaps.push(rest);
     }
+    steps.step("jobs");
     // The symbol table does not depend on the sections' bytes: built meanwhile.
     let (symtab, results) = rayon::join(
         || {
@@ -340,6 +345,7 @@ pub fn write_into(
         bail!("{}", errors.join("\nweld: error: "));
     }
 
+    steps.step("sections, symtab");
     let kind = layout.kind;
     let tp = layout.tp_address();
     let dynsym_index = |symref: SymRef| match symref {
@@ -413,6 +419,7 @@ pub fn write_into(
             dyn_relocs.extend(relocs.into_iter().flatten());
         }
     }
+    steps.step("got");
     // Copy relocations.
     for &id in &layout.needs.copies {
         if let Some(addr) = layout.target_address(Target::Shared(id)) {
@@ -497,6 +504,7 @@ pub fn write_into(
             put_u64(buf, at + 16, r.addend);
         }
     }
+    steps.step("dynamic relocs");
     write_dynamic(ctx, layout, buf);
     if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
         let eh_addr = layout
@@ -556,6 +564,7 @@ pub fn write_into(
         }
     }
 
+    steps.step("eh-frame-hdr");
     // Symbol tables and section headers go after everything the layout placed.
     let (shdr_names, shstrtab) = section_names(config, layout);
     let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
@@ -720,6 +729,7 @@ pub fn write_into(
         };
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
     }
+    steps.step("tail");
     Ok(Tail {
         offset: tail_offset,
         bytes: out,
