@@ -7,6 +7,7 @@
 
 use super::script::{self, Command, Entry, ScriptInput};
 use crate::args::{prefix_sysroot, Config, InputArg, Modifiers};
+use rayon::prelude::*;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,19 @@ pub fn find_inputs(config: &Config) -> anyhow::Result<Vec<FileSpec>> {
         next_group: 0,
         files: Vec::new(),
     };
+    // The files named on the command line are opened and classified on all threads (a Rust
+    // link names hundreds); what each turned out to be is taken in order below, so that
+    // the first error in command-line order is the one reported.
+    let mut classified: Vec<Option<anyhow::Result<Kind>>> = config
+        .inputs
+        .par_iter()
+        .map(|input| match input {
+            InputArg::File { path, .. } => Some(classify(path)),
+            _ => None,
+        })
+        .collect();
     let mut group = None;
-    for input in &config.inputs {
+    for (input, classified) in config.inputs.iter().zip(&mut classified) {
         match input {
             InputArg::GroupStart => {
                 if group.is_some() {
@@ -50,7 +62,8 @@ pub fn find_inputs(config: &Config) -> anyhow::Result<Vec<FileSpec>> {
             }
             InputArg::File { path, modifiers } => {
                 let origin = path.display().to_string();
-                search.add(path.clone(), *modifiers, group, origin, 0)?;
+                let kind = classified.take().unwrap_or_else(|| classify(path))?;
+                search.add_classified(path.clone(), kind, *modifiers, group, origin, 0)?;
             }
             InputArg::Library { name, modifiers } => {
                 let path = search.find_library(name, modifiers.link_static)?;
@@ -117,7 +130,21 @@ impl Search {
         origin: String,
         depth: usize,
     ) -> anyhow::Result<()> {
-        match classify(&path)? {
+        let kind = classify(&path)?;
+        self.add_classified(path, kind, modifiers, group, origin, depth)
+    }
+
+    /// [`Search::add`], for a file already classified.
+    fn add_classified(
+        &mut self,
+        path: PathBuf,
+        kind: Kind,
+        modifiers: Modifiers,
+        group: Option<u32>,
+        origin: String,
+        depth: usize,
+    ) -> anyhow::Result<()> {
+        match kind {
             Kind::Binary(identity) => {
                 self.files.push(FileSpec {
                     path,
