@@ -717,12 +717,6 @@ pub fn plan_update(
     };
     let rerelocated = rerelocate.len();
     selection.sections.extend(rerelocate.iter().copied());
-    // The local symbols of objects that kept their contents and slots are as recorded.
-    if !config.strip_all {
-        selection.symtab = crate::write::SymtabReuse::new(old_output, res.objects.len(), |f| {
-            (!rewritten_files.contains(&f)).then(|| state.objects[f.0 as usize].symtab)
-        });
-    }
 
     // A section read unit by unit that is re-relocated is copied afresh, without the
     // lengthened last unit of its slot (see `write::fill_spare_room`): its whole slot is
@@ -789,34 +783,33 @@ pub fn plan_update(
         }
     }
     rewritten_addrs.extend(whole_addrs);
-    rewritten_addrs.sort_unstable();
-    let rewritten = |addr: u64| {
-        let i = rewritten_addrs.partition_point(|r| r.0 <= addr);
-        i > 0 && addr < rewritten_addrs[i - 1].0 + rewritten_addrs[i - 1].1
-    };
+    let mut rewritten = Ranges::new(rewritten_addrs);
     // Address ranges of unchanged objects' slots: their dynamic relocations and FDEs are
     // carried over unless the section was re-relocated.
-    let mut kept_slots: Vec<(u64, u64)> = layout
-        .slots
-        .iter()
-        .filter(|s| !rewritten_files.contains(&s.file))
-        .filter_map(|s| {
-            let os = &layout.sections[s.out as usize];
-            has_addresses(os).then_some((os.addr + s.start, s.capacity))
-        })
-        .collect();
-    kept_slots.sort_unstable();
-    let kept = |addr: u64| {
-        let i = kept_slots.partition_point(|r| r.0 <= addr);
-        i > 0 && addr < kept_slots[i - 1].0 + kept_slots[i - 1].1 && !rewritten(addr)
-    };
-    let read = |name: &str| -> Result<Option<(u64, Vec<u8>)>> {
+    let mut kept_slots = Ranges::new(
+        layout
+            .slots
+            .iter()
+            .filter(|s| !rewritten_files.contains(&s.file))
+            .filter_map(|s| {
+                let os = &layout.sections[s.out as usize];
+                has_addresses(os).then_some((os.addr + s.start, s.capacity))
+            })
+            .collect(),
+    );
+    let mut kept = |addr: u64| kept_slots.contains(addr) && !rewritten.contains(addr);
+    // SAFETY: the output is only read through this map while this process holds the
+    // output's lock; it is patched (through another handle) after the new output is built.
+    let old = unsafe { memmap2::Mmap::map(old_output) }
+        .with_context(|| format!("cannot map {}", config.output.display()))?;
+    let read = |name: &str| -> Result<Option<(u64, &[u8])>> {
         let Some(s) = layout.synthetic_section(name) else {
             return Ok(None);
         };
-        let mut bytes = vec![0u8; s.size as usize];
-        old_output
-            .read_exact_at(&mut bytes, s.offset)
+        let bytes = usize::try_from(s.offset)
+            .ok()
+            .zip(usize::try_from(s.offset + s.size).ok())
+            .and_then(|(start, end)| old.get(start..end))
             .with_context(|| format!("cannot read {name} of {}", config.output.display()))?;
         Ok(Some((s.addr, bytes)))
     };
@@ -843,6 +836,12 @@ pub fn plan_update(
             }
         }
     }
+    // The local symbols of objects that kept their contents and slots are as recorded.
+    if !config.strip_all {
+        selection.symtab = crate::write::SymtabReuse::new(old, res.objects.len(), |f| {
+            (!rewritten_files.contains(&f)).then(|| state.objects[f.0 as usize].symtab)
+        });
+    }
     Ok(Update {
         changed,
         selection,
@@ -850,6 +849,40 @@ pub fn plan_update(
         rerelocated,
         order,
     })
+}
+
+/// Sorted address ranges (start, length), asked whether they hold addresses that come
+/// mostly in increasing order (dynamic relocations, FDEs): a cursor moves forward, and
+/// jumps by binary search when an address is far ahead or behind.
+struct Ranges {
+    ranges: Vec<(u64, u64)>,
+    /// Ranges before this one start at or before the last address asked about.
+    next: usize,
+}
+
+impl Ranges {
+    fn new(mut ranges: Vec<(u64, u64)>) -> Ranges {
+        ranges.sort_unstable();
+        Ranges { ranges, next: 0 }
+    }
+
+    fn contains(&mut self, addr: u64) -> bool {
+        let r = &self.ranges;
+        if self.next > 0 && r[self.next - 1].0 > addr {
+            self.next = r.partition_point(|x| x.0 <= addr);
+        } else {
+            let mut steps = 0;
+            while self.next < r.len() && r[self.next].0 <= addr {
+                self.next += 1;
+                steps += 1;
+                if steps == 8 {
+                    self.next += r[self.next..].partition_point(|x| x.0 <= addr);
+                    break;
+                }
+            }
+        }
+        self.next > 0 && addr - r[self.next - 1].0 < r[self.next - 1].1
+    }
 }
 
 /// Writes the dirty ranges of the new output (`main`, complete in those ranges, then

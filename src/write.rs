@@ -89,16 +89,13 @@ pub struct SymtabReuse {
 
 impl SymtabReuse {
     /// `of`: what the state recorded for a file, if it may be copied.
+    /// `map`: the old output.
     pub fn new(
-        old_output: &std::fs::File,
+        map: memmap2::Mmap,
         n_files: usize,
         of: impl Fn(FileId) -> Option<[u32; 4]>,
     ) -> Option<SymtabReuse> {
         use object::read::elf::{FileHeader as _, SectionHeader as _};
-        // SAFETY: the old output is only read through this map while this process holds
-        // the output's lock; it is patched (through another handle) only after the new
-        // symbol table is built.
-        let map = unsafe { memmap2::Mmap::map(old_output) }.ok()?;
         let header = elf::FileHeader64::<object::LittleEndian>::parse(&*map).ok()?;
         let sections = header.sections(LE, &*map).ok()?;
         let symtab = sections.iter().find(|s| s.sh_type(LE) == elf::SHT_SYMTAB)?;
