@@ -1054,3 +1054,33 @@ pub fn check_oracle(output: &std::path::Path, full: &[u8]) -> Result<()> {
         full.len()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Ranges;
+
+    /// The cursor answers as a plain search does, for addresses in any order: increasing,
+    /// decreasing, jumping far ahead and back, on range edges.
+    #[test]
+    fn ranges_answer_like_a_search() {
+        let ranges: Vec<(u64, u64)> = (0..200u64)
+            .map(|i| (i * 100 + (i % 7) * 3, 10 + i % 13))
+            .collect();
+        let naive = |addr: u64| ranges.iter().any(|&(s, l)| addr >= s && addr - s < l);
+        let mut r = Ranges::new(ranges.iter().rev().copied().collect());
+        // A deterministic mix: a sweep up, a sweep down, then pseudo-random jumps.
+        let mut queries: Vec<u64> = (0..21_000).step_by(7).collect();
+        queries.extend((0..21_000).rev().step_by(11));
+        let mut x = 12345u64;
+        for _ in 0..5000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            queries.push((x >> 33) % 21_000);
+        }
+        queries.extend([0, 9, 10, 100 + 3, 100 + 3 + 10, 20_999]);
+        for q in queries {
+            assert_eq!(r.contains(q), naive(q), "address {q}");
+        }
+    }
+}
