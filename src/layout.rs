@@ -2643,6 +2643,48 @@ fn spare_room(os: &OutputSection, used: u64, spare_percent: u64) -> u64 {
 /// Common symbols' places, the slots, and the files whose slots an update resized.
 type Placed = (HashMap<SymbolId, (u32, u64)>, Vec<Slot>, Vec<FileId>);
 
+/// One output section's recorded slots, taken file by file in their recorded order.
+struct RecordedSlots {
+    /// The slots, by file (each file's in recorded order).
+    by_file: Vec<(FileId, u64, u64)>,
+    /// Per file: its next slot in `by_file`, and the end of its run.
+    next: HashMap<FileId, (usize, usize)>,
+}
+
+impl RecordedSlots {
+    fn new(recorded: &[(FileId, u64, u64)]) -> RecordedSlots {
+        let mut by_file = recorded.to_vec();
+        by_file.sort_by_key(|s| s.0);
+        let mut next = HashMap::default();
+        let mut i = 0;
+        while i < by_file.len() {
+            let f = by_file[i].0;
+            let end = i + by_file[i..].partition_point(|s| s.0 == f);
+            next.insert(f, (i, end));
+            i = end;
+        }
+        RecordedSlots { by_file, next }
+    }
+
+    /// `file`'s next recorded slot: (start, capacity).
+    fn take(&mut self, file: FileId) -> Option<(u64, u64)> {
+        let (at, end) = self.next.get_mut(&file)?;
+        (*at < *end).then(|| {
+            *at += 1;
+            let s = self.by_file[*at - 1];
+            (s.1, s.2)
+        })
+    }
+
+    /// The slots not taken.
+    fn left(&self) -> Vec<(FileId, u64, u64)> {
+        self.next
+            .values()
+            .flat_map(|&(at, end)| self.by_file[at..end].iter().copied())
+            .collect()
+    }
+}
+
 fn place_members(
     ctx: &Context,
     sections: &mut [OutputSection],
@@ -2666,14 +2708,7 @@ fn place_members(
         };
         // A file's slots in this section, in member order: after an update moved one, the
         // slots are no longer in address order, so they are found by file and occurrence.
-        let mut recorded_of: HashMap<FileId, std::collections::VecDeque<(u64, u64)>> =
-            HashMap::default();
-        for &(f, start, capacity) in recorded {
-            recorded_of
-                .entry(f)
-                .or_default()
-                .push_back((start, capacity));
-        }
+        let mut recorded_of = RecordedSlots::new(recorded);
         let first_slot = slots.len();
         // Per slot of this section: the largest alignment of its members, and its members.
         let mut slot_align: Vec<u64> = Vec::new();
@@ -2722,7 +2757,7 @@ fn place_members(
                 if let (None, Some(file)) = (open, file) {
                     let (start, capacity) = match slot_mode {
                         Slots::Replay(_) => {
-                            match recorded_of.get_mut(&file).and_then(|q| q.pop_front()) {
+                            match recorded_of.take(file) {
                                 Some(slot) => slot,
                                 // A file with no slot here before (a changed object's new
                                 // section): placed here for now, then given room from
@@ -2848,10 +2883,7 @@ fn place_members(
                 // Recorded slots no file fills now (a changed object lost its section here):
                 // the slot before each takes over its range, or, where units need not be
                 // walked, it stays as an empty slot of its file.
-                let mut left: Vec<(FileId, u64, u64)> = recorded_of
-                    .iter()
-                    .flat_map(|(&f, q)| q.iter().map(move |&(start, cap)| (f, start, cap)))
-                    .collect();
+                let mut left: Vec<(FileId, u64, u64)> = recorded_of.left();
                 left.sort_unstable_by_key(|&(_, start, _)| std::cmp::Reverse(start));
                 for (file, start, capacity) in left {
                     let pred = (first_slot..slots.len())
