@@ -968,14 +968,14 @@ pub fn apply(
 /// The record of an updated output: the old one with the changed objects' entries renewed.
 pub fn updated_record(
     ctx: &Context,
-    layout: &Layout,
-    state: &State,
+    layout: &mut Layout,
+    state: State,
     plan: Update,
     hashes: &[[u8; 32]],
     symtab: &[[u32; 4]],
 ) -> Record {
     let changed = &plan.changed;
-    let mut objects = state.objects.clone();
+    let mut objects = state.objects;
     for (r, &s) in objects.iter_mut().zip(symtab) {
         r.symtab = s;
     }
@@ -987,8 +987,8 @@ pub fn updated_record(
         r.symbols = defined_addresses(layout, file, object);
         r.groups = group_hashes(object);
     }
-    for (r, scan) in objects.iter_mut().zip(&layout.scans) {
-        r.scan = scan.clone();
+    for (r, scan) in objects.iter_mut().zip(std::mem::take(&mut layout.scans)) {
+        r.scan = scan;
     }
     Record {
         objects,

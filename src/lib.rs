@@ -453,7 +453,14 @@ fn update_output(
     if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
         std::process::abort(); // test support: killed after the patch, before the state
     }
-    let record = incremental::updated_record(&ctx, &layout, old, plan, hashes, &tail.symtab_files);
+    let record = incremental::updated_record(
+        &ctx,
+        &mut layout,
+        remapped.state,
+        plan,
+        hashes,
+        &tail.symtab_files,
+    );
     state::save(config, specs, inputs, record)?;
     timer.done("state");
     Ok(())

@@ -310,6 +310,24 @@ fn input_attrs(spec: &FileSpec) -> u64 {
     )
 }
 
+/// [`input_attrs`] of every input (neighbours mostly share their modifiers and group).
+fn all_input_attrs(specs: &[FileSpec]) -> Vec<u64> {
+    let mut last: Option<(&FileSpec, u64)> = None;
+    specs
+        .iter()
+        .map(|spec| match last {
+            Some((prev, attrs)) if (prev.modifiers, prev.group) == (spec.modifiers, spec.group) => {
+                attrs
+            }
+            _ => {
+                let attrs = input_attrs(spec);
+                last = Some((spec, attrs));
+                attrs
+            }
+        })
+        .collect()
+}
+
 /// One input as `match_inputs` sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct InputKey {
@@ -515,11 +533,12 @@ fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
         .filter(|(_, r)| r.identity.inode.to_native() != 0)
         .map(|(i, r)| (key(&r.identity), i))
         .collect();
+    let attrs = all_input_attrs(specs);
     let now: Vec<(InputKey, bool)> = specs
         .par_iter()
+        .zip(&attrs)
         .with_max_len(1)
-        .map(|spec| {
-            let attrs = input_attrs(spec);
+        .map(|(spec, &attrs)| {
             let path = spec.path.as_os_str().to_string_lossy();
             let now = Some(spec.identity);
             let same = |old: &ArchivedInputRecord| {
@@ -623,17 +642,19 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
     if specs.is_empty() {
         bail!("no inputs");
     }
+    let attrs = all_input_attrs(specs);
     let inputs = specs
         .par_iter()
         .zip(now.hashes.par_iter().zip(now.objects.par_iter()))
-        .with_max_len(1)
-        .map(|(spec, (hash, &object))| {
+        .zip(&attrs)
+        .with_min_len(64)
+        .map(|((spec, (hash, &object)), &attrs)| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),
                 identity: spec.identity,
                 hash: *hash,
                 object,
-                attrs: input_attrs(spec),
+                attrs,
             })
         })
         .collect::<Result<Vec<_>>>()?;
