@@ -1481,3 +1481,162 @@ fn the_kept_comdat_copy_changes_hands() {
     p.edit("main.cc", "x_fn(1), ", "7, ", Expect::Patch);
     p.edit("main.cc", "\"%d %d\\n\"", "\"%d, %d\\n\"", Expect::Patch);
 }
+
+/// A shared library relinked incrementally while a program that uses it is built against
+/// it: the update goes to a copy renamed over the library (processes that have it mapped
+/// must not see the patch), the program behaves as with GNU ld's library after every edit,
+/// and the patched library equals a full write of its layout (`WELD_ORACLE=1`).
+#[test]
+fn edits_to_a_shared_library() {
+    if !weld_only() {
+        return;
+    }
+    let tmp = TempDir::new("incr-shared-lib");
+    write_ld_wrapper(&tmp.join("bin"), &LinkerUnderTest::get().path);
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("ref")).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    let compile = |source: &str| {
+        let out = Command::new("gcc")
+            .args(["-g", "-O1", "-fPIC", "-c", source])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    write(
+        "a.c",
+        "static int twice(int x) { return 2 * x; }\nint foo(int x) { return twice(x) + 1; }\n",
+    );
+    write(
+        "b.c",
+        "#include <stdio.h>\nint foo(int);\nconst char *label = \"lib\";\n\
+         void report(int x) { printf(\"%s %d %d\\n\", label, x, foo(x)); }\n",
+    );
+    write(
+        "m.c",
+        "void report(int);\nint foo(int);\nint main(void) { report(3); return foo(4) == 0; }\n",
+    );
+    compile("a.c");
+    compile("b.c");
+    // Links the library with weld (incrementally) and with GNU ld; returns weld's stderr.
+    let link = |step: &str| -> String {
+        let out = Command::new("gcc")
+            .arg(format!("-B{}/", dir.join("bin").display()))
+            .args(["-shared", "a.o", "b.o", "-o", "libx.so"])
+            .args(["-Wl,--incremental", "-Wl,--verbose"])
+            .env("WELD_ORACLE", "1")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{step}: weld failed:\n{said}");
+        let reference = Command::new("gcc")
+            .args(["-shared", "a.o", "b.o", "-o", "ref/libx.so"])
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(reference.success());
+        said
+    };
+    let run_with = |libdir: &str| {
+        let out = Command::new(dir.join("m"))
+            .env("LD_LIBRARY_PATH", dir.join(libdir))
+            .output()
+            .unwrap();
+        format!(
+            "{}status {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            out.status.code()
+        )
+    };
+    let said = link("first link");
+    Expect::Full("no state").check("first link", &said);
+    let built = Command::new("gcc")
+        .args(["m.c", "-L.", "-lx", "-o", "m"])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(built.success());
+    assert_eq!(run_with("."), run_with("ref"));
+    for (source, from, to) in [
+        ("a.c", "twice(x) + 1", "twice(x) + 7"),
+        ("b.c", "\"lib\"", "\"library, edited\""),
+        ("a.c", "2 * x", "3 * x + twice_more(x)"),
+    ] {
+        let mut step = replace_in(&dir.join(source), from, to);
+        if to.contains("twice_more") {
+            // A new function, defined before its user.
+            let text = std::fs::read_to_string(dir.join("a.c")).unwrap();
+            std::fs::write(
+                dir.join("a.c"),
+                format!("static int twice_more(int x) {{ return x + 40; }}\n{text}"),
+            )
+            .unwrap();
+            step.push_str(" (and a new function)");
+        }
+        compile(source);
+        let before = std::fs::metadata(dir.join("libx.so")).unwrap().ino();
+        let said = link(&step);
+        Expect::Patch.check(&step, &said);
+        let after = std::fs::metadata(dir.join("libx.so")).unwrap().ino();
+        assert_ne!(
+            before, after,
+            "{step}: the library was patched in place, not in a copy"
+        );
+        assert_eq!(run_with("."), run_with("ref"), "{step}");
+    }
+}
+
+/// Relinking while the program runs: the kernel refuses to open a running executable for
+/// writing, so the update goes to a copy renamed over it; the running process keeps its
+/// old file, and the new program prints the new value.
+#[test]
+fn relinking_a_running_program() {
+    if !weld_only() {
+        return;
+    }
+    let p = Project::new("incr-running");
+    p.write(
+        "main.c",
+        "int value(void);\n#include <stdio.h>\n#include <unistd.h>\n\
+         int main(int argc, char **argv) { printf(\"%d\\n\", value()); fflush(stdout);\n\
+         if (argc > 1) sleep(30); return 0; }\n",
+    );
+    p.compile("main.c", "main.o");
+    p.compile("value.c", "value.o");
+    let said = p.link(&["-Wl,--incremental"], &[]);
+    Expect::Full("no state").check("first link", &said);
+    assert_eq!(p.run(), "1\n");
+    let mut running = Command::new(p.tmp.join("prog"))
+        .arg("wait")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it runs (it prints first).
+    let mut first = [0u8; 2];
+    std::io::Read::read_exact(running.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"1\n");
+    let before = p.output_identity().0;
+    p.write("value.c", "int value(void) { return 2; }\n");
+    p.compile("value.c", "value.o");
+    let said = p.link(&["-Wl,--incremental"], &[("WELD_ORACLE", "1")]);
+    let still_running = running.try_wait().unwrap().is_none();
+    let _ = running.kill();
+    let _ = running.wait();
+    assert!(
+        still_running,
+        "the running program stopped during the relink"
+    );
+    Expect::Patch.check("relink while running", &said);
+    assert_ne!(
+        p.output_identity().0,
+        before,
+        "patched in place while running"
+    );
+    assert_eq!(p.run(), "2\n");
+}

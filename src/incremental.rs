@@ -953,8 +953,14 @@ pub fn apply(
     let result = (|| -> Result<u64> {
         std::fs::copy(output, &tmp)
             .with_context(|| format!("cannot copy {} to {}", output.display(), tmp.display()))?;
-        let file = std::fs::OpenOptions::new().write(true).open(&tmp)?;
-        let written = write_ranges(&file)?;
+        // (Read too: the patch compares each page with the copy's before writing it.)
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot open {}", tmp.display()))?;
+        let written =
+            write_ranges(&file).with_context(|| format!("cannot patch {}", tmp.display()))?;
         std::fs::rename(&tmp, output)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), output.display()))?;
         Ok(written)
