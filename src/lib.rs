@@ -56,8 +56,10 @@ pub fn main_entry() -> ExitCode {
 /// already or the kernel never gives huge pages. Most page faults of an incremental update
 /// are first touches of heap memory (vectors filled once), one per 4 KiB page; with 2 MiB
 /// pages an update of ripgrep's debug build took ~10% less time (71 -> 64 ms, median of
-/// 30) for 25% more peak memory (117 -> 146 MiB). Only incremental links do it: a full
-/// link gained ~5% for ~3% more memory, and its memory is measured against other linkers.
+/// 30; and 80 vs 75 ms later, against `WELD_NO_HUGE_PAGES=1`), for ~7 MiB more peak memory
+/// once the update's sparsely filled output image had a mapping of small pages of its own
+/// (`write::write_parts`). Only incremental links do it: a full link gained ~5% for ~3%
+/// more memory, and its memory is measured against other linkers.
 /// Tunables are read when a process starts, hence the `exec` (about a millisecond); if it
 /// fails, the link goes on as it is.
 fn use_huge_pages() {
