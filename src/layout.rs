@@ -458,11 +458,18 @@ impl GotKind {
 /// is preemptible. An unchanged object whose symbols all keep their class scans the same.
 pub fn scan_class(ctx: &Context, id: SymbolId) -> u8 {
     let (variant, st_type) = match ctx.res.symbols.get(id).def {
-        Def::Defined { file, sym, .. } => {
-            let obj = &ctx.res.objects[file.0 as usize].obj;
-            let abs = obj.symbol_shndx(sym as usize) == u32::from(elf::SHN_ABS);
-            (u8::from(abs), obj.symbols[sym as usize].st_type())
-        }
+        Def::Defined { file, sym, .. } => match ctx.res.defined_at.get(id.0 as usize) {
+            // (The resolution's table: the defining object's symbol table is not read.)
+            Some(at) if at.file == file.0 => (
+                u8::from(at.shndx() == u32::from(elf::SHN_ABS)),
+                at.st_type(),
+            ),
+            _ => {
+                let obj = &ctx.res.objects[file.0 as usize].obj;
+                let abs = obj.symbol_shndx(sym as usize) == u32::from(elf::SHN_ABS);
+                (u8::from(abs), obj.symbols[sym as usize].st_type())
+            }
+        },
         Def::Common { .. } => (2, elf::STT_OBJECT),
         Def::Synthetic => (3, 0),
         Def::Shared { dso, index } => (
