@@ -105,12 +105,22 @@ fn use_huge_pages() {
 /// over 2000 of them, and then faulted the pages in one by one. Growing by 64 MiB at a
 /// time costs address space only (untouched pages are never resident) and took about 5%
 /// off the link of ripgrep's debug build.
+///
+/// glibc also gives each new thread a heap of its own, up to 8 per core; a link has its
+/// thread pool (one thread per core) and the main thread, which mostly waits for the pool.
+/// With one heap per core, the main thread shares one: on ripgrep's debug link peak memory
+/// fell by 2 MiB (198 -> 196 MiB, three runs of 20-25 alternating rounds), with wall and
+/// CPU time the same within the noise.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter of the allocator; it is called before
-    // any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // SAFETY: mallopt only sets tuning parameters of the allocator; it is called
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, cores.clamp(2, 64) as libc::c_int);
+        }
     }
 }
 
