@@ -446,7 +446,7 @@ impl Resolver {
                     }
                     extracted[m] = true;
                     let parsed = parsed[m].take();
-                    self.add_member(&member.display_name, member.data, m as u32, parsed)?;
+                    self.add_member(archive.member_name(m), member.data, m as u32, parsed)?;
                 }
                 Ok(())
             }
@@ -478,11 +478,11 @@ impl Resolver {
                 if !member.data.starts_with(b"\x7fELF") {
                     bail!(
                         "{}: archive member is not an ELF object",
-                        member.display_name
+                        archive.member_name(m as usize)
                     );
                 }
                 let parsed = parsed[m as usize].take();
-                self.add_member(&member.display_name, member.data, m, parsed)?;
+                self.add_member(archive.member_name(m as usize), member.data, m, parsed)?;
                 progress = true;
             }
             if !progress {
@@ -521,13 +521,13 @@ impl Resolver {
 
     fn add_member(
         &mut self,
-        name: &str,
+        name: String,
         data: &'static [u8],
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        match classify(data).with_context(|| name.to_string())? {
-            ElfKind::Relocatable => self.add_object(name.to_string(), data, member, parsed),
+        match classify(data).with_context(|| name.clone())? {
+            ElfKind::Relocatable => self.add_object(name, data, member, parsed),
             ElfKind::Shared => bail!("{name}: shared object inside an archive"),
         }
     }

@@ -55,8 +55,9 @@ pub fn release(data: &[u8]) {
 
 /// One member of an archive.
 pub struct ArchiveMember {
-    /// `archive.a(member.o)`, for messages and the symbol table's file symbols.
-    pub display_name: String,
+    /// Its name in the archive ([`Archive::member_name`] makes `archive.a(member.o)` of it
+    /// for the members that are used).
+    pub name: &'static [u8],
     pub data: &'static [u8],
 }
 
@@ -72,6 +73,15 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// `archive.a(member.o)`, for messages and the symbol table's file symbols.
+    pub fn member_name(&self, m: usize) -> String {
+        format!(
+            "{}({})",
+            self.display_name,
+            String::from_utf8_lossy(self.members[m].name)
+        )
+    }
+
     /// [`release`]s the members `used` says are not used: in runs of neighbours (one system
     /// call per run), or one by one for a thin archive.
     pub fn release_unused(&self, used: &[bool]) {
@@ -119,20 +129,21 @@ impl Archive {
         let mut by_offset = HashMap::default();
         for member in archive.members() {
             let member = member.map_err(|e| anyhow::anyhow!("bad archive member header: {e}"))?;
-            let name = String::from_utf8_lossy(member.name()).into_owned();
+            let raw_name: &'static [u8] = member.name();
+            let name = || String::from_utf8_lossy(raw_name);
             let (offset, _) = member.file_range();
             let member_data = if thin {
-                let member_path = dir.join(&name);
+                let member_path = dir.join(&*name());
                 map_file(&member_path)
-                    .with_context(|| format!("thin archive member {name} of {display_name}"))?
+                    .with_context(|| format!("thin archive member {} of {display_name}", name()))?
             } else {
                 member
                     .data(data)
-                    .map_err(|e| anyhow::anyhow!("bad archive member {name}: {e}"))?
+                    .map_err(|e| anyhow::anyhow!("bad archive member {}: {e}", name()))?
             };
             by_offset.insert(header_offset(offset, data), members.len() as u32);
             members.push(ArchiveMember {
-                display_name: format!("{display_name}({name})"),
+                name: raw_name,
                 data: member_data,
             });
         }
