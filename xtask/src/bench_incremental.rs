@@ -418,6 +418,9 @@ pub fn link_probe(args: Vec<String>) -> Result<(), String> {
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("rg-"))
     });
+    if let (Some(dir), Some(_), true) = (std::env::var_os("WELD_BENCH_KEEP"), &out, is_rg) {
+        keep_job(Path::new(&dir), &args)?;
+    }
     let results = std::env::var_os("WELD_BENCH_RESULTS");
     let (Some(out), true, Some(results)) = (out, is_rg, results) else {
         let status = io("running weld", Command::new(&weld).args(&args).status())?;
@@ -508,4 +511,156 @@ pub fn link_probe(args: Vec<String>) -> Result<(), String> {
             .open(&results),
     )?;
     io("writing the results file", file.write_all(line.as_bytes()))
+}
+
+/// `WELD_BENCH_KEEP=DIR`: keeps a link job for `cargo xtask replay-update`, as `DIR/jobN`:
+/// `args` (one per line, the output as `OUT`) and `f/`, the inputs under their absolute
+/// paths, hard-linked (rustc deletes its objects after linking) or copied. System files
+/// (under /usr and /lib) are named in place.
+fn keep_job(dir: &Path, args: &[String]) -> Result<(), String> {
+    let mut n = 0;
+    while dir.join(format!("job{n}")).exists() {
+        n += 1;
+    }
+    let job = dir.join(format!("job{n}"));
+    let mut kept = Vec::with_capacity(args.len());
+    let mut after_o = false;
+    for a in args {
+        if after_o {
+            kept.push("OUT".to_string());
+            after_o = false;
+            continue;
+        }
+        after_o = a == "-o";
+        let path = Path::new(a);
+        let system = a.starts_with("/usr/") || a.starts_with("/lib");
+        if path.is_absolute() && !system && path.is_file() {
+            let to = job.join("f").join(path.strip_prefix("/").unwrap_or(path));
+            io(
+                "creating a job directory",
+                std::fs::create_dir_all(to.parent().unwrap()),
+            )?;
+            if std::fs::hard_link(path, &to).is_err() {
+                io("copying an input", std::fs::copy(path, &to))?;
+            }
+            kept.push(to.display().to_string());
+        } else {
+            kept.push(a.clone());
+        }
+    }
+    io("creating a job directory", std::fs::create_dir_all(&job))?;
+    io(
+        "writing the job's arguments",
+        std::fs::write(job.join("args"), kept.join("\n") + "\n"),
+    )
+}
+
+/// `cargo xtask replay-update JOB_A JOB_B [--rounds N] [--weld PATH]...`: times incremental
+/// updates between two kept link jobs (see `keep_job`; two builds a small edit apart): each
+/// weld links JOB_A with `--incremental` into an output of its own, then updates it to JOB_B,
+/// back to JOB_A, and so on, `N` rounds (default 20); with two welds the rounds alternate
+/// between them. Prints per weld the median wall time of an update and of each `--time`
+/// phase. Every update must be done in place.
+pub fn replay_update(args: Vec<String>) -> Result<(), String> {
+    let mut jobs = Vec::new();
+    let mut welds: Vec<PathBuf> = Vec::new();
+    let mut rounds = 20usize;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--rounds" => {
+                rounds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--rounds needs a number")?
+            }
+            "--weld" => welds.push(it.next().ok_or("--weld needs a path")?.into()),
+            _ => jobs.push(PathBuf::from(a)),
+        }
+    }
+    let [job_a, job_b] = <[PathBuf; 2]>::try_from(jobs).map_err(|_| {
+        "usage: cargo xtask replay-update JOB_A JOB_B [--rounds N] [--weld PATH]..."
+    })?;
+    if welds.is_empty() {
+        welds.push(root().join("target/release/weld"));
+    }
+    let read_args = |job: &Path| -> Result<Vec<String>, String> {
+        let text = io(
+            "reading a job's arguments",
+            std::fs::read_to_string(job.join("args")),
+        )?;
+        Ok(text.lines().map(str::to_owned).collect())
+    };
+    let (args_a, args_b) = (read_args(&job_a)?, read_args(&job_b)?);
+    let scratch = root().join("target/replay-update");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let link = |weld: &Path, args: &[String], out: &Path| -> Result<(f64, String), String> {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a == "OUT" {
+                    out.display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let start = Instant::now();
+        let done = sh(Command::new(weld)
+            .args(&args)
+            .args(["--incremental", "--stats", "--time"]))?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        Ok((ms, String::from_utf8_lossy(&done.stderr).into_owned()))
+    };
+    let outs: Vec<PathBuf> = (0..welds.len())
+        .map(|i| scratch.join(format!("weld{i}")).join("out"))
+        .collect();
+    for (weld, out) in welds.iter().zip(&outs) {
+        io(
+            "creating the scratch directory",
+            std::fs::create_dir_all(out.parent().unwrap()),
+        )?;
+        link(weld, &args_a, out)?;
+    }
+    let mut walls = vec![Vec::new(); welds.len()];
+    let mut phases: Vec<Vec<(String, Vec<f64>)>> = vec![Vec::new(); welds.len()];
+    for round in 0..rounds {
+        let args = if round % 2 == 0 { &args_b } else { &args_a };
+        for (i, (weld, out)) in welds.iter().zip(&outs).enumerate() {
+            let (ms, said) = link(weld, args, out)?;
+            if !said.contains("incremental: updated in place") {
+                return Err(format!(
+                    "round {round}, {}: not an update:\n{said}",
+                    weld.display()
+                ));
+            }
+            walls[i].push(ms);
+            for line in said.lines() {
+                let Some(rest) = line.strip_prefix("weld: time: ") else {
+                    continue;
+                };
+                let Some((name, value)) = rest.trim_end_matches(" ms").rsplit_once(' ') else {
+                    continue;
+                };
+                let (name, value) = (name.trim().to_string(), value.trim().parse::<f64>());
+                let Ok(value) = value else { continue };
+                match phases[i].iter_mut().find(|p| p.0 == name) {
+                    Some(p) => p.1.push(value),
+                    None => phases[i].push((name, vec![value])),
+                }
+            }
+        }
+    }
+    for (i, weld) in welds.iter().enumerate() {
+        println!(
+            "{}: update median {:.1} ms wall ({rounds} rounds)",
+            weld.display(),
+            median(walls[i].clone())
+        );
+        for (name, values) in &phases[i] {
+            println!("  {name:<18} {:>7.2} ms", median(values.clone()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
 }

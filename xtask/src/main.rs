@@ -8,7 +8,11 @@
 //! - `bench-incremental`: build ripgrep (debug) with weld in incremental mode, apply scripted
 //!   one-function edits to its top crate and to a dependency, rebuild after each, and print per
 //!   edit the incremental relink time next to weld's and mold's full links of the same inputs.
-//!   See `bench_incremental.rs`.
+//!   See `bench_incremental.rs`. With `WELD_BENCH_KEEP=DIR` it also keeps each ripgrep link
+//!   job (arguments, and the inputs hard-linked) as `DIR/jobN`.
+//! - `replay-update JOB_A JOB_B [--rounds N] [--weld PATH]...`: incremental updates back and
+//!   forth between two kept jobs, timed (median wall and `--time` phases), alternating
+//!   between the welds given: the steady measure of an update, without rebuilding ripgrep.
 //! - `bench [--runs N] [JOB...]`: full links of captured real link jobs by weld, mold, Wild,
 //!   lld, gold and GNU ld (those installed), alternating; medians of wall, CPU and peak RSS.
 //!   See `bench.rs`.
@@ -26,12 +30,13 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "install" => install(std::env::args().nth(2)),
         "bench-incremental" => bench_incremental::run(),
+        "replay-update" => bench_incremental::replay_update(std::env::args().skip(2).collect()),
         "bench" => bench::run_bench(std::env::args().skip(2).collect()),
         // Called by the linker wrapper that `bench-incremental` installs, not by people.
         "link-probe" => bench_incremental::link_probe(std::env::args().skip(2).collect()),
         _ => Err(format!(
-            "usage: cargo xtask demo|install [DIR]|bench [--runs N] [JOB...]|bench-incremental \
-             (unknown task {task:?})"
+            "usage: cargo xtask demo|install [DIR]|bench [--runs N] [JOB...]|bench-incremental\
+             |replay-update JOB_A JOB_B [--rounds N] [--weld PATH]... (unknown task {task:?})"
         )),
     };
     match result {
