@@ -458,13 +458,12 @@ impl GotKind {
 /// is preemptible. An unchanged object whose symbols all keep their class scans the same.
 pub fn scan_class(ctx: &Context, id: SymbolId) -> u8 {
     let (variant, st_type) = match ctx.res.symbols.get(id).def {
-        Def::Defined { file, sym, .. } => match ctx.res.defined_at.get(id.0 as usize) {
-            // (The resolution's table: the defining object's symbol table is not read.)
-            Some(at) if at.file == file.0 => (
+        Def::Defined { file, sym, .. } => match ctx.res.defined(id) {
+            Some((at, _)) => (
                 u8::from(at.shndx() == u32::from(elf::SHN_ABS)),
                 at.st_type(),
             ),
-            _ => {
+            None => {
                 let obj = &ctx.res.objects[file.0 as usize].obj;
                 let abs = obj.symbol_shndx(sym as usize) == u32::from(elf::SHN_ABS);
                 (u8::from(abs), obj.symbols[sym as usize].st_type())
@@ -866,6 +865,19 @@ pub(crate) fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
     obj.obj.section_names[sec] == b".eh_frame" && (t == elf::SHT_PROGBITS || t == SHT_X86_64_UNWIND)
 }
 
+/// Where a symbol an object defines is, by the resolution's table.
+pub fn defined_target(at: crate::resolve::DefinedAt) -> Target {
+    if at.shndx() == u32::from(elf::SHN_ABS) {
+        Target::Abs(at.value)
+    } else {
+        Target::Section {
+            file: FileId(at.file),
+            sec: at.shndx(),
+            value: at.value,
+        }
+    }
+}
+
 pub struct Context<'a> {
     pub config: &'a Config,
     pub res: &'a Resolution,
@@ -961,19 +973,8 @@ impl Context<'_> {
         }
         if let Some(id) = object.global_id(sym_index) {
             let symref = SymRef::Global(id);
-            if let Some(at) = self.res.defined_at.get(id.0 as usize) {
-                if at.file != u32::MAX {
-                    let target = if at.shndx() == u32::from(elf::SHN_ABS) {
-                        Target::Abs(at.value)
-                    } else {
-                        Target::Section {
-                            file: FileId(at.file),
-                            sec: at.shndx(),
-                            value: at.value,
-                        }
-                    };
-                    return (symref, target, at.st_type());
-                }
+            if let Some((at, _)) = self.res.defined(id) {
+                return (symref, defined_target(at), at.st_type());
             }
             let symbol = self.res.symbols.get(id);
             return match symbol.def {

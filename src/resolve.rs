@@ -66,6 +66,16 @@ pub struct Resolution {
     pub defined_size: Vec<u64>,
 }
 
+impl Resolution {
+    /// Where symbol `id` is defined, and its size, if an object defines it (and its section
+    /// index fits [`DefinedAt`]): from the per-symbol tables, without reading the defining
+    /// object's symbol table.
+    pub fn defined(&self, id: SymbolId) -> Option<(DefinedAt, u64)> {
+        let at = *self.defined_at.get(id.0 as usize)?;
+        (at.file != u32::MAX).then(|| (at, self.defined_size[id.0 as usize]))
+    }
+}
+
 /// A `Def::Defined` symbol's section, value and type, as its object's symbol table gives
 /// them; `file == u32::MAX` for any other symbol (and for section indexes of 2^24 and up,
 /// which `shndx_type` cannot hold).

@@ -6,7 +6,9 @@ use crate::arch::x86_64 as arch;
 use crate::args::Config;
 use crate::eh_frame;
 use crate::inputs::elf::{Rela, LE};
-use crate::layout::{Context, GotKind, Layout, Member, OutputKind, OutputSection, SymRef, Target};
+use crate::layout::{
+    defined_target, Context, GotKind, Layout, Member, OutputKind, OutputSection, SymRef, Target,
+};
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
 use object::elf;
@@ -1559,11 +1561,10 @@ struct SymtabPieces {
 }
 
 impl SymtabPieces {
-    /// Appends `.symtab` then `.strtab` to `out`; returns their sizes. The pieces are
-    /// joined on all threads: file locals, hidden globals, then globals; each piece's names
-    /// rebased to where its strings land (strings are appended in piece order).
-    /// Returns the sizes of `.symtab` and `.strtab` and each piece's local entries and
-    /// names (first entry, count, names' start and length).
+    /// Appends `.symtab` then `.strtab` to `out`; returns their sizes, and each piece's
+    /// local entries and names (first entry, count, names' start and length). The pieces
+    /// are joined on all threads: file locals, hidden globals, then globals; each piece's
+    /// names rebased to where its strings land (strings are appended in piece order).
     fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
         let pieces = &self.pieces;
         let n_globals: usize = pieces.iter().map(|p| p.globals.len()).sum();
@@ -1702,32 +1703,16 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
                 Def::Defined { file, sym, weak } => {
                     // Where and how big, from the resolution's tables: the defining
                     // object's symbol table is not read again.
-                    let (target, st_type) = match ctx.res.defined_at.get(i) {
-                        Some(at) if at.file == file.0 => {
-                            let target = if at.shndx() == u32::from(elf::SHN_ABS) {
-                                Target::Abs(at.value)
-                            } else {
-                                Target::Section {
-                                    file,
-                                    sec: at.shndx(),
-                                    value: at.value,
-                                }
-                            };
-                            (target, at.st_type())
-                        }
-                        _ => {
+                    let (target, st_type, size) = match ctx.res.defined(id) {
+                        Some((at, size)) => (defined_target(at), at.st_type(), size),
+                        None => {
                             let (_, target, st_type) = ctx.target(file, sym as usize);
-                            (target, st_type)
+                            let st = &ctx.res.objects[file.0 as usize].obj.symbols[sym as usize];
+                            (target, st_type, st.st_size.get(LE))
                         }
                     };
                     let Some(addr) = layout.target_address(target) else {
                         continue;
-                    };
-                    let size = match ctx.res.defined_size.get(i) {
-                        Some(&size) if ctx.res.defined_at[i].file == file.0 => size,
-                        _ => ctx.res.objects[file.0 as usize].obj.symbols[sym as usize]
-                            .st_size
-                            .get(LE),
                     };
                     (
                         addr,
