@@ -18,7 +18,7 @@
 use crate::args::Config;
 use crate::layout::{self, Context, Layout, SymRef, NOT_PLACED};
 use crate::resolve::{LoadedObject, Resolution};
-use crate::state::{ObjectRecord, Record, SectionRecord, SlotRecord, State};
+use crate::state::{GlobalRecord, ObjectRecord, Record, SectionRecord, SlotRecord, State};
 use crate::symbols::{Def, FileId, SymbolId};
 use crate::write::{DynReloc, Selection};
 use anyhow::{Context as _, Result};
@@ -122,11 +122,36 @@ pub fn member_key(object: &LoadedObject) -> u64 {
         .strip_suffix(')')
         .and_then(|n| n.rsplit_once('('))
         .map_or(object.name.as_str(), |(_, m)| m);
+    member_name_key(member.as_bytes())
+}
+
+/// [`member_key`] of an archive member's name.
+pub fn member_name_key(member: &[u8]) -> u64 {
     let stable = member
-        .strip_suffix(".rcgu.o")
-        .and_then(|stem| stem.rsplit_once('.'))
-        .map_or(member, |(head, _session)| head);
-    name_hash(stable.as_bytes())
+        .strip_suffix(b".rcgu.o")
+        .and_then(|stem| stem.iter().rposition(|&b| b == b'.').map(|i| &stem[..i]))
+        .unwrap_or(member);
+    name_hash(stable)
+}
+
+/// A hash of an archive's symbol index: which member (by [`member_name_key`]) defines
+/// which name. Which members a link takes depends only on it and on the symbols the
+/// objects before define and refer to. Entries count in any order (a sum of their
+/// hashes): rustc lists them per member, in an order an edit may change.
+pub fn armap_hash(archive: &crate::inputs::Archive) -> u64 {
+    let keys: Vec<u64> = archive
+        .members
+        .iter()
+        .map(|m| member_name_key(m.name))
+        .collect();
+    archive
+        .index
+        .iter()
+        .map(|&(name, member, _)| {
+            let key = keys.get(member as usize).copied().unwrap_or(0);
+            twox_hash::XxHash3_64::oneshot_with_seed(key, name)
+        })
+        .fold(archive.index.len() as u64, u64::wrapping_add)
 }
 
 /// The state's objects matched to this link's, by input position and member key (in
@@ -212,6 +237,9 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
                     groups: Vec::new(),
                     scan: Default::default(),
                     symtab: [0; 4],
+                    first_global: 0,
+                    globals: Vec::new(),
+                    interface: 0,
                 });
             }
         }
@@ -364,8 +392,14 @@ pub fn needs_fingerprint(ctx: &Context, layout: &Layout) -> [u8; 32] {
 }
 
 /// What the state records about a link's layout. `symtab`: each object's part of
-/// `.symtab`/`.strtab` (`write::Tail::symtab_files`).
-pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]], symtab: &[[u32; 4]]) -> Record {
+/// `.symtab`/`.strtab` and each global symbol's entry (`write::Tail::symtab_files`,
+/// `symtab_globals`).
+pub fn record(
+    ctx: &Context,
+    layout: &Layout,
+    hashes: &[[u8; 32]],
+    (symtab, symtab_globals): (&[[u32; 4]], &[u32]),
+) -> Record {
     let res = ctx.res;
     let objects = res
         .objects
@@ -382,6 +416,9 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]], symtab: &[[u3
             groups: group_hashes(object),
             scan: layout.scans.get(f).cloned().unwrap_or_default(),
             symtab: symtab.get(f).copied().unwrap_or_default(),
+            first_global: object.obj.first_global as u32,
+            globals: object.global_ids.iter().map(|id| id.0).collect(),
+            interface: interface_hash(object),
         })
         .collect();
     Record {
@@ -389,7 +426,134 @@ pub fn record(ctx: &Context, layout: &Layout, hashes: &[[u8; 32]], symtab: &[[u3
         sections: section_records(layout),
         needs: needs_fingerprint(ctx, layout),
         order: layout.needs.order(|s| symref_key(res, s)),
+        globals: global_records(ctx, layout, symtab_globals),
+        layout: layout_record(layout),
+        armaps: res.armaps.clone(),
     }
+}
+
+/// What resolution sees of an object, as one number: its global symbols (name, binding,
+/// type, visibility, defined, common or not, a common's size and alignment), its COMDAT
+/// groups, whether it has versioned names, and its `.comment` (merged into the output's).
+/// Two versions of an object with the same interface resolve every symbol the same way.
+/// (The symbols count in any order: a sum of their hashes.)
+pub fn interface_hash(object: &LoadedObject) -> u64 {
+    let obj = &object.obj;
+    let mut sum = 0u64;
+    for i in obj.first_global..obj.symbols.len() {
+        let sym = &obj.symbols[i];
+        let shndx = obj.symbol_shndx(i);
+        let (kind, extra) = match shndx {
+            0 => (0u64, 0u64),
+            s if s == u32::from(elf::SHN_ABS) => (1, 0),
+            s if s == u32::from(elf::SHN_COMMON) => (
+                2,
+                sym.st_size.get(LE) ^ sym.st_value.get(LE).rotate_left(32),
+            ),
+            _ => (3, 0),
+        };
+        let seed = u64::from(sym.st_info)
+            | u64::from(sym.st_other & 3) << 8
+            | kind << 16
+            | extra.rotate_left(24);
+        let name = obj.symbol_name(i).unwrap_or(b"");
+        sum = sum.wrapping_add(twox_hash::XxHash3_64::oneshot_with_seed(seed, name));
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(&sum.to_le_bytes());
+    h.update(&((obj.symbols.len() - obj.first_global.min(obj.symbols.len())) as u64).to_le_bytes());
+    h.update(&[u8::from(obj.versioned)]);
+    for g in group_hashes(object) {
+        h.update(&g.to_le_bytes());
+    }
+    for (sec, name) in obj.section_names.iter().enumerate() {
+        if *name == b".comment" {
+            h.update(b".comment");
+            h.update(obj.section_data(sec));
+        }
+    }
+    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap())
+}
+
+/// The state's number for an output kind.
+pub fn kind_number(kind: layout::OutputKind) -> u8 {
+    match kind {
+        layout::OutputKind::StaticExe => 0,
+        layout::OutputKind::StaticPie => 1,
+        layout::OutputKind::DynExe => 2,
+        layout::OutputKind::DynPie => 3,
+        layout::OutputKind::Shared => 4,
+    }
+}
+
+fn layout_record(layout: &Layout) -> crate::state::LayoutRecord {
+    crate::state::LayoutRecord {
+        kind: kind_number(layout.kind),
+        tls_start: layout.tls_start,
+        tls_memsz: layout.tls_memsz,
+        tls_align: layout.tls_align,
+        got: layout.synthetic_addrs.got,
+        got_plt: layout.synthetic_addrs.got_plt,
+        plt: layout.synthetic_addrs.plt,
+        iplt: layout.synthetic_addrs.iplt,
+        file_size: layout.file_size,
+        build_id_size: layout.build_id_size,
+    }
+}
+
+/// Every global symbol's resolution, for the state (see `state::GlobalRecord`).
+fn global_records(ctx: &Context, layout: &Layout, symtab_globals: &[u32]) -> Vec<GlobalRecord> {
+    use crate::state::{
+        GLOBAL_ABS, GLOBAL_COMMON, GLOBAL_COPY, GLOBAL_DEFINED, GLOBAL_NO_ADDRESS, GLOBAL_SHARED,
+        GLOBAL_SYNTHETIC, GLOBAL_UNDEFINED,
+    };
+    let res = ctx.res;
+    let copied: FxHashSet<SymbolId> = layout
+        .needs
+        .copies
+        .iter()
+        .chain(layout.dynamic.copy_aliases.keys())
+        .copied()
+        .collect();
+    (0..res.symbols.symbols.len())
+        .into_par_iter()
+        .with_min_len(1024)
+        .map(|i| {
+            let id = SymbolId(i as u32);
+            let symbol = res.symbols.get(id);
+            let symref = SymRef::Global(id);
+            let (target, st_type) = ctx.symref_target(symref);
+            let (kind, file) = match symbol.def {
+                Def::Defined { file, .. } if matches!(target, layout::Target::Abs(_)) => {
+                    (GLOBAL_ABS, file.0)
+                }
+                Def::Defined { file, .. } => (GLOBAL_DEFINED, file.0),
+                Def::Common { file, .. } => (GLOBAL_COMMON, file.0),
+                Def::Synthetic => (GLOBAL_SYNTHETIC, u32::MAX),
+                Def::Shared { .. } => (GLOBAL_SHARED, u32::MAX),
+                Def::Undefined => (GLOBAL_UNDEFINED, u32::MAX),
+            };
+            let addr = layout.symbol_address(ctx, symref);
+            let mut flags = 0;
+            if copied.contains(&id) {
+                flags |= GLOBAL_COPY;
+            }
+            if addr.is_none() {
+                flags |= GLOBAL_NO_ADDRESS;
+            }
+            GlobalRecord {
+                key: name_hash(symbol.name),
+                addr: addr.unwrap_or(0),
+                file,
+                dynsym: layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
+                symtab: symtab_globals.get(i).copied().unwrap_or(u32::MAX),
+                kind,
+                st_type,
+                class: layout::scan_class(ctx, id),
+                flags,
+            }
+        })
+        .collect()
 }
 
 /// The output sections' sizes and slots, for the state.
@@ -403,6 +567,12 @@ fn section_records(layout: &Layout) -> Vec<SectionRecord> {
                 name: s.name.clone(),
                 size: s.size,
                 slots: Vec::new(),
+                addr: s.addr,
+                offset: s.offset,
+                sh_type: s.sh_type,
+                sh_flags: s.sh_flags,
+                align: s.align,
+                synthetic: s.synthetic.is_some(),
             }
         })
         .collect();
@@ -978,12 +1148,15 @@ pub fn updated_record(
     state: State,
     plan: Update,
     hashes: &[[u8; 32]],
-    symtab: &[[u32; 4]],
+    (symtab, symtab_globals): (&[[u32; 4]], &[u32]),
 ) -> Record {
     let changed = &plan.changed;
     let mut objects = state.objects;
-    for (r, &s) in objects.iter_mut().zip(symtab) {
+    // Symbol ids are this link's: every object's symbols are recorded anew.
+    for ((r, &s), object) in objects.iter_mut().zip(symtab).zip(&ctx.res.objects) {
         r.symtab = s;
+        r.first_global = object.obj.first_global as u32;
+        r.globals = object.global_ids.iter().map(|id| id.0).collect();
     }
     for &file in changed {
         let object = &ctx.res.objects[file.0 as usize];
@@ -992,6 +1165,7 @@ pub fn updated_record(
         r.commons = commons_hash(object);
         r.symbols = defined_addresses(layout, file, object);
         r.groups = group_hashes(object);
+        r.interface = interface_hash(object);
     }
     for (r, scan) in objects.iter_mut().zip(std::mem::take(&mut layout.scans)) {
         r.scan = scan;
@@ -1002,6 +1176,9 @@ pub fn updated_record(
         needs: state.needs,
         // New GOT entries were appended.
         order: plan.order,
+        globals: global_records(ctx, layout, symtab_globals),
+        layout: layout_record(layout),
+        armaps: ctx.res.armaps.clone(),
     }
 }
 

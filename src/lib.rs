@@ -130,7 +130,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Whether this link keeps (or uses) incremental state: `--incremental`, or
 /// `WELD_INCREMENTAL=1` without `--no-incremental`.
-fn incremental_requested(config: &args::Config) -> bool {
+pub(crate) fn incremental_requested(config: &args::Config) -> bool {
     config
         .incremental
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
@@ -368,7 +368,12 @@ pub fn link(config: &args::Config) -> Result<()> {
             config,
             &specs,
             &inputs,
-            incremental::record(&ctx, &layout, &inputs.hashes, &tail.symtab_files),
+            incremental::record(
+                &ctx,
+                &layout,
+                &inputs.hashes,
+                (&tail.symtab_files, &tail.symtab_globals),
+            ),
         )?;
         timer.done("state");
     }
@@ -471,7 +476,7 @@ fn update_output(
         remapped.state,
         plan,
         hashes,
-        &tail.symtab_files,
+        (&tail.symtab_files, &tail.symtab_globals),
     );
     state::save(config, specs, inputs, record)?;
     timer.done("state");

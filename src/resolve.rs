@@ -64,6 +64,9 @@ pub struct Resolution {
     /// Their `st_size`, by [`SymbolId`] (0 for other symbols): for `.symtab`, which
     /// would otherwise read every defining object's symbol table again.
     pub defined_size: Vec<u64>,
+    /// Incremental mode: per input, the hash of an archive's symbol index
+    /// (`incremental::armap_hash`), 0 for other inputs; empty otherwise.
+    pub armaps: Vec<u64>,
 }
 
 impl Resolution {
@@ -259,6 +262,17 @@ pub fn resolve(
         }
     }
     steps.step("release");
+    let armaps = if crate::incremental_requested(config) {
+        loaded
+            .par_iter()
+            .map(|item| match item {
+                Loaded::Archive { archive, .. } => crate::incremental::armap_hash(archive),
+                _ => 0,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
     for (name, _) in &config.defsym {
         let id = state.symbols.intern(leak_name(name));
@@ -304,6 +318,7 @@ pub fn resolve(
         symver_aliases,
         symbols: state.symbols,
         duplicates: state.duplicates,
+        armaps,
     })
 }
 

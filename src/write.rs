@@ -216,6 +216,9 @@ pub struct Tail {
     /// Each object's local symbols: first `.symtab` entry, number of entries, and the range
     /// of their names in `.strtab` (for `state::ObjectRecord::symtab`).
     pub symtab_files: Vec<[u32; 4]>,
+    /// Per global symbol, its entry's place among the global symbols' entries (see
+    /// `SymtabPieces::global_positions`).
+    pub symtab_globals: Vec<u32>,
 }
 
 /// Writes the output into `buf` (exactly `layout.file_size` bytes, a memory-mapped output
@@ -575,7 +578,9 @@ pub fn write_into(
     };
     let mut offset = len(&out);
     let mut symtab_files = Vec::new();
+    let mut symtab_globals = Vec::new();
     if let Some(symtab) = symtab {
+        symtab_globals = symtab.global_positions(ctx.res.symbols.symbols.len());
         pad_to(&mut out, 8);
         offset = len(&out);
         let (symtab_len, strtab_len, mut pieces) = symtab.append_to(&mut out);
@@ -733,6 +738,7 @@ pub fn write_into(
         offset: tail_offset,
         bytes: out,
         symtab_files,
+        symtab_globals,
     })
 }
 
@@ -1536,10 +1542,13 @@ fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {
 
 /// Part of `.symtab`: entries and their names; an entry's name offset is relative to
 /// `strtab`, whose first byte is a stand-in (offset 0 means no name).
-struct Piece {
+pub(crate) struct Piece {
     locals: Vec<[u8; 24]>,
     globals: Vec<[u8; 24]>,
     strtab: Vec<u8>,
+    /// A piece of global symbols: the symbols of its entries, in order, and whether each is
+    /// hidden (its entry is among `locals`).
+    emitted: Vec<(u32, bool)>,
 }
 
 impl Default for Piece {
@@ -1548,9 +1557,13 @@ impl Default for Piece {
             locals: Vec::new(),
             globals: Vec::new(),
             strtab: vec![0],
+            emitted: Vec::new(),
         }
     }
 }
+
+/// [`SymtabPieces::global_positions`]: the entry is a hidden symbol's, among the locals.
+pub const SYMTAB_HIDDEN: u32 = 1 << 31;
 
 /// `.symtab` and `.strtab` in pieces, in order: one per object, then the global symbols'.
 struct SymtabPieces {
@@ -1561,6 +1574,23 @@ struct SymtabPieces {
 }
 
 impl SymtabPieces {
+    /// Per symbol id, where its entry is among the global symbols' entries: the index among
+    /// the hidden ones (`SYMTAB_HIDDEN` set) or among the others; `u32::MAX` if it has none.
+    fn global_positions(&self, n_symbols: usize) -> Vec<u32> {
+        let mut out = vec![u32::MAX; n_symbols];
+        let (mut hidden, mut visible) = (0u32, 0u32);
+        for &(id, is_hidden) in self.pieces[self.n_files..].iter().flat_map(|p| &p.emitted) {
+            out[id as usize] = if is_hidden {
+                hidden += 1;
+                (hidden - 1) | SYMTAB_HIDDEN
+            } else {
+                visible += 1;
+                visible - 1
+            };
+        }
+        out
+    }
+
     /// Appends `.symtab` then `.strtab` to `out`; returns their sizes, and each piece's
     /// local entries and names (first entry, count, names' start and length). The pieces
     /// are joined on all threads: file locals, hidden globals, then globals; each piece's
@@ -1755,6 +1785,7 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
             } else {
                 piece.globals.push(e);
             }
+            piece.emitted.push((i as u32, hidden));
         }
         piece
     };

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -43,6 +43,9 @@ pub struct InputRecord {
     pub object: bool,
     /// Hash of the modifiers and group it was named with.
     pub attrs: u64,
+    /// An archive: a hash of its symbol index (which member defines which name), on which
+    /// the choice of members depends (see `incremental::armap_hash`); 0 for other inputs.
+    pub armap: u64,
 }
 
 /// One loaded object (a plain input or an archive member), in link order.
@@ -69,6 +72,13 @@ pub struct ObjectRecord {
     /// its names' range in `.strtab` (start, length). An update copies them from the old
     /// output when the object and its slots stayed as they were.
     pub symtab: [u32; 4],
+    /// Index of its first global symbol.
+    pub first_global: u32,
+    /// Per global symbol, in symbol table order, its entry in `State::globals`.
+    pub globals: Vec<u32>,
+    /// What resolution sees of it: its global symbols (names, binding, type, visibility,
+    /// defined or not), COMDAT groups and `.comment` (see `incremental::interface_hash`).
+    pub interface: u64,
 }
 
 /// One object's relocation scan results, by symbol index in the object: an update takes
@@ -105,6 +115,64 @@ pub struct SectionRecord {
     pub name: String,
     pub size: u64,
     pub slots: Vec<SlotRecord>,
+    pub addr: u64,
+    pub offset: u64,
+    pub sh_type: u32,
+    pub sh_flags: u64,
+    pub align: u64,
+    /// Made by the linker (GOT, PLT, dynamic tables, ...), not of input sections.
+    pub synthetic: bool,
+}
+
+/// A global symbol as the recorded link resolved it, by its `SymbolId` then: what an
+/// update that reads only some objects needs to know of the symbols the others define.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct GlobalRecord {
+    /// Hash of its name (`incremental::name_hash`).
+    pub key: u64,
+    /// The address a reference resolves to (`layout::Layout::symbol_address`).
+    pub addr: u64,
+    /// The object that defines it (`u32::MAX`: none).
+    pub file: u32,
+    /// Its `.dynsym` index (0: none).
+    pub dynsym: u32,
+    /// Its entry among `.symtab`'s global symbols (`write::Tail::symtab_globals`).
+    pub symtab: u32,
+    /// How it is defined: one of the `GLOBAL_*` constants.
+    pub kind: u8,
+    pub st_type: u8,
+    /// `layout::scan_class`.
+    pub class: u8,
+    /// `GLOBAL_COPY`, `GLOBAL_NO_ADDRESS`.
+    pub flags: u8,
+}
+
+pub const GLOBAL_DEFINED: u8 = 0;
+pub const GLOBAL_ABS: u8 = 1;
+pub const GLOBAL_COMMON: u8 = 2;
+pub const GLOBAL_SYNTHETIC: u8 = 3;
+pub const GLOBAL_SHARED: u8 = 4;
+pub const GLOBAL_UNDEFINED: u8 = 5;
+/// A copy relocation (or an alias of one) holds it.
+pub const GLOBAL_COPY: u8 = 1;
+/// It has no address in the output (defined in a discarded section).
+pub const GLOBAL_NO_ADDRESS: u8 = 2;
+
+/// What of the layout is not per section: the output kind and where the linker's tables
+/// and the TLS block are.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct LayoutRecord {
+    /// `layout::OutputKind` as a number (see `incremental::kind_number`).
+    pub kind: u8,
+    pub tls_start: u64,
+    pub tls_memsz: u64,
+    pub tls_align: u64,
+    pub got: u64,
+    pub got_plt: u64,
+    pub plt: u64,
+    pub iplt: u64,
+    pub file_size: u64,
+    pub build_id_size: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug)]
@@ -123,6 +191,9 @@ pub struct State {
     pub needs: [u8; 32],
     /// The order of the GOT, PLT and IPLT entries.
     pub order: NeedsOrder,
+    /// The resolved global symbols, by `SymbolId`.
+    pub globals: Vec<GlobalRecord>,
+    pub layout: LayoutRecord,
 }
 
 /// The order of the linker-made table entries, by symbol key: an update keeps each entry
@@ -635,6 +706,10 @@ pub struct Record {
     pub sections: Vec<SectionRecord>,
     pub needs: [u8; 32],
     pub order: NeedsOrder,
+    pub globals: Vec<GlobalRecord>,
+    pub layout: LayoutRecord,
+    /// Per input, `InputRecord::armap`.
+    pub armaps: Vec<u64>,
 }
 
 /// Records the state of a link that just wrote `config.output`.
@@ -647,14 +722,16 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
         .par_iter()
         .zip(now.hashes.par_iter().zip(now.objects.par_iter()))
         .zip(&attrs)
+        .enumerate()
         .with_min_len(64)
-        .map(|((spec, (hash, &object)), &attrs)| {
+        .map(|(i, ((spec, (hash, &object)), &attrs))| {
             Ok(InputRecord {
                 path: spec.path.display().to_string(),
                 identity: spec.identity,
                 hash: *hash,
                 object,
                 attrs,
+                armap: record.armaps.get(i).copied().unwrap_or(0),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -669,6 +746,8 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
         sections: record.sections,
         needs: record.needs,
         order: record.order,
+        globals: record.globals,
+        layout: record.layout,
     };
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
         .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
