@@ -293,14 +293,14 @@ pub struct Needs {
 
 /// One file's scan results, replayed into [`Needs`] in file order.
 #[derive(Default)]
-struct ScanRecorder {
+pub(crate) struct ScanRecorder {
     requests: Vec<Request>,
     used_shared: rustc_hash::FxHashSet<SymbolId>,
     dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     n_relative: u64,
     n_symbolic: u64,
     /// Incremental mode: the same, by symbol index, for the state.
-    record: Option<ScanRecord>,
+    pub(crate) record: Option<ScanRecord>,
     /// Requests made already: a repeated one changes nothing.
     seen: rustc_hash::FxHashSet<Request>,
 }
@@ -1031,6 +1031,276 @@ impl Context<'_> {
     }
 }
 
+/// The relocation scan of one object's live alloc sections (see `compute`, step 4): what
+/// it asks of the output (GOT, PLT, copy and dynamic relocations), its references to
+/// undefined symbols, and its errors. `slotted`: record the results by symbol index.
+pub(crate) fn scan_object(
+    ctx: &Context,
+    file: FileId,
+    live: &[bool],
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    slotted: bool,
+) -> (ScanRecorder, Vec<Undefined>, Vec<String>) {
+    let object = &ctx.res.objects[file.0 as usize];
+    let (kind, config) = (ctx.kind, ctx.config);
+    let mut needs = ScanRecorder::new(slotted);
+    let mut undefined = Vec::new();
+    let mut reloc_errors = Vec::new();
+    for (sec, _) in live.iter().enumerate().filter(|(_, &l)| l) {
+        let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+        if flags & u64::from(elf::SHF_ALLOC) == 0 {
+            continue;
+        }
+        let writable = flags & u64::from(elf::SHF_WRITE) != 0;
+        let records = eh_records.get(&(file, sec as u32));
+        let mut prev_type = elf::R_X86_64_NONE;
+        let mut prev_relaxed = false;
+        for r in object.obj.relocs[sec].iter() {
+            if let Some(records) = records {
+                let rec = eh_frame::record_at(records, r.r_offset.get(LE));
+                if rec.is_none_or(|rec| rec.out_offset.is_none()) {
+                    continue;
+                }
+            }
+            let r_type = r.r_type(LE, false);
+            // The __tls_get_addr call after a general or local dynamic TLS sequence is
+            // rewritten away when the sequence is relaxed.
+            let follows_tls_call =
+                prev_relaxed && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
+            prev_type = r_type;
+            prev_relaxed = false;
+            if r_type == elf::R_X86_64_NONE || follows_tls_call {
+                continue;
+            }
+            let r_sym = r.r_sym(LE, false);
+            let (symref, target, st_type) = ctx.target(file, r_sym as usize);
+            if let Target::Undefined = target {
+                if let SymRef::Global(id) = symref {
+                    undefined.push(Undefined {
+                        symbol: id,
+                        file,
+                        sec: sec as u32,
+                        offset: r.r_offset.get(LE),
+                    });
+                    if let Some(record) = &mut needs.record {
+                        record
+                            .undefined
+                            .push((r_sym, sec as u32, r.r_offset.get(LE)));
+                    }
+                }
+                continue;
+            }
+            let at = || {
+                format!(
+                    "{}:({}+{:#x})",
+                    object.name,
+                    String::from_utf8_lossy(object.obj.section_names[sec]),
+                    r.r_offset.get(LE)
+                )
+            };
+            let preemptible = ctx.preemptible(kind, symref);
+            let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
+            if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
+                needs.use_shared(id, r_sym);
+            }
+            if st_type == elf::STT_GNU_IFUNC && !preemptible {
+                needs.add_iplt(symref, r_sym);
+            }
+            if relaxable_got_load(
+                preemptible,
+                r_type,
+                target,
+                st_type,
+                object.obj.section_data(sec),
+                r.r_offset.get(LE),
+            ) {
+                continue;
+            }
+            let tls_relaxed = kind.is_executable() && !preemptible;
+            match r_type {
+                elf::R_X86_64_GOTPCREL
+                | elf::R_X86_64_GOTPCRELX
+                | elf::R_X86_64_REX_GOTPCRELX
+                | elf::R_X86_64_GOT32
+                | elf::R_X86_64_GOT64
+                | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address, r_sym),
+                elf::R_X86_64_GOTTPOFF
+                    if !(tls_relaxed
+                        && relaxable_gottpoff(
+                            object.obj.section_data(sec),
+                            r.r_offset.get(LE),
+                        )) =>
+                {
+                    needs.add_got(symref, GotKind::TpOff, r_sym);
+                }
+                elf::R_X86_64_TLSGD => {
+                    if kind.is_executable() {
+                        prev_relaxed = true;
+                        if preemptible {
+                            needs.add_got(symref, GotKind::TpOff, r_sym);
+                            // GD -> IE
+                        }
+                    } else {
+                        needs.add_got(symref, GotKind::TlsGd, r_sym);
+                    }
+                }
+                elf::R_X86_64_TLSLD => {
+                    if kind.is_executable() {
+                        prev_relaxed = true;
+                    } else {
+                        needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd, u32::MAX);
+                    }
+                }
+                elf::R_X86_64_GOTPC32_TLSDESC => {
+                    if !kind.is_executable() {
+                        needs.add_got(symref, GotKind::TlsDesc, r_sym);
+                    } else if preemptible {
+                        needs.add_got(symref, GotKind::TpOff, r_sym);
+                        // TLSDESC -> IE
+                    }
+                }
+                elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 if kind == OutputKind::Shared => {
+                    reloc_errors.push(format!(
+                        "{}: relocation {} against {} cannot be used when making a shared \
+             object; recompile with -fPIC",
+                        at(),
+                        crate::arch::x86_64::reloc_name(r_type),
+                        ctx.display(symref)
+                    ));
+                }
+                elf::R_X86_64_PLT32 if preemptible => {
+                    if let SymRef::Global(id) = symref {
+                        needs.add_plt(id, r_sym);
+                    }
+                }
+                elf::R_X86_64_64 if preemptible => {
+                    if writable || !config.z.text {
+                        needs.n_symbolic += 1;
+                        if let SymRef::Global(id) = symref {
+                            needs.dynsym_ref(id, r_sym);
+                        }
+                    } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
+                        needs.add_canonical(id, is_func, r_sym);
+                    } else {
+                        reloc_errors.push(format!(
+                            "{}: relocation R_X86_64_64 against {} in read-only section; \
+                 recompile with -fPIC or link with -z notext",
+                            at(),
+                            ctx.display(symref)
+                        ));
+                    }
+                }
+                elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
+                    needs.n_relative += 1;
+                }
+                elf::R_X86_64_PC32
+                | elf::R_X86_64_PC64
+                | elf::R_X86_64_32
+                | elf::R_X86_64_32S
+                | elf::R_X86_64_16
+                | elf::R_X86_64_PC16
+                | elf::R_X86_64_8
+                | elf::R_X86_64_PC8
+                    if preemptible =>
+                {
+                    match (kind.is_executable(), symref) {
+                        (true, SymRef::Global(id)) => needs.add_canonical(id, is_func, r_sym),
+                        _ => reloc_errors.push(format!(
+                            "{}: relocation {} against symbol {} cannot be used when making \
+                 a shared object; recompile with -fPIC",
+                            at(),
+                            crate::arch::x86_64::reloc_name(r_type),
+                            ctx.display(symref)
+                        )),
+                    }
+                }
+                elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
+                    if kind.is_pic() && relocatable(target) =>
+                {
+                    reloc_errors.push(format!(
+                        "{}: relocation {} against {} cannot be used when making a {} \
+             object; recompile with -f{}",
+                        at(),
+                        crate::arch::x86_64::reloc_name(r_type),
+                        ctx.display(symref),
+                        if kind == OutputKind::Shared {
+                            "shared"
+                        } else {
+                            "PIE"
+                        },
+                        if kind == OutputKind::Shared {
+                            "PIC"
+                        } else {
+                            "PIE"
+                        },
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    (needs, undefined, reloc_errors)
+}
+
+/// An object's content sections (by index) and its `.eh_frame` sections' records.
+pub(crate) type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
+
+/// Which sections of an object are content (see [`is_content`]), and its `.eh_frame`
+/// sections split into records.
+pub(crate) fn content_of(
+    object: &LoadedObject,
+    config: &Config,
+) -> Result<FileContent> {
+    let mut c = vec![false; object.obj.shdrs.len()];
+    let mut records = Vec::new();
+    for (sec, keep) in c.iter_mut().enumerate() {
+        *keep = is_content(object, sec, config);
+        if *keep && is_eh_frame(object, sec) {
+            let split = eh_frame::split(object.obj.section_data(sec), object.obj.relocs[sec])
+                .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
+            records.push((sec as u32, split));
+        }
+    }
+    Ok((c, records))
+}
+
+/// Gives the records of an `.eh_frame` section their output offsets: every CIE, and each
+/// FDE whose function `live` says is kept (`relocs`: the section's relocations).
+pub(crate) fn keep_live_fdes(
+    records: &mut [Record],
+    relocs: &[Rela],
+    live: impl Fn(&Rela) -> bool,
+) {
+    let mut out = 0u32;
+    for record in records.iter_mut() {
+        let keep = record.is_cie || {
+            // The FDE's first relocation is its initial location.
+            relocs[record.relocs.clone()]
+                .iter()
+                .find(|r| r.r_offset.get(LE) == u64::from(record.in_offset) + 8)
+                .is_some_and(&live)
+        };
+        if keep {
+            record.out_offset = Some(out);
+            out += record.size;
+        }
+    }
+}
+
+/// The output section an input section goes to, by name.
+pub(crate) fn output_name(object: &LoadedObject, sec: usize) -> &'static str {
+    match object.obj.output_index[sec] {
+        0 => {
+            let name = object.obj.section_names[sec];
+            match std::str::from_utf8(name) {
+                Ok(name) => name,
+                Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
+            }
+        }
+        i => OUTPUT_NAMES[usize::from(i) - 1].1,
+    }
+}
+
 /// Names the linker defines when the program refers to them and nothing else defines them.
 const SYNTHETIC_NAMES: &[&str] = &[
     "__ehdr_start",
@@ -1201,27 +1471,11 @@ pub fn compute(
         },
         || -> Result<_> {
             // 1. Which sections are content, and the .eh_frame records.
-            type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
             let per_file: Vec<Result<FileContent>> = res
                 .objects
                 .par_iter()
                 .with_max_len(1)
-                .map(|object| {
-                    let mut c = vec![false; object.obj.shdrs.len()];
-                    let mut records = Vec::new();
-                    for (sec, keep) in c.iter_mut().enumerate() {
-                        *keep = is_content(object, sec, config);
-                        if *keep && is_eh_frame(object, sec) {
-                            let split = eh_frame::split(
-                                object.obj.section_data(sec),
-                                object.obj.relocs[sec],
-                            )
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", object.name))?;
-                            records.push((sec as u32, split));
-                        }
-                    }
-                    Ok((c, records))
-                })
+                .map(|object| content_of(object, config))
                 .collect();
             let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
             let mut eh_records = HashMap::default();
@@ -1252,27 +1506,11 @@ pub fn compute(
             };
             for (&(file, sec), records) in eh_records.iter_mut() {
                 let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
-                let mut out = 0u32;
-                for record in records.iter_mut() {
-                    let keep = if record.is_cie {
-                        true
-                    } else {
-                        // The FDE's first relocation is its initial location.
-                        let pc_begin = relocs[record.relocs.clone()]
-                            .iter()
-                            .find(|r| r.r_offset.get(LE) == u64::from(record.in_offset) + 8);
-                        match pc_begin.and_then(|r| section_of(file, r)) {
-                            Some((f, s)) => {
-                                live[f.0 as usize].get(s as usize).copied().unwrap_or(false)
-                            }
-                            None => false,
-                        }
-                    };
-                    if keep {
-                        record.out_offset = Some(out);
-                        out += record.size;
-                    }
-                }
+                keep_live_fdes(records, relocs, |r| {
+                    section_of(file, r).is_some_and(|(f, s)| {
+                        live[f.0 as usize].get(s as usize).copied().unwrap_or(false)
+                    })
+                });
             }
 
             steps.step("eh-frame");
@@ -1323,219 +1561,8 @@ pub fn compute(
                             }
                         }
                     }
-                    let mut needs = ScanRecorder::new(slotted);
-                    let mut undefined = Vec::new();
-                    let mut reloc_errors = Vec::new();
-                    for (sec, _) in live[f].iter().enumerate().filter(|(_, &l)| l) {
-                        let flags = object.obj.shdrs[sec].sh_flags.get(LE);
-                        if flags & u64::from(elf::SHF_ALLOC) == 0 {
-                            continue;
-                        }
-                        let writable = flags & u64::from(elf::SHF_WRITE) != 0;
-                        let records = eh_records.get(&(file, sec as u32));
-                        let mut prev_type = elf::R_X86_64_NONE;
-                        let mut prev_relaxed = false;
-                        for r in object.obj.relocs[sec].iter() {
-                            if let Some(records) = records {
-                                let rec = eh_frame::record_at(records, r.r_offset.get(LE));
-                                if rec.is_none_or(|rec| rec.out_offset.is_none()) {
-                                    continue;
-                                }
-                            }
-                            let r_type = r.r_type(LE, false);
-                            // The __tls_get_addr call after a general or local dynamic TLS sequence is
-                            // rewritten away when the sequence is relaxed.
-                            let follows_tls_call = prev_relaxed
-                                && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
-                            prev_type = r_type;
-                            prev_relaxed = false;
-                            if r_type == elf::R_X86_64_NONE || follows_tls_call {
-                                continue;
-                            }
-                            let r_sym = r.r_sym(LE, false);
-                            let (symref, target, st_type) = ctx.target(file, r_sym as usize);
-                            if let Target::Undefined = target {
-                                if let SymRef::Global(id) = symref {
-                                    undefined.push(Undefined {
-                                        symbol: id,
-                                        file,
-                                        sec: sec as u32,
-                                        offset: r.r_offset.get(LE),
-                                    });
-                                    if let Some(record) = &mut needs.record {
-                                        record.undefined.push((
-                                            r_sym,
-                                            sec as u32,
-                                            r.r_offset.get(LE),
-                                        ));
-                                    }
-                                }
-                                continue;
-                            }
-                            let at = || {
-                                format!(
-                                    "{}:({}+{:#x})",
-                                    object.name,
-                                    String::from_utf8_lossy(object.obj.section_names[sec]),
-                                    r.r_offset.get(LE)
-                                )
-                            };
-                            let preemptible = ctx.preemptible(kind, symref);
-                            let is_func = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
-                            if let (SymRef::Global(id), Target::Shared(_)) = (symref, target) {
-                                needs.use_shared(id, r_sym);
-                            }
-                            if st_type == elf::STT_GNU_IFUNC && !preemptible {
-                                needs.add_iplt(symref, r_sym);
-                            }
-                            if relaxable_got_load(
-                                preemptible,
-                                r_type,
-                                target,
-                                st_type,
-                                object.obj.section_data(sec),
-                                r.r_offset.get(LE),
-                            ) {
-                                continue;
-                            }
-                            let tls_relaxed = kind.is_executable() && !preemptible;
-                            match r_type {
-                                elf::R_X86_64_GOTPCREL
-                                | elf::R_X86_64_GOTPCRELX
-                                | elf::R_X86_64_REX_GOTPCRELX
-                                | elf::R_X86_64_GOT32
-                                | elf::R_X86_64_GOT64
-                                | elf::R_X86_64_GOTPCREL64 => {
-                                    needs.add_got(symref, GotKind::Address, r_sym)
-                                }
-                                elf::R_X86_64_GOTTPOFF
-                                    if !(tls_relaxed
-                                        && relaxable_gottpoff(
-                                            object.obj.section_data(sec),
-                                            r.r_offset.get(LE),
-                                        )) =>
-                                {
-                                    needs.add_got(symref, GotKind::TpOff, r_sym);
-                                }
-                                elf::R_X86_64_TLSGD => {
-                                    if kind.is_executable() {
-                                        prev_relaxed = true;
-                                        if preemptible {
-                                            needs.add_got(symref, GotKind::TpOff, r_sym);
-                                            // GD -> IE
-                                        }
-                                    } else {
-                                        needs.add_got(symref, GotKind::TlsGd, r_sym);
-                                    }
-                                }
-                                elf::R_X86_64_TLSLD => {
-                                    if kind.is_executable() {
-                                        prev_relaxed = true;
-                                    } else {
-                                        needs.add_got(
-                                            SymRef::Local(FileId(u32::MAX), 0),
-                                            GotKind::TlsLd,
-                                            u32::MAX,
-                                        );
-                                    }
-                                }
-                                elf::R_X86_64_GOTPC32_TLSDESC => {
-                                    if !kind.is_executable() {
-                                        needs.add_got(symref, GotKind::TlsDesc, r_sym);
-                                    } else if preemptible {
-                                        needs.add_got(symref, GotKind::TpOff, r_sym);
-                                        // TLSDESC -> IE
-                                    }
-                                }
-                                elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64
-                                    if kind == OutputKind::Shared =>
-                                {
-                                    reloc_errors.push(format!(
-                                "{}: relocation {} against {} cannot be used when making a shared \
-                             object; recompile with -fPIC",
-                                at(),
-                                crate::arch::x86_64::reloc_name(r_type),
-                                ctx.display(symref)
-                            ));
-                                }
-                                elf::R_X86_64_PLT32 if preemptible => {
-                                    if let SymRef::Global(id) = symref {
-                                        needs.add_plt(id, r_sym);
-                                    }
-                                }
-                                elf::R_X86_64_64 if preemptible => {
-                                    if writable || !config.z.text {
-                                        needs.n_symbolic += 1;
-                                        if let SymRef::Global(id) = symref {
-                                            needs.dynsym_ref(id, r_sym);
-                                        }
-                                    } else if let (true, SymRef::Global(id)) =
-                                        (kind.is_executable(), symref)
-                                    {
-                                        needs.add_canonical(id, is_func, r_sym);
-                                    } else {
-                                        reloc_errors.push(format!(
-                                    "{}: relocation R_X86_64_64 against {} in read-only section; \
-                                 recompile with -fPIC or link with -z notext",
-                                    at(),
-                                    ctx.display(symref)
-                                ));
-                                    }
-                                }
-                                elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
-                                    needs.n_relative += 1;
-                                }
-                                elf::R_X86_64_PC32
-                                | elf::R_X86_64_PC64
-                                | elf::R_X86_64_32
-                                | elf::R_X86_64_32S
-                                | elf::R_X86_64_16
-                                | elf::R_X86_64_PC16
-                                | elf::R_X86_64_8
-                                | elf::R_X86_64_PC8
-                                    if preemptible =>
-                                {
-                                    match (kind.is_executable(), symref) {
-                                        (true, SymRef::Global(id)) => {
-                                            needs.add_canonical(id, is_func, r_sym)
-                                        }
-                                        _ => reloc_errors.push(format!(
-                                "{}: relocation {} against symbol {} cannot be used when making \
-                                 a shared object; recompile with -fPIC",
-                                at(),
-                                crate::arch::x86_64::reloc_name(r_type),
-                                ctx.display(symref)
-                            )),
-                                    }
-                                }
-                                elf::R_X86_64_32
-                                | elf::R_X86_64_32S
-                                | elf::R_X86_64_16
-                                | elf::R_X86_64_8
-                                    if kind.is_pic() && relocatable(target) =>
-                                {
-                                    reloc_errors.push(format!(
-                                "{}: relocation {} against {} cannot be used when making a {} \
-                             object; recompile with -f{}",
-                                at(),
-                                crate::arch::x86_64::reloc_name(r_type),
-                                ctx.display(symref),
-                                if kind == OutputKind::Shared {
-                                    "shared"
-                                } else {
-                                    "PIE"
-                                },
-                                if kind == OutputKind::Shared {
-                                    "PIC"
-                                } else {
-                                    "PIE"
-                                },
-                            ));
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
+                    let (mut needs, undefined, mut reloc_errors) =
+                        scan_object(&ctx, file, &live[f], &eh_records, slotted);
                     if let Some(record) = &mut needs.record {
                         record.n_relative = needs.n_relative;
                         record.n_symbolic = needs.n_symbolic;
@@ -1604,16 +1631,7 @@ pub fn compute(
                 .iter()
                 .enumerate()
                 .filter(|(_, &l)| l)
-                .map(|(sec, _)| match object.obj.output_index[sec] {
-                    0 => {
-                        let name = object.obj.section_names[sec];
-                        match std::str::from_utf8(name) {
-                            Ok(name) => name,
-                            Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
-                        }
-                    }
-                    i => OUTPUT_NAMES[usize::from(i) - 1].1,
-                })
+                .map(|(sec, _)| output_name(object, sec))
                 .collect()
         })
         .collect();

@@ -250,59 +250,11 @@ pub fn write_into(
 
     // Input sections: each contribution is a disjoint slice of the output, copied and
     // relocated in parallel; results are gathered in file order, so output is deterministic.
-    let mut jobs: Vec<(usize, usize, &OutputSection, FileId, u32)> = Vec::new();
-    for id in &layout.order {
-        let os = &layout.sections[id.0 as usize];
-        if os.synthetic.is_some() || os.sh_type == elf::SHT_NOBITS {
-            continue;
-        }
-        for member in &os.members {
-            match *member {
-                Member::Input { file, sec } => {
-                    if select.is_some_and(|s| !s.sections.contains(&(file, sec))) {
-                        continue;
-                    }
-                    let placement = layout.placements[file.0 as usize][sec as usize];
-                    let len = layout.member_len(ctx.res, file, sec) as usize;
-                    jobs.push(((os.offset + placement.offset) as usize, len, os, file, sec));
-                }
-                Member::Merged(m) => {
-                    // One job per input: the run of the blob its own strings fill.
-                    let blob = &layout.merged[m as usize];
-                    for &i in &blob.maps {
-                        let p = &layout.merge_maps[i as usize].pieces;
-                        let at = (os.offset + blob.offset + p.owned_start) as usize;
-                        let len = (p.owned_end - p.owned_start) as usize;
-                        jobs.push((at, len, os, MERGED_BLOB, i));
-                    }
-                }
-                Member::Common(_) => {}
-            }
-        }
-    }
-    jobs.sort_by_key(|j| j.0);
-    let mut slices = Vec::with_capacity(jobs.len());
+    let jobs = section_jobs(ctx, layout, select);
     // What no input section fills (headers, padding, linker-made sections), to be cleared
     // if `buf` is not known to be zeros. Each job fills all of its slice.
     let mut gaps: Vec<&mut [u8]> = Vec::new();
-    let mut rest: &mut [u8] = &mut *buf;
-    let mut consumed = 0usize;
-    for &(offset, len, ..) in &jobs {
-        if offset < consumed || offset + len > consumed + rest.len() {
-            bail!("internal error: overlapping section contributions at file offset {offset:#x}");
-        }
-        let (gap, tail) = std::mem::take(&mut rest).split_at_mut(offset - consumed);
-        let (slice, tail) = tail.split_at_mut(len);
-        if !zeroed && !gap.is_empty() {
-            gaps.push(gap);
-        }
-        slices.push(slice);
-        rest = tail;
-        consumed = offset + len;
-    }
-    if !zeroed {
-        gaps.push(rest);
-    }
+    let slices = split_jobs(&jobs, buf, (!zeroed).then_some(&mut gaps))?;
     steps.step("jobs");
     // The symbol table does not depend on the sections' bytes: built meanwhile.
     let (symtab, results) = rayon::join(
@@ -314,23 +266,7 @@ pub fn write_into(
             gaps.into_par_iter()
                 .flat_map(|g| g.par_chunks_mut(1 << 20))
                 .for_each(|g| g.fill(0));
-            slices
-                .into_par_iter()
-                .zip(jobs.par_iter())
-                // Costs are uneven (debug sections of big objects come last): small chunks,
-                // so that an idle thread always finds one to steal.
-                .with_max_len(8)
-                .map(|(slice, &(_, _, os, file, sec))| {
-                    if file == MERGED_BLOB {
-                        let map = &layout.merge_maps[sec as usize];
-                        let object = &ctx.res.objects[map.file.0 as usize];
-                        let data = object.obj.section_data(map.sec as usize);
-                        map.pieces.copy_owned(data, slice);
-                        return SectionOutput::default();
-                    }
-                    copy_and_relocate(ctx, layout, os, file, sec, slice)
-                })
-                .collect()
+            run_jobs(ctx, layout, &jobs, slices)
         },
     );
     for r in results {
@@ -348,8 +284,6 @@ pub fn write_into(
     }
 
     steps.step("sections, symtab");
-    let kind = layout.kind;
-    let tp = layout.tp_address();
     let dynsym_index = |symref: SymRef| match symref {
         SymRef::Global(id) => layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
         SymRef::Local(..) => 0,
@@ -357,62 +291,13 @@ pub fn write_into(
     // GOT: each entry's value or dynamic relocations, found on all threads (an entry costs
     // a few table look-ups; a debug Rust binary has over 10000), then written in order.
     if let Some(got) = layout.synthetic_section(".got") {
-        type GotOut = (Option<(usize, u64)>, [Option<DynReloc>; 2]);
         let entries: Vec<GotOut> = layout
             .needs
             .got_entries
             .par_iter()
             .zip(&layout.needs.got_slot)
             .with_min_len(1024)
-            .map(|(&(symref, gk), &slot)| -> GotOut {
-                let slot = u64::from(slot);
-                let addr = got.addr + 8 * slot;
-                let at = (got.offset + 8 * slot) as usize;
-                let preemptible = ctx.preemptible(kind, symref);
-                let sym_addr = layout.symbol_address(ctx, symref).unwrap_or(0);
-                let dynsym = dynsym_index(symref);
-                let reloc = |r_type, sym, addend| Some(DynReloc::new(addr, r_type, sym, addend));
-                match gk {
-                    GotKind::Address if preemptible => {
-                        (None, [reloc(elf::R_X86_64_GLOB_DAT, dynsym, 0), None])
-                    }
-                    GotKind::Address => {
-                        let relative = kind.is_pic()
-                            && crate::layout::relocatable(ctx.symref_target(symref).0);
-                        let r = relative
-                            .then(|| DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
-                        (Some((at, sym_addr)), [r, None])
-                    }
-                    GotKind::TpOff if preemptible => {
-                        (None, [reloc(elf::R_X86_64_TPOFF64, dynsym, 0), None])
-                    }
-                    GotKind::TpOff if kind == OutputKind::Shared => {
-                        let offset = sym_addr.wrapping_sub(layout.tls_start);
-                        (None, [reloc(elf::R_X86_64_TPOFF64, 0, offset), None])
-                    }
-                    GotKind::TpOff => (Some((at, sym_addr.wrapping_sub(tp))), [None, None]),
-                    GotKind::TlsGd => {
-                        let module_sym = if preemptible { dynsym } else { 0 };
-                        let module = reloc(elf::R_X86_64_DTPMOD64, module_sym, 0);
-                        if preemptible {
-                            let offset = DynReloc::new(addr + 8, elf::R_X86_64_DTPOFF64, dynsym, 0);
-                            (None, [module, Some(offset)])
-                        } else {
-                            let offset = sym_addr.wrapping_sub(layout.tls_start);
-                            (Some((at + 8, offset)), [module, None])
-                        }
-                    }
-                    GotKind::TlsLd => (None, [reloc(elf::R_X86_64_DTPMOD64, 0, 0), None]),
-                    GotKind::TlsDesc => {
-                        let (sym, addend) = if preemptible {
-                            (dynsym, 0)
-                        } else {
-                            (0, sym_addr.wrapping_sub(layout.tls_start))
-                        };
-                        (None, [reloc(elf::R_X86_64_TLSDESC, sym, addend), None])
-                    }
-                }
-            })
+            .map(|(&(symref, gk), &slot)| got_entry(ctx, layout, got, symref, gk, slot))
             .collect();
         for (value, relocs) in entries {
             if let Some((at, value)) = value {
@@ -475,36 +360,13 @@ pub fn write_into(
             }
         }
     }
-    // RELATIVE relocations first (DT_RELACOUNT counts them), by address.
-    dyn_relocs.sort_by_key(|r| (r.r_type != elf::R_X86_64_RELATIVE, r.offset));
-    let rela_sections: [(&str, &Vec<DynReloc>); 3] = [
+    sort_dyn_relocs(&mut dyn_relocs);
+    for (name, relocs) in [
         (".rela.dyn", &dyn_relocs),
         (".rela.plt", &plt_relocs),
         (".rela.iplt", &plt_relocs),
-    ];
-    for (name, relocs) in rela_sections {
-        let Some(rela) = layout.synthetic_section(name) else {
-            continue;
-        };
-        // Incremental mode leaves room: R_X86_64_NONE entries (zeros) after the used ones.
-        let fits = if layout.slots.is_empty() {
-            relocs.len() as u64 * 24 == rela.size
-        } else {
-            relocs.len() as u64 * 24 <= rela.size
-        };
-        if !fits {
-            bail!(
-                "internal error: {} relocations written to {name}, {} reserved",
-                relocs.len(),
-                rela.size / 24
-            );
-        }
-        for (i, r) in relocs.iter().enumerate() {
-            let at = rela.offset as usize + 24 * i;
-            put_u64(buf, at, r.offset);
-            put_u64(buf, at + 8, (u64::from(r.sym) << 32) | u64::from(r.r_type));
-            put_u64(buf, at + 16, r.addend);
-        }
+    ] {
+        write_rela(layout, name, relocs, buf)?;
     }
     steps.step("dynamic relocs");
     write_dynamic(ctx, layout, buf);
@@ -787,7 +649,206 @@ fn appended_bound(ctx: &Context, layout: &Layout) -> usize {
     n
 }
 
-fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
+/// An input section (or a run of merged strings) to write: its file offset and length, its
+/// output section, file and section index (`MERGED_BLOB` and the merge map's index).
+pub(crate) type Job<'a> = (usize, usize, &'a OutputSection, FileId, u32);
+
+/// The input sections to write (all, or those `select` names), by file offset.
+pub(crate) fn section_jobs<'a>(
+    ctx: &Context,
+    layout: &'a Layout,
+    select: Option<&Selection>,
+) -> Vec<Job<'a>> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for id in &layout.order {
+        let os = &layout.sections[id.0 as usize];
+        if os.synthetic.is_some() || os.sh_type == elf::SHT_NOBITS {
+            continue;
+        }
+        for member in &os.members {
+            match *member {
+                Member::Input { file, sec } => {
+                    if select.is_some_and(|s| !s.sections.contains(&(file, sec))) {
+                        continue;
+                    }
+                    let placement = layout.placements[file.0 as usize][sec as usize];
+                    let len = layout.member_len(ctx.res, file, sec) as usize;
+                    jobs.push(((os.offset + placement.offset) as usize, len, os, file, sec));
+                }
+                Member::Merged(m) => {
+                    // One job per input: the run of the blob its own strings fill.
+                    let blob = &layout.merged[m as usize];
+                    for &i in &blob.maps {
+                        let p = &layout.merge_maps[i as usize].pieces;
+                        let at = (os.offset + blob.offset + p.owned_start) as usize;
+                        let len = (p.owned_end - p.owned_start) as usize;
+                        jobs.push((at, len, os, MERGED_BLOB, i));
+                    }
+                }
+                Member::Common(_) => {}
+            }
+        }
+    }
+    jobs.sort_by_key(|j| j.0);
+    jobs
+}
+
+/// Cuts `buf` into the jobs' slices; `gaps`, if given, gets the bytes between them.
+pub(crate) fn split_jobs<'b>(
+    jobs: &[Job],
+    buf: &'b mut [u8],
+    mut gaps: Option<&mut Vec<&'b mut [u8]>>,
+) -> Result<Vec<&'b mut [u8]>> {
+    let mut slices = Vec::with_capacity(jobs.len());
+    let mut rest: &mut [u8] = buf;
+    let mut consumed = 0usize;
+    for &(offset, len, ..) in jobs {
+        if offset < consumed || offset + len > consumed + rest.len() {
+            bail!("internal error: overlapping section contributions at file offset {offset:#x}");
+        }
+        let (gap, tail) = std::mem::take(&mut rest).split_at_mut(offset - consumed);
+        let (slice, tail) = tail.split_at_mut(len);
+        if let Some(gaps) = gaps.as_mut().filter(|_| !gap.is_empty()) {
+            gaps.push(gap);
+        }
+        slices.push(slice);
+        rest = tail;
+        consumed = offset + len;
+    }
+    if let Some(gaps) = gaps {
+        gaps.push(rest);
+    }
+    Ok(slices)
+}
+
+/// Copies and relocates the jobs' sections into their slices, on all threads.
+pub(crate) fn run_jobs(
+    ctx: &Context,
+    layout: &Layout,
+    jobs: &[Job],
+    slices: Vec<&mut [u8]>,
+) -> Vec<SectionOutput> {
+    slices
+        .into_par_iter()
+        .zip(jobs.par_iter())
+        // Costs are uneven (debug sections of big objects come last): small chunks, so that
+        // an idle thread always finds one to steal.
+        .with_max_len(8)
+        .map(|(slice, &(_, _, os, file, sec))| {
+            if file == MERGED_BLOB {
+                let map = &layout.merge_maps[sec as usize];
+                let object = &ctx.res.objects[map.file.0 as usize];
+                let data = object.obj.section_data(map.sec as usize);
+                map.pieces.copy_owned(data, slice);
+                return SectionOutput::default();
+            }
+            copy_and_relocate(ctx, layout, os, file, sec, slice)
+        })
+        .collect()
+}
+
+/// A GOT entry's bytes (file offset and value, if the linker fills it) and dynamic
+/// relocations.
+pub(crate) type GotOut = (Option<(usize, u64)>, [Option<DynReloc>; 2]);
+
+/// GOT entry (`symref`, `gk`) at `slot` of `got` (see [`GotOut`]).
+pub(crate) fn got_entry(
+    ctx: &Context,
+    layout: &Layout,
+    got: &OutputSection,
+    symref: SymRef,
+    gk: GotKind,
+    slot: u32,
+) -> GotOut {
+    let kind = layout.kind;
+    let tp = layout.tp_address();
+    let dynsym_index = |symref: SymRef| match symref {
+        SymRef::Global(id) => layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
+        SymRef::Local(..) => 0,
+    };
+
+    let slot = u64::from(slot);
+    let addr = got.addr + 8 * slot;
+    let at = (got.offset + 8 * slot) as usize;
+    let preemptible = ctx.preemptible(kind, symref);
+    let sym_addr = layout.symbol_address(ctx, symref).unwrap_or(0);
+    let dynsym = dynsym_index(symref);
+    let reloc = |r_type, sym, addend| Some(DynReloc::new(addr, r_type, sym, addend));
+    match gk {
+        GotKind::Address if preemptible => (None, [reloc(elf::R_X86_64_GLOB_DAT, dynsym, 0), None]),
+        GotKind::Address => {
+            let relative = kind.is_pic() && crate::layout::relocatable(ctx.symref_target(symref).0);
+            let r = relative.then(|| DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
+            (Some((at, sym_addr)), [r, None])
+        }
+        GotKind::TpOff if preemptible => (None, [reloc(elf::R_X86_64_TPOFF64, dynsym, 0), None]),
+        GotKind::TpOff if kind == OutputKind::Shared => {
+            let offset = sym_addr.wrapping_sub(layout.tls_start);
+            (None, [reloc(elf::R_X86_64_TPOFF64, 0, offset), None])
+        }
+        GotKind::TpOff => (Some((at, sym_addr.wrapping_sub(tp))), [None, None]),
+        GotKind::TlsGd => {
+            let module_sym = if preemptible { dynsym } else { 0 };
+            let module = reloc(elf::R_X86_64_DTPMOD64, module_sym, 0);
+            if preemptible {
+                let offset = DynReloc::new(addr + 8, elf::R_X86_64_DTPOFF64, dynsym, 0);
+                (None, [module, Some(offset)])
+            } else {
+                let offset = sym_addr.wrapping_sub(layout.tls_start);
+                (Some((at + 8, offset)), [module, None])
+            }
+        }
+        GotKind::TlsLd => (None, [reloc(elf::R_X86_64_DTPMOD64, 0, 0), None]),
+        GotKind::TlsDesc => {
+            let (sym, addend) = if preemptible {
+                (dynsym, 0)
+            } else {
+                (0, sym_addr.wrapping_sub(layout.tls_start))
+            };
+            (None, [reloc(elf::R_X86_64_TLSDESC, sym, addend), None])
+        }
+    }
+}
+
+/// Dynamic relocations in their output order: RELATIVE ones first (DT_RELACOUNT counts
+/// them), by address.
+pub(crate) fn sort_dyn_relocs(relocs: &mut [DynReloc]) {
+    relocs.sort_by_key(|r| (r.r_type != elf::R_X86_64_RELATIVE, r.offset));
+}
+
+/// Writes `relocs` into the relocation section `name` (if the layout has it); an
+/// incremental layout leaves room after them (zeros: R_X86_64_NONE).
+pub(crate) fn write_rela(
+    layout: &Layout,
+    name: &str,
+    relocs: &[DynReloc],
+    buf: &mut [u8],
+) -> Result<()> {
+    let Some(rela) = layout.synthetic_section(name) else {
+        return Ok(());
+    };
+    let fits = if layout.slots.is_empty() {
+        relocs.len() as u64 * 24 == rela.size
+    } else {
+        relocs.len() as u64 * 24 <= rela.size
+    };
+    if !fits {
+        bail!(
+            "internal error: {} relocations written to {name}, {} reserved",
+            relocs.len(),
+            rela.size / 24
+        );
+    }
+    for (i, r) in relocs.iter().enumerate() {
+        let at = rela.offset as usize + 24 * i;
+        put_u64(buf, at, r.offset);
+        put_u64(buf, at + 8, (u64::from(r.sym) << 32) | u64::from(r.r_type));
+        put_u64(buf, at + 16, r.addend);
+    }
+    Ok(())
+}
+
+pub(crate) fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
     for slot in &layout.slots {
         if select.is_some_and(|s| {
             !s.files.contains(&slot.file) && !s.slots.contains(&(slot.out, slot.start))
@@ -1121,10 +1182,10 @@ impl PartialEq<&str> for SectionName {
 
 /// What relocating one input section produced besides its bytes.
 #[derive(Default)]
-struct SectionOutput {
-    dyn_relocs: Vec<DynReloc>,
-    fde_table: Vec<(u64, u64)>,
-    errors: Vec<String>,
+pub(crate) struct SectionOutput {
+    pub(crate) dyn_relocs: Vec<DynReloc>,
+    pub(crate) fde_table: Vec<(u64, u64)>,
+    pub(crate) errors: Vec<String>,
 }
 
 /// Copies input section (`file`, `sec`) into `buf` (exactly its contribution to the output)
@@ -1651,6 +1712,149 @@ impl SymtabPieces {
     }
 }
 
+/// A symbol's value in `.symtab`: a TLS symbol's is its offset in the TLS block.
+fn tls_value(layout: &Layout, addr: u64, st_type: u8) -> u64 {
+    if st_type == elf::STT_TLS {
+        addr.wrapping_sub(layout.tls_start)
+    } else {
+        addr
+    }
+}
+
+/// Object `f`'s piece of `.symtab`: its file symbol and local symbols (copied from the old
+/// output where `reuse` says so).
+pub(crate) fn object_piece(
+    ctx: &Context,
+    layout: &Layout,
+    shndx: &SectionIndex,
+    reuse: Option<&SymtabReuse>,
+    f: usize,
+) -> Piece {
+    let object = &ctx.res.objects[f];
+    let file = FileId(f as u32);
+    let obj = &object.obj;
+    let base = object.name.rsplit('/').next().unwrap_or(&object.name);
+    if let Some(piece) = reuse.and_then(|r| r.piece(f, base.as_bytes())) {
+        return piece;
+    }
+    let mut piece = Piece::default();
+    for i in 1..obj.first_global.min(obj.symbols.len()) {
+        let sym = &obj.symbols[i];
+        let st_type = sym.st_type();
+        if st_type == elf::STT_SECTION || st_type == elf::STT_FILE {
+            continue;
+        }
+        let Ok(name) = obj.symbol_name(i) else {
+            continue;
+        };
+        if name.is_empty() || name.starts_with(b".L") {
+            continue;
+        }
+        let (_, target, _) = ctx.target(file, i);
+        let Some(addr) = layout.target_address(target) else {
+            continue;
+        };
+        if matches!(target, Target::Undefined | Target::UndefWeak) {
+            continue;
+        }
+        if piece.locals.is_empty() {
+            let e = symtab_entry(
+                &mut piece.strtab,
+                base.as_bytes(),
+                elf::STT_FILE,
+                0,
+                elf::SHN_ABS,
+                0,
+                0,
+            );
+            piece.locals.push(e);
+        }
+        let index = if matches!(target, Target::Abs(_)) {
+            elf::SHN_ABS
+        } else {
+            shndx.of(addr, st_type == elf::STT_TLS)
+        };
+        let e = symtab_entry(
+            &mut piece.strtab,
+            name,
+            sym.st_info,
+            sym.st_other,
+            index,
+            tls_value(layout, addr, st_type),
+            sym.st_size.get(LE),
+        );
+        piece.locals.push(e);
+    }
+    piece
+}
+
+/// A global symbol's `.symtab` entry, but its name.
+pub(crate) struct GlobalEntry {
+    pub(crate) info: u8,
+    pub(crate) other: u8,
+    pub(crate) shndx: u16,
+    pub(crate) value: u64,
+    pub(crate) size: u64,
+    /// Hidden: the entry is a local symbol's.
+    pub(crate) hidden: bool,
+}
+
+/// Global symbol `id`'s entry, if it has one (undefined and shared symbols have none).
+pub(crate) fn global_entry(
+    ctx: &Context,
+    layout: &Layout,
+    shndx: &SectionIndex,
+    id: crate::symbols::SymbolId,
+) -> Option<GlobalEntry> {
+    let symbol = ctx.res.symbols.get(id);
+    let (addr, size, st_type, bind, abs) = match symbol.def {
+        Def::Defined { file, sym, weak } => {
+            // Where and how big, from the resolution's tables: the defining object's symbol
+            // table is not read again.
+            let (target, st_type, size) = match ctx.res.defined(id) {
+                Some((at, size)) => (defined_target(at), at.st_type(), size),
+                None => {
+                    let (_, target, st_type) = ctx.target(file, sym as usize);
+                    let st = &ctx.res.objects[file.0 as usize].obj.symbols[sym as usize];
+                    (target, st_type, st.st_size.get(LE))
+                }
+            };
+            let addr = layout.target_address(target)?;
+            (
+                addr,
+                size,
+                st_type,
+                if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
+                matches!(target, Target::Abs(_)),
+            )
+        }
+        Def::Common { size, .. } => {
+            let addr = layout.target_address(Target::Common(id))?;
+            (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
+        }
+        Def::Synthetic => {
+            let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
+            (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
+        }
+        Def::Undefined | Def::Shared { .. } => return None,
+    };
+    let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
+    let index = if abs {
+        elf::SHN_ABS
+    } else {
+        shndx.of(addr, st_type == elf::STT_TLS)
+    };
+    let bind = if hidden { elf::STB_LOCAL } else { bind };
+    Some(GlobalEntry {
+        info: (bind << 4) | st_type,
+        other: symbol.visibility,
+        shndx: index,
+        value: tls_value(layout, addr, st_type),
+        size,
+        hidden,
+    })
+}
+
 /// `.symtab` and `.strtab`: per file a STT_FILE symbol and its locals, then hidden globals as
 /// locals, then the globals.
 ///
@@ -1659,133 +1863,29 @@ impl SymtabPieces {
 /// on the thread count.
 fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> SymtabPieces {
     let shndx = SectionIndex::new(layout);
-    let tls_value = |addr: u64, st_type: u8| {
-        if st_type == elf::STT_TLS {
-            addr.wrapping_sub(layout.tls_start)
-        } else {
-            addr
-        }
-    };
-    let file_piece = |f: usize| -> Piece {
-        let object = &ctx.res.objects[f];
-        let file = FileId(f as u32);
-        let obj = &object.obj;
-        let base = object.name.rsplit('/').next().unwrap_or(&object.name);
-        if let Some(piece) = reuse.and_then(|r| r.piece(f, base.as_bytes())) {
-            return piece;
-        }
-        let mut piece = Piece::default();
-        for i in 1..obj.first_global.min(obj.symbols.len()) {
-            let sym = &obj.symbols[i];
-            let st_type = sym.st_type();
-            if st_type == elf::STT_SECTION || st_type == elf::STT_FILE {
-                continue;
-            }
-            let Ok(name) = obj.symbol_name(i) else {
-                continue;
-            };
-            if name.is_empty() || name.starts_with(b".L") {
-                continue;
-            }
-            let (_, target, _) = ctx.target(file, i);
-            let Some(addr) = layout.target_address(target) else {
-                continue;
-            };
-            if matches!(target, Target::Undefined | Target::UndefWeak) {
-                continue;
-            }
-            if piece.locals.is_empty() {
-                let e = symtab_entry(
-                    &mut piece.strtab,
-                    base.as_bytes(),
-                    elf::STT_FILE,
-                    0,
-                    elf::SHN_ABS,
-                    0,
-                    0,
-                );
-                piece.locals.push(e);
-            }
-            let index = if matches!(target, Target::Abs(_)) {
-                elf::SHN_ABS
-            } else {
-                shndx.of(addr, st_type == elf::STT_TLS)
-            };
-            let e = symtab_entry(
-                &mut piece.strtab,
-                name,
-                sym.st_info,
-                sym.st_other,
-                index,
-                tls_value(addr, st_type),
-                sym.st_size.get(LE),
-            );
-            piece.locals.push(e);
-        }
-        piece
-    };
+    let file_piece = |f: usize| object_piece(ctx, layout, &shndx, reuse, f);
     let global_piece = |ids: std::ops::Range<usize>| -> Piece {
         let mut piece = Piece::default();
         for i in ids {
-            let symbol = &ctx.res.symbols.symbols[i];
             let id = crate::symbols::SymbolId(i as u32);
-            let (addr, size, st_type, bind, abs) = match symbol.def {
-                Def::Defined { file, sym, weak } => {
-                    // Where and how big, from the resolution's tables: the defining
-                    // object's symbol table is not read again.
-                    let (target, st_type, size) = match ctx.res.defined(id) {
-                        Some((at, size)) => (defined_target(at), at.st_type(), size),
-                        None => {
-                            let (_, target, st_type) = ctx.target(file, sym as usize);
-                            let st = &ctx.res.objects[file.0 as usize].obj.symbols[sym as usize];
-                            (target, st_type, st.st_size.get(LE))
-                        }
-                    };
-                    let Some(addr) = layout.target_address(target) else {
-                        continue;
-                    };
-                    (
-                        addr,
-                        size,
-                        st_type,
-                        if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
-                        matches!(target, Target::Abs(_)),
-                    )
-                }
-                Def::Common { size, .. } => {
-                    let Some(addr) = layout.target_address(Target::Common(id)) else {
-                        continue;
-                    };
-                    (addr, size, elf::STT_OBJECT, elf::STB_GLOBAL, false)
-                }
-                Def::Synthetic => {
-                    let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
-                    (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
-                }
-                Def::Undefined | Def::Shared { .. } => continue,
+            let Some(g) = global_entry(ctx, layout, &shndx, id) else {
+                continue;
             };
-            let hidden = matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL);
-            let index = if abs {
-                elf::SHN_ABS
-            } else {
-                shndx.of(addr, st_type == elf::STT_TLS)
-            };
-            let bind = if hidden { elf::STB_LOCAL } else { bind };
             let e = symtab_entry(
                 &mut piece.strtab,
-                symbol.name,
-                (bind << 4) | st_type,
-                symbol.visibility,
-                index,
-                tls_value(addr, st_type),
-                size,
+                ctx.res.symbols.get(id).name,
+                g.info,
+                g.other,
+                g.shndx,
+                g.value,
+                g.size,
             );
-            if hidden {
+            if g.hidden {
                 piece.locals.push(e);
             } else {
                 piece.globals.push(e);
             }
-            piece.emitted.push((i as u32, hidden));
+            piece.emitted.push((i as u32, g.hidden));
         }
         piece
     };
@@ -1822,7 +1922,7 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
 /// Finds the output section (its index in the section header table) that holds an address,
 /// as a symbol's `st_shndx`: the first allocated section in file order whose range (at least
 /// one byte) holds it, TLS symbols in TLS sections only.
-struct SectionIndex {
+pub(crate) struct SectionIndex {
     /// Per TLS-ness: (start, end, section header index), in file order (by address).
     ranges: [Vec<(u64, u64, u16)>; 2],
     /// The sections' starts never decrease in file order (as `layout` places them).
@@ -1830,7 +1930,7 @@ struct SectionIndex {
 }
 
 impl SectionIndex {
-    fn new(layout: &Layout) -> SectionIndex {
+    pub(crate) fn new(layout: &Layout) -> SectionIndex {
         let mut ranges: [Vec<(u64, u64, u16)>; 2] = Default::default();
         for (i, id) in layout.order.iter().enumerate() {
             let s = &layout.sections[id.0 as usize];
@@ -1846,7 +1946,7 @@ impl SectionIndex {
         SectionIndex { ranges, sorted }
     }
 
-    fn of(&self, addr: u64, tls: bool) -> u16 {
+    pub(crate) fn of(&self, addr: u64, tls: bool) -> u16 {
         let ranges = &self.ranges[tls as usize];
         let linear = || {
             ranges
