@@ -10,6 +10,7 @@ use object::elf;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;
 
+#[derive(Default)]
 pub struct DynamicTables {
     /// `.dynsym` entries after the null entry: entry `i` has index `i + 1`.
     pub dynsyms: Vec<SymbolId>,

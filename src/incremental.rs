@@ -38,7 +38,7 @@ fn fallback<T>(reason: String) -> Result<T> {
 
 /// The global symbols of an object, sorted by name: (name, symbol index, defined here).
 /// Symbols in COMDAT groups another file won count as references.
-fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
+pub(crate) fn globals_by_name(object: &LoadedObject) -> Vec<(&'static [u8], usize, bool)> {
     let obj = &object.obj;
     let mut out: Vec<_> = (obj.first_global..obj.symbols.len())
         .map(|i| {
@@ -78,12 +78,12 @@ pub fn commons_hash(object: &LoadedObject) -> [u8; 32] {
 }
 
 /// [`commons_hash`] of an object without common symbols.
-fn no_commons() -> [u8; 32] {
+pub(crate) fn no_commons() -> [u8; 32] {
     *blake3::Hasher::new().finalize().as_bytes()
 }
 
 /// Name hashes of an object's COMDAT group signatures, sorted.
-fn group_hashes(object: &LoadedObject) -> Vec<u64> {
+pub(crate) fn group_hashes(object: &LoadedObject) -> Vec<u64> {
     let mut groups: Vec<u64> = object
         .obj
         .comdat_groups
@@ -96,7 +96,7 @@ fn group_hashes(object: &LoadedObject) -> Vec<u64> {
 
 /// Content hash of a loaded object: a plain input's is its file's (already known from
 /// `hashes`, by input position); an archive member's is hashed here.
-fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
+pub(crate) fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
     match hashes.get(object.origin.0 as usize) {
         Some(hash) if object.origin.1 == u32::MAX => *hash,
         _ => *blake3::hash(object.data).as_bytes(),
@@ -106,7 +106,7 @@ fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32] {
 /// The state's key for a symbol name: XXH3-64, a stable, well-distributed hash that costs
 /// a few nanoseconds for a symbol name (BLAKE3 took ~10 ms per ripgrep update over the GOT
 /// entries' names alone).
-fn name_hash(name: &[u8]) -> u64 {
+pub(crate) fn name_hash(name: &[u8]) -> u64 {
     twox_hash::XxHash3_64::oneshot(name)
 }
 
@@ -316,7 +316,11 @@ pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
 
 /// (name hash, address) of the global symbols an object defines, sorted (`u64::MAX` for
 /// one that has no address in the output).
-fn defined_addresses(layout: &Layout, file: FileId, object: &LoadedObject) -> Vec<(u64, u64)> {
+pub(crate) fn defined_addresses(
+    layout: &Layout,
+    file: FileId,
+    object: &LoadedObject,
+) -> Vec<(u64, u64)> {
     let obj = &object.obj;
     let mut out: Vec<(u64, u64)> = globals_by_name(object)
         .into_iter()
@@ -557,7 +561,7 @@ fn global_records(ctx: &Context, layout: &Layout, symtab_globals: &[u32]) -> Vec
 }
 
 /// The output sections' sizes and slots, for the state.
-fn section_records(layout: &Layout) -> Vec<SectionRecord> {
+pub(crate) fn section_records(layout: &Layout) -> Vec<SectionRecord> {
     let mut sections: Vec<SectionRecord> = layout
         .order
         .iter()
@@ -621,20 +625,17 @@ pub fn recorded_layout(state: &mut State, changed: &[FileId]) -> layout::Recorde
 /// The build-id of an incremental-mode output: the options, the inputs' contents and the
 /// slot table determine every byte, so they serve as its identity (and nothing needs to
 /// hash the whole output after a small update).
-pub fn build_id_seed(config: &Config, hashes: &[[u8; 32]], layout: &Layout) -> [u8; 32] {
+pub fn build_id_seed(config: &Config, hashes: &[[u8; 32]], sections: &[SectionRecord]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(&crate::state::options_hash(config));
     for hash in hashes {
         h.update(hash);
     }
-    for slot in &layout.slots {
-        for v in [
-            u64::from(slot.out),
-            u64::from(slot.file.0),
-            slot.start,
-            slot.capacity,
-        ] {
-            h.update(&v.to_le_bytes());
+    for (i, s) in sections.iter().enumerate() {
+        for slot in &s.slots {
+            for v in [i as u64, u64::from(slot.file), slot.start, slot.capacity] {
+                h.update(&v.to_le_bytes());
+            }
         }
     }
     *h.finalize().as_bytes()
@@ -642,7 +643,7 @@ pub fn build_id_seed(config: &Config, hashes: &[[u8; 32]], layout: &Layout) -> [
 
 /// Whether an output section's addresses are its own: not a non-alloc section, and not
 /// `.tbss`, whose addresses overlap the sections after it.
-fn has_addresses(os: &layout::OutputSection) -> bool {
+pub(crate) fn has_addresses(os: &layout::OutputSection) -> bool {
     let tbss = os.sh_type == elf::SHT_NOBITS && os.sh_flags & u64::from(elf::SHF_TLS) != 0;
     os.addr != 0 && !tbss
 }

@@ -1239,6 +1239,10 @@ pub(crate) fn scan_object(
             }
         }
     }
+    if let Some(record) = &mut needs.record {
+        record.n_relative = needs.n_relative;
+        record.n_symbolic = needs.n_symbolic;
+    }
     (needs, undefined, reloc_errors)
 }
 
@@ -1247,10 +1251,7 @@ pub(crate) type FileContent = (Vec<bool>, Vec<(u32, Vec<Record>)>);
 
 /// Which sections of an object are content (see [`is_content`]), and its `.eh_frame`
 /// sections split into records.
-pub(crate) fn content_of(
-    object: &LoadedObject,
-    config: &Config,
-) -> Result<FileContent> {
+pub(crate) fn content_of(object: &LoadedObject, config: &Config) -> Result<FileContent> {
     let mut c = vec![false; object.obj.shdrs.len()];
     let mut records = Vec::new();
     for (sec, keep) in c.iter_mut().enumerate() {
@@ -1564,8 +1565,6 @@ pub fn compute(
                     let (mut needs, undefined, mut reloc_errors) =
                         scan_object(&ctx, file, &live[f], &eh_records, slotted);
                     if let Some(record) = &mut needs.record {
-                        record.n_relative = needs.n_relative;
-                        record.n_symbolic = needs.n_symbolic;
                         record.classes = object_classes.unwrap_or_default();
                     }
                     if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod incremental;
 pub mod inputs;
 pub mod layout;
+pub mod lean;
 pub mod merge;
 pub mod output;
 pub mod relocatable;
@@ -277,15 +278,15 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     // All files and archive members that take part, and what every global symbol resolves to.
     // An update parses the archive members the recorded link used up front, others if needed.
-    let members = update.as_ref().map(|(_, matched, state)| {
-        let mut members: rustc_hash::FxHashMap<u32, Vec<u32>> = Default::default();
-        for o in state.objects.iter().filter(|o| o.member != u32::MAX) {
-            if let Some(&input) = matched.new_of_old.get(o.input as usize) {
-                members.entry(input).or_default().push(o.member);
-            }
+    if let Some((inputs, matched, state)) = update.as_mut() {
+        if lean_update(config, &specs, (inputs, matched), state, &mut timer)? {
+            timer.total();
+            return Ok(());
         }
-        members
-    });
+    }
+    let members = update
+        .as_ref()
+        .map(|(_, matched, state)| update_members(state, matched));
     let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
     timer.done("resolve");
     // Every input is mapped now. A full link rewrites the old output in place when no
@@ -345,7 +346,11 @@ pub fn link(config: &args::Config) -> Result<()> {
     };
     let inputs = if incremental {
         let inputs = state::hash_inputs(&specs)?;
-        layout.build_id_seed = Some(incremental::build_id_seed(config, &inputs.hashes, &layout));
+        layout.build_id_seed = Some(incremental::build_id_seed(
+            config,
+            &inputs.hashes,
+            &incremental::section_records(&layout),
+        ));
         Some(inputs)
     } else {
         None
@@ -381,26 +386,31 @@ pub fn link(config: &args::Config) -> Result<()> {
     Ok(())
 }
 
-/// An incremental update of the output (see `incremental`). A `layout::Fallback` error
-/// means: link from scratch.
-#[allow(clippy::too_many_arguments)]
-fn update_output(
+/// An incremental update's new output, built but not written yet.
+struct Prepared {
+    layout: layout::Layout,
+    plan: incremental::Update,
+    main: memmap2::MmapMut,
+    tail: write::Tail,
+    remapped: incremental::Remapped,
+}
+
+/// Lays out an update of every object (see `incremental`) and builds its bytes. A
+/// `layout::Fallback` error means: link from scratch.
+fn prepare_update(
     config: &args::Config,
     resolution: &resolve::Resolution,
     versions: &version_script::Versions,
-    specs: &[inputs::search::FileSpec],
-    (inputs, matched): (&state::Inputs, &state::InputMatch),
+    (hashes, matched): (&[[u8; 32]], &state::InputMatch),
     old: state::State,
     timer: &mut PhaseTimer,
-) -> Result<()> {
-    let hashes = &inputs.hashes;
+) -> Result<Prepared> {
     let mut steps = PhaseTimer::new(config.time);
     let mut remapped = incremental::remap(old, resolution, &matched.new_of_old);
     let changed =
         incremental::changed_objects(config, resolution, &remapped, &matched.changed, hashes)?;
     steps.step("changed");
     let recorded = incremental::recorded_layout(&mut remapped.state, &changed);
-    let old = &remapped.state;
     let (mut layout, undefined) = layout::compute(
         config,
         resolution,
@@ -421,7 +431,7 @@ fn update_output(
         config,
         &ctx,
         &layout,
-        old,
+        &remapped.state,
         changed,
         &remapped.removed,
         &old_output,
@@ -429,9 +439,48 @@ fn update_output(
     drop(old_output);
     steps.step("plan-update");
     timer.done("layout");
-    layout.build_id_seed = Some(incremental::build_id_seed(config, hashes, &layout));
+    layout.build_id_seed = Some(incremental::build_id_seed(
+        config,
+        hashes,
+        &incremental::section_records(&layout),
+    ));
     let (main, tail) = write::write_parts(config, &ctx, &layout, Some(&plan.selection))?;
     timer.done("write");
+    Ok(Prepared {
+        layout,
+        plan,
+        main,
+        tail,
+        remapped,
+    })
+}
+
+/// An incremental update of the output (see `incremental`). A `layout::Fallback` error
+/// means: link from scratch.
+#[allow(clippy::too_many_arguments)]
+fn update_output(
+    config: &args::Config,
+    resolution: &resolve::Resolution,
+    versions: &version_script::Versions,
+    specs: &[inputs::search::FileSpec],
+    (inputs, matched): (&state::Inputs, &state::InputMatch),
+    old: state::State,
+    timer: &mut PhaseTimer,
+) -> Result<()> {
+    let hashes = &inputs.hashes;
+    let Prepared {
+        mut layout,
+        plan,
+        main,
+        tail,
+        remapped,
+    } = prepare_update(config, resolution, versions, (hashes, matched), old, timer)?;
+    let ctx = layout::Context {
+        config,
+        res: resolution,
+        kind: layout.kind,
+        versions,
+    };
     let main = &main[..tail.offset as usize];
     let written = incremental::apply(config, layout.kind, (main, &tail), &plan.dirty)?;
     timer.done("output");
@@ -481,6 +530,106 @@ fn update_output(
     state::save(config, specs, inputs, record)?;
     timer.done("state");
     Ok(())
+}
+
+/// The lean update (see `lean`); `Ok(false)`: it does not apply (the reason is printed
+/// under `--verbose`), `state` is as it was. With `WELD_ORACLE=1` its output must be the
+/// whole update's, byte for byte.
+fn lean_update(
+    config: &args::Config,
+    specs: &[inputs::search::FileSpec],
+    (inputs, matched): (&state::Inputs, &state::InputMatch),
+    state: &mut state::State,
+    timer: &mut PhaseTimer,
+) -> Result<bool> {
+    let expected = if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
+        // The whole update's bytes, from the same state and output.
+        let mut quiet = PhaseTimer::new(false);
+        let members = update_members(state, matched);
+        let mut resolution = resolve::resolve(config, specs, Some(&members))?;
+        layout::define_synthetic_symbols(config, &mut resolution);
+        let versions = version_script::assign(config, &resolution)?;
+        match prepare_update(
+            config,
+            &resolution,
+            &versions,
+            (&inputs.hashes, matched),
+            state.clone(),
+            &mut quiet,
+        ) {
+            Ok(p) => {
+                // The old output with the whole update's ranges written over it.
+                let mut bytes = std::fs::read(&config.output)
+                    .with_context(|| format!("cannot read {}", config.output.display()))?;
+                let end = p.tail.offset as usize;
+                bytes.resize(bytes.len().max(end), 0);
+                for &(start, len) in &p.plan.dirty {
+                    let (start, stop) = (start as usize, ((start + len) as usize).min(end));
+                    if start < stop {
+                        bytes[start..stop].copy_from_slice(&p.main[start..stop]);
+                    }
+                }
+                bytes.truncate(end);
+                bytes.extend_from_slice(&p.tail.bytes);
+                Some(bytes)
+            }
+            Err(e) if e.downcast_ref::<layout::Fallback>().is_some() => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    match lean::update(config, specs, inputs, matched, state, timer) {
+        Ok(done) => {
+            if config.verbose || config.stats {
+                eprintln!(
+                    "weld: incremental: updated in place, lean: {} of {} objects changed \
+                     ({}{}), {} sections of other objects relocated again, {} of {} bytes \
+                     written; {} inputs checked, {} read",
+                    done.changed.len(),
+                    done.n_objects,
+                    done.changed.join(", "),
+                    if done.changed.len() >= 3 { ", ..." } else { "" },
+                    done.rerelocated,
+                    done.written,
+                    done.size,
+                    specs.len(),
+                    inputs.read
+                );
+            }
+            if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
+                let Some(expected) = expected else {
+                    bail!("oracle: the lean update applied where the whole update falls back");
+                };
+                incremental::check_oracle(&config.output, &expected)
+                    .context("oracle: the lean update differs from the whole update")?;
+            }
+            Ok(true)
+        }
+        Err(e) => match e.downcast_ref::<layout::Fallback>() {
+            Some(reason) => {
+                if config.verbose || config.stats {
+                    eprintln!("weld: incremental: no lean update: {reason}");
+                }
+                Ok(false)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+/// Per input (by position), the archive members the recorded link used.
+fn update_members(
+    state: &state::State,
+    matched: &state::InputMatch,
+) -> rustc_hash::FxHashMap<u32, Vec<u32>> {
+    let mut members: rustc_hash::FxHashMap<u32, Vec<u32>> = Default::default();
+    for o in state.objects.iter().filter(|o| o.member != u32::MAX) {
+        if let Some(&input) = matched.new_of_old.get(o.input as usize) {
+            members.entry(input).or_default().push(o.member);
+        }
+    }
+    members
 }
 
 /// `--stats`: what the link handled.

@@ -106,7 +106,10 @@ impl DefinedAt {
     }
 
     /// For each symbol of `symbols`, with its size.
-    fn table(symbols: &SymbolDb, objects: &[LoadedObject]) -> (Vec<DefinedAt>, Vec<u64>) {
+    pub(crate) fn table(
+        symbols: &SymbolDb,
+        objects: &[LoadedObject],
+    ) -> (Vec<DefinedAt>, Vec<u64>) {
         symbols
             .symbols
             .par_iter()

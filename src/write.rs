@@ -120,7 +120,8 @@ impl SymtabReuse {
 
     /// File `f`'s piece, copied, with `file_name` as its file symbol; `None` if it is not to
     /// be copied or the old tables do not hold what the state says.
-    fn piece(&self, f: usize, file_name: &[u8]) -> Option<Piece> {
+    /// (`file_name`: `None` keeps the old file symbol's name.)
+    pub(crate) fn piece(&self, f: usize, file_name: Option<&[u8]>) -> Option<Piece> {
         let [first, count, start, len] = self.files.get(f).copied().flatten()?.map(|v| v as usize);
         let mut piece = Piece::default();
         if count == 0 {
@@ -135,7 +136,9 @@ impl SymtabReuse {
         if name_of(entries) != start || entries[4] & 0xf != elf::STT_FILE {
             return None;
         }
-        let rest_at = memchr::memchr(0, names)? + 1;
+        let old_name = &names[..memchr::memchr(0, names)?];
+        let file_name = file_name.unwrap_or(old_name);
+        let rest_at = old_name.len() + 1;
         let rest = &names[rest_at..];
         let old_base = start + rest_at;
         let file = symtab_entry(
@@ -1612,6 +1615,44 @@ pub(crate) struct Piece {
     emitted: Vec<(u32, bool)>,
 }
 
+impl Piece {
+    /// A piece of an old `.symtab`: `locals` and `globals` (entries), their names in
+    /// `strtab`, which starts at `.strtab` offset `base` (names outside it: `None`).
+    pub(crate) fn from_old(
+        locals: &[u8],
+        globals: &[u8],
+        strtab: &[u8],
+        base: usize,
+    ) -> Option<Piece> {
+        let mut piece = Piece::default();
+        piece.strtab.extend_from_slice(strtab);
+        let rebase = |e: &[u8]| -> Option<[u8; 24]> {
+            let mut e: [u8; 24] = e.try_into().ok()?;
+            let name = u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize;
+            if name != 0 {
+                let at = name.checked_sub(base).filter(|&at| at < strtab.len())?;
+                e[0..4].copy_from_slice(&((at + 1) as u32).to_le_bytes());
+            }
+            Some(e)
+        };
+        piece.locals = locals.chunks_exact(24).map(rebase).collect::<Option<_>>()?;
+        piece.globals = globals
+            .chunks_exact(24)
+            .map(rebase)
+            .collect::<Option<_>>()?;
+        Some(piece)
+    }
+
+    /// Entry `index` of the locals (`hidden`) or the globals, if there is one.
+    pub(crate) fn entry_mut(&mut self, hidden: bool, index: usize) -> Option<&mut [u8; 24]> {
+        if hidden {
+            self.locals.get_mut(index)
+        } else {
+            self.globals.get_mut(index)
+        }
+    }
+}
+
 impl Default for Piece {
     fn default() -> Piece {
         Piece {
@@ -1627,7 +1668,7 @@ impl Default for Piece {
 pub const SYMTAB_HIDDEN: u32 = 1 << 31;
 
 /// `.symtab` and `.strtab` in pieces, in order: one per object, then the global symbols'.
-struct SymtabPieces {
+pub(crate) struct SymtabPieces {
     pieces: Vec<Piece>,
     n_files: usize,
     /// Entries before the first global (the null entry included).
@@ -1635,6 +1676,21 @@ struct SymtabPieces {
 }
 
 impl SymtabPieces {
+    /// The pieces of `n_files` objects, then those of the global symbols.
+    pub(crate) fn new(pieces: Vec<Piece>, n_files: usize) -> SymtabPieces {
+        let n_locals = 1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>();
+        SymtabPieces {
+            pieces,
+            n_files,
+            n_locals,
+        }
+    }
+
+    /// Entries before the first global (the null entry included): `.symtab`'s `sh_info`.
+    pub(crate) fn n_locals(&self) -> usize {
+        self.n_locals
+    }
+
     /// Per symbol id, where its entry is among the global symbols' entries: the index among
     /// the hidden ones (`SYMTAB_HIDDEN` set) or among the others; `u32::MAX` if it has none.
     fn global_positions(&self, n_symbols: usize) -> Vec<u32> {
@@ -1656,7 +1712,7 @@ impl SymtabPieces {
     /// local entries and names (first entry, count, names' start and length). The pieces
     /// are joined on all threads: file locals, hidden globals, then globals; each piece's
     /// names rebased to where its strings land (strings are appended in piece order).
-    fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
+    pub(crate) fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
         let pieces = &self.pieces;
         let n_globals: usize = pieces.iter().map(|p| p.globals.len()).sum();
         let symtab_len = (self.n_locals + n_globals) * 24;
@@ -1734,7 +1790,7 @@ pub(crate) fn object_piece(
     let file = FileId(f as u32);
     let obj = &object.obj;
     let base = object.name.rsplit('/').next().unwrap_or(&object.name);
-    if let Some(piece) = reuse.and_then(|r| r.piece(f, base.as_bytes())) {
+    if let Some(piece) = reuse.and_then(|r| r.piece(f, Some(base.as_bytes()))) {
         return piece;
     }
     let mut piece = Piece::default();

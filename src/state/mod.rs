@@ -175,7 +175,7 @@ pub struct LayoutRecord {
     pub build_id_size: u64,
 }
 
-#[derive(Archive, Serialize, Deserialize, Debug)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub struct State {
     pub format: u32,
     /// The weld version and the identity of the weld binary that wrote the state.

@@ -1,0 +1,1414 @@
+//! The lean update: an incremental update that reads only the objects whose contents
+//! changed, and the objects that refer to a global symbol that moved.
+//!
+//! `incremental` (the whole update) resolves every input again and replays the layout of
+//! every object; its cost grows with the program. This one trusts the state for what did
+//! not change: the resolved global symbols (`state::GlobalRecord`: where each is defined,
+//! its address, its GOT, PLT and `.dynsym` entries), every object's slots, and the old
+//! output's tables. It applies when nothing an edit of a function body leaves alone has
+//! changed:
+//!
+//! - no input was added or removed, and every changed object has the interface it had
+//!   (`incremental::interface_hash`: the same global symbols defined and referred to, the
+//!   same COMDAT groups), and a changed archive the same symbol index
+//!   (`incremental::armap_hash`): then every symbol resolves as before, and the same
+//!   archive members are used;
+//! - a changed object's relocations ask for the same GOT, PLT and dynamic entries
+//!   (its relocation scan, compared by symbol name);
+//! - its sections fit the slots it had, in the output sections it had;
+//! - no symbol that moved is exported (`.dynsym`), the entry point, or an IFUNC.
+//!
+//! It then lays out the changed objects in their slots (the same packing as
+//! `layout::compute`), writes them, relocates again the sections of other objects that
+//! refer to a moved symbol, rewrites the GOT entries of moved symbols, `.rela.dyn` and
+//! `.eh_frame_hdr` (the old entries, less those of rewritten ranges, plus the new ones),
+//! `.symtab` (unchanged objects' local symbols and the global symbols copied from the old
+//! output, those of changed objects patched) and the build-id. The bytes are those that
+//! the whole update would write (`WELD_ORACLE=1` checks this: see `lib::check_lean`).
+//! Anything else is a `layout::Fallback`: the whole update takes over.
+
+use crate::args::Config;
+use crate::eh_frame::Record;
+use crate::incremental::{self, name_hash};
+use crate::inputs::dso::{DsoSymbol, SharedObject};
+use crate::inputs::elf::{ObjectFile, LE};
+use crate::inputs::search::FileSpec;
+use crate::layout::{
+    self, Context, GotKind, Layout, Mapping, OutSecId, OutputKind, OutputSection, Placement, Slot,
+    SymRef, SyntheticAddrs, NOT_PLACED,
+};
+use crate::resolve::{DefinedAt, LoadedDso, LoadedObject, Resolution};
+use crate::state::{self, InputMatch, Inputs, ScanRecord, State};
+use crate::symbols::{Def, FileId, SymbolDb, SymbolId};
+use crate::write::{self, DynReloc, Selection};
+use anyhow::{Context as _, Result};
+use object::elf;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+fn fallback<T>(reason: impl Into<String>) -> Result<T> {
+    Err(layout::fallback(reason.into()))
+}
+
+/// What a lean update did, for `--stats`.
+pub struct Done {
+    pub changed: Vec<String>,
+    pub n_objects: usize,
+    pub rerelocated: usize,
+    pub written: u64,
+    pub size: u64,
+}
+
+/// One recorded object, as this link has it.
+struct Source {
+    /// Its input's position now.
+    pos: usize,
+    /// Its index in its archive now (`u32::MAX`: a plain object).
+    member: u32,
+    /// Its bytes, if they were read.
+    data: Option<&'static [u8]>,
+    /// Its name (`archive(member)` for a member), if known.
+    name: Option<String>,
+}
+
+fn output_kind(n: u8) -> Option<OutputKind> {
+    Some(match n {
+        0 => OutputKind::StaticExe,
+        1 => OutputKind::StaticPie,
+        2 => OutputKind::DynExe,
+        3 => OutputKind::DynPie,
+        _ => return None,
+    })
+}
+
+/// The objects of the recorded link as they are now, and which changed.
+fn find_objects(
+    specs: &[FileSpec],
+    inputs: &Inputs,
+    matched: &InputMatch,
+    state: &State,
+) -> Result<(Vec<Source>, Vec<usize>)> {
+    let changed_inputs: FxHashSet<usize> = matched.changed.iter().copied().collect();
+    let mut old_of_new = vec![u32::MAX; specs.len()];
+    for (old, &new) in matched.new_of_old.iter().enumerate() {
+        if let Some(slot) = old_of_new.get_mut(new as usize) {
+            *slot = old as u32;
+        }
+    }
+    // Changed archives: their symbol index must be as recorded; members are found by key.
+    let mut archives: FxHashMap<usize, (crate::inputs::Archive, FxHashMap<u64, Vec<u32>>)> =
+        FxHashMap::default();
+    for &pos in &matched.changed {
+        if inputs.objects[pos] {
+            continue;
+        }
+        let spec = &specs[pos];
+        let data = crate::inputs::map_file(&spec.path)?;
+        if !(data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n")) {
+            return fallback(format!("{} changed", spec.path.display()));
+        }
+        let Ok(archive) = crate::inputs::Archive::parse(&spec.path, data) else {
+            return fallback(format!("{} cannot be read", spec.path.display()));
+        };
+        let old = old_of_new[pos] as usize;
+        if state.inputs.get(old).map(|r| r.armap) != Some(incremental::armap_hash(&archive)) {
+            return fallback(format!(
+                "the symbol index of {} changed",
+                spec.path.display()
+            ));
+        }
+        let mut by_key: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        for (i, m) in archive.members.iter().enumerate().rev() {
+            by_key
+                .entry(incremental::member_name_key(m.name))
+                .or_default()
+                .push(i as u32);
+        }
+        archives.insert(pos, (archive, by_key));
+    }
+    let mut sources = Vec::with_capacity(state.objects.len());
+    let mut candidates = Vec::new();
+    for (f, r) in state.objects.iter().enumerate() {
+        let Some(&pos) = matched.new_of_old.get(r.input as usize) else {
+            return fallback("an input is gone");
+        };
+        let pos = pos as usize;
+        if pos >= specs.len() {
+            return fallback("an input is gone");
+        }
+        let mut source = Source {
+            pos,
+            member: r.member,
+            data: None,
+            name: None,
+        };
+        if changed_inputs.contains(&pos) {
+            if r.member == u32::MAX {
+                source.data = Some(crate::inputs::map_file(&specs[pos].path)?);
+                source.name = Some(specs[pos].path.display().to_string());
+            } else {
+                let Some((archive, by_key)) = archives.get_mut(&pos) else {
+                    return fallback("an archive member's input is not an archive");
+                };
+                let Some(m) = by_key.get_mut(&r.key).and_then(|v| v.pop()) else {
+                    return fallback(format!("a member of {} is gone", specs[pos].path.display()));
+                };
+                source.member = m;
+                source.data = Some(archive.members[m as usize].data);
+                source.name = Some(archive.member_name(m as usize));
+            }
+            candidates.push(f);
+        } else if r.member == u32::MAX {
+            source.name = Some(specs[pos].path.display().to_string());
+        }
+        sources.push(source);
+    }
+    // Which candidates changed: a plain object's input hash is known; members are hashed.
+    let changed: Vec<usize> = candidates
+        .par_iter()
+        .filter(|&&f| {
+            let r = &state.objects[f];
+            let s = &sources[f];
+            let hash = if r.member == u32::MAX {
+                inputs.hashes[s.pos]
+            } else {
+                *blake3::hash(s.data.unwrap_or(&[])).as_bytes()
+            };
+            hash != r.hash
+        })
+        .copied()
+        .collect();
+    Ok((sources, changed))
+}
+
+/// Maps and parses an unchanged object (a referrer of a moved symbol).
+fn load_unchanged(
+    specs: &[FileSpec],
+    source: &mut Source,
+    archives: &mut FxHashMap<usize, crate::inputs::Archive>,
+) -> Result<()> {
+    let spec = &specs[source.pos];
+    if source.member == u32::MAX {
+        source.data = Some(crate::inputs::map_file(&spec.path)?);
+        return Ok(());
+    }
+    let archive = match archives.entry(source.pos) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let data = crate::inputs::map_file(&spec.path)?;
+            let Ok(archive) = crate::inputs::Archive::parse(&spec.path, data) else {
+                return fallback(format!("{} cannot be read", spec.path.display()));
+            };
+            e.insert(archive)
+        }
+    };
+    let Some(member) = archive.members.get(source.member as usize) else {
+        return fallback("an archive member is gone");
+    };
+    source.data = Some(member.data);
+    source.name = Some(archive.member_name(source.member as usize));
+    Ok(())
+}
+
+/// An active object (parsed, laid out): its recorded id, and what layout needs of it.
+struct Active {
+    file: usize,
+    object: LoadedObject,
+    content: Vec<bool>,
+    eh: Vec<(u32, Vec<Record>)>,
+}
+
+/// Parses an object and marks the sections of COMDAT groups an earlier object holds.
+fn parse_object(
+    source: &Source,
+    file: usize,
+    first_holder: &FxHashMap<u64, usize>,
+) -> Result<LoadedObject> {
+    let name = source.name.clone().unwrap_or_default();
+    let Ok(obj) = ObjectFile::parse(source.data.unwrap_or(&[])) else {
+        return fallback(format!("{name} cannot be read"));
+    };
+    if obj.versioned || obj.lto || !obj.decompressed.is_empty() {
+        return fallback(format!(
+            "{name} has versioned symbols, LTO code or compressed sections"
+        ));
+    }
+    let mut comdat_discarded = vec![false; obj.shdrs.len()];
+    for (signature, members) in &obj.comdat_groups {
+        let holder = first_holder.get(&name_hash(signature)).copied();
+        if holder.is_some_and(|h| h < file) {
+            for &m in members {
+                comdat_discarded[m as usize] = true;
+            }
+        }
+    }
+    Ok(LoadedObject {
+        name,
+        obj,
+        global_ids: Vec::new(),
+        comdat_discarded,
+        origin: (source.pos as u32, source.member),
+        data: source.data.unwrap_or(&[]),
+    })
+}
+
+/// An object's placements by section, its slots, and its members: (output section,
+/// section).
+type Placed = (Vec<Placement>, Vec<Slot>, Vec<(usize, u32)>);
+
+/// Places an active object's sections in its recorded slots, as `layout::compute` does:
+/// in section order, each aligned, `.eh_frame` records packed. Returns the placements and
+/// the slots (file ids are the lean ones).
+fn place(
+    lean: FileId,
+    active: &Active,
+    state: &State,
+    out_by_name: &FxHashMap<&str, usize>,
+    eh_records: &FxHashMap<(FileId, u32), Vec<Record>>,
+) -> Result<Placed> {
+    let object = &active.object;
+    let obj = &object.obj;
+    let name = &object.name;
+    let mut placements = vec![
+        Placement {
+            out: NOT_PLACED,
+            offset: 0,
+            mapping: Mapping::Plain,
+        };
+        obj.shdrs.len()
+    ];
+    // Members by output section, in section order.
+    let mut by_out: Vec<(usize, Vec<u32>)> = Vec::new();
+    for (sec, _) in active.content.iter().enumerate().filter(|(_, &c)| c) {
+        let shdr = &obj.shdrs[sec];
+        let flags = shdr.sh_flags.get(LE);
+        if obj.section_names[sec] == b".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
+            continue;
+        }
+        let out_name = layout::output_name(object, sec);
+        let Some(&out) = out_by_name.get(out_name) else {
+            return fallback(format!(
+                "{name} has a section for a new output section {out_name}"
+            ));
+        };
+        let rec = &state.sections[out];
+        // (Init and fini arrays are sorted by priority across files.)
+        if rec.synthetic || matches!(out_name, ".init_array" | ".fini_array" | ".preinit_array") {
+            return fallback(format!("{name} has a section in {out_name}"));
+        }
+        // The output section's header must stay as it is.
+        let out_flags = flags
+            & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED);
+        let sh_type = shdr.sh_type.get(LE);
+        if out_flags & !rec.sh_flags != 0
+            || shdr.sh_addralign.get(LE).max(1) > rec.align.max(1)
+            || (rec.sh_type == elf::SHT_NOBITS && sh_type != elf::SHT_NOBITS)
+        {
+            return fallback(format!("{name} changes the header of {out_name}"));
+        }
+        match by_out.iter_mut().find(|(o, _)| *o == out) {
+            Some((_, secs)) => secs.push(sec as u32),
+            None => by_out.push((out, vec![sec as u32])),
+        }
+    }
+    let mut slots = Vec::with_capacity(by_out.len());
+    for (out, secs) in &by_out {
+        let rec = &state.sections[*out];
+        let mut mine = rec.slots.iter().filter(|s| s.file as usize == active.file);
+        let (Some(slot), None) = (mine.next(), mine.next()) else {
+            return fallback(format!(
+                "{name} has no slot, or more than one, in {}",
+                rec.name
+            ));
+        };
+        let is_eh_frame = rec.name == ".eh_frame";
+        let mut size = slot.start;
+        for &sec in secs {
+            let eh = if is_eh_frame {
+                eh_records.get(&(lean, sec))
+            } else {
+                None
+            };
+            let align = if eh.is_some() {
+                4
+            } else {
+                obj.shdrs[sec as usize].sh_addralign.get(LE).max(1)
+            };
+            size = size.next_multiple_of(align);
+            placements[sec as usize] = Placement {
+                out: *out as u32,
+                offset: size,
+                mapping: if eh.is_some() {
+                    Mapping::EhFrame
+                } else {
+                    Mapping::Plain
+                },
+            };
+            size += match eh {
+                Some(records) => records
+                    .iter()
+                    .filter(|r| r.out_offset.is_some())
+                    .map(|r| u64::from(r.size))
+                    .sum(),
+                None => obj.section_size(sec as usize),
+            };
+        }
+        let used = size - slot.start;
+        if used > slot.capacity {
+            return fallback(format!(
+                "{name} outgrew its slot in {} ({used} bytes, room for {})",
+                rec.name, slot.capacity
+            ));
+        }
+        slots.push(Slot {
+            out: *out as u32,
+            file: lean,
+            start: slot.start,
+            used,
+            capacity: slot.capacity,
+        });
+    }
+    let recorded_slots = state
+        .sections
+        .iter()
+        .map(|s| {
+            s.slots
+                .iter()
+                .filter(|s| s.file as usize == active.file)
+                .count()
+        })
+        .sum::<usize>();
+    if recorded_slots != slots.len() {
+        return fallback(format!("{name} left one of its slots empty"));
+    }
+    let members = by_out
+        .into_iter()
+        .flat_map(|(out, secs)| secs.into_iter().map(move |s| (out, s)))
+        .collect();
+    Ok((placements, slots, members))
+}
+
+/// A scan's requests and references in a form that does not depend on symbol indexes:
+/// global symbols by name hash, local ones by index.
+type NeedsKeys = (Vec<(u8, u64, u8)>, Vec<u64>, Vec<u64>, u64, u64);
+
+fn needs_keys(record: &ScanRecord, key: impl Fn(u32) -> u64) -> NeedsKeys {
+    let mut requests: Vec<(u8, u64, u8)> = record
+        .requests
+        .iter()
+        .map(|&(kind, sym, arg)| (kind, key(sym), arg))
+        .collect();
+    requests.sort_unstable();
+    let mut shared: Vec<u64> = record.used_shared.iter().map(|&s| key(s)).collect();
+    shared.sort_unstable();
+    let mut dynsym: Vec<u64> = record.dynsym_refs.iter().map(|&s| key(s)).collect();
+    dynsym.sort_unstable();
+    (
+        requests,
+        shared,
+        dynsym,
+        record.n_relative,
+        record.n_symbolic,
+    )
+}
+
+/// The key [`needs_keys`] gives a symbol index of an object whose globals start at
+/// `first_global`, with `global` the name hash of a global.
+fn symbol_key(sym: u32, first_global: u32, global: impl Fn(usize) -> Option<u64>) -> u64 {
+    if sym == u32::MAX {
+        return u64::MAX;
+    }
+    match sym.checked_sub(first_global) {
+        Some(i) => global(i as usize).unwrap_or(u64::MAX - 1),
+        None => 1 << 63 | u64::from(sym),
+    }
+}
+
+/// Sorted address ranges, asked whether they hold an address.
+struct Ranges(Vec<(u64, u64)>);
+
+impl Ranges {
+    fn new(mut ranges: Vec<(u64, u64)>) -> Ranges {
+        ranges.sort_unstable();
+        Ranges(ranges)
+    }
+    fn contains(&self, addr: u64) -> bool {
+        let i = self.0.partition_point(|r| r.0 <= addr);
+        i > 0 && addr - self.0[i - 1].0 < self.0[i - 1].1
+    }
+}
+
+fn has_addresses(rec: &state::SectionRecord) -> bool {
+    let tbss = rec.sh_type == elf::SHT_NOBITS && rec.sh_flags & u64::from(elf::SHF_TLS) != 0;
+    rec.addr != 0 && !tbss
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The update. `state` is left as it was when this returns an error.
+pub(crate) fn update(
+    config: &Config,
+    specs: &[FileSpec],
+    inputs: &Inputs,
+    matched: &InputMatch,
+    state: &mut State,
+    timer: &mut crate::PhaseTimer,
+) -> Result<Done> {
+    let mut steps = crate::PhaseTimer::new(config.time);
+    if std::env::var("WELD_NO_LEAN").is_ok_and(|v| v == "1") {
+        return fallback("WELD_NO_LEAN=1");
+    }
+    let Some(kind) = output_kind(state.layout.kind) else {
+        return fallback("the output is a shared library");
+    };
+    if !config.wrap.is_empty() || !config.defsym.is_empty() || config.strip_all {
+        return fallback("--wrap, --defsym or --strip-all");
+    }
+    if matches!(
+        config.build_id,
+        Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Uuid))
+    ) {
+        return fallback("--build-id=uuid");
+    }
+    if !matched.added.is_empty() || matched.new_of_old.contains(&u32::MAX) {
+        return fallback("inputs were added or removed");
+    }
+
+    // 1. Which objects changed; parse them, check their interfaces.
+    let (mut sources, changed) = find_objects(specs, inputs, matched, state)?;
+    if changed.is_empty() {
+        return fallback("no object changed");
+    }
+    let changed_set: FxHashSet<usize> = changed.iter().copied().collect();
+    steps.step("changed");
+    // The first holder of each COMDAT group the parsed objects have (in load order).
+    let first_holder_of = |groups: &FxHashSet<u64>| -> FxHashMap<u64, usize> {
+        let mut first = FxHashMap::default();
+        for (f, r) in state.objects.iter().enumerate() {
+            for g in &r.groups {
+                if groups.contains(g) {
+                    first.entry(*g).or_insert(f);
+                }
+            }
+        }
+        first
+    };
+    let groups: FxHashSet<u64> = changed
+        .iter()
+        .flat_map(|&f| state.objects[f].groups.iter().copied())
+        .collect();
+    let first_holder = first_holder_of(&groups);
+    let parsed: Vec<Result<LoadedObject>> = changed
+        .par_iter()
+        .map(|&f| {
+            let object = parse_object(&sources[f], f, &first_holder)?;
+            let r = &state.objects[f];
+            if incremental::interface_hash(&object) != r.interface {
+                return fallback(format!(
+                    "{}: its global symbols, COMDAT groups or .comment changed",
+                    object.name
+                ));
+            }
+            if incremental::commons_hash(&object) != incremental::no_commons() {
+                return fallback(format!("{} has common symbols", object.name));
+            }
+            Ok(object)
+        })
+        .collect();
+    let mut actives: Vec<Active> = Vec::with_capacity(changed.len());
+    for (&f, object) in changed.iter().zip(parsed) {
+        let object = object?;
+        let Ok((content, eh)) = layout::content_of(&object, config) else {
+            return fallback(format!("{}: bad .eh_frame", object.name));
+        };
+        actives.push(Active {
+            file: f,
+            object,
+            content,
+            eh,
+        });
+    }
+
+    // 2. Symbols by name hash; output sections by name.
+    let globals = &state.globals;
+    let by_key: FxHashMap<u64, u32> = globals
+        .iter()
+        .enumerate()
+        .map(|(t, g)| (g.key, t as u32))
+        .collect();
+    let out_by_name: FxHashMap<&str, usize> = state
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    steps.step("parse");
+
+    // 3. Lay out the changed objects; which of their symbols moved.
+    let mut eh_records: FxHashMap<(FileId, u32), Vec<Record>> = FxHashMap::default();
+    for (lean, active) in actives.iter_mut().enumerate() {
+        let obj = &active.object.obj;
+        for (sec, mut records) in std::mem::take(&mut active.eh) {
+            let relocs = obj.relocs[sec as usize];
+            let foreign = std::cell::Cell::new(false);
+            layout::keep_live_fdes(&mut records, relocs, |r| {
+                let sym = r.r_sym(LE, false) as usize;
+                if sym >= obj.first_global || sym >= obj.symbols.len() {
+                    foreign.set(true);
+                    return false;
+                }
+                let shndx = obj.symbol_shndx(sym) as usize;
+                active.content.get(shndx).copied().unwrap_or(false)
+            });
+            if foreign.get() {
+                return fallback(format!(
+                    "{}: an FDE names a global symbol",
+                    active.object.name
+                ));
+            }
+            eh_records.insert((FileId(lean as u32), sec), records);
+        }
+    }
+    let mut placements: Vec<Vec<Placement>> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut members: Vec<Vec<(FileId, u32)>> = vec![Vec::new(); state.sections.len()];
+    for (lean, active) in actives.iter().enumerate() {
+        let (p, s, m) = place(
+            FileId(lean as u32),
+            active,
+            state,
+            &out_by_name,
+            &eh_records,
+        )?;
+        placements.push(p);
+        slots.extend(s);
+        for (out, sec) in m {
+            members[out].push((FileId(lean as u32), sec));
+        }
+    }
+    let sections: Vec<OutputSection> = state
+        .sections
+        .iter()
+        .map(|s| OutputSection {
+            name: s.name.clone(),
+            sh_type: s.sh_type,
+            sh_flags: s.sh_flags,
+            align: s.align,
+            entsize: 0,
+            rank: 0,
+            members: Vec::new(),
+            size: s.size,
+            addr: s.addr,
+            offset: s.offset,
+            synthetic: None,
+        })
+        .collect();
+    let synthetic_index: FxHashMap<&'static str, OutSecId> = state
+        .sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.synthetic)
+        .map(|(i, s)| (&*s.name.clone().leak(), OutSecId(i as u32)))
+        .collect();
+    let rec = state.layout;
+    let mut lay = Layout {
+        kind,
+        synthetic_addrs: SyntheticAddrs {
+            got: rec.got,
+            got_plt: rec.got_plt,
+            plt: rec.plt,
+            iplt: rec.iplt,
+        },
+        pie: kind.is_pic(),
+        base: 0,
+        entry: 0,
+        sections,
+        order: (0..state.sections.len() as u32).map(OutSecId).collect(),
+        segments: Vec::new(),
+        placements,
+        eh_records,
+        needs: Default::default(),
+        dynamic: Default::default(),
+        dynamic_tags: Vec::new(),
+        common_offsets: Default::default(),
+        synthetic_values: Default::default(),
+        tls_start: rec.tls_start,
+        tls_memsz: rec.tls_memsz,
+        tls_align: rec.tls_align,
+        synthetic_index,
+        build_id_size: rec.build_id_size,
+        comment: Vec::new(),
+        file_size: rec.file_size,
+        live: Vec::new(),
+        merged: Vec::new(),
+        merge_maps: Vec::new(),
+        slots,
+        resized: Vec::new(),
+        scans: Vec::new(),
+        replayed_order: None,
+        build_id_seed: None,
+    };
+    // Moved: global symbols a changed object defines whose address differs.
+    let mut moved: FxHashSet<u32> = FxHashSet::default();
+    let mut new_symbols: Vec<Vec<(u64, u64)>> = Vec::with_capacity(actives.len());
+    for (lean, active) in actives.iter().enumerate() {
+        let now = incremental::defined_addresses(&lay, FileId(lean as u32), &active.object);
+        let then = &state.objects[active.file].symbols;
+        if now.len() != then.len() {
+            return fallback(format!(
+                "{} defines other global symbols",
+                active.object.name
+            ));
+        }
+        for (&(key, addr), &(old_key, old_addr)) in now.iter().zip(then) {
+            if key != old_key {
+                return fallback(format!(
+                    "{} defines other global symbols",
+                    active.object.name
+                ));
+            }
+            if addr == old_addr {
+                continue;
+            }
+            let Some(&t) = by_key.get(&key) else {
+                return fallback("a moved symbol is not in the state");
+            };
+            if globals[t as usize].file as usize == active.file {
+                moved.insert(t);
+            }
+        }
+        new_symbols.push(now);
+    }
+    for &t in &moved {
+        let g = &globals[t as usize];
+        if g.dynsym != 0 || g.st_type == elf::STT_GNU_IFUNC {
+            return fallback("an exported symbol or an IFUNC moved");
+        }
+    }
+    steps.step("place");
+
+    // 4. Referrers of moved symbols: parsed and laid out too.
+    let referrers: Vec<usize> = if moved.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .objects
+            .par_iter()
+            .enumerate()
+            .filter(|(f, r)| {
+                !changed_set.contains(f) && r.globals.iter().any(|t| moved.contains(t))
+            })
+            .map(|(f, _)| f)
+            .collect()
+    };
+    let mut archives = FxHashMap::default();
+    for &f in &referrers {
+        load_unchanged(specs, &mut sources[f], &mut archives)?;
+        let r = &state.objects[f];
+        if r.scan
+            .requests
+            .iter()
+            .any(|&(_, sym, _)| sym == u32::MAX || sym < r.first_global)
+        {
+            return fallback("a referrer of a moved symbol has GOT entries for local symbols");
+        }
+    }
+    let groups: FxHashSet<u64> = referrers
+        .iter()
+        .flat_map(|&f| state.objects[f].groups.iter().copied())
+        .collect();
+    let first_holder = first_holder_of(&groups);
+    let parsed: Vec<Result<Active>> = referrers
+        .par_iter()
+        .map(|&f| {
+            let object = parse_object(&sources[f], f, &first_holder)?;
+            let Ok((content, eh)) = layout::content_of(&object, config) else {
+                return fallback(format!("{}: bad .eh_frame", object.name));
+            };
+            Ok(Active {
+                file: f,
+                object,
+                content,
+                eh,
+            })
+        })
+        .collect();
+    for active in parsed {
+        let mut active = active?;
+        let lean = FileId(actives.len() as u32);
+        let obj = &active.object.obj;
+        for (sec, mut records) in std::mem::take(&mut active.eh) {
+            let relocs = obj.relocs[sec as usize];
+            let content = &active.content;
+            layout::keep_live_fdes(&mut records, relocs, |r| {
+                let sym = r.r_sym(LE, false) as usize;
+                sym < obj.first_global
+                    && sym < obj.symbols.len()
+                    && content
+                        .get(obj.symbol_shndx(sym) as usize)
+                        .copied()
+                        .unwrap_or(false)
+            });
+            lay.eh_records.insert((lean, sec), records);
+        }
+        let (p, s, m) = place(lean, &active, state, &out_by_name, &lay.eh_records)?;
+        lay.placements.push(p);
+        lay.slots.extend(s);
+        for (out, sec) in m {
+            members[out].push((lean, sec));
+        }
+        actives.push(active);
+    }
+    let n_changed = changed.len();
+    for (os, m) in lay.sections.iter_mut().zip(members) {
+        os.members = m
+            .into_iter()
+            .map(|(file, sec)| layout::Member::Input { file, sec })
+            .collect();
+    }
+    steps.step("referrers");
+
+    // 5. The resolution of the active objects' symbols, from the state.
+    let mut symbols = SymbolDb::default();
+    let mut table_of: Vec<u32> = Vec::new(); // per lean symbol id: its state entry
+    let mut lean_of_table: FxHashMap<u32, SymbolId> = FxHashMap::default();
+    let lean_file: FxHashMap<usize, u32> = actives
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.file, i as u32))
+        .collect();
+    for (lean, active) in actives.iter_mut().enumerate() {
+        let obj = &active.object.obj;
+        let r = &state.objects[active.file];
+        let mut ids = Vec::with_capacity(obj.global_names.len());
+        for (i, &(name, hash)) in obj.global_names.iter().enumerate() {
+            let t = if lean < n_changed {
+                match by_key.get(&name_hash(name)) {
+                    Some(&t) => t,
+                    None => return fallback(format!("{name:?} is not in the state")),
+                }
+            } else {
+                match r.globals.get(i) {
+                    Some(&t) => t,
+                    None => return fallback("an unchanged object's symbols differ"),
+                }
+            };
+            let id = symbols.intern_hashed(name, hash);
+            if id.0 as usize == table_of.len() {
+                table_of.push(t);
+                lean_of_table.insert(t, id);
+            } else if table_of[id.0 as usize] != t {
+                return fallback("a symbol's state entry is ambiguous");
+            }
+            ids.push(id);
+        }
+        active.object.global_ids = ids;
+    }
+    // The active objects become the lean resolution's objects.
+    let mut files = Vec::with_capacity(actives.len());
+    let mut objects = Vec::with_capacity(actives.len());
+    let mut live = Vec::with_capacity(actives.len());
+    for a in actives {
+        files.push(a.file);
+        objects.push(a.object);
+        live.push(a.content);
+    }
+    let mut synthetic_values = FxHashMap::default();
+    let mut shared = SharedObject {
+        name: String::new(),
+        soname: String::new(),
+        defined: Vec::new(),
+        undefined: Vec::new(),
+        versions: Vec::new(),
+        hidden_defined: Vec::new(),
+        needed: Vec::new(),
+        runpath: None,
+    };
+    for (id, &t) in table_of.iter().enumerate() {
+        let g = &globals[t as usize];
+        let symbol = &mut symbols.symbols[id];
+        // (A shared library's IFUNC is the dynamic linker's business.)
+        if (g.st_type == elf::STT_GNU_IFUNC && g.kind != state::GLOBAL_SHARED)
+            || g.flags & state::GLOBAL_COPY != 0
+        {
+            return fallback(format!(
+                "{} is an IFUNC or copy-relocated",
+                String::from_utf8_lossy(symbol.name)
+            ));
+        }
+        symbol.def = match g.kind {
+            state::GLOBAL_DEFINED | state::GLOBAL_ABS => match lean_file.get(&(g.file as usize)) {
+                Some(&lean) => {
+                    let a = &objects[lean as usize];
+                    let obj = &a.obj;
+                    let defining = a.global_ids.iter().enumerate().find(|&(i, &sid)| {
+                        let sym = obj.first_global + i;
+                        let shndx = obj.symbol_shndx(sym) as usize;
+                        sid.0 as usize == id
+                            && shndx != 0
+                            && !a.comdat_discarded.get(shndx).copied().unwrap_or(false)
+                    });
+                    let Some((i, _)) = defining else {
+                        return fallback("a symbol's definition is not where the state says");
+                    };
+                    let sym = obj.first_global + i;
+                    Def::Defined {
+                        file: FileId(lean),
+                        sym: sym as u32,
+                        weak: obj.symbols[sym].st_bind() == elf::STB_WEAK,
+                    }
+                }
+                None if g.kind == state::GLOBAL_ABS || g.flags & state::GLOBAL_NO_ADDRESS != 0 => {
+                    return fallback("an absolute symbol or one without an address is referred to")
+                }
+                None => {
+                    synthetic_values.insert(SymbolId(id as u32), g.addr);
+                    Def::Synthetic
+                }
+            },
+            state::GLOBAL_SYNTHETIC => {
+                synthetic_values.insert(SymbolId(id as u32), g.addr);
+                Def::Synthetic
+            }
+            state::GLOBAL_SHARED => {
+                shared.defined.push(DsoSymbol {
+                    name: symbol.name,
+                    value: 0,
+                    size: 0,
+                    st_info: elf::STB_GLOBAL << 4 | g.st_type,
+                    version: 0,
+                });
+                Def::Shared {
+                    dso: 0,
+                    index: shared.defined.len() as u32 - 1,
+                }
+            }
+            state::GLOBAL_UNDEFINED => Def::Undefined,
+            _ => return fallback("a common symbol is referred to"),
+        };
+    }
+    let (defined_at, defined_size) = DefinedAt::table(&symbols, &objects);
+    let res = Resolution {
+        objects,
+        dsos: vec![LoadedDso {
+            dso: shared,
+            as_needed: false,
+        }],
+        symver_aliases: Default::default(),
+        symbols,
+        duplicates: Vec::new(),
+        defined_at,
+        defined_size,
+        armaps: Vec::new(),
+    };
+    let versions = crate::version_script::Versions::default();
+    let ctx = Context {
+        config,
+        res: &res,
+        kind,
+        versions: &versions,
+    };
+    lay.synthetic_values = synthetic_values;
+    lay.live = live;
+    // GOT and PLT entries of the active objects' symbols, where the state has them.
+    let key_of = |s: SymRef| incremental::symref_key(&res, s);
+    let wanted: FxHashMap<u64, SymRef> = (0..res.symbols.symbols.len())
+        .map(|i| SymRef::Global(SymbolId(i as u32)))
+        .map(|s| (key_of(s), s))
+        .collect();
+    let mut slot = 0u32;
+    for &(key, kind) in &state.order.got {
+        if let Some(&s) = wanted.get(&key) {
+            lay.needs
+                .got_index
+                .insert((s, GotKind::from_u8(kind)), slot);
+        }
+        slot += if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
+    }
+    for (i, key) in state.order.plt.iter().enumerate() {
+        if let Some(&SymRef::Global(id)) = wanted.get(key) {
+            lay.needs.plt_index.insert(id, i as u32);
+        }
+    }
+    for (id, &t) in table_of.iter().enumerate() {
+        let dynsym = globals[t as usize].dynsym;
+        if dynsym != 0 {
+            lay.dynamic.dynsym_index.insert(SymbolId(id as u32), dynsym);
+        }
+    }
+    steps.step("resolve");
+
+    // 6. The changed objects' relocation scans must ask for what they asked for.
+    let mut scans: Vec<ScanRecord> = Vec::with_capacity(n_changed);
+    for (lean, &recorded_file) in files.iter().enumerate().take(n_changed) {
+        let file = FileId(lean as u32);
+        let (recorder, undefined, errors) =
+            layout::scan_object(&ctx, file, &lay.live[lean], &lay.eh_records, true);
+        let name = &res.objects[lean].name;
+        if !undefined.is_empty() || !errors.is_empty() {
+            return fallback(format!("{name}: undefined symbols or relocation errors"));
+        }
+        let mut record = recorder.record.unwrap_or_default();
+        let object = &res.objects[lean];
+        let r = &state.objects[recorded_file];
+        record.classes = object
+            .global_ids
+            .iter()
+            .map(|id| globals[table_of[id.0 as usize] as usize].class)
+            .collect();
+        let first = object.obj.first_global as u32;
+        let new_keys = needs_keys(&record, |sym| {
+            symbol_key(sym, first, |i| {
+                object
+                    .global_ids
+                    .get(i)
+                    .map(|id| globals[table_of[id.0 as usize] as usize].key)
+            })
+        });
+        let old_keys = needs_keys(&r.scan, |sym| {
+            symbol_key(sym, r.first_global, |i| {
+                r.globals.get(i).map(|&t| globals[t as usize].key)
+            })
+        });
+        if new_keys != old_keys {
+            return fallback(format!(
+                "{name} asks for other GOT, PLT or dynamic relocation entries"
+            ));
+        }
+        scans.push(record);
+    }
+    steps.step("scan");
+
+    // 7. What to write: the changed objects' slots, the referrers' sections that refer to a
+    //    moved symbol (their whole slot where units are walked).
+    let moved_ids: FxHashSet<SymbolId> = moved
+        .iter()
+        .filter_map(|t| lean_of_table.get(t).copied())
+        .collect();
+    let mut selection = Selection::default();
+    for lean in 0..n_changed {
+        let file = FileId(lean as u32);
+        selection.files.insert(file);
+        for (sec, p) in lay.placements[lean].iter().enumerate() {
+            if p.out != NOT_PLACED {
+                selection.sections.insert((file, sec as u32));
+            }
+        }
+    }
+    let mut rerelocate: Vec<(FileId, u32)> = Vec::new();
+    for lean in n_changed..files.len() {
+        let object = &res.objects[lean];
+        for (sec, p) in lay.placements[lean].iter().enumerate() {
+            if p.out != NOT_PLACED
+                && object.obj.relocs[sec].iter().any(|r| {
+                    object
+                        .global_id(r.r_sym(LE, false) as usize)
+                        .is_some_and(|id| moved_ids.contains(&id))
+                })
+            {
+                rerelocate.push((FileId(lean as u32), sec as u32));
+            }
+        }
+    }
+    selection.sections.extend(rerelocate.iter().copied());
+    let walked: FxHashSet<(FileId, u32)> = rerelocate
+        .iter()
+        .map(|&(file, sec)| (file, lay.placements[file.0 as usize][sec as usize].out))
+        .filter(|&(_, out)| layout::walked_by_units(&lay.sections[out as usize].name))
+        .collect();
+    let (mut whole_slots, mut whole_addrs) = (Vec::new(), Vec::new());
+    for s in &lay.slots {
+        if (s.file.0 as usize) < n_changed || !walked.contains(&(s.file, s.out)) {
+            continue;
+        }
+        let end = s.start + s.capacity.max(s.used);
+        for (sec, p) in lay.placements[s.file.0 as usize].iter().enumerate() {
+            if p.out == s.out && p.offset >= s.start && p.offset < end {
+                selection.sections.insert((s.file, sec as u32));
+            }
+        }
+        selection.slots.insert((s.out, s.start));
+        let rec = &state.sections[s.out as usize];
+        whole_slots.push((rec.offset + s.start, s.capacity));
+        if has_addresses(rec) {
+            whole_addrs.push((rec.addr + s.start, s.capacity));
+        }
+    }
+    let mut dirty: Vec<(u64, u64)> = Vec::new();
+    let mut rewritten: Vec<(u64, u64)> = Vec::new();
+    for s in &lay.slots {
+        if s.file.0 as usize >= n_changed {
+            continue;
+        }
+        let rec = &state.sections[s.out as usize];
+        if rec.sh_type != elf::SHT_NOBITS {
+            dirty.push((rec.offset + s.start, s.capacity));
+        }
+        if has_addresses(rec) {
+            rewritten.push((rec.addr + s.start, s.capacity));
+        }
+    }
+    for &(file, sec) in &rerelocate {
+        let p = lay.placements[file.0 as usize][sec as usize];
+        let rec = &state.sections[p.out as usize];
+        let len = lay.member_len(&res, file, sec);
+        if rec.sh_type != elf::SHT_NOBITS {
+            dirty.push((rec.offset + p.offset, len));
+        }
+        if has_addresses(rec) {
+            rewritten.push((rec.addr + p.offset, len));
+        }
+    }
+    dirty.extend(whole_slots);
+    rewritten.extend(whole_addrs);
+
+    // 8. Write them.
+    let file_size = rec.file_size as usize;
+    let mut buf = memmap2::MmapMut::map_anon(file_size.max(1))?;
+    let jobs = write::section_jobs(&ctx, &lay, Some(&selection));
+    let slices = write::split_jobs(&jobs, &mut buf[..file_size], None)?;
+    let outputs = write::run_jobs(&ctx, &lay, &jobs, slices);
+    let (mut new_relocs, mut fdes) = (Vec::new(), Vec::new());
+    for out in outputs {
+        if !out.errors.is_empty() {
+            return fallback(out.errors.join("; "));
+        }
+        new_relocs.extend(out.dyn_relocs);
+        fdes.extend(out.fde_table);
+    }
+    write::fill_spare_room(&lay, Some(&selection), &mut buf[..file_size]);
+    steps.step("sections");
+
+    // 9. GOT entries of moved symbols.
+    let moved_keys: FxHashSet<u64> = moved.iter().map(|&t| globals[t as usize].key).collect();
+    if !moved_keys.is_empty() {
+        if let Some(got) = lay.synthetic_section(".got") {
+            let mut slot = 0u32;
+            for &(key, kind) in &state.order.got {
+                let width = if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
+                if moved_keys.contains(&key) {
+                    let Some(&SymRef::Global(id)) = wanted.get(&key) else {
+                        return fallback("a moved symbol's GOT entry");
+                    };
+                    let (value, relocs) = write::got_entry(
+                        &ctx,
+                        &lay,
+                        got,
+                        SymRef::Global(id),
+                        GotKind::from_u8(kind),
+                        slot,
+                    );
+                    if let Some((at, value)) = value {
+                        buf[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                    }
+                    new_relocs.extend(relocs.into_iter().flatten());
+                    dirty.push((got.offset + 8 * u64::from(slot), 8 * u64::from(width)));
+                    rewritten.push((got.addr + 8 * u64::from(slot), 8 * u64::from(width)));
+                }
+                slot += width;
+            }
+        }
+    }
+
+    // 10. .rela.dyn and .eh_frame_hdr: the old entries, less those of rewritten ranges,
+    //     and the new ones. The old output is read through a map.
+    let old_file = std::fs::File::open(&config.output)
+        .with_context(|| format!("cannot open {}", config.output.display()))?;
+    // SAFETY: the output is only read through this map while this process holds the
+    // output's lock; it is patched (through another handle) after the new bytes are built.
+    let old = unsafe { memmap2::Mmap::map(&old_file) }
+        .with_context(|| format!("cannot map {}", config.output.display()))?;
+    drop(old_file);
+    let rewritten = Ranges::new(rewritten);
+    let old_section = |name: &str| -> Option<(&state::SectionRecord, &[u8])> {
+        let rec = state.sections.iter().find(|s| s.name == name)?;
+        let bytes = old.get(rec.offset as usize..(rec.offset + rec.size) as usize)?;
+        Some((rec, bytes))
+    };
+    if let Some((rec, bytes)) = old_section(".rela.dyn") {
+        let mut relocs: Vec<DynReloc> = bytes
+            .chunks_exact(24)
+            .map(|e| {
+                let word = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap());
+                let info = word(8);
+                DynReloc::new(word(0), info as u32, (info >> 32) as u32, word(16))
+            })
+            .filter(|r| r.r_type != elf::R_X86_64_NONE && !rewritten.contains(r.offset))
+            .collect();
+        relocs.append(&mut new_relocs);
+        write::sort_dyn_relocs(&mut relocs);
+        write::write_rela(&lay, ".rela.dyn", &relocs, &mut buf[..file_size])?;
+        dirty.push((rec.offset, rec.size));
+    } else if !new_relocs.is_empty() {
+        return fallback("dynamic relocations without .rela.dyn");
+    }
+    if let Some((rec, bytes)) = old_section(".eh_frame_hdr") {
+        let hdr = rec.addr;
+        if bytes.len() >= 12 {
+            let count = u32_at(bytes, 8).unwrap_or(0) as usize;
+            for e in bytes[12..].chunks_exact(8).take(count) {
+                let rel = |i: usize| i32::from_le_bytes(e[i..i + 4].try_into().unwrap()) as i64;
+                let pc = hdr.wrapping_add(rel(0) as u64);
+                let fde = hdr.wrapping_add(rel(4) as u64);
+                if !rewritten.contains(fde) {
+                    fdes.push((pc, fde));
+                }
+            }
+        }
+        let eh_frame = state
+            .sections
+            .iter()
+            .find(|s| s.name == ".eh_frame" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+            .map_or(0, |s| s.addr);
+        let table = crate::eh_frame::build_hdr(hdr, eh_frame, fdes);
+        if table.len() as u64 > rec.size {
+            return fallback(".eh_frame_hdr outgrew its room");
+        }
+        let at = rec.offset as usize;
+        buf[at..at + table.len()].copy_from_slice(&table);
+        dirty.push((rec.offset, rec.size));
+    }
+    steps.step("tables");
+
+    // 11. Build-id.
+    let hashes = &inputs.hashes;
+    if let Some(note) = lay.synthetic_section(".note.gnu.build-id") {
+        let n = lay.build_id_size as usize;
+        let id: Vec<u8> = match &config.build_id {
+            Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
+            _ => {
+                let seed = incremental::build_id_seed(config, hashes, &state.sections);
+                blake3::hash(&seed).as_bytes()[..n].to_vec()
+            }
+        };
+        let at = note.offset as usize;
+        buf[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
+        buf[at + 4..at + 8].copy_from_slice(&(n as u32).to_le_bytes());
+        buf[at + 8..at + 12].copy_from_slice(&elf::NT_GNU_BUILD_ID.to_le_bytes());
+        buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        buf[at + 16..at + 16 + n].copy_from_slice(&id);
+        dirty.push((note.offset, note.size));
+    }
+
+    // 12. The tail: .symtab and .strtab (unchanged objects' locals and the globals copied,
+    //     the changed objects' made anew), .shstrtab and the section headers.
+    let ehdr = old.get(..64).context("the old output has no ELF header")?;
+    let shoff = u64_at(ehdr, 0x28).unwrap_or(0) as usize;
+    let phnum = u16::from_le_bytes([ehdr[0x38], ehdr[0x39]]) as usize;
+    let shnum = u16::from_le_bytes([ehdr[0x3c], ehdr[0x3d]]) as usize;
+    let shstrndx = u16::from_le_bytes([ehdr[0x3e], ehdr[0x3f]]) as usize;
+    let Some(shdrs) = old.get(shoff..shoff + 64 * shnum) else {
+        return fallback("the old output's section headers cannot be read");
+    };
+    let shdr = |i: usize| &shdrs[64 * i..64 * i + 64];
+    let range_of = |h: &[u8]| -> Option<std::ops::Range<usize>> {
+        let (off, size) = (u64_at(h, 0x18)? as usize, u64_at(h, 0x20)? as usize);
+        Some(off..off.checked_add(size)?)
+    };
+    let Some(symtab_index) = (0..shnum).find(|&i| u32_at(shdr(i), 4) == Some(elf::SHT_SYMTAB))
+    else {
+        return fallback("the old output has no .symtab");
+    };
+    let strtab_index = u32_at(shdr(symtab_index), 0x28).unwrap_or(0) as usize;
+    let old_symtab = range_of(shdr(symtab_index)).and_then(|r| old.get(r));
+    let old_strtab = (strtab_index < shnum)
+        .then(|| range_of(shdr(strtab_index)).and_then(|r| old.get(r)))
+        .flatten();
+    let shstrtab = (shstrndx < shnum)
+        .then(|| range_of(shdr(shstrndx)).and_then(|r| old.get(r)))
+        .flatten();
+    let (Some(old_symtab), Some(old_strtab), Some(shstrtab)) = (old_symtab, old_strtab, shstrtab)
+    else {
+        return fallback("the old output's symbol tables cannot be read");
+    };
+    let old_n_locals = u32_at(shdr(symtab_index), 0x2c).unwrap_or(0) as usize;
+    // Where the global symbols' part starts: after the last object's locals and names.
+    let (mut hidden_start, mut names_start) = (1usize, 1usize);
+    for r in &state.objects {
+        let [first, count, start, len] = r.symtab.map(|v| v as usize);
+        hidden_start = hidden_start.max(first + count);
+        names_start = names_start.max(start + len);
+    }
+    let (Some(hidden), Some(visible), Some(names)) = (
+        old_symtab.get(hidden_start * 24..old_n_locals * 24),
+        old_symtab.get(old_n_locals * 24..),
+        old_strtab.get(names_start..),
+    ) else {
+        return fallback("the old .symtab is not as the state says");
+    };
+    let Some(mut global_piece) = write::Piece::from_old(hidden, visible, names, names_start) else {
+        return fallback("the old .symtab is not as the state says");
+    };
+    let shndx = write::SectionIndex::new(&lay);
+    for (id, &t) in table_of.iter().enumerate() {
+        let g = &globals[t as usize];
+        if g.symtab == u32::MAX || !changed_set.contains(&(g.file as usize)) {
+            continue;
+        }
+        let hidden = g.symtab & write::SYMTAB_HIDDEN != 0;
+        let index = (g.symtab & !write::SYMTAB_HIDDEN) as usize;
+        let Some(e) = write::global_entry(&ctx, &lay, &shndx, SymbolId(id as u32)) else {
+            return fallback("a changed object's symbol lost its .symtab entry");
+        };
+        let Some(entry) = global_piece.entry_mut(hidden, index) else {
+            return fallback("the old .symtab is not as the state says");
+        };
+        entry[6..8].copy_from_slice(&e.shndx.to_le_bytes());
+        entry[8..16].copy_from_slice(&e.value.to_le_bytes());
+        entry[16..24].copy_from_slice(&e.size.to_le_bytes());
+    }
+    let Some(reuse) = write::SymtabReuse::new(
+        // The old output, mapped again: `SymtabReuse` keeps its own map.
+        // SAFETY: as for `old` above.
+        unsafe { memmap2::Mmap::map(&std::fs::File::open(&config.output)?) }?,
+        state.objects.len(),
+        |f| (!changed_set.contains(&(f.0 as usize))).then(|| state.objects[f.0 as usize].symtab),
+    ) else {
+        return fallback("the old .symtab cannot be read");
+    };
+    let pieces: Vec<Option<write::Piece>> = (0..state.objects.len())
+        .into_par_iter()
+        .with_min_len(16)
+        .map(|f| match lean_file.get(&f) {
+            Some(&lean) if (lean as usize) < n_changed => {
+                Some(write::object_piece(&ctx, &lay, &shndx, None, lean as usize))
+            }
+            _ => {
+                let name = sources[f]
+                    .name
+                    .as_deref()
+                    .map(|n| n.rsplit('/').next().unwrap_or(n).as_bytes());
+                reuse.piece(f, name)
+            }
+        })
+        .collect();
+    let Some(mut pieces) = pieces.into_iter().collect::<Option<Vec<_>>>() else {
+        return fallback("the old .symtab is not as the state says");
+    };
+    pieces.push(global_piece);
+    let symtab = write::SymtabPieces::new(pieces, state.objects.len());
+    let mut out: Vec<u8> = Vec::new();
+    let tail_offset = file_size as u64;
+    let pad_to = |out: &mut Vec<u8>, align: u64| {
+        let at = (tail_offset + out.len() as u64).next_multiple_of(align);
+        out.resize((at - tail_offset) as usize, 0);
+    };
+    pad_to(&mut out, 8);
+    let symtab_offset = tail_offset + out.len() as u64;
+    let (symtab_len, strtab_len, mut ranges) = symtab.append_to(&mut out);
+    ranges.truncate(state.objects.len());
+    let shstrtab_offset = tail_offset + out.len() as u64;
+    out.extend_from_slice(shstrtab);
+    pad_to(&mut out, 8);
+    let new_shoff = tail_offset + out.len() as u64;
+    let headers_at = out.len();
+    out.extend_from_slice(shdrs);
+    let mut patch = |i: usize, field: usize, value: u64, width: usize| {
+        let at = headers_at + 64 * i + field;
+        out[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+    };
+    patch(symtab_index, 0x18, symtab_offset, 8);
+    patch(symtab_index, 0x20, symtab_len, 8);
+    patch(symtab_index, 0x2c, symtab.n_locals() as u64, 4);
+    patch(strtab_index, 0x18, symtab_offset + symtab_len, 8);
+    patch(strtab_index, 0x20, strtab_len, 8);
+    patch(shstrndx, 0x18, shstrtab_offset, 8);
+    // The ELF and program headers, with the section headers' new offset.
+    let headers = 64 + 56 * phnum;
+    let Some(old_headers) = old.get(..headers) else {
+        return fallback("the old output's headers cannot be read");
+    };
+    buf[..headers].copy_from_slice(old_headers);
+    buf[0x28..0x30].copy_from_slice(&new_shoff.to_le_bytes());
+    dirty.push((0, headers as u64));
+    drop(old);
+    steps.step("symtab");
+    timer.done("lean");
+
+    // 13. Patch the output, then record the new state.
+    let tail = write::Tail {
+        offset: tail_offset,
+        bytes: out,
+        symtab_files: Vec::new(),
+        symtab_globals: Vec::new(),
+    };
+    let written = incremental::apply(config, kind, (&buf[..file_size], &tail), &dirty)?;
+    timer.done("output");
+    if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
+        std::process::abort(); // test support: killed after the patch, before the state
+    }
+    let n_objects = state.objects.len();
+    let mut records = std::mem::take(&mut state.objects);
+    for (f, r) in records.iter_mut().enumerate() {
+        r.input = sources[f].pos as u32;
+        r.member = sources[f].member;
+        r.symtab = ranges[f];
+    }
+    for (lean, (scan, now)) in scans.into_iter().zip(new_symbols).enumerate() {
+        let object = &res.objects[lean];
+        let r = &mut records[files[lean]];
+        r.hash = if r.member == u32::MAX {
+            hashes[object.origin.0 as usize]
+        } else {
+            *blake3::hash(object.data).as_bytes()
+        };
+        r.symbols = now;
+        r.scan = scan;
+        r.first_global = object.obj.first_global as u32;
+        r.globals = object
+            .global_ids
+            .iter()
+            .map(|id| table_of[id.0 as usize])
+            .collect();
+    }
+    let mut new_globals = std::mem::take(&mut state.globals);
+    for (id, &t) in table_of.iter().enumerate() {
+        let g = &mut new_globals[t as usize];
+        if !changed_set.contains(&(g.file as usize)) {
+            continue;
+        }
+        match lay.symbol_address(&ctx, SymRef::Global(SymbolId(id as u32))) {
+            Some(addr) => {
+                g.addr = addr;
+                g.flags &= !state::GLOBAL_NO_ADDRESS;
+            }
+            None => g.flags |= state::GLOBAL_NO_ADDRESS,
+        }
+    }
+    let mut old_of_new = vec![u32::MAX; specs.len()];
+    for (old, &new) in matched.new_of_old.iter().enumerate() {
+        old_of_new[new as usize] = old as u32;
+    }
+    let armaps: Vec<u64> = old_of_new
+        .iter()
+        .map(|&o| state.inputs.get(o as usize).map_or(0, |r| r.armap))
+        .collect();
+    let record = state::Record {
+        objects: records,
+        sections: std::mem::take(&mut state.sections),
+        needs: state.needs,
+        order: std::mem::take(&mut state.order),
+        globals: new_globals,
+        layout: state.layout,
+        armaps,
+    };
+    state::save(config, specs, inputs, record)?;
+    timer.done("state");
+    Ok(Done {
+        changed: changed
+            .iter()
+            .take(3)
+            .map(|&f| res.objects[lean_file[&f] as usize].name.clone())
+            .collect(),
+        n_objects,
+        rerelocated: rerelocate.len(),
+        written,
+        size: tail_offset + tail.bytes.len() as u64,
+    })
+}
