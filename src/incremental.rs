@@ -436,17 +436,23 @@ pub fn record(
     }
 }
 
-/// What resolution sees of an object, as one number: its global symbols (name, binding,
-/// type, visibility, defined, common or not, a common's size and alignment), its COMDAT
-/// groups, whether it has versioned names, and its `.comment` (merged into the output's).
-/// Two versions of an object with the same interface resolve every symbol the same way.
-/// (The symbols count in any order: a sum of their hashes.)
+/// What resolution sees of an object, as one number: the global symbols it defines (name,
+/// binding, type, visibility, absolute, common or not, a common's size and alignment), its
+/// references with a visibility other than the default (they restrict the symbol's), its
+/// COMDAT groups, whether it has versioned names, and its `.comment` (merged into the
+/// output's). Two versions of an object with the same interface, whose other references
+/// name symbols that are defined elsewhere, resolve every symbol the same way (the lean
+/// update checks the references: see `lean`). (The symbols count in any order: a sum of
+/// their hashes.)
 pub fn interface_hash(object: &LoadedObject) -> u64 {
     let obj = &object.obj;
     let mut sum = 0u64;
     for i in obj.first_global..obj.symbols.len() {
         let sym = &obj.symbols[i];
         let shndx = obj.symbol_shndx(i);
+        if shndx == 0 && sym.st_other & 3 == elf::STV_DEFAULT {
+            continue;
+        }
         let (kind, extra) = match shndx {
             0 => (0u64, 0u64),
             s if s == u32::from(elf::SHN_ABS) => (1, 0),
@@ -465,7 +471,6 @@ pub fn interface_hash(object: &LoadedObject) -> u64 {
     }
     let mut h = blake3::Hasher::new();
     h.update(&sum.to_le_bytes());
-    h.update(&((obj.symbols.len() - obj.first_global.min(obj.symbols.len())) as u64).to_le_bytes());
     h.update(&[u8::from(obj.versioned)]);
     for g in group_hashes(object) {
         h.update(&g.to_le_bytes());

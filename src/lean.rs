@@ -390,18 +390,22 @@ fn place(
 
 /// A scan's requests and references in a form that does not depend on symbol indexes:
 /// global symbols by name hash, local ones by index.
-type NeedsKeys = (Vec<(u8, u64, u8)>, Vec<u64>, Vec<u64>, u64, u64);
+type NeedsKeys = (Vec<(u8, SymKey, u8)>, Vec<SymKey>, Vec<SymKey>, u64, u64);
 
-fn needs_keys(record: &ScanRecord, key: impl Fn(u32) -> u64) -> NeedsKeys {
-    let mut requests: Vec<(u8, u64, u8)> = record
+/// A symbol as [`needs_keys`] names it: (0, name hash) for a global, (1, index) for a
+/// local, (2, 0) for the module's own TLS block.
+type SymKey = (u8, u64);
+
+fn needs_keys(record: &ScanRecord, key: impl Fn(u32) -> SymKey) -> NeedsKeys {
+    let mut requests: Vec<(u8, SymKey, u8)> = record
         .requests
         .iter()
         .map(|&(kind, sym, arg)| (kind, key(sym), arg))
         .collect();
     requests.sort_unstable();
-    let mut shared: Vec<u64> = record.used_shared.iter().map(|&s| key(s)).collect();
+    let mut shared: Vec<SymKey> = record.used_shared.iter().map(|&s| key(s)).collect();
     shared.sort_unstable();
-    let mut dynsym: Vec<u64> = record.dynsym_refs.iter().map(|&s| key(s)).collect();
+    let mut dynsym: Vec<SymKey> = record.dynsym_refs.iter().map(|&s| key(s)).collect();
     dynsym.sort_unstable();
     (
         requests,
@@ -414,13 +418,13 @@ fn needs_keys(record: &ScanRecord, key: impl Fn(u32) -> u64) -> NeedsKeys {
 
 /// The key [`needs_keys`] gives a symbol index of an object whose globals start at
 /// `first_global`, with `global` the name hash of a global.
-fn symbol_key(sym: u32, first_global: u32, global: impl Fn(usize) -> Option<u64>) -> u64 {
+fn symbol_key(sym: u32, first_global: u32, global: impl Fn(usize) -> Option<u64>) -> SymKey {
     if sym == u32::MAX {
-        return u64::MAX;
+        return (2, 0);
     }
     match sym.checked_sub(first_global) {
-        Some(i) => global(i as usize).unwrap_or(u64::MAX - 1),
-        None => 1 << 63 | u64::from(sym),
+        Some(i) => global(i as usize).map_or((3, u64::from(sym)), |key| (0, key)),
+        None => (1, u64::from(sym)),
     }
 }
 
@@ -449,6 +453,172 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A changed object's references with the default visibility (those with another are part
+/// of its interface) may come and go, as long as resolution stays as it was: a new one
+/// must name a symbol that is defined (by an object, the linker or a shared library); a
+/// symbol that loses one must stay in the link without it: defined by a plain object or a
+/// shared library, or, if an archive member or the linker defines it, still referred to
+/// by an unchanged object (loaded before that member).
+fn check_references(
+    state: &State,
+    actives: &[Active],
+    by_key: &FxHashMap<u64, u32>,
+    changed: &FxHashSet<usize>,
+) -> Result<()> {
+    let globals = &state.globals;
+    let mut dropped: FxHashMap<u32, usize> = FxHashMap::default();
+    for active in actives {
+        let obj = &active.object.obj;
+        let mut defined = FxHashSet::default();
+        let mut now = FxHashSet::default();
+        for (i, &(name, _)) in obj.global_names.iter().enumerate() {
+            let key = name_hash(name);
+            if obj.symbol_shndx(obj.first_global + i) != 0 {
+                defined.insert(key);
+                continue;
+            }
+            let Some(&t) = by_key.get(&key) else {
+                return fallback(format!(
+                    "{} refers to {}, which the link did not have",
+                    active.object.name,
+                    crate::symbols::demangle(name)
+                ));
+            };
+            now.insert(t);
+        }
+        let then: FxHashSet<u32> = state.objects[active.file]
+            .globals
+            .iter()
+            .copied()
+            .filter(|&t| !defined.contains(&globals[t as usize].key))
+            .collect();
+        for &t in now.difference(&then) {
+            if !matches!(
+                globals[t as usize].kind,
+                state::GLOBAL_DEFINED
+                    | state::GLOBAL_ABS
+                    | state::GLOBAL_SYNTHETIC
+                    | state::GLOBAL_SHARED
+            ) {
+                return fallback(format!(
+                    "{} refers to a symbol that is not defined",
+                    active.object.name
+                ));
+            }
+        }
+        for &t in then.difference(&now) {
+            let g = &globals[t as usize];
+            match g.kind {
+                state::GLOBAL_SHARED => {}
+                state::GLOBAL_DEFINED | state::GLOBAL_ABS
+                    if state.objects.get(g.file as usize).map(|o| o.member) == Some(u32::MAX) => {}
+                state::GLOBAL_DEFINED | state::GLOBAL_ABS | state::GLOBAL_SYNTHETIC => {
+                    let before = if g.kind == state::GLOBAL_SYNTHETIC {
+                        usize::MAX
+                    } else {
+                        g.file as usize
+                    };
+                    dropped.insert(t, before);
+                }
+                _ => {
+                    return fallback(format!(
+                        "{} no longer refers to an undefined or common symbol",
+                        active.object.name
+                    ))
+                }
+            }
+        }
+    }
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    // Each such symbol must still be referred to by an unchanged object loaded before its
+    // definition.
+    let mut still: FxHashSet<u32> = FxHashSet::default();
+    for (f, r) in state.objects.iter().enumerate() {
+        if changed.contains(&f) {
+            continue;
+        }
+        for t in &r.globals {
+            if dropped.get(t).is_some_and(|&before| f < before) {
+                still.insert(*t);
+            }
+        }
+    }
+    if still.len() != dropped.len() {
+        return fallback("a symbol lost the reference that brought its definition into the link");
+    }
+    Ok(())
+}
+
+/// Whether the changed objects' scans, which differ from their recorded ones
+/// (`differing`: old and new), still ask the output for the same things: the same counts
+/// of dynamic relocations, and every request, shared symbol or dynamic symbol reference
+/// one of them gained or lost is made by an unchanged object too. Then the GOT, the PLT and
+/// the dynamic symbols stay as they are.
+fn same_needs(
+    state: &State,
+    differing: &[(NeedsKeys, NeedsKeys)],
+    changed: &FxHashSet<usize>,
+) -> Result<()> {
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let counts = |k: &NeedsKeys| (k.3, k.4);
+    let (mut then, mut now) = ((0, 0), (0, 0));
+    for (old, new) in differing {
+        then = (then.0 + counts(old).0, then.1 + counts(old).1);
+        now = (now.0 + counts(new).0, now.1 + counts(new).1);
+    }
+    if then != now {
+        return fallback("the number of dynamic relocations would change");
+    }
+    // What the changed objects asked for, then and now, as (what, key) pairs.
+    type Asked = FxHashSet<(u8, u8, SymKey, u8)>;
+    let asked = |k: &NeedsKeys, into: &mut Asked| {
+        into.extend(k.0.iter().map(|&(kind, key, arg)| (0, kind, key, arg)));
+        into.extend(k.1.iter().map(|&key| (1, 0, key, 0)));
+        into.extend(k.2.iter().map(|&key| (2, 0, key, 0)));
+    };
+    let (mut then, mut now) = (Asked::default(), Asked::default());
+    for (old, new) in differing {
+        asked(old, &mut then);
+        asked(new, &mut now);
+    }
+    let mut wanted: Asked = then.symmetric_difference(&now).copied().collect();
+    if wanted.iter().any(|&(_, _, key, _)| key.0 != 0) {
+        return fallback("a changed object's requests for local symbols changed");
+    }
+    // Found among the unchanged objects' recorded requests?
+    for (f, r) in state.objects.iter().enumerate() {
+        if wanted.is_empty() {
+            break;
+        }
+        if changed.contains(&f) {
+            continue;
+        }
+        let key = |sym: u32| {
+            symbol_key(sym, r.first_global, |i| {
+                r.globals.get(i).map(|&t| state.globals[t as usize].key)
+            })
+        };
+        let scan = &r.scan;
+        for &(kind, sym, arg) in &scan.requests {
+            wanted.remove(&(0, kind, key(sym), arg));
+        }
+        for &sym in &scan.used_shared {
+            wanted.remove(&(1, 0, key(sym), 0));
+        }
+        for &sym in &scan.dynsym_refs {
+            wanted.remove(&(2, 0, key(sym), 0));
+        }
+    }
+    if !wanted.is_empty() {
+        return fallback("a changed object asks for other GOT, PLT or dynamic symbol entries");
+    }
+    Ok(())
 }
 
 /// The update. `state` is left as it was when this returns an error.
@@ -542,6 +712,7 @@ pub(crate) fn update(
         .enumerate()
         .map(|(t, g)| (g.key, t as u32))
         .collect();
+    check_references(state, &actives, &by_key, &changed_set)?;
     let out_by_name: FxHashMap<&str, usize> = state
         .sections
         .iter()
@@ -946,6 +1117,7 @@ pub(crate) fn update(
 
     // 6. The changed objects' relocation scans must ask for what they asked for.
     let mut scans: Vec<ScanRecord> = Vec::with_capacity(n_changed);
+    let mut differing: Vec<(NeedsKeys, NeedsKeys)> = Vec::new();
     for (lean, &recorded_file) in files.iter().enumerate().take(n_changed) {
         let file = FileId(lean as u32);
         let (recorder, undefined, errors) =
@@ -977,12 +1149,11 @@ pub(crate) fn update(
             })
         });
         if new_keys != old_keys {
-            return fallback(format!(
-                "{name} asks for other GOT, PLT or dynamic relocation entries"
-            ));
+            differing.push((old_keys, new_keys));
         }
         scans.push(record);
     }
+    same_needs(state, &differing, &changed_set)?;
     steps.step("scan");
 
     // 7. What to write: the changed objects' slots, the referrers' sections that refer to a

@@ -1920,10 +1920,10 @@ pub(crate) fn global_entry(
 fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> SymtabPieces {
     let shndx = SectionIndex::new(layout);
     let file_piece = |f: usize| object_piece(ctx, layout, &shndx, reuse, f);
-    let global_piece = |ids: std::ops::Range<usize>| -> Piece {
+    let global_piece = |ids: &[crate::symbols::SymbolId]| -> Piece {
         let mut piece = Piece::default();
-        for i in ids {
-            let id = crate::symbols::SymbolId(i as u32);
+        for &id in ids {
+            let i = id.0 as usize;
             let Some(g) = global_entry(ctx, layout, &shndx, id) else {
                 continue;
             };
@@ -1946,7 +1946,6 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
         piece
     };
     const GLOBALS_PER_PIECE: usize = 4096;
-    let n_symbols = ctx.res.symbols.symbols.len();
     let (files, globals): (Vec<Piece>, Vec<Piece>) = rayon::join(
         || {
             (0..ctx.res.objects.len())
@@ -1955,13 +1954,9 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
                 .collect()
         },
         || {
-            (0..n_symbols.div_ceil(GLOBALS_PER_PIECE))
-                .into_par_iter()
-                .map(|k| {
-                    global_piece(
-                        k * GLOBALS_PER_PIECE..((k + 1) * GLOBALS_PER_PIECE).min(n_symbols),
-                    )
-                })
+            symtab_order(ctx)
+                .par_chunks(GLOBALS_PER_PIECE)
+                .map(global_piece)
                 .collect()
         },
     );
@@ -1973,6 +1968,36 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
         pieces,
         n_locals,
     }
+}
+
+/// The global symbols in `.symtab` order: those objects define by where (file, symbol
+/// index), then the linker's by name. Not by symbol id: ids follow the order in which
+/// objects mention symbols, which an edit may change where nothing else does (the lean
+/// update copies the old table's global part, see `lean`).
+fn symtab_order(ctx: &Context) -> Vec<crate::symbols::SymbolId> {
+    let symbols = &ctx.res.symbols.symbols;
+    let mut keyed: Vec<((u32, u32, u32), crate::symbols::SymbolId)> = symbols
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .filter_map(|(i, s)| {
+            let key = match s.def {
+                Def::Defined { file, sym, .. } | Def::Common { file, sym, .. } => (0, file.0, sym),
+                Def::Synthetic => (1, 0, 0),
+                Def::Undefined | Def::Shared { .. } => return None,
+            };
+            Some((key, crate::symbols::SymbolId(i as u32)))
+        })
+        .collect();
+    // Ties (aliases of one definition, the linker's symbols) by name.
+    keyed.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            symbols[a.1 .0 as usize]
+                .name
+                .cmp(symbols[b.1 .0 as usize].name)
+        })
+    });
+    keyed.into_iter().map(|(_, id)| id).collect()
 }
 
 /// Finds the output section (its index in the section header table) that holds an address,

@@ -282,10 +282,12 @@ pub fn run() -> Result<(), String> {
         let mold = median(of.iter().map(|r| r.mold_ms).collect());
         let full = median(of.iter().map(|r| r.weld_full_ms).collect());
         println!(
-            "{name}: {} of {} edits updated in place; median relink {relink:.0} ms, weld full \
-             {full:.0} ms, mold full {mold:.0} ms: relink = {:.2} x mold",
+            "{name}: {} of {} edits updated in place ({} by the lean update); median relink \
+             {relink:.0} ms, weld full {full:.0} ms, mold full {mold:.0} ms: relink = {:.2} x \
+             mold",
             of.iter().filter(|r| r.in_place).count(),
             of.len(),
+            of.iter().filter(|r| r.lean).count(),
             relink / mold
         );
     }
@@ -304,6 +306,8 @@ struct Row {
     weld_full_ms: f64,
     mold_ms: f64,
     in_place: bool,
+    /// Updated by the lean update (only the changed objects read).
+    lean: bool,
     report: String,
 }
 
@@ -317,18 +321,31 @@ impl Row {
         };
         let (relink_ms, weld_full_ms, mold_ms) = (num()?, num()?, num()?);
         let report = f.next().unwrap_or("").to_owned();
+        let lean = report.starts_with("updated in place, lean");
         Ok(Row {
             relink_ms,
             weld_full_ms,
             mold_ms,
-            in_place: report.starts_with("updated in place"),
+            in_place: lean
+                || report
+                    .split("; ")
+                    .any(|part| part.starts_with("updated in place")),
+            lean,
             report,
         })
     }
 
     fn mode(&self) -> String {
-        if self.in_place {
-            "in place".into()
+        let why_not_lean = self
+            .report
+            .split("; ")
+            .find_map(|part| part.strip_prefix("no lean update: "))
+            .map(|why| why.rsplit('/').next().unwrap_or(why).replace('|', "/"))
+            .unwrap_or_default();
+        if self.lean {
+            "in place, lean".into()
+        } else if self.in_place {
+            format!("in place, whole update ({why_not_lean})")
         } else {
             self.report.replace('|', "/")
         }
