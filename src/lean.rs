@@ -621,6 +621,150 @@ fn same_needs(
     Ok(())
 }
 
+/// An object's part of the new `.symtab`: its old entries under the file name given (or the
+/// old one), or new ones.
+enum Part<'a> {
+    Old(Option<&'a [u8]>),
+    New(write::Piece),
+}
+
+/// The new `.symtab` and `.strtab`, appended to `out`, from the old ones
+/// (`old`: entries, names, number of locals), each object's range in them (`records`,
+/// `state::ObjectRecord::symtab`), the objects' parts, and new bytes 6..24 (section index,
+/// value, size) for some of the global symbols' entries (by hidden or not, and index).
+/// Returns the tables' sizes, the new number of locals and each object's new range; `None`
+/// if the old tables are not as the records say.
+#[allow(clippy::type_complexity)]
+fn splice_symtab(
+    (old_symtab, old_strtab, old_n_locals): (&[u8], &[u8], usize),
+    records: &[[u32; 4]],
+    parts: &[Part],
+    patches: &FxHashMap<(bool, usize), [u8; 18]>,
+    out: &mut Vec<u8>,
+) -> Option<(u64, u64, usize, Vec<[u32; 4]>)> {
+    let name_at = |e: &[u8]| u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize;
+    // Each object's new range, and for an old part its old file name's length.
+    let mut ranges = Vec::with_capacity(records.len());
+    let mut file_name_len = Vec::with_capacity(records.len());
+    let (mut entries, mut names) = (1usize, 1usize);
+    let (mut hidden_start, mut names_start) = (1usize, 1usize);
+    for (record, part) in records.iter().zip(parts) {
+        let [first, count, start, len] = record.map(|v| v as usize);
+        let (count, len, old_name) = match part {
+            Part::New(piece) => (piece.locals.len(), piece.strtab.len() - 1, 0),
+            Part::Old(_) if count == 0 => (0, 0, 0),
+            Part::Old(name) => {
+                hidden_start = hidden_start.max(first + count);
+                names_start = names_start.max(start + len);
+                let old = old_strtab.get(start..start.checked_add(len)?)?;
+                let old_name = memchr::memchr(0, old)?;
+                let entry = old_symtab.get(first * 24..first * 24 + 24)?;
+                if name_at(entry) != start || entry[4] & 0xf != elf::STT_FILE {
+                    return None;
+                }
+                let new_len = name.map_or(len, |n| len - old_name + n.len());
+                (count, new_len, old_name)
+            }
+        };
+        if let Part::New(_) = part {
+            let [first, count, start, len] = record.map(|v| v as usize);
+            hidden_start = hidden_start.max(first + count);
+            names_start = names_start.max(start + len);
+        }
+        ranges.push([entries as u32, count as u32, names as u32, len as u32]);
+        file_name_len.push(old_name);
+        entries += count;
+        names += len;
+    }
+    let hidden = old_symtab.get(hidden_start * 24..old_n_locals * 24)?;
+    let visible = old_symtab.get(old_n_locals * 24..)?;
+    let global_names = old_strtab.get(names_start..)?;
+    let n_locals = entries + hidden.len() / 24;
+    let symtab_len = n_locals * 24 + visible.len();
+    let strtab_len = names + global_names.len();
+    let at = out.len();
+    out.resize(at + symtab_len + strtab_len, 0);
+    let (symtab, strtab) = out[at..].split_at_mut(symtab_len);
+    let (mut object_entries, global_entries) = symtab[24..].split_at_mut((entries - 1) * 24);
+    let (mut object_names, new_global_names) = strtab[1..].split_at_mut(names - 1);
+    // One job per object: (part, old range, old file name length, new range, entries, names).
+    let mut jobs = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let [_, count, _, len] = ranges[i].map(|v| v as usize);
+        let (e, rest) = std::mem::take(&mut object_entries).split_at_mut(count * 24);
+        object_entries = rest;
+        let (n, rest) = std::mem::take(&mut object_names).split_at_mut(len);
+        object_names = rest;
+        jobs.push((part, records[i], file_name_len[i], ranges[i], e, n));
+    }
+    let ok = jobs
+        .into_par_iter()
+        .with_min_len(16)
+        .map(|(part, old, old_name, new, e, n)| -> Option<()> {
+            let new_start = new[2] as usize;
+            match part {
+                Part::New(piece) => {
+                    n.copy_from_slice(&piece.strtab[1..]);
+                    for (src, dst) in piece.locals.iter().zip(e.chunks_exact_mut(24)) {
+                        dst.copy_from_slice(src);
+                        let name = name_at(src);
+                        if name != 0 {
+                            dst[0..4]
+                                .copy_from_slice(&((name + new_start - 1) as u32).to_le_bytes());
+                        }
+                    }
+                }
+                Part::Old(_) if new[1] == 0 => {}
+                Part::Old(name) => {
+                    let [first, count, start, len] = old.map(|v| v as usize);
+                    let old_names = &old_strtab[start..start + len];
+                    let file_name = name.unwrap_or(&old_names[..old_name]);
+                    n[..file_name.len()].copy_from_slice(file_name);
+                    n[file_name.len()..].copy_from_slice(&old_names[old_name..]);
+                    let (old_rest, new_rest) = (start + old_name, new_start + file_name.len());
+                    let src = &old_symtab[first * 24..(first + count) * 24];
+                    e.copy_from_slice(src);
+                    e[0..4].copy_from_slice(&(new_start as u32).to_le_bytes());
+                    for dst in e.chunks_exact_mut(24).skip(1) {
+                        let name = name_at(dst);
+                        if name != 0 {
+                            let at = name.checked_sub(old_rest).filter(|&a| a < len - old_name)?;
+                            dst[0..4].copy_from_slice(&((new_rest + at) as u32).to_le_bytes());
+                        }
+                    }
+                }
+            }
+            Some(())
+        })
+        .all(|r| r.is_some());
+    if !ok {
+        return None;
+    }
+    // The global symbols' part: copied, names rebased, the changed objects' entries patched.
+    new_global_names.copy_from_slice(global_names);
+    let (new_hidden, new_visible) = global_entries.split_at_mut(hidden.len());
+    let rebase_ok = [(true, hidden, new_hidden), (false, visible, new_visible)]
+        .into_par_iter()
+        .map(|(is_hidden, src, dst)| {
+            dst.copy_from_slice(src);
+            for (i, e) in dst.chunks_exact_mut(24).enumerate() {
+                let name = name_at(e);
+                if name != 0 {
+                    let Some(at) = name.checked_sub(names_start) else {
+                        return false;
+                    };
+                    e[0..4].copy_from_slice(&((names + at) as u32).to_le_bytes());
+                }
+                if let Some(p) = patches.get(&(is_hidden, i)) {
+                    e[6..24].copy_from_slice(p);
+                }
+            }
+            true
+        })
+        .all(|ok| ok);
+    rebase_ok.then_some((symtab_len as u64, strtab_len as u64, n_locals, ranges))
+}
+
 /// The update. `state` is left as it was when this returns an error.
 pub(crate) fn update(
     config: &Config,
@@ -1303,22 +1447,55 @@ pub(crate) fn update(
         Some((rec, bytes))
     };
     if let Some((rec, bytes)) = old_section(".rela.dyn") {
-        let mut relocs: Vec<DynReloc> = bytes
-            .chunks_exact(24)
-            .map(|e| {
-                let word = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap());
-                let info = word(8);
-                DynReloc::new(word(0), info as u32, (info >> 32) as u32, word(16))
-            })
-            .filter(|r| r.r_type != elf::R_X86_64_NONE && !rewritten.contains(r.offset))
-            .collect();
-        relocs.append(&mut new_relocs);
-        write::sort_dyn_relocs(&mut relocs);
-        write::write_rela(&lay, ".rela.dyn", &relocs, &mut buf[..file_size])?;
+        // The old entries are in order (RELATIVE first, by address): the new ones, few,
+        // are sorted and merged in (a tie puts the new one first, as a stable sort of
+        // the whole update's list would).
+        write::sort_dyn_relocs(&mut new_relocs);
+        let dst = &mut buf[rec.offset as usize..(rec.offset + rec.size) as usize];
+        let key = |r_type: u32, offset: u64| (r_type != elf::R_X86_64_RELATIVE, offset);
+        let mut new = new_relocs.iter().peekable();
+        let mut at = 0usize;
+        let mut put = |e: &[u8], at: &mut usize| -> bool {
+            match dst.get_mut(*at..*at + 24) {
+                Some(d) => {
+                    d.copy_from_slice(e);
+                    *at += 24;
+                    true
+                }
+                None => false,
+            }
+        };
+        let encode = |r: &DynReloc| {
+            let mut e = [0u8; 24];
+            e[0..8].copy_from_slice(&r.offset.to_le_bytes());
+            e[8..16]
+                .copy_from_slice(&((u64::from(r.sym) << 32) | u64::from(r.r_type)).to_le_bytes());
+            e[16..24].copy_from_slice(&r.addend.to_le_bytes());
+            e
+        };
+        let mut fits = true;
+        for e in bytes.chunks_exact(24) {
+            let offset = u64::from_le_bytes(e[0..8].try_into().unwrap());
+            let r_type = u64::from_le_bytes(e[8..16].try_into().unwrap()) as u32;
+            if r_type == elf::R_X86_64_NONE || rewritten.contains(offset) {
+                continue;
+            }
+            while let Some(r) = new.next_if(|r| key(r.r_type, r.offset) <= key(r_type, offset)) {
+                fits &= put(&encode(r), &mut at);
+            }
+            fits &= put(e, &mut at);
+        }
+        for r in new {
+            fits &= put(&encode(r), &mut at);
+        }
+        if !fits {
+            return fallback(".rela.dyn outgrew its room");
+        }
         dirty.push((rec.offset, rec.size));
     } else if !new_relocs.is_empty() {
         return fallback("dynamic relocations without .rela.dyn");
     }
+    steps.step("rela");
     if let Some((rec, bytes)) = old_section(".eh_frame_hdr") {
         let hdr = rec.addr;
         if bytes.len() >= 12 {
@@ -1399,24 +1576,10 @@ pub(crate) fn update(
         return fallback("the old output's symbol tables cannot be read");
     };
     let old_n_locals = u32_at(shdr(symtab_index), 0x2c).unwrap_or(0) as usize;
-    // Where the global symbols' part starts: after the last object's locals and names.
-    let (mut hidden_start, mut names_start) = (1usize, 1usize);
-    for r in &state.objects {
-        let [first, count, start, len] = r.symtab.map(|v| v as usize);
-        hidden_start = hidden_start.max(first + count);
-        names_start = names_start.max(start + len);
-    }
-    let (Some(hidden), Some(visible), Some(names)) = (
-        old_symtab.get(hidden_start * 24..old_n_locals * 24),
-        old_symtab.get(old_n_locals * 24..),
-        old_strtab.get(names_start..),
-    ) else {
-        return fallback("the old .symtab is not as the state says");
-    };
-    let Some(mut global_piece) = write::Piece::from_old(hidden, visible, names, names_start) else {
-        return fallback("the old .symtab is not as the state says");
-    };
     let shndx = write::SectionIndex::new(&lay);
+    // New entries of the global symbols the changed objects define: (hidden, index) ->
+    // section index, value, size.
+    let mut patches: FxHashMap<(bool, usize), [u8; 18]> = FxHashMap::default();
     for (id, &t) in table_of.iter().enumerate() {
         let g = &globals[t as usize];
         if g.symtab == u32::MAX || !changed_set.contains(&(g.file as usize)) {
@@ -1427,43 +1590,28 @@ pub(crate) fn update(
         let Some(e) = write::global_entry(&ctx, &lay, &shndx, SymbolId(id as u32)) else {
             return fallback("a changed object's symbol lost its .symtab entry");
         };
-        let Some(entry) = global_piece.entry_mut(hidden, index) else {
-            return fallback("the old .symtab is not as the state says");
-        };
-        entry[6..8].copy_from_slice(&e.shndx.to_le_bytes());
-        entry[8..16].copy_from_slice(&e.value.to_le_bytes());
-        entry[16..24].copy_from_slice(&e.size.to_le_bytes());
+        let mut bytes = [0u8; 18];
+        bytes[0..2].copy_from_slice(&e.shndx.to_le_bytes());
+        bytes[2..10].copy_from_slice(&e.value.to_le_bytes());
+        bytes[10..18].copy_from_slice(&e.size.to_le_bytes());
+        patches.insert((hidden, index), bytes);
     }
-    let Some(reuse) = write::SymtabReuse::new(
-        // The old output, mapped again: `SymtabReuse` keeps its own map.
-        // SAFETY: as for `old` above.
-        unsafe { memmap2::Mmap::map(&std::fs::File::open(&config.output)?) }?,
-        state.objects.len(),
-        |f| (!changed_set.contains(&(f.0 as usize))).then(|| state.objects[f.0 as usize].symtab),
-    ) else {
-        return fallback("the old .symtab cannot be read");
-    };
-    let pieces: Vec<Option<write::Piece>> = (0..state.objects.len())
+    let parts: Vec<Part> = (0..state.objects.len())
         .into_par_iter()
         .with_min_len(16)
         .map(|f| match lean_file.get(&f) {
             Some(&lean) if (lean as usize) < n_changed => {
-                Some(write::object_piece(&ctx, &lay, &shndx, None, lean as usize))
+                Part::New(write::object_piece(&ctx, &lay, &shndx, None, lean as usize))
             }
-            _ => {
-                let name = sources[f]
+            _ => Part::Old(
+                sources[f]
                     .name
                     .as_deref()
-                    .map(|n| n.rsplit('/').next().unwrap_or(n).as_bytes());
-                reuse.piece(f, name)
-            }
+                    .map(|n| n.rsplit('/').next().unwrap_or(n).as_bytes()),
+            ),
         })
         .collect();
-    let Some(mut pieces) = pieces.into_iter().collect::<Option<Vec<_>>>() else {
-        return fallback("the old .symtab is not as the state says");
-    };
-    pieces.push(global_piece);
-    let symtab = write::SymtabPieces::new(pieces, state.objects.len());
+    steps.step("symtab-pieces");
     let mut out: Vec<u8> = Vec::new();
     let tail_offset = file_size as u64;
     let pad_to = |out: &mut Vec<u8>, align: u64| {
@@ -1472,8 +1620,17 @@ pub(crate) fn update(
     };
     pad_to(&mut out, 8);
     let symtab_offset = tail_offset + out.len() as u64;
-    let (symtab_len, strtab_len, mut ranges) = symtab.append_to(&mut out);
-    ranges.truncate(state.objects.len());
+    let records: Vec<[u32; 4]> = state.objects.iter().map(|r| r.symtab).collect();
+    let Some((symtab_len, strtab_len, n_locals, ranges)) = splice_symtab(
+        (old_symtab, old_strtab, old_n_locals),
+        &records,
+        &parts,
+        &patches,
+        &mut out,
+    ) else {
+        return fallback("the old .symtab is not as the state says");
+    };
+    steps.step("symtab-append");
     let shstrtab_offset = tail_offset + out.len() as u64;
     out.extend_from_slice(shstrtab);
     pad_to(&mut out, 8);
@@ -1486,7 +1643,7 @@ pub(crate) fn update(
     };
     patch(symtab_index, 0x18, symtab_offset, 8);
     patch(symtab_index, 0x20, symtab_len, 8);
-    patch(symtab_index, 0x2c, symtab.n_locals() as u64, 4);
+    patch(symtab_index, 0x2c, n_locals as u64, 4);
     patch(strtab_index, 0x18, symtab_offset + symtab_len, 8);
     patch(strtab_index, 0x20, strtab_len, 8);
     patch(shstrndx, 0x18, shstrtab_offset, 8);

@@ -37,67 +37,13 @@ pub const VERSION_LINE: &str = concat!(
 pub fn main_entry() -> ExitCode {
     tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = args::parse(&args).and_then(|config| {
-        if incremental_requested(&config) {
-            use_huge_pages();
-        }
-        run_config(config)
-    });
+    let result = args::parse(&args).and_then(run_config);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weld: error: {e:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Starts this program again with glibc's allocator backing its heaps with transparent huge
-/// pages (the `glibc.malloc.hugetlb=1` tunable, glibc 2.35 and later), unless that is set
-/// already or the kernel never gives huge pages. Most page faults of an incremental update
-/// are first touches of heap memory (vectors filled once), one per 4 KiB page; with 2 MiB
-/// pages an update of ripgrep's debug build took ~10% less time (71 -> 64 ms, median of
-/// 30; and 80 vs 75 ms later, against `WELD_NO_HUGE_PAGES=1`), for ~7 MiB more peak memory
-/// once the update's sparsely filled output image had a mapping of small pages of its own
-/// (`write::write_parts`). Only incremental links do it: a full link gained ~5% for ~3%
-/// more memory, and its memory is measured against other linkers.
-/// Tunables are read when a process starts, hence the `exec` (about a millisecond); if it
-/// fails, the link goes on as it is.
-fn use_huge_pages() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        const TUNABLE: &str = "glibc.malloc.hugetlb";
-        let current = std::env::var_os("GLIBC_TUNABLES");
-        if current
-            .as_ref()
-            .is_some_and(|t| t.to_string_lossy().contains(TUNABLE))
-            || std::env::var_os("WELD_NO_HUGE_PAGES").is_some()
-        {
-            return;
-        }
-        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if thp.map_or(true, |mode| mode.contains("[never]")) {
-            return;
-        }
-        let mut tunables = std::ffi::OsString::new();
-        if let Some(t) = current.filter(|t| !t.is_empty()) {
-            tunables.push(t);
-            tunables.push(":");
-        }
-        tunables.push(TUNABLE);
-        tunables.push("=1");
-        let mut args = std::env::args_os();
-        let (Some(arg0), Ok(exe)) = (args.next(), std::env::current_exe()) else {
-            return;
-        };
-        // (The binary's own path, not /proc/self/exe, which would name the process "exe".)
-        // Returns only if the exec failed.
-        let _ = std::process::Command::new(exe)
-            .arg0(arg0)
-            .args(args)
-            .env("GLIBC_TUNABLES", tunables)
-            .exec();
     }
 }
 

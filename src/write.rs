@@ -1607,50 +1607,12 @@ fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {
 /// Part of `.symtab`: entries and their names; an entry's name offset is relative to
 /// `strtab`, whose first byte is a stand-in (offset 0 means no name).
 pub(crate) struct Piece {
-    locals: Vec<[u8; 24]>,
+    pub(crate) locals: Vec<[u8; 24]>,
     globals: Vec<[u8; 24]>,
-    strtab: Vec<u8>,
+    pub(crate) strtab: Vec<u8>,
     /// A piece of global symbols: the symbols of its entries, in order, and whether each is
     /// hidden (its entry is among `locals`).
     emitted: Vec<(u32, bool)>,
-}
-
-impl Piece {
-    /// A piece of an old `.symtab`: `locals` and `globals` (entries), their names in
-    /// `strtab`, which starts at `.strtab` offset `base` (names outside it: `None`).
-    pub(crate) fn from_old(
-        locals: &[u8],
-        globals: &[u8],
-        strtab: &[u8],
-        base: usize,
-    ) -> Option<Piece> {
-        let mut piece = Piece::default();
-        piece.strtab.extend_from_slice(strtab);
-        let rebase = |e: &[u8]| -> Option<[u8; 24]> {
-            let mut e: [u8; 24] = e.try_into().ok()?;
-            let name = u32::from_le_bytes(e[0..4].try_into().unwrap()) as usize;
-            if name != 0 {
-                let at = name.checked_sub(base).filter(|&at| at < strtab.len())?;
-                e[0..4].copy_from_slice(&((at + 1) as u32).to_le_bytes());
-            }
-            Some(e)
-        };
-        piece.locals = locals.chunks_exact(24).map(rebase).collect::<Option<_>>()?;
-        piece.globals = globals
-            .chunks_exact(24)
-            .map(rebase)
-            .collect::<Option<_>>()?;
-        Some(piece)
-    }
-
-    /// Entry `index` of the locals (`hidden`) or the globals, if there is one.
-    pub(crate) fn entry_mut(&mut self, hidden: bool, index: usize) -> Option<&mut [u8; 24]> {
-        if hidden {
-            self.locals.get_mut(index)
-        } else {
-            self.globals.get_mut(index)
-        }
-    }
 }
 
 impl Default for Piece {
@@ -1668,7 +1630,7 @@ impl Default for Piece {
 pub const SYMTAB_HIDDEN: u32 = 1 << 31;
 
 /// `.symtab` and `.strtab` in pieces, in order: one per object, then the global symbols'.
-pub(crate) struct SymtabPieces {
+struct SymtabPieces {
     pieces: Vec<Piece>,
     n_files: usize,
     /// Entries before the first global (the null entry included).
@@ -1676,21 +1638,6 @@ pub(crate) struct SymtabPieces {
 }
 
 impl SymtabPieces {
-    /// The pieces of `n_files` objects, then those of the global symbols.
-    pub(crate) fn new(pieces: Vec<Piece>, n_files: usize) -> SymtabPieces {
-        let n_locals = 1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>();
-        SymtabPieces {
-            pieces,
-            n_files,
-            n_locals,
-        }
-    }
-
-    /// Entries before the first global (the null entry included): `.symtab`'s `sh_info`.
-    pub(crate) fn n_locals(&self) -> usize {
-        self.n_locals
-    }
-
     /// Per symbol id, where its entry is among the global symbols' entries: the index among
     /// the hidden ones (`SYMTAB_HIDDEN` set) or among the others; `u32::MAX` if it has none.
     fn global_positions(&self, n_symbols: usize) -> Vec<u32> {
@@ -1712,7 +1659,7 @@ impl SymtabPieces {
     /// local entries and names (first entry, count, names' start and length). The pieces
     /// are joined on all threads: file locals, hidden globals, then globals; each piece's
     /// names rebased to where its strings land (strings are appended in piece order).
-    pub(crate) fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
+    fn append_to(&self, out: &mut Vec<u8>) -> (u64, u64, Vec<[u32; 4]>) {
         let pieces = &self.pieces;
         let n_globals: usize = pieces.iter().map(|p| p.globals.len()).sum();
         let symtab_len = (self.n_locals + n_globals) * 24;

@@ -749,8 +749,11 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
         globals: record.globals,
         layout: record.layout,
     };
+    let mut steps = crate::PhaseTimer::new(config.time);
+    steps.step("records");
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
         .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
+    steps.step("serialise");
     let path = state_path(&config.output);
     let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
     let result = (|| -> Result<()> {
@@ -759,7 +762,9 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(&header())?;
         f.write_all(&bytes)?;
+        steps.step("write");
         f.sync_all()?;
+        steps.step("sync");
         std::fs::rename(&tmp, &path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
         Ok(())
