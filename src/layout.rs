@@ -826,7 +826,7 @@ fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
 }
 
 /// Priority for sorting `.init_array.N` / `.fini_array.N` inputs; unsuffixed ones go last.
-fn init_priority(name: &str) -> u64 {
+pub(crate) fn init_priority(name: &str) -> u64 {
     match name.rsplit_once('.') {
         Some((_, digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
             digits.parse().unwrap_or(u64::MAX)

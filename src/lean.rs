@@ -279,6 +279,7 @@ fn place(
     ];
     // Members by output section, in section order.
     let mut by_out: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut priorities: Vec<(&str, u64)> = Vec::new();
     for (sec, _) in active.content.iter().enumerate().filter(|(_, &c)| c) {
         let shdr = &obj.shdrs[sec];
         let flags = shdr.sh_flags.get(LE);
@@ -292,8 +293,23 @@ fn place(
             ));
         };
         let rec = &state.sections[out];
-        // (Init and fini arrays are sorted by priority across files.)
-        if rec.synthetic || matches!(out_name, ".init_array" | ".fini_array" | ".preinit_array") {
+        // (Init and fini arrays are sorted by priority across files: an object's members
+        // stay together in their order only if they all have one priority.)
+        let array = matches!(out_name, ".init_array" | ".fini_array" | ".preinit_array");
+        let priority = layout::init_priority(&String::from_utf8_lossy(obj.section_names[sec]));
+        if array
+            && priorities
+                .iter()
+                .any(|&(o, p)| o == out_name && p != priority)
+        {
+            return fallback(format!(
+                "{name} has {out_name} sections of several priorities"
+            ));
+        }
+        if array {
+            priorities.push((out_name, priority));
+        }
+        if rec.synthetic {
             return fallback(format!("{name} has a section in {out_name}"));
         }
         // The output section's header must stay as it is.
@@ -683,7 +699,13 @@ fn splice_symtab(
     let symtab_len = n_locals * 24 + visible.len();
     let strtab_len = names + global_names.len();
     let at = out.len();
-    out.resize(at + symtab_len + strtab_len, 0);
+    // Zeroed pages straight from the kernel (a large calloc), not a 4 MiB memset; room for
+    // the section headers that follow.
+    let mut fresh = vec![0u8; at + symtab_len + strtab_len + (64 << 10)];
+    fresh.truncate(at);
+    fresh.copy_from_slice(out);
+    fresh.resize(at + symtab_len + strtab_len, 0);
+    *out = fresh;
     let (symtab, strtab) = out[at..].split_at_mut(symtab_len);
     let (mut object_entries, global_entries) = symtab[24..].split_at_mut((entries - 1) * 24);
     let (mut object_names, new_global_names) = strtab[1..].split_at_mut(names - 1);
@@ -1001,9 +1023,8 @@ pub(crate) fn update(
         new_symbols.push(now);
     }
     for &t in &moved {
-        let g = &globals[t as usize];
-        if g.dynsym != 0 || g.st_type == elf::STT_GNU_IFUNC {
-            return fallback("an exported symbol or an IFUNC moved");
+        if globals[t as usize].st_type == elf::STT_GNU_IFUNC {
+            return fallback("an IFUNC moved");
         }
     }
     steps.step("place");
@@ -1135,6 +1156,7 @@ pub(crate) fn update(
         live.push(a.content);
     }
     let mut synthetic_values = FxHashMap::default();
+    let mut copies = Vec::new();
     let mut shared = SharedObject {
         name: String::new(),
         soname: String::new(),
@@ -1148,13 +1170,28 @@ pub(crate) fn update(
     for (id, &t) in table_of.iter().enumerate() {
         let g = &globals[t as usize];
         let symbol = &mut symbols.symbols[id];
-        // (A shared library's IFUNC is the dynamic linker's business.)
-        if (g.st_type == elf::STT_GNU_IFUNC && g.kind != state::GLOBAL_SHARED)
-            || g.flags & state::GLOBAL_COPY != 0
+        // (A shared library's IFUNC is the dynamic linker's business; a copy-relocated
+        // symbol lives at its copy, recorded as its address.)
+        if (g.st_type == elf::STT_GNU_IFUNC || g.flags & state::GLOBAL_COPY != 0)
+            && g.kind != state::GLOBAL_SHARED
         {
             return fallback(format!(
                 "{} is an IFUNC or copy-relocated",
                 String::from_utf8_lossy(symbol.name)
+            ));
+        }
+        if g.flags & state::GLOBAL_COPY != 0 {
+            let Some(out) = state.sections.iter().position(|s| {
+                s.sh_flags & u64::from(elf::SHF_ALLOC) != 0
+                    && s.addr <= g.addr
+                    && g.addr < s.addr + s.size
+            }) else {
+                return fallback("a copy relocation's place is not in the output");
+            };
+            copies.push((
+                SymbolId(id as u32),
+                out as u32,
+                g.addr - state.sections[out].addr,
             ));
         }
         symbol.def = match g.kind {
@@ -1230,6 +1267,9 @@ pub(crate) fn update(
         versions: &versions,
     };
     lay.synthetic_values = synthetic_values;
+    for (id, out, offset) in copies {
+        lay.common_offsets.insert(id, (out, offset));
+    }
     lay.live = live;
     // GOT and PLT entries of the active objects' symbols, where the state has them.
     let key_of = |s: SymRef| incremental::symref_key(&res, s);
@@ -1299,6 +1339,28 @@ pub(crate) fn update(
     }
     same_needs(state, &differing, &changed_set)?;
     steps.step("scan");
+
+    // The entry point, if a changed object defines it; `_init` and `_fini` (named by
+    // .dynamic) must not move.
+    let lean_id_of = |name: &str| {
+        let t = by_key.get(&name_hash(name.as_bytes()))?;
+        let g = &globals[*t as usize];
+        changed_set
+            .contains(&(g.file as usize))
+            .then(|| (*t, lean_of_table.get(t).copied()))
+    };
+    let mut entry = None;
+    if let Some((_, id)) = lean_id_of(config.entry.as_deref().unwrap_or("_start")) {
+        entry = id.and_then(|id| lay.symbol_address(&ctx, SymRef::Global(id)));
+        if entry.is_none() {
+            return fallback("the entry point is not where the state says");
+        }
+    }
+    for name in ["_init", "_fini"] {
+        if lean_id_of(name).is_some_and(|(t, _)| moved.contains(&t)) {
+            return fallback(format!("{name} moved"));
+        }
+    }
 
     // 7. What to write: the changed objects' slots, the referrers' sections that refer to a
     //    moved symbol (their whole slot where units are walked).
@@ -1440,6 +1502,31 @@ pub(crate) fn update(
     let old = unsafe { memmap2::Mmap::map(&old_file) }
         .with_context(|| format!("cannot map {}", config.output.display()))?;
     drop(old_file);
+    // .dynsym entries of the symbols the changed objects define (an executable exports
+    // symbols that shared libraries refer to): their values and sizes may have changed.
+    if let Some(dynsym) = lay.synthetic_section(".dynsym") {
+        for (id, &t) in table_of.iter().enumerate() {
+            let g = &globals[t as usize];
+            if g.dynsym == 0 || !changed_set.contains(&(g.file as usize)) {
+                continue;
+            }
+            let sid = SymbolId(id as u32);
+            let Def::Defined { file, sym, weak } = res.symbols.get(sid).def else {
+                return fallback("an exported symbol is not defined where the state says");
+            };
+            let (_, _, shndx, value, size) =
+                write::defined_dynsym(&ctx, &lay, sid, (file, sym, weak));
+            let at = dynsym.offset as usize + 24 * g.dynsym as usize;
+            let Some(entry) = old.get(at..at + 24) else {
+                return fallback("the old .dynsym cannot be read");
+            };
+            buf[at..at + 24].copy_from_slice(entry);
+            buf[at + 6..at + 8].copy_from_slice(&shndx.to_le_bytes());
+            buf[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+            buf[at + 16..at + 24].copy_from_slice(&size.to_le_bytes());
+            dirty.push((at as u64, 24));
+        }
+    }
     let rewritten = Ranges::new(rewritten);
     let old_section = |name: &str| -> Option<(&state::SectionRecord, &[u8])> {
         let rec = state.sections.iter().find(|s| s.name == name)?;
@@ -1497,29 +1584,68 @@ pub(crate) fn update(
     }
     steps.step("rela");
     if let Some((rec, bytes)) = old_section(".eh_frame_hdr") {
+        // The old table is sorted by address (with no address twice); the new entries, few,
+        // are sorted and merged in, as `eh_frame::build_hdr` would order them.
         let hdr = rec.addr;
-        if bytes.len() >= 12 {
-            let count = u32_at(bytes, 8).unwrap_or(0) as usize;
-            for e in bytes[12..].chunks_exact(8).take(count) {
+        fdes.sort_unstable();
+        let old_count = bytes
+            .get(8..12)
+            .map_or(0, |c| u32::from_le_bytes(c.try_into().unwrap()));
+        let old_entries = bytes
+            .get(12..)
+            .unwrap_or(&[])
+            .chunks_exact(8)
+            .take(old_count as usize);
+        let kept = old_entries
+            .map(|e| {
                 let rel = |i: usize| i32::from_le_bytes(e[i..i + 4].try_into().unwrap()) as i64;
-                let pc = hdr.wrapping_add(rel(0) as u64);
-                let fde = hdr.wrapping_add(rel(4) as u64);
-                if !rewritten.contains(fde) {
-                    fdes.push((pc, fde));
-                }
-            }
-        }
+                (
+                    hdr.wrapping_add(rel(0) as u64),
+                    hdr.wrapping_add(rel(4) as u64),
+                )
+            })
+            .filter(|&(_, fde)| !rewritten.contains(fde));
         let eh_frame = state
             .sections
             .iter()
             .find(|s| s.name == ".eh_frame" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
             .map_or(0, |s| s.addr);
-        let table = crate::eh_frame::build_hdr(hdr, eh_frame, fdes);
-        if table.len() as u64 > rec.size {
+        let dst = &mut buf[rec.offset as usize..(rec.offset + rec.size) as usize];
+        if dst.len() < 12 {
             return fallback(".eh_frame_hdr outgrew its room");
         }
-        let at = rec.offset as usize;
-        buf[at..at + table.len()].copy_from_slice(&table);
+        dst[..4].copy_from_slice(&[1, 0x1b, 0x03, 0x3b]);
+        let ptr = eh_frame.wrapping_sub(hdr + 4) as i64 as i32;
+        dst[4..8].copy_from_slice(&ptr.to_le_bytes());
+        let mut new = fdes.iter().copied().peekable();
+        let (mut count, mut last_pc) = (0usize, None);
+        let mut fits = true;
+        let mut put = |(pc, fde): (u64, u64)| {
+            if last_pc == Some(pc) {
+                return;
+            }
+            last_pc = Some(pc);
+            let at = 12 + 8 * count;
+            match dst.get_mut(at..at + 8) {
+                Some(e) => {
+                    e[..4].copy_from_slice(&(pc.wrapping_sub(hdr) as i64 as i32).to_le_bytes());
+                    e[4..].copy_from_slice(&(fde.wrapping_sub(hdr) as i64 as i32).to_le_bytes());
+                    count += 1;
+                }
+                None => fits = false,
+            }
+        };
+        for entry in kept {
+            while let Some(n) = new.next_if(|&n| n < entry) {
+                put(n);
+            }
+            put(entry);
+        }
+        new.for_each(&mut put);
+        if !fits {
+            return fallback(".eh_frame_hdr outgrew its room");
+        }
+        dst[8..12].copy_from_slice(&(count as u32).to_le_bytes());
         dirty.push((rec.offset, rec.size));
     }
     steps.step("tables");
@@ -1654,6 +1780,9 @@ pub(crate) fn update(
     };
     buf[..headers].copy_from_slice(old_headers);
     buf[0x28..0x30].copy_from_slice(&new_shoff.to_le_bytes());
+    if let Some(entry) = entry {
+        buf[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
+    }
     dirty.push((0, headers as u64));
     drop(old);
     steps.step("symtab");

@@ -948,6 +948,36 @@ pub(crate) fn write_elf_header(
 
 /// Output section header index of the alloc section holding `addr` (TLS symbols are looked
 /// up among TLS sections, since `.tbss` overlaps what follows it).
+/// A `.dynsym` entry's fields (info, other, section index, value, size) for global symbol
+/// `id`, defined by symbol `sym` of object `file`.
+pub(crate) fn defined_dynsym(
+    ctx: &Context,
+    layout: &Layout,
+    id: crate::symbols::SymbolId,
+    (file, sym, weak): (FileId, u32, bool),
+) -> (u8, u8, u16, u64, u64) {
+    let o = &ctx.res.objects[file.0 as usize].obj;
+    let st = &o.symbols[sym as usize];
+    let (_, target, st_type) = ctx.target(file, sym as usize);
+    let addr = layout.symbol_address(ctx, SymRef::Global(id)).unwrap_or(0);
+    let (shndx, value) = match target {
+        Target::Abs(v) => (elf::SHN_ABS, v),
+        _ if st_type == elf::STT_TLS => (
+            section_index_of(layout, addr, true),
+            addr.wrapping_sub(layout.tls_start),
+        ),
+        _ => (section_index_of(layout, addr, false), addr),
+    };
+    let b = if weak { elf::STB_WEAK } else { elf::STB_GLOBAL };
+    (
+        (b << 4) | st_type,
+        st.st_other & 3,
+        shndx,
+        value,
+        st.st_size.get(LE),
+    )
+}
+
 fn section_index_of(layout: &Layout, addr: u64, tls: bool) -> u16 {
     for (i, id) in layout.order.iter().enumerate() {
         let s = &layout.sections[id.0 as usize];
@@ -1021,26 +1051,7 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
                     }
                 }
                 Def::Defined { file, sym, weak } => {
-                    let o = &ctx.res.objects[file.0 as usize].obj;
-                    let st = &o.symbols[sym as usize];
-                    let (_, target, st_type) = ctx.target(file, sym as usize);
-                    let addr = layout.symbol_address(ctx, SymRef::Global(id)).unwrap_or(0);
-                    let (shndx, value) = match target {
-                        Target::Abs(v) => (elf::SHN_ABS, v),
-                        _ if st_type == elf::STT_TLS => (
-                            section_index_of(layout, addr, true),
-                            addr.wrapping_sub(layout.tls_start),
-                        ),
-                        _ => (section_index_of(layout, addr, false), addr),
-                    };
-                    let b = if weak { elf::STB_WEAK } else { elf::STB_GLOBAL };
-                    (
-                        (b << 4) | st_type,
-                        st.st_other & 3,
-                        shndx,
-                        value,
-                        st.st_size.get(LE),
-                    )
+                    defined_dynsym(ctx, layout, id, (file, sym, weak))
                 }
                 Def::Common { size, .. } => {
                     let addr = layout.target_address(Target::Common(id)).unwrap_or(0);
