@@ -1114,8 +1114,13 @@ pub fn apply(
         }
     };
     if let Some(file) = in_place {
-        crate::state::invalidate(output)?;
-        return write_ranges(&file).with_context(|| format!("cannot patch {}", output.display()));
+        let removing = crate::state::invalidate(output)?;
+        let written =
+            write_ranges(&file).with_context(|| format!("cannot patch {}", output.display()));
+        if let Some(thread) = removing {
+            let _ = thread.join();
+        }
+        return written;
     }
     let dir = output
         .parent()
