@@ -201,9 +201,8 @@ pub fn write_parts(
     layout: &Layout,
     select: Option<&Selection>,
 ) -> Result<(memmap2::MmapMut, Tail)> {
-    // A mapping of its own, of small pages: an update fills a few scattered ranges of it,
-    // and the heap's 2 MiB pages (see `use_huge_pages`) would each be cleared whole, or
-    // wait for the kernel to compact memory, for a few kilobytes written.
+    // A mapping of its own: an update fills a few scattered ranges of it, and the pages it
+    // does not touch cost nothing.
     let mut buf = memmap2::MmapMut::map_anon(layout.file_size.max(1) as usize)?;
     let len = layout.file_size as usize;
     let tail = write_into(config, ctx, layout, select, &mut buf[..len], true)?;
