@@ -894,33 +894,12 @@ pub fn plan_update(
     let rerelocated = rerelocate.len();
     selection.sections.extend(rerelocate.iter().copied());
 
-    // A section read unit by unit that is re-relocated is copied afresh, without the
-    // lengthened last unit of its slot (see `write::fill_spare_room`): its whole slot is
-    // rewritten, every member and the spare room.
-    let walked: FxHashSet<(FileId, u32)> = rerelocate
-        .iter()
-        .map(|&(file, sec)| (file, layout.placements[file.0 as usize][sec as usize].out))
-        .filter(|&(_, out)| layout::walked_by_units(&layout.sections[out as usize].name))
-        .collect();
-    let (mut whole_slots, mut whole_addrs) = (Vec::new(), Vec::new());
-    for slot in &layout.slots {
-        if rewritten_files.contains(&slot.file) || !walked.contains(&(slot.file, slot.out)) {
-            continue;
-        }
-        let end = slot.start + slot.capacity.max(slot.used);
-        let f = slot.file.0 as usize;
-        for (sec, p) in layout.placements[f].iter().enumerate() {
-            if p.out == slot.out && p.offset >= slot.start && p.offset < end {
-                selection.sections.insert((slot.file, sec as u32));
-            }
-        }
-        selection.slots.insert((slot.out, slot.start));
-        let os = &layout.sections[slot.out as usize];
-        whole_slots.push((os.offset + slot.start, slot.capacity));
-        if has_addresses(os) {
-            whole_addrs.push((os.addr + slot.start, slot.capacity));
-        }
-    }
+    let (whole_slots, whole_addrs) = whole_slots(
+        layout,
+        &rerelocate,
+        |file| rewritten_files.contains(&file),
+        &mut selection,
+    );
 
     // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
     //    linker-made sections, headers and the tail (symbol tables, section headers).
@@ -1025,6 +1004,47 @@ pub fn plan_update(
         rerelocated,
         order,
     })
+}
+
+/// (start, length) ranges of file offsets or addresses.
+type ByteRanges = Vec<(u64, u64)>;
+
+/// A section read unit by unit that is re-relocated is copied afresh, without the
+/// lengthened last unit of its slot (see `write::fill_spare_room`): its whole slot is
+/// rewritten, every member and the spare room. Adds those slots (of files `skip` does not
+/// name: they are rewritten anyway) and their members to `selection`; returns their file
+/// ranges and address ranges.
+pub(crate) fn whole_slots(
+    layout: &Layout,
+    rerelocate: &[(FileId, u32)],
+    skip: impl Fn(FileId) -> bool,
+    selection: &mut Selection,
+) -> (ByteRanges, ByteRanges) {
+    let walked: FxHashSet<(FileId, u32)> = rerelocate
+        .iter()
+        .map(|&(file, sec)| (file, layout.placements[file.0 as usize][sec as usize].out))
+        .filter(|&(_, out)| layout::walked_by_units(&layout.sections[out as usize].name))
+        .collect();
+    let (mut whole_slots, mut whole_addrs) = (Vec::new(), Vec::new());
+    for slot in &layout.slots {
+        if skip(slot.file) || !walked.contains(&(slot.file, slot.out)) {
+            continue;
+        }
+        let end = slot.start + slot.capacity.max(slot.used);
+        let f = slot.file.0 as usize;
+        for (sec, p) in layout.placements[f].iter().enumerate() {
+            if p.out == slot.out && p.offset >= slot.start && p.offset < end {
+                selection.sections.insert((slot.file, sec as u32));
+            }
+        }
+        selection.slots.insert((slot.out, slot.start));
+        let os = &layout.sections[slot.out as usize];
+        whole_slots.push((os.offset + slot.start, slot.capacity));
+        if has_addresses(os) {
+            whole_addrs.push((os.addr + slot.start, slot.capacity));
+        }
+    }
+    (whole_slots, whole_addrs)
 }
 
 /// Sorted address ranges (start, length), asked whether they hold addresses that come

@@ -2811,43 +2811,22 @@ fn place_members(
             match *member {
                 Member::Input { file, sec } => {
                     let obj = &ctx.res.objects[file.0 as usize].obj;
-                    let shdr = &obj.shdrs[sec as usize];
                     // (Only .eh_frame has records: one probe per member there, none elsewhere.)
                     let eh = if is_eh_frame {
                         eh_records.get(&(file, sec))
                     } else {
                         None
                     };
-                    // .eh_frame records are packed with no padding between input sections:
-                    // zero padding would read as a terminator to an unwinder walking them.
-                    let align = if eh.is_some() {
-                        4
-                    } else {
-                        shdr.sh_addralign.get(LE).max(1)
-                    };
-                    size = size.next_multiple_of(align);
+                    let (at, mapping, align) = pack_member(obj, sec, eh, &mut size);
                     if let Some(i) = open {
                         slot_align[i - first_slot] = slot_align[i - first_slot].max(align);
                         slot_members[i - first_slot].push(sec);
                     }
                     placements[file.0 as usize][sec as usize] = Placement {
                         out: id as u32,
-                        offset: size,
-                        mapping: if eh.is_some() {
-                            Mapping::EhFrame
-                        } else {
-                            Mapping::Plain
-                        },
+                        offset: at,
+                        mapping,
                     };
-                    let in_size = match eh {
-                        Some(records) => records
-                            .iter()
-                            .filter(|r| r.out_offset.is_some())
-                            .map(|r| u64::from(r.size))
-                            .sum(),
-                        None => obj.section_size(sec as usize),
-                    };
-                    size += in_size;
                 }
                 Member::Merged(m) => {
                     let blob = &mut merged[m as usize];
@@ -3013,6 +2992,37 @@ fn place_members(
     resized.sort_unstable();
     resized.dedup();
     Ok((commons, slots, resized))
+}
+
+/// Places input section `sec` of `obj` (with its `.eh_frame` records, if it has them) where
+/// `size` says its output section or slot is filled up to, and moves `size` past it.
+/// Returns its offset, how its offsets map, and its alignment.
+pub(crate) fn pack_member(
+    obj: &crate::inputs::elf::ObjectFile,
+    sec: u32,
+    eh: Option<&Vec<Record>>,
+    size: &mut u64,
+) -> (u64, Mapping, u64) {
+    // .eh_frame records are packed with no padding between input sections: zero padding
+    // would read as a terminator to an unwinder walking them.
+    let align = match eh {
+        Some(_) => 4,
+        None => obj.shdrs[sec as usize].sh_addralign.get(LE).max(1),
+    };
+    let at = size.next_multiple_of(align);
+    let (mapping, len) = match eh {
+        Some(records) => (
+            Mapping::EhFrame,
+            records
+                .iter()
+                .filter(|r| r.out_offset.is_some())
+                .map(|r| u64::from(r.size))
+                .sum(),
+        ),
+        None => (Mapping::Plain, obj.section_size(sec as usize)),
+    };
+    *size = at + len;
+    (at, mapping, align)
 }
 
 /// Room at the end of an output section in a fresh incremental-mode layout, for slots that

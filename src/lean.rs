@@ -128,6 +128,7 @@ fn find_objects(
     }
     let mut sources = Vec::with_capacity(state.objects.len());
     let mut candidates = Vec::new();
+    let mut renamed: FxHashMap<usize, crate::inputs::Archive> = FxHashMap::default();
     for (f, r) in state.objects.iter().enumerate() {
         let Some(&pos) = matched.new_of_old.get(r.input as usize) else {
             return fallback("an input is gone");
@@ -160,6 +161,28 @@ fn find_objects(
             candidates.push(f);
         } else if r.member == u32::MAX {
             source.name = Some(specs[pos].path.display().to_string());
+        } else {
+            // A member of an unchanged archive keeps its name, unless the archive is
+            // named otherwise now (its members' names in .symtab say where they are from).
+            let old = old_of_new[pos] as usize;
+            let path = specs[pos].path.display().to_string();
+            if state.inputs.get(old).is_none_or(|i| i.path != path) {
+                let renamed = match renamed.entry(pos) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let data = crate::inputs::map_file(&specs[pos].path)?;
+                        let Ok(archive) = crate::inputs::Archive::parse(&specs[pos].path, data)
+                        else {
+                            return fallback(format!("{path} cannot be read"));
+                        };
+                        e.insert(archive)
+                    }
+                };
+                if (r.member as usize) >= renamed.members.len() {
+                    return fallback(format!("a member of {path} is gone"));
+                }
+                source.name = Some(renamed.member_name(r.member as usize));
+            }
         }
         sources.push(source);
     }
@@ -216,6 +239,21 @@ struct Active {
     object: LoadedObject,
     content: Vec<bool>,
     eh: Vec<(u32, Vec<Record>)>,
+}
+
+/// The first object (in load order) holding each COMDAT group that objects `files` have.
+fn first_holders(state: &State, files: &[usize]) -> FxHashMap<u64, usize> {
+    let groups: FxHashSet<u64> = files
+        .iter()
+        .flat_map(|&f| state.objects[f].groups.iter().copied())
+        .collect();
+    let mut first = FxHashMap::default();
+    for (f, r) in state.objects.iter().enumerate() {
+        for g in r.groups.iter().filter(|g| groups.contains(g)) {
+            first.entry(*g).or_insert(f);
+        }
+    }
+    first
 }
 
 /// Parses an object and marks the sections of COMDAT groups an earlier object holds.
@@ -345,28 +383,11 @@ fn place(
             } else {
                 None
             };
-            let align = if eh.is_some() {
-                4
-            } else {
-                obj.shdrs[sec as usize].sh_addralign.get(LE).max(1)
-            };
-            size = size.next_multiple_of(align);
+            let (at, mapping, _) = layout::pack_member(obj, sec, eh, &mut size);
             placements[sec as usize] = Placement {
                 out: *out as u32,
-                offset: size,
-                mapping: if eh.is_some() {
-                    Mapping::EhFrame
-                } else {
-                    Mapping::Plain
-                },
-            };
-            size += match eh {
-                Some(records) => records
-                    .iter()
-                    .filter(|r| r.out_offset.is_some())
-                    .map(|r| u64::from(r.size))
-                    .sum(),
-                None => obj.section_size(sec as usize),
+                offset: at,
+                mapping,
             };
         }
         let used = size - slot.start;
@@ -823,23 +844,7 @@ pub(crate) fn update(
     }
     let changed_set: FxHashSet<usize> = changed.iter().copied().collect();
     steps.step("changed");
-    // The first holder of each COMDAT group the parsed objects have (in load order).
-    let first_holder_of = |groups: &FxHashSet<u64>| -> FxHashMap<u64, usize> {
-        let mut first = FxHashMap::default();
-        for (f, r) in state.objects.iter().enumerate() {
-            for g in &r.groups {
-                if groups.contains(g) {
-                    first.entry(*g).or_insert(f);
-                }
-            }
-        }
-        first
-    };
-    let groups: FxHashSet<u64> = changed
-        .iter()
-        .flat_map(|&f| state.objects[f].groups.iter().copied())
-        .collect();
-    let first_holder = first_holder_of(&groups);
+    let first_holder = first_holders(state, &changed);
     let parsed: Vec<Result<LoadedObject>> = changed
         .par_iter()
         .map(|&f| {
@@ -1055,11 +1060,7 @@ pub(crate) fn update(
             return fallback("a referrer of a moved symbol has GOT entries for local symbols");
         }
     }
-    let groups: FxHashSet<u64> = referrers
-        .iter()
-        .flat_map(|&f| state.objects[f].groups.iter().copied())
-        .collect();
-    let first_holder = first_holder_of(&groups);
+    let first_holder = first_holders(state, &referrers);
     let parsed: Vec<Result<Active>> = referrers
         .par_iter()
         .map(|&f| {
@@ -1157,16 +1158,7 @@ pub(crate) fn update(
     }
     let mut synthetic_values = FxHashMap::default();
     let mut copies = Vec::new();
-    let mut shared = SharedObject {
-        name: String::new(),
-        soname: String::new(),
-        defined: Vec::new(),
-        undefined: Vec::new(),
-        versions: Vec::new(),
-        hidden_defined: Vec::new(),
-        needed: Vec::new(),
-        runpath: None,
-    };
+    let mut shared = SharedObject::default();
     for (id, &t) in table_of.iter().enumerate() {
         let g = &globals[t as usize];
         let symbol = &mut symbols.symbols[id];
@@ -1394,29 +1386,12 @@ pub(crate) fn update(
         }
     }
     selection.sections.extend(rerelocate.iter().copied());
-    let walked: FxHashSet<(FileId, u32)> = rerelocate
-        .iter()
-        .map(|&(file, sec)| (file, lay.placements[file.0 as usize][sec as usize].out))
-        .filter(|&(_, out)| layout::walked_by_units(&lay.sections[out as usize].name))
-        .collect();
-    let (mut whole_slots, mut whole_addrs) = (Vec::new(), Vec::new());
-    for s in &lay.slots {
-        if (s.file.0 as usize) < n_changed || !walked.contains(&(s.file, s.out)) {
-            continue;
-        }
-        let end = s.start + s.capacity.max(s.used);
-        for (sec, p) in lay.placements[s.file.0 as usize].iter().enumerate() {
-            if p.out == s.out && p.offset >= s.start && p.offset < end {
-                selection.sections.insert((s.file, sec as u32));
-            }
-        }
-        selection.slots.insert((s.out, s.start));
-        let rec = &state.sections[s.out as usize];
-        whole_slots.push((rec.offset + s.start, s.capacity));
-        if has_addresses(rec) {
-            whole_addrs.push((rec.addr + s.start, s.capacity));
-        }
-    }
+    let (whole_slots, whole_addrs) = incremental::whole_slots(
+        &lay,
+        &rerelocate,
+        |file| (file.0 as usize) < n_changed,
+        &mut selection,
+    );
     let mut dirty: Vec<(u64, u64)> = Vec::new();
     let mut rewritten: Vec<(u64, u64)> = Vec::new();
     for s in &lay.slots {

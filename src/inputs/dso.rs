@@ -22,6 +22,7 @@ pub struct DsoSymbol {
     pub version: u16,
 }
 
+#[derive(Default)]
 pub struct SharedObject {
     pub name: String,
     /// `DT_SONAME`, or the file name when there is none.
@@ -56,12 +57,7 @@ pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
         return Ok(SharedObject {
             name: name.to_string(),
             soname: file_name,
-            defined: Vec::new(),
-            undefined: Vec::new(),
-            versions: Vec::new(),
-            hidden_defined: Vec::new(),
-            needed: Vec::new(),
-            runpath: None,
+            ..SharedObject::default()
         });
     };
     let symbols: &'static [Sym] = object::pod::slice_from_all_bytes(dynsym.data(LE, data)?)
