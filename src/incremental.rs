@@ -903,31 +903,12 @@ pub fn plan_update(
 
     // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
     //    linker-made sections, headers and the tail (symbol tables, section headers).
-    let mut dirty: Vec<(u64, u64)> = Vec::new();
-    let mut rewritten_addrs: Vec<(u64, u64)> = Vec::new();
-    for slot in &layout.slots {
-        if !rewritten_files.contains(&slot.file) {
-            continue;
-        }
-        let os = &layout.sections[slot.out as usize];
-        if os.sh_type != elf::SHT_NOBITS {
-            dirty.push((os.offset + slot.start, slot.capacity));
-        }
-        if has_addresses(os) {
-            rewritten_addrs.push((os.addr + slot.start, slot.capacity));
-        }
-    }
-    for &(file, sec) in &rerelocate {
-        let p = layout.placements[file.0 as usize][sec as usize];
-        let os = &layout.sections[p.out as usize];
-        let len = layout.member_len(res, file, sec);
-        if os.sh_type != elf::SHT_NOBITS {
-            dirty.push((os.offset + p.offset, len));
-        }
-        if has_addresses(os) {
-            rewritten_addrs.push((os.addr + p.offset, len));
-        }
-    }
+    let (mut dirty, mut rewritten_addrs) = rewritten_ranges(
+        res,
+        layout,
+        |file| rewritten_files.contains(&file),
+        &rerelocate,
+    );
     dirty.extend(whole_slots);
     let headers = 64 + 56 * layout.segments.len() as u64;
     dirty.push((0, headers));
@@ -1004,6 +985,38 @@ pub fn plan_update(
         rerelocated,
         order,
     })
+}
+
+/// The file ranges and address ranges an update rewrites: the slots of the files
+/// `rewritten` names (whole, with their spare room) and the re-relocated sections.
+pub(crate) fn rewritten_ranges(
+    res: &Resolution,
+    layout: &Layout,
+    rewritten: impl Fn(FileId) -> bool,
+    rerelocate: &[(FileId, u32)],
+) -> (ByteRanges, ByteRanges) {
+    let (mut dirty, mut addrs) = (Vec::new(), Vec::new());
+    let mut add = |os: &layout::OutputSection, start: u64, len: u64| {
+        if os.sh_type != elf::SHT_NOBITS {
+            dirty.push((os.offset + start, len));
+        }
+        if has_addresses(os) {
+            addrs.push((os.addr + start, len));
+        }
+    };
+    for slot in layout.slots.iter().filter(|s| rewritten(s.file)) {
+        add(
+            &layout.sections[slot.out as usize],
+            slot.start,
+            slot.capacity,
+        );
+    }
+    for &(file, sec) in rerelocate {
+        let p = layout.placements[file.0 as usize][sec as usize];
+        let len = layout.member_len(res, file, sec);
+        add(&layout.sections[p.out as usize], p.offset, len);
+    }
+    (dirty, addrs)
 }
 
 /// (start, length) ranges of file offsets or addresses.

@@ -479,11 +479,6 @@ impl Ranges {
     }
 }
 
-fn has_addresses(rec: &state::SectionRecord) -> bool {
-    let tbss = rec.sh_type == elf::SHT_NOBITS && rec.sh_flags & u64::from(elf::SHF_TLS) != 0;
-    rec.addr != 0 && !tbss
-}
-
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
@@ -1392,31 +1387,12 @@ pub(crate) fn update(
         |file| (file.0 as usize) < n_changed,
         &mut selection,
     );
-    let mut dirty: Vec<(u64, u64)> = Vec::new();
-    let mut rewritten: Vec<(u64, u64)> = Vec::new();
-    for s in &lay.slots {
-        if s.file.0 as usize >= n_changed {
-            continue;
-        }
-        let rec = &state.sections[s.out as usize];
-        if rec.sh_type != elf::SHT_NOBITS {
-            dirty.push((rec.offset + s.start, s.capacity));
-        }
-        if has_addresses(rec) {
-            rewritten.push((rec.addr + s.start, s.capacity));
-        }
-    }
-    for &(file, sec) in &rerelocate {
-        let p = lay.placements[file.0 as usize][sec as usize];
-        let rec = &state.sections[p.out as usize];
-        let len = lay.member_len(&res, file, sec);
-        if rec.sh_type != elf::SHT_NOBITS {
-            dirty.push((rec.offset + p.offset, len));
-        }
-        if has_addresses(rec) {
-            rewritten.push((rec.addr + p.offset, len));
-        }
-    }
+    let (mut dirty, mut rewritten) = incremental::rewritten_ranges(
+        &res,
+        &lay,
+        |file| (file.0 as usize) < n_changed,
+        &rerelocate,
+    );
     dirty.extend(whole_slots);
     rewritten.extend(whole_addrs);
 
