@@ -333,18 +333,16 @@ fn place(
         let rec = &state.sections[out];
         // (Init and fini arrays are sorted by priority across files: an object's members
         // stay together in their order only if they all have one priority.)
-        let array = matches!(out_name, ".init_array" | ".fini_array" | ".preinit_array");
-        let priority = layout::init_priority(&String::from_utf8_lossy(obj.section_names[sec]));
-        if array
-            && priorities
+        if matches!(out_name, ".init_array" | ".fini_array" | ".preinit_array") {
+            let priority = layout::init_priority(&String::from_utf8_lossy(obj.section_names[sec]));
+            if priorities
                 .iter()
                 .any(|&(o, p)| o == out_name && p != priority)
-        {
-            return fallback(format!(
-                "{name} has {out_name} sections of several priorities"
-            ));
-        }
-        if array {
+            {
+                return fallback(format!(
+                    "{name} has {out_name} sections of several priorities"
+                ));
+            }
             priorities.push((out_name, priority));
         }
         if rec.synthetic {
