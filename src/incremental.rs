@@ -25,7 +25,7 @@ use anyhow::{Context as _, Result};
 use object::elf;
 use object::LittleEndian as LE;
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::os::unix::fs::FileExt;
 
 /// Spare room per slot, in percent of its contents (plus 256 bytes in code, 64 elsewhere), unless
@@ -427,7 +427,7 @@ pub fn record(
         .collect();
     Record {
         objects,
-        sections: section_records(layout),
+        sections: section_records_with(layout, &slot_headers(res, layout)),
         needs: needs_fingerprint(ctx, layout),
         order: layout.needs.order(|s| symref_key(res, s)),
         globals: global_records(ctx, layout, symtab_globals),
@@ -567,6 +567,62 @@ fn global_records(ctx: &Context, layout: &Layout, symtab_globals: &[u32]) -> Vec
 
 /// The output sections' sizes and slots, for the state.
 pub(crate) fn section_records(layout: &Layout) -> Vec<SectionRecord> {
+    section_records_with(layout, &FxHashMap::default())
+}
+
+/// What each file's input sections make of each output section's header (see
+/// `state::SlotRecord`): (file, output section) -> (alignment, flags, has contents).
+pub(crate) type SlotHeaders = FxHashMap<(u32, u32), SlotHeader>;
+
+/// (alignment, flags, has contents): see `state::SlotRecord`.
+pub(crate) type SlotHeader = (u64, u64, bool);
+
+/// The header contributions of what an object puts in an output section: its input section
+/// `sec` (with header `shdr`) added to `into`.
+pub(crate) fn add_to_header(into: &mut SlotHeader, shdr: &crate::inputs::elf::Shdr) {
+    let flags = shdr.sh_flags.get(LE)
+        & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED);
+    into.0 = into.0.max(shdr.sh_addralign.get(LE).max(1));
+    into.1 |= flags;
+    into.2 |= shdr.sh_type.get(LE) != elf::SHT_NOBITS;
+}
+
+/// [`SlotHeaders`] of a layout.
+pub(crate) fn slot_headers(res: &Resolution, layout: &Layout) -> SlotHeaders {
+    let per_file: Vec<Vec<(u32, SlotHeader)>> = res
+        .objects
+        .par_iter()
+        .enumerate()
+        .with_max_len(4)
+        .map(|(f, object)| {
+            let mut outs: Vec<(u32, SlotHeader)> = Vec::new();
+            for (sec, p) in layout.placements[f].iter().enumerate() {
+                if p.out == NOT_PLACED || p.mapping == layout::Mapping::Merged {
+                    continue;
+                }
+                let i = match outs.iter().position(|o| o.0 == p.out) {
+                    Some(i) => i,
+                    None => {
+                        outs.push((p.out, (1, 0, false)));
+                        outs.len() - 1
+                    }
+                };
+                add_to_header(&mut outs[i].1, &object.obj.shdrs[sec]);
+            }
+            outs
+        })
+        .collect();
+    let mut map = SlotHeaders::default();
+    for (f, outs) in per_file.into_iter().enumerate() {
+        for (out, h) in outs {
+            map.insert((f as u32, out), h);
+        }
+    }
+    map
+}
+
+/// [`section_records`], with the slots' header contributions.
+pub(crate) fn section_records_with(layout: &Layout, headers: &SlotHeaders) -> Vec<SectionRecord> {
     let mut sections: Vec<SectionRecord> = layout
         .order
         .iter()
@@ -588,10 +644,19 @@ pub(crate) fn section_records(layout: &Layout) -> Vec<SectionRecord> {
     for slot in &layout.slots {
         let name = &layout.sections[slot.out as usize].name;
         if let Some(s) = sections.iter_mut().find(|s| &s.name == name) {
+            // (An empty slot, which an update left to a file that lost its sections here:
+            // alignment 0.)
+            let (align, flags, progbits) = headers
+                .get(&(slot.file.0, slot.out))
+                .copied()
+                .unwrap_or((0, 0, false));
             s.slots.push(SlotRecord {
                 file: slot.file.0,
                 start: slot.start,
                 capacity: slot.capacity,
+                align,
+                flags,
+                progbits,
             });
         }
     }
@@ -637,8 +702,15 @@ pub fn build_id_seed(config: &Config, hashes: &[[u8; 32]], sections: &[SectionRe
         h.update(hash);
     }
     for (i, s) in sections.iter().enumerate() {
-        for slot in &s.slots {
-            for v in [i as u64, u64::from(slot.file), slot.start, slot.capacity] {
+        // By address: an update that moved a slot lists it last, a replay in file order.
+        let mut slots: Vec<(u64, u32, u64)> = s
+            .slots
+            .iter()
+            .map(|slot| (slot.start, slot.file, slot.capacity))
+            .collect();
+        slots.sort_unstable();
+        for (start, file, capacity) in slots {
+            for v in [i as u64, u64::from(file), start, capacity] {
                 h.update(&v.to_le_bytes());
             }
         }
@@ -1216,7 +1288,7 @@ pub fn updated_record(
     }
     Record {
         objects,
-        sections: section_records(layout),
+        sections: section_records_with(layout, &slot_headers(ctx.res, layout)),
         needs: state.needs,
         // New GOT entries were appended.
         order: plan.order,

@@ -290,9 +290,14 @@ fn parse_object(
     })
 }
 
-/// An object's placements by section, its slots, and its members: (output section,
-/// section).
-type Placed = (Vec<Placement>, Vec<Slot>, Vec<(usize, u32)>);
+/// An object's placements by section, its slots, its members (output section, section),
+/// and what they make of each output section's header (see `state::SlotRecord`).
+type Placed = (
+    Vec<Placement>,
+    Vec<Slot>,
+    Vec<(usize, u32)>,
+    Vec<(usize, (u64, u64, bool))>,
+);
 
 /// Places an active object's sections in its recorded slots, as `layout::compute` does:
 /// in section order, each aligned, `.eh_frame` records packed. Returns the placements and
@@ -348,24 +353,36 @@ fn place(
         if rec.synthetic {
             return fallback(format!("{name} has a section in {out_name}"));
         }
-        // The output section's header must stay as it is.
-        let out_flags = flags
-            & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED);
-        let sh_type = shdr.sh_type.get(LE);
-        if out_flags & !rec.sh_flags != 0
-            || shdr.sh_addralign.get(LE).max(1) > rec.align.max(1)
-            || (rec.sh_type == elf::SHT_NOBITS && sh_type != elf::SHT_NOBITS)
-        {
-            return fallback(format!("{name} changes the header of {out_name}"));
-        }
         match by_out.iter_mut().find(|(o, _)| *o == out) {
             Some((_, secs)) => secs.push(sec as u32),
             None => by_out.push((out, vec![sec as u32])),
         }
     }
     let mut slots = Vec::with_capacity(by_out.len());
+    let mut headers = Vec::with_capacity(by_out.len());
     for (out, secs) in &by_out {
         let rec = &state.sections[*out];
+        // The output section's header (alignment, flags, type) must stay as it is: what the
+        // other files' slots and this object's sections make of it, now and then.
+        let mut new = (1, 0, false);
+        for &sec in secs {
+            incremental::add_to_header(&mut new, &obj.shdrs[sec as usize]);
+        }
+        let combine =
+            |a: (u64, u64, bool), b: (u64, u64, bool)| (a.0.max(b.0), a.1 | b.1, a.2 | b.2);
+        let (mut others, mut old) = ((1, 0, false), (1, 0, false));
+        for slot in &rec.slots {
+            let h = (slot.align, slot.flags, slot.progbits);
+            if slot.file as usize == active.file {
+                old = combine(old, h);
+            } else {
+                others = combine(others, h);
+            }
+        }
+        if combine(others, new) != combine(others, old) {
+            return fallback(format!("{name} changes the header of {}", rec.name));
+        }
+        headers.push((*out, new));
         let mut mine = rec.slots.iter().filter(|s| s.file as usize == active.file);
         let (Some(slot), None) = (mine.next(), mine.next()) else {
             return fallback(format!(
@@ -420,7 +437,7 @@ fn place(
         .into_iter()
         .flat_map(|(out, secs)| secs.into_iter().map(move |s| (out, s)))
         .collect();
-    Ok((placements, slots, members))
+    Ok((placements, slots, members, headers))
 }
 
 /// A scan's requests and references in a form that does not depend on symbol indexes:
@@ -830,6 +847,18 @@ pub(crate) fn update(
         return fallback("inputs were added or removed");
     }
 
+    // The whole update gives an empty slot's range to the slot before it (or, where units
+    // are walked, moves the next one down): the slot table would change.
+    for rec in &state.sections {
+        let empty = |s: &&state::SlotRecord| s.align == 0;
+        for slot in rec.slots.iter().filter(empty) {
+            if layout::walked_by_units(&rec.name) || rec.slots.iter().any(|o| o.start < slot.start)
+            {
+                return fallback(format!("{} has an empty slot", rec.name));
+            }
+        }
+    }
+
     // 1. Which objects changed; parse them, check their interfaces.
     let (mut sources, changed) = find_objects(specs, inputs, matched, state)?;
     if changed.is_empty() {
@@ -913,8 +942,9 @@ pub(crate) fn update(
     let mut placements: Vec<Vec<Placement>> = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
     let mut members: Vec<Vec<(FileId, u32)>> = vec![Vec::new(); state.sections.len()];
+    let mut new_headers: Vec<(usize, usize, (u64, u64, bool))> = Vec::new();
     for (lean, active) in actives.iter().enumerate() {
-        let (p, s, m) = place(
+        let (p, s, m, h) = place(
             FileId(lean as u32),
             active,
             state,
@@ -926,6 +956,7 @@ pub(crate) fn update(
         for (out, sec) in m {
             members[out].push((FileId(lean as u32), sec));
         }
+        new_headers.extend(h.into_iter().map(|(out, h)| (out, active.file, h)));
     }
     let sections: Vec<OutputSection> = state
         .sections
@@ -1087,7 +1118,7 @@ pub(crate) fn update(
             });
             lay.eh_records.insert((lean, sec), records);
         }
-        let (p, s, m) = place(lean, &active, state, &out_by_name, &lay.eh_records)?;
+        let (p, s, m, _) = place(lean, &active, state, &out_by_name, &lay.eh_records)?;
         lay.placements.push(p);
         lay.slots.extend(s);
         for (out, sec) in m {
@@ -1795,9 +1826,19 @@ pub(crate) fn update(
         .iter()
         .map(|&o| state.inputs.get(o as usize).map_or(0, |r| r.armap))
         .collect();
+    let mut sections = std::mem::take(&mut state.sections);
+    for (out, file, (align, flags, progbits)) in new_headers {
+        for slot in sections[out]
+            .slots
+            .iter_mut()
+            .filter(|s| s.file as usize == file)
+        {
+            (slot.align, slot.flags, slot.progbits) = (align, flags, progbits);
+        }
+    }
     let record = state::Record {
         objects: records,
-        sections: std::mem::take(&mut state.sections),
+        sections,
         needs: state.needs,
         order: std::mem::take(&mut state.order),
         globals: new_globals,

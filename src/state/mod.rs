@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -108,6 +108,12 @@ pub struct SlotRecord {
     pub file: u32,
     pub start: u64,
     pub capacity: u64,
+    /// What its input sections make of the output section's header: their largest
+    /// alignment, their flags (or'ed), whether one of them has contents (not SHT_NOBITS).
+    /// An empty slot (its file lost its sections here) has alignment 0.
+    pub align: u64,
+    pub flags: u64,
+    pub progbits: bool,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
