@@ -1768,18 +1768,13 @@ pub(crate) fn update(
     steps.step("symtab");
     timer.done("lean");
 
-    // 13. Patch the output, then record the new state.
+    // 13. Patch the output and record the new state.
     let tail = write::Tail {
         offset: tail_offset,
         bytes: out,
         symtab_files: Vec::new(),
         symtab_globals: Vec::new(),
     };
-    let written = incremental::apply(config, kind, (&buf[..file_size], &tail), &dirty)?;
-    timer.done("output");
-    if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
-        std::process::abort(); // test support: killed after the patch, before the state
-    }
     let n_objects = state.objects.len();
     let mut records = std::mem::take(&mut state.objects);
     for (f, r) in records.iter_mut().enumerate() {
@@ -1845,7 +1840,18 @@ pub(crate) fn update(
         layout: state.layout,
         armaps,
     };
-    state::save(config, specs, inputs, record)?;
+    // The state is serialised while the output is patched (its identity is filled in
+    // once the patch is done), then written.
+    let (written, serialized) = rayon::join(
+        || incremental::apply(config, kind, (&buf[..file_size], &tail), &dirty),
+        || state::serialize(config, specs, inputs, record),
+    );
+    let written = written?;
+    timer.done("output");
+    if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
+        std::process::abort(); // test support: killed after the patch, before the state
+    }
+    state::write(config, serialized?)?;
     timer.done("state");
     Ok(Done {
         changed: changed

@@ -720,6 +720,33 @@ pub struct Record {
 
 /// Records the state of a link that just wrote `config.output`.
 pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -> Result<()> {
+    let serialized = serialize(config, specs, now, record)?;
+    write(config, serialized)
+}
+
+/// A state serialised before the output it describes is final: the output's identity is a
+/// placeholder until [`write`] fills it in.
+pub struct Serialized {
+    bytes: rkyv::util::AlignedVec,
+}
+
+/// What stands for the output's identity in a [`Serialized`] state: 32 bytes that nothing
+/// else in a state holds.
+const PLACEHOLDER: FileIdentity = FileIdentity {
+    size: 0x5744_4c45_5245_4849,
+    mtime_ns: 0x4c50_5954_4954_4e45,
+    inode: 0x4544_4c4f_4843_4145,
+    device: 0x5245_4c44_5759_5455,
+};
+
+/// Serialises the state of a link (see [`save`]); an update does this while it patches the
+/// output.
+pub fn serialize(
+    config: &Config,
+    specs: &[FileSpec],
+    now: &Inputs,
+    record: Record,
+) -> Result<Serialized> {
     if specs.is_empty() {
         bail!("no inputs");
     }
@@ -730,24 +757,21 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
         .zip(&attrs)
         .enumerate()
         .with_min_len(64)
-        .map(|(i, ((spec, (hash, &object)), &attrs))| {
-            Ok(InputRecord {
-                path: spec.path.display().to_string(),
-                identity: spec.identity,
-                hash: *hash,
-                object,
-                attrs,
-                armap: record.armaps.get(i).copied().unwrap_or(0),
-            })
+        .map(|(i, ((spec, (hash, &object)), &attrs))| InputRecord {
+            path: spec.path.display().to_string(),
+            identity: spec.identity,
+            hash: *hash,
+            object,
+            attrs,
+            armap: record.armaps.get(i).copied().unwrap_or(0),
         })
-        .collect::<Result<Vec<_>>>()?;
-    keep_base(&config.output)?;
+        .collect();
     let state = State {
         format: FORMAT_VERSION,
         build: build_id(),
         options_hash: options_hash(config),
         inputs,
-        output: identity(&config.output)?,
+        output: PLACEHOLDER,
         objects: record.objects,
         sections: record.sections,
         needs: record.needs,
@@ -760,6 +784,32 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
         .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
     steps.step("serialise");
+    Ok(Serialized { bytes })
+}
+
+/// Writes a serialised state next to the output, which is final now: its identity is
+/// filled in, the state written to a temporary file, synced and renamed into place.
+pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
+    let mut steps = crate::PhaseTimer::new(config.time);
+    keep_base(&config.output)?;
+    let mut bytes = serialized.bytes;
+    let output = identity(&config.output)?;
+    let words = |i: &FileIdentity| {
+        let mut b = [0u8; 32];
+        for (k, v) in [i.size, i.mtime_ns, i.inode, i.device]
+            .into_iter()
+            .enumerate()
+        {
+            b[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    };
+    let placeholder = words(&PLACEHOLDER);
+    let mut at = memchr::memmem::find_iter(&bytes, &placeholder);
+    let (Some(at), None) = (at.next(), at.next()) else {
+        bail!("internal error: the state's placeholder for the output is not found once");
+    };
+    bytes[at..at + 32].copy_from_slice(&words(&output));
     let path = state_path(&config.output);
     let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
     let result = (|| -> Result<()> {
