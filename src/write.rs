@@ -1911,7 +1911,15 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
                 .collect()
         },
         || {
-            symtab_order(ctx)
+            // (Incremental layouts only: a one-shot link keeps symbol id order, unsorted.)
+            let order = if layout.slots.is_empty() {
+                (0..ctx.res.symbols.symbols.len() as u32)
+                    .map(crate::symbols::SymbolId)
+                    .collect()
+            } else {
+                symtab_order(ctx)
+            };
+            order
                 .par_chunks(GLOBALS_PER_PIECE)
                 .map(global_piece)
                 .collect()
@@ -1927,10 +1935,10 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
     }
 }
 
-/// The global symbols in `.symtab` order: those objects define by where (file, symbol
-/// index), then the linker's by name. Not by symbol id: ids follow the order in which
-/// objects mention symbols, which an edit may change where nothing else does (the lean
-/// update copies the old table's global part, see `lean`).
+/// The global symbols in an incremental link's `.symtab` order: those objects define by
+/// where (file, symbol index), then the linker's by name. Not by symbol id: ids follow the
+/// order in which objects mention symbols, which an edit may change where nothing else does
+/// (the lean update copies the old table's global part, see `lean`).
 fn symtab_order(ctx: &Context) -> Vec<crate::symbols::SymbolId> {
     let symbols = &ctx.res.symbols.symbols;
     let mut keyed: Vec<((u32, u32, u32), crate::symbols::SymbolId)> = symbols
