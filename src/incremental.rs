@@ -1135,19 +1135,19 @@ pub(crate) fn whole_slots(
 /// Sorted address ranges (start, length), asked whether they hold addresses that come
 /// mostly in increasing order (dynamic relocations, FDEs): a cursor moves forward, and
 /// jumps by binary search when an address is far ahead or behind.
-struct Ranges {
+pub(crate) struct Ranges {
     ranges: Vec<(u64, u64)>,
     /// Ranges before this one start at or before the last address asked about.
     next: usize,
 }
 
 impl Ranges {
-    fn new(mut ranges: Vec<(u64, u64)>) -> Ranges {
+    pub(crate) fn new(mut ranges: Vec<(u64, u64)>) -> Ranges {
         ranges.sort_unstable();
         Ranges { ranges, next: 0 }
     }
 
-    fn contains(&mut self, addr: u64) -> bool {
+    pub(crate) fn contains(&mut self, addr: u64) -> bool {
         let r = &self.ranges;
         if self.next > 0 && r[self.next - 1].0 > addr {
             self.next = r.partition_point(|x| x.0 <= addr);

@@ -52,7 +52,9 @@ fn fallback<T>(reason: impl Into<String>) -> Result<T> {
 
 /// What a lean update did, for `--stats`.
 pub struct Done {
+    /// The first three changed objects' names.
     pub changed: Vec<String>,
+    pub n_changed: usize,
     pub n_objects: usize,
     pub rerelocated: usize,
     pub written: u64,
@@ -79,6 +81,26 @@ fn output_kind(n: u8) -> Option<OutputKind> {
         3 => OutputKind::DynPie,
         _ => return None,
     })
+}
+
+/// The archive at input position `pos`, parsed once (`cache`); one that cannot be read
+/// is left to the whole update, which says why.
+fn archive_at<'a>(
+    specs: &[FileSpec],
+    pos: usize,
+    cache: &'a mut FxHashMap<usize, crate::inputs::Archive>,
+) -> Result<&'a crate::inputs::Archive> {
+    match cache.entry(pos) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let path = &specs[pos].path;
+            let data = crate::inputs::map_file(path)?;
+            let Ok(archive) = crate::inputs::Archive::parse(path, data) else {
+                return fallback(format!("{} cannot be read", path.display()));
+            };
+            Ok(e.insert(archive))
+        }
+    }
 }
 
 /// The objects of the recorded link as they are now, and which changed.
@@ -167,17 +189,7 @@ fn find_objects(
             let old = old_of_new[pos] as usize;
             let path = specs[pos].path.display().to_string();
             if state.inputs.get(old).is_none_or(|i| i.path != path) {
-                let renamed = match renamed.entry(pos) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        let data = crate::inputs::map_file(&specs[pos].path)?;
-                        let Ok(archive) = crate::inputs::Archive::parse(&specs[pos].path, data)
-                        else {
-                            return fallback(format!("{path} cannot be read"));
-                        };
-                        e.insert(archive)
-                    }
-                };
+                let renamed = archive_at(specs, pos, &mut renamed)?;
                 if (r.member as usize) >= renamed.members.len() {
                     return fallback(format!("a member of {path} is gone"));
                 }
@@ -215,16 +227,7 @@ fn load_unchanged(
         source.data = Some(crate::inputs::map_file(&spec.path)?);
         return Ok(());
     }
-    let archive = match archives.entry(source.pos) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            let data = crate::inputs::map_file(&spec.path)?;
-            let Ok(archive) = crate::inputs::Archive::parse(&spec.path, data) else {
-                return fallback(format!("{} cannot be read", spec.path.display()));
-            };
-            e.insert(archive)
-        }
-    };
+    let archive = archive_at(specs, source.pos, archives)?;
     let Some(member) = archive.members.get(source.member as usize) else {
         return fallback("an archive member is gone");
     };
@@ -477,20 +480,6 @@ fn symbol_key(sym: u32, first_global: u32, global: impl Fn(usize) -> Option<u64>
     match sym.checked_sub(first_global) {
         Some(i) => global(i as usize).map_or((3, u64::from(sym)), |key| (0, key)),
         None => (1, u64::from(sym)),
-    }
-}
-
-/// Sorted address ranges, asked whether they hold an address.
-struct Ranges(Vec<(u64, u64)>);
-
-impl Ranges {
-    fn new(mut ranges: Vec<(u64, u64)>) -> Ranges {
-        ranges.sort_unstable();
-        Ranges(ranges)
-    }
-    fn contains(&self, addr: u64) -> bool {
-        let i = self.0.partition_point(|r| r.0 <= addr);
-        i > 0 && addr - self.0[i - 1].0 < self.0[i - 1].1
     }
 }
 
@@ -1507,7 +1496,7 @@ pub(crate) fn update(
             dirty.push((at as u64, 24));
         }
     }
-    let rewritten = Ranges::new(rewritten);
+    let mut rewritten = incremental::Ranges::new(rewritten);
     let old_section = |name: &str| -> Option<(&state::SectionRecord, &[u8])> {
         let rec = state.sections.iter().find(|s| s.name == name)?;
         let bytes = old.get(rec.offset as usize..(rec.offset + rec.size) as usize)?;
@@ -1584,7 +1573,7 @@ pub(crate) fn update(
                     hdr.wrapping_add(rel(4) as u64),
                 )
             })
-            .filter(|&(_, fde)| !rewritten.contains(fde));
+            .filter(move |&(_, fde)| !rewritten.contains(fde));
         let eh_frame = state
             .sections
             .iter()
@@ -1854,6 +1843,7 @@ pub(crate) fn update(
     state::write(config, serialized?)?;
     timer.done("state");
     Ok(Done {
+        n_changed: changed.len(),
         changed: changed
             .iter()
             .take(3)

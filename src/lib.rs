@@ -532,10 +532,10 @@ fn lean_update(
                     "weld: incremental: updated in place, lean: {} of {} objects changed \
                      ({}{}), {} sections of other objects relocated again, {} of {} bytes \
                      written; {} inputs checked, {} read",
-                    done.changed.len(),
+                    done.n_changed,
                     done.n_objects,
                     done.changed.join(", "),
-                    if done.changed.len() >= 3 { ", ..." } else { "" },
+                    if done.n_changed > 3 { ", ..." } else { "" },
                     done.rerelocated,
                     done.written,
                     done.size,

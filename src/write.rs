@@ -120,8 +120,7 @@ impl SymtabReuse {
 
     /// File `f`'s piece, copied, with `file_name` as its file symbol; `None` if it is not to
     /// be copied or the old tables do not hold what the state says.
-    /// (`file_name`: `None` keeps the old file symbol's name.)
-    pub(crate) fn piece(&self, f: usize, file_name: Option<&[u8]>) -> Option<Piece> {
+    fn piece(&self, f: usize, file_name: &[u8]) -> Option<Piece> {
         let [first, count, start, len] = self.files.get(f).copied().flatten()?.map(|v| v as usize);
         let mut piece = Piece::default();
         if count == 0 {
@@ -136,9 +135,7 @@ impl SymtabReuse {
         if name_of(entries) != start || entries[4] & 0xf != elf::STT_FILE {
             return None;
         }
-        let old_name = &names[..memchr::memchr(0, names)?];
-        let file_name = file_name.unwrap_or(old_name);
-        let rest_at = old_name.len() + 1;
+        let rest_at = memchr::memchr(0, names)? + 1;
         let rest = &names[rest_at..];
         let old_base = start + rest_at;
         let file = symtab_entry(
@@ -444,7 +441,10 @@ pub fn write_into(
     let mut symtab_files = Vec::new();
     let mut symtab_globals = Vec::new();
     if let Some(symtab) = symtab {
-        symtab_globals = symtab.global_positions(ctx.res.symbols.symbols.len());
+        if !layout.slots.is_empty() {
+            // (For the incremental state only.)
+            symtab_globals = symtab.global_positions(ctx.res.symbols.symbols.len());
+        }
         pad_to(&mut out, 8);
         offset = len(&out);
         let (symtab_len, strtab_len, mut pieces) = symtab.append_to(&mut out);
@@ -1747,7 +1747,7 @@ pub(crate) fn object_piece(
     let file = FileId(f as u32);
     let obj = &object.obj;
     let base = object.name.rsplit('/').next().unwrap_or(&object.name);
-    if let Some(piece) = reuse.and_then(|r| r.piece(f, Some(base.as_bytes()))) {
+    if let Some(piece) = reuse.and_then(|r| r.piece(f, base.as_bytes())) {
         return piece;
     }
     let mut piece = Piece::default();
