@@ -60,6 +60,7 @@ mod directives;
 mod harness;
 mod incremental;
 mod output_file;
+mod output_nodes;
 mod relocatable;
 mod rust;
 mod shared_undefined;

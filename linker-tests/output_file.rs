@@ -63,10 +63,10 @@ fn check_reused(file_name: &str, mode: Mode) {
     // An older, bigger output of something else.
     let reused = tmp.join("reused.exe");
     std::fs::write(&reused, garbage(3 * fresh_bytes.len() + 12345)).unwrap();
-    // A second name keeps the old file's inode from being freed and given to a new file.
-    let keep = tmp.join("old.keep");
-    std::fs::hard_link(&reused, &keep).unwrap();
-    let before = inode(&keep);
+    // An open descriptor keeps the old file's inode from being freed and given to a new
+    // file (a second name would not do: an output with two names must not be reused).
+    let old = std::fs::File::open(&reused).unwrap();
+    let before = old.metadata().unwrap().ino();
     link(&tmp, &[mode.driver_flag()], &inputs, &reused);
     let reused_bytes = std::fs::read(&reused).unwrap();
     assert!(
@@ -99,6 +99,27 @@ fn reused_output_is_the_same_as_a_new_one_cxx_pie() {
 #[test]
 fn reused_output_is_the_same_as_a_new_one_tls_static() {
     check_reused("tls.c", Mode::Static);
+}
+
+/// An output with a second name (a hard link: a backup, a copy in an install tree) is
+/// replaced by a new file, as GNU ld does: the other name keeps the old bytes.
+#[test]
+fn hard_linked_output_keeps_its_other_name() {
+    let fixture = Fixture::load("hello.c");
+    let tmp = TempDir::new("output-file-hard-link");
+    let inputs = build_link_inputs(&fixture, &tmp);
+    let out = tmp.join("prog");
+    let old_bytes = garbage(20000);
+    std::fs::write(&out, &old_bytes).unwrap();
+    let backup = tmp.join("prog.backup");
+    std::fs::hard_link(&out, &backup).unwrap();
+    link(&tmp, &[Mode::Pie.driver_flag()], &inputs, &out);
+    assert!(
+        std::fs::read(&backup).unwrap() == old_bytes,
+        "linking over a hard-linked output changed the bytes of its other name"
+    );
+    let run = Command::new(&out).output().unwrap();
+    assert!(run.status.success(), "the new output does not run: {run:?}");
 }
 
 const WAITING: &str = r#"

@@ -115,8 +115,11 @@ impl Default for ZOptions {
 /// What the command line asks for. Filled by [`parse`].
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    /// `-o`; default `a.out`.
+    /// `-o`; default `a.out`. Before the link starts, a symbolic link here is replaced by
+    /// its target (`output::locate`).
     pub output: PathBuf,
+    /// What `output` is: set by the link from the file system, not by the command line.
+    pub output_node: crate::output::OutputNode,
     /// Inputs and group markers in command-line order.
     pub inputs: Vec<InputArg>,
     /// `-L` directories in order (with `=`/`$SYSROOT` prefixes already replaced by the sysroot).

@@ -1227,34 +1227,31 @@ pub fn apply(
         }
         return written;
     }
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.weld-tmp-{}", std::process::id()));
-    let result = (|| -> Result<u64> {
-        std::fs::copy(output, &tmp)
-            .with_context(|| format!("cannot copy {} to {}", output.display(), tmp.display()))?;
-        // (Read too: the patch compares each page with the copy's before writing it.)
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&tmp)
-            .with_context(|| format!("cannot open {}", tmp.display()))?;
-        let written =
-            write_ranges(&file).with_context(|| format!("cannot patch {}", tmp.display()))?;
-        std::fs::rename(&tmp, output)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), output.display()))?;
-        Ok(written)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let tmp = crate::temp::TempPath::new(crate::output::temp_path(output));
+    std::fs::copy(output, tmp.path()).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            output.display(),
+            tmp.path().display()
+        )
+    })?;
+    // (Read too: the patch compares each page with the copy's before writing it.)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tmp.path())
+        .with_context(|| format!("cannot open {}", tmp.path().display()))?;
+    let written =
+        write_ranges(&file).with_context(|| format!("cannot patch {}", tmp.path().display()))?;
+    std::fs::rename(tmp.path(), output).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            tmp.path().display(),
+            output.display()
+        )
+    })?;
+    tmp.keep();
+    Ok(written)
 }
 
 /// The record of an updated output: the old one with the changed objects' entries renewed.

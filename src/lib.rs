@@ -19,11 +19,11 @@ pub mod relocatable;
 pub mod resolve;
 pub mod state;
 pub mod symbols;
+pub mod temp;
 pub mod version_script;
 pub mod write;
 
 use anyhow::{bail, Context as _, Result};
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -36,6 +36,7 @@ pub const VERSION_LINE: &str = concat!(
 /// The binary's entry: runs the link and turns an error into `weld: error: ...` and exit 1.
 pub fn main_entry() -> ExitCode {
     tune_allocator();
+    temp::install_signal_cleanup();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = args::parse(&args).and_then(run_config);
     match result {
@@ -81,6 +82,8 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
     config
         .incremental
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
+        // No state next to /dev/null or a FIFO: such an output is written whole every time.
+        && config.output_node == output::OutputNode::Regular
 }
 
 fn run_config(mut config: args::Config) -> Result<()> {
@@ -97,6 +100,17 @@ fn run_config(mut config: args::Config) -> Result<()> {
     if config.inputs.is_empty() {
         bail!("no input files");
     }
+    // From here on a failed link removes its output, as GNU ld does; so what -o names is
+    // looked at first (a symbolic link is followed; a device is never removed).
+    let (output, node) = output::locate(&config.output)?;
+    if node == output::OutputNode::Special && config.incremental == Some(true) && config.verbose {
+        eprintln!(
+            "weld: incremental: off: {} is not a regular file",
+            output.display()
+        );
+    }
+    config.output = output;
+    config.output_node = node;
     for line in crt::add_c_runtime(&mut config) {
         if config.verbose {
             eprintln!("weld: {line}");
@@ -112,7 +126,7 @@ fn run_config(mut config: args::Config) -> Result<()> {
     };
     if result.is_err() {
         // As GNU ld: a failed link leaves no output under the requested name.
-        let _ = std::fs::remove_file(&config.output);
+        output::remove_failed(&config.output, config.output_node);
     }
     result
 }
@@ -177,7 +191,7 @@ pub fn link(config: &args::Config) -> Result<()> {
         let resolution = resolve::resolve(config, &specs, None)?;
         report_duplicates(&resolution)?;
         let bytes = relocatable::link_relocatable(config, &resolution)?;
-        return write_output(&config.output, &bytes);
+        return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;
@@ -301,7 +315,13 @@ pub fn link(config: &args::Config) -> Result<()> {
     } else {
         None
     };
-    let mut file = output::OutputFile::create(&config.output, layout.file_size, reuse_output)?;
+    let mut file = output::OutputFile::create(
+        &config.output,
+        config.output_node,
+        layout.file_size,
+        reuse_output,
+    )?;
+    pause_for_test("output");
     let zeroed = file.zeroed();
     let tail = write::write_into(config, &ctx, &layout, None, file.bytes(), zeroed)?;
     timer.done("write");
@@ -312,7 +332,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     if let Some(handle) = old_output {
         let _ = handle.join();
     }
-    file.finish(&tail, &config.output)?;
+    file.finish(tail.offset, &tail.bytes, &config.output)?;
     timer.done("output");
     if let Some(inputs) = inputs {
         state::save(
@@ -616,6 +636,15 @@ fn print_stats(
     );
 }
 
+/// Test support: `WELD_TEST_PAUSE_AT=<point>` holds the link at that point for a minute
+/// (`output`: once the new output's temporary file exists), for a test to send a signal.
+fn pause_for_test(point: &str) {
+    if std::env::var("WELD_TEST_PAUSE_AT").is_ok_and(|v| v == point) {
+        eprintln!("weld: paused at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
 /// Removes `path` on another thread if it is a regular file; joined before the new output is
 /// renamed into place.
 fn remove_in_background(path: &Path) -> std::thread::JoinHandle<()> {
@@ -625,25 +654,6 @@ fn remove_in_background(path: &Path) -> std::thread::JoinHandle<()> {
             let _ = std::fs::remove_file(&path);
         }
     })
-}
-
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = output::temp_path(path);
-    let result = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// As GNU ld does for executables (`--no-allow-shlib-undefined`): every symbol a linked

@@ -218,6 +218,7 @@ pub fn lock(output: &Path) -> Result<std::fs::File> {
     let mut name = output.as_os_str().to_owned();
     name.push(".weld-lock");
     let path = PathBuf::from(name);
+    ensure_own(&path)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -236,10 +237,29 @@ pub fn base_path(output: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Checks that a path weld names after the output (`.weld-state`, `.weld-base`, ...) is a
+/// regular file or nothing: anything else there was not made by weld and is left alone.
+fn ensure_own(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        bail!(
+            "{} is not a regular file; weld keeps its incremental state there (remove it, or link without --incremental)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes a regular file that weld names after the output (see [`ensure_own`]).
+fn remove_own_file(path: &Path) -> Result<()> {
+    ensure_own(path)?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
 /// Points the output's second name at the output just written.
 pub fn keep_base(output: &Path) -> Result<()> {
     let base = base_path(output);
-    let _ = std::fs::remove_file(&base);
+    remove_own_file(&base)?;
     std::fs::hard_link(output, &base)
         .with_context(|| format!("cannot link {} to {}", base.display(), output.display()))
 }
@@ -811,24 +831,31 @@ pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
     };
     bytes[at..at + 32].copy_from_slice(&words(&output));
     let path = state_path(&config.output);
-    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
-    let result = (|| -> Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(&header())?;
-        f.write_all(&bytes)?;
-        steps.step("write");
-        f.sync_all()?;
-        steps.step("sync");
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    ensure_own(&path)?;
+    let tmp = crate::temp::TempPath::new(PathBuf::from(format!(
+        "{}.tmp-{}",
+        path.display(),
+        std::process::id()
+    )));
+    use std::io::Write;
+    let mut f = std::fs::File::create(tmp.path())
+        .with_context(|| format!("cannot create {}", tmp.path().display()))?;
+    f.write_all(&header())
+        .and_then(|()| f.write_all(&bytes))
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    steps.step("write");
+    f.sync_all()
+        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
+    steps.step("sync");
+    std::fs::rename(tmp.path(), &path).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            tmp.path().display(),
+            path.display()
+        )
+    })?;
+    tmp.keep();
+    Ok(())
 }
 
 /// Marks the state untrustworthy, durably, before an output is patched in place: it is
@@ -838,6 +865,8 @@ pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
 pub fn invalidate(output: &Path) -> Result<Option<std::thread::JoinHandle<()>>> {
     let path = state_path(output);
     let old = PathBuf::from(format!("{}.old", path.display()));
+    ensure_own(&path)?;
+    ensure_own(&old)?;
     match std::fs::rename(&path, &old) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
