@@ -177,18 +177,44 @@ pub fn parse(text: &str) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// Shell-style glob: `*`, `?`, `[...]`.
+/// Shell-style glob: `*`, `?`, `[...]`. Iterative, remembering only the last `*`: a `*`
+/// can take any run of characters, so when the rest fails to match only the last star needs
+/// to take one more. Time is O(pattern x text) even for `a*a*a*...b` (the fuzzer found a
+/// version script whose `**...*` hung the recursive form).
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.first() {
-        None => text.is_empty(),
-        Some(b'*') => (0..=text.len()).any(|k| glob_match(&pattern[1..], &text[k..])),
-        Some(b'?') => !text.is_empty() && glob_match(&pattern[1..], &text[1..]),
-        Some(b'[') => {
-            let Some(end) = pattern.iter().position(|&c| c == b']') else {
-                return text.first() == Some(&b'[') && glob_match(&pattern[1..], &text[1..]);
+    let (mut p, mut t) = (0, 0);
+    // After the last `*`: where its pattern continues, and how much text it has taken.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if pattern.get(p) == Some(&b'*') {
+            p += 1;
+            star = Some((p, t));
+            continue;
+        }
+        if let Some(next) = match_one(pattern, p, text[t]) {
+            p = next;
+            t += 1;
+            continue;
+        }
+        let Some((after_star, taken)) = star else {
+            return false;
+        };
+        p = after_star;
+        t = taken + 1;
+        star = Some((after_star, taken + 1));
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Whether the pattern element at `p` (not `*`) matches `c`; the index after it if so.
+fn match_one(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
+    match *pattern.get(p)? {
+        b'?' => Some(p + 1),
+        b'[' => {
+            let Some(end) = pattern[p..].iter().position(|&x| x == b']').map(|e| p + e) else {
+                return (c == b'[').then_some(p + 1);
             };
-            let Some(&c) = text.first() else { return false };
-            let set = &pattern[1..end];
+            let set = &pattern[p + 1..end];
             let (negate, set) = match set.first() {
                 Some(b'!') | Some(b'^') => (true, &set[1..]),
                 _ => (false, set),
@@ -204,9 +230,9 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
                     k += 1;
                 }
             }
-            hit != negate && glob_match(&pattern[end + 1..], &text[1..])
+            (hit != negate).then_some(end + 1)
         }
-        Some(&p) => text.first() == Some(&p) && glob_match(&pattern[1..], &text[1..]),
+        literal => (literal == c).then_some(p + 1),
     }
 }
 
@@ -399,6 +425,16 @@ mod tests {
         assert!(glob_match(b"[a-c]x", b"bx"));
         assert!(!glob_match(b"[!a-c]x", b"bx"));
         assert!(!glob_match(b"foo", b"foobar"));
+        assert!(glob_match(b"*bar", b"foobarbar"));
+        assert!(glob_match(b"f*o*r", b"foobar"));
+        assert!(!glob_match(b"f*o*z", b"foobar"));
+        assert!(glob_match(b"a[", b"a["));
+        assert!(glob_match(b"x[*", b"x[yz"));
+        assert!(glob_match(b"**", b""));
+        // Exponential for a recursive matcher; found by `cargo xtask fuzz script`.
+        let stars = [b'*'; 40];
+        let name = [b'a'; 60];
+        assert!(!glob_match(&[&stars[..], b"b"].concat(), &name));
     }
 
     #[test]

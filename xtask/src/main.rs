@@ -16,9 +16,13 @@
 //! - `bench [--runs N] [JOB...]`: full links of captured real link jobs by weld, mold, Wild,
 //!   lld, gold and GNU ld (those installed), alternating; medians of wall, CPU and peak RSS.
 //!   See `bench.rs`.
+//! - `fuzz [--time SECS] [--jobs N] [TARGET...]`: libFuzzer targets for objects, archives,
+//!   shared objects, scripts, response files and incremental states, on stable Rust. See
+//!   `fuzz.rs`.
 
 mod bench;
 mod bench_incremental;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -32,11 +36,13 @@ fn main() -> ExitCode {
         "bench-incremental" => bench_incremental::run(),
         "replay-update" => bench_incremental::replay_update(std::env::args().skip(2).collect()),
         "bench" => bench::run_bench(std::env::args().skip(2).collect()),
+        "fuzz" => fuzz::run(std::env::args().skip(2).collect()),
         // Called by the linker wrapper that `bench-incremental` installs, not by people.
         "link-probe" => bench_incremental::link_probe(std::env::args().skip(2).collect()),
         _ => Err(format!(
             "usage: cargo xtask demo|install [DIR]|bench [--runs N] [JOB...]|bench-incremental\
-             |replay-update JOB_A JOB_B [--rounds N] [--weld PATH]... (unknown task {task:?})"
+             |replay-update JOB_A JOB_B [--rounds N] [--weld PATH]...\
+             |fuzz [--time SECS] [--jobs N] [TARGET]... (unknown task {task:?})"
         )),
     };
     match result {
