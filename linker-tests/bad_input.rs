@@ -357,3 +357,59 @@ fn damaged_objects_never_panic() {
         );
     }
 }
+
+/// A relocation naming a symbol index past the symbol table, in every kind of link: an
+/// error naming the place (as GNU ld's "bad reloc symbol index"), never a panic or a link. `cargo xtask fuzz object` found `-r` indexing the table
+/// with it (`ObjectFile::symbol_shndx`).
+#[test]
+fn relocation_to_a_symbol_past_the_table() {
+    if !LinkerUnderTest::get().is_weld {
+        return;
+    }
+    let tmp = TempDir::new("bad-input-reloc-symbol");
+    compile(
+        &tmp,
+        "reloc.c",
+        "int g = 5;\nint *p = &g;\nint f(void) { return g; }\nvoid _start(void) { f(); }\n",
+    );
+    let mut bytes = std::fs::read(tmp.join("reloc.o")).unwrap();
+    let word = |b: &[u8], at: usize, n: usize| {
+        b[at..at + n]
+            .iter()
+            .rev()
+            .fold(0u64, |v, &x| (v << 8) | u64::from(x)) as usize
+    };
+    let (shoff, shnum) = (word(&bytes, 0x28, 8), word(&bytes, 0x3c, 2));
+    let mut patched = 0;
+    for i in 0..shnum {
+        let sh = shoff + i * 64;
+        if word(&bytes, sh + 4, 4) == 4 {
+            // SHT_RELA: the first entry's r_info gets symbol 0x7fff (type kept).
+            let entry = word(&bytes, sh + 0x18, 8);
+            bytes[entry + 12..entry + 16].copy_from_slice(&0x7fffu32.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched > 0, "the object has no relocation section");
+    std::fs::write(tmp.join("bad.o"), &bytes).unwrap();
+    for kind in [&["-r"][..], &["-static"], &["-shared"], &["-pie"]] {
+        let mut cmd = Command::new(&LinkerUnderTest::get().path);
+        cmd.args(kind)
+            .args(["bad.o", "-o", "out"])
+            .current_dir(tmp.path());
+        let outcome = run(&mut cmd, b"", Duration::from_secs(20)).unwrap();
+        assert!(
+            outcome.status.code() == Some(1)
+                && outcome.stderr_text().contains(
+                    "bad.o:(.text+0x6): relocation refers to symbol 32767, past the symbol table"
+                )
+                || outcome.stderr_text().contains(
+                    "bad.o: relocation at .text+0x6 refers to symbol 32767, past the symbol table"
+                ),
+            "{}: {}",
+            command_line(&cmd),
+            outcome.describe()
+        );
+        assert!(!tmp.join("out").exists());
+    }
+}

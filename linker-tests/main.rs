@@ -59,6 +59,7 @@ mod determinism;
 mod directives;
 mod harness;
 mod incremental;
+mod options;
 mod output_file;
 mod output_nodes;
 mod relocatable;

@@ -73,7 +73,9 @@ fn libc_dir(sysroot: &Path) -> Option<PathBuf> {
 /// Adds the C runtime when the command line looks like a direct invocation. Returns the
 /// lines `--verbose` prints.
 pub fn add_c_runtime(config: &mut Config) -> Vec<String> {
-    if config.no_crt_detect || config.relocatable {
+    // -nostdlib: only the directories the command line names are searched (GNU ld), so
+    // none of the C runtime's either.
+    if config.no_crt_detect || config.nostdlib || config.relocatable {
         return Vec::new();
     }
     let mut links_libc = false;

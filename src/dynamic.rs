@@ -546,6 +546,7 @@ pub fn tags(
     if config.z.interpose {
         flags_1 |= elf::DF_1_INTERPOSE;
     }
+    flags_1 |= config.z.extra_flags_1;
     if flags != 0 {
         t.push((elf::DT_FLAGS, Const(u64::from(flags))));
     }

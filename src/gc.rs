@@ -13,6 +13,7 @@ use crate::symbols::{Def, FileId};
 use object::elf;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const SHF_GNU_RETAIN: u64 = 0x20_0000;
@@ -28,6 +29,33 @@ fn is_root_name(name: &[u8]) -> bool {
         || starts(b".dtors")
         || starts(b".jcr")
         || name.starts_with(b".note")
+}
+
+/// `--print-gc-sections`: each non-empty section that had content and was dropped, in link order,
+/// worded as GNU ld words it.
+pub fn print_removed(res: &crate::resolve::Resolution, content: &[Vec<bool>], live: &[Vec<bool>]) {
+    let mut err = std::io::stderr().lock();
+    for (f, (had, kept)) in content.iter().zip(live).enumerate() {
+        let object = &res.objects[f];
+        for (s, _) in had
+            .iter()
+            .zip(kept)
+            .enumerate()
+            .filter(|(_, (h, k))| **h && !**k)
+        {
+            // GNU ld does not mention empty sections.
+            if object.obj.shdrs[s].sh_size.get(LE) == 0 {
+                continue;
+            }
+            let name = object.obj.section_names.get(s).copied().unwrap_or_default();
+            let _ = writeln!(
+                err,
+                "weld: removing unused section '{}' in file '{}'",
+                String::from_utf8_lossy(name),
+                object.name
+            );
+        }
+    }
 }
 
 pub fn mark_live(
@@ -60,9 +88,15 @@ pub fn mark_live(
         }
     };
 
-    // Sections referenced by `__start_X`/`__stop_X`.
+    // Sections referenced by `__start_X`/`__stop_X` (unless `-z start-stop-gc`: then such
+    // a reference keeps nothing alive, as in GNU ld and lld).
     let mut start_stop = rustc_hash::FxHashSet::default();
-    for sym in &res.symbols.symbols {
+    let symbols = if ctx.config.z.start_stop_gc {
+        &[][..]
+    } else {
+        &res.symbols.symbols[..]
+    };
+    for sym in symbols {
         if let Some(rest) = sym
             .name
             .strip_prefix(b"__start_")

@@ -1073,6 +1073,16 @@ pub(crate) fn scan_object(
                 continue;
             }
             let r_sym = r.r_sym(LE, false);
+            if r_sym as usize >= object.obj.symbols.len() {
+                reloc_errors.push(format!(
+                    "{}:({}+{:#x}): relocation refers to symbol {r_sym}, past the symbol table ({} symbols)",
+                    object.name,
+                    String::from_utf8_lossy(object.obj.section_names[sec]),
+                    r.r_offset.get(LE),
+                    object.obj.symbols.len()
+                ));
+                continue;
+            }
             let (symref, target, st_type) = ctx.target(file, r_sym as usize);
             if let Target::Undefined = target {
                 if let SymRef::Global(id) = symref {
@@ -1106,14 +1116,18 @@ pub(crate) fn scan_object(
             if st_type == elf::STT_GNU_IFUNC && !preemptible {
                 needs.add_iplt(symref, r_sym);
             }
-            if relaxable_got_load(
-                preemptible,
-                r_type,
-                target,
-                st_type,
-                object.obj.section_data(sec),
-                r.r_offset.get(LE),
-            ) {
+            // `--no-relax`: GOT loads stay GOT loads (TLS models are still relaxed, as GNU
+            // ld relaxes them).
+            if !config.no_relax
+                && relaxable_got_load(
+                    preemptible,
+                    r_type,
+                    target,
+                    st_type,
+                    object.obj.section_data(sec),
+                    r.r_offset.get(LE),
+                )
+            {
                 continue;
             }
             let tls_relaxed = kind.is_executable() && !preemptible;
@@ -1492,7 +1506,11 @@ pub fn compute(
             // 2. Liveness.
             // Incremental mode keeps every section: an edit may make any of them reachable.
             let live = if config.gc_sections && !slotted {
-                crate::gc::mark_live(&ctx, &content, &eh_records)
+                let live = crate::gc::mark_live(&ctx, &content, &eh_records);
+                if config.print_gc_sections {
+                    crate::gc::print_removed(res, &content, &live);
+                }
+                live
             } else {
                 content.clone()
             };
@@ -2441,7 +2459,8 @@ pub fn compute(
         offset: 0,
         vaddr: 0,
         filesz: 0,
-        memsz: 0,
+        // `-z stack-size=N`: the main thread's stack size, read by the loader.
+        memsz: config.z.stack_size.unwrap_or(0),
         align: 16,
     });
     if let Some((start, off, end)) = relro_range {
@@ -2526,7 +2545,9 @@ pub fn compute(
         }
         _ => {
             if config.entry.is_some() {
-                eprintln!("weld: warning: cannot find entry symbol {entry_name}; not setting start address");
+                crate::diag::warn(format_args!(
+                    "cannot find entry symbol {entry_name}; not setting start address"
+                ));
             }
             0
         }

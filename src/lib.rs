@@ -6,6 +6,7 @@
 pub mod arch;
 pub mod args;
 pub mod crt;
+pub mod diag;
 pub mod dynamic;
 pub mod eh_frame;
 pub mod gc;
@@ -24,6 +25,7 @@ pub mod version_script;
 pub mod write;
 
 use anyhow::{bail, Context as _, Result};
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -84,6 +86,8 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
         // No state next to /dev/null or a FIFO: such an output is written whole every time.
         && config.output_node == output::OutputNode::Regular
+        // -y reports on every input, which only a full link reads.
+        && config.trace_symbols.is_empty()
 }
 
 fn run_config(mut config: args::Config) -> Result<()> {
@@ -124,6 +128,13 @@ fn run_config(mut config: args::Config) -> Result<()> {
             .install(|| link(&config)),
         None => link(&config),
     };
+    // As GNU ld: every warning is printed, then --fatal-warnings fails the link.
+    let result = result.and_then(|()| match diag::warnings() {
+        n if n > 0 && config.fatal_warnings => {
+            bail!("{n} warning(s), treated as errors (--fatal-warnings)")
+        }
+        _ => Ok(()),
+    });
     if result.is_err() {
         // As GNU ld: a failed link leaves no output under the requested name.
         output::remove_failed(&config.output, config.output_node);
@@ -187,14 +198,20 @@ impl PhaseTimer {
 pub fn link(config: &args::Config) -> Result<()> {
     let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
+        if config.define_common {
+            bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
+        }
         let specs = inputs::search::find_inputs(config)?;
+        report_inputs(config, &specs)?;
         let resolution = resolve::resolve(config, &specs, None)?;
-        report_duplicates(&resolution)?;
+        trace_symbols(config, &resolution);
+        report_duplicates(config, &resolution)?;
         let bytes = relocatable::link_relocatable(config, &resolution)?;
         return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
     let specs = inputs::search::find_inputs(config)?;
+    report_inputs(config, &specs)?;
     timer.done("search");
     let incremental = incremental_requested(config) && {
         // Compressed debug sections are rewritten at the end of the file as a whole.
@@ -248,6 +265,7 @@ pub fn link(config: &args::Config) -> Result<()> {
         .as_ref()
         .map(|(_, matched, state)| update_members(state, matched));
     let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
+    trace_symbols(config, &resolution);
     timer.done("resolve");
     // Every input is mapped now. A full link rewrites the old output in place when no
     // process can be running it (see `output`); otherwise freeing its pages takes tens of
@@ -256,7 +274,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     let reuse_output = output::in_place_is_safe(config.shared);
     let old_output =
         (update.is_none() && !reuse_output).then(|| remove_in_background(&config.output));
-    report_duplicates(&resolution)?;
+    report_duplicates(config, &resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // Beyond this point no symbol changes its definition.
     layout::define_synthetic_symbols(config, &mut resolution);
@@ -297,7 +315,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     };
     let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
-    report_undefined(&resolution, &undefined)?;
+    report_undefined(config, &resolution, &undefined)?;
     let ctx = layout::Context {
         config,
         res: &resolution,
@@ -383,7 +401,7 @@ fn prepare_update(
         versions,
         layout::Slots::Replay(&recorded),
     )?;
-    report_undefined(resolution, &undefined)?;
+    report_undefined(config, resolution, &undefined)?;
     steps.step("replay");
     let ctx = layout::Context {
         config,
@@ -636,6 +654,97 @@ fn print_stats(
     );
 }
 
+/// `-t`/`--trace`: each input file on standard output, as GNU ld prints them (archives by
+/// their own name); `--dependency-file=FILE`: a Makefile rule naming every file the link
+/// reads, in lld's form (the output depends on each input; each input has an empty rule,
+/// so that a deleted one does not stop make).
+fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> Result<()> {
+    if config.trace {
+        let mut out = std::io::stdout().lock();
+        for spec in specs {
+            let _ = writeln!(out, "{}", spec.path.display());
+        }
+    }
+    let Some(depfile) = &config.dependency_file else {
+        return Ok(());
+    };
+    // Make's escapes: a space or '#' takes a backslash, '$' doubles.
+    let escape = |path: &Path| {
+        let mut text = String::new();
+        for c in path.to_string_lossy().chars() {
+            match c {
+                ' ' | '#' => text.extend(['\\', c]),
+                '$' => text.push_str("$$"),
+                c => text.push(c),
+            }
+        }
+        text
+    };
+    let mut files: Vec<&Path> = specs.iter().map(|s| s.path.as_path()).collect();
+    for script in config
+        .version_scripts
+        .iter()
+        .chain(&config.dynamic_lists)
+        .chain(&config.linker_scripts)
+    {
+        files.push(script.as_path());
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(*f));
+    let mut text = format!("{}:", escape(&config.output));
+    for file in &files {
+        text.push_str(&format!(" \\\n  {}", escape(file)));
+    }
+    text.push('\n');
+    for file in &files {
+        text.push_str(&format!("\n{}:\n", escape(file)));
+    }
+    std::fs::write(depfile, text)
+        .with_context(|| format!("cannot write dependency file {}", depfile.display()))
+}
+
+/// `-y SYMBOL`/`--trace-symbol=SYMBOL`: every file that defines or refers to it, in link
+/// order, as GNU ld prints them.
+fn trace_symbols(config: &args::Config, res: &resolve::Resolution) {
+    if config.trace_symbols.is_empty() {
+        return;
+    }
+    use inputs::elf::LE;
+    let traced = |name: &[u8]| config.trace_symbols.iter().any(|t| t.as_bytes() == name);
+    for object in &res.objects {
+        let obj = &object.obj;
+        for sym in obj.symbols.iter().skip(obj.first_global) {
+            let name = obj
+                .strtab
+                .get(sym.st_name.get(LE) as usize..)
+                .and_then(|rest| rest.split(|&b| b == 0).next())
+                .unwrap_or_default();
+            if traced(name) {
+                let what = if sym.st_shndx.get(LE) == object::elf::SHN_UNDEF {
+                    "reference to"
+                } else {
+                    "definition of"
+                };
+                eprintln!(
+                    "weld: {}: {what} {}",
+                    object.name,
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+    for loaded in &res.dsos {
+        let dso = &loaded.dso;
+        for sym in dso.defined.iter().filter(|s| traced(s.name)) {
+            eprintln!(
+                "weld: {}: definition of {}",
+                dso.name,
+                String::from_utf8_lossy(sym.name)
+            );
+        }
+    }
+}
+
 /// Test support: `WELD_TEST_PAUSE_AT=<point>` holds the link at that point for a minute
 /// (`output`: once the new output's temporary file exists), for a test to send a signal.
 fn pause_for_test(point: &str) {
@@ -717,18 +826,20 @@ fn check_shared_library_needs(config: &args::Config, res: &resolve::Resolution) 
     }
     if !missing.is_empty() {
         // Without every dependency we cannot know; say so instead of failing.
-        eprintln!(
-            "weld: warning: {} (libraries not found: {})",
+        diag::warn(format_args!(
+            "{} (libraries not found: {})",
             msgs.join("\n"),
             missing.join(", ")
-        );
+        ));
         return Ok(());
     }
     bail!("{}", msgs.join("\nweld: error: "))
 }
 
-fn report_duplicates(res: &resolve::Resolution) -> Result<()> {
-    if res.duplicates.is_empty() {
+/// Duplicate definitions are errors unless `-z muldefs`/`--allow-multiple-definition`
+/// (then, as GNU ld, the first definition is used: resolution keeps it).
+fn report_duplicates(config: &args::Config, res: &resolve::Resolution) -> Result<()> {
+    if res.duplicates.is_empty() || config.allow_multiple_definition {
         return Ok(());
     }
     let mut msgs = Vec::new();
@@ -743,7 +854,13 @@ fn report_duplicates(res: &resolve::Resolution) -> Result<()> {
     bail!("{}", msgs.join("\nweld: error: "))
 }
 
-fn report_undefined(res: &resolve::Resolution, undefined: &[layout::Undefined]) -> Result<()> {
+/// One error per undefined symbol, with up to three references each; at most
+/// `--error-limit` of them (0: all), as lld.
+fn report_undefined(
+    config: &args::Config,
+    res: &resolve::Resolution,
+    undefined: &[layout::Undefined],
+) -> Result<()> {
     if undefined.is_empty() {
         return Ok(());
     }
@@ -773,6 +890,12 @@ fn report_undefined(res: &resolve::Resolution, undefined: &[layout::Undefined]) 
             msg.push_str(&format!("\n>>> referenced {} more times", refs.len() - 3));
         }
         msgs.push(msg);
+    }
+    if config.error_limit > 0 && msgs.len() > config.error_limit {
+        msgs.truncate(config.error_limit);
+        msgs.push(
+            "too many errors emitted, stopping now (use --error-limit=0 to see all errors)".into(),
+        );
     }
     bail!("{}", msgs.join("\nweld: error: "))
 }

@@ -308,6 +308,30 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         .iter()
         .flat_map(|n| n.global.iter().chain(&n.local))
         .any(|p| p.cxx);
+    // `--no-undefined-version` (lld's default, GNU ld's option): a version script's exact
+    // global name must be defined by the link.
+    if config.no_undefined_version {
+        for node in &nodes {
+            for pattern in node.global.iter().filter(|p| !p.glob && !p.cxx) {
+                let defined = res
+                    .symbols
+                    .lookup(pattern.text.as_bytes())
+                    .is_some_and(|id| {
+                        matches!(
+                            res.symbols.get(id).def,
+                            Def::Defined { .. } | Def::Common { .. }
+                        )
+                    });
+                if !defined {
+                    bail!(
+                        "version script assignment of '{}' to symbol '{}' failed: symbol not defined",
+                        node.name.as_deref().unwrap_or("global"),
+                        pattern.text
+                    );
+                }
+            }
+        }
+    }
     // Without a script, only versioned names (which objects note at parse time) get a
     // version: no need to look at every name.
     if nodes.is_empty() && !res.objects.iter().any(|o| o.obj.versioned) {

@@ -1361,7 +1361,8 @@ fn copy_and_relocate(
         let tls_local = exe && !preemptible;
         let got_base = layout.got_plt_base();
         let tpoff = |v: u64| v.wrapping_sub(tp);
-        if crate::layout::relaxable_got_load(preemptible, r_type, target, st_type, data, in_off)
+        if !ctx.config.no_relax
+            && crate::layout::relaxable_got_load(preemptible, r_type, target, st_type, data, in_off)
             && records.is_none()
         {
             let pcrel = sa.wrapping_sub(p) as i64;

@@ -285,12 +285,19 @@ impl ObjectFile {
     }
 
     pub fn symbol_name(&self, index: usize) -> Result<&'static [u8]> {
-        read_str(self.strtab, self.symbols[index].st_name.get(LE))
+        let Some(sym) = self.symbols.get(index) else {
+            bail!("symbol index {index} is out of range");
+        };
+        read_str(self.strtab, sym.st_name.get(LE))
     }
 
-    /// The section index a symbol is defined in, with SHN_XINDEX resolved.
+    /// The section index a symbol is defined in, with SHN_XINDEX resolved; SHN_UNDEF for a
+    /// symbol index past the table (a corrupt relocation's: the callers' checks report it).
     pub fn symbol_shndx(&self, index: usize) -> u32 {
-        let shndx = self.symbols[index].st_shndx.get(LE);
+        let Some(sym) = self.symbols.get(index) else {
+            return u32::from(elf::SHN_UNDEF);
+        };
+        let shndx = sym.st_shndx.get(LE);
         if shndx == elf::SHN_XINDEX {
             self.symtab_shndx.get(index).map_or(0, |v| v.get(LE))
         } else {

@@ -1,0 +1,313 @@
+//! The README's option table is the contract of the command line: every row's arguments
+//! are given to weld and must be accepted, warned about or refused as the row says, and
+//! every option `args.rs` parses must have a row. What each working option does is tested
+//! where its behaviour is (here for the diagnostics options, elsewhere for the rest).
+
+use crate::harness::{run, run_step, write_ld_wrapper, LinkerUnderTest, Outcome, TempDir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn repo_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+/// (arguments, status) of each row of the README's option table.
+fn table() -> Vec<(Vec<String>, String)> {
+    let readme = repo_file("README.md");
+    let start = readme
+        .find("<!-- options-table")
+        .expect("README has no option table");
+    readme[start..]
+        .lines()
+        .skip(3) // the marker, the header, the separator
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let args = cells[1].trim_matches('`');
+            let args = args.split_whitespace().map(String::from).collect();
+            (args, cells[2].to_string())
+        })
+        .collect()
+}
+
+fn weld(args: &[String]) -> Outcome {
+    let linker = LinkerUnderTest::get();
+    run(
+        Command::new(&linker.path).args(args).arg("--version"),
+        b"",
+        Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_row_of_the_option_table_holds() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // The table is weld's.
+    }
+    let rows = table();
+    assert!(rows.len() > 100, "only {} rows read", rows.len());
+    let mut wrong = Vec::new();
+    for (args, status) in &rows {
+        let outcome = weld(args);
+        let stderr = outcome.stderr_text();
+        let ok = match status.as_str() {
+            "works" | "no-op" => outcome.status.success() && stderr.is_empty(),
+            "warns" => outcome.status.success() && stderr.contains("weld: warning:"),
+            "refused" => outcome.status.code() == Some(1) && stderr.contains("not supported"),
+            other => panic!("unknown status {other:?} for {args:?}"),
+        };
+        if !ok {
+            wrong.push(format!("{args:?} ({status}): {}", outcome.describe()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "rows that do not hold:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The names in `args.rs`'s option matches, by the indentation of their match arms.
+fn parsed_names(source: &str, function: &str, indents: &[usize]) -> Vec<String> {
+    let start = source.find(function).unwrap();
+    let body = &source[start..];
+    let end = body.find("\n    }\n").unwrap();
+    let mut names = Vec::new();
+    for line in body[..end].lines() {
+        let indent = line.len() - line.trim_start().len();
+        let is_arm = line.trim_start().starts_with("| \"")
+            || line.contains("\" =>")
+            || line.contains("\" |");
+        let text = line.trim_start().trim_start_matches("| ");
+        if !indents.contains(&indent) || !text.starts_with('"') || !is_arm {
+            continue;
+        }
+        for part in text.split('|') {
+            let part = part.trim();
+            if let Some(name) = part.strip_prefix('"').and_then(|p| p.split('"').next()) {
+                names.push(name.to_string());
+            }
+            if !part.starts_with('"') {
+                break;
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_parsed_option_has_a_row() {
+    let args_rs = repo_file("src/args.rs");
+    let readme = repo_file("README.md");
+    let start = readme.find("<!-- options-table").unwrap();
+    let table: String = readme[start..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mentioned = |name: &str| {
+        let bounded = |text: &str| {
+            table.match_indices(text).any(|(i, _)| {
+                let after = table[i + text.len()..].chars().next().unwrap_or(' ');
+                !(after.is_alphanumeric() || after == '-' || after == '_')
+            })
+        };
+        bounded(&format!("--{name}")) || bounded(&format!("-{name}"))
+    };
+    let mut missing = Vec::new();
+    for name in parsed_names(&args_rs, "fn long(", &[12]) {
+        if name != "(" && name != ")" && !mentioned(&name) {
+            missing.push(format!("--{name}"));
+        }
+    }
+    for name in parsed_names(&args_rs, "fn z_option(", &[12, 16]) {
+        if !table.contains(&format!("-z {name}")) {
+            missing.push(format!("-z {name}"));
+        }
+    }
+    for list in [
+        "NO_OP_Z_KEYWORDS",
+        "PROPERTY_Z_KEYWORDS",
+        "PROPERTY_Z_KEYWORDS_WITH_VALUE",
+    ] {
+        let start = args_rs.find(&format!("const {list}:")).unwrap();
+        let end = start + args_rs[start..].find("];").unwrap();
+        for name in args_rs[start..end].split('"').skip(1).step_by(2) {
+            if !table.contains(&format!("-z {name}")) {
+                missing.push(format!("-z {name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "options parsed but not in the README's table: {missing:?}"
+    );
+}
+
+/// A small program with an unused function in its own section, linked by gcc through the
+/// linker under test with `extra` arguments.
+fn link_gc_program(tmp: &TempDir, linker: &Path, out: &str, extra: &[&str]) -> Outcome {
+    let wrapper = tmp.join(format!("ld-{out}"));
+    write_ld_wrapper(&wrapper, linker);
+    let mut cmd = Command::new("gcc");
+    cmd.arg(format!("-B{}/", wrapper.display()))
+        .args(["main.o", "-L.", "-lparts", "-o", out])
+        .args(extra.iter().map(|a| format!("-Wl,{a}")))
+        .current_dir(tmp.path());
+    run(&mut cmd, b"", Duration::from_secs(60)).unwrap()
+}
+
+fn gc_fixture(label: &str) -> TempDir {
+    let tmp = TempDir::new(label);
+    std::fs::write(
+        tmp.join("parts.c"),
+        "int used(void) { return 7; }\nint unused(void) { return 8; }\nint unused_data = 3;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("main.c"),
+        "int used(void);\nint main(void) { return used() == 7 ? 0 : 1; }\n",
+    )
+    .unwrap();
+    for name in ["parts.c", "main.c"] {
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-ffunction-sections", "-fdata-sections", name])
+                .current_dir(tmp.path()),
+        );
+    }
+    run_step(
+        Command::new("ar")
+            .args(["rcs", "libparts.a", "parts.o"])
+            .current_dir(tmp.path()),
+    );
+    tmp
+}
+
+/// Lines of `text` that mention `needle`, with the linker's name prefix taken off.
+fn lines_with(text: &str, needle: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| l.split_once(": ").map_or(l, |(_, rest)| rest).to_string())
+        .collect()
+}
+
+/// `--print-gc-sections`, `-y` and `-t` print what GNU ld prints for the same link.
+#[test]
+fn diagnostics_options_print_as_gnu_ld() {
+    let tmp = gc_fixture("options-diagnostics");
+    let test_linker = LinkerUnderTest::get().path;
+    let gnu = Path::new("/usr/bin/ld");
+    let args = ["--gc-sections", "--print-gc-sections", "-y", "used", "-t"];
+    let ours = link_gc_program(&tmp, &test_linker, "ours", &args);
+    let theirs = link_gc_program(&tmp, gnu, "theirs", &args);
+    assert!(ours.status.success(), "{}", ours.describe());
+    assert!(theirs.status.success(), "{}", theirs.describe());
+    for needle in [
+        "removing unused section",
+        ": definition of used",
+        ": reference to used",
+    ] {
+        assert_eq!(
+            lines_with(&ours.stderr_text(), needle),
+            lines_with(&theirs.stderr_text(), needle),
+            "{needle}"
+        );
+    }
+    assert!(!lines_with(&ours.stderr_text(), "removing unused section").is_empty());
+    // -t: the same files, in the same order, up to GNU ld's second pass over libraries.
+    let files = |o: &Outcome| -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in o.stdout_text().lines() {
+            if !seen.iter().any(|s: &String| s == line) {
+                seen.push(line.to_string());
+            }
+        }
+        seen
+    };
+    let (our_files, their_files) = (files(&ours), files(&theirs));
+    for file in ["main.o", "./libparts.a"] {
+        assert!(
+            our_files.iter().any(|f| f == file),
+            "-t lacks {file}: {our_files:?}"
+        );
+        assert!(their_files.iter().any(|f| f == file));
+    }
+    assert_eq!(
+        Command::new(tmp.join("ours")).status().unwrap().code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn dependency_file_stack_size_and_fatal_warnings() {
+    let tmp = gc_fixture("options-depfile");
+    let linker = LinkerUnderTest::get().path;
+    let ours = link_gc_program(
+        &tmp,
+        &linker,
+        "prog",
+        &["--dependency-file=prog.d", "-z", "stack-size=0x300000"],
+    );
+    assert!(ours.status.success(), "{}", ours.describe());
+    if LinkerUnderTest::get().is_weld {
+        let deps = std::fs::read_to_string(tmp.join("prog.d")).unwrap();
+        assert!(deps.starts_with("prog: \\\n"), "{deps}");
+        assert!(
+            deps.contains("  main.o \\\n") && deps.contains("\n./libparts.a:\n"),
+            "{deps}"
+        );
+    }
+    let headers = run_step(Command::new("readelf").args(["-lW"]).arg(tmp.join("prog")));
+    let stack = lines_with(&headers.stdout_text(), "GNU_STACK");
+    assert!(
+        stack.iter().any(|l| l.contains("0x300000")),
+        "PT_GNU_STACK does not have the size: {stack:?}"
+    );
+    // A warning with --fatal-warnings fails the link and leaves no output.
+    let failed = link_gc_program(
+        &tmp,
+        &linker,
+        "warned",
+        &["-z", "no-such-keyword", "--fatal-warnings"],
+    );
+    assert!(!failed.status.success(), "{}", failed.describe());
+    assert!(!tmp.join("warned").exists());
+}
+
+/// `-T` scripts are read, never ignored: INPUT works, SECTIONS is an error naming the file.
+#[test]
+fn linker_script_is_read_or_refused() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // GNU ld reads SECTIONS.
+    }
+    let tmp = gc_fixture("options-script");
+    std::fs::write(tmp.join("inputs.ld"), "INPUT(main.o)\n").unwrap();
+    std::fs::write(tmp.join("layout.ld"), "SECTIONS { .text : { *(.text) } }\n").unwrap();
+    let linker = LinkerUnderTest::get().path;
+    let wrapper = tmp.join("ld");
+    write_ld_wrapper(&wrapper, &linker);
+    let link = |script: &str| {
+        let mut cmd = Command::new("gcc");
+        cmd.arg(format!("-B{}/", wrapper.display()))
+            .arg(format!("-Wl,-T,{script}"))
+            .args(["-L.", "-lparts", "-o", "prog"])
+            .current_dir(tmp.path());
+        run(&mut cmd, b"", Duration::from_secs(60)).unwrap()
+    };
+    let ok = link("inputs.ld");
+    assert!(ok.status.success(), "{}", ok.describe());
+    assert_eq!(
+        Command::new(tmp.join("prog")).status().unwrap().code(),
+        Some(0)
+    );
+    let refused = link("layout.ld");
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr_text().contains("layout.ld") && refused.stderr_text().contains("SECTIONS"),
+        "{}",
+        refused.describe()
+    );
+}
