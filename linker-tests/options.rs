@@ -311,3 +311,71 @@ fn linker_script_is_read_or_refused() {
         refused.describe()
     );
 }
+
+/// What build tools read from the linker: libtool builds shared libraries only when
+/// `--help` has GNU ld's `supported targets: ... elf` line, and takes a linker whose `-v`
+/// says GNU for GNU ld; `--verbose` prints GNU ld's built-in search directories in a script
+/// that weld reads back.
+#[test]
+fn help_version_and_verbose_as_tools_read_them() {
+    let linker = LinkerUnderTest::get().path;
+    let help = run_step(Command::new(&linker).arg("--help"));
+    // libtool.m4, _LT_LINKER_SHLIBS: `$LD --help 2>&1 | $GREP ': supported targets:.* elf'`
+    assert!(
+        help.stdout_text()
+            .lines()
+            .any(|l| l.contains(": supported targets:") && l.contains(" elf")),
+        "{}",
+        help.stdout_text()
+    );
+    let version = run_step(Command::new(&linker).arg("-v"));
+    assert!(version.stdout_text().contains("GNU"));
+    let verbose = run_step(Command::new(&linker).arg("--verbose"));
+    let text = verbose.stdout_text();
+    assert!(
+        text.contains("SEARCH_DIR(\"=/usr/lib/x86_64-linux-gnu\");"),
+        "{text}"
+    );
+    if !LinkerUnderTest::get().is_weld {
+        return;
+    }
+    // The script between the rules links a program as the default does.
+    let script: String = text
+        .split("==================================================")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let tmp = gc_fixture("options-verbose-script");
+    std::fs::write(tmp.join("default.ld"), script).unwrap();
+    let outcome = link_gc_program(&tmp, &linker, "prog", &["-T", "default.ld"]);
+    assert!(outcome.status.success(), "{}", outcome.describe());
+    assert_eq!(
+        Command::new(tmp.join("prog")).status().unwrap().code(),
+        Some(0)
+    );
+    // Without -L, libraries are found in GNU ld's built-in directories (not with -nostdlib).
+    let direct = |extra: &[&str]| {
+        let mut cmd = Command::new(&linker);
+        cmd.args([
+            "--no-crt-detect",
+            "-e",
+            "main",
+            "-o",
+            "direct",
+            "main.o",
+            "parts.o",
+            "-lc",
+        ])
+        .args(extra)
+        .current_dir(tmp.path());
+        run(&mut cmd, b"", Duration::from_secs(60)).unwrap()
+    };
+    let found = direct(&[]);
+    assert!(found.status.success(), "{}", found.describe());
+    let not_found = direct(&["-nostdlib"]);
+    assert!(
+        not_found.stderr_text().contains("cannot find -lc"),
+        "{}",
+        not_found.describe()
+    );
+}

@@ -122,3 +122,74 @@ fn executable_needs_what_its_library_lacks() {
         .unwrap();
     assert_eq!(status.code(), Some(42));
 }
+
+/// DT_NEEDED of a library without DT_SONAME, as GNU ld records it: the path as written when
+/// the library is named directly (`cc -o dir/exe dir/main.o dir/c.so` runs from the build
+/// directory), the file name when `-l` found it. Compared with GNU ld's output, and run.
+#[test]
+fn needed_name_of_a_library_without_soname() {
+    let tmp = TempDir::new("shared-needed-no-soname");
+    std::fs::create_dir(tmp.join("dir")).unwrap();
+    write(&tmp, "dir/c.c", "int c(void) { return 42; }\n");
+    write(
+        &tmp,
+        "dir/main.c",
+        "int c(void);\nint main(void) { return c() == 42 ? 0 : 1; }\n",
+    );
+    run_step(
+        Command::new("gcc")
+            .args(["-fPIC", "-shared", "-o", "dir/c.so", "dir/c.c"])
+            .current_dir(tmp.path()),
+    );
+    std::fs::copy(tmp.join("dir/c.so"), tmp.join("dir/libcee.so")).unwrap();
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-o", "dir/main.o", "dir/main.c"])
+            .current_dir(tmp.path()),
+    );
+    let needed = |exe: &str| -> Vec<String> {
+        let out = run_step(
+            Command::new("readelf")
+                .args(["-dW", exe])
+                .current_dir(tmp.path()),
+        );
+        out.stdout_text()
+            .lines()
+            .filter(|l| l.contains("(NEEDED)"))
+            .map(|l| {
+                l.rsplit('[')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(']')
+                    .to_string()
+            })
+            .collect()
+    };
+    for (inputs, expected) in [
+        (&["dir/main.o", "dir/c.so"][..], "dir/c.so"),
+        (&["dir/main.o", "./dir/c.so"], "./dir/c.so"),
+        (&["dir/main.o", "-Ldir", "-lcee"], "libcee.so"),
+    ] {
+        let mut args = vec!["-o", "dir/exe"];
+        args.extend(inputs);
+        let (ok, stderr) = link(&tmp, &args);
+        assert!(ok, "{inputs:?}: {stderr}");
+        let ours = needed("dir/exe");
+        run_step(
+            Command::new("gcc")
+                .args(["-o", "dir/reference"])
+                .args(inputs)
+                .current_dir(tmp.path()),
+        );
+        assert_eq!(ours, needed("dir/reference"), "{inputs:?}");
+        assert_eq!(ours[0], expected);
+        if expected != "libcee.so" {
+            // Found from the directory the link ran in.
+            let status = Command::new("dir/exe")
+                .current_dir(tmp.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "{inputs:?}: the program failed: {status}");
+        }
+    }
+}

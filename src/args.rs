@@ -1217,7 +1217,10 @@ mod tests {
         );
         let names: Vec<String> = files(&config).into_iter().map(|(name, _)| name).collect();
         // A -T script is read where it stands, as an input script.
-        assert_eq!(names, vec!["-lfoo", "-lbar", "-lbaz", "-l:libq.a", "link.ld"]);
+        assert_eq!(
+            names,
+            vec!["-lfoo", "-lbar", "-lbaz", "-l:libq.a", "link.ld"]
+        );
         assert_eq!(config.entry.as_deref(), Some("main"));
         assert_eq!(config.undefined, vec!["sym", "sym2"]);
         assert_eq!(config.soname.as_deref(), Some("libz.so"));

@@ -101,6 +101,10 @@ fn run_config(mut config: args::Config) -> Result<()> {
             return Ok(());
         }
     }
+    if config.inputs.is_empty() && config.verbose {
+        print_verbose_defaults(&config);
+        return Ok(());
+    }
     if config.inputs.is_empty() {
         bail!("no input files");
     }
@@ -915,6 +919,29 @@ fn print_help() {
          --build-id[=STYLE]      add a build-id note\n  \
          --incremental           keep state for fast relinking\n  \
          --threads N             worker threads\n  \
-         --version, -v           print the version"
+         --version, -v           print the version\n\n\
+         The README's option table lists every option and what weld does with it.\n\
+         weld: supported targets: elf64-x86-64\n\
+         weld: supported emulations: elf_x86_64"
     );
+}
+
+/// `--verbose` without inputs, as GNU ld: the version, the emulations, and the built-in
+/// script, which here holds what weld's default layout takes from no script: the output
+/// format and the library search directories (it reads back with `-T`).
+fn print_verbose_defaults(config: &args::Config) {
+    println!("{VERSION_LINE}");
+    println!("  Supported emulations:\n   elf_x86_64");
+    println!("using internal linker script:");
+    println!("==================================================");
+    println!("OUTPUT_FORMAT(\"elf64-x86-64\", \"elf64-x86-64\", \"elf64-x86-64\")");
+    println!("OUTPUT_ARCH(i386:x86-64)");
+    let dirs: Vec<String> = inputs::search::DEFAULT_SEARCH_DIRS
+        .iter()
+        .map(|dir| format!("SEARCH_DIR(\"={dir}\");"))
+        .collect();
+    if !config.nostdlib {
+        println!("{}", dirs.join(" "));
+    }
+    println!("==================================================");
 }

@@ -143,6 +143,8 @@ enum Loaded {
     },
     Shared {
         name: String,
+        /// Its DT_NEEDED name when it has no DT_SONAME.
+        needed_name: String,
         data: &'static [u8],
         as_needed: bool,
     },
@@ -206,6 +208,16 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
                 parsed: Some(ObjectFile::parse(data)),
             }),
             ElfKind::Shared => Ok(Loaded::Shared {
+                // DT_NEEDED for a library without DT_SONAME, as GNU ld names it: the file
+                // name of one found by `-l`, the path as written of one named directly
+                // (`cc dir/main.o dir/c.so` records `dir/c.so`).
+                needed_name: match spec.origin.starts_with("-l") {
+                    true => spec
+                        .path
+                        .file_name()
+                        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned()),
+                    false => name.clone(),
+                },
                 name,
                 data,
                 as_needed: spec.modifiers.as_needed,
@@ -459,9 +471,10 @@ impl Resolver {
             }
             Loaded::Shared {
                 name,
+                needed_name,
                 data,
                 as_needed,
-            } => self.add_shared(name, data, *as_needed),
+            } => self.add_shared(name, needed_name, data, *as_needed),
             Loaded::Archive {
                 archive,
                 whole: true,
@@ -520,8 +533,15 @@ impl Resolver {
         }
     }
 
-    fn add_shared(&mut self, name: &str, data: &'static [u8], as_needed: bool) -> Result<()> {
-        let dso = crate::inputs::dso::parse(name, data).with_context(|| name.to_string())?;
+    fn add_shared(
+        &mut self,
+        name: &str,
+        needed_name: &str,
+        data: &'static [u8],
+        as_needed: bool,
+    ) -> Result<()> {
+        let dso =
+            crate::inputs::dso::parse(name, needed_name, data).with_context(|| name.to_string())?;
         let index = self.dsos.len() as u32;
         for (i, sym) in dso.defined.iter().enumerate() {
             let id = self.symbols.intern(sym.name);

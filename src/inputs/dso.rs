@@ -42,17 +42,15 @@ pub struct SharedObject {
     pub runpath: Option<String>,
 }
 
-pub fn parse(name: &str, data: &'static [u8]) -> Result<SharedObject> {
+/// Reads a shared object; `needed_name` is its DT_NEEDED entry if it has no DT_SONAME.
+pub fn parse(name: &str, needed_name: &str, data: &'static [u8]) -> Result<SharedObject> {
     let header = Ehdr::parse(data).context("bad ELF header")?;
     let sections = header
         .sections(LE, data)
         .context("bad section header table")?;
     let shdrs: &'static [Shdr] = sections.iter().as_slice();
     let find = |t: u32| shdrs.iter().find(|s| s.sh_type(LE) == t);
-    let file_name = std::path::Path::new(name)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.to_string());
+    let file_name = needed_name.to_string(); // DT_SONAME replaces it below if present
     let Some(dynsym) = find(elf::SHT_DYNSYM) else {
         return Ok(SharedObject {
             name: name.to_string(),
@@ -222,7 +220,7 @@ pub fn dependency_names(
             missing.push(needed);
             continue;
         };
-        let Ok(dso) = parse(&path.to_string_lossy(), data) else {
+        let Ok(dso) = parse(&path.to_string_lossy(), &needed, data) else {
             missing.push(needed);
             continue;
         };

@@ -31,6 +31,7 @@ pub struct FileSpec {
 pub fn find_inputs(config: &Config) -> anyhow::Result<Vec<FileSpec>> {
     let mut search = Search {
         dirs: config.library_paths.clone(),
+        default_dirs: default_search_dirs(config),
         sysroot: config.sysroot.clone(),
         next_group: 0,
         files: Vec::new(),
@@ -91,9 +92,40 @@ enum Kind {
     Unknown,
 }
 
+/// The directories GNU ld searches after the `-L` ones, from its built-in linker script
+/// (`ld --verbose | grep SEARCH_DIR` on Debian's binutils 2.40, x86-64; Fedora's lib64
+/// directories are among them), each under the sysroot. `-nostdlib` drops them.
+pub const DEFAULT_SEARCH_DIRS: [&str; 12] = [
+    "/usr/local/lib/x86_64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu64",
+    "/usr/local/lib64",
+    "/lib64",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/usr/lib",
+    "/usr/x86_64-linux-gnu/lib64",
+    "/usr/x86_64-linux-gnu/lib",
+];
+
+/// The built-in search directories of this link (see [`DEFAULT_SEARCH_DIRS`]).
+pub fn default_search_dirs(config: &Config) -> Vec<PathBuf> {
+    if config.nostdlib {
+        return Vec::new();
+    }
+    DEFAULT_SEARCH_DIRS
+        .iter()
+        .map(|dir| crate::args::prefix_sysroot(config.sysroot.as_deref(), dir))
+        .collect()
+}
+
 struct Search {
     /// `-L` directories, then any `SEARCH_DIR`s scripts add.
     dirs: Vec<PathBuf>,
+    /// Searched after `dirs`.
+    default_dirs: Vec<PathBuf>,
     sysroot: Option<PathBuf>,
     next_group: u32,
     files: Vec<FileSpec>,
@@ -116,6 +148,7 @@ impl Search {
         };
         self.dirs
             .iter()
+            .chain(&self.default_dirs)
             .flat_map(|dir| candidates.iter().map(move |file| dir.join(file)))
             .find(|path| path.is_file())
             .ok_or_else(|| anyhow::anyhow!("cannot find -l{name}: No such file or directory"))
@@ -251,7 +284,12 @@ impl Search {
             Some(path)
         };
         if let Some(name) = name {
-            candidates.extend(self.dirs.iter().map(|dir| dir.join(&name)));
+            candidates.extend(
+                self.dirs
+                    .iter()
+                    .chain(&self.default_dirs)
+                    .map(|dir| dir.join(&name)),
+            );
         }
         candidates
             .into_iter()
