@@ -127,6 +127,8 @@ mod fixtures {
         dynamic_list => "dynamic_list.c",
         defsym => "defsym.c",
         gc_debug => "gc_debug.c",
+        large_model => "large_model.c",
+        large_model_shlib => "large_model_shlib.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

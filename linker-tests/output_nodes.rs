@@ -295,7 +295,14 @@ fn fatal_signal_removes_temporary_files() {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        run_step(Command::new("kill").args([&format!("-{signal}"), &pid]));
+        let number = if signal == "INT" {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        // SAFETY: kill(2) with a process id read from weld's temporary file name.
+        let sent = unsafe { libc::kill(pid.parse().unwrap(), number) };
+        assert_eq!(sent, 0, "cannot signal weld");
         let outcome = child.wait_with_output().unwrap();
         assert!(!outcome.status.success(), "a killed link succeeded");
         let stderr = String::from_utf8_lossy(&outcome.stderr);

@@ -1137,6 +1137,7 @@ pub(crate) fn scan_object(
                 | elf::R_X86_64_REX_GOTPCRELX
                 | elf::R_X86_64_GOT32
                 | elf::R_X86_64_GOT64
+                | elf::R_X86_64_GOTPLT64
                 | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address, r_sym),
                 elf::R_X86_64_GOTTPOFF
                     if !(tls_relaxed
@@ -1182,7 +1183,8 @@ pub(crate) fn scan_object(
                         ctx.display(symref)
                     ));
                 }
-                elf::R_X86_64_PLT32 if preemptible => {
+                // PLTOFF64: the large code model's call, `L - GOT`.
+                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64 if preemptible => {
                     if let SymRef::Global(id) = symref {
                         needs.add_plt(id, r_sym);
                     }

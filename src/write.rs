@@ -1401,11 +1401,23 @@ fn copy_and_relocate(
                 Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
                 None => continue,
             },
-            elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 => match got(GotKind::Address) {
-                Some(g) => g.wrapping_sub(got_base).wrapping_add(a as u64),
-                None => continue,
-            },
+            elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 | elf::R_X86_64_GOTPLT64 => {
+                match got(GotKind::Address) {
+                    Some(g) => g.wrapping_sub(got_base).wrapping_add(a as u64),
+                    None => continue,
+                }
+            }
             elf::R_X86_64_GOTOFF64 => sa.wrapping_sub(got_base),
+            // The large code model's call: the PLT entry (or the function itself when
+            // nothing can preempt it) relative to the GOT.
+            elf::R_X86_64_PLTOFF64 => {
+                let plt = match symref {
+                    SymRef::Global(id) if preemptible => layout.needs.plt_index.get(&id),
+                    _ => None,
+                };
+                plt.map_or(sa, |&i| layout.plt_address(i).wrapping_add(a as u64))
+                    .wrapping_sub(got_base)
+            }
             elf::R_X86_64_GOTPC32 | elf::R_X86_64_GOTPC64 => {
                 got_base.wrapping_add(a as u64).wrapping_sub(p)
             }
@@ -1568,6 +1580,8 @@ fn reloc_width(r_type: u32) -> usize {
         | elf::R_X86_64_GOTOFF64
         | elf::R_X86_64_GOTPC64
         | elf::R_X86_64_GOT64
+        | elf::R_X86_64_GOTPLT64
+        | elf::R_X86_64_PLTOFF64
         | elf::R_X86_64_GOTPCREL64
         | elf::R_X86_64_SIZE64
         | elf::R_X86_64_DTPOFF64

@@ -42,6 +42,8 @@ pub fn reloc_name(r_type: u32) -> String {
         elf::R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
         elf::R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
         elf::R_X86_64_GOT64 => "R_X86_64_GOT64",
+        elf::R_X86_64_PLTOFF64 => "R_X86_64_PLTOFF64",
+        elf::R_X86_64_GOTPLT64 => "R_X86_64_GOTPLT64",
         elf::R_X86_64_GOTPCREL64 => "R_X86_64_GOTPCREL64",
         elf::R_X86_64_GOTPC64 => "R_X86_64_GOTPC64",
         elf::R_X86_64_SIZE32 => "R_X86_64_SIZE32",
@@ -51,7 +53,7 @@ pub fn reloc_name(r_type: u32) -> String {
         elf::R_X86_64_IRELATIVE => "R_X86_64_IRELATIVE",
         elf::R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
         elf::R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
-        _ => return format!("relocation type {r_type}"),
+        _ => return format!("type {r_type}"),
     };
     name.to_string()
 }
