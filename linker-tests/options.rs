@@ -379,3 +379,93 @@ fn help_version_and_verbose_as_tools_read_them() {
         not_found.describe()
     );
 }
+
+/// `-Map`: every output section with the address and size readelf shows, the kept input
+/// sections of the program's own files under them, the symbols with the addresses nm
+/// shows, and the sections --gc-sections dropped.
+#[test]
+fn map_file_matches_the_output() {
+    let tmp = gc_fixture("options-map");
+    let linker = LinkerUnderTest::get().path;
+    let outcome = link_gc_program(&tmp, &linker, "prog", &["-Map=prog.map", "--gc-sections"]);
+    assert!(outcome.status.success(), "{}", outcome.describe());
+    let map = std::fs::read_to_string(tmp.join("prog.map")).unwrap();
+    let (discarded, memory_map) = map.split_once("Linker script and memory map").unwrap();
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    // Output sections: `NAME 0xADDR 0xSIZE` at the start of a line (a long name alone).
+    let headers = run_step(Command::new("readelf").arg("-SW").arg(tmp.join("prog")));
+    let mut checked = 0;
+    let lines: Vec<&str> = memory_map.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with('.') {
+            continue;
+        }
+        let mut words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() == 1 {
+            words.extend(lines[i + 1].split_whitespace());
+        }
+        let parse = |w: Option<&&str>| {
+            w.and_then(|w| w.strip_prefix("0x"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+        };
+        // (GNU ld's maps also have script lines starting with '.'.)
+        let (Some(addr), Some(size)) = (parse(words.get(1)), parse(words.get(2))) else {
+            continue;
+        };
+        let name = words[0];
+        if addr == 0 || size == 0 {
+            continue; // not loaded (debug, .comment, .symtab), or empty (GNU ld lists those)
+        }
+        let shown = headers.stdout_text().lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.windows(5).any(|w| {
+                w[0] == name
+                    && u64::from_str_radix(w[2], 16).ok() == Some(addr)
+                    && u64::from_str_radix(w[4], 16).ok() == Some(size)
+            })
+        });
+        assert!(
+            shown,
+            "{name} at {addr:#x}, {size:#x} bytes is not what readelf shows"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 8,
+        "only {checked} output sections in the map:\n{map}"
+    );
+    // Symbols: `                0xADDR                NAME`.
+    let nm = run_step(Command::new("nm").arg(tmp.join("prog"))).stdout_text();
+    let mut symbols = 0;
+    for line in memory_map
+        .lines()
+        .filter(|l| l.starts_with("                0x"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // (A long section name's second line has an address and a size.)
+        // (GNU ld also lists PLT entries as `name@@VERSION`.)
+        if words.len() != 2 || words[1].starts_with("0x") || words[1].contains('@') {
+            continue;
+        }
+        let (addr, name) = (hex(words[0]), words[1]);
+        let in_nm = nm.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() == 3 && w[2] == name && u64::from_str_radix(w[0], 16).ok() == Some(addr)
+        });
+        assert!(in_nm, "map: {name} at {addr:#x}; nm says otherwise");
+        symbols += 1;
+    }
+    assert!(symbols >= 3, "{map}");
+    for expected in [
+        " .text.main     0x",
+        " .text.used     0x",
+        "                0x",
+    ] {
+        assert!(memory_map.contains(expected), "no {expected:?} in:\n{map}");
+    }
+    assert!(memory_map.contains("main.o\n") && memory_map.contains("./libparts.a(parts.o)\n"));
+    assert!(
+        discarded.contains(" .text.unused   0x0000000000000000        0xb ./libparts.a(parts.o)"),
+        "{discarded}"
+    );
+}

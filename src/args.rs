@@ -205,6 +205,10 @@ pub struct Config {
     /// `--image-base=N` / `-Ttext-segment=N`.
     pub image_base: Option<u64>,
     /// `--pop-state` / `--push-state` are applied during parsing; nothing to record.
+    /// `-Map FILE`.
+    pub map_file: Option<PathBuf>,
+    /// `-M`/`--print-map`: the map on standard output.
+    pub print_map: bool,
     /// `-d`/`-dc`/`-dp`.
     pub define_common: bool,
     /// `--trace` / `-t`.
@@ -592,6 +596,7 @@ impl State {
             'r' | 'i' => "relocatable",
             't' => "trace",
             'x' => "discard-all",
+            'M' => "print-map",
             'X' => "discard-locals",
             'q' => "emit-relocs",
             'n' => "nmagic",
@@ -818,8 +823,10 @@ impl State {
             "Ttext" | "Tdata" | "Tbss" | "Tldata" => {
                 anyhow::bail!("option {} is not supported", value.opt)
             }
-            "Map" | "print-map" | "cref" | "print-memory-usage" => {
-                return Err(unsupported(value.opt, "weld writes no link map yet"))
+            "Map" => config.map_file = Some(value.required()?.into()),
+            "print-map" => config.print_map = true,
+            "cref" | "print-memory-usage" => {
+                return Err(unsupported(value.opt, "the link map has no cross-reference table or memory usage"))
             }
             "icf" => {
                 let mode = value.required()?;
@@ -1418,8 +1425,12 @@ mod tests {
             config.unresolved_symbols,
             UnresolvedSymbols::IgnoreInSharedLibs
         );
+        assert_eq!(
+            parse_ok(&["-Map=out.map"]).map_file,
+            Some(PathBuf::from("out.map"))
+        );
         for refused in [
-            "-Map=out.map",
+            "--cref",
             "--unresolved-symbols=ignore-all",
             "--icf=all",
             "-q",

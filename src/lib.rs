@@ -14,6 +14,7 @@ pub mod incremental;
 pub mod inputs;
 pub mod layout;
 pub mod lean;
+pub mod map;
 pub mod merge;
 pub mod output;
 pub mod relocatable;
@@ -86,8 +87,10 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
         // No state next to /dev/null or a FIFO: such an output is written whole every time.
         && config.output_node == output::OutputNode::Regular
-        // -y reports on every input, which only a full link reads.
+        // -y and the map report on every input, which only a full link reads.
         && config.trace_symbols.is_empty()
+        && config.map_file.is_none()
+        && !config.print_map
 }
 
 fn run_config(mut config: args::Config) -> Result<()> {
@@ -202,6 +205,9 @@ impl PhaseTimer {
 pub fn link(config: &args::Config) -> Result<()> {
     let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
+        if config.map_file.is_some() || config.print_map {
+            bail!("option -Map is not supported with -r: weld writes maps of final links");
+        }
         if config.define_common {
             bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
         }
@@ -320,6 +326,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
     report_undefined(config, &resolution, &undefined)?;
+    write_map(config, &resolution, &layout)?;
     let ctx = layout::Context {
         config,
         res: &resolution,
@@ -656,6 +663,26 @@ fn print_stats(
         layout.dynamic.dynsyms.len(),
         output_bytes
     );
+}
+
+/// `-Map FILE`, `-M`: the link map (`map`).
+fn write_map(
+    config: &args::Config,
+    res: &resolve::Resolution,
+    layout: &layout::Layout,
+) -> Result<()> {
+    if config.map_file.is_none() && !config.print_map {
+        return Ok(());
+    }
+    let text = map::render(res, layout);
+    if config.print_map {
+        print!("{text}");
+    }
+    if let Some(path) = &config.map_file {
+        std::fs::write(path, &text)
+            .with_context(|| format!("cannot write map file {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `-t`/`--trace`: each input file on standard output, as GNU ld prints them (archives by
