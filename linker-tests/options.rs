@@ -469,3 +469,70 @@ fn map_file_matches_the_output() {
         "{discarded}"
     );
 }
+
+/// `-init`/`-fini` name the functions DT_INIT and DT_FINI call (a library's, here), as in
+/// GNU ld; `-R FILE` (not a directory) is GNU ld's --just-symbols, which weld refuses.
+#[test]
+fn init_and_fini_functions() {
+    let tmp = TempDir::new("options-init-fini");
+    std::fs::write(
+        tmp.join("lib.c"),
+        "#include <stdio.h>\nvoid lib_start(void) { puts(\"lib start\"); }\n\
+         void lib_end(void) { puts(\"lib end\"); }\nint lib_value(void) { return 7; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("main.c"),
+        "#include <stdio.h>\nint lib_value(void);\n\
+         int main(void) { printf(\"main %d\\n\", lib_value()); return 0; }\n",
+    )
+    .unwrap();
+    let linker = LinkerUnderTest::get().path;
+    let wrapper = tmp.join("ld");
+    write_ld_wrapper(&wrapper, &linker);
+    let mut outputs = Vec::new();
+    for (dir, driver_b) in [("ours", Some(&wrapper)), ("theirs", None)] {
+        std::fs::create_dir(tmp.join(dir)).unwrap();
+        let mut lib = Command::new("gcc");
+        if let Some(b) = driver_b {
+            lib.arg(format!("-B{}/", b.display()));
+        }
+        lib.args([
+            "-shared",
+            "-fPIC",
+            "lib.c",
+            "-Wl,-init=lib_start,-fini=lib_end",
+            "-o",
+        ])
+        .arg(format!("{dir}/libif.so"))
+        .current_dir(tmp.path());
+        run_step(&mut lib);
+        run_step(
+            Command::new("gcc")
+                .args(["main.c", "-o"])
+                .arg(format!("{dir}/prog"))
+                .arg(format!("-L{dir}"))
+                .args(["-lif", "-Wl,-rpath,$ORIGIN"])
+                .current_dir(tmp.path()),
+        );
+        let out = Command::new(tmp.join(dir).join("prog")).output().unwrap();
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert_eq!(outputs[0], "lib start\nmain 7\nlib end\n");
+    assert_eq!(outputs[0], outputs[1]);
+    if LinkerUnderTest::get().is_weld {
+        let refused = run(
+            Command::new(&linker)
+                .args(["-R", "lib.c", "main.o"])
+                .current_dir(tmp.path()),
+            b"",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert!(
+            refused.stderr_text().contains("--just-symbols"),
+            "{}",
+            refused.describe()
+        );
+    }
+}

@@ -121,6 +121,9 @@ pub struct Config {
     pub sysroot: Option<PathBuf>,
     /// `-e`/`--entry`.
     pub entry: Option<String>,
+    /// `-init`/`-fini`: the functions DT_INIT and DT_FINI name (default `_init`, `_fini`).
+    pub init: Option<String>,
+    pub fini: Option<String>,
     /// `-shared` / `-Bshareable`.
     pub shared: bool,
     /// `-pie` / `--pic-executable` (last of `-pie`/`-no-pie` wins).
@@ -683,7 +686,17 @@ impl State {
             "dynamic-linker" => config.dynamic_linker = Some(value.required()?),
             "no-dynamic-linker" => config.no_dynamic_linker = true,
             "soname" => config.soname = Some(value.required()?),
-            "rpath" => config.rpath.push(value.required()?),
+            "rpath" => {
+                let dir = value.required()?;
+                // GNU ld: `-R FILE` that is not a directory means --just-symbols.
+                if value.opt == "-R" && std::path::Path::new(&dir).is_file() {
+                    return Err(unsupported(
+                        &format!("-R {dir}"),
+                        "--just-symbols (a file's symbols without its contents) is not implemented",
+                    ));
+                }
+                config.rpath.push(dir);
+            }
             "rpath-link" => config.rpath_link.push(value.required()?),
             "enable-new-dtags" => config.new_dtags = true,
             "disable-new-dtags" => config.new_dtags = false,
@@ -863,6 +876,15 @@ impl State {
             "plugin-opt" => config.plugin_opts.push(value.required()?),
 
             // Diagnostics and the linker's own behaviour.
+            "thread-count" => {
+                let count = value.required()?;
+                match count.parse::<usize>() {
+                    Ok(n) if n > 0 => config.threads = Some(n),
+                    _ => return Err(value.invalid(&count)),
+                }
+            }
+            "init" => config.init = Some(value.required()?),
+            "fini" => config.fini = Some(value.required()?),
             "threads" => {
                 let count = value
                     .optional()

@@ -471,11 +471,18 @@ pub fn tags(
             .lookup(name)
             .filter(|&id| matches!(ctx.res.symbols.get(id).def, Def::Defined { .. }))
     };
-    if let (Some(id), true) = (defined(b"_init"), present(".init")) {
-        t.push((elf::DT_INIT, Sym(id)));
-    }
-    if let (Some(id), true) = (defined(b"_fini"), present(".fini")) {
-        t.push((elf::DT_FINI, Sym(id)));
+    // `_init`/`_fini` when `.init`/`.fini` exist; `-init`/`-fini` name any function.
+    for (named, default, section, tag) in [
+        (&config.init, "_init", ".init", elf::DT_INIT),
+        (&config.fini, "_fini", ".fini", elf::DT_FINI),
+    ] {
+        let id = match named {
+            Some(name) => defined(name.as_bytes()),
+            None => defined(default.as_bytes()).filter(|_| present(section)),
+        };
+        if let Some(id) = id {
+            t.push((tag, Sym(id)));
+        }
     }
     for (name, addr_tag, size_tag) in [
         (

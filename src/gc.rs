@@ -170,8 +170,12 @@ pub fn mark_live(
         }
     }
     // The init and fini functions named in .dynamic.
-    for name in [&b"_init"[..], b"_fini"] {
-        root_symbol(name, &mut queue);
+    let config = ctx.config;
+    for name in [
+        config.init.as_deref().unwrap_or("_init"),
+        config.fini.as_deref().unwrap_or("_fini"),
+    ] {
+        root_symbol(name.as_bytes(), &mut queue);
     }
     for u in &ctx.config.undefined {
         root_symbol(u.as_bytes(), &mut queue);

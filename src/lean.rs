@@ -1361,7 +1361,10 @@ pub(crate) fn update(
             return fallback("the entry point is not where the state says");
         }
     }
-    for name in ["_init", "_fini"] {
+    for name in [
+        config.init.as_deref().unwrap_or("_init"),
+        config.fini.as_deref().unwrap_or("_fini"),
+    ] {
         if lean_id_of(name).is_some_and(|(t, _)| moved.contains(&t)) {
             return fallback(format!("{name} moved"));
         }
