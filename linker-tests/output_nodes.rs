@@ -331,31 +331,41 @@ fn output_in_an_unwritable_directory_is_written_in_place() {
             .arg(&expected)
             .arg(tmp.join("hello.o")),
     );
-    let dir = tmp.join("locked");
+    use std::os::unix::fs::PermissionsExt;
+    // Root writes anywhere: as root, link as nobody instead, who owns the file, not the
+    // directory. Nobody must reach the linker and the input: a directory under /tmp holds
+    // copies (the checkout may be under a private home, as /root is).
+    let shared = std::env::temp_dir().join(format!("weld-readonly-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shared);
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (linker_copy, input) = (shared.join("linker"), shared.join("hello.o"));
+    std::fs::copy(&linker, &linker_copy).unwrap();
+    std::fs::copy(tmp.join("hello.o"), &input).unwrap();
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let dir = shared.join("locked");
     std::fs::create_dir(&dir).unwrap();
     let out = dir.join("out.o");
     std::fs::write(&out, b"old").unwrap();
-    use std::os::unix::fs::PermissionsExt;
     let mut cmd;
     if is_root() {
-        // Root writes anywhere: link as nobody instead, who owns the file, not the directory.
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(tmp.join("hello.o"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
         cmd = Command::new("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(&linker);
+            .arg(&linker_copy);
     } else {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
-        cmd = Command::new(&linker);
+        cmd = Command::new(&linker_copy);
     }
-    cmd.args(["-r", "-o"]).arg(&out).arg(tmp.join("hello.o"));
+    cmd.args(["-r", "-o"]).arg(&out).arg(&input);
     let outcome = run(&mut cmd, b"", Duration::from_secs(60)).unwrap();
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+    let written = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&shared);
     assert!(outcome.status.success(), "{}", outcome.describe());
     assert!(
-        std::fs::read(&out).unwrap() == std::fs::read(&expected).unwrap(),
+        written == std::fs::read(&expected).unwrap(),
         "the output written in place differs from a new one"
     );
 }
