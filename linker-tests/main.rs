@@ -129,6 +129,7 @@ mod fixtures {
         gc_debug => "gc_debug.c",
         large_model => "large_model.c",
         large_model_shlib => "large_model_shlib.c",
+        large_model_tls => "large_model_tls.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

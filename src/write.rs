@@ -1449,13 +1449,14 @@ fn copy_and_relocate(
             },
             elf::R_X86_64_TLSGD if preemptible => {
                 let g = got(GotKind::TpOff).unwrap_or(0);
-                if off >= 4 && arch::relax_gd_to_ie(out, off - 4) {
-                    let at = off - 4 + 12;
+                if let Some(seq) = arch::gd_sequence(out, off) {
+                    arch::relax_gd_to_ie(out, seq);
+                    let at = seq.start + 12;
                     let rel = g.wrapping_sub(base_addr + at as u64 + 4);
                     put_u32(out, at, rel as u32);
                     skip_next = relocs
                         .get(i + 1)
-                        .is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + seq.call_reloc_delta());
                     continue;
                 }
                 errors.push(format!(
@@ -1469,10 +1470,11 @@ fn copy_and_relocate(
             }
             elf::R_X86_64_TLSGD => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
-                if off >= 4 && arch::relax_gd_to_le(out, off - 4, v) {
+                if let Some(seq) = arch::gd_sequence(out, off) {
+                    arch::relax_gd_to_le(out, seq, v);
                     skip_next = relocs
                         .get(i + 1)
-                        .is_some_and(|n| n.r_offset.get(LE) == in_off + 8);
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + seq.call_reloc_delta());
                     continue;
                 }
                 errors.push(format!(

@@ -58,28 +58,71 @@ pub fn reloc_name(r_type: u32) -> String {
     name.to_string()
 }
 
-/// The 16 bytes of a general-dynamic sequence at `at`, if that is what they are:
-/// `data16 lea x@tlsgd(%rip),%rdi; data16 data16 rex64 call __tls_get_addr@PLT`.
-fn gd_sequence(buf: &mut [u8], at: usize) -> Option<&mut [u8]> {
-    let code = buf.get_mut(at..at + 16)?;
-    (code[..4] == [0x66, 0x48, 0x8d, 0x3d] && code[8..12] == [0x66, 0x66, 0x48, 0xe8])
-        .then_some(code)
+/// The general-dynamic sequence whose TLSGD displacement is at `off`, if that is what the
+/// bytes are: the small code model's 16 bytes from `off - 4`,
+/// `66 48 8d 3d <tlsgd>` (data16 lea x@tlsgd(%rip),%rdi) and
+/// `66 66 48 e8 <plt32>` (data16 data16 rex64 call __tls_get_addr@PLT);
+/// or the large code model's 22 bytes from `off - 3`, `48 8d 3d <tlsgd>` (lea),
+/// `48 b8 <pltoff64>` (movabs $__tls_get_addr@pltoff,%rax), `48 01 d8` or another base
+/// register (add %rbx,%rax: the GOT) and `ff d0` (call *%rax). Returns its start.
+/// Either way the rewrite puts 12 bytes of code and a 32-bit field at `start + 12`; the
+/// large sequence's last 6 bytes become a nop.
+pub fn gd_sequence(buf: &[u8], off: usize) -> Option<GdSequence> {
+    if let Some(code) = off.checked_sub(4).and_then(|at| buf.get(at..at + 16)) {
+        if code[..4] == [0x66, 0x48, 0x8d, 0x3d] && code[8..12] == [0x66, 0x66, 0x48, 0xe8] {
+            return Some(GdSequence {
+                start: off - 4,
+                large: false,
+            });
+        }
+    }
+    let code = off.checked_sub(3).and_then(|at| buf.get(at..at + 22))?;
+    (code[..3] == [0x48, 0x8d, 0x3d]
+        && code[7..9] == [0x48, 0xb8]
+        && matches!(code[17], 0x48 | 0x4c)
+        && code[18] == 0x01
+        && code[20..22] == [0xff, 0xd0])
+    .then_some(GdSequence {
+        start: off - 3,
+        large: true,
+    })
 }
 
-/// General dynamic -> local exec. `buf[at..]` holds
-/// `66 48 8d 3d <tlsgd>` (lea x@tlsgd(%rip),%rdi) followed by
-/// `66 66 48 e8 <plt32>` (call __tls_get_addr@PLT), with `at` = r_offset - 4.
-/// Rewritten to `mov %fs:0,%rax; lea x@tpoff(%rax),%rax`.
-pub fn relax_gd_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
-    let Some(code) = gd_sequence(buf, at) else {
-        return false;
-    };
+/// Where a general-dynamic sequence is (see [`gd_sequence`]).
+#[derive(Clone, Copy, Debug)]
+pub struct GdSequence {
+    pub start: usize,
+    /// The large code model's form: the call's relocation (PLTOFF64) is at `start + 9`,
+    /// not `start + 12`.
+    pub large: bool,
+}
+
+impl GdSequence {
+    /// Offset from the TLSGD relocation to the call's (`__tls_get_addr`) relocation.
+    pub fn call_reloc_delta(self) -> u64 {
+        if self.large {
+            6
+        } else {
+            8
+        }
+    }
+}
+
+/// `nopw 0x0(%rax,%rax,1)`: the 6 bytes after a rewritten large-model sequence.
+const NOP6: [u8; 6] = [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+/// General dynamic -> local exec: the sequence becomes
+/// `mov %fs:0,%rax; lea x@tpoff(%rax),%rax` (then a nop in the large model).
+pub fn relax_gd_to_le(buf: &mut [u8], seq: GdSequence, tpoff: i32) {
+    let code = &mut buf[seq.start..];
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
         0x48, 0x8d, 0x80, // lea tpoff(%rax),%rax
     ]);
     code[12..16].copy_from_slice(&tpoff.to_le_bytes());
-    true
+    if seq.large {
+        code[16..22].copy_from_slice(&NOP6);
+    }
 }
 
 /// Local dynamic -> local exec. `buf[at..]` holds `48 8d 3d <tlsld>` (lea x@tlsld(%rip),%rdi)
@@ -96,6 +139,17 @@ pub fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
     if code[7] == 0xe8 {
         code[..12].copy_from_slice(&[0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);
         12
+    } else if code.len() >= 22
+        && code[7..9] == [0x48, 0xb8]
+        && matches!(code[17], 0x48 | 0x4c)
+        && code[18] == 0x01
+        && code[20..22] == [0xff, 0xd0]
+    {
+        // The large code model: movabs $__tls_get_addr@pltoff,%rax; add %rbx,%rax;
+        // call *%rax. The load of %fs:0, then a 10-byte nop.
+        code[..12].copy_from_slice(&[0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);
+        code[12..22].copy_from_slice(&[0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0]);
+        22
     } else if code.len() >= 13 && code[7..9] == [0xff, 0x15] {
         code[..13].copy_from_slice(&[
             0x66, 0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0,
@@ -219,17 +273,17 @@ pub const PLT_ENTRY: [u8; 16] = [
 ];
 
 /// General dynamic -> initial exec (the symbol lives in another module of an executable):
-/// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax`. The rel32 at `at + 12` is filled in by the
-/// caller relative to `at + 16`.
-pub fn relax_gd_to_ie(buf: &mut [u8], at: usize) -> bool {
-    let Some(code) = gd_sequence(buf, at) else {
-        return false;
-    };
+/// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax` (then a nop in the large model). The rel32
+/// at `start + 12` is filled in by the caller relative to `start + 16`.
+pub fn relax_gd_to_ie(buf: &mut [u8], seq: GdSequence) {
+    let code = &mut buf[seq.start..];
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
         0x48, 0x03, 0x05, // add x@gottpoff(%rip),%rax
     ]);
-    true
+    if seq.large {
+        code[16..22].copy_from_slice(&NOP6);
+    }
 }
 
 /// TLS descriptor -> initial exec: `lea x@tlsdesc(%rip),%reg` becomes
