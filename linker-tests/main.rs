@@ -130,6 +130,7 @@ mod fixtures {
         large_model => "large_model.c",
         large_model_shlib => "large_model_shlib.c",
         large_model_tls => "large_model_tls.c",
+        unique_symbols => "unique_symbols.cc",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

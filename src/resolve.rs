@@ -85,7 +85,7 @@ impl Resolution {
 #[derive(Clone, Copy, Debug)]
 pub struct DefinedAt {
     pub file: u32,
-    /// Section index in the low 24 bits, `STT_*` type above.
+    /// Section index in the low 24 bits, `st_info` (binding and type) above.
     shndx_type: u32,
     pub value: u64,
 }
@@ -102,7 +102,13 @@ impl DefinedAt {
     }
 
     pub fn st_type(self) -> u8 {
-        (self.shndx_type >> 24) as u8
+        (self.shndx_type >> 24) as u8 & 0xf
+    }
+
+    /// `STB_GNU_UNIQUE` (C++ inline and template statics, one copy per process even across
+    /// libraries loaded with RTLD_LOCAL): the output keeps the binding, as GNU ld does.
+    pub fn is_unique(self) -> bool {
+        (self.shndx_type >> 28) as u8 == elf::STB_GNU_UNIQUE
     }
 
     /// For each symbol of `symbols`, with its size.
@@ -124,7 +130,7 @@ impl DefinedAt {
                     }
                     let at = DefinedAt {
                         file: file.0,
-                        shndx_type: shndx | u32::from(st.st_type()) << 24,
+                        shndx_type: shndx | u32::from(st.st_info) << 24,
                         value: st.st_value.get(LE),
                     };
                     (at, st.st_size.get(LE))

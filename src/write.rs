@@ -967,7 +967,13 @@ pub(crate) fn defined_dynsym(
         ),
         _ => (section_index_of(layout, addr, false), addr),
     };
-    let b = if weak { elf::STB_WEAK } else { elf::STB_GLOBAL };
+    let b = match (weak, st.st_bind()) {
+        (true, _) => elf::STB_WEAK,
+        // C++ inline and template statics: one copy per process, which the loader finds
+        // by this binding (GNU ld keeps it in .dynsym too).
+        (false, elf::STB_GNU_UNIQUE) => elf::STB_GNU_UNIQUE,
+        (false, _) => elf::STB_GLOBAL,
+    };
     (
         (b << 4) | st_type,
         st.st_other & 3,
@@ -1841,22 +1847,22 @@ pub(crate) fn global_entry(
         Def::Defined { file, sym, weak } => {
             // Where and how big, from the resolution's tables: the defining object's symbol
             // table is not read again.
-            let (target, st_type, size) = match ctx.res.defined(id) {
-                Some((at, size)) => (defined_target(at), at.st_type(), size),
+            let (target, st_type, size, unique) = match ctx.res.defined(id) {
+                Some((at, size)) => (defined_target(at), at.st_type(), size, at.is_unique()),
                 None => {
                     let (_, target, st_type) = ctx.target(file, sym as usize);
                     let st = &ctx.res.objects[file.0 as usize].obj.symbols[sym as usize];
-                    (target, st_type, st.st_size.get(LE))
+                    let unique = st.st_bind() == elf::STB_GNU_UNIQUE;
+                    (target, st_type, st.st_size.get(LE), unique)
                 }
             };
             let addr = layout.target_address(target)?;
-            (
-                addr,
-                size,
-                st_type,
-                if weak { elf::STB_WEAK } else { elf::STB_GLOBAL },
-                matches!(target, Target::Abs(_)),
-            )
+            let bind = match (weak, unique) {
+                (true, _) => elf::STB_WEAK,
+                (false, true) => elf::STB_GNU_UNIQUE,
+                (false, false) => elf::STB_GLOBAL,
+            };
+            (addr, size, st_type, bind, matches!(target, Target::Abs(_)))
         }
         Def::Common { size, .. } => {
             let addr = layout.target_address(Target::Common(id))?;
