@@ -131,6 +131,7 @@ mod fixtures {
         large_model_shlib => "large_model_shlib.c",
         large_model_tls => "large_model_tls.c",
         unique_symbols => "unique_symbols.cc",
+        nested_functions => "nested_functions.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

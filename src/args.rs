@@ -70,7 +70,8 @@ pub enum UnresolvedSymbols {
 pub struct ZOptions {
     pub relro: bool,
     pub now: bool,
-    pub execstack: bool,
+    /// `-z execstack`/`-z noexecstack`; `None`: the inputs decide (`layout::executable_stack`).
+    pub execstack: Option<bool>,
     /// `-z text` (default true for weld's purposes: `-z notext` sets false).
     pub text: bool,
     pub origin: bool,
@@ -91,7 +92,7 @@ impl Default for ZOptions {
         ZOptions {
             relro: true,
             now: false,
-            execstack: false,
+            execstack: None,
             text: true,
             origin: false,
             nodelete: false,
@@ -1005,8 +1006,8 @@ impl State {
             "norelro" => z.relro = false,
             "now" => z.now = true,
             "lazy" => z.now = false,
-            "execstack" => z.execstack = true,
-            "noexecstack" => z.execstack = false,
+            "execstack" => z.execstack = Some(true),
+            "noexecstack" => z.execstack = Some(false),
             "text" => z.text = true,
             "notext" | "textoff" => z.text = false,
             "origin" => z.origin = true,
@@ -1355,7 +1356,7 @@ mod tests {
             "no-such-keyword",
         ]);
         let z = &config.z;
-        assert!(z.relro && z.now && !z.execstack && !z.text);
+        assert!(z.relro && z.now && z.execstack == Some(false) && !z.text);
         assert_eq!(z.stack_size, Some(1 << 20));
         assert!(z.start_stop_gc && z.defs);
         assert!(parse_err(&["-z", "max-page-size=0x200000"]).contains("4096-byte pages"));

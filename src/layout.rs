@@ -1457,6 +1457,43 @@ fn early_merges(config: &Config, res: &Resolution) -> Vec<EarlyMerge> {
         .collect()
 }
 
+/// Whether the output's stack must be executable, as GNU ld decides on x86-64: `-z execstack`
+/// or `-z noexecstack` if given; otherwise yes when an object asks for it (its
+/// `.note.GNU-stack` is SHF_EXECINSTR: GCC's nested-function trampolines live on the stack)
+/// or has no `.note.GNU-stack` at all (old assembly). Each such object gets GNU ld's warning
+/// when `warn`.
+pub fn executable_stack(config: &Config, res: &Resolution, warn: bool) -> bool {
+    if let Some(forced) = config.z.execstack {
+        return forced;
+    }
+    let mut executable = false;
+    for object in &res.objects {
+        let Some(reason) = wants_executable_stack(&object.obj) else {
+            continue;
+        };
+        executable = true;
+        if warn {
+            crate::diag::warn(format_args!("{}: {reason}", object.name));
+        }
+    }
+    executable
+}
+
+/// Why an object asks for an executable stack (GNU ld's words), if it does.
+pub fn wants_executable_stack(obj: &crate::inputs::elf::ObjectFile) -> Option<&'static str> {
+    let note = obj
+        .section_names
+        .iter()
+        .position(|name| *name == b".note.GNU-stack");
+    match note {
+        None => Some("missing .note.GNU-stack section implies executable stack"),
+        Some(s) if obj.shdrs[s].sh_flags.get(LE) & u64::from(elf::SHF_EXECINSTR) != 0 => {
+            Some("requires executable stack (because the .note.GNU-stack section is executable)")
+        }
+        Some(_) => None,
+    }
+}
+
 pub fn compute(
     config: &Config,
     res: &Resolution,
@@ -2457,7 +2494,13 @@ pub fn compute(
     ));
     segments.push(Segment {
         p_type: elf::PT_GNU_STACK,
-        p_flags: elf::PF_R | elf::PF_W | if config.z.execstack { elf::PF_X } else { 0 },
+        p_flags: elf::PF_R
+            | elf::PF_W
+            | if executable_stack(config, res, true) {
+                elf::PF_X
+            } else {
+                0
+            },
         offset: 0,
         vaddr: 0,
         filesz: 0,

@@ -269,6 +269,10 @@ fn parse_object(
     let Ok(obj) = ObjectFile::parse(source.data.unwrap_or(&[])) else {
         return fallback(format!("{name} cannot be read"));
     };
+    // The stack's executability is decided once for the whole output (PT_GNU_STACK).
+    if layout::wants_executable_stack(&obj).is_some() {
+        return fallback(format!("{name} asks for an executable stack"));
+    }
     if obj.versioned || obj.lto || !obj.decompressed.is_empty() {
         return fallback(format!(
             "{name} has versioned symbols, LTO code or compressed sections"

@@ -173,7 +173,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
     sections.push(OutSection {
         name: b".note.GNU-stack".to_vec(),
         sh_type: elf::SHT_PROGBITS,
-        flags: if config.z.execstack {
+        flags: if crate::layout::executable_stack(config, res, false) {
             u64::from(elf::SHF_EXECINSTR)
         } else {
             0
