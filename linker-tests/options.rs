@@ -275,6 +275,29 @@ fn dependency_file_stack_size_and_fatal_warnings() {
     );
     assert!(!failed.status.success(), "{}", failed.describe());
     assert!(!tmp.join("warned").exists());
+    // In incremental mode too, and every time, for a warning layout prints (an object
+    // without .note.GNU-stack): no state lets a second run pass without it.
+    std::fs::write(tmp.join("nonote.s"), ".globl helper\nhelper:\n  ret\n").unwrap();
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "nonote.s"])
+            .current_dir(tmp.path()),
+    );
+    for round in 0..2 {
+        let mut cmd = Command::new("gcc");
+        cmd.arg(format!("-B{}/", tmp.join("ld-warned").display()))
+            .args(["main.o", "nonote.o", "-L.", "-lparts", "-o", "warned-incr"])
+            .arg("-Wl,--fatal-warnings")
+            .env("WELD_INCREMENTAL", "1")
+            .current_dir(tmp.path());
+        let outcome = run(&mut cmd, b"", Duration::from_secs(60)).unwrap();
+        assert!(
+            !outcome.status.success(),
+            "round {round}: {}",
+            outcome.describe()
+        );
+        assert!(!tmp.join("warned-incr").exists());
+    }
 }
 
 /// `-T` scripts are read, never ignored: INPUT works, SECTIONS is an error naming the file.

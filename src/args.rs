@@ -115,6 +115,9 @@ pub struct Config {
     pub output: PathBuf,
     /// What `output` is: set by the link from the file system, not by the command line.
     pub output_node: crate::output::OutputNode,
+    /// `-o` as written, before `output::locate` followed a symbolic link (what a failed
+    /// link removes and the dependency file names).
+    pub output_arg: PathBuf,
     /// Inputs and group markers in command-line order.
     pub inputs: Vec<InputArg>,
     /// `-L` directories in order (with `=`/`$SYSROOT` prefixes already replaced by the sysroot).

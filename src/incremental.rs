@@ -1227,20 +1227,23 @@ pub fn apply(
         }
         return written;
     }
-    let tmp = crate::temp::TempPath::new(crate::output::temp_path(output));
-    std::fs::copy(output, tmp.path()).with_context(|| {
+    let tmp_name = crate::output::temp_path(output);
+    // (Read too: the patch compares each page with the copy's before writing it.)
+    let (tmp, mut file) = crate::temp::TempPath::create(tmp_name.clone())
+        .with_context(|| format!("cannot create {}", tmp_name.display()))?;
+    let copied = std::fs::File::open(output).and_then(|mut source| {
+        // std copies File to File with copy_file_range (a reflink where the file system
+        // has them).
+        std::io::copy(&mut source, &mut file)?;
+        file.set_permissions(source.metadata()?.permissions())
+    });
+    copied.with_context(|| {
         format!(
             "cannot copy {} to {}",
             output.display(),
             tmp.path().display()
         )
     })?;
-    // (Read too: the patch compares each page with the copy's before writing it.)
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(tmp.path())
-        .with_context(|| format!("cannot open {}", tmp.path().display()))?;
     let written =
         write_ranges(&file).with_context(|| format!("cannot patch {}", tmp.path().display()))?;
     std::fs::rename(tmp.path(), output).with_context(|| {

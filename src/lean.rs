@@ -259,18 +259,35 @@ fn first_holders(state: &State, files: &[usize]) -> FxHashMap<u64, usize> {
     first
 }
 
+/// Whether an ELF file's PT_GNU_STACK has PF_X.
+fn stack_is_executable(elf: &[u8]) -> bool {
+    let word = |at: usize, n: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + n)?;
+        Some(bytes.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b)))
+    };
+    let (Some(phoff), Some(phnum)) = (word(0x20, 8), word(0x38, 2)) else {
+        return false;
+    };
+    (0..phnum as usize).any(|i| {
+        let at = phoff as usize + 56 * i;
+        word(at, 4) == Some(u64::from(elf::PT_GNU_STACK))
+            && word(at + 4, 4).is_some_and(|flags| flags & u64::from(elf::PF_X) != 0)
+    })
+}
+
 /// Parses an object and marks the sections of COMDAT groups an earlier object holds.
 fn parse_object(
     source: &Source,
     file: usize,
     first_holder: &FxHashMap<u64, usize>,
+    inputs_decide_stack: bool,
 ) -> Result<LoadedObject> {
     let name = source.name.clone().unwrap_or_default();
     let Ok(obj) = ObjectFile::parse(source.data.unwrap_or(&[])) else {
         return fallback(format!("{name} cannot be read"));
     };
     // The stack's executability is decided once for the whole output (PT_GNU_STACK).
-    if layout::wants_executable_stack(&obj).is_some() {
+    if inputs_decide_stack && layout::wants_executable_stack(&obj).is_some() {
         return fallback(format!("{name} asks for an executable stack"));
     }
     if obj.versioned || obj.lto || !obj.decompressed.is_empty() {
@@ -863,7 +880,7 @@ pub(crate) fn update(
     let parsed: Vec<Result<LoadedObject>> = changed
         .par_iter()
         .map(|&f| {
-            let object = parse_object(&sources[f], f, &first_holder)?;
+            let object = parse_object(&sources[f], f, &first_holder, config.z.execstack.is_none())?;
             let r = &state.objects[f];
             if incremental::interface_hash(&object) != r.interface {
                 return fallback(format!(
@@ -1081,7 +1098,7 @@ pub(crate) fn update(
     let parsed: Vec<Result<Active>> = referrers
         .par_iter()
         .map(|&f| {
-            let object = parse_object(&sources[f], f, &first_holder)?;
+            let object = parse_object(&sources[f], f, &first_holder, config.z.execstack.is_none())?;
             let Ok((content, eh)) = layout::content_of(&object, config) else {
                 return fallback(format!("{}: bad .eh_frame", object.name));
             };
@@ -1478,6 +1495,10 @@ pub(crate) fn update(
     let old = unsafe { memmap2::Mmap::map(&old_file) }
         .with_context(|| format!("cannot map {}", config.output.display()))?;
     drop(old_file);
+    // ... and one whose old version asked for it may have stopped asking.
+    if config.z.execstack.is_none() && stack_is_executable(&old) {
+        return fallback("the output's stack is executable");
+    }
     // .dynsym entries of the symbols the changed objects define (an executable exports
     // symbols that shared libraries refer to): their values and sizes may have changed.
     if let Some(dynsym) = lay.synthetic_section(".dynsym") {

@@ -87,8 +87,10 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
         // No state next to /dev/null or a FIFO: such an output is written whole every time.
         && config.output_node == output::OutputNode::Regular
-        // -y and the map report on every input, which only a full link reads.
+        // -y and the map report on every input, which only a full link reads; a warning
+        // with --fatal-warnings must fail every link, not just the one that printed it.
         && config.trace_symbols.is_empty()
+        && !config.fatal_warnings
         && config.map_file.is_none()
         && !config.print_map
 }
@@ -120,7 +122,7 @@ fn run_config(mut config: args::Config) -> Result<()> {
             output.display()
         );
     }
-    config.output = output;
+    config.output_arg = std::mem::replace(&mut config.output, output);
     config.output_node = node;
     for line in crt::add_c_runtime(&mut config) {
         if config.verbose {
@@ -135,16 +137,12 @@ fn run_config(mut config: args::Config) -> Result<()> {
             .install(|| link(&config)),
         None => link(&config),
     };
-    // As GNU ld: every warning is printed, then --fatal-warnings fails the link.
-    let result = result.and_then(|()| match diag::warnings() {
-        n if n > 0 && config.fatal_warnings => {
-            bail!("{n} warning(s), treated as errors (--fatal-warnings)")
-        }
-        _ => Ok(()),
-    });
+    // As GNU ld: every warning is printed, then --fatal-warnings fails the link (here for
+    // a warning printed after the output was written).
+    let result = result.and_then(|()| fail_on_warnings(&config));
     if result.is_err() {
         // As GNU ld: a failed link leaves no output under the requested name.
-        output::remove_failed(&config.output, config.output_node);
+        output::remove_failed(&config.output_arg, config.output_node);
     }
     result
 }
@@ -217,6 +215,7 @@ pub fn link(config: &args::Config) -> Result<()> {
         trace_symbols(config, &resolution);
         report_duplicates(config, &resolution)?;
         let bytes = relocatable::link_relocatable(config, &resolution)?;
+        fail_on_warnings(config)?;
         return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
@@ -327,6 +326,7 @@ pub fn link(config: &args::Config) -> Result<()> {
     timer.done("layout");
     report_undefined(config, &resolution, &undefined)?;
     write_map(config, &resolution, &layout)?;
+    fail_on_warnings(config)?;
     let ctx = layout::Context {
         config,
         res: &resolution,
@@ -665,6 +665,17 @@ fn print_stats(
     );
 }
 
+/// `--fatal-warnings`: the link fails, before any output is written, once a warning was
+/// printed (GNU ld prints every warning, then fails).
+fn fail_on_warnings(config: &args::Config) -> Result<()> {
+    match diag::warnings() {
+        n if n > 0 && config.fatal_warnings => {
+            bail!("{n} warning(s), treated as errors (--fatal-warnings)")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `-Map FILE`, `-M`: the link map (`map`).
 fn write_map(
     config: &args::Config,
@@ -722,7 +733,7 @@ fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> R
     }
     let mut seen = std::collections::HashSet::new();
     files.retain(|f| seen.insert(*f));
-    let mut text = format!("{}:", escape(&config.output));
+    let mut text = format!("{}:", escape(&config.output_arg));
     for file in &files {
         text.push_str(&format!(" \\\n  {}", escape(file)));
     }

@@ -107,9 +107,9 @@ fn link_target(path: &Path) -> Result<(PathBuf, bool)> {
     )
 }
 
-/// Removes the output of a failed link, as GNU ld does (`unlink_if_ordinary`): a regular
-/// file, or the symbolic link a successful link would have replaced; never a device, a
-/// FIFO or a link that is written through.
+/// Removes the output of a failed link, as GNU ld does (`unlink_if_ordinary` on `-o` as
+/// written): a regular file, or a symbolic link itself (never the file it points to, which
+/// weld only ever replaces by a rename after a successful link); never a device or a FIFO.
 pub fn remove_failed(path: &Path, node: OutputNode) {
     if node == OutputNode::Regular
         && std::fs::symlink_metadata(path)
@@ -187,18 +187,15 @@ impl OutputFile {
     }
 
     fn open_regular(path: &Path, reuse: bool) -> Result<(Sink, std::fs::File, bool)> {
-        let tmp = TempPath::new(temp_path(path));
-        if let Some(file) = reuse.then(|| take_old(path, tmp.path())).flatten() {
-            return Ok((Sink::Temp(Some(tmp)), file, false));
-        }
-        let created = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(tmp.path());
-        match created {
-            Ok(file) => Ok((Sink::Temp(Some(tmp)), file, true)),
+        match TempPath::create(temp_path(path)) {
+            Ok((tmp, file)) => {
+                // The old output, renamed over the new (empty) temporary file, if it may be
+                // rewritten in place.
+                if let Some(old) = reuse.then(|| take_old(path, tmp.path())).flatten() {
+                    return Ok((Sink::Temp(Some(tmp)), old, false));
+                }
+                Ok((Sink::Temp(Some(tmp)), file, true))
+            }
             Err(e) if unwritable_directory(&e) && path.is_file() => {
                 // As GNU ld, which opens the output itself: a file the user may write in a
                 // directory they may not (a shared build tree, a read-only bind mount's file).
@@ -210,7 +207,9 @@ impl OutputFile {
                     .with_context(|| format!("cannot open output file {}", path.display()))?;
                 Ok((Sink::InPlace { done: false }, file, true))
             }
-            Err(e) => Err(e).with_context(|| format!("cannot create {}", tmp.path().display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot create {}", temp_path(path).display()))
+            }
         }
     }
 
@@ -326,7 +325,15 @@ fn kernel_refuses_busy_text() -> bool {
 /// (writing it would change what they hold: GNU ld leaves a hard link's bytes alone), or it
 /// cannot be opened for writing (ETXTBSY: it is running).
 fn take_old(path: &Path, tmp: &Path) -> Option<std::fs::File> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened first (never through a symbolic link), then checked as opened.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
     if !meta.file_type().is_file() {
         return None;
     }
@@ -337,11 +344,6 @@ fn take_old(path: &Path, tmp: &Path) -> Option<std::fs::File> {
     if !only_weld_names {
         return None;
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .ok()?;
     std::fs::rename(path, tmp).ok()?;
     Some(file)
 }

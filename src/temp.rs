@@ -67,7 +67,7 @@ extern "C" fn on_fatal_signal(signal: libc::c_int) {
 }
 
 /// A temporary file's path, registered for removal on a fatal signal. Dropping it removes
-/// the file (if it is still there and weld has not kept it).
+/// the file (if weld has not kept it).
 pub struct TempPath {
     path: PathBuf,
     slot: Option<usize>,
@@ -75,9 +75,39 @@ pub struct TempPath {
 }
 
 impl TempPath {
-    /// Registers `path` (which need not exist yet). If every slot is taken, the file is
-    /// still removed on drop, just not on a signal.
-    pub fn new(path: PathBuf) -> TempPath {
+    /// Creates a new file for reading and writing at `path`, or, if something is there
+    /// already (a stale file of a process with the same id, another user's file or link),
+    /// at `path` with `-1`, `-2`... appended: never opening, truncating or later removing
+    /// a file weld did not create (`O_EXCL`, `O_NOFOLLOW`). Registers it once it exists.
+    pub fn create(path: PathBuf) -> std::io::Result<(TempPath, std::fs::File)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut candidate = path.clone();
+        for n in 1..=100 {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&candidate)
+            {
+                Ok(file) => return Ok((TempPath::register(candidate), file)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let mut name = path.clone().into_os_string();
+                    name.push(format!("-{n}"));
+                    candidate = PathBuf::from(name);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} and 100 variants of it exist", path.display()),
+        ))
+    }
+
+    /// Registers `path`, a file this process just created. If every slot is taken, the
+    /// file is still removed on drop, just not on a signal.
+    fn register(path: PathBuf) -> TempPath {
         let slot = CString::new(path.as_os_str().as_bytes())
             .ok()
             .and_then(|c_path| {
@@ -116,12 +146,14 @@ impl TempPath {
 
 impl Drop for TempPath {
     fn drop(&mut self) {
+        // Removed before it is unregistered, so that a signal in between finds no file
+        // rather than leaving one behind.
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
         if let Some(slot) = self.slot {
             // The CString is leaked on purpose: a signal handler may have loaded it.
             REGISTERED[slot].store(std::ptr::null_mut(), Ordering::SeqCst);
-        }
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -136,12 +168,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let removed = dir.join("removed");
         let kept = dir.join("kept");
-        std::fs::write(&removed, b"x").unwrap();
-        std::fs::write(&kept, b"x").unwrap();
-        drop(TempPath::new(removed.clone()));
-        TempPath::new(kept.clone()).keep();
+        drop(TempPath::create(removed.clone()).unwrap());
+        TempPath::create(kept.clone()).unwrap().0.keep();
         assert!(!removed.exists());
         assert!(kept.exists());
+        // Something already there is left alone: the temporary file gets another name.
+        let (again, _) = TempPath::create(kept.clone()).unwrap();
+        assert_ne!(again.path(), kept.as_path());
+        drop(again);
+        assert!(kept.exists());
+        // A symbolic link there is not followed: its target keeps its bytes.
+        let target = dir.join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (other, mut file) = TempPath::create(link.clone()).unwrap();
+        std::io::Write::write_all(&mut file, b"temporary").unwrap();
+        assert_ne!(other.path(), link.as_path());
+        drop(other);
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&link).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -77,15 +77,21 @@ pub fn gd_sequence(buf: &[u8], off: usize) -> Option<GdSequence> {
         }
     }
     let code = off.checked_sub(3).and_then(|at| buf.get(at..at + 22))?;
-    (code[..3] == [0x48, 0x8d, 0x3d]
-        && code[7..9] == [0x48, 0xb8]
-        && matches!(code[17], 0x48 | 0x4c)
-        && code[18] == 0x01
-        && code[20..22] == [0xff, 0xd0])
-    .then_some(GdSequence {
-        start: off - 3,
-        large: true,
-    })
+    (code[..3] == [0x48, 0x8d, 0x3d] && code[7..9] == [0x48, 0xb8] && large_call_tail(&code[17..]))
+        .then_some(GdSequence {
+            start: off - 3,
+            large: true,
+        })
+}
+
+/// The end of a large-model `__tls_get_addr` call: `add %reg,%rax` (REX.W 01 /r with
+/// %rax as the destination: the GOT base, %rbx or another register) and `call *%rax`.
+fn large_call_tail(code: &[u8]) -> bool {
+    code.len() >= 5
+        && matches!(code[0], 0x48 | 0x4c)
+        && code[1] == 0x01
+        && code[2] & 0xc7 == 0xc0
+        && code[3..5] == [0xff, 0xd0]
 }
 
 /// Where a general-dynamic sequence is (see [`gd_sequence`]).
@@ -139,12 +145,7 @@ pub fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
     if code[7] == 0xe8 {
         code[..12].copy_from_slice(&[0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);
         12
-    } else if code.len() >= 22
-        && code[7..9] == [0x48, 0xb8]
-        && matches!(code[17], 0x48 | 0x4c)
-        && code[18] == 0x01
-        && code[20..22] == [0xff, 0xd0]
-    {
+    } else if code.len() >= 22 && code[7..9] == [0x48, 0xb8] && large_call_tail(&code[17..]) {
         // The large code model: movabs $__tls_get_addr@pltoff,%rax; add %rbx,%rax;
         // call *%rax. The load of %fs:0, then a 10-byte nop.
         code[..12].copy_from_slice(&[0x66, 0x66, 0x66, 0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0]);

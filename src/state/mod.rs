@@ -832,14 +832,10 @@ pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
     bytes[at..at + 32].copy_from_slice(&words(&output));
     let path = state_path(&config.output);
     ensure_own(&path)?;
-    let tmp = crate::temp::TempPath::new(PathBuf::from(format!(
-        "{}.tmp-{}",
-        path.display(),
-        std::process::id()
-    )));
+    let tmp_name = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    let (tmp, mut f) = crate::temp::TempPath::create(tmp_name.clone())
+        .with_context(|| format!("cannot create {}", tmp_name.display()))?;
     use std::io::Write;
-    let mut f = std::fs::File::create(tmp.path())
-        .with_context(|| format!("cannot create {}", tmp.path().display()))?;
     f.write_all(&header())
         .and_then(|()| f.write_all(&bytes))
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
