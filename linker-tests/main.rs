@@ -132,6 +132,9 @@ mod fixtures {
         large_model_tls => "large_model_tls.c",
         unique_symbols => "unique_symbols.cc",
         nested_functions => "nested_functions.c",
+        export_dynamic_symbol => "export_dynamic_symbol.c",
+        export_dynamic_symbol_shlib => "export_dynamic_symbol_shlib.c",
+        interpose => "interpose.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

@@ -212,6 +212,9 @@ pub struct Config {
     /// `--image-base=N` / `-Ttext-segment=N`.
     pub image_base: Option<u64>,
     /// `--pop-state` / `--push-state` are applied during parsing; nothing to record.
+    /// `--export-dynamic-symbol=GLOB`, `--export-dynamic-symbol-list=FILE`.
+    pub export_dynamic_symbols: Vec<String>,
+    pub export_dynamic_symbol_lists: Vec<PathBuf>,
     /// `-Map FILE`.
     pub map_file: Option<PathBuf>,
     /// `-M`/`--print-map`: the map on standard output.
@@ -773,6 +776,12 @@ impl State {
             "trace-symbol" => config.trace_symbols.push(value.required()?),
             "version-script" => config.version_scripts.push(value.required()?.into()),
             "dynamic-list" => config.dynamic_lists.push(value.required()?.into()),
+            "export-dynamic-symbol" => config.export_dynamic_symbols.push(value.required()?),
+            "export-dynamic-symbol-list" => {
+                config
+                    .export_dynamic_symbol_lists
+                    .push(value.required()?.into());
+            }
             // A `-T` script is read where it stands, as an input script: the commands weld
             // knows (GROUP, INPUT, SEARCH_DIR, OUTPUT_FORMAT, OUTPUT_ARCH) work; any other
             // (SECTIONS, MEMORY, ENTRY...) is an error naming the script, never ignored.

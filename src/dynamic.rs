@@ -70,7 +70,10 @@ pub fn exported(ctx: &Context, id: SymbolId) -> bool {
     match ctx.kind {
         OutputKind::Shared => true,
         OutputKind::DynExe | OutputKind::DynPie => {
-            ctx.config.export_dynamic || symbol.dso_ref || ctx.versions.dynamic_list.contains(&id)
+            ctx.config.export_dynamic
+                || symbol.dso_ref
+                || ctx.versions.dynamic_list.contains(&id)
+                || ctx.versions.export_dynamic.contains(&id)
         }
         _ => false,
     }
@@ -535,7 +538,10 @@ pub fn tags(
         flags |= elf::DF_ORIGIN;
         flags_1 |= elf::DF_1_ORIGIN;
     }
-    if config.bsymbolic && ctx.kind == OutputKind::Shared {
+    // DT_SYMBOLIC makes the loader bind every reference to the library's own definitions:
+    // not when --export-dynamic-symbol keeps some preemptible (GNU ld leaves it out too).
+    if config.bsymbolic && ctx.kind == OutputKind::Shared && ctx.versions.export_dynamic.is_empty()
+    {
         flags |= elf::DF_SYMBOLIC;
     }
     if matches!(ctx.kind, OutputKind::DynPie | OutputKind::StaticPie) {

@@ -906,6 +906,9 @@ impl Context<'_> {
                 }
                 let st_type = self.res.objects[file.0 as usize].obj.symbols[sym as usize].st_type();
                 let func = st_type == elf::STT_FUNC || st_type == elf::STT_GNU_IFUNC;
+                if self.versions.export_dynamic.contains(&id) {
+                    return true; // --export-dynamic-symbol: even under -Bsymbolic
+                }
                 if self.versions.has_dynamic_list {
                     // With --dynamic-list, only the listed symbols can be preempted.
                     return self.versions.dynamic_list.contains(&id);

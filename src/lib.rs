@@ -728,6 +728,7 @@ fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> R
         .iter()
         .chain(&config.dynamic_lists)
         .chain(&config.linker_scripts)
+        .chain(&config.export_dynamic_symbol_lists)
     {
         files.push(script.as_path());
     }

@@ -43,6 +43,9 @@ pub struct Versions {
     /// exports them; a shared object binds every other symbol locally.
     pub has_dynamic_list: bool,
     pub dynamic_list: rustc_hash::FxHashSet<SymbolId>,
+    /// `--export-dynamic-symbol[-list]`: defined symbols an executable exports and a shared
+    /// object leaves preemptible even under `-Bsymbolic` (GNU ld 2.35, lld).
+    pub export_dynamic: rustc_hash::FxHashSet<SymbolId>,
 }
 
 impl Versions {
@@ -248,6 +251,26 @@ impl Pattern {
 }
 
 /// Reads the version scripts and assigns versions to the defined global symbols.
+/// The defined symbols some pattern matches.
+fn matching_definitions(res: &Resolution, patterns: &[Pattern]) -> rustc_hash::FxHashSet<SymbolId> {
+    let cxx = patterns.iter().any(|p| p.cxx);
+    let mut set = rustc_hash::FxHashSet::default();
+    for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+        if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
+            continue;
+        }
+        let demangled = if cxx {
+            crate::symbols::demangle(symbol.name)
+        } else {
+            String::new()
+        };
+        if patterns.iter().any(|p| p.matches(symbol.name, &demangled)) {
+            set.insert(SymbolId(i as u32));
+        }
+    }
+    set
+}
+
 pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions> {
     let mut nodes = Vec::new();
     for path in &config.version_scripts {
@@ -267,6 +290,25 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
             list_patterns.extend(node.global);
         }
         versions.has_dynamic_list = true;
+    }
+    let mut export_patterns: Vec<Pattern> = config
+        .export_dynamic_symbols
+        .iter()
+        .map(|text| Pattern {
+            glob: text.contains(['*', '?', '[']),
+            text: text.clone(),
+            cxx: false,
+        })
+        .collect();
+    for path in &config.export_dynamic_symbol_lists {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read dynamic list {}", path.display()))?;
+        for node in parse(&text).with_context(|| format!("{}: bad dynamic list", path.display()))? {
+            export_patterns.extend(node.global);
+        }
+    }
+    if !export_patterns.is_empty() {
+        versions.export_dynamic = matching_definitions(res, &export_patterns);
     }
     if !list_patterns.is_empty() {
         let cxx = list_patterns.iter().any(|p| p.cxx);

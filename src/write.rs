@@ -1394,6 +1394,16 @@ fn copy_and_relocate(
                 }
                 sa
             }
+            // A call to a function someone else may define (a shared object's exported
+            // function) goes through its PLT entry, so that the loader's binding decides.
+            elf::R_X86_64_PLT32 if preemptible => {
+                let plt = match symref {
+                    SymRef::Global(id) => layout.needs.plt_index.get(&id),
+                    SymRef::Local(..) => None,
+                };
+                plt.map_or(sa, |&i| layout.plt_address(i).wrapping_add(a as u64))
+                    .wrapping_sub(p)
+            }
             elf::R_X86_64_PC32
             | elf::R_X86_64_PLT32
             | elf::R_X86_64_PC64
