@@ -251,6 +251,15 @@ impl Pattern {
 }
 
 /// Reads the version scripts and assigns versions to the defined global symbols.
+/// The patterns of a dynamic list file: the syntax of one anonymous version node,
+/// `{ a; b*; };`.
+fn read_dynamic_list(path: &std::path::Path) -> Result<Vec<Pattern>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read dynamic list {}", path.display()))?;
+    let nodes = parse(&text).with_context(|| format!("{}: bad dynamic list", path.display()))?;
+    Ok(nodes.into_iter().flat_map(|node| node.global).collect())
+}
+
 /// The defined symbols some pattern matches.
 fn matching_definitions(res: &Resolution, patterns: &[Pattern]) -> rustc_hash::FxHashSet<SymbolId> {
     let cxx = patterns.iter().any(|p| p.cxx);
@@ -284,11 +293,7 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
     // --dynamic-list files use the syntax of one anonymous version node: `{ a; b*; };`.
     let mut list_patterns = Vec::new();
     for path in &config.dynamic_lists {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read dynamic list {}", path.display()))?;
-        for node in parse(&text).with_context(|| format!("{}: bad dynamic list", path.display()))? {
-            list_patterns.extend(node.global);
-        }
+        list_patterns.extend(read_dynamic_list(path)?);
         versions.has_dynamic_list = true;
     }
     let mut export_patterns: Vec<Pattern> = config
@@ -301,33 +306,13 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         })
         .collect();
     for path in &config.export_dynamic_symbol_lists {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read dynamic list {}", path.display()))?;
-        for node in parse(&text).with_context(|| format!("{}: bad dynamic list", path.display()))? {
-            export_patterns.extend(node.global);
-        }
+        export_patterns.extend(read_dynamic_list(path)?);
     }
     if !export_patterns.is_empty() {
         versions.export_dynamic = matching_definitions(res, &export_patterns);
     }
     if !list_patterns.is_empty() {
-        let cxx = list_patterns.iter().any(|p| p.cxx);
-        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
-            if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
-                continue;
-            }
-            let demangled = if cxx {
-                crate::symbols::demangle(symbol.name)
-            } else {
-                String::new()
-            };
-            if list_patterns
-                .iter()
-                .any(|p| p.matches(symbol.name, &demangled))
-            {
-                versions.dynamic_list.insert(SymbolId(i as u32));
-            }
-        }
+        versions.dynamic_list = matching_definitions(res, &list_patterns);
     }
     let base = config.soname.clone().unwrap_or_else(|| {
         config
