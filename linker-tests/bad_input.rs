@@ -413,3 +413,51 @@ fn relocation_to_a_symbol_past_the_table() {
         assert!(!tmp.join("out").exists());
     }
 }
+
+/// A relocation whose offset is near 2^64, in every kind of link: an error, never a panic
+/// (`cargo xtask fuzz object` found the bounds check's `offset + width` overflowing).
+#[test]
+fn relocation_offset_near_the_top_of_the_address_space() {
+    if !LinkerUnderTest::get().is_weld {
+        return;
+    }
+    let tmp = TempDir::new("bad-input-reloc-offset");
+    compile(
+        &tmp,
+        "reloc.c",
+        "int g = 5;\nint *p = &g;\nint f(void) { return g; }\nvoid _start(void) { f(); }\n",
+    );
+    let mut bytes = std::fs::read(tmp.join("reloc.o")).unwrap();
+    let word = |b: &[u8], at: usize, n: usize| {
+        b[at..at + n]
+            .iter()
+            .rev()
+            .fold(0u64, |v, &x| (v << 8) | u64::from(x)) as usize
+    };
+    let (shoff, shnum) = (word(&bytes, 0x28, 8), word(&bytes, 0x3c, 2));
+    let mut patched = 0;
+    for i in 0..shnum {
+        let sh = shoff + i * 64;
+        // The first SHT_RELA section: .rela.text (the code comes first).
+        if word(&bytes, sh + 4, 4) == 4 && patched == 0 {
+            let entry = word(&bytes, sh + 0x18, 8);
+            bytes[entry..entry + 8].copy_from_slice(&0xffff_ffff_ffff_fffeu64.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched > 0, "the object has no relocation section");
+    std::fs::write(tmp.join("bad.o"), &bytes).unwrap();
+    for kind in [&["-r"][..], &["-static"], &["-shared"], &["-pie"]] {
+        let mut cmd = Command::new(&LinkerUnderTest::get().path);
+        cmd.args(kind)
+            .args(["bad.o", "-o", "out"])
+            .current_dir(tmp.path());
+        let outcome = run(&mut cmd, b"", Duration::from_secs(20)).unwrap();
+        assert!(
+            outcome.status.code() == Some(1) && !outcome.stderr_text().contains("panicked"),
+            "{}: {}",
+            command_line(&cmd),
+            outcome.describe()
+        );
+    }
+}

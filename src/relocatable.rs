@@ -315,6 +315,16 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
             let records = eh.get(&(f, s));
             for r in relocs.iter() {
                 let r_sym = r.r_sym(LE, false) as usize;
+                if r.r_offset.get(LE) >= obj.section_size(s) {
+                    bail!(
+                        "{}: relocation at {}+{:#x} is outside its section",
+                        object.name,
+                        String::from_utf8_lossy(
+                            obj.section_names.get(s).copied().unwrap_or_default()
+                        ),
+                        r.r_offset.get(LE)
+                    );
+                }
                 if r_sym >= obj.symbols.len() {
                     bail!(
                         "{}: relocation at {}+{:#x} refers to symbol {r_sym}, past the symbol table ({} symbols)",

@@ -1287,7 +1287,9 @@ fn copy_and_relocate(
         };
         let off = off as usize;
         let width = reloc_width(r_type);
-        if off + width > section_len.max(data.len()) || off + width > out.len() {
+        // (A corrupt r_offset may be near 2^64: the end is computed without overflow.)
+        let end = off.checked_add(width).unwrap_or(usize::MAX);
+        if end > section_len.max(data.len()) || end > out.len() {
             errors.push(format!(
                 "{}:({}+{:#x}): relocation is outside its section",
                 object.name, sec_name, in_off
