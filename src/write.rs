@@ -1288,7 +1288,7 @@ fn copy_and_relocate(
         let off = off as usize;
         let width = reloc_width(r_type);
         // (A corrupt r_offset may be near 2^64: the end is computed without overflow.)
-        let end = off.checked_add(width).unwrap_or(usize::MAX);
+        let end = off.saturating_add(width);
         if end > section_len.max(data.len()) || end > out.len() {
             errors.push(format!(
                 "{}:({}+{:#x}): relocation is outside its section",
