@@ -29,6 +29,9 @@ pub const TARGETS: [&str; 6] = [
 
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
+/// Links one fuzz process makes before another takes over (see `run`).
+const RUNS_PER_PROCESS: u64 = 8000;
+
 /// The seed object every target links with: no libc, so links get past resolution; a bit
 /// of everything the readers handle (TLS, data and function pointers, a weak reference,
 /// a constructor, strings to merge, unwind tables).
@@ -99,13 +102,30 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         let binary = dir.join("build").join(TRIPLE).join("release").join(target);
         let start = Instant::now();
         let cpu_before = children_cpu_seconds();
-        let children: Vec<_> = (0..jobs)
-            .map(|job| {
-                let log = logs.join(format!("{target}-{job}.log"));
-                let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-                Command::new(&binary)
+        let deadline = start + std::time::Duration::from_secs(seconds);
+        let run_job = |job: usize| -> Result<(u64, Option<String>), String> {
+            let log = logs.join(format!("{target}-{job}.log"));
+            std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let mut execs = 0;
+            // weld maps its inputs for the life of the process (a one-shot linker), so a
+            // fuzz process ends after RUNS_PER_PROCESS links and another one goes on from
+            // the corpus on disk: tens of thousands of links in one process would exhaust
+            // the kernel's mapping limit (vm.max_map_count) and fail in libFuzzer itself.
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+                if left == 0 {
+                    return Ok((execs, None));
+                }
+                let log_file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .map_err(|e| e.to_string())?;
+                let before = std::fs::metadata(&log).map_or(0, |m| m.len());
+                let status = Command::new(&binary)
                     .arg(&corpus)
-                    .arg(format!("-max_total_time={seconds}"))
+                    .arg(format!("-max_total_time={left}"))
+                    .arg(format!("-runs={RUNS_PER_PROCESS}"))
                     .arg("-timeout=20")
                     .arg("-rss_limit_mb=4096")
                     .arg("-max_len=1048576")
@@ -117,19 +137,37 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
                     .env("WELD_FUZZ_WORK", &work)
                     .stdout(std::process::Stdio::null())
                     .stderr(log_file)
-                    .spawn()
-                    .map(|child| (child, log))
-                    .map_err(|e| format!("cannot run {}: {e}", binary.display()))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut execs = 0u64;
-        for (mut child, log) in children {
-            let status = child.wait().map_err(|e| e.to_string())?;
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            execs += final_stat(&text, "stat::number_of_executed_units");
-            if !status.success() {
-                failed.push(format!("{target} ({status}; log {})", log.display()));
+                    .status()
+                    .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+                let text = std::fs::read(&log).unwrap_or_default();
+                let this_run = String::from_utf8_lossy(&text[(before as usize).min(text.len())..])
+                    .into_owned();
+                execs += final_stat(&this_run, "stat::number_of_executed_units");
+                if !status.success() {
+                    return Ok((
+                        execs,
+                        Some(format!("{target} ({status}; log {})", log.display())),
+                    ));
+                }
             }
+        };
+        let results: Vec<Result<(u64, Option<String>), String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|job| scope.spawn(move || run_job(job)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a fuzz job panicked".into()))
+                })
+                .collect()
+        });
+        let mut execs = 0u64;
+        for result in results {
+            let (n, failure) = result?;
+            execs += n;
+            failed.extend(failure);
         }
         let wall = start.elapsed().as_secs_f64();
         let cpu = children_cpu_seconds() - cpu_before;
