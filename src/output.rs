@@ -187,15 +187,12 @@ impl OutputFile {
     }
 
     fn open_regular(path: &Path, reuse: bool) -> Result<(Sink, std::fs::File, bool)> {
+        // The old output under a temporary name, if it may be rewritten in place.
+        if let Some((tmp, old)) = reuse.then(|| take_old(path)).flatten() {
+            return Ok((Sink::Temp(Some(tmp)), old, false));
+        }
         match TempPath::create(temp_path(path)) {
-            Ok((tmp, file)) => {
-                // The old output, renamed over the new (empty) temporary file, if it may be
-                // rewritten in place.
-                if let Some(old) = reuse.then(|| take_old(path, tmp.path())).flatten() {
-                    return Ok((Sink::Temp(Some(tmp)), old, false));
-                }
-                Ok((Sink::Temp(Some(tmp)), file, true))
-            }
+            Ok((tmp, file)) => Ok((Sink::Temp(Some(tmp)), file, true)),
             Err(e) if unwritable_directory(&e) && path.is_file() => {
                 // As GNU ld, which opens the output itself: a file the user may write in a
                 // directory they may not (a shared build tree, a read-only bind mount's file).
@@ -320,11 +317,11 @@ fn kernel_refuses_busy_text() -> bool {
     !((6, 11, 0)..(6, 13, 0)).contains(&version)
 }
 
-/// The old output at `path`, opened for writing and renamed to `tmp`; `None` if there is
+/// The old output at `path`, opened for writing and renamed to a temporary name; `None` if there is
 /// none, it is not a regular file, it has other names than weld's own `<output>.weld-base`
 /// (writing it would change what they hold: GNU ld leaves a hard link's bytes alone), or it
 /// cannot be opened for writing (ETXTBSY: it is running).
-fn take_old(path: &Path, tmp: &Path) -> Option<std::fs::File> {
+fn take_old(path: &Path) -> Option<(TempPath, std::fs::File)> {
     use std::os::unix::fs::OpenOptionsExt;
     // Opened first (never through a symbolic link), then checked as opened.
     let file = std::fs::OpenOptions::new()
@@ -344,8 +341,8 @@ fn take_old(path: &Path, tmp: &Path) -> Option<std::fs::File> {
     if !only_weld_names {
         return None;
     }
-    std::fs::rename(path, tmp).ok()?;
-    Some(file)
+    let tmp = TempPath::rename_from(path, temp_path(path)).ok()?;
+    Some((tmp, file))
 }
 
 /// Allocates the file's blocks up front: a store through the mapping into a block the file

@@ -105,6 +105,42 @@ impl TempPath {
         ))
     }
 
+    /// Gives the existing file `source` the temporary name `path` (or `path-1`, ... if
+    /// something is there: the rename never replaces a file, `RENAME_NOREPLACE`), and
+    /// registers it. A rename that replaced a file would also be slower: ext4 then writes
+    /// the renamed file's data out at once (auto_da_alloc), ~20 ms for a 43 MB output.
+    pub fn rename_from(source: &Path, path: PathBuf) -> std::io::Result<TempPath> {
+        let c_source = CString::new(source.as_os_str().as_bytes())?;
+        let mut candidate = path.clone();
+        for n in 1..=100 {
+            let c_candidate = CString::new(candidate.as_os_str().as_bytes())?;
+            // SAFETY: two NUL-terminated paths that live across the call.
+            let r = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    c_source.as_ptr(),
+                    libc::AT_FDCWD,
+                    c_candidate.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if r == 0 {
+                return Ok(TempPath::register(candidate));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+            let mut name = path.clone().into_os_string();
+            name.push(format!("-{n}"));
+            candidate = PathBuf::from(name);
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} and 100 variants of it exist", path.display()),
+        ))
+    }
+
     /// Registers `path`, a file this process just created. If every slot is taken, the
     /// file is still removed on drop, just not on a signal.
     fn register(path: PathBuf) -> TempPath {
@@ -188,6 +224,15 @@ mod tests {
         drop(other);
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
         assert!(std::fs::symlink_metadata(&link).is_ok());
+        // A rename to a temporary name never replaces what is there either.
+        let source = dir.join("source");
+        std::fs::write(&source, b"old output").unwrap();
+        let renamed = TempPath::rename_from(&source, target.clone()).unwrap();
+        assert_ne!(renamed.path(), target.as_path());
+        assert_eq!(std::fs::read(renamed.path()).unwrap(), b"old output");
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        drop(renamed);
+        assert!(!source.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
