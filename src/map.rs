@@ -116,11 +116,13 @@ fn input_section(
     let name = String::from_utf8_lossy(object.obj.section_names[sec as usize]);
     name_column(out, &name, 14, 1);
     let _ = writeln!(out, " 0x{addr:016x} {size:>#10x} {}", object.name);
-    for &(s, value, name) in &symbols[file.0 as usize] {
-        if s == sec {
-            if let Some(addr) = layout.section_address(file, sec, value) {
-                symbol_line(out, addr, name);
-            }
+    // The file's symbols are sorted by section: this section's are one run of them (a scan
+    // of all of them per section was quadratic in a Rust object's thousands of sections).
+    let of_file = &symbols[file.0 as usize];
+    let first = of_file.partition_point(|&(s, _, _)| s < sec);
+    for &(_, value, name) in of_file[first..].iter().take_while(|&&(s, _, _)| s == sec) {
+        if let Some(addr) = layout.section_address(file, sec, value) {
+            symbol_line(out, addr, name);
         }
     }
 }
