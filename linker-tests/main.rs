@@ -64,6 +64,7 @@ mod output_file;
 mod output_nodes;
 mod relocatable;
 mod rust;
+mod scripts;
 mod shared_undefined;
 mod tidy;
 

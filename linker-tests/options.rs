@@ -300,15 +300,25 @@ fn dependency_file_stack_size_and_fatal_warnings() {
     }
 }
 
-/// `-T` scripts are read, never ignored: INPUT works, SECTIONS is an error naming the file.
+/// `-T` scripts are read, never ignored: INPUT works; a syntax error names the file, line
+/// and column; what weld cannot lay out yet (INSERT) is an error naming the file.
 #[test]
 fn linker_script_is_read_or_refused() {
     if !LinkerUnderTest::get().is_weld {
-        return; // GNU ld reads SECTIONS.
+        return; // The messages are weld's.
     }
     let tmp = gc_fixture("options-script");
     std::fs::write(tmp.join("inputs.ld"), "INPUT(main.o)\n").unwrap();
-    std::fs::write(tmp.join("layout.ld"), "SECTIONS { .text : { *(.text) } }\n").unwrap();
+    std::fs::write(
+        tmp.join("broken.ld"),
+        "SECTIONS\n{\n  .text : { *(.text) }\n  .data : { *(.data) } > \n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("insert.ld"),
+        "SECTIONS { .extra : { *(.extra) } } INSERT AFTER .text;\n",
+    )
+    .unwrap();
     let linker = LinkerUnderTest::get().path;
     let wrapper = tmp.join("ld");
     write_ld_wrapper(&wrapper, &linker);
@@ -326,12 +336,23 @@ fn linker_script_is_read_or_refused() {
         Command::new(tmp.join("prog")).status().unwrap().code(),
         Some(0)
     );
-    let refused = link("layout.ld");
-    assert!(!refused.status.success());
+    let broken = link("broken.ld");
+    assert!(!broken.status.success());
     assert!(
-        refused.stderr_text().contains("layout.ld") && refused.stderr_text().contains("SECTIONS"),
+        broken
+            .stderr_text()
+            .contains("broken.ld:5:1: expected a memory region, found '}'"),
         "{}",
-        refused.describe()
+        broken.describe()
+    );
+    let insert = link("insert.ld");
+    assert!(!insert.status.success());
+    assert!(
+        insert
+            .stderr_text()
+            .contains("insert.ld: INSERT is not supported"),
+        "{}",
+        insert.describe()
     );
 }
 

@@ -107,6 +107,19 @@ impl Default for ZOptions {
     }
 }
 
+impl Config {
+    /// This configuration with a script's output commands: its `ENTRY` unless `-e` was given.
+    pub fn with_script(&self, script: crate::script::Script) -> anyhow::Result<Config> {
+        let mut config = self.clone();
+        if config.entry.is_none() {
+            config.entry = script.entry.clone();
+        }
+        crate::script::place::check(&script)?;
+        config.script = Some(std::sync::Arc::new(script));
+        Ok(config)
+    }
+}
+
 /// What the command line asks for. Filled by [`parse`].
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -192,6 +205,9 @@ pub struct Config {
     pub compress_debug_sections: Option<String>,
     /// `-plugin` / `-plugin-opt` values (accepted and recorded; weld does not run plugins).
     pub plugins: Vec<String>,
+    /// What the linker scripts among the inputs (and `-T` scripts) say about the output's
+    /// shape: set by `link` once the inputs are found.
+    pub script: Option<std::sync::Arc<crate::script::Script>>,
     pub plugin_opts: Vec<String>,
     /// `--incremental` / `--no-incremental` (None = not given; `WELD_INCREMENTAL` decides).
     pub incremental: Option<bool>,

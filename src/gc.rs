@@ -62,6 +62,8 @@ pub fn mark_live(
     ctx: &Context,
     content: &[Vec<bool>],
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    // A linker script's KEEP: (file, section) is a root.
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
 ) -> Vec<Vec<bool>> {
     let res = ctx.res;
     // One flag per input section, all files end to end; marking is a swap, so that the
@@ -127,6 +129,7 @@ pub fn mark_live(
                 }
                 let sh_type = shdr.sh_type.get(LE);
                 let root = flags & SHF_GNU_RETAIN != 0
+                    || keep(f, s)
                     || is_root_name(name)
                     || sh_type == elf::SHT_NOTE
                     || sh_type == elf::SHT_INIT_ARRAY

@@ -190,6 +190,8 @@ pub struct Segment {
     pub p_flags: u32,
     pub offset: u64,
     pub vaddr: u64,
+    /// The load address (`AT` in scripts; the address otherwise).
+    pub paddr: u64,
     pub filesz: u64,
     pub memsz: u64,
     pub align: u64,
@@ -721,6 +723,8 @@ pub struct Layout {
     /// Incremental mode: the build-id is derived from this (the inputs and the slot table
     /// determine the output) rather than from hashing the whole output.
     pub build_id_seed: Option<[u8; 32]>,
+    /// A linker script's data statements and fills: (output section, offset, bytes).
+    pub script_data: Vec<(u32, u64, Vec<u8>)>,
 }
 
 pub struct Undefined {
@@ -1515,12 +1519,43 @@ pub fn compute(
     let n_files = res.objects.len();
 
     let mut steps = crate::PhaseTimer::new(config.time);
+    // A linker script's SECTIONS: where each input section goes (`/DISCARD/`, a rule, or
+    // nowhere the script says).
+    let matcher = config
+        .script
+        .as_deref()
+        .filter(|s| s.sections.is_some())
+        .map(crate::script::place::Matcher::new);
+    let script_assign: Vec<Vec<crate::script::place::Assign>> = match &matcher {
+        Some(m) => res
+            .objects
+            .par_iter()
+            .map(|object| {
+                object
+                    .obj
+                    .section_names
+                    .iter()
+                    .zip(object.obj.shdrs.iter())
+                    .map(|(n, h)| {
+                        let writable = h.sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
+                        m.assign(&object.name, &String::from_utf8_lossy(n), writable)
+                    })
+                    .collect()
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let discarded = |f: usize, sec: usize| {
+        script_assign
+            .get(f)
+            .is_some_and(|a| a[sec] == crate::script::place::Assign::Discard)
+    };
     // The strings of non-alloc merged sections (`.debug_str`: most of the merging work in a
     // debug build) do not depend on liveness: they are merged while steps 1 to 4 run, and
     // taken at step 5 if it finds the same inputs.
     let (early_merges, first_steps) = rayon::join(
         || {
-            if slotted {
+            if slotted || matcher.is_some() {
                 Vec::new()
             } else {
                 early_merges(config, res)
@@ -1537,10 +1572,17 @@ pub fn compute(
             let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
             let mut eh_records = HashMap::default();
             for (f, file) in per_file.into_iter().enumerate() {
-                let (c, records) = file?;
+                let (mut c, records) = file?;
+                if !script_assign.is_empty() {
+                    for (sec, c) in c.iter_mut().enumerate() {
+                        *c &= !discarded(f, sec);
+                    }
+                }
                 content.push(c);
                 for (sec, split) in records {
-                    eh_records.insert((FileId(f as u32), sec), split);
+                    if !discarded(f, sec as usize) {
+                        eh_records.insert((FileId(f as u32), sec), split);
+                    }
                 }
             }
 
@@ -1548,7 +1590,12 @@ pub fn compute(
             // 2. Liveness.
             // Incremental mode keeps every section: an edit may make any of them reachable.
             let live = if config.gc_sections && !slotted {
-                let live = crate::gc::mark_live(&ctx, &content, &eh_records);
+                let keep = |f: usize, sec: usize| {
+                    matcher
+                        .as_ref()
+                        .is_some_and(|m| m.keeps(script_assign[f][sec]))
+                };
+                let live = crate::gc::mark_live(&ctx, &content, &eh_records, &keep);
                 if config.print_gc_sections {
                     crate::gc::print_removed(res, &content, &live);
                 }
@@ -1680,7 +1727,9 @@ pub fn compute(
     let mut comment_seen = rustc_hash::FxHashSet::default();
     // The output section name of every live section, found on all threads (names are long
     // and many: a Rust object has a section per function).
-    let out_names: Vec<Vec<&'static str>> = res
+    // With a script: its rule's output section, or (an orphan) the input section's own name,
+    // as GNU ld names orphans.
+    let out_names: Vec<Vec<(&str, u32)>> = res
         .objects
         .par_iter()
         .with_max_len(1)
@@ -1690,7 +1739,18 @@ pub fn compute(
                 .iter()
                 .enumerate()
                 .filter(|(_, &l)| l)
-                .map(|(sec, _)| output_name(object, sec))
+                .map(
+                    |(sec, _)| match (&matcher, script_assign.get(f).map(|a| a[sec])) {
+                        (Some(m), Some(crate::script::place::Assign::Rule(r))) => {
+                            (m.rules[r as usize].out, r)
+                        }
+                        (Some(_), _) => (
+                            std::str::from_utf8(object.obj.section_names[sec]).unwrap_or("?"),
+                            u32::MAX,
+                        ),
+                        (None, _) => (output_name(object, sec), 0),
+                    },
+                )
                 .collect()
         })
         .collect();
@@ -1706,7 +1766,7 @@ pub fn compute(
             object.obj.shdrs.len()
         ]);
         let live_secs = live[f].iter().enumerate().filter(|(_, &l)| l);
-        for ((sec, _), &out_name) in live_secs.zip(&out_names[f]) {
+        for ((sec, _), &(out_name, rule)) in live_secs.zip(&out_names[f]) {
             let shdr = &object.obj.shdrs[sec];
             let in_name = object.obj.section_names[sec];
             let flags = shdr.sh_flags.get(LE);
@@ -1787,7 +1847,13 @@ pub fn compute(
                         offset: 0,
                         out: id,
                     });
-                    pending[id as usize].push((0, FileId(u32::MAX), builder));
+                    // (With a script: at the first merged input's rule.)
+                    let key = if matcher.is_some() {
+                        u64::from(rule)
+                    } else {
+                        0
+                    };
+                    pending[id as usize].push((key, FileId(u32::MAX), builder));
                 }
                 let blob = &mut merged[builder as usize];
                 blob.align = blob.align.max(shdr.sh_addralign.get(LE).max(1));
@@ -1795,7 +1861,9 @@ pub fn compute(
                 merge_inputs.push((builder, FileId(f as u32), sec as u32, entsize as usize));
                 continue;
             }
-            let key = if out_name == ".init_array"
+            let key = if matcher.is_some() {
+                u64::from(rule)
+            } else if out_name == ".init_array"
                 || out_name == ".fini_array"
                 || out_name == ".preinit_array"
             {
@@ -1843,9 +1911,14 @@ pub fn compute(
         }
     }
     steps.step("merge");
+    // With a script: each member's rule, per output section.
+    let mut member_rules: Vec<Vec<u32>> = Vec::new();
     for (id, mut members) in pending.into_iter().enumerate() {
         // Stable: equal priorities keep input order.
         members.sort_by_key(|m| m.0);
+        if matcher.is_some() {
+            member_rules.push(members.iter().map(|m| m.0 as u32).collect());
+        }
         sections[id].members = members
             .into_iter()
             .map(|(_, file, sec)| {
@@ -1868,8 +1941,19 @@ pub fn compute(
         .collect();
     commons.sort();
     commons.extend(needs.copies.iter().copied());
+    if let Some(m) = &matcher {
+        // (The members' order within their rules, as the script sorts them.)
+        for (os, rules) in sections.iter_mut().zip(&member_rules) {
+            crate::script::place::sort_members(&ctx, m, &mut os.members, rules);
+        }
+    }
+    let common_rule = matcher.as_ref().and_then(|m| m.common_rule());
+    let common_home = match (&matcher, common_rule) {
+        (Some(m), Some(r)) => m.rules[r as usize].out,
+        _ => ".bss",
+    };
     if !commons.is_empty() {
-        let id = *by_name.entry(".bss".to_string()).or_insert_with(|| {
+        let id = *by_name.entry(common_home.to_string()).or_insert_with(|| {
             sections.push(OutputSection {
                 name: ".bss".into(),
                 sh_type: elf::SHT_NOBITS,
@@ -1887,6 +1971,21 @@ pub fn compute(
         });
         for c in &commons {
             sections[id as usize].members.push(Member::Common(*c));
+        }
+        if matcher.is_some() {
+            member_rules.resize(sections.len(), Vec::new());
+            let rules = &mut member_rules[id as usize];
+            rules.extend(commons.iter().map(|_| common_rule.unwrap_or(u32::MAX)));
+            // (Commons sort with their rule's other members: after them in input order.)
+            let os = &mut sections[id as usize];
+            let mut pairs: Vec<(u32, Member)> = rules
+                .iter()
+                .copied()
+                .zip(os.members.iter().copied())
+                .collect();
+            pairs.sort_by_key(|p| p.0);
+            *rules = pairs.iter().map(|p| p.0).collect();
+            os.members = pairs.into_iter().map(|p| p.1).collect();
         }
     }
     let mut add_synthetic = |sections: &mut Vec<OutputSection>,
@@ -2005,16 +2104,23 @@ pub fn compute(
         8,
         8 * got_slots,
     );
-    add_synthetic(
-        &mut sections,
-        ".got.plt",
-        Synthetic::GotPlt,
-        elf::SHT_PROGBITS,
-        aw,
-        8,
-        8,
-        8 * (3 + n_plt + n_iplt),
-    );
+    // With a script, as in GNU ld, no .got.plt unless something uses one.
+    let got_symbol = res
+        .symbols
+        .lookup(b"_GLOBAL_OFFSET_TABLE_")
+        .is_some_and(|id| res.symbols.get(id).def == Def::Synthetic);
+    if matcher.is_none() || dyn_kind || n_plt + n_iplt > 0 || got_symbol {
+        add_synthetic(
+            &mut sections,
+            ".got.plt",
+            Synthetic::GotPlt,
+            elf::SHT_PROGBITS,
+            aw,
+            8,
+            8,
+            8 * (3 + n_plt + n_iplt),
+        );
+    }
     if n_plt > 0 {
         add_synthetic(
             &mut sections,
@@ -2178,16 +2284,22 @@ pub fn compute(
     }
     comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
     comment.push(0);
-    add_synthetic(
-        &mut sections,
-        ".comment",
-        Synthetic::Comment,
-        elf::SHT_PROGBITS,
-        0,
-        1,
-        1,
-        comment.len() as u64,
-    );
+    // (A script may `/DISCARD/` .comment.)
+    let comment_discarded = matcher
+        .as_ref()
+        .is_some_and(|m| m.assign("", ".comment", false) == crate::script::place::Assign::Discard);
+    if !comment_discarded {
+        add_synthetic(
+            &mut sections,
+            ".comment",
+            Synthetic::Comment,
+            elf::SHT_PROGBITS,
+            0,
+            1,
+            1,
+            comment.len() as u64,
+        );
+    }
     if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
         c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
     }
@@ -2220,19 +2332,209 @@ pub fn compute(
     }
 
     steps.step("synthetic");
-    // 6. Offsets of members within output sections.
-    let (common_offsets, slots, resized) = place_members(
-        &ctx,
-        &mut sections,
-        &mut placements,
-        &eh_records,
-        &mut merged,
-        slot_mode,
+    let addresses = if matcher.is_some() {
+        scripted_addresses(
+            &ctx,
+            &mut sections,
+            &member_rules,
+            &mut placements,
+            &eh_records,
+            &mut merged,
+        )?
+    } else {
+        default_addresses(
+            &ctx,
+            &mut sections,
+            &mut placements,
+            &eh_records,
+            &mut merged,
+            slot_mode,
+            &mut steps,
+        )?
+    };
+    let Addresses {
+        common_offsets,
+        slots,
+        resized,
+        order,
+        segments,
+        base,
+        tls_start,
+        tls_memsz,
+        tls_align,
+        file_size,
+        script_data,
+        script_symbols,
+    } = addresses;
+    let mut layout = Layout {
+        synthetic_addrs: SyntheticAddrs::default(),
+        kind,
+        pie,
+        base,
+        entry: 0,
+        sections,
+        order,
+        segments,
+        placements,
+        eh_records,
+        needs,
+        dynamic,
+        dynamic_tags: pending_tags,
+        common_offsets,
+        synthetic_values: HashMap::default(),
+        tls_start,
+        tls_memsz,
+        tls_align,
+        synthetic_index,
+        build_id_size,
+        comment,
+        file_size,
+        live,
+        merged,
+        merge_maps,
+        slots,
+        resized,
+        scans,
+        replayed_order,
+        build_id_seed: None,
+        script_data,
+    };
+    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
+    layout.synthetic_addrs = SyntheticAddrs {
+        got: addr_of(".got"),
+        got_plt: addr_of(".got.plt"),
+        plt: addr_of(".plt"),
+        iplt: addr_of(".iplt"),
+    };
+    layout.synthetic_values = synthetic_values(&ctx, &layout);
+    // A script's symbols (resolution made them synthetic).
+    for (name, value, _) in &script_symbols {
+        if let Some(id) = res.symbols.lookup(name.as_bytes()) {
+            if res.symbols.get(id).def == Def::Synthetic {
+                layout.synthetic_values.insert(id, *value);
+            }
+        }
+    }
+    // --defsym values last: they may name any other symbol, synthetic ones included.
+    for (name, expr) in &config.defsym {
+        let Some(id) = res.symbols.lookup(name.as_bytes()) else {
+            continue;
+        };
+        let value = match parse_defsym(expr) {
+            Some((None, offset)) => offset as u64,
+            Some((Some(target), offset)) => {
+                let base = res
+                    .symbols
+                    .lookup(target.as_bytes())
+                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
+                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
+                match base {
+                    Some(b) => b.wrapping_add(offset as u64),
+                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
+                }
+            }
+            None => bail!("--defsym {name}={expr}: unsupported expression"),
+        };
+        layout.synthetic_values.insert(id, value);
+    }
+    let entry_name = config.entry.as_deref().unwrap_or("_start");
+    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
+        Some(id) if res.symbols.get(id).def != Def::Undefined => {
+            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
+        }
+        _ => {
+            if config.entry.is_some() {
+                crate::diag::warn(format_args!(
+                    "cannot find entry symbol {entry_name}; not setting start address"
+                ));
+            }
+            0
+        }
+    };
+    steps.step("addresses");
+    Ok((layout, undefined))
+}
+
+/// Where `compute` puts sections: member offsets, section addresses and file offsets, and
+/// program headers.
+struct Addresses {
+    common_offsets: HashMap<SymbolId, (u32, u64)>,
+    slots: Vec<Slot>,
+    resized: Vec<FileId>,
+    order: Vec<OutSecId>,
+    segments: Vec<Segment>,
+    base: u64,
+    tls_start: u64,
+    tls_memsz: u64,
+    tls_align: u64,
+    file_size: u64,
+    /// A script's data statements and fills: (output section, offset, bytes).
+    script_data: Vec<(u32, u64, Vec<u8>)>,
+    /// A script's symbols: (name, value, hidden).
+    script_symbols: Vec<(String, u64, bool)>,
+}
+
+/// Steps 6 and 7 of [`compute`] with a linker script's SECTIONS: see `script::place`.
+fn scripted_addresses(
+    ctx: &Context,
+    sections: &mut Vec<OutputSection>,
+    member_rules: &[Vec<u32>],
+    placements: &mut [Vec<Placement>],
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    merged: &mut [MergedStrings],
+) -> Result<Addresses> {
+    crate::script::place::add_script_sections(ctx, sections);
+    let mut member_rules = member_rules.to_vec();
+    member_rules.resize(sections.len(), Vec::new());
+    let stack = executable_stack(ctx.config, ctx.res, true);
+    let placed = crate::script::place::place(
+        ctx,
+        sections,
+        &member_rules,
+        placements,
+        eh_records,
+        merged,
+        stack,
     )?;
+    let (tls_start, tls_memsz) = placed.tls.map_or((0, 0), |t| (t.0, t.3 - t.0));
+    Ok(Addresses {
+        common_offsets: placed.common_offsets,
+        slots: Vec::new(),
+        resized: Vec::new(),
+        order: placed.order,
+        segments: placed.segments,
+        base: placed.base,
+        tls_start,
+        tls_memsz,
+        tls_align: placed.tls_align,
+        file_size: placed.file_size,
+        script_data: placed.data,
+        script_symbols: placed.symbols,
+    })
+}
+
+/// Steps 6 and 7 of [`compute`]: members' offsets in their output sections (with room to
+/// grow in incremental mode), then the default order of output sections, their addresses
+/// and file offsets, and the program headers.
+fn default_addresses(
+    ctx: &Context,
+    sections: &mut [OutputSection],
+    placements: &mut [Vec<Placement>],
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    merged: &mut [MergedStrings],
+    slot_mode: Slots,
+    steps: &mut crate::PhaseTimer,
+) -> Result<Addresses> {
+    let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
+    let pie = kind.is_pic();
+    let dyn_kind = kind.is_dynamic();
+    // 6. Offsets of members within output sections.
+    let (common_offsets, slots, resized) =
+        place_members(ctx, sections, placements, eh_records, merged, slot_mode)?;
     if let Slots::Replay(rec) = slot_mode {
         // The same output sections with the same sizes: then every address is as recorded.
         let mut now = 0;
-        for s in &sections {
+        for s in sections.iter() {
             if s.synthetic.is_none() && s.size == 0 && s.members.is_empty() {
                 continue;
             }
@@ -2322,6 +2624,7 @@ pub fn compute(
     let mut addr = base + offset;
     let mut segments = Vec::new();
     let mut current = Segment {
+        paddr: 0,
         p_type: elf::PT_LOAD,
         p_flags: elf::PF_R,
         offset: 0,
@@ -2341,6 +2644,7 @@ pub fn compute(
             offset = offset.next_multiple_of(PAGE_SIZE);
             addr = base + offset;
             current = Segment {
+                paddr: 0,
                 p_type: elf::PT_LOAD,
                 p_flags: p,
                 offset,
@@ -2420,6 +2724,7 @@ pub fn compute(
         find(name).map(|id| {
             let d = &sections[id.0 as usize];
             Segment {
+                paddr: 0,
                 p_type,
                 p_flags,
                 offset: d.offset,
@@ -2434,6 +2739,7 @@ pub fn compute(
         segments.insert(
             0,
             Segment {
+                paddr: 0,
                 p_type: elf::PT_PHDR,
                 p_flags: elf::PF_R,
                 offset: 64,
@@ -2457,6 +2763,7 @@ pub fn compute(
         let first = notes[0];
         let last = notes[notes.len() - 1];
         segments.push(Segment {
+            paddr: 0,
             p_type: elf::PT_NOTE,
             p_flags: elf::PF_R,
             offset: first.offset,
@@ -2469,6 +2776,7 @@ pub fn compute(
     let (tls_start, tls_memsz) = match tls {
         Some((start, off, file_end, mem_end)) => {
             segments.push(Segment {
+                paddr: 0,
                 p_type: elf::PT_TLS,
                 p_flags: elf::PF_R,
                 offset: off,
@@ -2496,6 +2804,7 @@ pub fn compute(
         4,
     ));
     segments.push(Segment {
+        paddr: 0,
         p_type: elf::PT_GNU_STACK,
         p_flags: elf::PF_R
             | elf::PF_W
@@ -2513,6 +2822,7 @@ pub fn compute(
     });
     if let Some((start, off, end)) = relro_range {
         segments.push(Segment {
+            paddr: 0,
             p_type: elf::PT_GNU_RELRO,
             p_flags: elf::PF_R,
             offset: off,
@@ -2523,85 +2833,24 @@ pub fn compute(
         });
     }
     debug_assert_eq!(segments.len(), n_phdrs);
+    for s in &mut segments {
+        s.paddr = s.vaddr;
+    }
 
-    let mut layout = Layout {
-        synthetic_addrs: SyntheticAddrs::default(),
-        kind,
-        pie,
-        base,
-        entry: 0,
-        sections,
+    Ok(Addresses {
+        common_offsets,
+        slots,
+        resized,
         order,
         segments,
-        placements,
-        eh_records,
-        needs,
-        dynamic,
-        dynamic_tags: pending_tags,
-        common_offsets,
-        synthetic_values: HashMap::default(),
+        base,
         tls_start,
         tls_memsz,
         tls_align,
-        synthetic_index,
-        build_id_size,
-        comment,
         file_size,
-        live,
-        merged,
-        merge_maps,
-        slots,
-        resized,
-        scans,
-        replayed_order,
-        build_id_seed: None,
-    };
-    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
-    layout.synthetic_addrs = SyntheticAddrs {
-        got: addr_of(".got"),
-        got_plt: addr_of(".got.plt"),
-        plt: addr_of(".plt"),
-        iplt: addr_of(".iplt"),
-    };
-    layout.synthetic_values = synthetic_values(&ctx, &layout);
-    // --defsym values last: they may name any other symbol, synthetic ones included.
-    for (name, expr) in &config.defsym {
-        let Some(id) = res.symbols.lookup(name.as_bytes()) else {
-            continue;
-        };
-        let value = match parse_defsym(expr) {
-            Some((None, offset)) => offset as u64,
-            Some((Some(target), offset)) => {
-                let base = res
-                    .symbols
-                    .lookup(target.as_bytes())
-                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
-                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
-                match base {
-                    Some(b) => b.wrapping_add(offset as u64),
-                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
-                }
-            }
-            None => bail!("--defsym {name}={expr}: unsupported expression"),
-        };
-        layout.synthetic_values.insert(id, value);
-    }
-    let entry_name = config.entry.as_deref().unwrap_or("_start");
-    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
-        Some(id) if res.symbols.get(id).def != Def::Undefined => {
-            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
-        }
-        _ => {
-            if config.entry.is_some() {
-                crate::diag::warn(format_args!(
-                    "cannot find entry symbol {entry_name}; not setting start address"
-                ));
-            }
-            0
-        }
-    };
-    steps.step("addresses");
-    Ok((layout, undefined))
+        script_data: Vec::new(),
+        script_symbols: Vec::new(),
+    })
 }
 
 /// `--defsym` expressions weld understands: `NUMBER`, `SYMBOL`, `SYMBOL+NUMBER`,

@@ -1029,6 +1029,7 @@ pub(crate) fn update(
         scans: Vec::new(),
         replayed_order: None,
         build_id_seed: None,
+        script_data: Vec::new(),
     };
     // Moved: global symbols a changed object defines whose address differs.
     let mut moved: FxHashSet<u32> = FxHashSet::default();

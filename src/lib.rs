@@ -19,6 +19,7 @@ pub mod merge;
 pub mod output;
 pub mod relocatable;
 pub mod resolve;
+pub mod script;
 pub mod state;
 pub mod symbols;
 pub mod temp;
@@ -93,6 +94,8 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && !config.fatal_warnings
         && config.map_file.is_none()
         && !config.print_map
+        // A script's layout is laid out whole each time (see README, "Linker scripts").
+        && config.script.is_none()
 }
 
 fn run_config(mut config: args::Config) -> Result<()> {
@@ -209,7 +212,13 @@ pub fn link(config: &args::Config) -> Result<()> {
         if config.define_common {
             bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
         }
-        let specs = inputs::search::find_inputs(config)?;
+        let (specs, script) = inputs::search::find_inputs(config)?;
+        if let Some(script) = script {
+            bail!(
+                "{}: a linker script that shapes the output is not supported with -r",
+                script.file
+            );
+        }
         report_inputs(config, &specs)?;
         let resolution = resolve::resolve(config, &specs, None)?;
         trace_symbols(config, &resolution);
@@ -219,9 +228,30 @@ pub fn link(config: &args::Config) -> Result<()> {
         return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
-    let specs = inputs::search::find_inputs(config)?;
+    let (specs, script) = inputs::search::find_inputs(config)?;
+    // What the scripts say about the output goes with the rest of the command line.
+    let with_script;
+    let config = match script {
+        Some(script) => {
+            with_script = config.with_script(script)?;
+            &with_script
+        }
+        None => config,
+    };
     report_inputs(config, &specs)?;
     timer.done("search");
+    if let Some(script) = &config.script {
+        if incremental_requested(&args::Config {
+            script: None,
+            ..config.clone()
+        }) && (config.verbose || config.stats)
+        {
+            eprintln!(
+                "weld: incremental: off with a linker script that shapes the output ({})",
+                script.file
+            );
+        }
+    }
     let incremental = incremental_requested(config) && {
         // Compressed debug sections are rewritten at the end of the file as a whole.
         let compressed = matches!(

@@ -299,6 +299,27 @@ pub fn resolve(
         let id = state.symbols.intern(leak_name(name));
         state.symbols.get_mut(id).def = Def::Synthetic;
     }
+    // A linker script's assignments define their symbols like --defsym; PROVIDE only the
+    // symbols something refers to and nothing defines.
+    if let Some(script) = &config.script {
+        use crate::script::Provide;
+        for a in script.assignments() {
+            let provide = matches!(a.provide, Provide::Provide | Provide::ProvideHidden);
+            let id = if provide {
+                match state.symbols.lookup(a.symbol.as_bytes()) {
+                    Some(id) if state.symbols.get(id).def == Def::Undefined => id,
+                    _ => continue,
+                }
+            } else {
+                state.symbols.intern(leak_name(&a.symbol))
+            };
+            let sym = state.symbols.get_mut(id);
+            sym.def = Def::Synthetic;
+            if matches!(a.provide, Provide::Hidden | Provide::ProvideHidden) {
+                sym.visibility = elf::STV_HIDDEN;
+            }
+        }
+    }
     // `foo@@VER` also defines `foo` for references within this link.
     // Such names come from objects that have versioned names (noted at parse time); they
     // are taken in symbol order, as a walk over all symbols would.

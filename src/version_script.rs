@@ -184,7 +184,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>> {
 /// can take any run of characters, so when the rest fails to match only the last star needs
 /// to take one more. Time is O(pattern x text) even for `a*a*a*...b` (the fuzzer found a
 /// version script whose `**...*` hung the recursive form).
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     // After the last `*`: where its pattern continues, and how much text it has taken.
     let mut star: Option<(usize, usize)> = None;

@@ -278,6 +278,13 @@ pub fn write_into(
         fde_table.extend_from_slice(&select.kept_fdes);
     }
     fill_spare_room(layout, select, buf);
+    // A linker script's data statements and fills.
+    for (id, offset, bytes) in &layout.script_data {
+        let at = (layout.sections[*id as usize].offset + offset) as usize;
+        if let Some(to) = buf.get_mut(at..at + bytes.len()) {
+            to.copy_from_slice(bytes);
+        }
+    }
     if !errors.is_empty() {
         bail!("{}", errors.join("\nweld: error: "));
     }
@@ -562,7 +569,7 @@ pub fn write_into(
         put_u32(buf, at + 4, seg.p_flags);
         put_u64(buf, at + 8, seg.offset);
         put_u64(buf, at + 16, seg.vaddr);
-        put_u64(buf, at + 24, seg.vaddr);
+        put_u64(buf, at + 24, seg.paddr);
         put_u64(buf, at + 32, seg.filesz);
         put_u64(buf, at + 40, seg.memsz);
         put_u64(buf, at + 48, seg.align);

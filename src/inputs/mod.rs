@@ -5,7 +5,6 @@
 
 pub mod dso;
 pub mod elf;
-pub mod script;
 pub mod search;
 
 use anyhow::{bail, Context, Result};

@@ -3,10 +3,11 @@
 //!
 //! This module decides *which files* are inputs and in what order; it does not parse ELF.
 //! It only looks at a file's first bytes to tell objects and archives (passed through) from
-//! linker scripts (read with [`super::script`] and expanded in place).
+//! linker scripts (read with [`crate::script`] and expanded in place; what a script says
+//! about the output's shape is collected for the layout).
 
-use super::script::{self, Command, Entry, ScriptInput};
 use crate::args::{prefix_sysroot, Config, InputArg, Modifiers};
+use crate::script::{self, Entry, InputCommand as Command, Script, ScriptInput};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::Read;
@@ -27,9 +28,11 @@ pub struct FileSpec {
     pub identity: crate::state::FileIdentity,
 }
 
-/// Resolves the command line's inputs to files, in link order.
-pub fn find_inputs(config: &Config) -> anyhow::Result<Vec<FileSpec>> {
+/// Resolves the command line's inputs to files, in link order; with what the scripts read
+/// on the way say about the output (`None` if nothing).
+pub fn find_inputs(config: &Config) -> anyhow::Result<(Vec<FileSpec>, Option<Script>)> {
     let mut search = Search {
+        layout: None,
         dirs: config.library_paths.clone(),
         default_dirs: default_search_dirs(config),
         sysroot: config.sysroot.clone(),
@@ -75,7 +78,7 @@ pub fn find_inputs(config: &Config) -> anyhow::Result<Vec<FileSpec>> {
     if group.is_some() {
         anyhow::bail!("--start-group without --end-group");
     }
-    Ok(search.files)
+    Ok((search.files, search.layout))
 }
 
 /// Scripts naming scripts deeper than this are taken to be a loop.
@@ -129,6 +132,8 @@ struct Search {
     sysroot: Option<PathBuf>,
     next_group: u32,
     files: Vec<FileSpec>,
+    /// The output commands of the scripts read so far.
+    layout: Option<Script>,
 }
 
 impl Search {
@@ -207,8 +212,15 @@ impl Search {
                 path.display()
             );
         }
-        let commands =
-            script::parse(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut parsed = script::parse(text, &path.display().to_string())
+            .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+        let commands = std::mem::take(&mut parsed.inputs);
+        if parsed.shapes_output() {
+            match &mut self.layout {
+                Some(layout) => layout.append(parsed).map_err(anyhow::Error::msg)?,
+                None => self.layout = Some(parsed),
+            }
+        }
         for command in commands {
             match command {
                 Command::SearchDir(dir) => {
@@ -376,7 +388,7 @@ mod tests {
     const ARCHIVE: &[u8] = b"!<arch>\n";
 
     fn find(list: &[String]) -> anyhow::Result<Vec<FileSpec>> {
-        find_inputs(&args::parse(list)?)
+        Ok(find_inputs(&args::parse(list)?)?.0)
     }
 
     fn strings(list: &[&str]) -> Vec<String> {
@@ -550,7 +562,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: syntax error in linker script: unsupported command hello",
+                "{}:1:1: unknown command 'hello'\n>>> hello world\n>>> ^",
                 text.display()
             )
         );

@@ -374,6 +374,17 @@ fn seed_corpus(target: &str, corpus: &Path, seeds: &Path) -> Result<(), String> 
             for (i, (mode, text)) in texts.iter().enumerate() {
                 write(format!("seed-{i}"), *mode, text.as_bytes())?;
             }
+            // The script fixtures, as -T scripts.
+            let scripts = fixtures.join("scripts");
+            let mut names: Vec<PathBuf> = std::fs::read_dir(&scripts)
+                .map_err(|e| format!("{}: {e}", scripts.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "ld"))
+                .collect();
+            names.sort();
+            for (i, path) in names.iter().enumerate() {
+                write(format!("seed-ld-{i}"), 3, &read(path)?)?;
+            }
         }
         "response_file" => {
             let lines = [

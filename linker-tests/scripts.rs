@@ -1,0 +1,374 @@
+//! Linker scripts (`fixtures/scripts/`): programs laid out by `-T` scripts, linked by the
+//! linker under test and by GNU ld; the programs must print the same, and the sections and
+//! program headers `readelf` shows must be where GNU ld puts them.
+
+use crate::directives::fixtures_dir;
+use crate::harness::{run, run_step, LinkerUnderTest, TempDir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn scripts_dir() -> PathBuf {
+    fixtures_dir().join("scripts")
+}
+
+/// Compiles or assembles `fixtures/scripts/<source>` freestanding into `tmp`.
+fn build(tmp: &TempDir, source: &str, extra: &[&str]) -> PathBuf {
+    let object = tmp.join(format!("{source}.o"));
+    run_step(
+        Command::new("gcc")
+            .args([
+                "-c",
+                "-O2",
+                "-ffreestanding",
+                "-fno-pic",
+                "-fno-stack-protector",
+                "-fno-asynchronous-unwind-tables",
+                "-fcf-protection=none",
+                // (Strings in plain .rodata: GNU ld also merges string tails, weld does not,
+                // and the addresses compared here would differ by that.)
+                "-fno-merge-constants",
+            ])
+            .args(extra)
+            .arg("-I")
+            .arg(scripts_dir())
+            .arg(scripts_dir().join(source))
+            .arg("-o")
+            .arg(&object),
+    );
+    object
+}
+
+/// Links with `linker` (GNU ld: "ld"); the outcome, and the output's path.
+fn link(tmp: &TempDir, linker: &Path, out: &str, args: &[&str], objects: &[PathBuf]) -> PathBuf {
+    let output = tmp.join(out);
+    run_step(
+        Command::new(linker)
+            .args(args)
+            .args(objects)
+            .arg("-o")
+            .arg(&output),
+    );
+    output
+}
+
+/// Both links: (GNU ld's output, the linker under test's).
+fn both(tmp: &TempDir, args: &[&str], objects: &[PathBuf]) -> (PathBuf, PathBuf) {
+    let gnu = link(tmp, Path::new("ld"), "gnu", args, objects);
+    let tested = link(tmp, &LinkerUnderTest::get().path, "tested", args, objects);
+    (gnu, tested)
+}
+
+fn readelf(args: &[&str], file: &Path) -> String {
+    run_step(Command::new("readelf").args(args).arg(file)).stdout_text()
+}
+
+/// The alloc sections `readelf -SW` lists: name, type, address, offset, size, flags.
+fn alloc_sections(file: &Path) -> Vec<String> {
+    readelf(&["-SW"], file)
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(']')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // name type address offset size entsize flags ...
+            let flags = fields.get(6)?;
+            (flags.contains('A') && fields[0] != ".note.gnu.property").then(|| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    fields[0], fields[1], fields[2], fields[3], fields[4], flags
+                )
+            })
+        })
+        .collect()
+}
+
+/// `readelf -lW`'s program header lines of one type.
+fn program_headers(file: &Path, p_type: &str) -> Vec<String> {
+    readelf(&["-lW"], file)
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&format!("{p_type} ")))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn entry_point(file: &Path) -> String {
+    readelf(&["-hW"], file)
+        .lines()
+        .find(|l| l.contains("Entry point"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `nm`'s lines for the given symbols.
+fn symbols(file: &Path, names: &[&str]) -> Vec<String> {
+    let nm = run_step(Command::new("nm").arg(file)).stdout_text();
+    let mut found: Vec<String> = nm
+        .lines()
+        .filter(|l| names.iter().any(|n| l.ends_with(&format!(" {n}"))))
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found
+}
+
+fn run_program(exe: &Path) -> (Option<i32>, String) {
+    let outcome = run(&mut Command::new(exe), b"", Duration::from_secs(30)).unwrap();
+    (outcome.status.code(), outcome.stdout_text())
+}
+
+/// A multiboot-style kernel image: `-nostdlib -T kernel.ld`, loaded at 1 MiB, sections
+/// 4 KiB-aligned by `BLOCK`/`ALIGN`, the multiboot header first by `KEEP`, `*(COMMON)` in
+/// .bss, a symbol after the last section. Same sections, segments, entry and symbols as GNU
+/// ld's image.
+#[test]
+fn kernel_image_at_one_mebibyte() {
+    let tmp = TempDir::new("scripts-kernel");
+    let objects = [
+        build(&tmp, "kernel_boot.s", &[]),
+        build(&tmp, "kernel_main.c", &["-mno-red-zone", "-fcommon"]),
+    ];
+    let script = scripts_dir().join("kernel.ld");
+    let script = script.to_str().unwrap();
+    let args = ["-nostdlib", "-z", "noexecstack", "-T", script];
+    let (gnu, tested) = both(&tmp, &args, &objects);
+    let sections = alloc_sections(&tested);
+    assert_eq!(sections, alloc_sections(&gnu));
+    assert!(
+        sections[0].starts_with(".text PROGBITS 0000000000100000 001000"),
+        "{sections:?}"
+    );
+    assert_eq!(
+        program_headers(&tested, "LOAD"),
+        program_headers(&gnu, "LOAD")
+    );
+    assert_eq!(entry_point(&tested), entry_point(&gnu));
+    let names = ["_start", "kmain", "_kernel_end", "buffer", "counter"];
+    assert_eq!(symbols(&tested, &names).len(), names.len());
+    assert_eq!(
+        symbols(&tested, &names)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        symbols(&gnu, &names)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    );
+    // The multiboot header's magic is the image's first bytes.
+    let text = run_step(
+        Command::new("objdump")
+            .args(["-s", "-j", ".text"])
+            .arg(&tested),
+    );
+    assert!(
+        text.stdout_text().contains(" 100000 02b0ad1b"),
+        "{}",
+        text.stdout_text()
+    );
+}
+
+/// Tables collected by a script: KEEP'd sections sorted by name between script symbols (and
+/// kept by --gc-sections, which drops an unreferenced function), data statements, PROVIDE,
+/// SIZEOF, a bss bracketed by symbols, `/DISCARD/`.
+#[test]
+fn freestanding_tables() {
+    let tmp = TempDir::new("scripts-tables");
+    let objects = [
+        build(&tmp, "start.s", &[]),
+        build(
+            &tmp,
+            "tables.c",
+            &["-ffunction-sections", "-fdata-sections"],
+        ),
+    ];
+    let script = scripts_dir().join("tables.ld");
+    let args = ["-static", "--gc-sections", "-T", script.to_str().unwrap()];
+    let (gnu, tested) = both(&tmp, &args, &objects);
+    let expected = run_program(&gnu);
+    assert_eq!(expected.0, Some(0), "{}", expected.1);
+    assert!(
+        expected.1.starts_with("alpha 0x2a\nmid 0x1b9\nzeta"),
+        "{}",
+        expected.1
+    );
+    assert_eq!(run_program(&tested), expected);
+    assert_eq!(alloc_sections(&tested), alloc_sections(&gnu));
+    assert_eq!(
+        program_headers(&tested, "LOAD"),
+        program_headers(&gnu, "LOAD")
+    );
+    let names = [
+        "__cmds_start",
+        "__cmds_end",
+        "__magic",
+        "__bss_begin",
+        "__bss_finish",
+        "__provided_marker",
+        "__never_referenced",
+        "unused_function",
+    ];
+    let found = symbols(&tested, &names);
+    assert!(
+        !found
+            .iter()
+            .any(|l| l.ends_with("unused_function") || l.ends_with("__never_referenced")),
+        "{found:?}"
+    );
+    let values = |lines: Vec<String>| -> Vec<String> {
+        let mut values: Vec<String> = lines
+            .into_iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {}", f[0], f[2])
+            })
+            .collect();
+        values.sort();
+        values
+    };
+    assert_eq!(values(found), values(symbols(&gnu, &names)));
+    // /DISCARD/ dropped .comment and .eh_frame.
+    let sections = readelf(&["-SW"], &tested);
+    assert!(
+        !sections.contains(".comment") && !sections.contains(".eh_frame"),
+        "{sections}"
+    );
+}
+
+/// MEMORY regions (`> region`, `AT> region`, `ORIGIN`, `LENGTH`, `LOADADDR`), PHDRS with
+/// FILEHDR, PHDRS and FLAGS, `(NOLOAD)`, `ASSERT`: the same program, sections and load
+/// addresses as GNU ld's.
+#[test]
+fn memory_regions_and_phdrs() {
+    let tmp = TempDir::new("scripts-regions");
+    let objects = [build(&tmp, "start.s", &[]), build(&tmp, "tables.c", &[])];
+    let script = scripts_dir().join("regions.ld");
+    let args = ["-static", "-T", script.to_str().unwrap()];
+    let (gnu, tested) = both(&tmp, &args, &objects);
+    let expected = run_program(&gnu);
+    assert_eq!(expected.0, Some(0), "{}", expected.1);
+    assert_eq!(run_program(&tested), expected);
+    assert_eq!(alloc_sections(&tested), alloc_sections(&gnu));
+    // Type, offset, address, load address, file size and flags of each header (GNU ld's
+    // memory size of the data segment leaves out part of a NOLOAD .bss it warns about).
+    let headers = |file: &Path| -> Vec<String> {
+        ["PHDR", "LOAD"]
+            .iter()
+            .flat_map(|t| program_headers(file, t))
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {} {} {} {} {}", f[0], f[1], f[2], f[3], f[4], f[6])
+            })
+            .collect()
+    };
+    assert_eq!(headers(&tested), headers(&gnu));
+    // .data is loaded in rom, right after .magic.
+    let loads = program_headers(&tested, "LOAD");
+    assert!(
+        loads[1].contains("0x0000000010100000 0x0000000010000460"),
+        "{loads:?}"
+    );
+}
+
+/// A region too small for what goes in it fails the link, naming the section and region,
+/// and leaves no output; so does a failed ASSERT.
+#[test]
+fn region_overflow_and_assert_fail_the_link() {
+    let tmp = TempDir::new("scripts-overflow");
+    let objects = [build(&tmp, "start.s", &[]), build(&tmp, "tables.c", &[])];
+    let original = std::fs::read_to_string(scripts_dir().join("regions.ld")).unwrap();
+    let small = original.replace("LENGTH = 64K\n    ram", "LENGTH = 256\n    ram");
+    assert_ne!(small, original);
+    std::fs::write(tmp.join("small.ld"), small).unwrap();
+    let asserting = original.replace("SIZEOF(.text) > 0", "SIZEOF(.text) > 0x100000");
+    std::fs::write(tmp.join("assert.ld"), asserting).unwrap();
+    for (script, weld_says) in [
+        ("small.ld", "section .text will not fit in region rom"),
+        ("assert.ld", "assertion failed: no code"),
+    ] {
+        for (linker, is_weld) in [
+            (PathBuf::from("ld"), false),
+            (LinkerUnderTest::get().path, LinkerUnderTest::get().is_weld),
+        ] {
+            let out = tmp.join("out");
+            let _ = std::fs::remove_file(&out);
+            let outcome = run(
+                Command::new(&linker)
+                    .args(["-static", "-T"])
+                    .arg(tmp.join(script))
+                    .args(&objects)
+                    .arg("-o")
+                    .arg(&out),
+                b"",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            assert_eq!(outcome.status.code(), Some(1), "{}", outcome.describe());
+            assert!(!out.exists(), "{script}: output left behind");
+            if is_weld {
+                let stderr = outcome.stderr_text();
+                assert!(
+                    stderr.contains(weld_says) && stderr.contains(&format!("{script}:")),
+                    "{}",
+                    outcome.describe()
+                );
+            }
+        }
+    }
+}
+
+/// GNU ld's own default script (`ld --verbose`), given back with `-T`, links a C program
+/// (TLS, `__start_`/`__stop_` sections, stdio) that runs as GNU ld's twin does, with the
+/// same sections in the same order and a PT_GNU_RELRO that ends on a page boundary.
+#[test]
+fn gnu_default_script_round_trip() {
+    let tmp = TempDir::new("scripts-default");
+    let verbose = run_step(Command::new("ld").arg("--verbose")).stdout_text();
+    let script: Vec<&str> = verbose
+        .split("==================================================")
+        .collect();
+    assert!(script.len() >= 3, "ld --verbose printed no script");
+    std::fs::write(tmp.join("default.ld"), script[1]).unwrap();
+    let object = tmp.join("hosted.o");
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O2"])
+            .arg(scripts_dir().join("hosted.c"))
+            .arg("-o")
+            .arg(&object),
+    );
+    let linker = LinkerUnderTest::get().path;
+    let wrapper = tmp.join("bin");
+    crate::harness::write_ld_wrapper(&wrapper, &linker);
+    let link = |out: &str, with_wrapper: bool| -> PathBuf {
+        let mut cmd = Command::new("gcc");
+        if with_wrapper {
+            cmd.arg(format!("-B{}/", wrapper.display()));
+        }
+        cmd.args(["-no-pie", "-Wl,-T"])
+            .arg(tmp.join("default.ld"))
+            .arg(&object)
+            .arg("-o")
+            .arg(tmp.join(out));
+        run_step(&mut cmd);
+        tmp.join(out)
+    };
+    let gnu = link("gnu", false);
+    let tested = link("tested", true);
+    assert!(wrapper.join("ld.log").exists(), "the wrapper did not run");
+    let expected = run_program(&gnu);
+    assert_eq!(expected.0, Some(0));
+    assert_eq!(run_program(&tested), expected);
+    let names = |file: &Path| -> Vec<String> {
+        alloc_sections(file)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&tested), names(&gnu));
+    let relro = program_headers(&tested, "GNU_RELRO");
+    assert_eq!(relro.len(), 1, "{relro:?}");
+    let f: Vec<&str> = relro[0].split(' ').collect();
+    let start = u64::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
+    let size = u64::from_str_radix(f[5].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!((start + size) % 4096, 0, "{relro:?}");
+}
