@@ -372,3 +372,147 @@ fn gnu_default_script_round_trip() {
     let size = u64::from_str_radix(f[5].trim_start_matches("0x"), 16).unwrap();
     assert_eq!((start + size) % 4096, 0, "{relro:?}");
 }
+
+/// Links `hosted.c` with gcc: the system GNU ld (`tested` false) or the linker under test
+/// (through a `-B` wrapper), with `args`.
+fn link_hosted(tmp: &TempDir, out: &str, tested: bool, args: &[&str]) -> PathBuf {
+    let object = tmp.join("hosted.o");
+    if !object.exists() {
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-O2"])
+                .arg(scripts_dir().join("hosted.c"))
+                .arg("-o")
+                .arg(&object),
+        );
+    }
+    let wrapper = tmp.join("bin");
+    if tested && !wrapper.join("ld").exists() {
+        crate::harness::write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
+    }
+    let mut cmd = Command::new("gcc");
+    if tested {
+        cmd.arg(format!("-B{}/", wrapper.display()));
+    }
+    cmd.args(args).arg(&object).arg("-o").arg(tmp.join(out));
+    run_step(&mut cmd);
+    tmp.join(out)
+}
+
+/// The output sections' names in file order.
+fn section_names(file: &Path) -> Vec<String> {
+    alloc_sections(file)
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// Fedora's package note, passed as Fedora's gcc passes it (`-dT`, a script that INSERTs a
+/// section of data statements AFTER .note.gnu.build-id): the note is there, right after
+/// the build-id, and readelf reads it as GNU ld's.
+#[test]
+fn package_note_inserted_after_build_id() {
+    let tmp = TempDir::new("scripts-package-note");
+    let note = scripts_dir().join("package_note.ld");
+    let dt = format!("-Wl,-dT,{}", note.display());
+    for mode in ["-pie", "-no-pie"] {
+        let args = [mode, "-Wl,--build-id", dt.as_str()];
+        let gnu = link_hosted(&tmp, "gnu", false, &args);
+        let tested = link_hosted(&tmp, "tested", true, &args);
+        let expected = run_program(&gnu);
+        assert_eq!(expected.0, Some(0));
+        assert_eq!(run_program(&tested), expected, "{mode}");
+        let notes = |file: &Path| -> String {
+            let text = readelf(&["-n"], file);
+            let at = text.find(".note.package").unwrap_or(text.len());
+            text[at..].lines().take(4).collect::<Vec<_>>().join("\n")
+        };
+        let shown = notes(&tested);
+        assert!(
+            shown.contains("FDO_PACKAGING_METADATA")
+                && shown.contains(r#"Packaging Metadata: {"type":"rpm","name":"weld-test"}"#),
+            "{mode}: {shown}"
+        );
+        assert_eq!(shown, notes(&gnu), "{mode}");
+        for file in [&gnu, &tested] {
+            let names = section_names(file);
+            let at = names
+                .iter()
+                .position(|n| n == ".note.gnu.build-id")
+                .unwrap();
+            assert_eq!(names[at + 1], ".note.package", "{mode}: {names:?}");
+        }
+    }
+}
+
+/// The script `--verbose` prints (weld's default layout), given back with `-T`, links the
+/// same program, PIE or not.
+#[test]
+fn own_default_script_round_trip() {
+    let tmp = TempDir::new("scripts-own-default");
+    let linker = LinkerUnderTest::get().path;
+    for mode in ["-pie", "-no-pie"] {
+        let mut verbose = Command::new(&linker);
+        if mode == "-pie" {
+            verbose.arg("-pie");
+        }
+        let text = run_step(verbose.arg("--verbose")).stdout_text();
+        let parts: Vec<&str> = text
+            .split("==================================================")
+            .collect();
+        assert!(parts.len() >= 3 && parts[1].contains("SECTIONS"), "{text}");
+        let script = tmp.join(format!("default{mode}.ld"));
+        std::fs::write(&script, parts[1]).unwrap();
+        let plain = link_hosted(&tmp, "plain", true, &[mode]);
+        let t = format!("-Wl,-T,{}", script.display());
+        let scripted = link_hosted(&tmp, "scripted", true, &[mode, &t]);
+        let expected = run_program(&plain);
+        assert_eq!(expected.0, Some(0));
+        assert_eq!(run_program(&scripted), expected, "{mode}");
+        // The same non-empty sections (the order of notes and empty sections may differ).
+        let names = |file: &Path| -> Vec<String> {
+            let mut names: Vec<String> = alloc_sections(file)
+                .iter()
+                .filter(|l| l.split(' ').nth(4) != Some("000000"))
+                .map(|l| l.split(' ').next().unwrap().to_string())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&scripted), names(&plain), "{mode}");
+    }
+}
+
+/// `-Ttext`, `-Tdata` (hexadecimal, GNU ld's way) and `--section-start` put those output
+/// sections at those addresses, as GNU ld does, and the program still runs.
+#[test]
+fn section_start_options() {
+    let tmp = TempDir::new("scripts-section-start");
+    let args = [
+        "-no-pie",
+        "-Wl,-Ttext=700000",
+        "-Wl,-Tdata=0x900000",
+        "-Wl,--section-start=mytab=0xa00000",
+    ];
+    let gnu = link_hosted(&tmp, "gnu", false, &args);
+    let tested = link_hosted(&tmp, "tested", true, &args);
+    let expected = run_program(&gnu);
+    assert_eq!(expected.0, Some(0));
+    assert_eq!(run_program(&tested), expected);
+    for file in [&gnu, &tested] {
+        let sections = alloc_sections(file);
+        for (name, addr) in [
+            (".text", "0000000000700000"),
+            (".data", "0000000000900000"),
+            ("mytab", "0000000000a00000"),
+        ] {
+            assert!(
+                sections
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{name} PROGBITS {addr}"))),
+                "{}: {sections:?}",
+                file.display()
+            );
+        }
+    }
+}

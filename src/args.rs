@@ -114,6 +114,13 @@ impl Config {
         if config.entry.is_none() {
             config.entry = script.entry.clone();
         }
+        // INSERT and --section-start apply to the default layout, written as a script.
+        let mut script = script;
+        if script.insert.is_some() || (script.sections.is_none() && !self.section_starts.is_empty())
+        {
+            script = crate::script::with_default(self, script)?;
+        }
+        crate::script::set_section_starts(&mut script, &self.section_starts);
         crate::script::place::check(&script)?;
         config.script = Some(std::sync::Arc::new(script));
         Ok(config)
@@ -208,6 +215,8 @@ pub struct Config {
     /// What the linker scripts among the inputs (and `-T` scripts) say about the output's
     /// shape: set by `link` once the inputs are found.
     pub script: Option<std::sync::Arc<crate::script::Script>>,
+    /// `-Ttext=ADDR`, `-Tdata`, `-Tbss`, `-Tldata`, `--section-start=NAME=ADDR`.
+    pub section_starts: Vec<(String, u64)>,
     pub plugin_opts: Vec<String>,
     /// `--incremental` / `--no-incremental` (None = not given; `WELD_INCREMENTAL` decides).
     pub incremental: Option<bool>,
@@ -410,6 +419,15 @@ impl Value<'_> {
     fn invalid(&self, value: &str) -> anyhow::Error {
         anyhow::anyhow!("invalid value for {}: {value}", self.opt)
     }
+}
+
+/// Hexadecimal, with or without `0x` (`-Ttext`, `--section-start`).
+fn parse_hex(text: &str) -> Option<u64> {
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Decimal or `0x` hexadecimal.
@@ -862,8 +880,20 @@ impl State {
                 config.compress_debug_sections = Some(kind);
             }
             "image-base" | "Ttext-segment" => config.image_base = Some(value.number()?),
+            // GNU ld reads these addresses as hexadecimal, with or without 0x.
             "Ttext" | "Tdata" | "Tbss" | "Tldata" => {
-                anyhow::bail!("option {} is not supported", value.opt)
+                let text = value.required()?;
+                let addr = parse_hex(&text).ok_or_else(|| value.invalid(&text))?;
+                config.section_starts.push((format!(".{}", &name[1..]), addr));
+            }
+            "section-start" => {
+                let text = value.required()?;
+                let (section, org) = text
+                    .split_once('=')
+                    .filter(|(s, _)| !s.is_empty())
+                    .ok_or_else(|| value.invalid(&text))?;
+                let addr = parse_hex(org).ok_or_else(|| value.invalid(&text))?;
+                config.section_starts.push((section.to_string(), addr));
             }
             "Map" => config.map_file = Some(value.required()?.into()),
             "print-map" => config.print_map = true,

@@ -773,7 +773,7 @@ pub(crate) fn output_index(name: &[u8]) -> u8 {
         .map_or(0, |i| i as u8 + 1)
 }
 
-fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
+pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
     let flags = flags as u32;
     if flags & elf::SHF_ALLOC == 0 {
         return 1000;

@@ -213,6 +213,9 @@ pub fn link(config: &args::Config) -> Result<()> {
             bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
         }
         let (specs, script) = inputs::search::find_inputs(config)?;
+        if !config.section_starts.is_empty() {
+            bail!("-Ttext, -Tdata, -Tbss and --section-start are not supported with -r");
+        }
         if let Some(script) = script {
             bail!(
                 "{}: a linker script that shapes the output is not supported with -r",
@@ -228,7 +231,10 @@ pub fn link(config: &args::Config) -> Result<()> {
         return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
-    let (specs, script) = inputs::search::find_inputs(config)?;
+    let (specs, mut script) = inputs::search::find_inputs(config)?;
+    if script.is_none() && !config.section_starts.is_empty() {
+        script = Some(script::Script::default());
+    }
     // What the scripts say about the output goes with the rest of the command line.
     let with_script;
     let config = match script {
@@ -1005,6 +1011,7 @@ fn print_verbose_defaults(config: &args::Config) {
     println!("==================================================");
     println!("OUTPUT_FORMAT(\"elf64-x86-64\", \"elf64-x86-64\", \"elf64-x86-64\")");
     println!("OUTPUT_ARCH(i386:x86-64)");
+    println!("ENTRY(_start)");
     let dirs: Vec<String> = inputs::search::DEFAULT_SEARCH_DIRS
         .iter()
         .map(|dir| format!("SEARCH_DIR(\"={dir}\");"))
@@ -1012,5 +1019,6 @@ fn print_verbose_defaults(config: &args::Config) {
     if !config.nostdlib {
         println!("{}", dirs.join(" "));
     }
+    print!("{}", script::default_text(config));
     println!("==================================================");
 }

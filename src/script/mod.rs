@@ -12,6 +12,89 @@ pub mod place;
 
 pub use parse::{parse, ScriptError};
 
+/// weld's default layout as a script (see `default.ld`), for this output kind.
+pub fn default_text(config: &crate::args::Config) -> String {
+    let base = if config.pie || config.shared {
+        "0"
+    } else {
+        "0x400000"
+    };
+    include_str!("default.ld").replace("@BASE@", base)
+}
+
+/// `script` applied to the default script: its sections inserted where its `INSERT` says
+/// (or, with no `SECTIONS`, just its other commands).
+pub fn with_default(config: &crate::args::Config, script: Script) -> anyhow::Result<Script> {
+    let mut base = parse(&default_text(config), "(weld's default script)")
+        .map_err(|e| anyhow::anyhow!("internal error: weld's default script: {e}"))?;
+    let mut script = script;
+    if let (Some((after, anchor)), Some(commands)) = (script.insert.take(), script.sections.take())
+    {
+        let sections = base
+            .sections
+            .as_mut()
+            .expect("the default script has SECTIONS");
+        let at = sections
+            .iter()
+            .position(|c| matches!(c, SectionsCommand::Output(o) if o.name == anchor))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: INSERT {} {anchor}: weld's default layout has no output section {anchor}",
+                    script.file,
+                    if after { "AFTER" } else { "BEFORE" }
+                )
+            })?;
+        let at = if after { at + 1 } else { at };
+        sections.splice(at..at, commands);
+    }
+    let file = std::mem::take(&mut script.file);
+    base.append(script).map_err(anyhow::Error::msg)?;
+    base.file = file;
+    Ok(base)
+}
+
+/// `-Ttext=ADDR` and the like: the named output section's address, as if the script gave
+/// it one; a section the script does not name gets a description of its own at the end.
+pub fn set_section_starts(script: &mut Script, starts: &[(String, u64)]) {
+    for (name, addr) in starts {
+        let sections = script.sections.get_or_insert_with(Vec::new);
+        let found = sections.iter_mut().find_map(|c| match c {
+            SectionsCommand::Output(o) if &o.name == name => Some(o),
+            _ => None,
+        });
+        match found {
+            Some(o) => o.addr = Some(Expr::Num(*addr)),
+            None => sections.push(SectionsCommand::Output(Box::new(OutputDesc {
+                name: name.clone(),
+                pos: Pos::default(),
+                addr: Some(Expr::Num(*addr)),
+                noload: false,
+                readonly: false,
+                at: None,
+                align: None,
+                subalign: None,
+                only_if_ro: None,
+                commands: vec![OutputCommand::Input(InputDesc {
+                    keep: false,
+                    file: "*".into(),
+                    exclude_files: Vec::new(),
+                    sort_files: false,
+                    sections: vec![SectionPattern {
+                        exclude_files: Vec::new(),
+                        pattern: name.clone(),
+                        sort: Sort::None,
+                    }],
+                    pos: Pos::default(),
+                })],
+                region: None,
+                lma_region: None,
+                phdrs: Vec::new(),
+                fill: None,
+            }))),
+        }
+    }
+}
+
 /// One file a `GROUP` or `INPUT` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -180,6 +263,8 @@ pub struct OutputDesc {
     pub addr: Option<Expr>,
     /// `(NOLOAD)`.
     pub noload: bool,
+    /// `(READONLY)`.
+    pub readonly: bool,
     /// `AT(lma)`.
     pub at: Option<Expr>,
     /// `ALIGN(expr)` before the brace.

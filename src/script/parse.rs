@@ -581,6 +581,7 @@ impl<'a> Parser<'a> {
             pos: self.pos_of(start),
             addr: None,
             noload: false,
+            readonly: false,
             at: None,
             align: None,
             subalign: None,
@@ -604,7 +605,7 @@ impl<'a> Parser<'a> {
                     let ty = self.name("a section type")?;
                     match ty.as_str() {
                         "NOLOAD" => desc.noload = true,
-                        "READONLY" => {}
+                        "READONLY" => desc.readonly = true,
                         _ => {
                             return Err(self.error_at(
                                 at + 1,

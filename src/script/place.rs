@@ -30,12 +30,6 @@ use rustc_hash::FxHashMap as HashMap;
 /// What weld cannot lay out yet: refused when the script is read, never ignored.
 pub fn check(script: &Script) -> Result<()> {
     let file = &script.file;
-    if script.insert.is_some() {
-        bail!(
-            "{file}: INSERT is not supported by weld yet (the script's sections would be \
-             placed into the default layout)"
-        );
-    }
     if script.sections.is_none() {
         if let Some(r) = script.memory.first() {
             bail!("{file}:{}: MEMORY without SECTIONS places nothing", r.pos);
@@ -411,15 +405,16 @@ pub fn add_script_sections(ctx: &Context, sections: &mut Vec<OutputSection>) {
         if d.name == "/DISCARD/" || !makes_section(d) {
             continue;
         }
-        let data = d
-            .commands
-            .iter()
-            .any(|c| matches!(c, OutputCommand::Data(..)));
-        let flags = u64::from(elf::SHF_ALLOC | elf::SHF_WRITE);
-        let sh_type = if data {
-            elf::SHT_PROGBITS
+        // (Named `.note*`: a note, as GNU ld makes it; `(READONLY)`: not writable.)
+        let flags = u64::from(if d.readonly {
+            elf::SHF_ALLOC
         } else {
-            elf::SHT_NOBITS
+            elf::SHF_ALLOC | elf::SHF_WRITE
+        });
+        let sh_type = match (data, d.name.starts_with(".note")) {
+            (true, true) => elf::SHT_NOTE,
+            (true, false) => elf::SHT_PROGBITS,
+            (false, _) => elf::SHT_NOBITS,
         };
         sections.push(OutputSection {
             name: d.name.clone(),
@@ -427,7 +422,7 @@ pub fn add_script_sections(ctx: &Context, sections: &mut Vec<OutputSection>) {
             sh_flags: flags,
             align: 1,
             entsize: 0,
-            rank: 320,
+            rank: crate::layout::rank(&d.name, sh_type, flags),
             members: Vec::new(),
             size: 0,
             addr: 0,
@@ -587,7 +582,8 @@ fn steps<'s>(script: &'s Script, sections: &[OutputSection]) -> Vec<Step<'s>> {
             s.sh_type == elf::SHT_NOTE,
         )
     };
-    let by_name = |name: &str| sections.iter().position(|s| s.name == name && live(s));
+    // (Sections the script made for data statements count, empty as they are so far.)
+    let by_name = |name: &str| sections.iter().position(|s| s.name == name);
     let mut orphans: Vec<u32> = (0..sections.len() as u32)
         .filter(|&i| {
             let s = &sections[i as usize];
