@@ -328,33 +328,10 @@ fn gnu_default_script_round_trip() {
         .collect();
     assert!(script.len() >= 3, "ld --verbose printed no script");
     std::fs::write(tmp.join("default.ld"), script[1]).unwrap();
-    let object = tmp.join("hosted.o");
-    run_step(
-        Command::new("gcc")
-            .args(["-c", "-O2"])
-            .arg(scripts_dir().join("hosted.c"))
-            .arg("-o")
-            .arg(&object),
-    );
-    let linker = LinkerUnderTest::get().path;
-    let wrapper = tmp.join("bin");
-    crate::harness::write_ld_wrapper(&wrapper, &linker);
-    let link = |out: &str, with_wrapper: bool| -> PathBuf {
-        let mut cmd = Command::new("gcc");
-        if with_wrapper {
-            cmd.arg(format!("-B{}/", wrapper.display()));
-        }
-        cmd.args(["-no-pie", "-Wl,-T"])
-            .arg(tmp.join("default.ld"))
-            .arg(&object)
-            .arg("-o")
-            .arg(tmp.join(out));
-        run_step(&mut cmd);
-        tmp.join(out)
-    };
-    let gnu = link("gnu", false);
-    let tested = link("tested", true);
-    assert!(wrapper.join("ld.log").exists(), "the wrapper did not run");
+    let t = format!("-Wl,-T,{}", tmp.join("default.ld").display());
+    let gnu = link_hosted(&tmp, "gnu", false, &["-no-pie", &t]);
+    let tested = link_hosted(&tmp, "tested", true, &["-no-pie", &t]);
+    assert!(tmp.join("bin/ld.log").exists(), "the wrapper did not run");
     let expected = run_program(&gnu);
     assert_eq!(expected.0, Some(0));
     assert_eq!(run_program(&tested), expected);
