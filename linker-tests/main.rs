@@ -59,6 +59,7 @@ mod determinism;
 mod directives;
 mod harness;
 mod incremental;
+mod lto;
 mod options;
 mod output_file;
 mod output_nodes;
@@ -106,6 +107,9 @@ macro_rules! fixtures {
 mod fixtures {
     fixtures! {
         hello => "hello.c",
+        lto => "lto.c",
+        lto_fat => "lto_fat.c",
+        lto_cxx => "lto_cxx.cc",
         symbols => "symbols.c",
         tls => "tls.c",
         tls_pic => "tls_pic.c",

@@ -210,7 +210,7 @@ pub struct Config {
     pub exclude_libs: Vec<String>,
     /// `--compress-debug-sections=none|zlib|zlib-gabi|zstd` (None = not given).
     pub compress_debug_sections: Option<String>,
-    /// `-plugin` / `-plugin-opt` values (accepted and recorded; weld does not run plugins).
+    /// `-plugin` / `-plugin-opt` values: the LTO plugins (see `lto`).
     pub plugins: Vec<String>,
     /// What the linker scripts among the inputs (and `-T` scripts) say about the output's
     /// shape: set by `link` once the inputs are found.

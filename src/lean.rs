@@ -1285,6 +1285,7 @@ pub(crate) fn update(
         defined_at,
         defined_size,
         armaps: Vec::new(),
+        ir_files: Vec::new(),
     };
     let versions = crate::version_script::Versions::default();
     let ctx = Context {

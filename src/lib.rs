@@ -14,6 +14,7 @@ pub mod incremental;
 pub mod inputs;
 pub mod layout;
 pub mod lean;
+pub mod lto;
 pub mod map;
 pub mod merge;
 pub mod output;
@@ -309,7 +310,30 @@ pub fn link(config: &args::Config) -> Result<()> {
     let members = update
         .as_ref()
         .map(|(_, matched, state)| update_members(state, matched));
+    lto::configure(config);
     let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
+    // LTO: the plugin compiles what it claimed; the inputs are resolved again with its
+    // objects instead (a full link, with no incremental state: see `lto`).
+    let _lto_cleanup = LtoCleanup;
+    let mut incremental = incremental;
+    let mut specs = specs;
+    if let Some(compiled) = lto::compile(config, &resolution)? {
+        timer.done("resolve (LTO: first pass)");
+        if incremental && (config.verbose || config.stats) {
+            eprintln!("weld: incremental: off for a link with LTO code");
+        }
+        incremental = false;
+        update = None;
+        let extra = inputs::search::find_plugin_outputs(
+            config,
+            &specs,
+            &compiled.files,
+            &compiled.libraries,
+            &compiled.dirs,
+        )?;
+        specs.extend(extra);
+        resolution = resolve::resolve(config, &specs, None)?;
+    }
     trace_symbols(config, &resolution);
     timer.done("resolve");
     // Every input is mapped now. A full link rewrites the old output in place when no
@@ -415,6 +439,15 @@ pub fn link(config: &args::Config) -> Result<()> {
     }
     timer.total();
     Ok(())
+}
+
+/// Runs the LTO plugin's cleanup (its temporary files) when the link ends, however it ends.
+struct LtoCleanup;
+
+impl Drop for LtoCleanup {
+    fn drop(&mut self) {
+        lto::cleanup();
+    }
 }
 
 /// An incremental update's new output, built but not written yet.

@@ -67,6 +67,8 @@ pub struct Resolution {
     /// Incremental mode: per input, the hash of an archive's symbol index
     /// (`incremental::armap_hash`), 0 for other inputs; empty otherwise.
     pub armaps: Vec<u64>,
+    /// Objects an LTO plugin claimed (`lto`): each stand-in object, and the plugin's handle.
+    pub ir_files: Vec<(FileId, usize)>,
 }
 
 impl Resolution {
@@ -205,6 +207,12 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
             whole: spec.modifiers.whole_archive,
             extracted: vec![false; n],
             parsed,
+        })
+    } else if crate::lto::is_bitcode(data) {
+        Ok(Loaded::Object {
+            name,
+            data,
+            parsed: None,
         })
     } else if data.starts_with(b"\x7fELF") {
         match classify(data).with_context(|| name.clone())? {
@@ -361,6 +369,7 @@ pub fn resolve(
         symbols: state.symbols,
         duplicates: state.duplicates,
         armaps,
+        ir_files: state.ir_files,
     })
 }
 
@@ -422,6 +431,7 @@ fn resolve_loaded(
         comdat: HashMap::default(),
         duplicates: Vec::new(),
         input: 0,
+        ir_files: Vec::new(),
     };
     for name in &config.undefined {
         let id = state.symbols.intern(leak_name(name));
@@ -488,6 +498,7 @@ struct Resolver {
     duplicates: Vec<(SymbolId, FileId, FileId)>,
     /// Position of the input being loaded.
     input: u32,
+    ir_files: Vec<(FileId, usize)>,
 }
 
 impl Resolver {
@@ -601,6 +612,9 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
+        if crate::lto::is_bitcode(data) {
+            return self.add_object(name, data, member, None);
+        }
         match classify(data).with_context(|| name.clone())? {
             ElfKind::Relocatable => self.add_object(name, data, member, parsed),
             ElfKind::Shared => bail!("{name}: shared object inside an archive"),
@@ -615,15 +629,76 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        let obj = parsed
+        if crate::lto::is_bitcode(data) {
+            // LLVM bitcode: only an LTO plugin (clang's LLVMgold.so) can read it.
+            if crate::lto::compiled(data) {
+                return Ok(());
+            }
+            let claimed = if crate::lto::claiming()? {
+                crate::lto::claim(&name, data)?
+            } else {
+                None
+            };
+            let Some((handle, stand_in)) = claimed else {
+                bail!(
+                    "{name}: file is LLVM bitcode (compiled with clang -flto); link through clang, \
+                     which passes its LTO plugin (LLVMgold.so) with -plugin"
+                );
+            };
+            let stand_in: &'static [u8] = stand_in.leak();
+            let obj = ObjectFile::parse(stand_in)
+                .with_context(|| format!("{name}: the LTO plugin's symbols"))?;
+            self.ir_files
+                .push((FileId(self.objects.len() as u32), handle));
+            return self.add_parsed(name, stand_in, member, obj);
+        }
+        let mut data = data;
+        let mut obj = parsed
             .unwrap_or_else(|| ObjectFile::parse(data))
             .with_context(|| name.clone())?;
         if obj.lto {
-            bail!(
-                "{name}: file contains LTO intermediate code (compiled with -flto); weld does not \
-                 run LTO plugins: build without -flto"
-            );
+            // Once the plugin has compiled, its objects stand for the IR ones.
+            if crate::lto::compiled(data) {
+                return Ok(());
+            }
+            let claimed = if crate::lto::claiming()? {
+                crate::lto::claim(&name, data)?
+            } else {
+                None
+            };
+            // GCC marks an object with no native code (`-fno-fat-lto-objects`, the default).
+            let slim = obj
+                .global_names
+                .iter()
+                .any(|(n, _)| *n == b"__gnu_lto_slim");
+            match claimed {
+                Some((handle, stand_in)) => {
+                    data = stand_in.leak();
+                    obj = ObjectFile::parse(data)
+                        .with_context(|| format!("{name}: the LTO plugin's symbols"))?;
+                    self.ir_files
+                        .push((FileId(self.objects.len() as u32), handle));
+                }
+                // A fat object without a plugin: its native code is linked.
+                None if !slim => {}
+                None => bail!(
+                    "{name}: file contains only LTO intermediate code (compiled with -flto); \
+                     link through the compiler driver (which passes its LTO plugin with \
+                     -plugin) or build with -ffat-lto-objects"
+                ),
+            }
         }
+        self.add_parsed(name, data, member, obj)
+    }
+
+    /// Adds a parsed object's symbols and the object.
+    fn add_parsed(
+        &mut self,
+        name: String,
+        data: &'static [u8],
+        member: u32,
+        obj: ObjectFile,
+    ) -> Result<()> {
         let file = FileId(self.objects.len() as u32);
         let mut comdat_discarded = vec![false; obj.shdrs.len()];
         for (signature, members) in &obj.comdat_groups {

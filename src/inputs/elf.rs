@@ -346,7 +346,11 @@ fn content_by_header(shdr: &Shdr, name: &[u8]) -> bool {
         0x6fff_4c03 /* SHT_LLVM_ADDRSIG */ => return false,
         _ => {}
     }
+    // (LTO intermediate code is the plugin's, never output: GNU ld's default script
+    // discards `.gnu.lto_*`.)
     flags & u64::from(elf::SHF_EXCLUDE) == 0
+        && !name.starts_with(b".gnu.lto_")
+        && !name.starts_with(b".llvm.lto")
         && name != b".note.GNU-stack"
         && name != b".note.gnu.property"
         && !name.starts_with(b".gnu.warning")

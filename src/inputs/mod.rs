@@ -30,7 +30,26 @@ pub fn map_file(path: &Path) -> Result<&'static [u8]> {
     // same exposure); the contents are validated as ELF/archive data before use.
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("cannot map {}", path.display()))?;
-    Ok(Box::leak(Box::new(map)))
+    let data: &'static [u8] = Box::leak(Box::new(map));
+    if let Ok(mut mapped) = MAPPED.lock() {
+        mapped.push((data.as_ptr() as usize, data.len(), path.to_path_buf()));
+    }
+    Ok(data)
+}
+
+/// Every mapping [`map_file`] made: (address, length, path). An LTO plugin is given an
+/// input as a file and an offset in it (an archive member's is inside its archive).
+static MAPPED: std::sync::Mutex<Vec<(usize, usize, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The file `data` (part of a mapping from [`map_file`]) was read from, and its offset there.
+pub fn source_of(data: &[u8]) -> Option<(std::path::PathBuf, u64)> {
+    let at = data.as_ptr() as usize;
+    let mapped = MAPPED.lock().ok()?;
+    mapped
+        .iter()
+        .find(|(start, len, _)| *start <= at && at + data.len() <= start + len)
+        .map(|(start, _, path)| (path.clone(), (at - start) as u64))
 }
 
 /// Lets the kernel drop the pages of `data` (part of a mapping from [`map_file`]) from this

@@ -124,6 +124,64 @@ pub fn default_search_dirs(config: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The objects and libraries an LTO plugin added (see `lto`), found as the command line's
+/// would be, with `dirs` searched first. Shared objects the link already has are left out
+/// (archives are searched again: the plugin adds them for what its code needs).
+pub fn find_plugin_outputs(
+    config: &Config,
+    existing: &[FileSpec],
+    files: &[PathBuf],
+    libraries: &[String],
+    dirs: &[PathBuf],
+) -> anyhow::Result<Vec<FileSpec>> {
+    let mut search = Search {
+        layout: None,
+        dirs: dirs.iter().chain(&config.library_paths).cloned().collect(),
+        default_dirs: default_search_dirs(config),
+        sysroot: config.sysroot.clone(),
+        next_group: 0,
+        files: Vec::new(),
+    };
+    // The modifiers in force at the end of the command line (-static, --as-needed...).
+    let modifiers = config
+        .inputs
+        .iter()
+        .rev()
+        .find_map(|input| match input {
+            InputArg::File { modifiers, .. } | InputArg::Library { modifiers, .. } => {
+                Some(*modifiers)
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    for file in files {
+        let origin = format!("{} (from the LTO plugin)", file.display());
+        search.add(file.clone(), modifiers, None, origin, 0)?;
+    }
+    for name in libraries {
+        let path = search.find_library(name, modifiers.link_static)?;
+        search.add(
+            path,
+            modifiers,
+            None,
+            format!("-l{name} (from the LTO plugin)"),
+            0,
+        )?;
+    }
+    let known: std::collections::HashSet<&Path> =
+        existing.iter().map(|s| s.path.as_path()).collect();
+    search.files.retain(|f| {
+        !known.contains(f.path.as_path())
+            || std::fs::File::open(&f.path)
+                .and_then(|mut file| {
+                    let mut magic = [0u8; 8];
+                    file.read_exact(&mut magic).map(|_| magic == *b"!<arch>\n")
+                })
+                .unwrap_or(false)
+    });
+    Ok(search.files)
+}
+
 struct Search {
     /// `-L` directories, then any `SEARCH_DIR`s scripts add.
     dirs: Vec<PathBuf>,
@@ -341,7 +399,12 @@ fn classify(path: &Path) -> anyhow::Result<Kind> {
     }
     let mut magic = Vec::with_capacity(8);
     file.take(8).read_to_end(&mut magic).map_err(cannot_open)?;
-    if magic.starts_with(b"\x7fELF") || magic == b"!<arch>\n" || magic == b"!<thin>\n" {
+    // (LLVM bitcode, `clang -flto`'s objects, goes to the LTO plugin.)
+    if magic.starts_with(b"\x7fELF")
+        || magic == b"!<arch>\n"
+        || magic == b"!<thin>\n"
+        || crate::lto::is_bitcode(&magic)
+    {
         return Ok(Kind::Binary(crate::state::FileIdentity::of(&metadata)));
     }
     if metadata.len() > MAX_SCRIPT_SIZE {

@@ -1,0 +1,109 @@
+//! Link-time optimisation with clang (LLVM bitcode through LLVMgold.so) and what happens
+//! without a plugin. (GCC's LTO is covered by the `lto*` fixtures, which gcc links through
+//! its plugin.)
+
+use crate::directives::fixtures_dir;
+use crate::harness::{run, run_step, LinkerUnderTest, TempDir};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const SOURCES: [&str; 3] = ["lto.c", "lto_other.c", "lto_lib.c"];
+
+fn compile(tmp: &TempDir, compiler: &str, flags: &[&str]) -> Vec<PathBuf> {
+    SOURCES
+        .iter()
+        .map(|source| {
+            let object = tmp.join(format!("{compiler}-{source}.o"));
+            run_step(
+                Command::new(compiler)
+                    .arg("-c")
+                    .args(flags)
+                    .arg(fixtures_dir().join(source))
+                    .arg("-o")
+                    .arg(&object),
+            );
+            object
+        })
+        .collect()
+}
+
+fn program_output(exe: &PathBuf) -> String {
+    let outcome = run(&mut Command::new(exe), b"", Duration::from_secs(30)).unwrap();
+    assert!(outcome.status.success(), "{}", outcome.describe());
+    outcome.stdout_text()
+}
+
+/// `clang -flto` and `-flto=thin` objects, linked by clang through LLVM's gold plugin: the
+/// same program as GNU ld links with the same plugin, and the symbol LTO can drop dropped.
+#[test]
+fn clang_full_and_thin_lto() {
+    let tmp = TempDir::new("lto-clang");
+    for mode in ["-flto", "-flto=thin"] {
+        let objects = compile(&tmp, "clang", &["-O2", mode]);
+        let link = |out: &str, linker: &[&str]| -> PathBuf {
+            let exe = tmp.join(out);
+            run_step(
+                Command::new("clang")
+                    .args(["-O2", mode])
+                    .args(linker)
+                    .args(&objects)
+                    .arg("-o")
+                    .arg(&exe),
+            );
+            exe
+        };
+        let gnu = link("gnu", &["-fuse-ld=bfd"]);
+        let tested = LinkerUnderTest::get().path;
+        let ld_path = format!("--ld-path={}", tested.display());
+        let tested = link("tested", &[&ld_path]);
+        let expected = program_output(&gnu);
+        assert!(expected.starts_with("sum 145, archive 48"), "{expected}");
+        assert_eq!(program_output(&tested), expected, "{mode}");
+        let nm = run_step(Command::new("nm").arg(&tested)).stdout_text();
+        assert!(!nm.contains("lto_unused_global"), "{mode}: {nm}");
+    }
+}
+
+/// Without a plugin, LTO code is an error naming the file (GCC's slim objects, LLVM
+/// bitcode), exit status 1 and no output; a fat object links its native code.
+#[test]
+fn lto_code_without_a_plugin() {
+    let tmp = TempDir::new("lto-no-plugin");
+    let linker = LinkerUnderTest::get();
+    let gcc_objects = compile(&tmp, "gcc", &["-O2", "-flto"]);
+    let clang_objects = compile(&tmp, "clang", &["-O2", "-flto"]);
+    for (what, object, says) in [
+        (
+            "gcc",
+            &gcc_objects[1],
+            "file contains only LTO intermediate code",
+        ),
+        ("clang", &clang_objects[1], "file is LLVM bitcode"),
+    ] {
+        let out = tmp.join("out");
+        let outcome = run(
+            Command::new(&linker.path)
+                .args(["-r", "-o"])
+                .arg(&out)
+                .arg(object),
+            b"",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.status.code(),
+            Some(1),
+            "{what}: {}",
+            outcome.describe()
+        );
+        assert!(!out.exists());
+        if linker.is_weld {
+            let stderr = outcome.stderr_text();
+            assert!(
+                stderr.contains(says) && stderr.contains(&object.display().to_string()),
+                "{what}: {stderr}"
+            );
+        }
+    }
+}
