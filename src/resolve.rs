@@ -629,66 +629,65 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        if crate::lto::is_bitcode(data) {
-            // LLVM bitcode: only an LTO plugin (clang's LLVMgold.so) can read it.
-            if crate::lto::compiled(data) {
-                return Ok(());
-            }
-            let claimed = if crate::lto::claiming()? {
-                crate::lto::claim(&name, data)?
-            } else {
-                None
-            };
-            let Some((handle, stand_in)) = claimed else {
-                bail!(
-                    "{name}: file is LLVM bitcode (compiled with clang -flto); link through clang, \
-                     which passes its LTO plugin (LLVMgold.so) with -plugin"
-                );
-            };
-            let stand_in: &'static [u8] = stand_in.leak();
-            let obj = ObjectFile::parse(stand_in)
-                .with_context(|| format!("{name}: the LTO plugin's symbols"))?;
-            self.ir_files
-                .push((FileId(self.objects.len() as u32), handle));
-            return self.add_parsed(name, stand_in, member, obj);
-        }
-        let mut data = data;
-        let mut obj = parsed
-            .unwrap_or_else(|| ObjectFile::parse(data))
-            .with_context(|| name.clone())?;
-        if obj.lto {
+        let bitcode = crate::lto::is_bitcode(data);
+        let mut parsed = match bitcode {
+            true => None,
+            false => Some(
+                parsed
+                    .unwrap_or_else(|| ObjectFile::parse(data))
+                    .with_context(|| name.clone())?,
+            ),
+        };
+        if bitcode || parsed.as_ref().is_some_and(|o| o.lto) {
             // Once the plugin has compiled, its objects stand for the IR ones.
             if crate::lto::compiled(data) {
                 return Ok(());
             }
-            let claimed = if crate::lto::claiming()? {
-                crate::lto::claim(&name, data)?
-            } else {
-                None
-            };
-            // GCC marks an object with no native code (`-fno-fat-lto-objects`, the default).
-            let slim = obj
-                .global_names
-                .iter()
-                .any(|(n, _)| *n == b"__gnu_lto_slim");
-            match claimed {
-                Some((handle, stand_in)) => {
-                    data = stand_in.leak();
-                    obj = ObjectFile::parse(data)
-                        .with_context(|| format!("{name}: the LTO plugin's symbols"))?;
-                    self.ir_files
-                        .push((FileId(self.objects.len() as u32), handle));
-                }
-                // A fat object without a plugin: its native code is linked.
-                None if !slim => {}
-                None => bail!(
+            if let Some((handle, obj, stand_in)) = self.offer_to_plugin(&name, data)? {
+                self.ir_files
+                    .push((FileId(self.objects.len() as u32), handle));
+                return self.add_parsed(name, stand_in, member, obj);
+            }
+            // GCC marks an object with no native code (`-fno-fat-lto-objects`, the default);
+            // a fat object without a plugin links its native code.
+            let slim = parsed
+                .as_ref()
+                .is_none_or(|o| o.global_names.iter().any(|(n, _)| *n == b"__gnu_lto_slim"));
+            if bitcode {
+                bail!(
+                    "{name}: file is LLVM bitcode (compiled with clang -flto); link through clang, \
+                     which passes its LTO plugin (LLVMgold.so) with -plugin"
+                );
+            }
+            if slim {
+                bail!(
                     "{name}: file contains only LTO intermediate code (compiled with -flto); \
                      link through the compiler driver (which passes its LTO plugin with \
                      -plugin) or build with -ffat-lto-objects"
-                ),
+                );
             }
         }
+        let obj = parsed.take().expect("parsed above");
         self.add_parsed(name, data, member, obj)
+    }
+
+    /// Offers an object with LTO code to the plugin (if there is one): if claimed, the
+    /// plugin's handle and the stand-in object of its symbols (see `lto`).
+    fn offer_to_plugin(
+        &mut self,
+        name: &str,
+        data: &'static [u8],
+    ) -> Result<Option<(usize, ObjectFile, &'static [u8])>> {
+        if !crate::lto::claiming()? {
+            return Ok(None);
+        }
+        let Some((handle, stand_in)) = crate::lto::claim(name, data)? else {
+            return Ok(None);
+        };
+        let stand_in: &'static [u8] = stand_in.leak();
+        let obj = ObjectFile::parse(stand_in)
+            .with_context(|| format!("{name}: the LTO plugin's symbols"))?;
+        Ok(Some((handle, obj, stand_in)))
     }
 
     /// Adds a parsed object's symbols and the object.
