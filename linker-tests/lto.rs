@@ -1,4 +1,4 @@
-//! Link-time optimisation with clang (LLVM bitcode through LLVMgold.so) and what happens
+//! Link-time optimisation with clang and clang-19 (LLVM bitcode through LLVMgold.so) and what happens
 //! without a plugin. (GCC's LTO is covered by the `lto*` fixtures, which gcc links through
 //! its plugin.)
 
@@ -39,12 +39,19 @@ fn program_output(exe: &PathBuf) -> String {
 #[test]
 fn clang_full_and_thin_lto() {
     let tmp = TempDir::new("lto-clang");
-    for mode in ["-flto", "-flto=thin"] {
-        let objects = compile(&tmp, "clang", &["-O2", mode]);
+    // The distribution's clang (LLVM 14 on Debian 12) and clang-19, each with its own
+    // LLVMgold.so (.ci/run installs them).
+    for (clang, mode) in [
+        ("clang", "-flto"),
+        ("clang", "-flto=thin"),
+        ("clang-19", "-flto"),
+        ("clang-19", "-flto=thin"),
+    ] {
+        let objects = compile(&tmp, clang, &["-O2", mode]);
         let link = |out: &str, linker: &[&str]| -> PathBuf {
             let exe = tmp.join(out);
             run_step(
-                Command::new("clang")
+                Command::new(clang)
                     .args(["-O2", mode])
                     .args(linker)
                     .args(&objects)
@@ -59,9 +66,9 @@ fn clang_full_and_thin_lto() {
         let tested = link("tested", &[&ld_path]);
         let expected = program_output(&gnu);
         assert!(expected.starts_with("sum 145, archive 48"), "{expected}");
-        assert_eq!(program_output(&tested), expected, "{mode}");
+        assert_eq!(program_output(&tested), expected, "{clang} {mode}");
         let nm = run_step(Command::new("nm").arg(&tested)).stdout_text();
-        assert!(!nm.contains("lto_unused_global"), "{mode}: {nm}");
+        assert!(!nm.contains("lto_unused_global"), "{clang} {mode}: {nm}");
     }
 }
 

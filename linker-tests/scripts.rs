@@ -493,3 +493,76 @@ fn section_start_options() {
         }
     }
 }
+
+/// NOCROSSREFS: a reference between two output sections of a group fails the link, naming
+/// both (GNU ld's "prohibited cross reference"); a group with no such reference links.
+/// EXTERN(sym) pulls the archive member that defines `sym`, as `-u sym` does.
+#[test]
+fn nocrossrefs_and_extern() {
+    let tmp = TempDir::new("scripts-nocrossrefs");
+    let objects = [build(&tmp, "start.s", &[]), build(&tmp, "tables.c", &[])];
+    std::fs::write(tmp.join("extra.c"), "int extern_marker = 7;\n").unwrap();
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O2"])
+            .arg(tmp.join("extra.c"))
+            .arg("-o")
+            .arg(tmp.join("extra.o")),
+    );
+    run_step(
+        Command::new("ar")
+            .arg("rcs")
+            .arg(tmp.join("libextra.a"))
+            .arg(tmp.join("extra.o")),
+    );
+    let original = std::fs::read_to_string(scripts_dir().join("tables.ld")).unwrap();
+    let variants = [
+        ("crossing.ld", "NOCROSSREFS(.cmds .text)\n", false),
+        (
+            "apart.ld",
+            "NOCROSSREFS(.magic .bss)\nEXTERN(extern_marker)\n",
+            true,
+        ),
+    ];
+    for (name, extra, links) in variants {
+        std::fs::write(tmp.join(name), format!("{extra}{original}")).unwrap();
+        for (linker, is_weld) in [
+            (PathBuf::from("ld"), false),
+            (LinkerUnderTest::get().path, LinkerUnderTest::get().is_weld),
+        ] {
+            let out = tmp.join("out");
+            let _ = std::fs::remove_file(&out);
+            let outcome = run(
+                Command::new(&linker)
+                    .args(["-static", "-T"])
+                    .arg(tmp.join(name))
+                    .args(&objects)
+                    .arg(tmp.join("libextra.a"))
+                    .arg("-o")
+                    .arg(&out),
+                b"",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            assert_eq!(
+                outcome.status.success(),
+                links,
+                "{name}: {}",
+                outcome.describe()
+            );
+            if links {
+                let nm = run_step(Command::new("nm").arg(&out)).stdout_text();
+                assert!(nm.contains(" extern_marker"), "{name}: {nm}");
+                assert_eq!(run_program(&out).0, Some(0));
+            } else if is_weld {
+                let stderr = outcome.stderr_text();
+                assert!(
+                    stderr.contains("prohibited cross reference from .cmds to")
+                        && stderr.contains("in .text"),
+                    "{}",
+                    outcome.describe()
+                );
+            }
+        }
+    }
+}

@@ -114,6 +114,8 @@ impl Config {
         if config.entry.is_none() {
             config.entry = script.entry.clone();
         }
+        // EXTERN(sym) is -u sym.
+        config.undefined.extend(script.externs.iter().cloned());
         // INSERT and --section-start apply to the default layout, written as a script.
         let mut script = script;
         if script.insert.is_some() || (script.sections.is_none() && !self.section_starts.is_empty())

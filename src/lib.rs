@@ -384,6 +384,15 @@ pub fn link(config: &args::Config) -> Result<()> {
     };
     let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
+    script::place::check_cross_refs(
+        &layout::Context {
+            config,
+            res: &resolution,
+            kind: layout.kind,
+            versions: &versions,
+        },
+        &layout,
+    )?;
     report_undefined(config, &resolution, &undefined)?;
     write_map(config, &resolution, &layout)?;
     fail_on_warnings(config)?;

@@ -152,6 +152,10 @@ pub struct Script {
     pub top: Vec<SectionsCommand>,
     /// `REGION_ALIAS(alias, region)`.
     pub region_aliases: Vec<(String, String)>,
+    /// `EXTERN(sym ...)`: undefined symbols, as `-u` makes them.
+    pub externs: Vec<String>,
+    /// `NOCROSSREFS(a b ...)` (false) and `NOCROSSREFS_TO(to from ...)` (true).
+    pub nocrossrefs: Vec<(bool, Vec<String>)>,
     /// Which file each part came from (for messages), and the file's text.
     pub file: String,
 }
@@ -160,6 +164,8 @@ impl Script {
     /// Whether the script shapes the output at all (beyond naming inputs).
     pub fn shapes_output(&self) -> bool {
         self.sections.is_some()
+            || !self.externs.is_empty()
+            || !self.nocrossrefs.is_empty()
             || !self.memory.is_empty()
             || !self.phdrs.is_empty()
             || !self.top.is_empty()
@@ -186,6 +192,8 @@ impl Script {
         self.phdrs.extend(other.phdrs);
         self.top.extend(other.top);
         self.region_aliases.extend(other.region_aliases);
+        self.externs.extend(other.externs);
+        self.nocrossrefs.extend(other.nocrossrefs);
         Ok(())
     }
 

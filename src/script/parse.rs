@@ -381,9 +381,15 @@ impl<'a> Parser<'a> {
                 // common allocation choices GNU ld makes the same way by default.
                 "NOCROSSREFS" | "NOCROSSREFS_TO" | "EXTERN" => {
                     self.expect("(")?;
+                    let mut names = Vec::new();
                     while !self.eat(")")? {
-                        self.name("a name")?;
+                        names.push(self.name("a name")?);
                         self.eat(",")?;
+                    }
+                    match word.as_str() {
+                        "EXTERN" => script.externs.extend(names),
+                        "NOCROSSREFS" => script.nocrossrefs.push((false, names)),
+                        _ => script.nocrossrefs.push((true, names)),
                     }
                 }
                 "FORCE_COMMON_ALLOCATION" | "FORCE_GROUP_ALLOCATION" => {}

@@ -1518,3 +1518,72 @@ impl Env for NoEnv {
         None
     }
 }
+
+/// `NOCROSSREFS`/`NOCROSSREFS_TO`: a relocation in one output section of a group that refers
+/// to a symbol in another of the group (`NOCROSSREFS_TO`: to the first from the others) is
+/// an error, as in GNU ld ("prohibited cross reference"). Alloc sections only.
+pub fn check_cross_refs(ctx: &Context, layout: &crate::layout::Layout) -> Result<()> {
+    use rayon::prelude::*;
+    let Some(script) = ctx.config.script.as_deref() else {
+        return Ok(());
+    };
+    if script.nocrossrefs.is_empty() {
+        return Ok(());
+    }
+    let name_of = |out: u32| layout.sections.get(out as usize).map(|s| s.name.as_str());
+    let prohibited = |from: &str, to: &str| {
+        from != to
+            && script.nocrossrefs.iter().any(|(to_only, names)| {
+                if *to_only {
+                    names.first().is_some_and(|t| t == to) && names[1..].iter().any(|n| n == from)
+                } else {
+                    names.iter().any(|n| n == from) && names.iter().any(|n| n == to)
+                }
+            })
+    };
+    let errors: Vec<String> = ctx
+        .res
+        .objects
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(f, object)| {
+            let file = crate::symbols::FileId(f as u32);
+            let mut errors = Vec::new();
+            for (sec, placement) in layout.placements[f].iter().enumerate() {
+                let Some(from) = name_of(placement.out) else {
+                    continue;
+                };
+                let flags = object.obj.shdrs[sec].sh_flags.get(LE);
+                if flags & u64::from(elf::SHF_ALLOC) == 0 {
+                    continue;
+                }
+                for r in object.obj.relocs[sec] {
+                    let (symref, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
+                    let crate::layout::Target::Section {
+                        file: tf, sec: ts, ..
+                    } = target
+                    else {
+                        continue;
+                    };
+                    let to = layout.placements[tf.0 as usize]
+                        .get(ts as usize)
+                        .and_then(|p| name_of(p.out));
+                    if let Some(to) = to.filter(|to| prohibited(from, to)) {
+                        errors.push(format!(
+                            "{}({}+{:#x}): prohibited cross reference from {from} to {} in {to}",
+                            object.name,
+                            String::from_utf8_lossy(object.obj.section_names[sec]),
+                            r.r_offset.get(LE),
+                            ctx.display(symref),
+                        ));
+                    }
+                }
+            }
+            errors
+        })
+        .collect();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\nweld: error: "));
+    }
+    Ok(())
+}
