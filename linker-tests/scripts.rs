@@ -566,3 +566,80 @@ fn nocrossrefs_and_extern() {
         }
     }
 }
+
+/// A script's symbol set to a number outside any section (in an implicit script among the
+/// inputs, with no SECTIONS), and `--defsym` to a number: listed as absolute (`A`) with
+/// that value, and referred to as GNU ld refers to them in a PIE (through a PC-relative
+/// address or the GOT alike, they come out relative to the load address: the programs
+/// print the same with address randomisation off).
+#[test]
+fn absolute_symbols_in_a_pie() {
+    let tmp = TempDir::new("scripts-absolute");
+    std::fs::write(
+        tmp.join("abs.c"),
+        "#include <stdio.h>\nextern char script_abs[], defsym_abs[], script_rel[];\n\
+         int main(void) { printf(\"%p %p %p\\n\", (void *)script_abs, (void *)defsym_abs, \
+         (void *)script_rel); return 0; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("abs.ld"),
+        "script_abs = 0x1234;\nscript_rel = main + 16;\n",
+    )
+    .unwrap();
+    let wrapper = tmp.join("bin");
+    crate::harness::write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
+    for pic in ["-fPIE", "-fPIC"] {
+        let object = tmp.join(format!("abs{pic}.o"));
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-O2", pic])
+                .arg(tmp.join("abs.c"))
+                .arg("-o")
+                .arg(&object),
+        );
+        let mut outputs = Vec::new();
+        for tested in [false, true] {
+            let exe = tmp.join(if tested { "tested" } else { "gnu" });
+            let mut cmd = Command::new("gcc");
+            if tested {
+                cmd.arg(format!("-B{}/", wrapper.display()));
+            }
+            run_step(
+                cmd.args(["-pie", "-Wl,--defsym=defsym_abs=0x5678"])
+                    .arg(&object)
+                    .arg(tmp.join("abs.ld"))
+                    .arg("-o")
+                    .arg(&exe),
+            );
+            let nm = run_step(Command::new("nm").arg(&exe)).stdout_text();
+            assert!(
+                nm.contains("0000000000001234 A script_abs"),
+                "{pic} {tested}: {nm}"
+            );
+            assert!(
+                nm.contains("0000000000005678 A defsym_abs"),
+                "{pic} {tested}: {nm}"
+            );
+            let main = nm.lines().find(|l| l.ends_with(" T main")).unwrap();
+            let main = u64::from_str_radix(&main[..16], 16).unwrap();
+            let rel = format!("{:016x} ", main + 16);
+            assert!(
+                nm.lines()
+                    .any(|l| l.starts_with(&rel) && l.ends_with("script_rel")),
+                "{pic} {tested}: {nm}"
+            );
+            let outcome = run(
+                Command::new("setarch").args(["x86_64", "-R"]).arg(&exe),
+                b"",
+                Duration::from_secs(30),
+            )
+            .unwrap();
+            assert!(outcome.status.success(), "{}", outcome.describe());
+            // (script_rel follows main, which each linker puts elsewhere: nm checked it.)
+            let out = outcome.stdout_text();
+            outputs.push(out.split(' ').take(2).collect::<Vec<_>>().join(" "));
+        }
+        assert_eq!(outputs[1], outputs[0], "{pic}");
+    }
+}

@@ -2407,7 +2407,12 @@ pub fn compute(
         iplt: addr_of(".iplt"),
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
-    // A script's symbols (resolution made them synthetic).
+    // A script's symbols (resolution made them synthetic); without SECTIONS, its
+    // assignments are evaluated now, on the default layout.
+    let mut script_symbols = script_symbols;
+    if config.script.as_ref().is_some_and(|s| s.sections.is_none()) {
+        script_symbols = crate::script::place::assign_on_layout(&ctx, &layout)?;
+    }
     for (name, value, _) in &script_symbols {
         if let Some(id) = res.symbols.lookup(name.as_bytes()) {
             if res.symbols.get(id).def == Def::Synthetic {

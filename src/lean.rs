@@ -1286,6 +1286,7 @@ pub(crate) fn update(
         defined_size,
         armaps: Vec::new(),
         ir_files: Vec::new(),
+        absolute: Default::default(),
     };
     let versions = crate::version_script::Versions::default();
     let ctx = Context {

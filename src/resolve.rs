@@ -69,6 +69,11 @@ pub struct Resolution {
     pub armaps: Vec<u64>,
     /// Objects an LTO plugin claimed (`lto`): each stand-in object, and the plugin's handle.
     pub ir_files: Vec<(FileId, usize)>,
+    /// Linker-defined symbols whose value is a plain number (`--defsym x=0x10`, a script's
+    /// `x = 0x10;` outside output sections): SHN_ABS in the symbol table, as GNU ld lists
+    /// them. (References to them are still relocated as addresses in a PIE, as GNU ld's
+    /// are.)
+    pub absolute: rustc_hash::FxHashMap<SymbolId, u64>,
 }
 
 impl Resolution {
@@ -302,8 +307,12 @@ pub fn resolve(
     } else {
         Vec::new()
     };
+    let mut absolute = rustc_hash::FxHashMap::default();
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
-    for (name, _) in &config.defsym {
+    for (name, expr) in &config.defsym {
+        if let Some((None, value)) = crate::layout::parse_defsym(expr) {
+            absolute.insert(leak_name(name), value as u64);
+        }
         let id = state.symbols.intern(leak_name(name));
         state.symbols.get_mut(id).def = Def::Synthetic;
     }
@@ -325,6 +334,27 @@ pub fn resolve(
             sym.def = Def::Synthetic;
             if matches!(a.provide, Provide::Hidden | Provide::ProvideHidden) {
                 sym.visibility = elf::STV_HIDDEN;
+            }
+        }
+    }
+    // (The last assignment of a symbol decides whether it is a plain number.)
+    let mut absolute_names: Vec<(&'static [u8], Option<u64>)> =
+        absolute.into_iter().map(|(n, v)| (n, Some(v))).collect();
+    if let Some(script) = &config.script {
+        for (name, value) in script.final_values() {
+            absolute_names.push((leak_name(name), value));
+        }
+    }
+    let mut absolute = rustc_hash::FxHashMap::default();
+    for (name, value) in absolute_names {
+        if let Some(id) = state.symbols.lookup(name) {
+            match value {
+                Some(v) if state.symbols.get(id).def == Def::Synthetic => {
+                    absolute.insert(id, v);
+                }
+                _ => {
+                    absolute.remove(&id);
+                }
             }
         }
     }
@@ -370,6 +400,7 @@ pub fn resolve(
         duplicates: state.duplicates,
         armaps,
         ir_files: state.ir_files,
+        absolute,
     })
 }
 

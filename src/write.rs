@@ -1889,7 +1889,8 @@ pub(crate) fn global_entry(
         }
         Def::Synthetic => {
             let addr = layout.synthetic_values.get(&id).copied().unwrap_or(0);
-            (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, false)
+            let abs = ctx.res.absolute.contains_key(&id);
+            (addr, 0, elf::STT_NOTYPE, elf::STB_GLOBAL, abs)
         }
         Def::Undefined | Def::Shared { .. } => return None,
     };

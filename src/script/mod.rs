@@ -222,6 +222,35 @@ impl Script {
         out.into_iter().filter(|a| a.symbol != ".")
     }
 
+    /// Each symbol the script assigns, with its final value if that is a plain number
+    /// assigned outside output sections (`None`: an address, or not known before layout).
+    pub fn final_values(&self) -> Vec<(&str, Option<u64>)> {
+        fn value(a: &Assignment, outside: bool) -> Option<u64> {
+            (outside && a.op.is_none() && eval::is_constant(&a.expr))
+                .then(|| eval::eval(&a.expr, &place::NoEnv).ok())
+                .flatten()
+        }
+        let mut out = Vec::new();
+        for c in self.top.iter().chain(self.sections.iter().flatten()) {
+            match c {
+                SectionsCommand::Assign(a) if a.symbol != "." => {
+                    out.push((a.symbol.as_str(), value(a, true)));
+                }
+                SectionsCommand::Output(o) => {
+                    for c in &o.commands {
+                        if let OutputCommand::Assign(a) = c {
+                            if a.symbol != "." {
+                                out.push((a.symbol.as_str(), None));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Every output section description, in script order.
     pub fn outputs(&self) -> impl Iterator<Item = &OutputDesc> {
         self.sections.iter().flatten().filter_map(|c| match c {

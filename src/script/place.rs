@@ -1493,7 +1493,7 @@ fn stack_segment(ctx: &Context, executable: bool, align: u64) -> Segment {
 }
 
 /// For expressions that need nothing from the link (`FLAGS(6)`, `AT(0x1000)`).
-struct NoEnv;
+pub struct NoEnv;
 
 impl Env for NoEnv {
     fn dot(&self) -> Option<u64> {
@@ -1586,4 +1586,98 @@ pub fn check_cross_refs(ctx: &Context, layout: &crate::layout::Layout) -> Result
         bail!("{}", errors.join("\nweld: error: "));
     }
     Ok(())
+}
+
+/// A script's assignments when it has no SECTIONS (the default layout placed everything):
+/// evaluated in order on the final layout, `.` unavailable. (name, value, hidden).
+pub fn assign_on_layout(
+    ctx: &Context,
+    layout: &crate::layout::Layout,
+) -> Result<Vec<(String, u64, bool)>> {
+    let Some(script) = ctx.config.script.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let env = LayoutEnv {
+        ctx,
+        layout,
+        symbols: std::cell::RefCell::new(HashMap::default()),
+    };
+    let mut out = Vec::new();
+    for c in &script.top {
+        let SectionsCommand::Assign(a) = c else {
+            continue;
+        };
+        let wanted = ctx
+            .res
+            .symbols
+            .lookup(a.symbol.as_bytes())
+            .is_some_and(|id| ctx.res.symbols.get(id).def == crate::symbols::Def::Synthetic);
+        if !wanted {
+            continue;
+        }
+        let value = eval(&a.expr, &env).map_err(|e| err(&script.file, a.pos, e))?;
+        let value = match a.op {
+            None => value,
+            Some(op) => {
+                let old = env.symbol(&a.symbol).unwrap_or(0);
+                let e = Expr::Binary(op, Box::new(Expr::Num(old)), Box::new(Expr::Num(value)));
+                eval(&e, &env).map_err(|e| err(&script.file, a.pos, e))?
+            }
+        };
+        env.symbols.borrow_mut().insert(a.symbol.clone(), value);
+        out.retain(|(n, _, _): &(String, u64, bool)| n != &a.symbol);
+        out.push((
+            a.symbol.clone(),
+            value,
+            matches!(a.provide, Provide::Hidden | Provide::ProvideHidden),
+        ));
+    }
+    Ok(out)
+}
+
+/// Expressions on a finished layout.
+struct LayoutEnv<'a> {
+    ctx: &'a Context<'a>,
+    layout: &'a crate::layout::Layout,
+    symbols: std::cell::RefCell<HashMap<String, u64>>,
+}
+
+impl Env for LayoutEnv<'_> {
+    fn dot(&self) -> Option<u64> {
+        None
+    }
+    fn symbol(&self, name: &str) -> Option<u64> {
+        if let Some(&v) = self.symbols.borrow().get(name) {
+            return Some(v);
+        }
+        let id = self.ctx.res.symbols.lookup(name.as_bytes())?;
+        if self.ctx.res.symbols.get(id).def == crate::symbols::Def::Undefined {
+            return None;
+        }
+        self.layout
+            .symbol_address(self.ctx, crate::layout::SymRef::Global(id))
+    }
+    fn defined(&self, name: &str) -> bool {
+        self.symbol(name).is_some()
+    }
+    fn section(&self, name: &str) -> Option<(u64, u64, u64, u64)> {
+        self.layout
+            .order
+            .iter()
+            .map(|id| &self.layout.sections[id.0 as usize])
+            .find(|s| s.name == name)
+            .map(|s| (s.addr, s.addr, s.size, s.align))
+    }
+    fn region(&self, _: &str) -> Option<(u64, u64)> {
+        None
+    }
+    fn sizeof_headers(&self) -> u64 {
+        64 + 56 * self.layout.segments.len() as u64
+    }
+    fn segment_start(&self, name: &str) -> Option<u64> {
+        match name {
+            "text-segment" => Some(self.layout.base),
+            _ => None,
+        }
+    }
 }
