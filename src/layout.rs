@@ -1516,7 +1516,6 @@ pub fn compute(
         versions,
     };
     let pie = kind.is_pic();
-    let n_files = res.objects.len();
 
     let mut steps = crate::PhaseTimer::new(config.time);
     // A linker script's SECTIONS: where each input section goes (`/DISCARD/`, a rule, or
@@ -1545,11 +1544,6 @@ pub fn compute(
             .collect(),
         None => Vec::new(),
     };
-    let discarded = |f: usize, sec: usize| {
-        script_assign
-            .get(f)
-            .is_some_and(|a| a[sec] == crate::script::place::Assign::Discard)
-    };
     // The strings of non-alloc merged sections (`.debug_str`: most of the merging work in a
     // debug build) do not depend on liveness: they are merged while steps 1 to 4 run, and
     // taken at step 5 if it finds the same inputs.
@@ -1561,148 +1555,24 @@ pub fn compute(
                 early_merges(config, res)
             }
         },
-        || -> Result<_> {
-            // 1. Which sections are content, and the .eh_frame records.
-            let per_file: Vec<Result<FileContent>> = res
-                .objects
-                .par_iter()
-                .with_max_len(1)
-                .map(|object| content_of(object, config))
-                .collect();
-            let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
-            let mut eh_records = HashMap::default();
-            for (f, file) in per_file.into_iter().enumerate() {
-                let (mut c, records) = file?;
-                if !script_assign.is_empty() {
-                    for (sec, c) in c.iter_mut().enumerate() {
-                        *c &= !discarded(f, sec);
-                    }
-                }
-                content.push(c);
-                for (sec, split) in records {
-                    if !discarded(f, sec as usize) {
-                        eh_records.insert((FileId(f as u32), sec), split);
-                    }
-                }
-            }
-
-            steps.step("content");
-            // 2. Liveness.
-            // Incremental mode keeps every section: an edit may make any of them reachable.
-            let live = if config.gc_sections && !slotted {
-                let keep = |f: usize, sec: usize| {
-                    matcher
-                        .as_ref()
-                        .is_some_and(|m| m.keeps(script_assign[f][sec]))
-                };
-                let live = crate::gc::mark_live(&ctx, &content, &eh_records, &keep);
-                if config.print_gc_sections {
-                    crate::gc::print_removed(res, &content, &live);
-                }
-                live
-            } else {
-                content.clone()
-            };
-            steps.step("gc");
-            // 3. Drop FDEs of dead functions; give kept records their output offsets.
-            let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
-                let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
-                match target {
-                    Target::Section { file, sec, .. } => Some((file, sec)),
-                    _ => None,
-                }
-            };
-            for (&(file, sec), records) in eh_records.iter_mut() {
-                let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
-                keep_live_fdes(records, relocs, |r| {
-                    section_of(file, r).is_some_and(|(f, s)| {
-                        live[f.0 as usize].get(s as usize).copied().unwrap_or(false)
-                    })
-                });
-            }
-
-            steps.step("eh-frame");
-            // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
-            //    relocations, errors.
-            //    Files are scanned in parallel; each records its requests in order, and the requests
-            //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
-            //    In incremental mode the results are kept by symbol index, and an update takes an
-            //    unchanged object's recorded results if its global symbols' classes are the same.
-            let classes: Vec<u8> = if slotted {
-                (0..res.symbols.symbols.len())
-                    .into_par_iter()
-                    .with_min_len(1024)
-                    .map(|i| scan_class(&ctx, SymbolId(i as u32)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // Test support (`WELD_ORACLE=1`): unchanged objects are scanned anyway, and the results
-            // must be the recorded ones.
-            let verify = matches!(slot_mode, Slots::Replay(_))
-                && std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1");
-            let object_classes = |object: &LoadedObject| -> Vec<u8> {
-                object
-                    .global_ids
-                    .iter()
-                    .map(|id| classes[id.0 as usize])
-                    .collect()
-            };
-            let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
-                .objects
-                .par_iter()
-                .with_max_len(1)
-                .enumerate()
-                .map(|(f, object)| {
-                    let file = FileId(f as u32);
-                    let object_classes = slotted.then(|| object_classes(object));
-                    let mut recorded = None;
-                    if let Slots::Replay(rec) = slot_mode {
-                        if let Some(Some(record)) = rec.scans.get(f) {
-                            if Some(&record.classes) == object_classes.as_ref() {
-                                if !verify {
-                                    let (needs, undefined) =
-                                        ScanRecorder::from_record(record, object, file);
-                                    return (needs, undefined, Vec::new());
-                                }
-                                recorded = Some(record);
-                            }
-                        }
-                    }
-                    let (mut needs, undefined, mut reloc_errors) =
-                        scan_object(&ctx, file, &live[f], &eh_records, slotted);
-                    if let Some(record) = &mut needs.record {
-                        record.classes = object_classes.unwrap_or_default();
-                    }
-                    if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {
-                        reloc_errors.push(format!(
-                    "internal error: {}: the recorded relocation scan differs from a new one",
-                    object.name
-                ));
-                    }
-                    (needs, undefined, reloc_errors)
-                })
-                .collect();
-            let mut needs = Needs::default();
-            let mut undefined = Vec::new();
-            let mut reloc_errors = Vec::new();
-            let mut scans = Vec::with_capacity(if slotted { n_files } else { 0 });
-            for (mut recorder, file_undefined, file_errors) in per_file {
-                scans.extend(recorder.record.take());
-                recorder.replay(&mut needs);
-                undefined.extend(file_undefined);
-                reloc_errors.extend(file_errors);
-            }
-            // Copy-relocated symbols by name, not by which object referred to them first: an edit
-            // that changes the first user leaves them (and .bss) as they were.
-            needs
-                .copies
-                .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
-            steps.step("scan");
-            Ok((eh_records, live, needs, undefined, reloc_errors, scans))
+        || {
+            scan_inputs(
+                &ctx,
+                slot_mode,
+                matcher.as_ref(),
+                &script_assign,
+                &mut steps,
+            )
         },
     );
-    let (eh_records, live, mut needs, undefined, reloc_errors, scans) = first_steps?;
+    let Scanned {
+        eh_records,
+        live,
+        mut needs,
+        undefined,
+        reloc_errors,
+        scans,
+    } = first_steps?;
     let mut replayed_order = None;
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
@@ -1714,11 +1584,373 @@ pub fn compute(
     }
     steps.step("reorder");
     // 5. Output sections.
+    let Assigned {
+        mut sections,
+        mut placements,
+        mut merged,
+        merge_maps,
+        member_rules,
+        mut comment,
+    } = assign_output_sections(
+        &ctx,
+        &live,
+        &needs,
+        matcher.as_ref(),
+        &script_assign,
+        early_merges,
+        slotted,
+        &mut steps,
+    );
+    let SyntheticSections {
+        synthetic_index,
+        dynamic,
+        dynamic_tags: pending_tags,
+        build_id_size,
+    } = add_synthetic_sections(
+        &ctx,
+        &mut sections,
+        &needs,
+        &live,
+        &eh_records,
+        &mut comment,
+        slot_mode,
+        matcher.as_ref(),
+    )?;
+    steps.step("synthetic");
+    let addresses = if matcher.is_some() {
+        scripted_addresses(
+            &ctx,
+            &mut sections,
+            &member_rules,
+            &mut placements,
+            &eh_records,
+            &mut merged,
+        )?
+    } else {
+        default_addresses(
+            &ctx,
+            &mut sections,
+            &mut placements,
+            &eh_records,
+            &mut merged,
+            slot_mode,
+            &mut steps,
+        )?
+    };
+    let Addresses {
+        common_offsets,
+        slots,
+        resized,
+        order,
+        segments,
+        base,
+        tls_start,
+        tls_memsz,
+        tls_align,
+        file_size,
+        script_data,
+        script_symbols,
+    } = addresses;
+    let mut layout = Layout {
+        synthetic_addrs: SyntheticAddrs::default(),
+        kind,
+        pie,
+        base,
+        entry: 0,
+        sections,
+        order,
+        segments,
+        placements,
+        eh_records,
+        needs,
+        dynamic,
+        dynamic_tags: pending_tags,
+        common_offsets,
+        synthetic_values: HashMap::default(),
+        tls_start,
+        tls_memsz,
+        tls_align,
+        synthetic_index,
+        build_id_size,
+        comment,
+        file_size,
+        live,
+        merged,
+        merge_maps,
+        slots,
+        resized,
+        scans,
+        replayed_order,
+        build_id_seed: None,
+        script_data,
+    };
+    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
+    layout.synthetic_addrs = SyntheticAddrs {
+        got: addr_of(".got"),
+        got_plt: addr_of(".got.plt"),
+        plt: addr_of(".plt"),
+        iplt: addr_of(".iplt"),
+    };
+    layout.synthetic_values = synthetic_values(&ctx, &layout);
+    // A script's symbols (resolution made them synthetic); without SECTIONS, its
+    // assignments are evaluated now, on the default layout.
+    let mut script_symbols = script_symbols;
+    if config.script.as_ref().is_some_and(|s| s.sections.is_none()) {
+        script_symbols = crate::script::place::assign_on_layout(&ctx, &layout)?;
+    }
+    for (name, value, _) in &script_symbols {
+        if let Some(id) = res.symbols.lookup(name.as_bytes()) {
+            if res.symbols.get(id).def == Def::Synthetic {
+                layout.synthetic_values.insert(id, *value);
+            }
+        }
+    }
+    // --defsym values last: they may name any other symbol, synthetic ones included.
+    for (name, expr) in &config.defsym {
+        let Some(id) = res.symbols.lookup(name.as_bytes()) else {
+            continue;
+        };
+        let value = match parse_defsym(expr) {
+            Some((None, offset)) => offset as u64,
+            Some((Some(target), offset)) => {
+                let base = res
+                    .symbols
+                    .lookup(target.as_bytes())
+                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
+                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
+                match base {
+                    Some(b) => b.wrapping_add(offset as u64),
+                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
+                }
+            }
+            None => bail!("--defsym {name}={expr}: unsupported expression"),
+        };
+        layout.synthetic_values.insert(id, value);
+    }
+    let entry_name = config.entry.as_deref().unwrap_or("_start");
+    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
+        Some(id) if res.symbols.get(id).def != Def::Undefined => {
+            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
+        }
+        _ => {
+            if config.entry.is_some() {
+                crate::diag::warn(format_args!(
+                    "cannot find entry symbol {entry_name}; not setting start address"
+                ));
+            }
+            0
+        }
+    };
+    steps.step("addresses");
+    Ok((layout, undefined))
+}
+
+/// What steps 1 to 4 of [`compute`] found.
+struct Scanned {
+    eh_records: HashMap<(FileId, u32), Vec<Record>>,
+    live: Vec<Vec<bool>>,
+    needs: Needs,
+    undefined: Vec<Undefined>,
+    reloc_errors: Vec<String>,
+    scans: Vec<ScanRecord>,
+}
+
+/// Steps 1 to 4 of [`compute`]: which input sections are content (a script's `/DISCARD/`
+/// drops some), which are live (`--gc-sections`, a script's KEEP), the `.eh_frame` records
+/// of live functions, and what the relocations of live sections need (GOT, PLT, copy
+/// relocations, dynamic relocations), with the errors they raise.
+fn scan_inputs(
+    ctx: &Context,
+    slot_mode: Slots,
+    matcher: Option<&crate::script::place::Matcher>,
+    script_assign: &[Vec<crate::script::place::Assign>],
+    steps: &mut crate::PhaseTimer,
+) -> Result<Scanned> {
+    let (config, res) = (ctx.config, ctx.res);
+    let slotted = !matches!(slot_mode, Slots::Packed);
+    let n_files = res.objects.len();
+    let discarded = |f: usize, sec: usize| {
+        script_assign
+            .get(f)
+            .is_some_and(|a| a[sec] == crate::script::place::Assign::Discard)
+    };
+    // 1. Which sections are content, and the .eh_frame records.
+    let per_file: Vec<Result<FileContent>> = res
+        .objects
+        .par_iter()
+        .with_max_len(1)
+        .map(|object| content_of(object, config))
+        .collect();
+    let mut content: Vec<Vec<bool>> = Vec::with_capacity(n_files);
+    let mut eh_records = HashMap::default();
+    for (f, file) in per_file.into_iter().enumerate() {
+        let (mut c, records) = file?;
+        if !script_assign.is_empty() {
+            for (sec, c) in c.iter_mut().enumerate() {
+                *c &= !discarded(f, sec);
+            }
+        }
+        content.push(c);
+        for (sec, split) in records {
+            if !discarded(f, sec as usize) {
+                eh_records.insert((FileId(f as u32), sec), split);
+            }
+        }
+    }
+
+    steps.step("content");
+    // 2. Liveness.
+    // Incremental mode keeps every section: an edit may make any of them reachable.
+    let live = if config.gc_sections && !slotted {
+        let keep = |f: usize, sec: usize| {
+            matcher
+                .as_ref()
+                .is_some_and(|m| m.keeps(script_assign[f][sec]))
+        };
+        let live = crate::gc::mark_live(ctx, &content, &eh_records, &keep);
+        if config.print_gc_sections {
+            crate::gc::print_removed(res, &content, &live);
+        }
+        live
+    } else {
+        content.clone()
+    };
+    steps.step("gc");
+    // 3. Drop FDEs of dead functions; give kept records their output offsets.
+    let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
+        let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
+        match target {
+            Target::Section { file, sec, .. } => Some((file, sec)),
+            _ => None,
+        }
+    };
+    for (&(file, sec), records) in eh_records.iter_mut() {
+        let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
+        keep_live_fdes(records, relocs, |r| {
+            section_of(file, r)
+                .is_some_and(|(f, s)| live[f.0 as usize].get(s as usize).copied().unwrap_or(false))
+        });
+    }
+
+    steps.step("eh-frame");
+    // 4. Scan relocations of live alloc sections: GOT, PLT, copy relocations, dynamic
+    //    relocations, errors.
+    //    Files are scanned in parallel; each records its requests in order, and the requests
+    //    are replayed in file order, so GOT and PLT slots do not depend on scheduling.
+    //    In incremental mode the results are kept by symbol index, and an update takes an
+    //    unchanged object's recorded results if its global symbols' classes are the same.
+    let classes: Vec<u8> = if slotted {
+        (0..res.symbols.symbols.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|i| scan_class(ctx, SymbolId(i as u32)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Test support (`WELD_ORACLE=1`): unchanged objects are scanned anyway, and the results
+    // must be the recorded ones.
+    let verify = matches!(slot_mode, Slots::Replay(_))
+        && std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1");
+    let object_classes = |object: &LoadedObject| -> Vec<u8> {
+        object
+            .global_ids
+            .iter()
+            .map(|id| classes[id.0 as usize])
+            .collect()
+    };
+    let per_file: Vec<(ScanRecorder, Vec<Undefined>, Vec<String>)> = res
+        .objects
+        .par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .map(|(f, object)| {
+            let file = FileId(f as u32);
+            let object_classes = slotted.then(|| object_classes(object));
+            let mut recorded = None;
+            if let Slots::Replay(rec) = slot_mode {
+                if let Some(Some(record)) = rec.scans.get(f) {
+                    if Some(&record.classes) == object_classes.as_ref() {
+                        if !verify {
+                            let (needs, undefined) =
+                                ScanRecorder::from_record(record, object, file);
+                            return (needs, undefined, Vec::new());
+                        }
+                        recorded = Some(record);
+                    }
+                }
+            }
+            let (mut needs, undefined, mut reloc_errors) =
+                scan_object(ctx, file, &live[f], &eh_records, slotted);
+            if let Some(record) = &mut needs.record {
+                record.classes = object_classes.unwrap_or_default();
+            }
+            if recorded.is_some_and(|r| needs.record.as_ref() != Some(r)) {
+                reloc_errors.push(format!(
+                    "internal error: {}: the recorded relocation scan differs from a new one",
+                    object.name
+                ));
+            }
+            (needs, undefined, reloc_errors)
+        })
+        .collect();
+    let mut needs = Needs::default();
+    let mut undefined = Vec::new();
+    let mut reloc_errors = Vec::new();
+    let mut scans = Vec::with_capacity(if slotted { n_files } else { 0 });
+    for (mut recorder, file_undefined, file_errors) in per_file {
+        scans.extend(recorder.record.take());
+        recorder.replay(&mut needs);
+        undefined.extend(file_undefined);
+        reloc_errors.extend(file_errors);
+    }
+    // Copy-relocated symbols by name, not by which object referred to them first: an edit
+    // that changes the first user leaves them (and .bss) as they were.
+    needs
+        .copies
+        .sort_unstable_by(|a, b| res.symbols.get(*a).name.cmp(res.symbols.get(*b).name));
+    steps.step("scan");
+    Ok(Scanned {
+        eh_records,
+        live,
+        needs,
+        undefined,
+        reloc_errors,
+        scans,
+    })
+}
+
+/// Step 5's first half: every live input section's output section (by name, or by the
+/// script's rules), in order, with merged strings merged; commons and copy-relocated
+/// symbols in .bss.
+struct Assigned {
+    sections: Vec<OutputSection>,
+    placements: Vec<Vec<Placement>>,
+    merged: Vec<MergedStrings>,
+    merge_maps: Vec<MergeMap>,
+    /// With a script: each output section's members' rules.
+    member_rules: Vec<Vec<u32>>,
+    /// The inputs' `.comment` strings, deduplicated.
+    comment: Vec<u8>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assign_output_sections(
+    ctx: &Context,
+    live: &[Vec<bool>],
+    needs: &Needs,
+    matcher: Option<&crate::script::place::Matcher>,
+    script_assign: &[Vec<crate::script::place::Assign>],
+    early_merges: Vec<EarlyMerge>,
+    slotted: bool,
+    steps: &mut crate::PhaseTimer,
+) -> Assigned {
+    let res = ctx.res;
+    let n_files = res.objects.len();
     let mut sections: Vec<OutputSection> = Vec::new();
     let mut by_name: HashMap<String, u32> = HashMap::default();
     let mut placements: Vec<Vec<Placement>> = Vec::with_capacity(n_files);
     let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
-    let mut synthetic_index = HashMap::default();
     let mut merged: Vec<MergedStrings> = Vec::new();
     let mut merge_builders: HashMap<u32, u32> = HashMap::default();
     // Merged input sections: (blob, file, section, entsize), merged after this loop.
@@ -1944,7 +2176,7 @@ pub fn compute(
     if let Some(m) = &matcher {
         // (The members' order within their rules, as the script sorts them.)
         for (os, rules) in sections.iter_mut().zip(&member_rules) {
-            crate::script::place::sort_members(&ctx, m, &mut os.members, rules);
+            crate::script::place::sort_members(ctx, m, &mut os.members, rules);
         }
     }
     let common_rule = matcher.as_ref().and_then(|m| m.common_rule());
@@ -1988,6 +2220,42 @@ pub fn compute(
             os.members = pairs.into_iter().map(|p| p.1).collect();
         }
     }
+    Assigned {
+        sections,
+        placements,
+        merged,
+        merge_maps,
+        member_rules,
+        comment,
+    }
+}
+
+/// The output's linker-made sections, besides the sections: their index by name, the
+/// dynamic symbol tables and `.dynamic`'s entries, and the build-id's size.
+struct SyntheticSections {
+    synthetic_index: HashMap<&'static str, OutSecId>,
+    dynamic: crate::dynamic::DynamicTables,
+    dynamic_tags: Vec<(u32, crate::dynamic::DynValue)>,
+    build_id_size: u64,
+}
+
+/// Step 5's second half: the sections the linker makes (.got, .plt, .dynamic, .dynsym,
+/// .eh_frame_hdr, .comment, ...), sized for what the scan found (with room to grow in
+/// incremental mode).
+#[allow(clippy::too_many_arguments)]
+fn add_synthetic_sections(
+    ctx: &Context,
+    sections: &mut Vec<OutputSection>,
+    needs: &Needs,
+    live: &[Vec<bool>],
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    comment: &mut Vec<u8>,
+    slot_mode: Slots,
+    matcher: Option<&crate::script::place::Matcher>,
+) -> Result<SyntheticSections> {
+    let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
+    let slotted = !matches!(slot_mode, Slots::Packed);
+    let mut synthetic_index = HashMap::default();
     let mut add_synthetic = |sections: &mut Vec<OutputSection>,
                              name: &'static str,
                              kind: Synthetic,
@@ -2022,7 +2290,7 @@ pub fn compute(
     };
     if config.build_id.is_some() {
         add_synthetic(
-            &mut sections,
+            sections,
             ".note.gnu.build-id",
             Synthetic::BuildId,
             elf::SHT_NOTE,
@@ -2044,11 +2312,11 @@ pub fn compute(
         Def::Common { .. } => true,
         _ => false,
     };
-    let dynamic = crate::dynamic::build(&ctx, &needs, &live_defined);
+    let dynamic = crate::dynamic::build(ctx, needs, &live_defined);
     let n_got_dyn: u64 = needs
         .got_entries
         .iter()
-        .map(|&(symref, gk)| u64::from(got_dyn_relocs(&ctx, symref, gk)))
+        .map(|&(symref, gk)| u64::from(got_dyn_relocs(ctx, symref, gk)))
         .sum();
     let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
     // Tables that grow with the inputs get room to grow in incremental mode (.rela.dyn is
@@ -2077,7 +2345,7 @@ pub fn compute(
             .clone()
             .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
         add_synthetic(
-            &mut sections,
+            sections,
             ".interp",
             Synthetic::Interp,
             elf::SHT_PROGBITS,
@@ -2095,7 +2363,7 @@ pub fn compute(
         u64::from(needs.got_slots)
     };
     add_synthetic(
-        &mut sections,
+        sections,
         ".got",
         Synthetic::Got,
         elf::SHT_PROGBITS,
@@ -2111,7 +2379,7 @@ pub fn compute(
         .is_some_and(|id| res.symbols.get(id).def == Def::Synthetic);
     if matcher.is_none() || dyn_kind || n_plt + n_iplt > 0 || got_symbol {
         add_synthetic(
-            &mut sections,
+            sections,
             ".got.plt",
             Synthetic::GotPlt,
             elf::SHT_PROGBITS,
@@ -2123,7 +2391,7 @@ pub fn compute(
     }
     if n_plt > 0 {
         add_synthetic(
-            &mut sections,
+            sections,
             ".plt",
             Synthetic::Plt,
             elf::SHT_PROGBITS,
@@ -2135,7 +2403,7 @@ pub fn compute(
     }
     if n_iplt > 0 {
         add_synthetic(
-            &mut sections,
+            sections,
             ".iplt",
             Synthetic::Iplt,
             elf::SHT_PROGBITS,
@@ -2147,7 +2415,7 @@ pub fn compute(
     }
     if dyn_kind {
         add_synthetic(
-            &mut sections,
+            sections,
             ".rela.dyn",
             Synthetic::Rela,
             elf::SHT_RELA,
@@ -2157,7 +2425,7 @@ pub fn compute(
             24 * n_rela_dyn,
         );
         add_synthetic(
-            &mut sections,
+            sections,
             ".rela.plt",
             Synthetic::RelaPlt,
             elf::SHT_RELA,
@@ -2167,7 +2435,7 @@ pub fn compute(
             24 * (n_plt + n_iplt),
         );
         add_synthetic(
-            &mut sections,
+            sections,
             ".dynsym",
             Synthetic::Dynsym,
             elf::SHT_DYNSYM,
@@ -2177,7 +2445,7 @@ pub fn compute(
             24 * (dynamic.dynsyms.len() as u64 + 1),
         );
         add_synthetic(
-            &mut sections,
+            sections,
             ".dynstr",
             Synthetic::Dynstr,
             elf::SHT_STRTAB,
@@ -2188,7 +2456,7 @@ pub fn compute(
         );
         if config.hash_style != crate::args::HashStyle::Sysv {
             add_synthetic(
-                &mut sections,
+                sections,
                 ".gnu.hash",
                 Synthetic::GnuHash,
                 0x6fff_fff6,
@@ -2200,7 +2468,7 @@ pub fn compute(
         }
         if config.hash_style != crate::args::HashStyle::Gnu {
             add_synthetic(
-                &mut sections,
+                sections,
                 ".hash",
                 Synthetic::Hash,
                 elf::SHT_HASH,
@@ -2212,7 +2480,7 @@ pub fn compute(
         }
         if !dynamic.versym.is_empty() {
             add_synthetic(
-                &mut sections,
+                sections,
                 ".gnu.version",
                 Synthetic::Versym,
                 0x6fff_ffff,
@@ -2224,7 +2492,7 @@ pub fn compute(
         }
         if dynamic.verdef_count > 0 {
             add_synthetic(
-                &mut sections,
+                sections,
                 ".gnu.version_d",
                 Synthetic::Verdef,
                 0x6fff_fffd,
@@ -2236,7 +2504,7 @@ pub fn compute(
         }
         if dynamic.verneed_count > 0 {
             add_synthetic(
-                &mut sections,
+                sections,
                 ".gnu.version_r",
                 Synthetic::Verneed,
                 0x6fff_fffe,
@@ -2248,7 +2516,7 @@ pub fn compute(
         }
     } else {
         add_synthetic(
-            &mut sections,
+            sections,
             ".rela.iplt",
             Synthetic::Rela,
             elf::SHT_RELA,
@@ -2272,7 +2540,7 @@ pub fn compute(
             }
         };
         add_synthetic(
-            &mut sections,
+            sections,
             ".eh_frame_hdr",
             Synthetic::EhFrameHdr,
             elf::SHT_PROGBITS,
@@ -2290,7 +2558,7 @@ pub fn compute(
         .is_some_and(|m| m.assign("", ".comment", false) == crate::script::place::Assign::Discard);
     if !comment_discarded {
         add_synthetic(
-            &mut sections,
+            sections,
             ".comment",
             Synthetic::Comment,
             elf::SHT_PROGBITS,
@@ -2311,7 +2579,7 @@ pub fn compute(
                 .any(|s| s.name == name && (s.size > 0 || !s.members.is_empty()))
         };
         let dynamic_tags = crate::dynamic::tags(
-            &ctx,
+            ctx,
             &dynamic,
             &present,
             n_rela_dyn,
@@ -2319,7 +2587,7 @@ pub fn compute(
             needs.n_relative,
         );
         add_synthetic(
-            &mut sections,
+            sections,
             ".dynamic",
             Synthetic::Dynamic,
             elf::SHT_DYNAMIC,
@@ -2331,133 +2599,12 @@ pub fn compute(
         pending_tags = dynamic_tags;
     }
 
-    steps.step("synthetic");
-    let addresses = if matcher.is_some() {
-        scripted_addresses(
-            &ctx,
-            &mut sections,
-            &member_rules,
-            &mut placements,
-            &eh_records,
-            &mut merged,
-        )?
-    } else {
-        default_addresses(
-            &ctx,
-            &mut sections,
-            &mut placements,
-            &eh_records,
-            &mut merged,
-            slot_mode,
-            &mut steps,
-        )?
-    };
-    let Addresses {
-        common_offsets,
-        slots,
-        resized,
-        order,
-        segments,
-        base,
-        tls_start,
-        tls_memsz,
-        tls_align,
-        file_size,
-        script_data,
-        script_symbols,
-    } = addresses;
-    let mut layout = Layout {
-        synthetic_addrs: SyntheticAddrs::default(),
-        kind,
-        pie,
-        base,
-        entry: 0,
-        sections,
-        order,
-        segments,
-        placements,
-        eh_records,
-        needs,
+    Ok(SyntheticSections {
+        synthetic_index,
         dynamic,
         dynamic_tags: pending_tags,
-        common_offsets,
-        synthetic_values: HashMap::default(),
-        tls_start,
-        tls_memsz,
-        tls_align,
-        synthetic_index,
         build_id_size,
-        comment,
-        file_size,
-        live,
-        merged,
-        merge_maps,
-        slots,
-        resized,
-        scans,
-        replayed_order,
-        build_id_seed: None,
-        script_data,
-    };
-    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
-    layout.synthetic_addrs = SyntheticAddrs {
-        got: addr_of(".got"),
-        got_plt: addr_of(".got.plt"),
-        plt: addr_of(".plt"),
-        iplt: addr_of(".iplt"),
-    };
-    layout.synthetic_values = synthetic_values(&ctx, &layout);
-    // A script's symbols (resolution made them synthetic); without SECTIONS, its
-    // assignments are evaluated now, on the default layout.
-    let mut script_symbols = script_symbols;
-    if config.script.as_ref().is_some_and(|s| s.sections.is_none()) {
-        script_symbols = crate::script::place::assign_on_layout(&ctx, &layout)?;
-    }
-    for (name, value, _) in &script_symbols {
-        if let Some(id) = res.symbols.lookup(name.as_bytes()) {
-            if res.symbols.get(id).def == Def::Synthetic {
-                layout.synthetic_values.insert(id, *value);
-            }
-        }
-    }
-    // --defsym values last: they may name any other symbol, synthetic ones included.
-    for (name, expr) in &config.defsym {
-        let Some(id) = res.symbols.lookup(name.as_bytes()) else {
-            continue;
-        };
-        let value = match parse_defsym(expr) {
-            Some((None, offset)) => offset as u64,
-            Some((Some(target), offset)) => {
-                let base = res
-                    .symbols
-                    .lookup(target.as_bytes())
-                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
-                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
-                match base {
-                    Some(b) => b.wrapping_add(offset as u64),
-                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
-                }
-            }
-            None => bail!("--defsym {name}={expr}: unsupported expression"),
-        };
-        layout.synthetic_values.insert(id, value);
-    }
-    let entry_name = config.entry.as_deref().unwrap_or("_start");
-    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
-        Some(id) if res.symbols.get(id).def != Def::Undefined => {
-            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
-        }
-        _ => {
-            if config.entry.is_some() {
-                crate::diag::warn(format_args!(
-                    "cannot find entry symbol {entry_name}; not setting start address"
-                ));
-            }
-            0
-        }
-    };
-    steps.step("addresses");
-    Ok((layout, undefined))
+    })
 }
 
 /// Where `compute` puts sections: member offsets, section addresses and file offsets, and
