@@ -114,3 +114,50 @@ fn lto_code_without_a_plugin() {
         }
     }
 }
+
+/// Incremental mode and LTO: a link with LTO code is a full one and drops the state of the
+/// output it replaces; links before and after it (without LTO) stay correct.
+#[test]
+fn incremental_then_lto_then_incremental() {
+    let tmp = TempDir::new("lto-incremental");
+    let plain = compile(&tmp, "gcc", &["-O2"]);
+    let lto = SOURCES
+        .iter()
+        .map(|source| {
+            let object = tmp.join(format!("lto-{source}.o"));
+            run_step(
+                Command::new("gcc")
+                    .args(["-c", "-O2", "-flto"])
+                    .arg(fixtures_dir().join(source))
+                    .arg("-o")
+                    .arg(&object),
+            );
+            object
+        })
+        .collect::<Vec<_>>();
+    let wrapper = tmp.join("bin");
+    crate::harness::write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
+    let exe = tmp.join("prog");
+    let state = tmp.join("prog.weld-state");
+    let mut expected = None;
+    for (round, objects) in [&plain, &lto, &plain].into_iter().enumerate() {
+        run_step(
+            Command::new("gcc")
+                .arg(format!("-B{}/", wrapper.display()))
+                .args(["-O2", "-flto"])
+                .args(objects)
+                .arg("-o")
+                .arg(&exe)
+                .env("WELD_INCREMENTAL", "1"),
+        );
+        let out = program_output(&exe);
+        assert_eq!(
+            expected.get_or_insert_with(|| out.clone()),
+            &out,
+            "round {round}"
+        );
+        if LinkerUnderTest::get().is_weld {
+            assert_eq!(state.exists(), round != 1, "round {round}: the state file");
+        }
+    }
+}

@@ -319,8 +319,14 @@ pub fn link(config: &args::Config) -> Result<()> {
     let mut specs = specs;
     if let Some(compiled) = lto::compile(config, &resolution)? {
         timer.done("resolve (LTO: first pass)");
-        if incremental && (config.verbose || config.stats) {
-            eprintln!("weld: incremental: off for a link with LTO code");
+        if incremental {
+            if config.verbose || config.stats {
+                eprintln!("weld: incremental: off for a link with LTO code");
+            }
+            // The state describes an output this link replaces.
+            if let Some(removing) = state::invalidate(&config.output)? {
+                let _ = removing.join();
+            }
         }
         incremental = false;
         update = None;
