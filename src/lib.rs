@@ -251,12 +251,17 @@ pub fn link(config: &args::Config) -> Result<()> {
         if incremental_requested(&args::Config {
             script: None,
             ..config.clone()
-        }) && (config.verbose || config.stats)
-        {
-            eprintln!(
-                "weld: incremental: off with a linker script that shapes the output ({})",
-                script.file
-            );
+        }) {
+            if config.verbose || config.stats {
+                eprintln!(
+                    "weld: incremental: off with a linker script that shapes the output ({})",
+                    script.file
+                );
+            }
+            // The state describes an output this link replaces.
+            if let Some(removing) = state::invalidate(&config.output)? {
+                let _ = removing.join();
+            }
         }
     }
     let incremental = incremental_requested(config) && {
