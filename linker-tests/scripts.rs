@@ -39,7 +39,7 @@ fn build(tmp: &TempDir, source: &str, extra: &[&str]) -> PathBuf {
     object
 }
 
-/// Links with `linker` (GNU ld: "ld"); the outcome, and the output's path.
+/// Links with `linker` (GNU ld: "ld"); the output's path.
 fn link(tmp: &TempDir, linker: &Path, out: &str, args: &[&str], objects: &[PathBuf]) -> PathBuf {
     let output = tmp.join(out);
     run_step(
@@ -641,5 +641,85 @@ fn absolute_symbols_in_a_pie() {
             outputs.push(out.split(' ').take(2).collect::<Vec<_>>().join(" "));
         }
         assert_eq!(outputs[1], outputs[0], "{pic}");
+    }
+}
+
+/// INCLUDE at the top level and inside SECTIONS, found through `-L`: the same program and
+/// sections as the script written in one file (and as GNU ld's); a missing file is an error
+/// naming the INCLUDE's place.
+#[test]
+fn include_files() {
+    let tmp = TempDir::new("scripts-include");
+    let objects = [build(&tmp, "start.s", &[]), build(&tmp, "tables.c", &[])];
+    let whole = std::fs::read_to_string(scripts_dir().join("tables.ld")).unwrap();
+    let open = whole.find("SECTIONS\n{\n").unwrap() + "SECTIONS\n{\n".len();
+    let close = whole.rfind('}').unwrap();
+    let inc = tmp.join("inc");
+    std::fs::create_dir_all(&inc).unwrap();
+    std::fs::write(
+        inc.join("head.inc"),
+        &whole[..whole.find("SECTIONS").unwrap()],
+    )
+    .unwrap();
+    std::fs::write(inc.join("body.inc"), &whole[open..close]).unwrap();
+    std::fs::write(
+        tmp.join("split.ld"),
+        "INCLUDE head.inc\nSECTIONS\n{\n    INCLUDE body.inc\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.join("missing.ld"),
+        "SECTIONS\n{\n  INCLUDE nowhere.inc\n}\n",
+    )
+    .unwrap();
+    let link = |linker: &Path, script: &str, out: &str| {
+        run(
+            Command::new(linker)
+                .args(["-static", "-L"])
+                .arg(&inc)
+                .arg("-T")
+                .arg(tmp.join(script))
+                .args(&objects)
+                .arg("-o")
+                .arg(tmp.join(out)),
+            b"",
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    };
+    let tested = LinkerUnderTest::get().path;
+    for (linker, out) in [(Path::new("ld"), "gnu"), (tested.as_path(), "tested")] {
+        let outcome = link(linker, "split.ld", out);
+        assert!(outcome.status.success(), "{}", outcome.describe());
+    }
+    let tables = scripts_dir().join("tables.ld");
+    let one_file = crate::scripts::link(
+        &tmp,
+        &tested,
+        "one-file",
+        &["-static", "-T", tables.to_str().unwrap()],
+        &objects,
+    );
+    let expected = run_program(&tmp.join("gnu"));
+    assert_eq!(expected.0, Some(0));
+    assert_eq!(run_program(&tmp.join("tested")), expected);
+    assert_eq!(
+        alloc_sections(&tmp.join("tested")),
+        alloc_sections(&tmp.join("gnu"))
+    );
+    assert_eq!(
+        alloc_sections(&tmp.join("tested")),
+        alloc_sections(&one_file)
+    );
+    let missing = link(&tested, "missing.ld", "missing");
+    assert_eq!(missing.status.code(), Some(1));
+    if LinkerUnderTest::get().is_weld {
+        assert!(
+            missing
+                .stderr_text()
+                .contains("missing.ld:3:3: INCLUDE nowhere.inc: cannot find the file"),
+            "{}",
+            missing.describe()
+        );
     }
 }

@@ -270,7 +270,23 @@ impl Search {
                 path.display()
             );
         }
-        let mut parsed = script::parse(text, &path.display().to_string())
+        // INCLUDE: as written (relative to the current directory), then in the -L
+        // directories, as GNU ld searches.
+        let dirs = self.dirs.clone();
+        let include = move |name: &str| -> Result<(String, String), String> {
+            let written = PathBuf::from(name);
+            let found = std::iter::once(written.clone())
+                .chain(dirs.iter().map(|d| d.join(&written)))
+                .find(|p| p.is_file())
+                .ok_or_else(|| "cannot find the file".to_string())?;
+            if found.metadata().is_ok_and(|m| m.len() > MAX_SCRIPT_SIZE) {
+                return Err(format!("{} is too large for a linker script", found.display()));
+            }
+            let text = std::fs::read_to_string(&found)
+                .map_err(|e| format!("cannot read {}: {e}", found.display()))?;
+            Ok((text, found.display().to_string()))
+        };
+        let mut parsed = script::parse_with(text, &path.display().to_string(), Some(&include))
             .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
         let commands = std::mem::take(&mut parsed.inputs);
         if parsed.shapes_output() {

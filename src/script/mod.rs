@@ -10,7 +10,7 @@ pub mod eval;
 mod parse;
 pub mod place;
 
-pub use parse::{parse, ScriptError};
+pub use parse::{parse, parse_with, Includer, ScriptError};
 
 /// weld's default layout as a script (see `default.ld`), for this output kind.
 pub fn default_text(config: &crate::args::Config) -> String {

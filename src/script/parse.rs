@@ -33,12 +33,28 @@ impl fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// Parses a whole script; `file` names it in merged scripts' messages.
+/// Finds and reads a file `INCLUDE` names: (its text, its name for messages).
+pub type Includer<'a> = &'a dyn Fn(&str) -> Result<(String, String), String>;
+
+/// Parses a whole script; `file` names it in merged scripts' messages. `INCLUDE` is an
+/// error (see [`parse_with`]).
 pub fn parse(text: &str, file: &str) -> Result<Script, ScriptError> {
+    parse_with(text, file, None)
+}
+
+/// [`parse`], with `include` to read the files `INCLUDE` names (at the top level and in
+/// SECTIONS; GNU ld also allows it in MEMORY and output sections, which weld refuses).
+pub fn parse_with(
+    text: &str,
+    file: &str,
+    include: Option<Includer>,
+) -> Result<Script, ScriptError> {
     let mut p = Parser {
         text,
         at: 0,
         expr_nodes: 0,
+        include,
+        depth: 0,
     };
     let mut script = Script {
         file: file.to_string(),
@@ -93,7 +109,13 @@ struct Parser<'a> {
     /// Operands read in the expression being parsed: evaluation and dropping recurse over
     /// the tree, so a script's expressions are bounded.
     expr_nodes: usize,
+    include: Option<Includer<'a>>,
+    /// How many INCLUDEs deep this text is.
+    depth: usize,
 }
+
+/// INCLUDEs nested deeper than this are taken to be a loop.
+const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The most operands and operators one expression may have.
 const MAX_EXPR_NODES: usize = 1000;
@@ -397,8 +419,13 @@ impl<'a> Parser<'a> {
                     let a = self.provide(&word, start)?;
                     script.top.push(SectionsCommand::Assign(a));
                 }
-                "INCLUDE"
-                | "STARTUP"
+                "INCLUDE" => {
+                    let (text, name) = self.include_file(start)?;
+                    let mut sub = self.sub_parser(&text);
+                    sub.script(script)
+                        .map_err(|e| self.included_error(start, &name, e))?;
+                }
+                "STARTUP"
                 | "OUTPUT"
                 | "VERSION"
                 | "INHIBIT_COMMON_ALLOCATION"
@@ -466,6 +493,43 @@ impl<'a> Parser<'a> {
             };
             inputs.push(ScriptInput { entry, as_needed });
         }
+    }
+
+    /// The file an `INCLUDE` at `start` names, read.
+    fn include_file(&mut self, start: usize) -> R<(String, String)> {
+        let file = self.name("a file name")?;
+        let Some(include) = self.include else {
+            return Err(self.error_at(start, "INCLUDE is not available here"));
+        };
+        if self.depth >= MAX_INCLUDE_DEPTH {
+            return Err(self.error_at(
+                start,
+                format!("INCLUDE {file}: nested too deeply (does a script include itself?)"),
+            ));
+        }
+        include(&file).map_err(|e| self.error_at(start, format!("INCLUDE {file}: {e}")))
+    }
+
+    fn sub_parser<'t>(&self, text: &'t str) -> Parser<'t>
+    where
+        'a: 't,
+    {
+        Parser {
+            text,
+            at: 0,
+            expr_nodes: 0,
+            include: self.include,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// An error in an included file, reported at its INCLUDE.
+    fn included_error(&self, start: usize, name: &str, e: ScriptError) -> ScriptError {
+        let mut msg = format!("in {name}:{}: {}", e.pos, e.msg);
+        if !e.line_text.trim().is_empty() {
+            msg.push_str(&format!(" ({})", e.line_text.trim()));
+        }
+        self.error_at(start, msg)
     }
 
     fn assert_args(&mut self) -> R<(Expr, String)> {
@@ -539,16 +603,23 @@ impl<'a> Parser<'a> {
     fn sections(&mut self) -> R<Vec<SectionsCommand>> {
         self.expect("{")?;
         let mut commands = Vec::new();
+        self.sections_body(&mut commands, true)?;
+        Ok(commands)
+    }
+
+    /// SECTIONS' commands up to its `}` (`braced`) or the end of the text (an INCLUDE).
+    fn sections_body(&mut self, commands: &mut Vec<SectionsCommand>, braced: bool) -> R<()> {
         loop {
             let start = self.skip_space()?;
-            if self.eat("}")? {
-                return Ok(commands);
+            if braced && self.eat("}")? {
+                return Ok(());
             }
             if self.eat(";")? {
                 continue;
             }
             let word = match self.next(Mode::Name)? {
                 Tok::Word(w) | Tok::Str(w) => w,
+                Tok::End if !braced => return Ok(()),
                 Tok::End => return Err(self.error_at(start, "missing '}' after SECTIONS")),
                 tok => return Err(self.error_at(start, format!("unexpected {tok}"))),
             };
@@ -562,7 +633,13 @@ impl<'a> Parser<'a> {
                     let a = self.provide(&word, start)?;
                     commands.push(SectionsCommand::Assign(a));
                 }
-                "OVERLAY" | "INCLUDE" => {
+                "INCLUDE" => {
+                    let (text, name) = self.include_file(start)?;
+                    let mut sub = self.sub_parser(&text);
+                    sub.sections_body(commands, false)
+                        .map_err(|e| self.included_error(start, &name, e))?;
+                }
+                "OVERLAY" => {
                     return Err(self.error_at(
                         start,
                         format!("{word} is not supported by weld (it is not ignored either)"),
