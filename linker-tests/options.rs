@@ -301,7 +301,8 @@ fn dependency_file_stack_size_and_fatal_warnings() {
 }
 
 /// `-T` scripts are read, never ignored: INPUT works; a syntax error names the file, line
-/// and column; what weld cannot lay out yet (OVERLAY) is an error naming the place.
+/// and column; what weld does not do (INCLUDE inside an output section) is an error naming
+/// the place.
 #[test]
 fn linker_script_is_read_or_refused() {
     if !LinkerUnderTest::get().is_weld {
@@ -316,7 +317,7 @@ fn linker_script_is_read_or_refused() {
     .unwrap();
     std::fs::write(
         tmp.join("insert.ld"),
-        "SECTIONS { OVERLAY : { .a { *(.a) } .b { *(.b) } } }\n",
+        "SECTIONS { .a : { INCLUDE more.ld } }\n",
     )
     .unwrap();
     let linker = LinkerUnderTest::get().path;
@@ -350,7 +351,7 @@ fn linker_script_is_read_or_refused() {
     assert!(
         insert
             .stderr_text()
-            .contains("insert.ld:1:12: OVERLAY is not supported by weld"),
+            .contains("insert.ld:1:19: INCLUDE is not supported by weld"),
         "{}",
         insert.describe()
     );

@@ -723,3 +723,58 @@ fn include_files() {
         );
     }
 }
+
+/// OVERLAY: the sections at one address, each in a PT_LOAD of its own, loaded one after
+/// another from AT's address, `__load_start_`/`__load_stop_` provided, `.` past the largest:
+/// the same addresses as GNU ld's. (Load addresses after the first two members are not
+/// compared: GNU ld pads some of them in ways its manual does not describe.)
+#[test]
+fn overlay_sections() {
+    let tmp = TempDir::new("scripts-overlay");
+    let objects = [build(&tmp, "overlay.c", &[])];
+    let script = scripts_dir().join("overlay.ld");
+    let args = ["-static", "-T", script.to_str().unwrap()];
+    let (gnu, tested) = both(&tmp, &args, &objects);
+    let vmas = |file: &Path| -> Vec<String> {
+        alloc_sections(file)
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {} {}", f[0], f[2], f[4])
+            })
+            .collect()
+    };
+    assert_eq!(vmas(&tested), vmas(&gnu));
+    assert!(
+        vmas(&tested)
+            .iter()
+            .filter(|l| l.contains(" 0000000000700000 "))
+            .count()
+            == 3,
+        "{:?}",
+        vmas(&tested)
+    );
+    let names = ["__load_start_ov_a", "__load_stop_ov_a", "__load_start_ov_b"];
+    let values = |file: &Path| -> Vec<String> {
+        symbols(file, &names)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(values(&tested), values(&gnu));
+    // Each member has a PT_LOAD at 0x700000, loaded at increasing addresses from 0x800000.
+    let loads: Vec<(u64, u64, u64)> = program_headers(&tested, "LOAD")
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let n = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+            (n(f[2]), n(f[3]), n(f[4]))
+        })
+        .filter(|&(vaddr, _, _)| vaddr == 0x700000)
+        .collect();
+    assert_eq!(loads.len(), 3, "{loads:?}");
+    assert_eq!(loads[0].1, 0x800000);
+    for pair in loads.windows(2) {
+        assert!(pair[1].1 >= pair[0].1 + pair[0].2, "{loads:?}");
+    }
+}

@@ -320,7 +320,8 @@ pub fn resolve(
     // symbols something refers to and nothing defines.
     if let Some(script) = &config.script {
         use crate::script::Provide;
-        for a in script.assignments() {
+        // (Names with a space are the script's own: an OVERLAY's hidden symbols.)
+        for a in script.assignments().filter(|a| !a.symbol.starts_with(' ')) {
             let provide = matches!(a.provide, Provide::Provide | Provide::ProvideHidden);
             let id = if provide {
                 match state.symbols.lookup(a.symbol.as_bytes()) {

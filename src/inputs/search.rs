@@ -280,7 +280,10 @@ impl Search {
                 .find(|p| p.is_file())
                 .ok_or_else(|| "cannot find the file".to_string())?;
             if found.metadata().is_ok_and(|m| m.len() > MAX_SCRIPT_SIZE) {
-                return Err(format!("{} is too large for a linker script", found.display()));
+                return Err(format!(
+                    "{} is too large for a linker script",
+                    found.display()
+                ));
             }
             let text = std::fs::read_to_string(&found)
                 .map_err(|e| format!("cannot read {}: {e}", found.display()))?;

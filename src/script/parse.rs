@@ -639,12 +639,7 @@ impl<'a> Parser<'a> {
                     sub.sections_body(commands, false)
                         .map_err(|e| self.included_error(start, &name, e))?;
                 }
-                "OVERLAY" => {
-                    return Err(self.error_at(
-                        start,
-                        format!("{word} is not supported by weld (it is not ignored either)"),
-                    ))
-                }
+                "OVERLAY" => commands.extend(self.overlay(start)?),
                 _ => {
                     if is_assign_op(&self.peek(Mode::Expr)?) {
                         let a = self.assignment_after(word, start, Provide::No)?;
@@ -723,6 +718,13 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.error_at(at, format!("expected '{{', found '{word}'"))),
             }
         }
+        self.output_commands(&mut desc)?;
+        self.output_trailer(&mut desc)?;
+        Ok(desc)
+    }
+
+    /// An output section description's commands, after its `{`, through its `}`.
+    fn output_commands(&mut self, desc: &mut OutputDesc) -> R<()> {
         loop {
             let at = self.skip_space()?;
             if self.eat("}")? {
@@ -786,6 +788,11 @@ impl<'a> Parser<'a> {
             };
             desc.commands.push(command);
         }
+        Ok(())
+    }
+
+    /// What may follow an output section description's `}`.
+    fn output_trailer(&mut self, desc: &mut OutputDesc) -> R<()> {
         // [> region] [AT> region] [:phdr...] [= fill] [,]
         loop {
             let (tok, at, end) = self.lex(Mode::Expr)?;
@@ -815,7 +822,141 @@ impl<'a> Parser<'a> {
             }
             let _ = at;
         }
-        Ok(desc)
+        Ok(())
+    }
+
+    /// `OVERLAY [start] : [NOCROSSREFS] [AT(ldaddr)] { name { ... } ... } [> region]
+    /// [:phdr] [=fill]`, after the keyword, written out as the descriptions GNU ld's manual
+    /// says it stands for: every section at `start`, their load addresses one after the
+    /// other from `ldaddr` (or `start`), `__load_start_NAME`/`__load_stop_NAME` provided,
+    /// and `.` past the largest. (Hidden symbols with a space in their names carry the
+    /// start and the next load address.)
+    fn overlay(&mut self, start: usize) -> R<Vec<SectionsCommand>> {
+        let pos = self.pos_of(start);
+        // (Numbered across all scripts, included ones too.)
+        static OVERLAYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = OVERLAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let vma = format!(" overlay {n} start");
+        let next = format!(" overlay {n} next");
+        let assign = |symbol: &str, op: Option<BinOp>, expr: Expr| {
+            SectionsCommand::Assign(Assignment {
+                symbol: symbol.to_string(),
+                op,
+                expr,
+                provide: Provide::No,
+                pos,
+            })
+        };
+        let start_expr = if self.peek(Mode::Expr)? == Tok::Punct(":") {
+            Expr::Dot
+        } else {
+            self.expr()?
+        };
+        self.expect(":")?;
+        let mut load = None;
+        loop {
+            let at = self.skip_space()?;
+            match self.next(Mode::Name)? {
+                Tok::Punct("{") => break,
+                Tok::Word(w) if w == "NOCROSSREFS" => {}
+                Tok::Word(w) if w == "AT" => load = Some(self.paren_expr()?),
+                tok => return Err(self.error_at(at, format!("expected '{{', found {tok}"))),
+            }
+        }
+        let mut members = Vec::new();
+        loop {
+            let at = self.skip_space()?;
+            if self.eat("}")? {
+                break;
+            }
+            let name = self.name("an overlay section name")?;
+            self.expect("{")?;
+            let mut desc = OutputDesc {
+                name,
+                pos: self.pos_of(at),
+                addr: Some(Expr::Sym(vma.clone())),
+                noload: false,
+                readonly: false,
+                at: Some(Expr::Sym(next.clone())),
+                align: None,
+                subalign: None,
+                only_if_ro: None,
+                commands: Vec::new(),
+                region: None,
+                lma_region: None,
+                phdrs: Vec::new(),
+                fill: None,
+            };
+            self.output_commands(&mut desc)?;
+            // (An entry's own `:phdr` and `=fill`.)
+            loop {
+                match self.lex(Mode::Expr)? {
+                    (Tok::Punct(":"), _, end) => {
+                        self.at = end;
+                        desc.phdrs.push(self.name("a program header name")?);
+                    }
+                    (Tok::Punct("="), _, end) => {
+                        self.at = end;
+                        desc.fill = Some(self.expr()?);
+                    }
+                    _ => break,
+                }
+            }
+            members.push(desc);
+        }
+        let mut whole = members
+            .first()
+            .cloned()
+            .ok_or_else(|| self.error_at(start, "an OVERLAY with no sections"))?;
+        whole.phdrs.clear();
+        whole.fill = None;
+        self.output_trailer(&mut whole)?;
+        let mut out = vec![
+            assign(&vma, None, start_expr),
+            assign(&next, None, load.unwrap_or(Expr::Sym(vma.clone()))),
+        ];
+        let mut largest = Expr::Num(0);
+        for mut desc in members {
+            desc.region = whole.region.clone();
+            if desc.phdrs.is_empty() {
+                desc.phdrs = whole.phdrs.clone();
+            }
+            if desc.fill.is_none() {
+                desc.fill = whole.fill.clone();
+            }
+            let size = Expr::Call("SIZEOF", vec![Expr::Sym(desc.name.clone())], pos);
+            let c_name: String = desc
+                .name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let loadaddr = || Expr::Call("LOADADDR", vec![Expr::Sym(desc.name.clone())], pos);
+            let provided = [
+                (format!("__load_start_{c_name}"), loadaddr()),
+                (
+                    format!("__load_stop_{c_name}"),
+                    Expr::Binary(BinOp::Add, Box::new(loadaddr()), Box::new(size.clone())),
+                ),
+            ];
+            largest = Expr::Call("MAX", vec![largest, size.clone()], pos);
+            out.push(SectionsCommand::Output(Box::new(desc)));
+            for (symbol, expr) in provided {
+                out.push(SectionsCommand::Assign(Assignment {
+                    symbol,
+                    op: None,
+                    expr,
+                    provide: Provide::Provide,
+                    pos,
+                }));
+            }
+            out.push(assign(&next, Some(BinOp::Add), size));
+        }
+        out.push(assign(
+            ".",
+            None,
+            Expr::Binary(BinOp::Add, Box::new(Expr::Sym(vma)), Box::new(largest)),
+        ));
+        Ok(out)
     }
 
     /// Whether a `(` here opens a section type such as `(NOLOAD)`.
