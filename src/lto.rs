@@ -625,31 +625,18 @@ pub fn ir_object(symbols: &[IrSymbol]) -> Vec<u8> {
     out.extend_from_slice(&strtab);
     out.extend_from_slice(shstrtab);
     out.resize(shoff as usize, 0);
-    let mut section = |name: u32,
-                       sh_type: u32,
-                       flags: u64,
-                       offset: u64,
-                       size: u64,
-                       link: u32,
-                       info: u32,
-                       align: u64,
-                       entsize: u64| {
-        out.extend_from_slice(&name.to_le_bytes());
-        out.extend_from_slice(&sh_type.to_le_bytes());
-        out.extend_from_slice(&flags.to_le_bytes());
-        out.extend_from_slice(&0u64.to_le_bytes());
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&link.to_le_bytes());
-        out.extend_from_slice(&info.to_le_bytes());
-        out.extend_from_slice(&align.to_le_bytes());
-        out.extend_from_slice(&entsize.to_le_bytes());
-    };
-    section(0, 0, 0, 0, 0, 0, 0, 0, 0);
-    section(1, 1, 6, 64, 0, 0, 0, 1, 0); // .text, empty
-    section(7, 2, 0, symtab_off, symtab.len() as u64, 3, 1, 8, 24);
-    section(15, 3, 0, strtab_off, strtab.len() as u64, 0, 0, 1, 0);
-    section(23, 3, 0, shstrtab_off, shstrtab.len() as u64, 0, 0, 1, 0);
+    let headers = [
+        (0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (1, 1, 6, 64, 0, 0, 0, 1, 0), // .text, empty
+        (7, 2, 0, symtab_off, symtab.len() as u64, 3, 1, 8, 24),
+        (15, 3, 0, strtab_off, strtab.len() as u64, 0, 0, 1, 0),
+        (23, 3, 0, shstrtab_off, shstrtab.len() as u64, 0, 0, 1, 0),
+    ];
+    for (name, sh_type, flags, offset, size, link, info, align, entsize) in headers {
+        out.extend_from_slice(&crate::relocatable::section_header(
+            name, sh_type, flags, offset, size, link, info, align, entsize,
+        ));
+    }
     out
 }
 

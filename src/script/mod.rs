@@ -64,17 +64,10 @@ pub fn set_section_starts(script: &mut Script, starts: &[(String, u64)]) {
         });
         match found {
             Some(o) => o.addr = Some(Expr::Num(*addr)),
-            None => sections.push(SectionsCommand::Output(Box::new(OutputDesc {
-                name: name.clone(),
-                pos: Pos::default(),
-                addr: Some(Expr::Num(*addr)),
-                noload: false,
-                readonly: false,
-                at: None,
-                align: None,
-                subalign: None,
-                only_if_ro: None,
-                commands: vec![OutputCommand::Input(InputDesc {
+            None => {
+                let mut desc = OutputDesc::new(name.clone(), Pos::default());
+                desc.addr = Some(Expr::Num(*addr));
+                desc.commands.push(OutputCommand::Input(InputDesc {
                     keep: false,
                     file: "*".into(),
                     exclude_files: Vec::new(),
@@ -85,12 +78,9 @@ pub fn set_section_starts(script: &mut Script, starts: &[(String, u64)]) {
                         sort: Sort::None,
                     }],
                     pos: Pos::default(),
-                })],
-                region: None,
-                lma_region: None,
-                phdrs: Vec::new(),
-                fill: None,
-            }))),
+                }));
+                sections.push(SectionsCommand::Output(Box::new(desc)));
+            }
         }
     }
 }
@@ -319,6 +309,28 @@ pub struct OutputDesc {
     pub phdrs: Vec<String>,
     /// `= fill`.
     pub fill: Option<Expr>,
+}
+
+impl OutputDesc {
+    /// A description with only a name: no address, no attributes, no commands.
+    pub fn new(name: String, pos: Pos) -> OutputDesc {
+        OutputDesc {
+            name,
+            pos,
+            addr: None,
+            noload: false,
+            readonly: false,
+            at: None,
+            align: None,
+            subalign: None,
+            only_if_ro: None,
+            commands: Vec::new(),
+            region: None,
+            lma_region: None,
+            phdrs: Vec::new(),
+            fill: None,
+        }
+    }
 }
 
 /// A command inside an output section description.

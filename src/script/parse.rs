@@ -654,22 +654,7 @@ impl<'a> Parser<'a> {
     }
 
     fn output_desc(&mut self, name: String, start: usize) -> R<OutputDesc> {
-        let mut desc = OutputDesc {
-            name,
-            pos: self.pos_of(start),
-            addr: None,
-            noload: false,
-            readonly: false,
-            at: None,
-            align: None,
-            subalign: None,
-            only_if_ro: None,
-            commands: Vec::new(),
-            region: None,
-            lma_region: None,
-            phdrs: Vec::new(),
-            fill: None,
-        };
+        let mut desc = OutputDesc::new(name, self.pos_of(start));
         // [address] [(type)] :
         loop {
             let (tok, at, _) = self.lex(Mode::Expr)?;
@@ -795,7 +780,7 @@ impl<'a> Parser<'a> {
     fn output_trailer(&mut self, desc: &mut OutputDesc) -> R<()> {
         // [> region] [AT> region] [:phdr...] [= fill] [,]
         loop {
-            let (tok, at, end) = self.lex(Mode::Expr)?;
+            let (tok, _, end) = self.lex(Mode::Expr)?;
             match tok {
                 Tok::Punct(">") => {
                     self.at = end;
@@ -820,7 +805,6 @@ impl<'a> Parser<'a> {
                 }
                 _ => break,
             }
-            let _ = at;
         }
         Ok(())
     }
@@ -871,22 +855,9 @@ impl<'a> Parser<'a> {
             }
             let name = self.name("an overlay section name")?;
             self.expect("{")?;
-            let mut desc = OutputDesc {
-                name,
-                pos: self.pos_of(at),
-                addr: Some(Expr::Sym(vma.clone())),
-                noload: false,
-                readonly: false,
-                at: Some(Expr::Sym(next.clone())),
-                align: None,
-                subalign: None,
-                only_if_ro: None,
-                commands: Vec::new(),
-                region: None,
-                lma_region: None,
-                phdrs: Vec::new(),
-                fill: None,
-            };
+            let mut desc = OutputDesc::new(name, self.pos_of(at));
+            desc.addr = Some(Expr::Sym(vma.clone()));
+            desc.at = Some(Expr::Sym(next.clone()));
             self.output_commands(&mut desc)?;
             // (An entry's own `:phdr` and `=fill`.)
             loop {

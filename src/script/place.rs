@@ -661,7 +661,7 @@ fn member_phdrs(
 }
 
 /// What one walk produced.
-struct Walked<'s> {
+struct Walked {
     order_alloc: Vec<u32>,
     order_rest: Vec<u32>,
     addrs: Vec<Option<(u64, u64, u64)>>,
@@ -672,7 +672,6 @@ struct Walked<'s> {
     fills: Vec<(u32, Vec<u8>)>,
     /// DATA_SEGMENT_ALIGN's value and the end of RELRO.
     relro: (Option<u64>, Option<u64>),
-    _script: std::marker::PhantomData<&'s Script>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -686,7 +685,7 @@ fn walk<'s>(
     eh_records: &HashMap<(crate::symbols::FileId, u32), Vec<crate::eh_frame::Record>>,
     merged: &mut [crate::layout::MergedStrings],
     (headers_size, relro_pad): (u64, u64),
-) -> Result<Walked<'s>> {
+) -> Result<Walked> {
     let file = script.file.as_str();
     let mut w = Walk {
         script,
@@ -716,7 +715,6 @@ fn walk<'s>(
         data: Vec::new(),
         fills: Vec::new(),
         relro: (None, None),
-        _script: std::marker::PhantomData,
     };
     let mut data: Vec<(u32, u64, u8, &Expr, Pos)> = Vec::new();
     let mut asserts: Vec<(&Expr, &str, Pos)> = Vec::new();
@@ -1323,11 +1321,7 @@ fn segments(
         seg.memsz = seg.memsz.max(addr + size - seg.vaddr);
         last = Some((addr + size, nobits, delta));
     }
-    let base = if headers_loaded {
-        loads.first().map_or(0, |l| l.0.vaddr)
-    } else {
-        loads.first().map_or(0, |l| l.0.vaddr)
-    };
+    let base = loads.first().map_or(0, |l| l.0.vaddr);
     let mut segments: Vec<Segment> = Vec::new();
     let find = |name: &str| sections.iter().find(|s| s.name == name && s.size > 0);
     let of = |s: &OutputSection, p_type: u32, p_flags: u32, align: u64| Segment {
@@ -1347,16 +1341,7 @@ fn segments(
             if p.p_type == elf::PT_LOAD {
                 match loads.peek() {
                     Some((_, Some(l))) if *l == i => segments.push(loads.next().expect("peeked").0),
-                    _ => segments.push(Segment {
-                        p_type: elf::PT_LOAD,
-                        p_flags: elf::PF_R,
-                        offset: 0,
-                        vaddr: 0,
-                        paddr: 0,
-                        filesz: 0,
-                        memsz: 0,
-                        align: PAGE_SIZE,
-                    }),
+                    _ => segments.push(empty_segment(elf::PT_LOAD, PAGE_SIZE)),
                 }
                 continue;
             }
@@ -1392,16 +1377,7 @@ fn segments(
                 },
                 // (GNU ld aligns a PHDRS-made PT_GNU_STACK to 8, its own to 16.)
                 _ if p.p_type == elf::PT_GNU_STACK => stack_segment(ctx, executable_stack, 8),
-                _ => Segment {
-                    p_type: p.p_type,
-                    p_flags: elf::PF_R,
-                    offset: 0,
-                    vaddr: 0,
-                    paddr: 0,
-                    filesz: 0,
-                    memsz: 0,
-                    align: 1,
-                },
+                _ => empty_segment(p.p_type, 1),
             };
             if let Some(e) = &p.flags {
                 seg.p_flags = eval(e, &NoEnv).map_err(|e| err(file, p.pos, e))? as u32;
@@ -1476,6 +1452,20 @@ fn segments(
         tls,
         tls_align,
     })
+}
+
+/// A PHDRS entry no section went to: a header with nothing in it.
+fn empty_segment(p_type: u32, align: u64) -> Segment {
+    Segment {
+        p_type,
+        p_flags: elf::PF_R,
+        offset: 0,
+        vaddr: 0,
+        paddr: 0,
+        filesz: 0,
+        memsz: 0,
+        align,
+    }
 }
 
 /// PT_GNU_STACK: whether the stack is executable, and `-z stack-size`.
