@@ -348,6 +348,24 @@ pub fn check_fixture(file_name: &str, mode: Mode) {
         }
     }
 
+    // The program's `.note.gnu.property` (CET marking, ISA level) and its PT_GNU_PROPERTY
+    // must say what GNU ld's say, in every mode.
+    if test_link_outcome.status.success() {
+        let mut pairs = vec![(test_exe.clone(), ref_exe.clone())];
+        for lib in fixture.shared_libs.iter().chain(&fixture.plugins) {
+            pairs.push((test_lib_dir.join(&lib.name), ref_lib_dir.join(&lib.name)));
+        }
+        for (tested, reference) in pairs {
+            let (t, r) = (property_summary(&tested), property_summary(&reference));
+            if t != r {
+                report.fail(&format!(
+                    "the property notes of {} differ from GNU ld's:\n  weld: {t:?}\n  GNU:  {r:?}",
+                    tested.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+
     // ldd must list the same libraries (by name) for both programs.
     if matches!(mode, Mode::Pie | Mode::NoPie) && test_link_outcome.status.success() {
         let ldd_names = |exe: &Path| -> Vec<String> {
@@ -626,6 +644,27 @@ pub struct DynamicSummary {
     pub runpath: Option<String>,
     pub flags: Vec<String>,
     pub exports: std::collections::BTreeSet<String>,
+}
+
+/// What `readelf -n` shows of `file`'s `.note.gnu.property`, and the alignment and size of
+/// its PT_GNU_PROPERTY segment.
+pub fn property_summary(file: &Path) -> (Vec<String>, Option<String>) {
+    let notes = run_step(Command::new("readelf").arg("-nW").arg(file)).stdout_text();
+    let properties = notes
+        .split("Displaying notes found in: ")
+        .filter(|block| block.starts_with(".note.gnu.property"))
+        .flat_map(|block| block.lines().skip(2).map(|l| l.trim().to_owned()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let headers = run_step(Command::new("readelf").arg("-lW").arg(file)).stdout_text();
+    let segment = headers
+        .lines()
+        .find(|l| l.trim_start().starts_with("GNU_PROPERTY"))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            format!("size {} align {}", words[4], words[words.len() - 1])
+        });
+    (properties, segment)
 }
 
 /// `readelf` facts of `file`; `lib_dir` (where the test's own libraries are) reads as `$LIBS`

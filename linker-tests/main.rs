@@ -63,6 +63,7 @@ mod lto;
 mod options;
 mod output_file;
 mod output_nodes;
+mod properties;
 mod relocatable;
 mod rust;
 mod scripts;
@@ -140,6 +141,8 @@ mod fixtures {
         export_dynamic_symbol => "export_dynamic_symbol.c",
         export_dynamic_symbol_shlib => "export_dynamic_symbol_shlib.c",
         interpose => "interpose.c",
+        cet => "cet.c",
+        cet_shlib => "cet_shlib.c",
     }
 
     /// Every file in `fixtures/` is a fixture with tests, a source some fixture names in

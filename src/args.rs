@@ -85,6 +85,20 @@ pub struct ZOptions {
     pub stack_size: Option<u64>,
     /// `-z start-stop-gc`.
     pub start_stop_gc: bool,
+    /// `-z ibt`, `-z shstk`, `-z x86-64-v2`...: properties the output's
+    /// `.note.gnu.property` gets whatever its inputs say.
+    pub properties: crate::property::Forced,
+    /// `-z ibtplt`: PLT entries that start with `endbr64` even in an output not marked IBT.
+    pub ibtplt: bool,
+    /// `-z cet-report=warning|error`: report the objects without IBT and SHSTK.
+    pub cet_report: Option<CetReport>,
+}
+
+/// How `-z cet-report` reports an object that lacks a CET property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CetReport {
+    Warning,
+    Error,
 }
 
 impl Default for ZOptions {
@@ -103,6 +117,9 @@ impl Default for ZOptions {
             defs: false,
             stack_size: None,
             start_stop_gc: false,
+            properties: crate::property::Forced::default(),
+            ibtplt: false,
+            cet_report: None,
         }
     }
 }
@@ -482,17 +499,10 @@ const NO_OP_Z_KEYWORDS: &[&str] = &[
     "bndplt",
 ];
 
-/// `-z` keywords about `.note.gnu.property` (CET, ISA levels, LAM, memory sealing), which
-/// weld does not write: accepted with a warning, as GNU ld warns about properties a target
-/// lacks; the program runs as it would unmarked.
+/// `-z` keywords about `.note.gnu.property` properties weld does not write (LAM, memory
+/// sealing, indirect extern access, GNU ld 2.41's and later's): accepted with a warning, as
+/// GNU ld 2.40 warns about them; the program runs as it would unmarked.
 const PROPERTY_Z_KEYWORDS: &[&str] = &[
-    "ibt",
-    "ibtplt",
-    "shstk",
-    "x86-64-baseline",
-    "x86-64-v2",
-    "x86-64-v3",
-    "x86-64-v4",
     "lam-u48",
     "lam-u57",
     "indirect-extern-access",
@@ -505,7 +515,6 @@ const PROPERTY_Z_KEYWORDS: &[&str] = &[
 /// `-z KEY=VALUE` keywords of the same kind (reports and choices about property notes
 /// and relaxation padding).
 const PROPERTY_Z_KEYWORDS_WITH_VALUE: &[&str] = &[
-    "cet-report",
     "call-nop",
     "start-stop-visibility",
     "isa-level-report",
@@ -1054,8 +1063,18 @@ impl State {
                     }
                 }
                 "stack-size" => z.stack_size = Some(number()?),
+                "cet-report" => {
+                    z.cet_report = match value {
+                        "none" => None,
+                        "warning" => Some(CetReport::Warning),
+                        "error" => Some(CetReport::Error),
+                        _ => anyhow::bail!(
+                            "invalid -z cet-report value: {value} (none, warning or error)"
+                        ),
+                    }
+                }
                 _ if PROPERTY_Z_KEYWORDS_WITH_VALUE.contains(&key) => crate::diag::warn(
-                    format_args!("-z {keyword} ignored: weld writes no .note.gnu.property"),
+                    format_args!("-z {keyword} ignored: weld does not implement it"),
                 ),
                 _ => crate::diag::warn(format_args!("unknown -z value: {keyword}")),
             }
@@ -1095,6 +1114,13 @@ impl State {
             }
             "nopack-relative-relocs" => {}
             "muldefs" => config.allow_multiple_definition = true,
+            "ibt" => z.properties.features |= crate::property::FEATURE_1_IBT,
+            "shstk" => z.properties.features |= crate::property::FEATURE_1_SHSTK,
+            "ibtplt" => z.ibtplt = true,
+            "x86-64-baseline" => z.properties.isa_needed |= 1,
+            "x86-64-v2" => z.properties.isa_needed |= 2,
+            "x86-64-v3" => z.properties.isa_needed |= 4,
+            "x86-64-v4" => z.properties.isa_needed |= 8,
             "global" => z.extra_flags_1 |= object::elf::DF_1_GLOBAL,
             "loadfltr" => z.extra_flags_1 |= object::elf::DF_1_LOADFLTR,
             "nodefaultlib" => z.extra_flags_1 |= object::elf::DF_1_NODEFLIB,
@@ -1113,7 +1139,7 @@ impl State {
             }
             _ if NO_OP_Z_KEYWORDS.contains(&keyword) => {}
             _ if PROPERTY_Z_KEYWORDS.contains(&keyword) => crate::diag::warn(format_args!(
-                "-z {keyword} ignored: weld writes no .note.gnu.property"
+                "-z {keyword} ignored: weld does not implement it"
             )),
             _ => crate::diag::warn(format_args!("unknown -z value: {keyword}")),
         }

@@ -481,6 +481,11 @@ pub fn interface_hash(object: &LoadedObject) -> u64 {
             h.update(obj.section_data(sec));
         }
     }
+    // Its properties take part in the output's `.note.gnu.property`.
+    for &(pr_type, value) in &obj.properties {
+        h.update(&pr_type.to_le_bytes());
+        h.update(&value.to_le_bytes());
+    }
     u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().unwrap())
 }
 
@@ -505,6 +510,7 @@ fn layout_record(layout: &Layout) -> crate::state::LayoutRecord {
         got_plt: layout.synthetic_addrs.got_plt,
         plt: layout.synthetic_addrs.plt,
         iplt: layout.synthetic_addrs.iplt,
+        plt_header: layout.synthetic_addrs.plt_header,
         file_size: layout.file_size,
         build_id_size: layout.build_id_size,
     }

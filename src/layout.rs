@@ -48,6 +48,7 @@ pub enum GotKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Synthetic {
     BuildId,
+    Property,
     Got,
     GotPlt,
     Iplt,
@@ -681,6 +682,8 @@ pub struct SyntheticAddrs {
     pub got_plt: u64,
     pub plt: u64,
     pub iplt: u64,
+    /// The size of the PLT's header: 16 bytes, 32 for the IBT PLT ([`Layout::ibt_plt`]).
+    pub plt_header: u64,
 }
 
 pub struct Layout {
@@ -705,6 +708,10 @@ pub struct Layout {
     pub tls_align: u64,
     pub synthetic_index: HashMap<&'static str, OutSecId>,
     pub build_id_size: u64,
+    /// The bytes of `.note.gnu.property` (empty: no such section).
+    pub property_note: Vec<u8>,
+    /// PLT entries start with `endbr64` ([`ibt_plt`]).
+    pub ibt_plt: bool,
     pub comment: Vec<u8>,
     pub file_size: u64,
     pub live: Vec<Vec<bool>>,
@@ -784,6 +791,8 @@ pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
     if !write && !exec {
         return match name {
             ".interp" => 5,
+            // GNU ld's order: the property note first (its PT_NOTE is 8-aligned).
+            ".note.gnu.property" => 9,
             _ if sh_type == elf::SHT_NOTE => 10,
             ".hash" => 12,
             ".gnu.hash" => 13,
@@ -1486,6 +1495,109 @@ pub fn executable_stack(config: &Config, res: &Resolution, warn: bool) -> bool {
     executable
 }
 
+/// The output's `.note.gnu.property` properties (see [`crate::property`]): the merge of its
+/// objects' (not the shared libraries', not the LTO stand-ins') and what `-z ibt`,
+/// `-z shstk` and `-z x86-64-vN` add. With `report`, `-z cet-report` warns about (or fails
+/// on) each object that lacks IBT or SHSTK, in GNU ld's words.
+pub fn output_properties(
+    config: &Config,
+    res: &Resolution,
+    report: bool,
+) -> Result<crate::property::Properties> {
+    let objects = || {
+        res.objects
+            .iter()
+            .enumerate()
+            .filter(|(f, _)| !res.ir_files.iter().any(|(ir, _)| ir.0 as usize == *f))
+            .map(|(_, o)| o)
+    };
+    if let (true, Some(how)) = (report, config.z.cet_report) {
+        let mut errors = Vec::new();
+        for object in objects() {
+            if let Some(missing) = crate::property::missing_cet(&object.obj.properties) {
+                let message = format!("{}: missing {missing}", object.name);
+                match how {
+                    crate::args::CetReport::Warning => crate::diag::warn(message),
+                    crate::args::CetReport::Error => errors.push(message),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            anyhow::bail!(
+                "objects without IBT or SHSTK (-z cet-report=error):\n{}",
+                errors.join("\n")
+            );
+        }
+    }
+    Ok(crate::property::merge(
+        objects().map(|o| &o.obj.properties),
+        config.z.properties,
+    ))
+}
+
+/// The PLT header's size: the IBT PLT's pushes %r11 too, which takes it past 16 bytes.
+pub fn plt_header_size(ibt_plt: bool) -> u64 {
+    if ibt_plt {
+        crate::arch::x86_64::IBT_PLT0.len() as u64
+    } else {
+        crate::arch::x86_64::PLT0.len() as u64
+    }
+}
+
+/// Whether PLT entries start with `endbr64`: in an output marked IBT (an indirect jump
+/// lands on them: the lazy GOT slot, a function pointer to a canonical PLT entry), or with
+/// `-z ibtplt`.
+pub fn ibt_plt(config: &Config, properties: &crate::property::Properties) -> bool {
+    config.z.ibtplt
+        || properties.iter().any(|&(t, v)| {
+            t == crate::property::X86_FEATURE_1_AND && v & crate::property::FEATURE_1_IBT != 0
+        })
+}
+
+/// GNU ld's note segments for sections in address order: a PT_NOTE for each run of
+/// adjacent SHT_NOTE sections of one alignment (a reader steps through a PT_NOTE's notes at
+/// its alignment, so 4- and 8-aligned notes cannot share one), then PT_GNU_PROPERTY for
+/// `.note.gnu.property`, which the loader reads for CET and the ISA level.
+pub(crate) fn note_segments<'a>(
+    sections: impl IntoIterator<Item = &'a OutputSection>,
+) -> Vec<Segment> {
+    let segment = |s: &OutputSection, p_type: u32| Segment {
+        p_type,
+        p_flags: elf::PF_R,
+        offset: s.offset,
+        vaddr: s.addr,
+        paddr: s.addr,
+        filesz: s.size,
+        memsz: s.size,
+        align: s.align,
+    };
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut property = None;
+    let mut run_align = None;
+    for s in sections {
+        if s.size == 0 {
+            continue;
+        }
+        if s.sh_type != elf::SHT_NOTE || s.sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
+            run_align = None;
+            continue;
+        }
+        if s.name == ".note.gnu.property" {
+            property = Some(segment(s, elf::PT_GNU_PROPERTY));
+        }
+        match segments.last_mut() {
+            Some(last) if run_align == Some(s.align) => {
+                last.filesz = s.offset + s.size - last.offset;
+                last.memsz = s.addr + s.size - last.vaddr;
+            }
+            _ => segments.push(segment(s, elf::PT_NOTE)),
+        }
+        run_align = Some(s.align);
+    }
+    segments.extend(property);
+    segments
+}
+
 /// Why an object asks for an executable stack (GNU ld's words), if it does.
 pub fn wants_executable_stack(obj: &crate::inputs::elf::ObjectFile) -> Option<&'static str> {
     let note = obj
@@ -1606,6 +1718,8 @@ pub fn compute(
         dynamic,
         dynamic_tags: pending_tags,
         build_id_size,
+        property_note,
+        ibt_plt,
     } = add_synthetic_sections(
         &ctx,
         &mut sections,
@@ -1672,6 +1786,8 @@ pub fn compute(
         tls_align,
         synthetic_index,
         build_id_size,
+        property_note,
+        ibt_plt,
         comment,
         file_size,
         live,
@@ -1690,6 +1806,7 @@ pub fn compute(
         got_plt: addr_of(".got.plt"),
         plt: addr_of(".plt"),
         iplt: addr_of(".iplt"),
+        plt_header: plt_header_size(layout.ibt_plt),
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
     // A script's symbols (resolution made them synthetic); without SECTIONS, its
@@ -2237,6 +2354,8 @@ struct SyntheticSections {
     dynamic: crate::dynamic::DynamicTables,
     dynamic_tags: Vec<(u32, crate::dynamic::DynValue)>,
     build_id_size: u64,
+    property_note: Vec<u8>,
+    ibt_plt: bool,
 }
 
 /// Step 5's second half: the sections the linker makes (.got, .plt, .dynamic, .dynsym,
@@ -2288,6 +2407,20 @@ fn add_synthetic_sections(
         Some(crate::args::BuildIdArg::Hash(_)) => 16,
         Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
     };
+    let properties = output_properties(config, res, true)?;
+    let property_note = crate::property::encode(&properties);
+    if !property_note.is_empty() {
+        add_synthetic(
+            sections,
+            ".note.gnu.property",
+            Synthetic::Property,
+            elf::SHT_NOTE,
+            a,
+            8,
+            0,
+            property_note.len() as u64,
+        );
+    }
     if config.build_id.is_some() {
         add_synthetic(
             sections,
@@ -2398,7 +2531,7 @@ fn add_synthetic_sections(
             a | elf::SHF_EXECINSTR,
             16,
             16,
-            PLT_ENTRY_SIZE * (1 + n_plt),
+            plt_header_size(ibt_plt(config, &properties)) + PLT_ENTRY_SIZE * n_plt,
         );
     }
     if n_iplt > 0 {
@@ -2604,6 +2737,8 @@ fn add_synthetic_sections(
         dynamic,
         dynamic_tags: pending_tags,
         build_id_size,
+        ibt_plt: ibt_plt(config, &properties),
+        property_note,
     })
 }
 
@@ -2751,9 +2886,7 @@ fn default_addresses(
     let has_tls = alloc
         .iter()
         .any(|id| sections[id.0 as usize].sh_flags & u64::from(elf::SHF_TLS) != 0);
-    let has_note = alloc
-        .iter()
-        .any(|id| sections[id.0 as usize].sh_type == elf::SHT_NOTE);
+    let n_notes = note_segments(alloc.iter().map(|id| &sections[id.0 as usize])).len();
     let is_relro = |s: &OutputSection| {
         s.sh_flags & u64::from(elf::SHF_WRITE) != 0 && s.rank >= 200 && s.rank < 300
     };
@@ -2762,7 +2895,7 @@ fn default_addresses(
     let has_interp = has(".interp");
     let n_phdrs = n_load
         + 2 * usize::from(has_interp) // PT_PHDR and PT_INTERP
-        + usize::from(has_note)
+        + n_notes
         + usize::from(has_tls)
         + usize::from(dyn_kind)
         + usize::from(has(".eh_frame_hdr"))
@@ -2906,25 +3039,9 @@ fn default_addresses(
             segment_of(".interp", elf::PT_INTERP, elf::PF_R, 1).unwrap(),
         );
     }
-    if has_note {
-        let notes: Vec<&OutputSection> = alloc
-            .iter()
-            .map(|id| &sections[id.0 as usize])
-            .filter(|s| s.sh_type == elf::SHT_NOTE)
-            .collect();
-        let first = notes[0];
-        let last = notes[notes.len() - 1];
-        segments.push(Segment {
-            paddr: 0,
-            p_type: elf::PT_NOTE,
-            p_flags: elf::PF_R,
-            offset: first.offset,
-            vaddr: first.addr,
-            filesz: last.offset + last.size - first.offset,
-            memsz: last.addr + last.size - first.addr,
-            align: first.align,
-        });
-    }
+    segments.extend(note_segments(
+        alloc.iter().map(|id| &sections[id.0 as usize]),
+    ));
     let (tls_start, tls_memsz) = match tls {
         Some((start, off, file_end, mem_end)) => {
             segments.push(Segment {
@@ -3742,7 +3859,9 @@ impl Layout {
     }
 
     pub fn plt_address(&self, index: u32) -> u64 {
-        self.synthetic_addrs.plt + PLT_ENTRY_SIZE * (u64::from(index) + 1)
+        self.synthetic_addrs.plt
+            + self.synthetic_addrs.plt_header
+            + PLT_ENTRY_SIZE * u64::from(index)
     }
 
     /// The address a symbol reference resolves to, with IFUNCs going through their PLT entry.

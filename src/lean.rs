@@ -884,7 +884,7 @@ pub(crate) fn update(
             let r = &state.objects[f];
             if incremental::interface_hash(&object) != r.interface {
                 return fallback(format!(
-                    "{}: its global symbols, COMDAT groups or .comment changed",
+                    "{}: its global symbols, COMDAT groups, .comment or .note.gnu.property changed",
                     object.name
                 ));
             }
@@ -1000,6 +1000,7 @@ pub(crate) fn update(
             got_plt: rec.got_plt,
             plt: rec.plt,
             iplt: rec.iplt,
+            plt_header: rec.plt_header,
         },
         pie: kind.is_pic(),
         base: 0,
@@ -1019,6 +1020,11 @@ pub(crate) fn update(
         tls_align: rec.tls_align,
         synthetic_index,
         build_id_size: rec.build_id_size,
+        // (The lean update rewrites neither `.note.gnu.property` nor PLT entries: an
+        // object's properties are part of its interface hash, and new PLT entries fall
+        // back.)
+        property_note: Vec::new(),
+        ibt_plt: rec.plt_header != layout::plt_header_size(false),
         comment: Vec::new(),
         file_size: rec.file_size,
         live: Vec::new(),

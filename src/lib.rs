@@ -18,6 +18,7 @@ pub mod lto;
 pub mod map;
 pub mod merge;
 pub mod output;
+pub mod property;
 pub mod relocatable;
 pub mod resolve;
 pub mod script;
@@ -616,6 +617,52 @@ fn update_output(
     Ok(())
 }
 
+/// Test support (`WELD_ORACLE=1`): the bytes the whole update would leave in the output,
+/// from the same state and output; `None` where it falls back.
+fn whole_update_bytes(
+    config: &args::Config,
+    specs: &[inputs::search::FileSpec],
+    (inputs, matched): (&state::Inputs, &state::InputMatch),
+    state: &state::State,
+) -> Result<Option<Vec<u8>>> {
+    let mut quiet = PhaseTimer::new(false);
+    let members = update_members(state, matched);
+    // Inputs the whole update cannot resolve (LTO code: no plugin is configured
+    // yet) make the lean update fall back too, which the oracle holds it to.
+    let Ok(mut resolution) = resolve::resolve(config, specs, Some(&members)) else {
+        return Ok(None);
+    };
+    layout::define_synthetic_symbols(config, &mut resolution);
+    let versions = version_script::assign(config, &resolution)?;
+    match prepare_update(
+        config,
+        &resolution,
+        &versions,
+        (&inputs.hashes, matched),
+        state.clone(),
+        &mut quiet,
+    ) {
+        Ok(p) => {
+            // The old output with the whole update's ranges written over it.
+            let mut bytes = std::fs::read(&config.output)
+                .with_context(|| format!("cannot read {}", config.output.display()))?;
+            let end = p.tail.offset as usize;
+            bytes.resize(bytes.len().max(end), 0);
+            for &(start, len) in &p.plan.dirty {
+                let (start, stop) = (start as usize, ((start + len) as usize).min(end));
+                if start < stop {
+                    bytes[start..stop].copy_from_slice(&p.main[start..stop]);
+                }
+            }
+            bytes.truncate(end);
+            bytes.extend_from_slice(&p.tail.bytes);
+            Ok(Some(bytes))
+        }
+        Err(e) if e.downcast_ref::<layout::Fallback>().is_some() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The lean update (see `lean`); `Ok(false)`: it does not apply (the reason is printed
 /// under `--verbose`), `state` is as it was. With `WELD_ORACLE=1` its output must be the
 /// whole update's, byte for byte.
@@ -627,39 +674,7 @@ fn lean_update(
     timer: &mut PhaseTimer,
 ) -> Result<bool> {
     let expected = if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
-        // The whole update's bytes, from the same state and output.
-        let mut quiet = PhaseTimer::new(false);
-        let members = update_members(state, matched);
-        let mut resolution = resolve::resolve(config, specs, Some(&members))?;
-        layout::define_synthetic_symbols(config, &mut resolution);
-        let versions = version_script::assign(config, &resolution)?;
-        match prepare_update(
-            config,
-            &resolution,
-            &versions,
-            (&inputs.hashes, matched),
-            state.clone(),
-            &mut quiet,
-        ) {
-            Ok(p) => {
-                // The old output with the whole update's ranges written over it.
-                let mut bytes = std::fs::read(&config.output)
-                    .with_context(|| format!("cannot read {}", config.output.display()))?;
-                let end = p.tail.offset as usize;
-                bytes.resize(bytes.len().max(end), 0);
-                for &(start, len) in &p.plan.dirty {
-                    let (start, stop) = (start as usize, ((start + len) as usize).min(end));
-                    if start < stop {
-                        bytes[start..stop].copy_from_slice(&p.main[start..stop]);
-                    }
-                }
-                bytes.truncate(end);
-                bytes.extend_from_slice(&p.tail.bytes);
-                Some(bytes)
-            }
-            Err(e) if e.downcast_ref::<layout::Fallback>().is_some() => None,
-            Err(e) => return Err(e),
-        }
+        whole_update_bytes(config, specs, (inputs, matched), state)?
     } else {
         None
     };

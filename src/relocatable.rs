@@ -195,6 +195,21 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
         placement.push(places);
     }
 
+    // The objects' properties, merged as in a final link, for the next link to merge again.
+    let properties = crate::layout::output_properties(config, res, true)?;
+    if !properties.is_empty() {
+        sections.push(OutSection {
+            name: b".note.gnu.property".to_vec(),
+            sh_type: elf::SHT_NOTE,
+            flags: u64::from(elf::SHF_ALLOC),
+            align: 8,
+            entsize: 0,
+            data: crate::property::encode(&properties),
+            relocs: Vec::new(),
+            nobits_size: 0,
+        });
+    }
+
     // The stack stays non-executable for the next link (an absent note would mean the opposite).
     sections.push(OutSection {
         name: b".note.GNU-stack".to_vec(),

@@ -328,22 +328,34 @@ pub fn write_into(
         put_u64(buf, gp.offset as usize, dynamic);
         if let Some(plt) = layout.synthetic_section(".plt") {
             let at = plt.offset as usize;
-            buf[at..at + 16].copy_from_slice(&arch::PLT0);
-            put_u32(buf, at + 2, (gp.addr + 8).wrapping_sub(plt.addr + 6) as u32);
-            put_u32(
-                buf,
-                at + 8,
-                (gp.addr + 16).wrapping_sub(plt.addr + 12) as u32,
-            );
+            let rel = |to: u64, from: u64| to.wrapping_sub(plt.addr + from) as u32;
+            if layout.ibt_plt {
+                buf[at..at + 32].copy_from_slice(&arch::IBT_PLT0);
+                put_u32(buf, at + 8, rel(gp.addr + 8, 12));
+                put_u32(buf, at + 14, rel(gp.addr + 16, 18));
+            } else {
+                buf[at..at + 16].copy_from_slice(&arch::PLT0);
+                put_u32(buf, at + 2, rel(gp.addr + 8, 6));
+                put_u32(buf, at + 8, rel(gp.addr + 16, 12));
+            }
             for (i, &id) in layout.needs.plt_entries.iter().enumerate() {
-                let entry = plt.addr + 16 * (i as u64 + 1);
+                let entry = layout.plt_address(i as u32);
                 let slot = gp.addr + 8 * (3 + i as u64);
-                let at = plt.offset as usize + 16 * (i + 1);
-                buf[at..at + 16].copy_from_slice(&arch::PLT_ENTRY);
-                put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
-                put_u32(buf, at + 7, i as u32);
-                put_u32(buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
-                put_u64(buf, (gp.offset + 8 * (3 + i as u64)) as usize, entry + 6);
+                let at = (plt.offset + entry - plt.addr) as usize;
+                // Where the GOT slot points until the symbol is bound.
+                let lazy = if layout.ibt_plt {
+                    buf[at..at + 16].copy_from_slice(&arch::IBT_PLT_ENTRY);
+                    put_u32(buf, at + 6, i as u32);
+                    put_u32(buf, at + 12, slot.wrapping_sub(entry + 16) as u32);
+                    plt.addr
+                } else {
+                    buf[at..at + 16].copy_from_slice(&arch::PLT_ENTRY);
+                    put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                    put_u32(buf, at + 7, i as u32);
+                    put_u32(buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
+                    entry + 6
+                };
+                put_u64(buf, (gp.offset + 8 * (3 + i as u64)) as usize, lazy);
                 let dynsym = dynsym_index(SymRef::Global(id));
                 plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_JUMP_SLOT, dynsym, 0));
             }
@@ -354,8 +366,13 @@ pub fn write_into(
                 let slot = gp.addr + 8 * (first_slot + i as u64);
                 let entry = iplt.addr + 16 * i as u64;
                 let at = iplt.offset as usize + 16 * i;
-                buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
-                put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                if layout.ibt_plt {
+                    buf[at..at + 16].copy_from_slice(&arch::IBT_IPLT_ENTRY);
+                    put_u32(buf, at + 6, slot.wrapping_sub(entry + 10) as u32);
+                } else {
+                    buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
+                    put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
+                }
                 let resolver = ifunc_resolver(ctx, layout, symref);
                 put_u64(
                     buf,
@@ -573,6 +590,11 @@ pub fn write_into(
         put_u64(buf, at + 32, seg.filesz);
         put_u64(buf, at + 40, seg.memsz);
         put_u64(buf, at + 48, seg.align);
+    }
+
+    if let Some(note) = layout.synthetic_section(".note.gnu.property") {
+        let at = note.offset as usize;
+        buf[at..at + layout.property_note.len()].copy_from_slice(&layout.property_note);
     }
 
     // Build-id last: it hashes everything else.

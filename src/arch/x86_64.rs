@@ -273,6 +273,34 @@ pub const PLT_ENTRY: [u8; 16] = [
     0xe9, 0, 0, 0, 0, // jmp PLT0
 ];
 
+/// The PLT of an output marked IBT (or `-z ibtplt`), as mold writes it: every entry and
+/// the header start with `endbr64`, the indirect jumps' landing pad. An entry loads its
+/// relocation index into %r11 (scratch at a call) rather than pushing it, so that after
+/// binding the same entry jumps straight to the function; the lazy GOT slot points at the
+/// header, which pushes %r11 and the link map for `_dl_runtime_resolve`. Filled in: GOT+8
+/// rel32 at 8, GOT+16 rel32 at 14.
+pub const IBT_PLT0: [u8; 32] = [
+    0xf3, 0x0f, 0x1e, 0xfa, // endbr64
+    0x41, 0x53, // push %r11
+    0xff, 0x35, 0, 0, 0, 0, // push GOT+8(%rip)
+    0xff, 0x25, 0, 0, 0, 0, // jmp *GOT+16(%rip)
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+];
+
+/// An IBT PLT entry. Filled in: relocation index at 6, slot rel32 at 12.
+pub const IBT_PLT_ENTRY: [u8; 16] = [
+    0xf3, 0x0f, 0x1e, 0xfa, // endbr64
+    0x41, 0xbb, 0, 0, 0, 0, // mov $index,%r11d
+    0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
+];
+
+/// An IBT IPLT entry. Filled in: slot rel32 at 6.
+pub const IBT_IPLT_ENTRY: [u8; 16] = [
+    0xf3, 0x0f, 0x1e, 0xfa, // endbr64
+    0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding
+];
+
 /// General dynamic -> initial exec (the symbol lives in another module of an executable):
 /// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax` (then a nop in the large model). The rel32
 /// at `start + 12` is filled in by the caller relative to `start + 16`.

@@ -97,6 +97,8 @@ pub struct ObjectFile {
     pub versioned: bool,
     /// It holds LTO intermediate code (a `.gnu.lto_*` or `.llvm.lto` section).
     pub lto: bool,
+    /// Its `.note.gnu.property` (empty without one): see [`crate::property`].
+    pub properties: crate::property::Properties,
 }
 
 impl ObjectFile {
@@ -119,6 +121,7 @@ impl ObjectFile {
         let mut compressed = Vec::new();
         let mut groups = Vec::new();
         let mut lto = false;
+        let mut properties = Vec::new();
         for (i, shdr) in shdrs.iter().enumerate() {
             // Relocation sections are found by type and target; their names (half of a Rust
             // object's section names) are not read.
@@ -197,6 +200,10 @@ impl ObjectFile {
                 }
                 elf::SHT_REL => bail!("SHT_REL relocation sections are not used on x86_64"),
                 elf::SHT_GROUP => groups.push(i),
+                elf::SHT_NOTE if section_names[i] == b".note.gnu.property" => {
+                    properties = crate::property::parse(shdr.data(LE, data)?)
+                        .context("bad .note.gnu.property section")?;
+                }
                 elf::SHT_SYMTAB_SHNDX => {
                     let bytes = shdr.data(LE, data)?;
                     symtab_shndx = object::pod::slice_from_all_bytes(bytes)
@@ -263,6 +270,7 @@ impl ObjectFile {
             global_names,
             versioned,
             lto,
+            properties,
             decompressed,
             data,
             shdrs,

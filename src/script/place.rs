@@ -1406,23 +1406,9 @@ fn segments(
         if let Some(d) = find(".dynamic") {
             segments.push(of(d, elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, 8));
         }
-        let notes: Vec<&OutputSection> = order
-            .iter()
-            .map(|&id| &sections[id as usize])
-            .filter(|s| s.sh_type == elf::SHT_NOTE && s.size > 0)
-            .collect();
-        if let (Some(f), Some(l)) = (notes.first(), notes.last()) {
-            segments.push(Segment {
-                p_type: elf::PT_NOTE,
-                p_flags: elf::PF_R,
-                offset: f.offset,
-                vaddr: f.addr,
-                paddr: f.addr,
-                filesz: l.offset + l.size - f.offset,
-                memsz: l.addr + l.size - f.addr,
-                align: f.align,
-            });
-        }
+        segments.extend(crate::layout::note_segments(
+            order.iter().map(|&id| &sections[id as usize]),
+        ));
         if let Some((start, off, file_end, mem_end)) = tls {
             segments.push(Segment {
                 p_type: elf::PT_TLS,

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 12;
+pub const FORMAT_VERSION: u32 = 13;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileIdentity {
@@ -77,7 +77,7 @@ pub struct ObjectRecord {
     /// Per global symbol, in symbol table order, its entry in `State::globals`.
     pub globals: Vec<u32>,
     /// What resolution sees of it: its global symbols (names, binding, type, visibility,
-    /// defined or not), COMDAT groups and `.comment` (see `incremental::interface_hash`).
+    /// defined or not), COMDAT groups, `.comment` and `.note.gnu.property` (see `incremental::interface_hash`).
     pub interface: u64,
 }
 
@@ -177,6 +177,8 @@ pub struct LayoutRecord {
     pub got_plt: u64,
     pub plt: u64,
     pub iplt: u64,
+    /// `SyntheticAddrs::plt_header`.
+    pub plt_header: u64,
     pub file_size: u64,
     pub build_id_size: u64,
 }
