@@ -279,22 +279,7 @@ fn fatal_signal_removes_temporary_files() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // weld names its temporary file after its process id.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let pid = loop {
-            let found = leftovers(tmp.path()).into_iter().find_map(|name| {
-                name.strip_prefix(".prog.weld-tmp-")
-                    .map(|pid| pid.to_string())
-            });
-            if let Some(pid) = found {
-                break pid;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "weld made no temporary output"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let pid = temporary_output_pid(&tmp);
         let number = if signal == "INT" {
             libc::SIGINT
         } else {
@@ -316,6 +301,60 @@ fn fatal_signal_removes_temporary_files() {
             "SIG{signal} left temporary files"
         );
     }
+}
+
+/// The process id in the name of weld's temporary output `.prog.weld-tmp-<pid>`, once the
+/// file exists.
+fn temporary_output_pid(tmp: &TempDir) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = leftovers(tmp.path()).into_iter().find_map(|name| {
+            name.strip_prefix(".prog.weld-tmp-")
+                .map(|pid| pid.to_string())
+        });
+        if let Some(pid) = found {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "weld made no temporary output"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A signal that comes between the temporary file's creation and its registration for
+/// removal (held open there by WELD_TEST_PAUSE_AT=temp-gap) still removes it: the creating
+/// thread blocks the signal meanwhile, a handler on another thread waits for the gap to end.
+#[test]
+fn fatal_signal_in_the_creation_gap_removes_the_file() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // WELD_TEST_PAUSE_AT is weld's.
+    }
+    let tmp = setup("output-node-signal-gap");
+    let child = Command::new("gcc")
+        .arg(format!("-B{}/", tmp.join("ld").display()))
+        .args(["hello.o", "-o", "prog"])
+        .env("WELD_TEST_PAUSE_AT", "temp-gap")
+        .current_dir(tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = temporary_output_pid(&tmp);
+    // SAFETY: kill(2) with a process id read from weld's temporary file name.
+    let sent = unsafe { libc::kill(pid.parse().unwrap(), libc::SIGINT) };
+    assert_eq!(sent, 0, "cannot signal weld");
+    let outcome = child.wait_with_output().unwrap();
+    assert!(!outcome.status.success(), "a killed link succeeded");
+    assert!(
+        String::from_utf8_lossy(&outcome.stderr).contains("signal"),
+        "collect2 does not report the signal"
+    );
+    assert_eq!(
+        leftovers(tmp.path()),
+        Vec::<String>::new(),
+        "a signal in the gap left the temporary file"
+    );
 }
 
 /// A file the user may write in a directory they may not: written in place, as GNU ld

@@ -9,11 +9,19 @@
 //! async-signal-safe. The paths are never freed (a link makes a handful), so a handler that
 //! loaded a pointer just before the slot was cleared still reads valid memory. This module
 //! knows nothing of what the files hold; it never removes a path it did not register.
+//!
+//! A file exists a moment before it is registered (the `open` or `rename` returns, then the
+//! slot is written). That gap is closed rather than made small: the thread that creates
+//! and registers blocks the fatal signals on itself for the gap and counts itself in
+//! [`IN_GAP`]; a handler running on another thread waits for the count to drop, so it sees
+//! the file registered. The gap makes no allocation (the path's C string is made before),
+//! so a handler that interrupted a thread holding the allocator's lock cannot keep the
+//! gap from ending.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// How many temporary files may be registered at once; a link has at most three.
 const SLOTS: usize = 16;
@@ -22,6 +30,35 @@ static REGISTERED: [AtomicPtr<libc::c_char>; SLOTS] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
 
 const FATAL_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Threads between creating a temporary file and registering it (see the module's text).
+static IN_GAP: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `step` (a system call that creates a file, then its registration) with the fatal
+/// signals blocked on this thread and [`IN_GAP`] counted. `step` must not allocate.
+fn in_gap<T>(step: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset; pthread_sigmask
+    // changes only this thread's mask, restored below.
+    let old = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in FATAL_SIGNALS {
+            libc::sigaddset(&mut set, signal);
+        }
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    };
+    IN_GAP.fetch_add(1, Ordering::SeqCst);
+    let result = step();
+    IN_GAP.fetch_sub(1, Ordering::SeqCst);
+    // SAFETY: restores the mask read above; a signal that came meanwhile is delivered now,
+    // with the file registered.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    result
+}
 
 /// Installs the handler that removes registered temporary files on a fatal signal, then
 /// lets the signal end the process as it would have. A signal that was ignored when weld
@@ -48,6 +85,11 @@ pub fn install_signal_cleanup() {
 }
 
 extern "C" fn on_fatal_signal(signal: libc::c_int) {
+    // A thread that created a file and has not registered it yet will in a moment (it
+    // cannot be this thread: it blocks these signals meanwhile).
+    while IN_GAP.load(Ordering::SeqCst) != 0 {
+        std::hint::spin_loop();
+    }
     for slot in &REGISTERED {
         let path = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
         if !path.is_null() {
@@ -66,6 +108,78 @@ extern "C" fn on_fatal_signal(signal: libc::c_int) {
     }
 }
 
+/// `make(path)`, or while it fails because the name is taken, `make(path-1)`, `make(path-2)`...
+/// (a hundred variants at most).
+fn first_free_name<T>(
+    path: &Path,
+    mut make: impl FnMut(PathBuf) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let mut candidate = path.to_path_buf();
+    for n in 1..=100 {
+        match make(candidate) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!("-{n}"));
+                candidate = PathBuf::from(name);
+            }
+            done => return done,
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{} and 100 variants of it exist", path.display()),
+    ))
+}
+
+/// A path's C string made ready to register before the file exists (so that registering
+/// allocates nothing); freed unless published.
+struct Prepared {
+    raw: *mut libc::c_char,
+    published: bool,
+}
+
+impl Prepared {
+    fn new(path: &Path) -> std::io::Result<Prepared> {
+        Ok(Prepared {
+            raw: CString::new(path.as_os_str().as_bytes())?.into_raw(),
+            published: false,
+        })
+    }
+
+    /// Puts the path in a free slot for the signal handler; `None` if every slot is taken
+    /// (the file is still removed on drop, just not on a signal). Allocates nothing.
+    fn publish(&self) -> Option<usize> {
+        REGISTERED.iter().position(|slot| {
+            slot.compare_exchange(
+                std::ptr::null_mut(),
+                self.raw,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+        })
+    }
+
+    fn into_temp_path(mut self, path: PathBuf, slot: Option<usize>) -> TempPath {
+        // A published string is never freed: a signal handler may have loaded it.
+        self.published = slot.is_some();
+        TempPath {
+            path,
+            slot,
+            kept: false,
+        }
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if !self.published {
+            // SAFETY: `raw` came from `into_raw` in `new` and was not published.
+            drop(unsafe { CString::from_raw(self.raw) });
+        }
+    }
+}
+
 /// A temporary file's path, registered for removal on a fatal signal. Dropping it removes
 /// the file (if weld has not kept it).
 pub struct TempPath {
@@ -80,29 +194,35 @@ impl TempPath {
     /// at `path` with `-1`, `-2`... appended: never opening, truncating or later removing
     /// a file weld did not create (`O_EXCL`, `O_NOFOLLOW`). Registers it once it exists.
     pub fn create(path: PathBuf) -> std::io::Result<(TempPath, std::fs::File)> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut candidate = path.clone();
-        for n in 1..=100 {
-            match std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&candidate)
-            {
-                Ok(file) => return Ok((TempPath::register(candidate), file)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let mut name = path.clone().into_os_string();
-                    name.push(format!("-{n}"));
-                    candidate = PathBuf::from(name);
+        use std::os::fd::FromRawFd;
+        // Test support: `WELD_TEST_PAUSE_AT=temp-gap` holds the link for 3 seconds between
+        // creating the file and registering it, for a test to send a signal then.
+        let pause = std::env::var("WELD_TEST_PAUSE_AT").is_ok_and(|v| v == "temp-gap");
+        first_free_name(&path, |candidate| {
+            let c_path = Prepared::new(&candidate)?;
+            let flags =
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            let (fd, error, slot) = in_gap(|| {
+                // SAFETY: a NUL-terminated path that lives across the call.
+                let fd = unsafe { libc::open(c_path.raw, flags, 0o666) };
+                let error = std::io::Error::last_os_error();
+                if pause && fd >= 0 {
+                    let three = libc::timespec {
+                        tv_sec: 3,
+                        tv_nsec: 0,
+                    };
+                    // SAFETY: nanosleep with a valid timespec and no remainder wanted.
+                    unsafe { libc::nanosleep(&three, std::ptr::null_mut()) };
                 }
-                Err(e) => return Err(e),
+                (fd, error, (fd >= 0).then(|| c_path.publish()).flatten())
+            });
+            if fd < 0 {
+                return Err(error);
             }
-        }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} and 100 variants of it exist", path.display()),
-        ))
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            let file = unsafe { std::fs::File::from_raw_fd(fd) };
+            Ok((c_path.into_temp_path(candidate, slot), file))
+        })
     }
 
     /// Gives the existing file `source` the temporary name `path` (or `path-1`, ... if
@@ -111,63 +231,27 @@ impl TempPath {
     /// the renamed file's data out at once (auto_da_alloc), ~20 ms for a 43 MB output.
     pub fn rename_from(source: &Path, path: PathBuf) -> std::io::Result<TempPath> {
         let c_source = CString::new(source.as_os_str().as_bytes())?;
-        let mut candidate = path.clone();
-        for n in 1..=100 {
-            let c_candidate = CString::new(candidate.as_os_str().as_bytes())?;
-            // SAFETY: two NUL-terminated paths that live across the call.
-            let r = unsafe {
-                libc::renameat2(
-                    libc::AT_FDCWD,
-                    c_source.as_ptr(),
-                    libc::AT_FDCWD,
-                    c_candidate.as_ptr(),
-                    libc::RENAME_NOREPLACE,
-                )
-            };
-            if r == 0 {
-                return Ok(TempPath::register(candidate));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-            let mut name = path.clone().into_os_string();
-            name.push(format!("-{n}"));
-            candidate = PathBuf::from(name);
-        }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} and 100 variants of it exist", path.display()),
-        ))
-    }
-
-    /// Registers `path`, a file this process just created. If every slot is taken, the
-    /// file is still removed on drop, just not on a signal.
-    fn register(path: PathBuf) -> TempPath {
-        let slot = CString::new(path.as_os_str().as_bytes())
-            .ok()
-            .and_then(|c_path| {
-                let raw = c_path.into_raw();
-                let slot = REGISTERED.iter().position(|slot| {
-                    slot.compare_exchange(
-                        std::ptr::null_mut(),
-                        raw,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
+        first_free_name(&path, |candidate| {
+            let c_candidate = Prepared::new(&candidate)?;
+            let (r, error, slot) = in_gap(|| {
+                // SAFETY: two NUL-terminated paths that live across the call.
+                let r = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        c_source.as_ptr(),
+                        libc::AT_FDCWD,
+                        c_candidate.raw,
+                        libc::RENAME_NOREPLACE,
                     )
-                    .is_ok()
-                });
-                if slot.is_none() {
-                    // SAFETY: `raw` came from `into_raw` just above and was not published.
-                    drop(unsafe { CString::from_raw(raw) });
-                }
-                slot
+                };
+                let error = std::io::Error::last_os_error();
+                (r, error, (r == 0).then(|| c_candidate.publish()).flatten())
             });
-        TempPath {
-            path,
-            slot,
-            kept: false,
-        }
+            if r != 0 {
+                return Err(error);
+            }
+            Ok(c_candidate.into_temp_path(candidate, slot))
+        })
     }
 
     pub fn path(&self) -> &Path {
