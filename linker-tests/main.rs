@@ -57,6 +57,7 @@ mod bad_input;
 mod debug_info;
 mod determinism;
 mod directives;
+mod dynamic_options;
 mod harness;
 mod incremental;
 mod lto;

@@ -221,6 +221,29 @@ pub struct Config {
     pub linker_scripts: Vec<PathBuf>,
     pub bsymbolic: bool,
     pub bsymbolic_functions: bool,
+    /// lld's `-Bsymbolic-non-weak`: -Bsymbolic for the non-weak definitions only.
+    pub bsymbolic_non_weak: bool,
+    /// lld's `-Bsymbolic-non-weak-functions`: -Bsymbolic-functions for the non-weak ones.
+    pub bsymbolic_non_weak_functions: bool,
+    /// `--dynamic-list-data`: every data symbol is in the dynamic list.
+    pub dynamic_list_data: bool,
+    /// `--dynamic-list-cpp-new`, `--dynamic-list-cpp-typeinfo`: C++ operator new/delete,
+    /// typeinfo objects and names are in the dynamic list.
+    pub dynamic_list_cpp_new: bool,
+    pub dynamic_list_cpp_typeinfo: bool,
+    /// `--default-symver`: exported symbols without a version get one named after the
+    /// soname (or the output file).
+    pub default_symver: bool,
+    /// `-f`/`--auxiliary`: DT_AUXILIARY entries of a shared library.
+    pub auxiliary: Vec<String>,
+    /// `-F`/`--filter`: DT_FILTER of a shared library (the last one given).
+    pub filter: Option<String>,
+    /// `--audit`, `-P`/`--depaudit`: DT_AUDIT and DT_DEPAUDIT (colon-separated lists).
+    pub audit: Vec<String>,
+    pub depaudit: Vec<String>,
+    /// `--spare-dynamic-tags=N`: DT_NULL entries ending `.dynamic` (GNU ld's default 5; at
+    /// least the one that ends it).
+    pub spare_dynamic_tags: u64,
     /// `--no-undefined` (same as `-z defs`).
     pub no_undefined: bool,
     pub allow_shlib_undefined: Option<bool>,
@@ -304,7 +327,17 @@ pub fn parse(args: &[String]) -> anyhow::Result<Config> {
         }
         state.option(&arg, &mut stream)?;
     }
-    Ok(state.finish())
+    let config = state.finish();
+    // As GNU ld: filters are a shared library's.
+    if !config.shared {
+        if !config.auxiliary.is_empty() {
+            anyhow::bail!("-f may not be used without -shared");
+        }
+        if config.filter.is_some() {
+            anyhow::bail!("-F may not be used without -shared");
+        }
+    }
+    Ok(config)
 }
 
 /// Response files may include others; this bounds the nesting (and catches self-inclusion).
@@ -476,7 +509,7 @@ fn parse_hex_bytes(hex: &str) -> Option<Vec<u8>> {
 
 /// Short options that take a value (`-o x`, `-ox`).
 const SHORT_WITH_VALUE: &[char] = &[
-    'o', 'L', 'l', 'e', 'u', 'm', 'T', 'z', 'I', 'O', 'y', 'h', 'R',
+    'o', 'L', 'l', 'e', 'u', 'm', 'T', 'z', 'I', 'O', 'y', 'h', 'R', 'f', 'F', 'P',
 ];
 
 /// `-z` keywords that change nothing weld writes: they select what weld does anyway or
@@ -539,6 +572,7 @@ impl State {
         let config = Config {
             output: PathBuf::from("a.out"),
             new_dtags: true,
+            spare_dynamic_tags: 5,
             hash_style: HashStyle::Both,
             demangle: true,
             z: ZOptions::default(),
@@ -656,6 +690,9 @@ impl State {
             'q' => "emit-relocs",
             'n' => "nmagic",
             'N' => "omagic",
+            'f' => "auxiliary",
+            'F' => "filter",
+            'P' => "depaudit",
             'm' => {
                 let emulation = value.required()?;
                 if emulation != "elf_x86_64" {
@@ -782,10 +819,47 @@ impl State {
             "no-export-dynamic" => config.export_dynamic = false,
             "Bsymbolic" => config.bsymbolic = true,
             "Bsymbolic-functions" => config.bsymbolic_functions = true,
+            "Bsymbolic-non-weak" => config.bsymbolic_non_weak = true,
+            "Bsymbolic-non-weak-functions" => config.bsymbolic_non_weak_functions = true,
             "Bno-symbolic" => {
                 config.bsymbolic = false;
                 config.bsymbolic_functions = false;
+                config.bsymbolic_non_weak = false;
+                config.bsymbolic_non_weak_functions = false;
             }
+            "auxiliary" => config.auxiliary.push(value.required()?),
+            "filter" => config.filter = Some(value.required()?),
+            "audit" => config.audit.push(value.required()?),
+            "depaudit" => config.depaudit.push(value.required()?),
+            "spare-dynamic-tags" => {
+                let count = value.required()?;
+                config.spare_dynamic_tags = count
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= 1 << 16)
+                    .ok_or_else(|| value.invalid(&count))?;
+            }
+            "default-symver" => config.default_symver = true,
+            "gdb-index" => return Err(unsupported(
+                value.opt,
+                "no .gdb_index is built (gdb indexes the program itself; gdb-add-index writes one)",
+            )),
+            "shuffle-sections" => return Err(unsupported(
+                value.opt,
+                "input sections are laid out in command-line order only",
+            )),
+            "start-lib" | "end-lib" => return Err(unsupported(
+                value.opt,
+                "objects are always linked; put the lazy ones in an archive (ar rcs)",
+            )),
+            "undefined-glob" => return Err(unsupported(
+                value.opt,
+                "name each symbol with -u (or an EXTERN in a script)",
+            )),
+            "print-dependencies" => return Err(unsupported(
+                value.opt,
+                "the dependency listing is not written (-Map and -y show what is linked and why)",
+            )),
             "copy-dt-needed-entries" | "add-needed" => return Err(unsupported(
                 value.opt,
                 "symbols are not looked up in the DT_NEEDED libraries of linked libraries; name them on the command line",
@@ -821,6 +895,9 @@ impl State {
             "trace-symbol" => config.trace_symbols.push(value.required()?),
             "version-script" => config.version_scripts.push(value.required()?.into()),
             "dynamic-list" => config.dynamic_lists.push(value.required()?.into()),
+            "dynamic-list-data" => config.dynamic_list_data = true,
+            "dynamic-list-cpp-new" => config.dynamic_list_cpp_new = true,
+            "dynamic-list-cpp-typeinfo" => config.dynamic_list_cpp_typeinfo = true,
             "export-dynamic-symbol" => config.export_dynamic_symbols.push(value.required()?),
             "export-dynamic-symbol-list" => {
                 config
@@ -1114,6 +1191,7 @@ impl State {
             }
             "nopack-relative-relocs" => {}
             "muldefs" => config.allow_multiple_definition = true,
+            "globalaudit" => z.extra_flags_1 |= object::elf::DF_1_GLOBAUDIT,
             "ibt" => z.properties.features |= crate::property::FEATURE_1_IBT,
             "shstk" => z.properties.features |= crate::property::FEATURE_1_SHSTK,
             "ibtplt" => z.ibtplt = true,
@@ -1129,6 +1207,12 @@ impl State {
                 return Err(unsupported(
                     "-z nocopyreloc",
                     "copy relocations are made where a program refers to a library's data",
+                ))
+            }
+            "rodynamic" => {
+                return Err(unsupported(
+                    "-z rodynamic",
+                    ".dynamic is writable (the loader stores DT_DEBUG there)",
                 ))
             }
             "nosectionheader" => {
@@ -1350,7 +1434,12 @@ mod tests {
     #[test]
     fn unknown_option_and_bad_values() {
         assert_eq!(parse_err(&["--frobnicate"]), "unknown option: --frobnicate");
-        assert_eq!(parse_err(&["-frobnicate"]), "unknown option: -frobnicate");
+        assert_eq!(parse_err(&["-jrobnicate"]), "unknown option: -jrobnicate");
+        // As GNU ld: -f takes the rest as its value (a shared library's auxiliary filter).
+        assert_eq!(
+            parse_err(&["-frobnicate"]),
+            "-f may not be used without -shared"
+        );
         assert_eq!(
             parse_err(&["--gc-sections=yes"]),
             "option --gc-sections does not take an argument"

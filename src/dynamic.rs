@@ -30,6 +30,11 @@ pub struct DynamicTables {
     pub needed: Vec<u32>,
     pub soname: Option<u32>,
     pub runpath: Option<u32>,
+    /// Per shared library: `--as-needed` dropped it (no DT_NEEDED). Symbols only it defines
+    /// are then imported as plain weak undefined symbols, with no version, as GNU ld does.
+    pub dropped: Vec<bool>,
+    /// DT_FILTER, DT_AUXILIARY, DT_AUDIT and DT_DEPAUDIT entries: (tag, string offset).
+    pub string_tags: Vec<(u32, u32)>,
     /// Symbols that alias a copy-relocated symbol (same shared object, same address): the
     /// executable defines them at the copy too.
     pub copy_aliases: HashMap<SymbolId, SymbolId>,
@@ -243,6 +248,12 @@ pub fn build(
             }
         }
     }
+    let dropped: Vec<bool> = res
+        .dsos
+        .iter()
+        .zip(&used_dsos)
+        .map(|(d, &used)| d.as_needed && !used)
+        .collect();
     let mut needed = Vec::new();
     let mut needed_names = Vec::new();
     if matches!(
@@ -250,7 +261,7 @@ pub fn build(
         OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
     ) {
         for (i, d) in res.dsos.iter().enumerate() {
-            if (d.as_needed && !used_dsos[i]) || needed_names.contains(&d.dso.soname) {
+            if dropped[i] || needed_names.contains(&d.dso.soname) {
                 continue;
             }
             needed_names.push(d.dso.soname.clone());
@@ -260,6 +271,24 @@ pub fn build(
     let soname = ctx.config.soname.as_ref().map(|s| strtab.add(s.as_bytes()));
     let runpath =
         (!ctx.config.rpath.is_empty()).then(|| strtab.add(ctx.config.rpath.join(":").as_bytes()));
+    // In GNU ld's order; several --audit (or --depaudit) make one colon-separated list.
+    let mut string_tags = Vec::new();
+    if ctx.kind == OutputKind::Shared {
+        if let Some(filter) = &ctx.config.filter {
+            string_tags.push((elf::DT_FILTER, strtab.add(filter.as_bytes())));
+        }
+        for auxiliary in &ctx.config.auxiliary {
+            string_tags.push((elf::DT_AUXILIARY, strtab.add(auxiliary.as_bytes())));
+        }
+    }
+    for (tag, list) in [
+        (elf::DT_AUDIT, &ctx.config.audit),
+        (elf::DT_DEPAUDIT, &ctx.config.depaudit),
+    ] {
+        if !list.is_empty() {
+            string_tags.push((tag, strtab.add(list.join(":").as_bytes())));
+        }
+    }
 
     // Versions: our own definitions first (.gnu.version_d), then what imports need from
     // versioned shared objects (.gnu.version_r); both share one index space.
@@ -298,7 +327,7 @@ pub fn build(
     let mut versym = vec![0u8; 2 * (dynsyms.len() + 1)];
     for (i, &id) in dynsyms.iter().enumerate() {
         let v: u16 = match res.symbols.get(id).def {
-            Def::Shared { dso, index } => {
+            Def::Shared { dso, index } if !dropped[dso as usize] => {
                 let dv = res.dsos[dso as usize].dso.defined[index as usize].version;
                 if dv > 1 {
                     match vernaux.iter().find(|(d, v, _)| *d == dso && *v == dv) {
@@ -313,6 +342,7 @@ pub fn build(
                     1
                 }
             }
+            Def::Shared { .. } => 1,
             _ => match ctx.versions.of_symbol.get(&id) {
                 Some(&(index, hidden)) if has_verdefs => index | if hidden { 0x8000 } else { 0 },
                 _ => 1,
@@ -426,6 +456,8 @@ pub fn build(
         needed,
         soname,
         runpath,
+        dropped,
+        string_tags,
         copy_aliases,
     }
 }
@@ -467,6 +499,9 @@ pub fn tags(
             elf::DT_RPATH
         };
         t.push((tag, Const(u64::from(r))));
+    }
+    for &(tag, offset) in &tables.string_tags {
+        t.push((tag, Const(u64::from(offset))));
     }
     let defined = |name: &[u8]| {
         ctx.res
@@ -539,8 +574,12 @@ pub fn tags(
         flags_1 |= elf::DF_1_ORIGIN;
     }
     // DT_SYMBOLIC makes the loader bind every reference to the library's own definitions:
-    // not when --export-dynamic-symbol keeps some preemptible (GNU ld leaves it out too).
-    if config.bsymbolic && ctx.kind == OutputKind::Shared && ctx.versions.export_dynamic.is_empty()
+    // not when --export-dynamic-symbol or a dynamic list keeps some preemptible (GNU ld
+    // leaves it out too: a dynamic list cancels -Bsymbolic).
+    if config.bsymbolic
+        && ctx.kind == OutputKind::Shared
+        && ctx.versions.export_dynamic.is_empty()
+        && !ctx.versions.has_dynamic_list
     {
         flags |= elf::DF_SYMBOLIC;
     }
@@ -577,6 +616,9 @@ pub fn tags(
         t.push((elf::DT_VERNEED, Addr(".gnu.version_r")));
         t.push((elf::DT_VERNEEDNUM, Const(u64::from(tables.verneed_count))));
     }
-    t.push((elf::DT_NULL, Const(0)));
+    // The end, and room for tools that add entries later (patchelf, prelink).
+    for _ in 0..config.spare_dynamic_tags.max(1) {
+        t.push((elf::DT_NULL, Const(0)));
+    }
     t
 }

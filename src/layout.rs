@@ -910,7 +910,7 @@ impl Context<'_> {
             Def::Shared { .. } => true,
             Def::Undefined => kind == OutputKind::Shared,
             Def::Synthetic => false,
-            Def::Defined { file, sym, .. } => {
+            Def::Defined { file, sym, weak } => {
                 if kind != OutputKind::Shared
                     || symbol.visibility != elf::STV_DEFAULT
                     || !crate::dynamic::exported(self, id)
@@ -926,7 +926,11 @@ impl Context<'_> {
                     // With --dynamic-list, only the listed symbols can be preempted.
                     return self.versions.dynamic_list.contains(&id);
                 }
-                !(self.config.bsymbolic || (self.config.bsymbolic_functions && func))
+                let config = self.config;
+                !(config.bsymbolic
+                    || (config.bsymbolic_functions && func)
+                    || (config.bsymbolic_non_weak && !weak)
+                    || (config.bsymbolic_non_weak_functions && func && !weak))
             }
             Def::Common { .. } => {
                 kind == OutputKind::Shared

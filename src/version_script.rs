@@ -296,6 +296,20 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         list_patterns.extend(read_dynamic_list(path)?);
         versions.has_dynamic_list = true;
     }
+    // GNU ld's built-in lists (ldlang.c): C++ operator new and delete, typeinfo.
+    let cxx_glob = |text: &str| Pattern {
+        text: text.to_string(),
+        cxx: true,
+        glob: true,
+    };
+    if config.dynamic_list_cpp_new {
+        list_patterns.extend(["operator new*", "operator delete*"].map(cxx_glob));
+        versions.has_dynamic_list = true;
+    }
+    if config.dynamic_list_cpp_typeinfo {
+        list_patterns.extend(["typeinfo name for*", "typeinfo for*"].map(cxx_glob));
+        versions.has_dynamic_list = true;
+    }
     let mut export_patterns: Vec<Pattern> = config
         .export_dynamic_symbols
         .iter()
@@ -314,6 +328,23 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
     if !list_patterns.is_empty() {
         versions.dynamic_list = matching_definitions(res, &list_patterns);
     }
+    if config.dynamic_list_data {
+        // Every data definition, as GNU ld marks STT_OBJECT and common symbols dynamic.
+        versions.has_dynamic_list = true;
+        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+            let data = match symbol.def {
+                Def::Defined { file, sym, .. } => {
+                    res.objects[file.0 as usize].obj.symbols[sym as usize].st_type()
+                        == object::elf::STT_OBJECT
+                }
+                Def::Common { .. } => true,
+                _ => false,
+            };
+            if data {
+                versions.dynamic_list.insert(SymbolId(i as u32));
+            }
+        }
+    }
     let base = config.soname.clone().unwrap_or_else(|| {
         config
             .output
@@ -322,6 +353,19 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
             .unwrap_or_default()
     });
     versions.defs.push((base, Vec::new()));
+    // `--default-symver`: a last node named as the base, for what no other node takes
+    // (GNU ld gives it an index of its own, after the base definition).
+    if config.default_symver {
+        nodes.push(Node {
+            name: Some(versions.defs[0].0.clone()),
+            global: vec![Pattern {
+                text: "*".into(),
+                cxx: false,
+                glob: true,
+            }],
+            ..Node::default()
+        });
+    }
     let mut index_of: HashMap<String, u16> = HashMap::default();
     for node in &nodes {
         if let Some(name) = &node.name {

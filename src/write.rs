@@ -1057,12 +1057,18 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
         for (i, &id) in tables.dynsyms.iter().enumerate() {
             let at = dynsym.offset as usize + 24 * (i + 1);
             let symbol = ctx.res.symbols.get(id);
-            let bind = if symbol.strong_ref || !matches!(symbol.def, Def::Undefined) {
+            // An import keeps the binding of the references (weak if all are).
+            let bind = if symbol.strong_ref
+                || !matches!(symbol.def, Def::Undefined | Def::Shared { .. })
+            {
                 elf::STB_GLOBAL
             } else {
                 elf::STB_WEAK
             };
             let (info, other, shndx, value, size) = match symbol.def {
+                Def::Shared { dso, .. } if tables.dropped[dso as usize] => {
+                    ((bind << 4) | elf::STT_NOTYPE, 0, elf::SHN_UNDEF, 0, 0)
+                }
                 Def::Shared { dso, index } => {
                     let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
                     let copied =
