@@ -54,6 +54,7 @@
 //!   `$CARGO_TARGET_TMPDIR/linker-tests/` (directories of failing tests are always kept).
 
 mod bad_input;
+mod crel;
 mod debug_info;
 mod determinism;
 mod directives;
@@ -143,6 +144,7 @@ mod fixtures {
         export_dynamic_symbol_shlib => "export_dynamic_symbol_shlib.c",
         interpose => "interpose.c",
         cet => "cet.c",
+        large_bss => "large_bss.c",
         cet_shlib => "cet_shlib.c",
     }
 

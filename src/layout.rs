@@ -833,6 +833,9 @@ pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
         ".got.plt" => 300,
         ".data" => 310,
         ".bss" => 400,
+        // The large model's zeroes after every other (GNU ld's order): small-model data
+        // stays within 2 GiB of the code however large .lbss is.
+        ".lbss" => 420,
         _ if nobits => 410,
         _ => 320,
     }
@@ -977,9 +980,18 @@ impl Context<'_> {
             SymRef::Global(id) => crate::symbols::demangle(self.res.symbols.get(id).name),
             SymRef::Local(file, index) => {
                 let obj = &self.res.objects[file.0 as usize].obj;
-                obj.symbol_name(index as usize)
-                    .map(crate::symbols::demangle)
-                    .unwrap_or_default()
+                let name = obj.symbol_name(index as usize).unwrap_or_default();
+                if !name.is_empty() {
+                    return crate::symbols::demangle(name);
+                }
+                // A section symbol: the section's name, as GNU ld says it.
+                let section = obj.symbol_shndx(index as usize) as usize;
+                match obj.section_names.get(section) {
+                    Some(name) if !name.is_empty() => {
+                        format!("section {}", String::from_utf8_lossy(name))
+                    }
+                    _ => format!("local symbol {index}"),
+                }
             }
         }
     }
