@@ -354,6 +354,73 @@ fn imports_keep_weak_binding_and_dropped_libraries_give_no_version() {
     assert_eq!(seen[1], seen[0]);
 }
 
+/// A dynamic executable imports its undefined weak symbols where it reaches them through
+/// the GOT (a PIE's calls too), as GNU ld does on x86-64, so that a library loaded at run
+/// time defines them; `-z nodynamic-undefined-weak` resolves them to 0.
+#[test]
+fn undefined_weak_symbols_are_imported_as_gnu_ld_imports_them() {
+    let s = Setup::new("dynamic-undefined-weak");
+    let preload_c = s.tmp.join("preload.c");
+    std::fs::write(
+        &preload_c,
+        "#include <stdio.h>\nvoid weak_hook(void) { puts(\"hook from the preloaded library\"); }\n",
+    )
+    .unwrap();
+    let preload = s.tmp.join("libpreload.so");
+    run_step(
+        Command::new("gcc")
+            .args(["-shared", "-fPIC"])
+            .arg(&preload_c)
+            .arg("-o")
+            .arg(&preload),
+    );
+    let source = s.tmp.join("main.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n__attribute__((weak)) void weak_hook(void);\n\
+         void (*const direct)(void) = weak_hook;\n\
+         int main(void) { if (weak_hook) weak_hook(); else puts(\"no hook\");\n\
+         printf(\"direct %s\\n\", direct ? \"set\" : \"null\"); return 0; }\n",
+    )
+    .unwrap();
+    for (cflag, lflags) in [
+        ("-fPIE", &["-pie"][..]),
+        ("-fPIC", &["-pie"][..]),
+        ("-fno-pie", &["-no-pie"][..]),
+        ("-fPIE", &["-pie", "-Wl,-z,nodynamic-undefined-weak"][..]),
+    ] {
+        let object = s.tmp.join(format!("main{cflag}.o"));
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-O1", cflag])
+                .arg(&source)
+                .arg("-o")
+                .arg(&object),
+        );
+        let mut seen = Vec::new();
+        for tested in [false, true] {
+            let mut a = args(&[&object]);
+            a.extend(lflags.iter().map(OsString::from));
+            let exe = s.link(tested, "exe", &a);
+            let out = run(
+                Command::new(&exe).env("LD_PRELOAD", &preload),
+                b"",
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            seen.push((out.stdout_text(), imports(&exe)));
+        }
+        assert_eq!(seen[1], seen[0], "{cflag} {lflags:?}");
+        if cflag == "-fPIE" && lflags.len() == 1 {
+            assert!(
+                seen[0].0.contains("hook from the preloaded library"),
+                "{:?}",
+                seen[0]
+            );
+        }
+    }
+}
+
 #[test]
 fn bsymbolic_non_weak_binds_only_strong_definitions() {
     let s = Setup::new("dynamic-non-weak");

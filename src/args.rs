@@ -88,6 +88,9 @@ pub struct ZOptions {
     /// `-z ibt`, `-z shstk`, `-z x86-64-v2`...: properties the output's
     /// `.note.gnu.property` gets whatever its inputs say.
     pub properties: crate::property::Forced,
+    /// `-z dynamic-undefined-weak` (the default, as GNU ld's on x86-64): an executable's
+    /// undefined weak symbols are imported (a library loaded at run time may define them).
+    pub dynamic_undefined_weak: bool,
     /// `-z ibtplt`: PLT entries that start with `endbr64` even in an output not marked IBT.
     pub ibtplt: bool,
     /// `-z cet-report=warning|error`: report the objects without IBT and SHSTK.
@@ -118,6 +121,7 @@ impl Default for ZOptions {
             stack_size: None,
             start_stop_gc: false,
             properties: crate::property::Forced::default(),
+            dynamic_undefined_weak: true,
             ibtplt: false,
             cet_report: None,
         }
@@ -519,8 +523,6 @@ const NO_OP_Z_KEYWORDS: &[&str] = &[
     "nocombreloc",
     "common",
     "nocommon",
-    "dynamic-undefined-weak",
-    "nodynamic-undefined-weak",
     "unique-symbol",
     "nounique-symbol",
     "nomark-plt",
@@ -1195,6 +1197,8 @@ impl State {
             "ibt" => z.properties.features |= crate::property::FEATURE_1_IBT,
             "shstk" => z.properties.features |= crate::property::FEATURE_1_SHSTK,
             "ibtplt" => z.ibtplt = true,
+            "dynamic-undefined-weak" => z.dynamic_undefined_weak = true,
+            "nodynamic-undefined-weak" => z.dynamic_undefined_weak = false,
             "x86-64-baseline" => z.properties.isa_needed |= 1,
             "x86-64-v2" => z.properties.isa_needed |= 2,
             "x86-64-v3" => z.properties.isa_needed |= 4,

@@ -911,7 +911,14 @@ impl Context<'_> {
         let symbol = self.res.symbols.get(id);
         match symbol.def {
             Def::Shared { .. } => true,
-            Def::Undefined => kind == OutputKind::Shared,
+            // As GNU ld on x86-64: a dynamic executable imports its undefined (weak)
+            // symbols through the GOT and PLT, so that a library loaded at run time
+            // (LD_PRELOAD) can define them; direct references stay 0 (see the scan).
+            Def::Undefined => {
+                kind == OutputKind::Shared
+                    || (matches!(kind, OutputKind::DynExe | OutputKind::DynPie)
+                        && self.config.z.dynamic_undefined_weak)
+            }
             Def::Synthetic => false,
             Def::Defined { file, sym, weak } => {
                 if kind != OutputKind::Shared
@@ -1216,11 +1223,30 @@ pub(crate) fn scan_object(
                     ));
                 }
                 // PLTOFF64: the large code model's call, `L - GOT`.
-                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64 if preemptible => {
+                // (Not in a non-PIE executable, where GNU ld imports an undefined weak
+                // symbol only for GOT references: a direct call to it stays a call to 0.)
+                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64
+                    if preemptible
+                        && !(kind == OutputKind::DynExe && matches!(target, Target::UndefWeak)) =>
+                {
                     if let SymRef::Global(id) = symref {
                         needs.add_plt(id, r_sym);
                     }
                 }
+                // An executable's undefined weak symbol: 0 where it is referred to
+                // directly (only GOT and PLT references import it).
+                elf::R_X86_64_64
+                | elf::R_X86_64_PC32
+                | elf::R_X86_64_PC64
+                | elf::R_X86_64_32
+                | elf::R_X86_64_32S
+                | elf::R_X86_64_16
+                | elf::R_X86_64_PC16
+                | elf::R_X86_64_8
+                | elf::R_X86_64_PC8
+                    if preemptible
+                        && kind.is_executable()
+                        && matches!(target, Target::UndefWeak) => {}
                 elf::R_X86_64_64 if preemptible => {
                     if writable || !config.z.text {
                         needs.n_symbolic += 1;

@@ -1415,7 +1415,14 @@ fn copy_and_relocate(
             }
         }
         let value: u64 = match r_type {
-            elf::R_X86_64_64 if alloc && preemptible && (writable || !ctx.config.z.text) => {
+            // (An executable's undefined weak symbol referred to directly is 0: the scan
+            // imports it only for GOT and PLT references.)
+            elf::R_X86_64_64
+                if alloc
+                    && preemptible
+                    && (writable || !ctx.config.z.text)
+                    && !(exe && matches!(target, Target::UndefWeak)) =>
+            {
                 let dynsym = match symref {
                     SymRef::Global(id) => {
                         layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0)
