@@ -581,3 +581,73 @@ fn init_and_fini_functions() {
         );
     }
 }
+
+/// `-x`, `-X`, `--discard-none` and the default keep the objects' local symbols GNU ld
+/// keeps: `-x` none (hidden globals stay, as locals), `-X` none of the assembler's `.L`
+/// labels, the default all but those in mergeable sections (`.LC0`), `--discard-none` all.
+#[test]
+fn discard_options_keep_the_locals_gnu_ld_keeps() {
+    let tmp = TempDir::new("discard-locals");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    let source = tmp.join("locals.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n__attribute__((noinline)) static int local_fn(int x) { for (int i = 0; i < x; i++) \
+         if (i == 3) return i; return x + 1; }\n\
+         __attribute__((visibility(\"hidden\"))) int hidden_fn(int x) { return local_fn(x) * 2; }\n\
+         static int local_data = 5;\nint main(void) { printf(\"%d\\n\", hidden_fn(local_data)); return 0; }\n",
+    )
+    .unwrap();
+    let object = tmp.join("locals.o");
+    // -Wa,-L keeps the assembler's .L labels in the object.
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O1", "-Wa,-L"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&object),
+    );
+    let names = |exe: &Path| -> Vec<String> {
+        let mut names: Vec<String> = run_step(Command::new("nm").arg(exe))
+            .stdout_text()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+            .filter(|n| n.starts_with(".L") || n.starts_with("local_") || n == "hidden_fn")
+            .collect();
+        names.sort();
+        names
+    };
+    for flag in [
+        "-Wl,-x",
+        "-Wl,-X",
+        "-Wl,--discard-none",
+        "-Wl,--discard-locals",
+        "-O0",
+    ] {
+        let mut seen = Vec::new();
+        for tested in [false, true] {
+            let exe = tmp.join(format!("{}{flag}", if tested { "tested" } else { "gnu" }));
+            let mut cmd = Command::new("gcc");
+            if tested {
+                cmd.arg(format!("-B{}/", wrapper.display()));
+            }
+            run_step(cmd.arg(&object).arg(flag).arg("-o").arg(&exe));
+            seen.push(names(&exe));
+        }
+        assert_eq!(seen[1], seen[0], "{flag}");
+    }
+    let default = tmp.join("default");
+    run_step(
+        Command::new("gcc")
+            .arg(format!("-B{}/", wrapper.display()))
+            .arg(&object)
+            .arg("-o")
+            .arg(&default),
+    );
+    let kept = names(&default);
+    assert!(kept.contains(&"local_fn".to_string()), "{kept:?}");
+    // The string's label is in .rodata.str1.1, a mergeable section.
+    assert!(!kept.contains(&".LC0".to_string()), "{kept:?}");
+}

@@ -216,3 +216,59 @@ fn relocatable_links_merge_the_notes_as_gnu_ld() {
         assert_eq!(tested, gnu, "{name}");
     }
 }
+
+/// `--package-metadata=JSON` (Fedora passes it to every link): the `.note.package` note with
+/// GNU ld's bytes, in a PT_NOTE.
+#[test]
+fn package_metadata_note_as_gnu_ld() {
+    let tmp = TempDir::new("package-note");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    let objects = [compile(&tmp, "main", MAIN, &[]), compile(&tmp, "f", F, &[])];
+    let json =
+        r#"{"type":"rpm","name":"weld-test","version":"1.0-1.fc41","architecture":"x86_64"}"#;
+    let mut seen = Vec::new();
+    for tested in [false, true] {
+        let exe = tmp.join(if tested { "tested" } else { "gnu" });
+        let mut cmd = Command::new("gcc");
+        if tested {
+            cmd.arg(format!("-B{}/", wrapper.display()));
+        }
+        run_step(
+            cmd.args(&objects)
+                .arg("-Xlinker")
+                .arg(format!("--package-metadata={json}"))
+                .arg("-o")
+                .arg(&exe),
+        );
+        let hex = run_step(
+            Command::new("readelf")
+                .args(["-x", ".note.package"])
+                .arg(&exe),
+        )
+        .stdout_text()
+        .lines()
+        .filter(|l| l.starts_with("  0x"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>();
+        let notes = run_step(Command::new("readelf").arg("-lW").arg(&exe)).stdout_text();
+        let in_segment = notes
+            .lines()
+            .skip_while(|l| !l.contains("Section to Segment mapping"))
+            .any(|l| l.contains(".note.package"));
+        seen.push((hex, in_segment));
+    }
+    assert!(
+        !seen[0].0.is_empty() && seen[0].1,
+        "GNU ld's note: {:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1], seen[0]);
+}

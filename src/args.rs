@@ -30,6 +30,21 @@ pub enum InputArg {
     GroupEnd,
 }
 
+/// Which of the objects' local symbols `.symtab` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discard {
+    /// All of them (`--discard-none`).
+    None,
+    /// All but the assembler's temporary labels (`.L*`) in mergeable sections, which merging
+    /// makes meaningless (GNU ld's default).
+    #[default]
+    MergedTemporaries,
+    /// All but the assembler's temporary labels (`-X`).
+    Temporaries,
+    /// None (`-x`): the output keeps its global symbols and the linker's own.
+    All,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildId {
     /// `--build-id` or `--build-id=sha1` (20 bytes); also `fast`/`tree`.
@@ -209,6 +224,9 @@ pub struct Config {
     pub strip_all: bool,
     /// `-S` / `--strip-debug`.
     pub strip_debug: bool,
+    /// `-x`/`--discard-all`, `-X`/`--discard-locals`, `--discard-none`: which local symbols
+    /// of the objects `.symtab` keeps.
+    pub discard: Discard,
     /// `-E` / `--export-dynamic`.
     pub export_dynamic: bool,
     /// `-u SYM` / `--undefined=SYM`.
@@ -245,6 +263,8 @@ pub struct Config {
     /// `--audit`, `-P`/`--depaudit`: DT_AUDIT and DT_DEPAUDIT (colon-separated lists).
     pub audit: Vec<String>,
     pub depaudit: Vec<String>,
+    /// `--package-metadata=JSON`: the `.note.package` note's text.
+    pub package_metadata: Option<String>,
     /// `--spare-dynamic-tags=N`: DT_NULL entries ending `.dynamic` (GNU ld's default 5; at
     /// least the one that ends it).
     pub spare_dynamic_tags: u64,
@@ -953,11 +973,9 @@ impl State {
             "no-print-gc-sections" => config.print_gc_sections = false,
             "strip-all" => config.strip_all = true,
             "strip-debug" => config.strip_debug = true,
-            "discard-all" | "discard-locals" => {
-                return Err(unsupported(value.opt, "local symbols are always kept in .symtab (use -s or -S to strip)"))
-            }
-            // What weld does anyway.
-            "discard-none" => {}
+            "discard-all" => config.discard = Discard::All,
+            "discard-locals" => config.discard = Discard::Temporaries,
+            "discard-none" => config.discard = Discard::None,
             "emit-relocs" => return Err(unsupported(value.opt, "relocations are not kept in the output")),
             "nmagic" | "omagic" => return Err(unsupported(value.opt, "weld writes page-aligned segments only")),
             "no-omagic" => {}
@@ -1083,7 +1101,7 @@ impl State {
             "fatal-warnings" => config.fatal_warnings = true,
             "no-fatal-warnings" => config.fatal_warnings = false,
             "dependency-file" => config.dependency_file = Some(value.required()?.into()),
-            "package-metadata" => return Err(unsupported(value.opt, "no .note.package section is written")),
+            "package-metadata" => config.package_metadata = value.optional(),
             "color-diagnostics" => {
                 let _when = value.optional();
             }
@@ -1636,11 +1654,13 @@ mod tests {
             "--unresolved-symbols=ignore-all",
             "--icf=all",
             "-q",
-            "-x",
             "-N",
         ] {
             assert!(parse_err(&[refused]).contains("not supported"), "{refused}");
         }
+        assert_eq!(parse_ok(&["-x"]).discard, Discard::All);
+        assert_eq!(parse_ok(&["-X"]).discard, Discard::Temporaries);
+        assert_eq!(parse_ok(&[]).discard, Discard::MergedTemporaries);
         assert_eq!(config.plugins, vec!["/p.so"]);
         assert_eq!(config.plugin_opts, vec!["-pass-through=-lgcc", "O2"]);
         assert_eq!(config.hash_style, HashStyle::Gnu);

@@ -48,7 +48,8 @@ pub enum GotKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Synthetic {
     BuildId,
-    Property,
+    /// A note whose bytes layout decides (`Layout::fixed_notes`).
+    FixedNote,
     Got,
     GotPlt,
     Iplt,
@@ -708,8 +709,8 @@ pub struct Layout {
     pub tls_align: u64,
     pub synthetic_index: HashMap<&'static str, OutSecId>,
     pub build_id_size: u64,
-    /// The bytes of `.note.gnu.property` (empty: no such section).
-    pub property_note: Vec<u8>,
+    /// Note sections whose bytes layout decides: `.note.gnu.property`, `.note.package`.
+    pub fixed_notes: Vec<(&'static str, Vec<u8>)>,
     /// PLT entries start with `endbr64` ([`ibt_plt`]).
     pub ibt_plt: bool,
     pub comment: Vec<u8>,
@@ -1586,6 +1587,20 @@ pub fn plt_header_size(ibt_plt: bool) -> u64 {
     }
 }
 
+/// The `.note.package` note: owner `FDO`, type NT_FDO_PACKAGING_METADATA, the JSON text
+/// with its NUL, padded to 4 bytes (GNU ld counts the padding in the descriptor's size).
+fn package_note(json: &str) -> Vec<u8> {
+    let desc_size = (json.len() + 1).next_multiple_of(4);
+    let mut note = Vec::with_capacity(16 + desc_size);
+    note.extend_from_slice(&4u32.to_le_bytes());
+    note.extend_from_slice(&(desc_size as u32).to_le_bytes());
+    note.extend_from_slice(&0xcafe_1a7eu32.to_le_bytes());
+    note.extend_from_slice(b"FDO\0");
+    note.extend_from_slice(json.as_bytes());
+    note.resize(16 + desc_size, 0);
+    note
+}
+
 /// Whether PLT entries start with `endbr64`: in an output marked IBT (an indirect jump
 /// lands on them: the lazy GOT slot, a function pointer to a canonical PLT entry), or with
 /// `-z ibtplt`.
@@ -1760,7 +1775,7 @@ pub fn compute(
         dynamic,
         dynamic_tags: pending_tags,
         build_id_size,
-        property_note,
+        fixed_notes,
         ibt_plt,
     } = add_synthetic_sections(
         &ctx,
@@ -1828,7 +1843,7 @@ pub fn compute(
         tls_align,
         synthetic_index,
         build_id_size,
-        property_note,
+        fixed_notes,
         ibt_plt,
         comment,
         file_size,
@@ -2396,7 +2411,7 @@ struct SyntheticSections {
     dynamic: crate::dynamic::DynamicTables,
     dynamic_tags: Vec<(u32, crate::dynamic::DynValue)>,
     build_id_size: u64,
-    property_note: Vec<u8>,
+    fixed_notes: Vec<(&'static str, Vec<u8>)>,
     ibt_plt: bool,
 }
 
@@ -2450,17 +2465,24 @@ fn add_synthetic_sections(
         Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
     };
     let properties = output_properties(config, res, true)?;
-    let property_note = crate::property::encode(&properties);
-    if !property_note.is_empty() {
+    let mut fixed_notes = vec![(".note.gnu.property", crate::property::encode(&properties))];
+    // `--package-metadata=JSON`: the FDO packaging note (systemd's spec), as GNU ld 2.39.
+    if let Some(json) = config.package_metadata.as_deref().filter(|j| !j.is_empty()) {
+        fixed_notes.push((".note.package", package_note(json)));
+    }
+    fixed_notes.retain(|(_, bytes)| !bytes.is_empty());
+    for (name, bytes) in &fixed_notes {
+        // The property note is 8-aligned in ELF64, as its readers step through it.
+        let align = if *name == ".note.gnu.property" { 8 } else { 4 };
         add_synthetic(
             sections,
-            ".note.gnu.property",
-            Synthetic::Property,
+            name,
+            Synthetic::FixedNote,
             elf::SHT_NOTE,
             a,
-            8,
+            align,
             0,
-            property_note.len() as u64,
+            bytes.len() as u64,
         );
     }
     if config.build_id.is_some() {
@@ -2780,7 +2802,7 @@ fn add_synthetic_sections(
         dynamic_tags: pending_tags,
         build_id_size,
         ibt_plt: ibt_plt(config, &properties),
-        property_note,
+        fixed_notes,
     })
 }
 

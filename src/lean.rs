@@ -1020,10 +1020,10 @@ pub(crate) fn update(
         tls_align: rec.tls_align,
         synthetic_index,
         build_id_size: rec.build_id_size,
-        // (The lean update rewrites neither `.note.gnu.property` nor PLT entries: an
+        // (The lean update rewrites neither the fixed notes nor PLT entries: an
         // object's properties are part of its interface hash, and new PLT entries fall
         // back.)
-        property_note: Vec::new(),
+        fixed_notes: Vec::new(),
         ibt_plt: rec.plt_header != layout::plt_header_size(false),
         comment: Vec::new(),
         file_size: rec.file_size,

@@ -592,9 +592,11 @@ pub fn write_into(
         put_u64(buf, at + 48, seg.align);
     }
 
-    if let Some(note) = layout.synthetic_section(".note.gnu.property") {
-        let at = note.offset as usize;
-        buf[at..at + layout.property_note.len()].copy_from_slice(&layout.property_note);
+    for (name, bytes) in &layout.fixed_notes {
+        if let Some(note) = layout.synthetic_section(name) {
+            let at = note.offset as usize;
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+        }
     }
 
     // Build-id last: it hashes everything else.
@@ -1828,6 +1830,10 @@ pub(crate) fn object_piece(
         return piece;
     }
     let mut piece = Piece::default();
+    let discard = ctx.config.discard;
+    if discard == crate::args::Discard::All {
+        return piece;
+    }
     for i in 1..obj.first_global.min(obj.symbols.len()) {
         let sym = &obj.symbols[i];
         let st_type = sym.st_type();
@@ -1837,8 +1843,21 @@ pub(crate) fn object_piece(
         let Ok(name) = obj.symbol_name(i) else {
             continue;
         };
-        if name.is_empty() || name.starts_with(b".L") {
+        if name.is_empty() {
             continue;
+        }
+        if name.starts_with(b".L") {
+            let merged = || {
+                let sec = obj.symbol_shndx(i) as usize;
+                obj.shdrs
+                    .get(sec)
+                    .is_some_and(|s| s.sh_flags.get(LE) & u64::from(elf::SHF_MERGE) != 0)
+            };
+            match discard {
+                crate::args::Discard::Temporaries => continue,
+                crate::args::Discard::MergedTemporaries if merged() => continue,
+                _ => {}
+            }
         }
         let (_, target, _) = ctx.target(file, i);
         let Some(addr) = layout.target_address(target) else {
