@@ -45,10 +45,7 @@ impl Setup {
         let output = self
             .tmp
             .join(format!("{}-{out}", if tested { "tested" } else { "gnu" }));
-        let mut cmd = Command::new("gcc");
-        if tested {
-            cmd.arg(format!("-B{}/", self.wrapper.display()));
-        }
+        let mut cmd = crate::harness::gcc_through(tested, &self.wrapper);
         run_step(cmd.args(args).arg("-o").arg(&output));
         output
     }

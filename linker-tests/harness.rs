@@ -164,6 +164,16 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::Join
     })
 }
 
+/// `gcc` that links through the linker under test (`wrapper`: its `-B` directory, see
+/// [`write_ld_wrapper`]) when `tested`, through GNU ld otherwise.
+pub fn gcc_through(tested: bool, wrapper: &Path) -> Command {
+    let mut cmd = Command::new("gcc");
+    if tested {
+        cmd.arg(format!("-B{}/", wrapper.display()));
+    }
+    cmd
+}
+
 /// Runs a build step (compiler, `ar`, a link) and panics with its output if it fails.
 pub fn run_step(cmd: &mut Command) -> Outcome {
     let outcome = run(cmd, b"", RUN_TIMEOUT).unwrap_or_else(|err| panic!("{err}"));

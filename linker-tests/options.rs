@@ -629,10 +629,7 @@ fn discard_options_keep_the_locals_gnu_ld_keeps() {
         let mut seen = Vec::new();
         for tested in [false, true] {
             let exe = tmp.join(format!("{}{flag}", if tested { "tested" } else { "gnu" }));
-            let mut cmd = Command::new("gcc");
-            if tested {
-                cmd.arg(format!("-B{}/", wrapper.display()));
-            }
+            let mut cmd = crate::harness::gcc_through(tested, &wrapper);
             run_step(cmd.arg(&object).arg(flag).arg("-o").arg(&exe));
             seen.push(names(&exe));
         }

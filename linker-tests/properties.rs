@@ -231,10 +231,7 @@ fn package_metadata_note_as_gnu_ld() {
     let mut seen = Vec::new();
     for tested in [false, true] {
         let exe = tmp.join(if tested { "tested" } else { "gnu" });
-        let mut cmd = Command::new("gcc");
-        if tested {
-            cmd.arg(format!("-B{}/", wrapper.display()));
-        }
+        let mut cmd = crate::harness::gcc_through(tested, &wrapper);
         run_step(
             cmd.args(&objects)
                 .arg("-Xlinker")

@@ -367,10 +367,7 @@ fn link_hosted(tmp: &TempDir, out: &str, tested: bool, args: &[&str]) -> PathBuf
     if tested && !wrapper.join("ld").exists() {
         crate::harness::write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
     }
-    let mut cmd = Command::new("gcc");
-    if tested {
-        cmd.arg(format!("-B{}/", wrapper.display()));
-    }
+    let mut cmd = crate::harness::gcc_through(tested, &wrapper);
     cmd.args(args).arg(&object).arg("-o").arg(tmp.join(out));
     run_step(&mut cmd);
     tmp.join(out)
@@ -601,10 +598,7 @@ fn absolute_symbols_in_a_pie() {
         let mut outputs = Vec::new();
         for tested in [false, true] {
             let exe = tmp.join(if tested { "tested" } else { "gnu" });
-            let mut cmd = Command::new("gcc");
-            if tested {
-                cmd.arg(format!("-B{}/", wrapper.display()));
-            }
+            let mut cmd = crate::harness::gcc_through(tested, &wrapper);
             run_step(
                 cmd.args(["-pie", "-Wl,--defsym=defsym_abs=0x5678"])
                     .arg(&object)
