@@ -169,6 +169,69 @@ fn undefined_symbol_cxx_is_demangled() {
     );
 }
 
+/// With DWARF line tables (`-g`), an undefined symbol's references and a duplicate's
+/// definitions are named by source file and line and by function, as lld names them
+/// (GNU ld says `caller.c:4: undefined reference to ...` after `in function ...`).
+#[test]
+fn diagnostics_name_source_lines_and_functions() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // The lines checked are weld's (lld's format).
+    }
+    let tmp = TempDir::new("bad-input-source-lines");
+    for (file, source) in [
+        (
+            "caller.c",
+            "void missing_c_fn(int);\nstatic int helper(int x) { return x + 1; }\n\
+             void _start(void) {\n    missing_c_fn(helper(1));\n}\n",
+        ),
+        // (Functions: a line table covers code; a duplicate variable is named by object
+        // and symbol.)
+        ("dup_a.c", "int dup(void) { return 1; }\n"),
+        ("dup_b.c", "\n\nint dup(void) {\n    return 2;\n}\n"),
+    ] {
+        std::fs::write(tmp.join(file), source).unwrap();
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-g", "-O0", file])
+                .current_dir(tmp.path()),
+        );
+    }
+    let dir = tmp.path().display().to_string();
+    check_rejected(
+        &tmp,
+        &["-o", "out", "caller.o"],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "undefined symbol: missing_c_fn"],
+                &[">>> referenced by caller.c:4 (", &dir, "/caller.c:4)"],
+                &[">>>               caller.o:(_start)"],
+            ],
+            mentions: &["missing_c_fn", "caller.c:4"],
+        },
+    );
+    check_rejected(
+        &tmp,
+        &[
+            "-o",
+            "out",
+            "caller.o",
+            "dup_a.o",
+            "dup_b.o",
+            "--defsym=missing_c_fn=0",
+        ],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "duplicate symbol: dup"],
+                &[">>> defined at dup_a.c:1 ("],
+                &[">>>            dup_a.o:(dup)"],
+                &[">>> defined at dup_b.c:3 ("],
+                &[">>>            dup_b.o:(dup)"],
+            ],
+            mentions: &["dup", "dup_a.o", "dup_b.o"],
+        },
+    );
+}
+
 const DUP_A_C: &str = "int dup = 1;\nvoid _start(void) {}\n";
 const DUP_B_C: &str = "int dup = 1;\n";
 
@@ -176,8 +239,8 @@ const DUP_B_C: &str = "int dup = 1;\n";
 const DUPLICATE_DUP: Expected = Expected {
     weld_lines: &[
         &["weld: error:", "duplicate symbol: dup"],
-        &[">>> defined in", "dup_a.o"],
-        &[">>> defined in", "dup_b.o"],
+        &[">>> defined at", "dup_a.o:(dup)"],
+        &[">>> defined at", "dup_b.o:(dup)"],
     ],
     mentions: &["dup", "dup_a.o", "dup_b.o"],
 };

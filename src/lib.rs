@@ -22,6 +22,7 @@ pub mod property;
 pub mod relocatable;
 pub mod resolve;
 pub mod script;
+pub mod source_location;
 pub mod state;
 pub mod symbols;
 pub mod temp;
@@ -991,12 +992,30 @@ fn report_duplicates(config: &args::Config, res: &resolve::Resolution) -> Result
     }
     let mut msgs = Vec::new();
     for &(sym, first, second) in &res.duplicates {
-        msgs.push(format!(
-            "duplicate symbol: {}\n>>> defined in {}\n>>> defined in {}",
-            symbols::demangle(res.symbols.get(sym).name),
-            res.objects[first.0 as usize].name,
-            res.objects[second.0 as usize].name
-        ));
+        let name = res.symbols.get(sym).name;
+        let mut msg = format!("duplicate symbol: {}", symbols::demangle(name));
+        for file in [first, second] {
+            let object = &res.objects[file.0 as usize];
+            let obj = &object.obj;
+            // Where the object defines it: its section and value, read on this error path.
+            let place = (obj.first_global..obj.symbols.len())
+                .find(|&i| obj.symbol_name(i).is_ok_and(|n| n == name))
+                .map(|i| {
+                    (
+                        obj.symbol_shndx(i) as usize,
+                        obj.symbols[i].st_value.get(inputs::elf::LE),
+                    )
+                })
+                .filter(|&(sec, _)| sec > 0 && sec < obj.shdrs.len());
+            msg.push('\n');
+            msg.push_str(&match place {
+                Some((sec, value)) => {
+                    source_location::describe_place(&object.name, obj, sec, value, "defined at")
+                }
+                None => format!(">>> defined in {}", object.name),
+            });
+        }
+        msgs.push(msg);
     }
     bail!("{}", msgs.join("\nweld: error: "))
 }
@@ -1026,11 +1045,13 @@ fn report_undefined(
         );
         for u in refs.iter().take(3) {
             let object = &res.objects[u.file.0 as usize];
-            msg.push_str(&format!(
-                "\n>>> referenced by {}:({}+{:#x})",
-                object.name,
-                String::from_utf8_lossy(object.obj.section_names[u.sec as usize]),
-                u.offset
+            msg.push('\n');
+            msg.push_str(&source_location::describe_place(
+                &object.name,
+                &object.obj,
+                u.sec as usize,
+                u.offset,
+                "referenced by",
             ));
         }
         if refs.len() > 3 {
