@@ -648,3 +648,66 @@ fn discard_options_keep_the_locals_gnu_ld_keeps() {
     // The string's label is in .rodata.str1.1, a mergeable section.
     assert!(!kept.contains(&".LC0".to_string()), "{kept:?}");
 }
+
+/// `--unresolved-symbols=ignore-all|ignore-in-object-files` and `--warn-unresolved-symbols`
+/// let an object's undefined symbols pass (0; warned about with the second) where GNU ld
+/// does, `--error-unresolved-symbols` restores the error; weld's programs run.
+#[test]
+fn unresolved_symbols_options_as_gnu_ld() {
+    let tmp = TempDir::new("unresolved-symbols");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    let source = tmp.join("main.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nvoid missing_fn(void);\n\
+         int main(int argc, char **argv) { if (argc > 5) missing_fn(); puts(\"ran\"); return 0; }\n",
+    )
+    .unwrap();
+    let object = tmp.join("main.o");
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O1"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&object),
+    );
+    for flags in [
+        &["-Wl,--unresolved-symbols=ignore-all"][..],
+        &["-Wl,--unresolved-symbols=ignore-in-object-files"][..],
+        &["-Wl,--warn-unresolved-symbols"][..],
+        &[
+            "-Wl,--warn-unresolved-symbols",
+            "-Wl,--error-unresolved-symbols",
+        ][..],
+        &["-static", "-Wl,--unresolved-symbols=ignore-all"][..],
+    ] {
+        let mut seen = Vec::new();
+        for tested in [false, true] {
+            let exe = tmp.join(format!("{}{}", tested, flags.join("")));
+            let link = run(
+                crate::harness::gcc_through(tested, &wrapper)
+                    .args(flags)
+                    .arg(&object)
+                    .arg("-o")
+                    .arg(&exe),
+                b"",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            let warned = link.stderr_text().contains("missing_fn");
+            seen.push((link.status.success(), warned));
+            // (GNU ld 2.40's dynamic program does not start: it makes a PLT entry with a
+            // relocation of type 0 for the ignored symbol. Only weld's is run.)
+            if tested && link.status.success() {
+                assert_eq!(
+                    run_step(&mut Command::new(&exe)).stdout_text(),
+                    "ran\n",
+                    "{flags:?}"
+                );
+            }
+        }
+        assert_eq!(seen[1], seen[0], "{flags:?}");
+    }
+}

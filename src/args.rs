@@ -144,6 +144,17 @@ impl Default for ZOptions {
 }
 
 impl Config {
+    /// Whether the objects' undefined symbols are errors: not with
+    /// `--unresolved-symbols=ignore-all|ignore-in-object-files` (they are then 0, as in
+    /// GNU ld) or `--warn-unresolved-symbols` (warned about, then 0).
+    pub fn undefined_in_objects_are_errors(&self) -> bool {
+        !self.warn_unresolved_symbols
+            && !matches!(
+                self.unresolved_symbols,
+                UnresolvedSymbols::IgnoreAll | UnresolvedSymbols::IgnoreInObjectFiles
+            )
+    }
+
     /// This configuration with a script's output commands: its `ENTRY` unless `-e` was given.
     pub fn with_script(&self, script: crate::script::Script) -> anyhow::Result<Config> {
         let mut config = self.clone();
@@ -272,6 +283,8 @@ pub struct Config {
     pub no_undefined: bool,
     pub allow_shlib_undefined: Option<bool>,
     pub unresolved_symbols: UnresolvedSymbols,
+    /// `--warn-unresolved-symbols`: undefined symbols are warnings, not errors.
+    pub warn_unresolved_symbols: bool,
     /// `--exclude-libs=a,b` / `ALL`.
     pub exclude_libs: Vec<String>,
     /// `--compress-debug-sections=none|zlib|zlib-gabi|zstd` (None = not given).
@@ -945,15 +958,13 @@ impl State {
                 config.unresolved_symbols = match how.as_str() {
                     "report-all" => UnresolvedSymbols::ReportAll,
                     "ignore-in-shared-libs" => UnresolvedSymbols::IgnoreInSharedLibs,
-                    "ignore-all" | "ignore-in-object-files" => {
-                        return Err(unsupported(
-                            &format!("{}={how}", value.opt),
-                            "undefined symbols of objects are always reported (report-all and ignore-in-shared-libs work)",
-                        ))
-                    }
+                    "ignore-all" => UnresolvedSymbols::IgnoreAll,
+                    "ignore-in-object-files" => UnresolvedSymbols::IgnoreInObjectFiles,
                     _ => return Err(value.invalid(&how)),
                 };
             }
+            "warn-unresolved-symbols" => config.warn_unresolved_symbols = true,
+            "error-unresolved-symbols" => config.warn_unresolved_symbols = false,
             "exclude-libs" => {
                 let libs = value.required()?;
                 config.exclude_libs.extend(
@@ -1649,13 +1660,7 @@ mod tests {
             parse_ok(&["-Map=out.map"]).map_file,
             Some(PathBuf::from("out.map"))
         );
-        for refused in [
-            "--cref",
-            "--unresolved-symbols=ignore-all",
-            "--icf=all",
-            "-q",
-            "-N",
-        ] {
+        for refused in ["--cref", "--icf=all", "-q", "-N"] {
             assert!(parse_err(&[refused]).contains("not supported"), "{refused}");
         }
         assert_eq!(parse_ok(&["-x"]).discard, Discard::All);

@@ -1027,7 +1027,9 @@ fn report_undefined(
     res: &resolve::Resolution,
     undefined: &[layout::Undefined],
 ) -> Result<()> {
-    if undefined.is_empty() {
+    if undefined.is_empty()
+        || !config.undefined_in_objects_are_errors() && !config.warn_unresolved_symbols
+    {
         return Ok(());
     }
     let mut by_symbol: Vec<(symbols::SymbolId, Vec<&layout::Undefined>)> = Vec::new();
@@ -1058,6 +1060,13 @@ fn report_undefined(
             msg.push_str(&format!("\n>>> referenced {} more times", refs.len() - 3));
         }
         msgs.push(msg);
+    }
+    if config.warn_unresolved_symbols {
+        // As GNU ld: each one a warning, and the references resolve to 0.
+        for msg in msgs {
+            diag::warn(msg);
+        }
+        return Ok(());
     }
     if config.error_limit > 0 && msgs.len() > config.error_limit {
         msgs.truncate(config.error_limit);

@@ -1380,6 +1380,12 @@ fn copy_and_relocate(
                 write_value(out, off, width, tomb);
                 continue;
             }
+            // An undefined symbol the command line lets pass is 0, as in GNU ld.
+            None if matches!(target, Target::Undefined)
+                && !ctx.config.undefined_in_objects_are_errors() =>
+            {
+                0
+            }
             None => {
                 if matches!(target, Target::Undefined) {
                     continue; // reported by the layout's scan
