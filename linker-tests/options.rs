@@ -711,3 +711,71 @@ fn unresolved_symbols_options_as_gnu_ld() {
         assert_eq!(seen[1], seen[0], "{flags:?}");
     }
 }
+
+/// `--warn-common` says what GNU ld says when a common symbol meets another common (same
+/// size, larger, smaller) or a definition (before or after it).
+#[test]
+fn warn_common_as_gnu_ld() {
+    let tmp = TempDir::new("warn-common");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    for (name, source) in [
+        ("c1", "int cv;\nint main(void) { return cv; }\n"),
+        ("c2", "int cv;\n"),
+        ("c3", "long cv;\n"),
+        ("c4", "int cv = 5;\n"),
+    ] {
+        std::fs::write(tmp.join(format!("{name}.c")), source).unwrap();
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-fcommon", &format!("{name}.c")])
+                .current_dir(tmp.path()),
+        );
+    }
+    // (file part, message) of each warning line, whichever linker's prefix it has.
+    let warnings = |stderr: &str| -> Vec<(String, String)> {
+        stderr
+            .lines()
+            .filter_map(|l| {
+                if let Some(rest) = l.strip_prefix("weld: warning: ") {
+                    let (files, message) = rest.split_once(": ")?;
+                    Some((files.to_string(), message.to_string()))
+                } else {
+                    let (before, message) = l.split_once(": warning: ")?;
+                    let files = before.rsplit_once(": ").map_or(before, |(_, f)| f);
+                    Some((files.to_string(), message.to_string()))
+                }
+            })
+            .collect()
+    };
+    for pair in [
+        ["c1", "c2"],
+        ["c1", "c3"],
+        ["c3", "c1"],
+        ["c1", "c4"],
+        ["c4", "c1"],
+    ] {
+        let mut seen = Vec::new();
+        for tested in [false, true] {
+            let link = run(
+                crate::harness::gcc_through(tested, &wrapper)
+                    .args(pair.map(|p| format!("{p}.o")))
+                    .args(["-Wl,--warn-common", "-o", "out"])
+                    .current_dir(tmp.path()),
+                b"",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            assert!(link.status.success(), "{}", link.describe());
+            seen.push(warnings(&link.stderr_text()));
+        }
+        assert_eq!(
+            seen[0].len(),
+            1,
+            "GNU ld's warnings for {pair:?}: {:?}",
+            seen[0]
+        );
+        assert_eq!(seen[1], seen[0], "{pair:?}");
+    }
+}

@@ -283,6 +283,8 @@ pub struct Config {
     pub no_undefined: bool,
     pub allow_shlib_undefined: Option<bool>,
     pub unresolved_symbols: UnresolvedSymbols,
+    /// `--warn-common`: warn when a common symbol meets another common or a definition.
+    pub warn_common: bool,
     /// `--warn-unresolved-symbols`: undefined symbols are warnings, not errors.
     pub warn_unresolved_symbols: bool,
     /// `--exclude-libs=a,b` / `ALL`.
@@ -1117,9 +1119,9 @@ impl State {
                 let _when = value.optional();
             }
 
+            "warn-common" => config.warn_common = true,
             // Accepted and ignored, as they change nothing weld does.
-            "warn-common"
-            | "warn-once"
+            "warn-once"
             | "warn-constructors"
             | "warn-section-align"
             | "warn-shared-textrel"

@@ -464,6 +464,7 @@ fn resolve_loaded(
         duplicates: Vec::new(),
         input: 0,
         ir_files: Vec::new(),
+        warn_common: config.warn_common,
     };
     for name in &config.undefined {
         let id = state.symbols.intern(leak_name(name));
@@ -520,6 +521,37 @@ fn leak_name(name: &str) -> &'static [u8] {
     Box::leak(name.as_bytes().to_vec().into_boxed_slice())
 }
 
+/// GNU ld's `--warn-common` message for a common symbol `sym` meeting another definition
+/// (`new` the file being added, `old` the one whose definition stands), or `None` when no
+/// common is involved.
+fn common_warning(
+    sym: &str,
+    new: &str,
+    old: Option<&str>,
+    existing: Def,
+    candidate: Def,
+) -> Option<String> {
+    let old = old?;
+    Some(match (existing, candidate) {
+        (Def::Common { size: z1, .. }, Def::Common { size: z2, .. }) => match z2.cmp(&z1) {
+            std::cmp::Ordering::Equal => format!("{new} and {old}: multiple common of `{sym}'"),
+            std::cmp::Ordering::Greater => {
+                format!("{new}: common of `{sym}' overriding smaller common from {old}")
+            }
+            std::cmp::Ordering::Less => {
+                format!("{new}: common of `{sym}' overridden by larger common from {old}")
+            }
+        },
+        (Def::Common { .. }, Def::Defined { weak: false, .. }) => {
+            format!("{new}: definition of `{sym}' overriding common from {old}")
+        }
+        (Def::Defined { weak: false, .. }, Def::Common { .. }) => {
+            format!("{new}: common of `{sym}' overridden by definition from {old}")
+        }
+        _ => return None,
+    })
+}
+
 struct Resolver {
     objects: Vec<LoadedObject>,
     dsos: Vec<LoadedDso>,
@@ -531,6 +563,8 @@ struct Resolver {
     /// Position of the input being loaded.
     input: u32,
     ir_files: Vec<(FileId, usize)>,
+    /// `--warn-common`: say when a common symbol meets another or a definition.
+    warn_common: bool,
 }
 
 impl Resolver {
@@ -790,6 +824,21 @@ impl Resolver {
             if matches!(existing, Def::Shared { .. }) {
                 symbol.dso_ref = true;
             }
+            if self.warn_common {
+                let file_of = |def: Def| match def {
+                    Def::Common { file, .. } | Def::Defined { file, .. } => {
+                        Some(self.objects[file.0 as usize].name.as_str())
+                    }
+                    _ => None,
+                };
+                let sym = crate::symbols::demangle(sym_name);
+                if let Some(message) =
+                    common_warning(&sym, &name, file_of(existing), existing, candidate)
+                {
+                    crate::diag::warn(message);
+                }
+            }
+            let symbol = self.symbols.get_mut(id);
             symbol.def = match (existing, candidate) {
                 (Def::Undefined | Def::Shared { .. }, c) => c,
                 (Def::Defined { weak: true, .. }, c @ Def::Defined { weak: false, .. }) => c,
