@@ -267,6 +267,22 @@ fn memory_regions_and_phdrs() {
         loads[1].contains("0x0000000010100000 0x0000000010000460"),
         "{loads:?}"
     );
+    // --print-memory-usage: GNU ld's table, byte for byte.
+    let usage = |linker: &Path| {
+        let out = tmp.join("usage");
+        run_step(
+            Command::new(linker)
+                .args(args)
+                .arg("--print-memory-usage")
+                .args(&objects)
+                .arg("-o")
+                .arg(&out),
+        )
+        .stdout_text()
+    };
+    let expected = usage(Path::new("ld"));
+    assert!(expected.lines().count() > 1, "{expected}");
+    assert_eq!(usage(&LinkerUnderTest::get().path), expected);
 }
 
 /// A region too small for what goes in it fails the link, naming the section and region,

@@ -283,6 +283,8 @@ pub struct Config {
     pub no_undefined: bool,
     pub allow_shlib_undefined: Option<bool>,
     pub unresolved_symbols: UnresolvedSymbols,
+    /// `--print-memory-usage`: the MEMORY regions' use on standard output.
+    pub print_memory_usage: bool,
     /// `--warn-common`: warn when a common symbol meets another common or a definition.
     pub warn_common: bool,
     /// `--warn-unresolved-symbols`: undefined symbols are warnings, not errors.
@@ -1018,8 +1020,9 @@ impl State {
             }
             "Map" => config.map_file = Some(value.required()?.into()),
             "print-map" => config.print_map = true,
-            "cref" | "print-memory-usage" => {
-                return Err(unsupported(value.opt, "the link map has no cross-reference table or memory usage"))
+            "print-memory-usage" => config.print_memory_usage = true,
+            "cref" => {
+                return Err(unsupported(value.opt, "the link map has no cross-reference table"))
             }
             "icf" => {
                 let mode = value.required()?;

@@ -733,6 +733,9 @@ pub struct Layout {
     pub build_id_seed: Option<[u8; 32]>,
     /// A linker script's data statements and fills: (output section, offset, bytes).
     pub script_data: Vec<(u32, u64, Vec<u8>)>,
+    /// A script's MEMORY regions: name, origin, length, end of what was placed in them
+    /// (`--print-memory-usage`).
+    pub memory_regions: Vec<(String, u64, u64, u64)>,
 }
 
 pub struct Undefined {
@@ -1587,6 +1590,35 @@ pub fn plt_header_size(ibt_plt: bool) -> u64 {
     }
 }
 
+/// `--print-memory-usage`: GNU ld's table of the script's MEMORY regions (ldlang.c's
+/// format: sizes in GB, MB or KB when they are whole ones).
+pub fn memory_usage_table(regions: &[(String, u64, u64, u64)]) -> String {
+    let size = |n: u64| {
+        if n & 0x3fff_ffff == 0 {
+            format!("{:>10} GB", n >> 30)
+        } else if n & 0xf_ffff == 0 {
+            format!("{:>10} MB", n >> 20)
+        } else if n & 0x3ff == 0 {
+            format!("{:>10} KB", n >> 10)
+        } else {
+            format!("{n:>10} B")
+        }
+    };
+    let mut table = String::from("Memory region         Used Size  Region Size  %age Used\n");
+    for (name, origin, length, end) in regions {
+        let used = end.saturating_sub(*origin);
+        table.push_str(&format!("{name:>16}:  {}{}", size(used), size(*length)));
+        if *length != 0 {
+            table.push_str(&format!(
+                "    {:6.2}%",
+                used as f64 * 100.0 / *length as f64
+            ));
+        }
+        table.push('\n');
+    }
+    table
+}
+
 /// The `.note.package` note: owner `FDO`, type NT_FDO_PACKAGING_METADATA, the JSON text
 /// with its NUL, padded to 4 bytes (GNU ld counts the padding in the descriptor's size).
 fn package_note(json: &str) -> Vec<u8> {
@@ -1821,6 +1853,7 @@ pub fn compute(
         file_size,
         script_data,
         script_symbols,
+        memory_regions,
     } = addresses;
     let mut layout = Layout {
         synthetic_addrs: SyntheticAddrs::default(),
@@ -1856,6 +1889,7 @@ pub fn compute(
         replayed_order,
         build_id_seed: None,
         script_data,
+        memory_regions,
     };
     let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
     layout.synthetic_addrs = SyntheticAddrs {
@@ -2823,6 +2857,8 @@ struct Addresses {
     script_data: Vec<(u32, u64, Vec<u8>)>,
     /// A script's symbols: (name, value, hidden).
     script_symbols: Vec<(String, u64, bool)>,
+    /// A script's MEMORY regions: name, origin, length, end of what was placed.
+    memory_regions: Vec<(String, u64, u64, u64)>,
 }
 
 /// Steps 6 and 7 of [`compute`] with a linker script's SECTIONS: see `script::place`.
@@ -2861,6 +2897,7 @@ fn scripted_addresses(
         file_size: placed.file_size,
         script_data: placed.data,
         script_symbols: placed.symbols,
+        memory_regions: placed.regions,
     })
 }
 
@@ -3183,6 +3220,7 @@ fn default_addresses(
         file_size,
         script_data: Vec::new(),
         script_symbols: Vec::new(),
+        memory_regions: Vec::new(),
     })
 }
 

@@ -1036,6 +1036,7 @@ pub(crate) fn update(
         replayed_order: None,
         build_id_seed: None,
         script_data: Vec::new(),
+        memory_regions: Vec::new(),
     };
     // Moved: global symbols a changed object defines whose address differs.
     let mut moved: FxHashSet<u32> = FxHashSet::default();

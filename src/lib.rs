@@ -97,6 +97,7 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && !config.fatal_warnings
         && config.map_file.is_none()
         && !config.print_map
+        && !config.print_memory_usage
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
 }
@@ -781,12 +782,15 @@ fn fail_on_warnings(config: &args::Config) -> Result<()> {
     }
 }
 
-/// `-Map FILE`, `-M`: the link map (`map`).
+/// `-Map FILE`, `-M`: the link map (`map`); `--print-memory-usage`: the regions' table.
 fn write_map(
     config: &args::Config,
     res: &resolve::Resolution,
     layout: &layout::Layout,
 ) -> Result<()> {
+    if config.print_memory_usage {
+        print!("{}", layout::memory_usage_table(&layout.memory_regions));
+    }
     if config.map_file.is_none() && !config.print_map {
         return Ok(());
     }

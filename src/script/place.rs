@@ -266,6 +266,8 @@ pub struct Placed {
     /// TLS template: (start, file offset, end of initialised data, end).
     pub tls: Option<(u64, u64, u64, u64)>,
     pub tls_align: u64,
+    /// MEMORY regions: name, origin, length, end of what was placed in them.
+    pub regions: Vec<(String, u64, u64, u64)>,
 }
 
 /// One step of the walk over `SECTIONS`, orphans included.
@@ -558,6 +560,7 @@ pub fn place(
             data,
             tls: seg.tls,
             tls_align: seg.tls_align,
+            regions: walked.regions,
         });
     }
     bail!(
@@ -672,6 +675,8 @@ struct Walked {
     fills: Vec<(u32, Vec<u8>)>,
     /// DATA_SEGMENT_ALIGN's value and the end of RELRO.
     relro: (Option<u64>, Option<u64>),
+    /// MEMORY regions in the script's order: name, origin, length, end of what was placed.
+    regions: Vec<(String, u64, u64, u64)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -715,6 +720,7 @@ fn walk<'s>(
         data: Vec::new(),
         fills: Vec::new(),
         relro: (None, None),
+        regions: Vec::new(),
     };
     let mut data: Vec<(u32, u64, u8, &Expr, Pos)> = Vec::new();
     let mut asserts: Vec<(&Expr, &str, Pos)> = Vec::new();
@@ -1000,6 +1006,14 @@ fn walk<'s>(
         }
     }
     out.relro = w.relro.get();
+    out.regions = script
+        .memory
+        .iter()
+        .map(|r| {
+            let (origin, length, end) = w.regions[&r.name];
+            (r.name.clone(), origin, length, end)
+        })
+        .collect();
     out.addrs = w.addrs;
     Ok(out)
 }
