@@ -788,3 +788,80 @@ fn overlay_sections() {
         assert!(pair[1].1 >= pair[0].1 + pair[0].2, "{loads:?}");
     }
 }
+
+/// `--oformat=binary`: the loaded bytes from the lowest load address, byte for byte as GNU
+/// ld writes them: the multiboot kernel, the regions program (data loaded after the code
+/// in rom, AT>) and a boot sector linked at 0x7c00 with -Ttext.
+#[test]
+fn binary_output_as_gnu_ld() {
+    let tmp = TempDir::new("scripts-binary");
+    let kernel = [
+        build(&tmp, "kernel_boot.s", &[]),
+        build(&tmp, "kernel_main.c", &["-mno-red-zone", "-fcommon"]),
+    ];
+    let kernel_ld = scripts_dir().join("kernel.ld");
+    let regions = [build(&tmp, "start.s", &[]), build(&tmp, "tables.c", &[])];
+    let regions_ld = scripts_dir().join("regions.ld");
+    std::fs::write(
+        tmp.join("boot.s"),
+        ".code16\n.globl _start\n_start: mov $0x0e41, %ax\nint $0x10\nhlt\nmsg: .ascii \"hi\"\n\
+         .org 510\n.word 0xaa55\n.section .note.GNU-stack,\"\",@progbits\n",
+    )
+    .unwrap();
+    let boot = tmp.join("boot.o");
+    run_step(
+        Command::new("as")
+            .arg(tmp.join("boot.s"))
+            .arg("-o")
+            .arg(&boot),
+    );
+    let cases: [(&str, Vec<&str>, &[PathBuf]); 3] = [
+        (
+            "kernel",
+            vec![
+                "-nostdlib",
+                "-z",
+                "noexecstack",
+                "-T",
+                kernel_ld.to_str().unwrap(),
+            ],
+            &kernel,
+        ),
+        (
+            "regions",
+            vec!["-static", "-T", regions_ld.to_str().unwrap()],
+            &regions,
+        ),
+        (
+            "boot",
+            vec!["-Ttext", "0x7c00"],
+            std::slice::from_ref(&boot),
+        ),
+    ];
+    for (name, args, objects) in cases {
+        let mut args = args.clone();
+        args.push("--oformat=binary");
+        let gnu = link(
+            &tmp,
+            Path::new("ld"),
+            &format!("{name}-gnu.bin"),
+            &args,
+            objects,
+        );
+        let tested = link(
+            &tmp,
+            &LinkerUnderTest::get().path,
+            &format!("{name}-tested.bin"),
+            &args,
+            objects,
+        );
+        let (gnu, tested) = (std::fs::read(gnu).unwrap(), std::fs::read(tested).unwrap());
+        assert!(!gnu.is_empty(), "{name}: GNU ld's image is empty");
+        assert!(
+            gnu == tested,
+            "{name}: {} bytes from GNU ld, {} from weld",
+            gnu.len(),
+            tested.len()
+        );
+    }
+}

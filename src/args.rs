@@ -283,6 +283,9 @@ pub struct Config {
     pub no_undefined: bool,
     pub allow_shlib_undefined: Option<bool>,
     pub unresolved_symbols: UnresolvedSymbols,
+    /// `--oformat=binary`: the loaded sections' bytes from the lowest load address, as
+    /// `objcopy -O binary` makes them, instead of an ELF file.
+    pub binary_output: bool,
     /// `--print-memory-usage`: the MEMORY regions' use on standard output.
     pub print_memory_usage: bool,
     /// `--warn-common`: warn when a common symbol meets another common or a definition.
@@ -1021,6 +1024,19 @@ impl State {
             "Map" => config.map_file = Some(value.required()?.into()),
             "print-map" => config.print_map = true,
             "print-memory-usage" => config.print_memory_usage = true,
+            "oformat" => {
+                let format = value.required()?;
+                config.binary_output = match format.as_str() {
+                    "elf64-x86-64" | "elf64-little" | "default" => false,
+                    "binary" => true,
+                    _ => {
+                        return Err(unsupported(
+                            &format!("{}={format}", value.opt),
+                            "weld writes elf64-x86-64 or a raw binary (binary) only",
+                        ))
+                    }
+                };
+            }
             "cref" => {
                 return Err(unsupported(value.opt, "the link map has no cross-reference table"))
             }

@@ -98,6 +98,7 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && config.map_file.is_none()
         && !config.print_map
         && !config.print_memory_usage
+        && !config.binary_output
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
 }
@@ -427,6 +428,16 @@ pub fn link(config: &args::Config) -> Result<()> {
     } else {
         None
     };
+    if config.binary_output {
+        // `--oformat=binary`: the ELF image is built in memory, then its loaded bytes.
+        let mut elf = vec![0u8; layout.file_size as usize];
+        write::write_into(config, &ctx, &layout, None, &mut elf, true)?;
+        let image = output::binary_image(&layout, &elf)?;
+        timer.done("write");
+        output::write_whole(&config.output, config.output_node, &image)?;
+        timer.total();
+        return Ok(());
+    }
     let mut file = output::OutputFile::create(
         &config.output,
         config.output_node,

@@ -278,6 +278,9 @@ pub fn write_into(
         fde_table.extend_from_slice(&select.kept_fdes);
     }
     fill_spare_room(layout, select, buf);
+    if layout.slots.is_empty() {
+        fill_code_gaps(ctx, layout, buf);
+    }
     // A linker script's data statements and fills.
     for (id, offset, bytes) in &layout.script_data {
         let at = (layout.sections[*id as usize].offset + offset) as usize;
@@ -879,6 +882,42 @@ pub(crate) fn write_rela(
         put_u64(buf, at + 16, r.addend);
     }
     Ok(())
+}
+
+/// The alignment gaps between the input sections of a code section get NOPs, as GNU ld
+/// fills them (an incremental layout's spare room gets int3 instead: `fill_spare_room`).
+fn fill_code_gaps(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
+    let exec = u64::from(elf::SHF_EXECINSTR);
+    for os in &layout.sections {
+        if os.sh_flags & exec == 0 || os.sh_type == elf::SHT_NOBITS || os.synthetic.is_some() {
+            continue;
+        }
+        let mut pieces: Vec<(u64, u64)> = os
+            .members
+            .iter()
+            .filter_map(|m| match *m {
+                Member::Input { file, sec } => {
+                    let p = &layout.placements[file.0 as usize][sec as usize];
+                    let size = ctx.res.objects[file.0 as usize]
+                        .obj
+                        .section_size(sec as usize);
+                    Some((p.offset, p.offset + size))
+                }
+                _ => None,
+            })
+            .collect();
+        pieces.sort_unstable();
+        let base = os.offset as usize;
+        for pair in pieces.windows(2) {
+            let (end, next) = (pair[0].1, pair[1].0);
+            if next > end {
+                let range = base + end as usize..base + next as usize;
+                if let Some(gap) = buf.get_mut(range) {
+                    arch::fill_nops(gap);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {

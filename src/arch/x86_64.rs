@@ -16,6 +16,32 @@ pub const IPLT_ENTRY: [u8; 16] = [
 ];
 const _: () = assert!(IPLT_ENTRY.len() as u64 == crate::layout::PLT_ENTRY_SIZE);
 
+/// The NOPs of each length from 1 to 10 bytes that GNU ld fills code gaps with (longer
+/// gaps: 10-byte ones, then the rest).
+const NOPS: [&[u8]; 10] = [
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+/// Fills `gap` with NOP instructions, the longest first.
+pub fn fill_nops(gap: &mut [u8]) {
+    let mut rest = gap;
+    while !rest.is_empty() {
+        let nop = NOPS[rest.len().min(NOPS.len()) - 1];
+        let (head, tail) = rest.split_at_mut(nop.len());
+        head.copy_from_slice(nop);
+        rest = tail;
+    }
+}
+
 pub fn reloc_name(r_type: u32) -> String {
     let name = match r_type {
         elf::R_X86_64_NONE => "R_X86_64_NONE",

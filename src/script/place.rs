@@ -346,7 +346,12 @@ impl Env for Walk<'_, '_> {
             .map(|&(origin, length, _)| (origin, length))
     }
     fn sizeof_headers(&self) -> u64 {
-        self.headers_size
+        // A raw binary (`--oformat=binary`) has no headers, as GNU ld counts them.
+        if self.ctx.config.binary_output {
+            0
+        } else {
+            self.headers_size
+        }
     }
     fn segment_start(&self, name: &str) -> Option<u64> {
         match name {
@@ -1181,7 +1186,10 @@ fn segments(
         .iter()
         .copied()
         .find(|&id| sections[id as usize].size > 0);
-    let headers_loaded = if explicit {
+    // (A raw binary loads no headers: FILEHDR asks for nothing there.)
+    let headers_loaded = if ctx.config.binary_output {
+        false
+    } else if explicit {
         script.phdrs.iter().any(|p| p.filehdr)
     } else {
         first_with_bytes.is_some_and(|id| {
