@@ -1024,6 +1024,29 @@ impl State {
             "Map" => config.map_file = Some(value.required()?.into()),
             "print-map" => config.print_map = true,
             "print-memory-usage" => config.print_memory_usage = true,
+            "orphan-handling" => {
+                let how = value.required()?;
+                match how.as_str() {
+                    // GNU ld's default: orphans go after sections of their kind.
+                    "place" => {}
+                    "warn" | "error" | "discard" => {
+                        return Err(unsupported(
+                            &format!("{}={how}", value.opt),
+                            "orphan sections are always placed after sections of their kind",
+                        ))
+                    }
+                    _ => return Err(value.invalid(&how)),
+                }
+            }
+            "noinhibit-exec" => {
+                return Err(unsupported(value.opt, "a link with errors writes no output"))
+            }
+            "retain-symbols-file" => {
+                return Err(unsupported(
+                    value.opt,
+                    "the symbol table keeps every symbol (strip it with -s or -x)",
+                ))
+            }
             "oformat" => {
                 let format = value.required()?;
                 config.binary_output = match format.as_str() {
