@@ -779,3 +779,61 @@ fn warn_common_as_gnu_ld() {
         assert_eq!(seen[1], seen[0], "{pair:?}");
     }
 }
+
+/// `--why-extract=FILE` (lld's option and format): each archive member the link extracted,
+/// what referred to it first and for which symbol; `--whole-archive` and `-u` named so.
+#[test]
+fn why_extract_lists_each_extraction() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // GNU ld has no --why-extract.
+    }
+    let tmp = TempDir::new("why-extract");
+    for (name, source) in [
+        (
+            "main",
+            "int lib_a(void);\nint main(void) { return lib_a() - 2; }\n",
+        ),
+        (
+            "a",
+            "int lib_b(void);\nint lib_a(void) { return lib_b(); }\n",
+        ),
+        ("b", "int lib_b(void) { return 2; }\n"),
+        ("c", "int lib_c(void) { return 3; }\n"),
+    ] {
+        std::fs::write(tmp.join(format!("{name}.c")), source).unwrap();
+        run_step(
+            Command::new("gcc")
+                .args(["-c", &format!("{name}.c")])
+                .current_dir(tmp.path()),
+        );
+    }
+    run_step(
+        Command::new("ar")
+            .args(["rcs", "libw.a", "a.o", "b.o", "c.o"])
+            .current_dir(tmp.path()),
+    );
+    let weld = LinkerUnderTest::get().path.clone();
+    let table = |extra: &[&str]| {
+        run_step(
+            Command::new(&weld)
+                .args(["-e", "main", "-o", "out", "--why-extract=why.txt", "main.o"])
+                .args(extra)
+                .current_dir(tmp.path()),
+        );
+        std::fs::read_to_string(tmp.join("why.txt")).unwrap()
+    };
+    assert_eq!(
+        table(&["libw.a"]),
+        "reference\textracted\tsymbol\nmain.o\tlibw.a(a.o)\tlib_a\nlibw.a(a.o)\tlibw.a(b.o)\tlib_b\n"
+    );
+    assert_eq!(
+        table(&["-u", "lib_c", "libw.a"]),
+        "reference\textracted\tsymbol\nmain.o\tlibw.a(a.o)\tlib_a\nlibw.a(a.o)\tlibw.a(b.o)\tlib_b\n\
+         --undefined\tlibw.a(c.o)\tlib_c\n"
+    );
+    assert_eq!(
+        table(&["--whole-archive", "libw.a"]),
+        "reference\textracted\tsymbol\n--whole-archive\tlibw.a(a.o)\t\n\
+         --whole-archive\tlibw.a(b.o)\t\n--whole-archive\tlibw.a(c.o)\t\n"
+    );
+}

@@ -286,6 +286,9 @@ pub struct Config {
     /// `--oformat=binary`: the loaded sections' bytes from the lowest load address, as
     /// `objcopy -O binary` makes them, instead of an ELF file.
     pub binary_output: bool,
+    /// `--why-extract=FILE` (lld's): why each archive member was extracted, to FILE (`-`:
+    /// standard output).
+    pub why_extract: Option<PathBuf>,
     /// `--print-memory-usage`: the MEMORY regions' use on standard output.
     pub print_memory_usage: bool,
     /// `--warn-common`: warn when a common symbol meets another common or a definition.
@@ -1024,6 +1027,7 @@ impl State {
             "Map" => config.map_file = Some(value.required()?.into()),
             "print-map" => config.print_map = true,
             "print-memory-usage" => config.print_memory_usage = true,
+            "why-extract" => config.why_extract = Some(value.required()?.into()),
             "orphan-handling" => {
                 let how = value.required()?;
                 match how.as_str() {

@@ -1294,6 +1294,7 @@ pub(crate) fn update(
         armaps: Vec::new(),
         ir_files: Vec::new(),
         absolute: Default::default(),
+        why_extract: Vec::new(),
     };
     let versions = crate::version_script::Versions::default();
     let ctx = Context {

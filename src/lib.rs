@@ -99,6 +99,7 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && !config.print_map
         && !config.print_memory_usage
         && !config.binary_output
+        && config.why_extract.is_none()
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
 }
@@ -350,6 +351,7 @@ pub fn link(config: &args::Config) -> Result<()> {
         resolution = resolve::resolve(config, &specs, None)?;
     }
     trace_symbols(config, &resolution);
+    write_why_extract(config, &resolution)?;
     timer.done("resolve");
     // Every input is mapped now. A full link rewrites the old output in place when no
     // process can be running it (see `output`); otherwise freeing its pages takes tens of
@@ -868,6 +870,23 @@ fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> R
 
 /// `-y SYMBOL`/`--trace-symbol=SYMBOL`: every file that defines or refers to it, in link
 /// order, as GNU ld prints them.
+/// `--why-extract=FILE`: lld's table (`reference`, `extracted`, `symbol`, tab-separated)
+/// of every archive member the link extracted, in the order it did.
+fn write_why_extract(config: &args::Config, res: &resolve::Resolution) -> Result<()> {
+    let Some(path) = &config.why_extract else {
+        return Ok(());
+    };
+    let mut text = String::from("reference\textracted\tsymbol\n");
+    for (reference, extracted, symbol) in &res.why_extract {
+        text.push_str(&format!("{reference}\t{extracted}\t{symbol}\n"));
+    }
+    if path.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn trace_symbols(config: &args::Config, res: &resolve::Resolution) {
     if config.trace_symbols.is_empty() {
         return;

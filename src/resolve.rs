@@ -74,6 +74,9 @@ pub struct Resolution {
     /// them. (References to them are still relocated as addresses in a PIE, as GNU ld's
     /// are.)
     pub absolute: rustc_hash::FxHashMap<SymbolId, u64>,
+    /// `--why-extract`: (reference, extracted archive member, symbol) per extraction, in
+    /// order; empty without the option.
+    pub why_extract: Vec<(String, String, String)>,
 }
 
 impl Resolution {
@@ -402,6 +405,7 @@ pub fn resolve(
         armaps,
         ir_files: state.ir_files,
         absolute,
+        why_extract: state.why_extract.map_or_else(Vec::new, |w| w.records),
     })
 }
 
@@ -465,10 +469,16 @@ fn resolve_loaded(
         input: 0,
         ir_files: Vec::new(),
         warn_common: config.warn_common,
+        why_extract: config.why_extract.is_some().then(WhyExtract::default),
     };
     for name in &config.undefined {
         let id = state.symbols.intern(leak_name(name));
         state.symbols.get_mut(id).strong_ref = true;
+        if let Some(why) = &mut state.why_extract {
+            why.referrer
+                .entry(id)
+                .or_insert_with(|| "--undefined".to_string());
+        }
     }
     // --defsym: the symbols its expressions name are needed (they may pull archive members).
     for (_, expr) in &config.defsym {
@@ -565,6 +575,16 @@ struct Resolver {
     ir_files: Vec<(FileId, usize)>,
     /// `--warn-common`: say when a common symbol meets another or a definition.
     warn_common: bool,
+    /// `--why-extract`: who referred to each symbol first, and the extractions so far.
+    why_extract: Option<WhyExtract>,
+}
+
+/// What `--why-extract` reports (lld's option and format).
+#[derive(Default)]
+struct WhyExtract {
+    /// The first file that referred to each symbol (`--undefined` for `-u`).
+    referrer: HashMap<SymbolId, String>,
+    records: Vec<(String, String, String)>,
 }
 
 impl Resolver {
@@ -591,6 +611,14 @@ impl Resolver {
                     }
                     extracted[m] = true;
                     let parsed = parsed[m].take();
+                    if let Some(why) = &mut self.why_extract {
+                        let record = (
+                            "--whole-archive".into(),
+                            archive.member_name(m),
+                            String::new(),
+                        );
+                        why.records.push(record);
+                    }
                     self.add_member(archive.member_name(m), member.data, m as u32, parsed)?;
                 }
                 Ok(())
@@ -627,6 +655,16 @@ impl Resolver {
                     );
                 }
                 let parsed = parsed[m as usize].take();
+                if let Some(why) = &mut self.why_extract {
+                    let referrer = self
+                        .symbols
+                        .lookup(name)
+                        .and_then(|id| why.referrer.get(&id).cloned())
+                        .unwrap_or_default();
+                    let symbol = crate::symbols::demangle(name);
+                    why.records
+                        .push((referrer, archive.member_name(m as usize), symbol));
+                }
                 self.add_member(archive.member_name(m as usize), member.data, m, parsed)?;
                 progress = true;
             }
@@ -800,6 +838,9 @@ impl Resolver {
             if shndx == u32::from(elf::SHN_UNDEF) || discarded {
                 if bind != elf::STB_WEAK {
                     symbol.strong_ref = true;
+                }
+                if let Some(why) = &mut self.why_extract {
+                    why.referrer.entry(id).or_insert_with(|| name.clone());
                 }
                 continue;
             }
