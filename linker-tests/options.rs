@@ -837,3 +837,72 @@ fn why_extract_lists_each_extraction() {
          --whole-archive\tlibw.a(b.o)\t\n--whole-archive\tlibw.a(c.o)\t\n"
     );
 }
+
+/// `--reproduce=FILE.tar` (lld's): the tar holds every file the link read and a response
+/// file; extracted anywhere, `weld @response.txt` in it links the same bytes (dynamic and
+/// static programs; an input path longer than a tar header's name field).
+#[test]
+fn reproduce_tar_relinks_to_identical_bytes() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // GNU ld has no --reproduce.
+    }
+    let tmp = TempDir::new("reproduce");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    let deep = tmp.join(format!(
+        "{0}/{0}/{0}",
+        "a-directory-with-a-rather-long-name"
+    ));
+    std::fs::create_dir_all(&deep).unwrap();
+    let source = deep.join("main.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void) { puts(\"reproduced\"); return 0; }\n",
+    )
+    .unwrap();
+    let object = deep.join("main.o");
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O1"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&object),
+    );
+    for mode in ["-pie", "-static"] {
+        let out = tmp.join(format!("prog{mode}"));
+        let tar = tmp.join(format!("repro{mode}.tar"));
+        run_step(
+            crate::harness::gcc_through(true, &wrapper)
+                .arg(mode)
+                .arg(&object)
+                .arg("-o")
+                .arg(&out)
+                .arg(format!("-Wl,--reproduce={}", tar.display())),
+        );
+        let elsewhere = tmp.join(format!("extracted{mode}"));
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        run_step(
+            Command::new("tar")
+                .arg("xf")
+                .arg(&tar)
+                .current_dir(&elsewhere),
+        );
+        let root = elsewhere.join(format!("repro{mode}"));
+        assert!(root.join("response.txt").is_file());
+        run_step(
+            Command::new(&linker.path)
+                .arg("@response.txt")
+                .current_dir(&root),
+        );
+        let relinked = root.join(format!("prog{mode}"));
+        assert!(
+            std::fs::read(&relinked).unwrap() == std::fs::read(&out).unwrap(),
+            "{mode}: the relinked program differs"
+        );
+        assert_eq!(
+            run_step(&mut Command::new(&relinked)).stdout_text(),
+            "reproduced\n"
+        );
+    }
+}

@@ -286,6 +286,10 @@ pub struct Config {
     /// `--oformat=binary`: the loaded sections' bytes from the lowest load address, as
     /// `objcopy -O binary` makes them, instead of an ELF file.
     pub binary_output: bool,
+    /// `--reproduce=FILE.tar` (lld's): the inputs and a response file, see `reproduce`.
+    pub reproduce: Option<PathBuf>,
+    /// The command line as given, response files expanded (for `--reproduce`).
+    pub command_line: Vec<String>,
     /// `--why-extract=FILE` (lld's): why each archive member was extracted, to FILE (`-`:
     /// standard output).
     pub why_extract: Option<PathBuf>,
@@ -374,7 +378,10 @@ pub fn parse(args: &[String]) -> anyhow::Result<Config> {
         }
         state.option(&arg, &mut stream)?;
     }
-    let config = state.finish();
+    let mut config = state.finish();
+    if config.reproduce.is_some() {
+        config.command_line = stream.args.clone();
+    }
     // As GNU ld: filters are a shared library's.
     if !config.shared {
         if !config.auxiliary.is_empty() {
@@ -1028,6 +1035,7 @@ impl State {
             "print-map" => config.print_map = true,
             "print-memory-usage" => config.print_memory_usage = true,
             "why-extract" => config.why_extract = Some(value.required()?.into()),
+            "reproduce" => config.reproduce = Some(value.required()?.into()),
             "orphan-handling" => {
                 let how = value.required()?;
                 match how.as_str() {

@@ -20,6 +20,7 @@ pub mod merge;
 pub mod output;
 pub mod property;
 pub mod relocatable;
+pub mod reproduce;
 pub mod resolve;
 pub mod script;
 pub mod source_location;
@@ -237,7 +238,10 @@ pub fn link(config: &args::Config) -> Result<()> {
         return output::write_whole(&config.output, config.output_node, &bytes);
     }
     // Every input file, in link order, with groups and scripts expanded.
-    let (specs, mut script) = inputs::search::find_inputs(config)?;
+    let (specs, mut script, scripts_read) = inputs::search::find_inputs_and_scripts(config)?;
+    if let Some(tar) = &config.reproduce {
+        write_reproduce(config, tar, &specs, &scripts_read)?;
+    }
     if script.is_none() && !config.section_starts.is_empty() {
         script = Some(script::Script::default());
     }
@@ -870,6 +874,31 @@ fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> R
 
 /// `-y SYMBOL`/`--trace-symbol=SYMBOL`: every file that defines or refers to it, in link
 /// order, as GNU ld prints them.
+/// `--reproduce=FILE.tar`: every file the link reads (inputs, scripts, version scripts and
+/// dynamic lists) and a response file, written before the link starts.
+fn write_reproduce(
+    config: &args::Config,
+    tar: &Path,
+    specs: &[inputs::search::FileSpec],
+    scripts: &[std::path::PathBuf],
+) -> Result<()> {
+    let mut files: Vec<std::path::PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+    files.extend(scripts.iter().cloned());
+    files.extend(config.linker_scripts.iter().cloned());
+    files.extend(config.version_scripts.iter().cloned());
+    files.extend(config.dynamic_lists.iter().cloned());
+    files.extend(config.export_dynamic_symbol_lists.iter().cloned());
+    let named: Vec<&Path> = config
+        .inputs
+        .iter()
+        .filter_map(|i| match i {
+            args::InputArg::File { path, .. } => Some(path.as_path()),
+            _ => None,
+        })
+        .collect();
+    reproduce::write(tar, &config.command_line, &named, &files)
+}
+
 /// `--why-extract=FILE`: lld's table (`reference`, `extracted`, `symbol`, tab-separated)
 /// of every archive member the link extracted, in the order it did.
 fn write_why_extract(config: &args::Config, res: &resolve::Resolution) -> Result<()> {

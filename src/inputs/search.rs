@@ -31,6 +31,13 @@ pub struct FileSpec {
 /// Resolves the command line's inputs to files, in link order; with what the scripts read
 /// on the way say about the output (`None` if nothing).
 pub fn find_inputs(config: &Config) -> anyhow::Result<(Vec<FileSpec>, Option<Script>)> {
+    find_inputs_and_scripts(config).map(|(files, layout, _)| (files, layout))
+}
+
+/// [`find_inputs`], and the linker scripts read on the way (for `--reproduce`).
+pub fn find_inputs_and_scripts(
+    config: &Config,
+) -> anyhow::Result<(Vec<FileSpec>, Option<Script>, Vec<PathBuf>)> {
     let mut search = Search {
         layout: None,
         dirs: config.library_paths.clone(),
@@ -38,6 +45,7 @@ pub fn find_inputs(config: &Config) -> anyhow::Result<(Vec<FileSpec>, Option<Scr
         sysroot: config.sysroot.clone(),
         next_group: 0,
         files: Vec::new(),
+        scripts: Vec::new(),
     };
     // The files named on the command line are opened and classified on all threads (a Rust
     // link names hundreds); what each turned out to be is taken in order below, so that
@@ -78,7 +86,7 @@ pub fn find_inputs(config: &Config) -> anyhow::Result<(Vec<FileSpec>, Option<Scr
     if group.is_some() {
         anyhow::bail!("--start-group without --end-group");
     }
-    Ok((search.files, search.layout))
+    Ok((search.files, search.layout, search.scripts))
 }
 
 /// Scripts naming scripts deeper than this are taken to be a loop.
@@ -141,6 +149,7 @@ pub fn find_plugin_outputs(
         sysroot: config.sysroot.clone(),
         next_group: 0,
         files: Vec::new(),
+        scripts: Vec::new(),
     };
     // The modifiers in force at the end of the command line (-static, --as-needed...).
     let modifiers = config
@@ -192,6 +201,8 @@ struct Search {
     files: Vec<FileSpec>,
     /// The output commands of the scripts read so far.
     layout: Option<Script>,
+    /// The scripts read so far.
+    scripts: Vec<PathBuf>,
 }
 
 impl Search {
@@ -270,6 +281,7 @@ impl Search {
                 path.display()
             );
         }
+        self.scripts.push(path.to_path_buf());
         // INCLUDE: as written (relative to the current directory), then in the -L
         // directories, as GNU ld searches.
         let dirs = self.dirs.clone();
