@@ -285,7 +285,8 @@ impl Search {
         // INCLUDE: as written (relative to the current directory), then in the -L
         // directories, as GNU ld searches.
         let dirs = self.dirs.clone();
-        let include = move |name: &str| -> Result<(String, String), String> {
+        let included = std::cell::RefCell::new(Vec::new());
+        let include = |name: &str| -> Result<(String, String), String> {
             let written = PathBuf::from(name);
             let found = std::iter::once(written.clone())
                 .chain(dirs.iter().map(|d| d.join(&written)))
@@ -299,10 +300,12 @@ impl Search {
             }
             let text = std::fs::read_to_string(&found)
                 .map_err(|e| format!("cannot read {}: {e}", found.display()))?;
+            included.borrow_mut().push(found.clone());
             Ok((text, found.display().to_string()))
         };
         let mut parsed = script::parse_with(text, &path.display().to_string(), Some(&include))
             .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+        self.scripts.extend(included.take());
         let commands = std::mem::take(&mut parsed.inputs);
         if parsed.shapes_output() {
             match &mut self.layout {
