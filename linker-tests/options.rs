@@ -906,3 +906,72 @@ fn reproduce_tar_relinks_to_identical_bytes() {
         );
     }
 }
+
+/// An autoconf + libtool project configured with `LD=weld` (and gcc linking through it)
+/// builds its shared library: libtool takes weld for GNU ld (`--version`) and finds ELF
+/// among `--help`'s supported targets, as with GNU ld; the library is weld's and the program
+/// using it runs.
+#[test]
+fn libtool_project_builds_a_shared_library() {
+    if !LinkerUnderTest::get().is_weld {
+        return; // What is checked is weld's own identification.
+    }
+    let tmp = TempDir::new("libtool-project");
+    let linker = LinkerUnderTest::get();
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &linker.path);
+    for (name, text) in [
+        (
+            "configure.ac",
+            "AC_INIT([demo], [1.0])\nAM_INIT_AUTOMAKE([foreign])\nLT_INIT\nAC_PROG_CC\n\
+             AC_CONFIG_FILES([Makefile])\nAC_OUTPUT\n",
+        ),
+        (
+            "Makefile.am",
+            "lib_LTLIBRARIES = libdemo.la\nlibdemo_la_SOURCES = demo.c\nbin_PROGRAMS = user\n\
+             user_SOURCES = user.c\nuser_LDADD = libdemo.la\n",
+        ),
+        ("demo.c", "int demo_twice(int x) { return 2 * x; }\n"),
+        (
+            "user.c",
+            "#include <stdio.h>\nint demo_twice(int);\n\
+             int main(void) { printf(\"%d\\n\", demo_twice(21)); return 0; }\n",
+        ),
+    ] {
+        std::fs::write(tmp.join(name), text).unwrap();
+    }
+    // (.ci/run installs autoconf, automake and libtool.)
+    run_step(Command::new("autoreconf").arg("-i").current_dir(tmp.path()));
+    let configure = run_step(
+        Command::new("./configure")
+            .arg(format!("LD={}", linker.path.display()))
+            .arg(format!("CC=gcc -B{}/", wrapper.display()))
+            .current_dir(tmp.path()),
+    )
+    .stdout_text();
+    for line in [
+        "is GNU ld... yes",
+        "supports shared libraries... yes",
+        "whether to build shared libraries... yes",
+    ] {
+        assert!(
+            configure.contains(line),
+            "configure did not say `{line}`:\n{configure}"
+        );
+    }
+    run_step(Command::new("make").current_dir(tmp.path()));
+    let library = tmp.join(".libs/libdemo.so");
+    let comment = run_step(
+        Command::new("readelf")
+            .args(["-p", ".comment"])
+            .arg(&library),
+    );
+    assert!(
+        comment.stdout_text().contains("Linker: weld"),
+        "libdemo.so is not weld's"
+    );
+    assert_eq!(
+        run_step(&mut Command::new(tmp.join("user"))).stdout_text(),
+        "42\n"
+    );
+}
