@@ -661,7 +661,7 @@ fn unresolved_symbols_options_as_gnu_ld() {
     let source = tmp.join("main.c");
     std::fs::write(
         &source,
-        "#include <stdio.h>\nvoid missing_fn(void);\n\
+        "#include <stdio.h>\nvoid missing_fn(void);\nvoid (*pointer)(void) = missing_fn;\n\
          int main(int argc, char **argv) { if (argc > 5) missing_fn(); puts(\"ran\"); return 0; }\n",
     )
     .unwrap();

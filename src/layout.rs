@@ -1227,18 +1227,25 @@ pub(crate) fn scan_object(
                     ));
                 }
                 // PLTOFF64: the large code model's call, `L - GOT`.
-                // (Not in a non-PIE executable, where GNU ld imports an undefined weak
-                // symbol only for GOT references: a direct call to it stays a call to 0.)
-                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64
-                    if preemptible
-                        && !(kind == OutputKind::DynExe && matches!(target, Target::UndefWeak)) =>
-                {
+                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64 if preemptible => {
                     if let SymRef::Global(id) = symref {
                         needs.add_plt(id, r_sym);
                     }
                 }
                 // An executable's undefined weak symbol: 0 where it is referred to
-                // directly (only GOT and PLT references import it).
+                // directly (GOT and PLT references import it, and so does a PIE's
+                // writable pointer, as GNU ld writes R_X86_64_64 against it there).
+                elf::R_X86_64_64
+                    if preemptible
+                        && kind == OutputKind::DynPie
+                        && matches!(target, Target::UndefWeak)
+                        && (writable || !config.z.text) =>
+                {
+                    needs.n_symbolic += 1;
+                    if let SymRef::Global(id) = symref {
+                        needs.dynsym_ref(id, r_sym);
+                    }
+                }
                 elf::R_X86_64_64
                 | elf::R_X86_64_PC32
                 | elf::R_X86_64_PC64

@@ -392,6 +392,7 @@ pub fn resolve(
         }
     }
     steps.step("aliases");
+    undo_dropped_libraries(&mut state);
     let (defined_at, defined_size) = DefinedAt::table(&state.symbols, &state.objects);
     steps.step("defined-at");
     Ok(Resolution {
@@ -529,6 +530,29 @@ fn resolve_loaded(
 
 fn leak_name(name: &str) -> &'static [u8] {
     Box::leak(name.as_bytes().to_vec().into_boxed_slice())
+}
+
+/// An `--as-needed` library that no regular object refers to without `weak` gets no
+/// DT_NEEDED; as GNU ld undoes such a library's symbols, the symbols only it defined are
+/// undefined again (weak references then resolve as undefined weak ones: never to a copy
+/// relocation or a canonical PLT entry for a library the program will not load).
+fn undo_dropped_libraries(state: &mut Resolver) {
+    if !state.dsos.iter().any(|d| d.as_needed) {
+        return;
+    }
+    let mut used = vec![false; state.dsos.len()];
+    for symbol in &state.symbols.symbols {
+        if let (Def::Shared { dso, .. }, true) = (symbol.def, symbol.strong_ref) {
+            used[dso as usize] = true;
+        }
+    }
+    for symbol in &mut state.symbols.symbols {
+        if let Def::Shared { dso, .. } = symbol.def {
+            if state.dsos[dso as usize].as_needed && !used[dso as usize] {
+                symbol.def = Def::Undefined;
+            }
+        }
+    }
 }
 
 /// GNU ld's `--warn-common` message for a common symbol `sym` meeting another definition

@@ -1419,11 +1419,27 @@ fn copy_and_relocate(
                 write_value(out, off, width, tomb);
                 continue;
             }
-            // An undefined symbol the command line lets pass is 0, as in GNU ld.
+            // An undefined symbol the command line lets pass is 0, as in GNU ld, with no
+            // dynamic relocation (the scan reserved none); GOT-relative references to it
+            // are left as they are.
             None if matches!(target, Target::Undefined)
                 && !ctx.config.undefined_in_objects_are_errors() =>
             {
-                0
+                let value = match r_type {
+                    elf::R_X86_64_PC32
+                    | elf::R_X86_64_PLT32
+                    | elf::R_X86_64_PC64
+                    | elf::R_X86_64_PC16
+                    | elf::R_X86_64_PC8 => (a as u64).wrapping_sub(p),
+                    elf::R_X86_64_64
+                    | elf::R_X86_64_32
+                    | elf::R_X86_64_32S
+                    | elf::R_X86_64_16
+                    | elf::R_X86_64_8 => a as u64,
+                    _ => continue,
+                };
+                write_value(out, off, width, value);
+                continue;
             }
             None => {
                 if matches!(target, Target::Undefined) {
@@ -1468,7 +1484,8 @@ fn copy_and_relocate(
                 if alloc
                     && preemptible
                     && (writable || !ctx.config.z.text)
-                    && !(exe && matches!(target, Target::UndefWeak)) =>
+                    && !(kind == crate::layout::OutputKind::DynExe
+                        && matches!(target, Target::UndefWeak)) =>
             {
                 let dynsym = match symref {
                     SymRef::Global(id) => {
