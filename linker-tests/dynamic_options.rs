@@ -4,7 +4,7 @@
 //! the same entries. lld's `-Bsymbolic-non-weak[-functions]` are checked against what lld's
 //! manual says, GNU ld having no such option.
 
-use crate::harness::{run, run_step, write_ld_wrapper, LinkerUnderTest, TempDir};
+use crate::harness::{run, run_step, LinkerUnderTest, TempDir};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,9 +18,7 @@ struct Setup {
 
 impl Setup {
     fn new(name: &str) -> Setup {
-        let tmp = TempDir::new(name);
-        let wrapper = tmp.join("wrapper");
-        write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
+        let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper(name);
         Setup { tmp, wrapper }
     }
 

@@ -164,6 +164,15 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::Join
     })
 }
 
+/// A test directory with a `-B` directory (`wrapper`) whose `ld` is the linker under test,
+/// for [`gcc_through`].
+pub fn temp_dir_with_wrapper(name: &str) -> (TempDir, PathBuf) {
+    let tmp = TempDir::new(name);
+    let wrapper = tmp.join("wrapper");
+    write_ld_wrapper(&wrapper, &LinkerUnderTest::get().path);
+    (tmp, wrapper)
+}
+
 /// `gcc` that links through the linker under test (`wrapper`: its `-B` directory, see
 /// [`write_ld_wrapper`]) when `tested`, through GNU ld otherwise.
 pub fn gcc_through(tested: bool, wrapper: &Path) -> Command {

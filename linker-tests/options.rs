@@ -587,10 +587,7 @@ fn init_and_fini_functions() {
 /// labels, the default all but those in mergeable sections (`.LC0`), `--discard-none` all.
 #[test]
 fn discard_options_keep_the_locals_gnu_ld_keeps() {
-    let tmp = TempDir::new("discard-locals");
-    let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("discard-locals");
     let source = tmp.join("locals.c");
     std::fs::write(
         &source,
@@ -654,10 +651,7 @@ fn discard_options_keep_the_locals_gnu_ld_keeps() {
 /// does, `--error-unresolved-symbols` restores the error; weld's programs run.
 #[test]
 fn unresolved_symbols_options_as_gnu_ld() {
-    let tmp = TempDir::new("unresolved-symbols");
-    let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("unresolved-symbols");
     let source = tmp.join("main.c");
     std::fs::write(
         &source,
@@ -716,10 +710,7 @@ fn unresolved_symbols_options_as_gnu_ld() {
 /// size, larger, smaller) or a definition (before or after it).
 #[test]
 fn warn_common_as_gnu_ld() {
-    let tmp = TempDir::new("warn-common");
-    let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("warn-common");
     for (name, source) in [
         ("c1", "int cv;\nint main(void) { return cv; }\n"),
         ("c2", "int cv;\n"),
@@ -846,10 +837,8 @@ fn reproduce_tar_relinks_to_identical_bytes() {
     if !LinkerUnderTest::get().is_weld {
         return; // GNU ld has no --reproduce.
     }
-    let tmp = TempDir::new("reproduce");
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("reproduce");
     let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
     let deep = tmp.join(format!(
         "{0}/{0}/{0}",
         "a-directory-with-a-rather-long-name"
@@ -916,10 +905,8 @@ fn libtool_project_builds_a_shared_library() {
     if !LinkerUnderTest::get().is_weld {
         return; // What is checked is weld's own identification.
     }
-    let tmp = TempDir::new("libtool-project");
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("libtool-project");
     let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
     for (name, text) in [
         (
             "configure.ac",

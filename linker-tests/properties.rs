@@ -1,7 +1,7 @@
 //! `.note.gnu.property` beyond what every fixture checks (`harness::property_summary`): the
 //! IBT PLT's bytes, `-z cet-report` against GNU ld's, and `-r` merging the notes as GNU ld.
 
-use crate::harness::{run, run_step, write_ld_wrapper, LinkerUnderTest, TempDir};
+use crate::harness::{run, run_step, LinkerUnderTest, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -49,10 +49,7 @@ fn plt_entry_starts(exe: &Path) -> Vec<String> {
 
 #[test]
 fn ibt_plt_entries_start_with_endbr64() {
-    let tmp = TempDir::new("ibt-plt");
-    let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("ibt-plt");
     let cf = ["-fcf-protection", "-fno-pie"];
     let objects = [compile(&tmp, "main", MAIN, &cf), compile(&tmp, "f", F, &cf)];
     let reference = run_step(
@@ -221,10 +218,7 @@ fn relocatable_links_merge_the_notes_as_gnu_ld() {
 /// GNU ld's bytes, in a PT_NOTE.
 #[test]
 fn package_metadata_note_as_gnu_ld() {
-    let tmp = TempDir::new("package-note");
-    let linker = LinkerUnderTest::get();
-    let wrapper = tmp.join("wrapper");
-    write_ld_wrapper(&wrapper, &linker.path);
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("package-note");
     let objects = [compile(&tmp, "main", MAIN, &[]), compile(&tmp, "f", F, &[])];
     let json =
         r#"{"type":"rpm","name":"weld-test","version":"1.0-1.fc41","architecture":"x86_64"}"#;

@@ -633,8 +633,8 @@ pub fn ir_object(symbols: &[IrSymbol]) -> Vec<u8> {
         (23, 3, 0, shstrtab_off, shstrtab.len() as u64, 0, 0, 1, 0),
     ];
     for (name, sh_type, flags, offset, size, link, info, align, entsize) in headers {
-        out.extend_from_slice(&crate::relocatable::section_header(
-            name, sh_type, flags, offset, size, link, info, align, entsize,
+        out.extend_from_slice(&crate::write::section_header(
+            name, sh_type, flags, 0, offset, size, link, info, align, entsize,
         ));
     }
     out

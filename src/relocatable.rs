@@ -39,32 +39,6 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// An ELF64 section header (sh_addr 0: a relocatable object's), as bytes.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn section_header(
-    name: u32,
-    sh_type: u32,
-    flags: u64,
-    offset: u64,
-    size: u64,
-    link: u32,
-    info: u32,
-    align: u64,
-    entsize: u64,
-) -> [u8; 64] {
-    let mut h = [0u8; 64];
-    h[0..4].copy_from_slice(&name.to_le_bytes());
-    h[4..8].copy_from_slice(&sh_type.to_le_bytes());
-    h[8..16].copy_from_slice(&flags.to_le_bytes());
-    h[24..32].copy_from_slice(&offset.to_le_bytes());
-    h[32..40].copy_from_slice(&size.to_le_bytes());
-    h[40..44].copy_from_slice(&link.to_le_bytes());
-    h[44..48].copy_from_slice(&info.to_le_bytes());
-    h[48..56].copy_from_slice(&align.to_le_bytes());
-    h[56..64].copy_from_slice(&entsize.to_le_bytes());
-    h
-}
-
 pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
     let mut sections: Vec<OutSection> = Vec::new();
     let mut by_key: HashMap<(Vec<u8>, u32, u64), usize> = HashMap::default();
@@ -422,7 +396,12 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
         .filter(|&o| !sections[o].relocs.is_empty())
         .collect();
     let symtab_index = (1 + n_groups + n_content + rela_targets.len()) as u32;
-    let shdr = section_header;
+    // (sh_addr 0: a relocatable object's.)
+    let shdr = |name, sh_type, flags, offset, size, link, info, align, entsize| {
+        crate::write::section_header(
+            name, sh_type, flags, 0, offset, size, link, info, align, entsize,
+        )
+    };
     let group_name = name_of(b".group");
     for g in &groups {
         let (f, k) = g.signature;

@@ -540,9 +540,7 @@ pub fn write_into(
             .get(&id.0)
             .copied()
             .unwrap_or((s.offset, s.size, flags));
-        write_shdr(
-            &mut out,
-            at,
+        out[at..at + 64].copy_from_slice(&section_header(
             shdr_names[i],
             s.sh_type,
             flags,
@@ -553,7 +551,7 @@ pub fn write_into(
             info,
             s.align,
             s.entsize,
-        );
+        ));
     }
     let symtab_index = (n_out + 1) as u32;
     for (j, (name, sh_type, link, info, align, entsize, off, size)) in
@@ -562,9 +560,9 @@ pub fn write_into(
         let at = sh_base + 64 * (n_out + 1 + j);
         let link = if *link == 1 { symtab_index + 1 } else { 0 };
         let name_off = find_name(&shstrtab, name);
-        write_shdr(
-            &mut out, at, name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
-        );
+        out[at..at + 64].copy_from_slice(&section_header(
+            name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
+        ));
     }
 
     // ELF header and program headers.
@@ -1179,10 +1177,10 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
     }
 }
 
+/// An ELF64 section header, as bytes (the one encoder: the output's, `-r`'s and the LTO
+/// stand-in object's).
 #[allow(clippy::too_many_arguments)]
-fn write_shdr(
-    buf: &mut [u8],
-    at: usize,
+pub(crate) fn section_header(
     name: u32,
     sh_type: u32,
     flags: u64,
@@ -1193,17 +1191,19 @@ fn write_shdr(
     info: u32,
     align: u64,
     entsize: u64,
-) {
-    put_u32(buf, at, name);
-    put_u32(buf, at + 4, sh_type);
-    put_u64(buf, at + 8, flags);
-    put_u64(buf, at + 16, addr);
-    put_u64(buf, at + 24, offset);
-    put_u64(buf, at + 32, size);
-    put_u32(buf, at + 40, link);
-    put_u32(buf, at + 44, info);
-    put_u64(buf, at + 48, align);
-    put_u64(buf, at + 56, entsize);
+) -> [u8; 64] {
+    let mut h = [0u8; 64];
+    put_u32(&mut h, 0, name);
+    put_u32(&mut h, 4, sh_type);
+    put_u64(&mut h, 8, flags);
+    put_u64(&mut h, 16, addr);
+    put_u64(&mut h, 24, offset);
+    put_u64(&mut h, 32, size);
+    put_u32(&mut h, 40, link);
+    put_u32(&mut h, 44, info);
+    put_u64(&mut h, 48, align);
+    put_u64(&mut h, 56, entsize);
+    h
 }
 
 fn find_name(table: &[u8], name: &str) -> u32 {
