@@ -5,10 +5,9 @@
 //! without a word.
 
 use crate::directives::fixtures_dir;
-use crate::harness::{run, run_step, LinkerUnderTest, TempDir};
+use crate::harness::{run_step, LinkerUnderTest, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn build(
     tmp: &TempDir,
@@ -48,14 +47,7 @@ fn link(
 }
 
 fn output(exe: &Path) -> String {
-    let out = run(&mut Command::new(exe), b"", Duration::from_secs(20)).unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        exe.display(),
-        out.describe()
-    );
-    out.stdout_text()
+    crate::harness::run_program(&mut Command::new(exe)).stdout_text()
 }
 
 /// `objdump -d` of `exe` without its first lines (the file name).

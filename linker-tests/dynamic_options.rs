@@ -49,18 +49,7 @@ impl Setup {
     }
 
     fn run(&self, exe: &Path, lib_dir: &Path) -> String {
-        let out = run(
-            Command::new(exe).env("LD_LIBRARY_PATH", lib_dir),
-            b"",
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            exe.display(),
-            out.describe()
-        );
+        let out = crate::harness::run_program(Command::new(exe).env("LD_LIBRARY_PATH", lib_dir));
         out.stdout_text() + &out.stderr_text()
     }
 }

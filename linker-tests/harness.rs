@@ -183,6 +183,18 @@ pub fn gcc_through(tested: bool, wrapper: &Path) -> Command {
     cmd
 }
 
+/// Runs a linked program (20 s at most) and panics with its output unless it succeeds.
+pub fn run_program(cmd: &mut Command) -> Outcome {
+    let out = run(cmd, b"", Duration::from_secs(20)).unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        command_line(cmd),
+        out.describe()
+    );
+    out
+}
+
 /// Runs a build step (compiler, `ar`, a link) and panics with its output if it fails.
 pub fn run_step(cmd: &mut Command) -> Outcome {
     let outcome = run(cmd, b"", RUN_TIMEOUT).unwrap_or_else(|err| panic!("{err}"));

@@ -67,6 +67,7 @@ mod output_file;
 mod output_nodes;
 mod properties;
 mod relocatable;
+mod relr;
 mod rust;
 mod scripts;
 mod shared_undefined;

@@ -110,6 +110,9 @@ pub struct ZOptions {
     pub ibtplt: bool,
     /// `-z cet-report=warning|error`: report the objects without IBT and SHSTK.
     pub cet_report: Option<CetReport>,
+    /// `-z pack-relative-relocs`: RELATIVE relocations at even addresses go to `.relr.dyn`
+    /// (DT_RELR) instead of `.rela.dyn`.
+    pub pack_relative_relocs: bool,
 }
 
 /// How `-z cet-report` reports an object that lacks a CET property.
@@ -139,6 +142,7 @@ impl Default for ZOptions {
             dynamic_undefined_weak: true,
             ibtplt: false,
             cet_report: None,
+            pack_relative_relocs: false,
         }
     }
 }
@@ -1272,11 +1276,8 @@ impl State {
             "separate-code" | "noseparate-code" => {}
             "start-stop-gc" => z.start_stop_gc = true,
             "nostart-stop-gc" => z.start_stop_gc = false,
-            // As GNU ld where DT_RELR is not supported: a warning, and RELA relocations.
-            "pack-relative-relocs" => {
-                crate::diag::warn("-z pack-relative-relocs ignored: weld writes no DT_RELR table")
-            }
-            "nopack-relative-relocs" => {}
+            "pack-relative-relocs" => z.pack_relative_relocs = true,
+            "nopack-relative-relocs" => z.pack_relative_relocs = false,
             "muldefs" => config.allow_multiple_definition = true,
             "globalaudit" => z.extra_flags_1 |= object::elf::DF_1_GLOBAUDIT,
             "ibt" => z.properties.features |= crate::property::FEATURE_1_IBT,

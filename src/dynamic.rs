@@ -350,6 +350,24 @@ pub fn build(
         };
         versym[2 * (i + 1)..2 * (i + 2)].copy_from_slice(&v.to_le_bytes());
     }
+    // A DT_RELR table needs glibc 2.36's loader: as GNU ld, the output then needs libc's
+    // GLIBC_ABI_DT_RELR version, so that an older loader refuses it rather than running
+    // it unrelocated.
+    if crate::layout::has_relr(ctx, needs) {
+        let libc = res.dsos.iter().enumerate().find_map(|(i, d)| {
+            let dv = d
+                .dso
+                .versions
+                .iter()
+                .position(|v| v == "GLIBC_ABI_DT_RELR")?;
+            (d.dso.soname.starts_with("libc.so.") && !dropped[i]).then_some((i as u32, dv as u16))
+        });
+        if let Some((dso, dv)) = libc {
+            if !vernaux.iter().any(|v| v.0 == dso && v.1 == dv) {
+                vernaux.push((dso, dv, vernaux.len() as u16 + first_needed_index));
+            }
+        }
+    }
     let mut verneed = Vec::new();
     let mut dsos_with_needs: Vec<u32> = vernaux.iter().map(|v| v.0).collect();
     dsos_with_needs.dedup();
@@ -473,6 +491,11 @@ pub enum DynValue {
     /// Address of a symbol.
     Sym(SymbolId),
 }
+
+/// DT_RELR's tags (gABI; `object` lacks them).
+const DT_RELRSZ: u32 = 35;
+const DT_RELR: u32 = 36;
+const DT_RELRENT: u32 = 37;
 
 /// The `.dynamic` entries, in order. `present` says whether an output section exists.
 pub fn tags(
@@ -615,6 +638,11 @@ pub fn tags(
     if tables.verneed_count > 0 {
         t.push((elf::DT_VERNEED, Addr(".gnu.version_r")));
         t.push((elf::DT_VERNEEDNUM, Const(u64::from(tables.verneed_count))));
+    }
+    if present(".relr.dyn") {
+        t.push((DT_RELR, Addr(".relr.dyn")));
+        t.push((DT_RELRSZ, Size(".relr.dyn")));
+        t.push((DT_RELRENT, Const(8)));
     }
     // The end, and room for tools that add entries later (patchelf, prelink).
     for _ in 0..config.spare_dynamic_tags.max(1) {

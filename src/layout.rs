@@ -55,6 +55,8 @@ pub enum Synthetic {
     Iplt,
     /// `.rela.dyn` in PIE (RELATIVE then IRELATIVE), `.rela.iplt` otherwise.
     Rela,
+    /// `.relr.dyn`: packed RELATIVE relocations (`crate::relr`).
+    Relr,
     Dynamic,
     Dynsym,
     Dynstr,
@@ -293,6 +295,9 @@ pub struct Needs {
     pub dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     pub n_relative: u64,
     pub n_symbolic: u64,
+    /// `-z pack-relative-relocs`: where the RELATIVE relocations that go to `.relr.dyn`
+    /// apply, as (file, input section, offset); GOT entries are counted apart.
+    pub relr: Vec<(FileId, u32, u64)>,
 }
 
 /// One file's scan results, replayed into [`Needs`] in file order.
@@ -303,6 +308,7 @@ pub(crate) struct ScanRecorder {
     dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
     n_relative: u64,
     n_symbolic: u64,
+    relr: Vec<(FileId, u32, u64)>,
     /// Incremental mode: the same, by symbol index, for the state.
     pub(crate) record: Option<ScanRecord>,
     /// Requests made already: a repeated one changes nothing.
@@ -442,6 +448,7 @@ impl ScanRecorder {
         needs.dynsym_refs.extend(self.dynsym_refs);
         needs.n_relative += self.n_relative;
         needs.n_symbolic += self.n_symbolic;
+        needs.relr.extend(self.relr);
     }
 }
 
@@ -807,6 +814,7 @@ pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
             ".gnu.version_r" => 19,
             ".rela.dyn" | ".rela.iplt" => 20,
             ".rela.plt" => 21,
+            ".relr.dyn" => 22,
             ".rodata" => 30,
             ".eh_frame_hdr" => 40,
             ".eh_frame" => 41,
@@ -1276,7 +1284,12 @@ pub(crate) fn scan_object(
                     }
                 }
                 elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
-                    needs.n_relative += 1;
+                    let offset = r.r_offset.get(LE);
+                    if packs_relative(config, object, sec, offset) {
+                        needs.relr.push((file, sec as u32, offset));
+                    } else {
+                        needs.n_relative += 1;
+                    }
                 }
                 elf::R_X86_64_PC32
                 | elf::R_X86_64_PC64
@@ -1837,15 +1850,18 @@ pub fn compute(
             &mut merged,
         )?
     } else {
-        default_addresses(
+        // 6. Offsets of members within output sections; then `.relr.dyn`'s size, which
+        // depends on them only.
+        let placed = place_members(
             &ctx,
             &mut sections,
             &mut placements,
             &eh_records,
             &mut merged,
             slot_mode,
-            &mut steps,
-        )?
+        )?;
+        size_relr(&ctx, &mut sections, &placements, &needs);
+        default_addresses(&ctx, &mut sections, placed, slot_mode, &mut steps)?
     };
     let Addresses {
         common_offsets,
@@ -2551,10 +2567,22 @@ fn add_synthetic_sections(
         _ => false,
     };
     let dynamic = crate::dynamic::build(ctx, needs, &live_defined);
+    // With `-z pack-relative-relocs`, the GOT's RELATIVE relocations go to `.relr.dyn`,
+    // which gets one word per relocation for now (its exact size is known once the
+    // sections' members have their offsets: `size_relr`).
+    let relr = has_relr(ctx, needs);
+    let mut n_relr = needs.relr.len() as u64;
     let n_got_dyn: u64 = needs
         .got_entries
         .iter()
-        .map(|&(symref, gk)| u64::from(got_dyn_relocs(ctx, symref, gk)))
+        .map(|&(symref, gk)| {
+            if relr && got_relative(ctx, symref, gk) {
+                n_relr += 1;
+                0
+            } else {
+                u64::from(got_dyn_relocs(ctx, symref, gk))
+            }
+        })
         .sum();
     let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
     // Tables that grow with the inputs get room to grow in incremental mode (.rela.dyn is
@@ -2672,6 +2700,18 @@ fn add_synthetic_sections(
             24,
             24 * (n_plt + n_iplt),
         );
+        if relr {
+            add_synthetic(
+                sections,
+                ".relr.dyn",
+                Synthetic::Relr,
+                elf::SHT_RELR,
+                a,
+                8,
+                8,
+                8 * n_relr,
+            );
+        }
         add_synthetic(
             sections,
             ".dynsym",
@@ -2908,24 +2948,20 @@ fn scripted_addresses(
     })
 }
 
-/// Steps 6 and 7 of [`compute`]: members' offsets in their output sections (with room to
-/// grow in incremental mode), then the default order of output sections, their addresses
-/// and file offsets, and the program headers.
+/// Step 7 of [`compute`], once `place_members` (step 6) has given the members their offsets
+/// in their output sections: the default order of output sections, their addresses and
+/// file offsets, and the program headers.
 fn default_addresses(
     ctx: &Context,
     sections: &mut [OutputSection],
-    placements: &mut [Vec<Placement>],
-    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
-    merged: &mut [MergedStrings],
+    placed: Placed,
     slot_mode: Slots,
     steps: &mut crate::PhaseTimer,
 ) -> Result<Addresses> {
     let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
     let pie = kind.is_pic();
     let dyn_kind = kind.is_dynamic();
-    // 6. Offsets of members within output sections.
-    let (common_offsets, slots, resized) =
-        place_members(ctx, sections, placements, eh_records, merged, slot_mode)?;
+    let (common_offsets, slots, resized) = placed;
     if let Slots::Replay(rec) = slot_mode {
         // The same output sections with the same sizes: then every address is as recorded.
         let mut now = 0;
@@ -3231,6 +3267,62 @@ fn default_addresses(
     })
 }
 
+/// The offsets, in their output sections, of the RELATIVE relocations that go to
+/// `.relr.dyn`, grouped by output section (each group sorted).
+pub(crate) fn relr_offsets(
+    ctx: &Context,
+    sections: &[OutputSection],
+    placements: &[Vec<Placement>],
+    needs: &Needs,
+) -> Vec<(u32, Vec<u64>)> {
+    let mut groups: HashMap<u32, Vec<u64>> = HashMap::default();
+    for &(file, sec, offset) in &needs.relr {
+        let p = &placements[file.0 as usize][sec as usize];
+        groups.entry(p.out).or_default().push(p.offset + offset);
+    }
+    if let Some(got) = sections
+        .iter()
+        .position(|s| s.synthetic == Some(Synthetic::Got))
+    {
+        for (&(symref, gk), &slot) in needs.got_entries.iter().zip(&needs.got_slot) {
+            if got_relative(ctx, symref, gk) {
+                groups
+                    .entry(got as u32)
+                    .or_default()
+                    .push(8 * u64::from(slot));
+            }
+        }
+    }
+    let mut groups: Vec<(u32, Vec<u64>)> = groups.into_iter().collect();
+    groups.sort_unstable_by_key(|g| g.0);
+    for (_, offsets) in &mut groups {
+        offsets.sort_unstable();
+    }
+    groups
+}
+
+/// `.relr.dyn`'s exact size, once the members of the output sections have their offsets:
+/// each output section's relocations are encoded on their own, so their encoding does not
+/// depend on the section's address (see `crate::relr`).
+fn size_relr(
+    ctx: &Context,
+    sections: &mut [OutputSection],
+    placements: &[Vec<Placement>],
+    needs: &Needs,
+) {
+    let Some(relr) = sections
+        .iter()
+        .position(|s| s.synthetic == Some(Synthetic::Relr))
+    else {
+        return;
+    };
+    let words: usize = relr_offsets(ctx, sections, placements, needs)
+        .iter()
+        .map(|(_, offsets)| crate::relr::encoded_len(offsets))
+        .sum();
+    sections[relr].size = 8 * words as u64;
+}
+
 /// `--defsym` expressions weld understands: `NUMBER`, `SYMBOL`, `SYMBOL+NUMBER`,
 /// `SYMBOL-NUMBER` (numbers decimal or 0x hex). Returns (symbol, offset).
 pub fn parse_defsym(expr: &str) -> Option<(Option<String>, i64)> {
@@ -3274,6 +3366,42 @@ pub fn relaxable_gottpoff(data: &[u8], offset: u64) -> bool {
 
 /// How many dynamic relocations a GOT entry needs (shared by layout, which sizes
 /// `.rela.dyn`, and the writer, which fills it).
+/// Whether the RELATIVE relocation at `offset` of input section `sec` goes to `.relr.dyn`:
+/// with `-z pack-relative-relocs`, where its address is even whatever the layout (the
+/// section is 2-aligned, the offset even; lld's rule), outside `.eh_frame` (whose records
+/// move).
+pub(crate) fn packs_relative(
+    config: &Config,
+    object: &LoadedObject,
+    sec: usize,
+    offset: u64,
+) -> bool {
+    config.z.pack_relative_relocs
+        && offset.is_multiple_of(2)
+        && object.obj.shdrs[sec].sh_addralign.get(LE) >= 2
+        && !is_eh_frame(object, sec)
+}
+
+/// Whether GOT entry (`symref`, `kind`) holds an address the loader relocates by the load
+/// bias (a RELATIVE relocation).
+pub fn got_relative(ctx: &Context, symref: SymRef, kind: GotKind) -> bool {
+    kind == GotKind::Address
+        && !ctx.preemptible(ctx.kind, symref)
+        && ctx.kind.is_pic()
+        && relocatable(ctx.symref_target(symref).0)
+}
+
+/// Whether the output gets a `.relr.dyn` (see [`packs_relative`]).
+pub fn has_relr(ctx: &Context, needs: &Needs) -> bool {
+    ctx.config.z.pack_relative_relocs
+        && ctx.kind.is_pic()
+        && (!needs.relr.is_empty()
+            || needs
+                .got_entries
+                .iter()
+                .any(|&(symref, gk)| got_relative(ctx, symref, gk)))
+}
+
 pub fn got_dyn_relocs(ctx: &Context, symref: SymRef, kind: GotKind) -> u32 {
     let preemptible = ctx.preemptible(ctx.kind, symref);
     match kind {

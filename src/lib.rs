@@ -20,6 +20,7 @@ pub mod merge;
 pub mod output;
 pub mod property;
 pub mod relocatable;
+pub mod relr;
 pub mod reproduce;
 pub mod resolve;
 pub mod script;
@@ -282,7 +283,12 @@ pub fn link(config: &args::Config) -> Result<()> {
         if compressed && (config.verbose || config.stats) {
             eprintln!("weld: incremental: off with --compress-debug-sections");
         }
-        !compressed
+        // The updates patch `.rela.dyn` in place; `.relr.dyn` is encoded as a whole.
+        let packed = config.z.pack_relative_relocs;
+        if packed && (config.verbose || config.stats) {
+            eprintln!("weld: incremental: off with -z pack-relative-relocs");
+        }
+        !compressed && !packed
     };
     // Two incremental links of one output take turns: the state and the output are read,
     // then replaced, as a unit.

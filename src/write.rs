@@ -268,8 +268,10 @@ pub fn write_into(
             run_jobs(ctx, layout, &jobs, slices)
         },
     );
+    let mut relr = Vec::new();
     for r in results {
         dyn_relocs.extend(r.dyn_relocs);
+        relr.extend(r.relr);
         fde_table.extend(r.fde_table);
         errors.extend(r.errors);
     }
@@ -297,6 +299,8 @@ pub fn write_into(
         SymRef::Global(id) => layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
         SymRef::Local(..) => 0,
     };
+    // With `-z pack-relative-relocs` the GOT's RELATIVE relocations go to `.relr.dyn`.
+    let packing = layout.synthetic_section(".relr.dyn").is_some();
     // GOT: each entry's value or dynamic relocations, found on all threads (an entry costs
     // a few table look-ups; a debug Rust binary has over 10000), then written in order.
     if let Some(got) = layout.synthetic_section(".got") {
@@ -312,7 +316,13 @@ pub fn write_into(
             if let Some((at, value)) = value {
                 put_u64(buf, at, value);
             }
-            dyn_relocs.extend(relocs.into_iter().flatten());
+            for r in relocs.into_iter().flatten() {
+                if packing && r.r_type == elf::R_X86_64_RELATIVE {
+                    relr.push(r.offset);
+                } else {
+                    dyn_relocs.push(r);
+                }
+            }
         }
     }
     steps.step("got");
@@ -394,6 +404,7 @@ pub fn write_into(
     ] {
         write_rela(layout, name, relocs, buf)?;
     }
+    write_relr(layout, relr, buf)?;
     steps.step("dynamic relocs");
     write_dynamic(ctx, layout, buf);
     if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
@@ -882,6 +893,49 @@ pub(crate) fn write_rela(
     Ok(())
 }
 
+/// Writes `.relr.dyn` (if the layout has it): the addresses of `relr`, encoded output
+/// section by output section as the layout sized it (`layout::size_relr`).
+fn write_relr(layout: &Layout, mut relr: Vec<u64>, buf: &mut [u8]) -> Result<()> {
+    let Some(section) = layout.synthetic_section(".relr.dyn") else {
+        return Ok(());
+    };
+    relr.sort_unstable();
+    let mut alloc: Vec<&OutputSection> = layout
+        .sections
+        .iter()
+        .filter(|s| {
+            s.sh_flags & u64::from(elf::SHF_ALLOC) != 0
+                && s.sh_type != elf::SHT_NOBITS
+                && s.size > 0
+        })
+        .collect();
+    alloc.sort_unstable_by_key(|s| s.addr);
+    let mut words = Vec::new();
+    let mut rest = &relr[..];
+    while let Some(&first) = rest.first() {
+        // The output section that holds `first`, and its other relocations.
+        let i = alloc.partition_point(|s| s.addr + s.size <= first);
+        let end = alloc.get(i).map_or(u64::MAX, |s| s.addr + s.size);
+        let n = rest.partition_point(|&a| a < end).max(1);
+        crate::relr::encode(&rest[..n], &mut words);
+        rest = &rest[n..];
+    }
+    let room = (section.size / 8) as usize;
+    if words.len() > room {
+        bail!(
+            "internal error: .relr.dyn needs {} words, {room} reserved",
+            words.len()
+        );
+    }
+    // A script's layout reserved one word per relocation: the rest relocates nothing.
+    words.resize(room, 1);
+    let at = section.offset as usize;
+    for (i, w) in words.iter().enumerate() {
+        put_u64(buf, at + 8 * i, *w);
+    }
+    Ok(())
+}
+
 /// The alignment gaps between the input sections of a code section get NOPs, as GNU ld
 /// fills them (an incremental layout's spare room gets int3 instead: `fill_spare_room`).
 fn fill_code_gaps(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
@@ -1279,6 +1333,8 @@ impl PartialEq<&str> for SectionName {
 #[derive(Default)]
 pub(crate) struct SectionOutput {
     pub(crate) dyn_relocs: Vec<DynReloc>,
+    /// Addresses of the RELATIVE relocations that go to `.relr.dyn`.
+    pub(crate) relr: Vec<u64>,
     pub(crate) fde_table: Vec<(u64, u64)>,
     pub(crate) errors: Vec<String>,
 }
@@ -1498,7 +1554,11 @@ fn copy_and_relocate(
             }
             elf::R_X86_64_64 => {
                 if kind.is_pic() && alloc && crate::layout::relocatable(target) {
-                    dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_RELATIVE, 0, sa));
+                    if crate::layout::packs_relative(ctx.config, object, sec as usize, in_off) {
+                        result.relr.push(p);
+                    } else {
+                        dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_RELATIVE, 0, sa));
+                    }
                 }
                 sa
             }
