@@ -59,6 +59,7 @@ mod debug_info;
 mod determinism;
 mod directives;
 mod dynamic_options;
+mod emit_relocs;
 mod harness;
 mod incremental;
 mod lto;

@@ -237,6 +237,8 @@ pub struct Config {
     pub help: bool,
     /// `-s` / `--strip-all`.
     pub strip_all: bool,
+    /// `-q` / `--emit-relocs`: the inputs' relocations kept in the output (`.rela.<name>`).
+    pub emit_relocs: bool,
     /// `-S` / `--strip-debug`.
     pub strip_debug: bool,
     /// `-x`/`--discard-all`, `-X`/`--discard-locals`, `--discard-none`: which local symbols
@@ -1008,7 +1010,7 @@ impl State {
             "discard-all" => config.discard = Discard::All,
             "discard-locals" => config.discard = Discard::Temporaries,
             "discard-none" => config.discard = Discard::None,
-            "emit-relocs" => return Err(unsupported(value.opt, "relocations are not kept in the output")),
+            "emit-relocs" => config.emit_relocs = true,
             "nmagic" | "omagic" => return Err(unsupported(value.opt, "weld writes page-aligned segments only")),
             "no-omagic" => {}
             "compress-debug-sections" => {
@@ -1717,9 +1719,10 @@ mod tests {
             parse_ok(&["-Map=out.map"]).map_file,
             Some(PathBuf::from("out.map"))
         );
-        for refused in ["--cref", "--icf=all", "-q", "-N"] {
+        for refused in ["--cref", "--icf=all", "-N"] {
             assert!(parse_err(&[refused]).contains("not supported"), "{refused}");
         }
+        assert!(parse_ok(&["-q"]).emit_relocs && parse_ok(&["--emit-relocs"]).emit_relocs);
         assert_eq!(parse_ok(&["-x"]).discard, Discard::All);
         assert_eq!(parse_ok(&["-X"]).discard, Discard::Temporaries);
         assert_eq!(parse_ok(&[]).discard, Discard::MergedTemporaries);

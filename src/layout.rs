@@ -4031,6 +4031,32 @@ impl Layout {
             .is_some_and(|p| p.mapping == Mapping::Merged)
     }
 
+    /// A relocation's target and addend: a section-symbol reference into merged strings
+    /// names a string by value + addend (the string's new place is looked up by it).
+    pub fn merged_reference(&self, target: Target, st_type: u8, addend: i64) -> (Target, i64) {
+        match target {
+            Target::Section { file, sec, value }
+                if st_type == elf::STT_SECTION && self.is_merged(file, sec) =>
+            {
+                let value = value.wrapping_add(addend as u64);
+                (Target::Section { file, sec, value }, 0)
+            }
+            t => (t, addend),
+        }
+    }
+
+    /// The output section input section (`file`, `sec`) went to, if any.
+    pub fn output_section_of(&self, file: FileId, sec: u32) -> Option<u32> {
+        let p = self.placements[file.0 as usize].get(sec as usize)?;
+        match p.mapping {
+            Mapping::Merged => {
+                let map = &self.merge_maps[p.offset as usize];
+                Some(self.merged[map.merged as usize].out)
+            }
+            _ => (p.out != NOT_PLACED).then_some(p.out),
+        }
+    }
+
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
         let p = self.placements[file.0 as usize].get(sec as usize)?;
         match p.mapping {

@@ -9,6 +9,7 @@ pub mod crt;
 pub mod diag;
 pub mod dynamic;
 pub mod eh_frame;
+pub mod emit_relocs;
 pub mod gc;
 pub mod incremental;
 pub mod inputs;
@@ -102,6 +103,8 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && !config.print_memory_usage
         && !config.binary_output
         && config.why_extract.is_none()
+        // The relocations kept by --emit-relocs are written whole with the symbol table.
+        && !config.emit_relocs
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
 }
@@ -237,6 +240,10 @@ pub fn link(config: &args::Config) -> Result<()> {
         let bytes = relocatable::link_relocatable(config, &resolution)?;
         fail_on_warnings(config)?;
         return output::write_whole(&config.output, config.output_node, &bytes);
+    }
+    if config.emit_relocs && config.strip_all {
+        // (GNU ld fails too: "final link failed: invalid operation".)
+        bail!("--emit-relocs cannot be used with -s (--strip-all): the kept relocations refer to .symtab");
     }
     // Every input file, in link order, with groups and scripts expanded.
     let (specs, mut script, scripts_read) = inputs::search::find_inputs_and_scripts(config)?;

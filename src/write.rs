@@ -466,8 +466,25 @@ pub fn write_into(
     }
 
     steps.step("eh-frame-hdr");
+    // --emit-relocs: the inputs' relocations, in `.rela<name>` sections after `.shstrtab`.
+    let kept = match (&symtab, config.emit_relocs) {
+        (Some(symtab), true) => {
+            let globals = symtab.global_indices(ctx.res.symbols.symbols.len());
+            let first = symtab.section_symbols.unwrap_or(0);
+            crate::emit_relocs::kept_relocations(ctx, layout, buf, &globals, first)
+        }
+        _ => Vec::new(),
+    };
     // Symbol tables and section headers go after everything the layout placed.
-    let (shdr_names, shstrtab) = section_names(config, layout);
+    let (shdr_names, mut shstrtab) = section_names(config, layout);
+    let kept_names: Vec<String> = kept
+        .iter()
+        .map(|(i, _)| format!(".rela{}", layout.sections[layout.order[*i].0 as usize].name))
+        .collect();
+    for name in &kept_names {
+        shstrtab.extend_from_slice(name.as_bytes());
+        shstrtab.push(0);
+    }
     let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
                                          // The file's length so far.
     let len = |out: &Vec<u8>| tail_offset + out.len() as u64;
@@ -513,10 +530,16 @@ pub fn write_into(
         offset,
         shstrtab.len() as u64,
     ));
+    let mut kept_sections = Vec::new(); // (name, target's header index, offset, size)
+    for ((i, bytes), name) in kept.iter().zip(&kept_names) {
+        pad_to(&mut out, 8);
+        kept_sections.push((name, *i as u32 + 1, len(&out), bytes.len() as u64));
+        out.extend_from_slice(bytes);
+    }
     pad_to(&mut out, 8);
     let shoff = len(&out);
     let n_out = layout.order.len();
-    let shnum = 1 + n_out + extra_sections.len();
+    let shnum = 1 + n_out + extra_sections.len() + kept_sections.len();
     out.resize(out.len() + 64 * shnum, 0);
     // Section headers are written relative to the tail.
     let sh_base = (shoff - tail_offset) as usize;
@@ -564,15 +587,32 @@ pub fn write_into(
             s.entsize,
         ));
     }
-    let symtab_index = (n_out + 1) as u32;
+    // (The kept relocations' headers come before .symtab's, .shstrtab's stays last.)
+    let n_kept = kept_sections.len();
+    let symtab_index = (n_out + n_kept + 1) as u32;
     for (j, (name, sh_type, link, info, align, entsize, off, size)) in
         extra_sections.iter().enumerate()
     {
-        let at = sh_base + 64 * (n_out + 1 + j);
+        let at = sh_base + 64 * (n_out + n_kept + 1 + j);
         let link = if *link == 1 { symtab_index + 1 } else { 0 };
         let name_off = find_name(&shstrtab, name);
         out[at..at + 64].copy_from_slice(&section_header(
             name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
+        ));
+    }
+    for (j, (name, target, off, size)) in kept_sections.iter().enumerate() {
+        let at = sh_base + 64 * (n_out + 1 + j);
+        out[at..at + 64].copy_from_slice(&section_header(
+            find_name(&shstrtab, name),
+            elf::SHT_RELA,
+            u64::from(elf::SHF_INFO_LINK),
+            0,
+            *off,
+            *size,
+            symtab_index,
+            *target,
+            8,
+            24,
         ));
     }
 
@@ -1436,22 +1476,7 @@ fn copy_and_relocate(
             *slot = (sym_index, ctx.target(file, sym_index));
         }
         let (symref, target, st_type) = slot.1;
-        // A section-symbol reference into merged strings names a string by value + addend.
-        let (target, a) = match target {
-            Target::Section { file, sec, value }
-                if st_type == elf::STT_SECTION && layout.is_merged(file, sec) =>
-            {
-                (
-                    Target::Section {
-                        file,
-                        sec,
-                        value: value.wrapping_add(a as u64),
-                    },
-                    0,
-                )
-            }
-            t => (t, a),
-        };
+        let (target, a) = layout.merged_reference(target, st_type, a);
         let kind = layout.kind;
         let preemptible = ctx.preemptible(kind, symref);
         let iplt = if st_type == elf::STT_GNU_IFUNC {
@@ -1846,6 +1871,9 @@ struct SymtabPieces {
     n_files: usize,
     /// Entries before the first global (the null entry included).
     n_locals: usize,
+    /// --emit-relocs: the index of the first output section's section symbol (the others
+    /// follow in section header order).
+    section_symbols: Option<u32>,
 }
 
 impl SymtabPieces {
@@ -1862,6 +1890,24 @@ impl SymtabPieces {
                 visible += 1;
                 visible - 1
             };
+        }
+        out
+    }
+
+    /// Per symbol id, the index of its `.symtab` entry (0: none).
+    fn global_indices(&self, n_symbols: usize) -> Vec<u32> {
+        let mut out = vec![0; n_symbols];
+        let (mut local, mut global) = (1u32, self.n_locals as u32);
+        for piece in &self.pieces {
+            for &(id, is_hidden) in &piece.emitted {
+                let next = if is_hidden { &mut local } else { &mut global };
+                out[id as usize] = *next;
+                *next += 1;
+            }
+            // (A piece's hidden entries are all of its locals.)
+            if piece.emitted.is_empty() {
+                local += piece.locals.len() as u32;
+            }
         }
         out
     }
@@ -2100,7 +2146,9 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
         let mut piece = Piece::default();
         for &id in ids {
             let i = id.0 as usize;
-            let Some(g) = global_entry(ctx, layout, &shndx, id) else {
+            let Some(g) =
+                global_entry(ctx, layout, &shndx, id).or_else(|| import_entry(ctx, layout, id))
+            else {
                 continue;
             };
             let e = symtab_entry(
@@ -2145,13 +2193,60 @@ fn build_symtab(ctx: &Context, layout: &Layout, reuse: Option<&SymtabReuse>) -> 
         },
     );
     let mut pieces = files;
+    // --emit-relocs: a section symbol per output section (the relocations against local
+    // symbols are written against them), between the files' locals and the globals.
+    let mut section_symbols = None;
+    if ctx.config.emit_relocs {
+        section_symbols = Some(1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>() as u32);
+        let mut piece = Piece::default();
+        for (i, id) in layout.order.iter().enumerate() {
+            let s = &layout.sections[id.0 as usize];
+            let info = (elf::STB_LOCAL << 4) | elf::STT_SECTION;
+            let entry = symtab_entry(&mut piece.strtab, b"", info, 0, (i + 1) as u16, s.addr, 0);
+            piece.locals.push(entry);
+        }
+        pieces.push(piece);
+    }
     pieces.extend(globals);
     let n_locals = 1 + pieces.iter().map(|p| p.locals.len()).sum::<usize>();
     SymtabPieces {
         n_files: ctx.res.objects.len(),
         pieces,
         n_locals,
+        section_symbols,
     }
+}
+
+/// --emit-relocs: `.symtab`'s entry for a symbol the output imports (a shared object
+/// defines it, or nothing does), for the kept relocations that name it: undefined, as in
+/// GNU ld's table.
+fn import_entry(
+    ctx: &Context,
+    layout: &Layout,
+    id: crate::symbols::SymbolId,
+) -> Option<GlobalEntry> {
+    if !ctx.config.emit_relocs {
+        return None;
+    }
+    let symbol = ctx.res.symbols.get(id);
+    match symbol.def {
+        Def::Shared { .. } if layout.needs.used_shared.contains(&id) => {}
+        Def::Undefined if !symbol.dso_ref || symbol.strong_ref => {}
+        _ => return None,
+    }
+    let bind = if symbol.strong_ref {
+        elf::STB_GLOBAL
+    } else {
+        elf::STB_WEAK
+    };
+    Some(GlobalEntry {
+        info: bind << 4,
+        other: symbol.visibility,
+        shndx: elf::SHN_UNDEF,
+        value: 0,
+        size: 0,
+        hidden: false,
+    })
 }
 
 /// The global symbols in an incremental link's `.symtab` order: those objects define by
