@@ -515,6 +515,84 @@ fn map_file_matches_the_output() {
     );
 }
 
+/// `--cref`: the cross-reference table GNU ld prints (standard output, or the end of the
+/// map): for every symbol the program's objects define or use, the same files in the same
+/// order as GNU ld's (definitions, common definitions, then references; an archive member
+/// as `lib.a(member.o)`, a shared library by path).
+#[test]
+fn cref_table_as_gnu_ld() {
+    let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("options-cref");
+    let sources = [
+        ("c1", "#include <stdio.h>\nextern int shared_counter; int helper(int); int helper2(void);\nint common_thing;\nint main(void) { printf(\"%d\\n\", helper(shared_counter) + helper2()); return 0; }\n"),
+        ("c2", "int shared_counter = 3; int common_thing;\nstatic int twice(int x) { return 2 * x; }\nint helper(int x) { return twice(x) + common_thing; }\n"),
+        ("c3", "extern int common_thing; int shared_counter;\nint helper2(void) { return common_thing; }\n"),
+    ];
+    for (name, text) in sources {
+        std::fs::write(tmp.join(format!("{name}.c")), text).unwrap();
+        run_step(
+            Command::new("gcc")
+                .args(["-c", "-O1", "-fcommon", &format!("{name}.c")])
+                .current_dir(tmp.path()),
+        );
+    }
+    run_step(
+        Command::new("ar")
+            .args(["rcs", "libc3.a", "c3.o"])
+            .current_dir(tmp.path()),
+    );
+    let link = |tested: bool, extra: &[&str]| {
+        let out = if tested { "tested" } else { "gnu" };
+        let mut cmd = crate::harness::gcc_through(tested, &wrapper);
+        cmd.args(["c1.o", "c2.o", "libc3.a", "-Wl,--cref", "-o", out])
+            .args(extra)
+            .current_dir(tmp.path());
+        run_step(&mut cmd).stdout_text()
+    };
+    // Symbol -> files, from a table's text.
+    let table = |text: &str| {
+        let (_, body) = text
+            .split_once("Cross Reference Table\n\n")
+            .expect("no table");
+        let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
+        for line in body.lines().skip(1) {
+            if line.is_empty() {
+                continue;
+            }
+            let file = line.get(50..).unwrap_or("").trim().to_owned();
+            if line.starts_with(' ') {
+                blocks.last_mut().unwrap().1.push(file);
+            } else {
+                let name = line.split(' ').next().unwrap().to_owned();
+                blocks.push((name, vec![file]));
+            }
+        }
+        blocks
+    };
+    let gnu = table(&link(false, &[]));
+    let tested = table(&link(true, &[]));
+    for symbol in [
+        "main",
+        "helper",
+        "helper2",
+        "shared_counter",
+        "common_thing",
+        "printf",
+    ] {
+        let find = |t: &[(String, Vec<String>)]| t.iter().find(|b| b.0 == symbol).cloned();
+        assert!(find(&gnu).is_some(), "GNU ld lists no {symbol}");
+        assert_eq!(find(&tested), find(&gnu), "{symbol}");
+    }
+    // Sorted by name, as GNU ld's.
+    let names: Vec<&String> = tested.iter().map(|b| &b.0).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    // With -Map, the table ends the map and nothing is printed.
+    let printed = link(true, &["-Wl,-Map=tested.map"]);
+    assert!(printed.is_empty(), "{printed}");
+    let map = std::fs::read_to_string(tmp.join("tested.map")).unwrap();
+    assert!(map.contains("Linker script and memory map"));
+    assert_eq!(table(&map), tested);
+}
+
 /// `-init`/`-fini` name the functions DT_INIT and DT_FINI call (a library's, here), as in
 /// GNU ld; `-R FILE` (not a directory) is GNU ld's --just-symbols, which weld refuses.
 #[test]

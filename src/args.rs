@@ -343,6 +343,8 @@ pub struct Config {
     pub map_file: Option<PathBuf>,
     /// `-M`/`--print-map`: the map on standard output.
     pub print_map: bool,
+    /// `--cref`: the cross-reference table, at the end of the map (or on standard output).
+    pub cref: bool,
     /// `-d`/`-dc`/`-dp`.
     pub define_common: bool,
     /// `--trace` / `-t`.
@@ -1078,9 +1080,7 @@ impl State {
                     }
                 };
             }
-            "cref" => {
-                return Err(unsupported(value.opt, "the link map has no cross-reference table"))
-            }
+            "cref" => config.cref = true,
             "icf" => {
                 let mode = value.required()?;
                 match mode.as_str() {
@@ -1719,10 +1719,11 @@ mod tests {
             parse_ok(&["-Map=out.map"]).map_file,
             Some(PathBuf::from("out.map"))
         );
-        for refused in ["--cref", "--icf=all", "-N"] {
+        for refused in ["--icf=all", "-N"] {
             assert!(parse_err(&[refused]).contains("not supported"), "{refused}");
         }
         assert!(parse_ok(&["-q"]).emit_relocs && parse_ok(&["--emit-relocs"]).emit_relocs);
+        assert!(parse_ok(&["--cref"]).cref);
         assert_eq!(parse_ok(&["-x"]).discard, Discard::All);
         assert_eq!(parse_ok(&["-X"]).discard, Discard::Temporaries);
         assert_eq!(parse_ok(&[]).discard, Discard::MergedTemporaries);

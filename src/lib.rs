@@ -822,9 +822,16 @@ fn write_map(
         print!("{}", layout::memory_usage_table(&layout.memory_regions));
     }
     if config.map_file.is_none() && !config.print_map {
+        // --cref without a map: the table on standard output, as GNU ld prints it.
+        if config.cref {
+            print!("{}", map::cross_references(res));
+        }
         return Ok(());
     }
-    let text = map::render(res, layout);
+    let mut text = map::render(res, layout);
+    if config.cref {
+        text.push_str(&map::cross_references(res));
+    }
     if config.print_map {
         print!("{text}");
     }

@@ -171,3 +171,63 @@ fn name_column(out: &mut String, name: &str, width: usize, indent: usize) {
         let _ = write!(out, "{name:<width$}");
     }
 }
+
+/// `--cref`: every global symbol an object defines or refers to, sorted by name, with the
+/// files that define it, then those with a common definition, then those that refer to it,
+/// in GNU ld's layout (`ldcref.c`: files from column 50; within each group the last input
+/// first, as GNU ld lists them). GNU ld also lists each shared library's every dynamic
+/// symbol and version name; weld lists a library only as the definition of a symbol the
+/// objects use.
+pub fn cross_references(res: &Resolution) -> String {
+    #[derive(Default)]
+    struct Files<'a> {
+        defs: Vec<&'a str>,
+        commons: Vec<&'a str>,
+        refs: Vec<&'a str>,
+    }
+    let mut table: std::collections::BTreeMap<&[u8], Files> = Default::default();
+    for object in &res.objects {
+        let first = object.obj.first_global;
+        for (i, &id) in object.global_ids.iter().enumerate() {
+            let Some(sym) = object.obj.symbols.get(first + i) else {
+                continue;
+            };
+            let files = table.entry(res.symbols.get(id).name).or_default();
+            let group = match sym.st_shndx.get(LE) {
+                elf::SHN_UNDEF => &mut files.refs,
+                elf::SHN_COMMON => &mut files.commons,
+                _ => &mut files.defs,
+            };
+            if group.last() != Some(&object.name.as_str()) {
+                group.push(&object.name);
+            }
+        }
+    }
+    for (name, files) in table.iter_mut() {
+        if let Some(id) = res.symbols.lookup(name) {
+            if let Def::Shared { dso, .. } = res.symbols.get(id).def {
+                files.defs.push(&res.dsos[dso as usize].dso.name);
+            }
+        }
+    }
+    let mut out = String::from("\nCross Reference Table\n\n");
+    out.push_str(&format!("{:<50}File\n", "Symbol"));
+    for (name, files) in &table {
+        let name = String::from_utf8_lossy(name);
+        out.push_str(&name);
+        out.push(' ');
+        let mut column = name.len() + 1;
+        for group in [&files.defs, &files.commons, &files.refs] {
+            for file in group.iter().rev() {
+                out.push_str(&" ".repeat(50usize.saturating_sub(column)));
+                out.push_str(file);
+                out.push('\n');
+                column = 0;
+            }
+        }
+        if column != 0 {
+            out.push('\n');
+        }
+    }
+    out
+}
