@@ -184,14 +184,27 @@ fn diagnostics_name_source_lines_and_functions() {
             "void missing_c_fn(int);\nstatic int helper(int x) { return x + 1; }\n\
              void _start(void) {\n    missing_c_fn(helper(1));\n}\n",
         ),
-        // (Functions: a line table covers code; a duplicate variable is named by object
-        // and symbol.)
-        ("dup_a.c", "int dup(void) { return 1; }\n"),
-        ("dup_b.c", "\n\nint dup(void) {\n    return 2;\n}\n"),
+        // Functions (from the line table), variables (from their DWARF declaration), a
+        // C++ static member (its definition's line, its declaration's file) as GNU ld
+        // names them: dup_var.cc:4 and dup_var2.cc:2.
+        ("dup_a.c", "int dup(void) { return 1; }\nint dup_var = 1;\n"),
+        (
+            "dup_b.c",
+            "\n\nint dup(void) {\n    return 2;\n}\n\nint dup_var = 2;\n",
+        ),
+        (
+            "dup_member.cc",
+            "struct S {\n  static int member;\n};\nint S::member = 5;\n",
+        ),
+        (
+            "dup_member2.cc",
+            "struct S { static int member; };\nint S::member = 6;\n",
+        ),
     ] {
         std::fs::write(tmp.join(file), source).unwrap();
+        let driver = if file.ends_with(".cc") { "g++" } else { "gcc" };
         run_step(
-            Command::new("gcc")
+            Command::new(driver)
                 .args(["-c", "-g", "-O0", file])
                 .current_dir(tmp.path()),
         );
@@ -226,8 +239,32 @@ fn diagnostics_name_source_lines_and_functions() {
                 &[">>>            dup_a.o:(dup)"],
                 &[">>> defined at dup_b.c:3 ("],
                 &[">>>            dup_b.o:(dup)"],
+                &["weld: error:", "duplicate symbol: dup_var"],
+                &[">>> defined at dup_a.c:2 (", &dir, "/dup_a.c:2)"],
+                &[">>>            dup_a.o:(dup_var)"],
+                &[">>> defined at dup_b.c:7 ("],
+                &[">>>            dup_b.o:(dup_var)"],
             ],
-            mentions: &["dup", "dup_a.o", "dup_b.o"],
+            mentions: &["dup", "dup_a.o", "dup_b.o", "dup_a.c:2", "dup_b.c:7"],
+        },
+    );
+    check_rejected(
+        &tmp,
+        &[
+            "-o",
+            "out",
+            "caller.o",
+            "dup_member.o",
+            "dup_member2.o",
+            "--defsym=missing_c_fn=0",
+        ],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "duplicate symbol: S::member"],
+                &[">>> defined at dup_member.cc:4 ("],
+                &[">>> defined at dup_member2.cc:2 ("],
+            ],
+            mentions: &["dup_member.cc:4", "dup_member2.cc:2"],
         },
     );
 }

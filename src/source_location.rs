@@ -1,6 +1,6 @@
 //! Where a place in an input section came from, for error messages only: the function that
 //! contains it (from the object's symbol table) and the source file and line (from its
-//! DWARF line table, read with gimli). Undefined and duplicate symbols are reported with
+//! DWARF line table, read with gimli; for a variable, from its DWARF declaration). Undefined and duplicate symbols are reported with
 //! these, as lld reports them:
 //!
 //! ```text
@@ -65,6 +65,95 @@ pub fn line_of(obj: &ObjectFile, sec: usize, offset: u64) -> Option<(String, Opt
             } else {
                 Some((address, row.line().map_or(0, |l| l.get()), row.file_index()))
             };
+        }
+    }
+    None
+}
+
+/// For a variable: the declaration's `file:line` (and full path) of the DWARF variable
+/// whose location is `offset` in section `sec` (line tables cover code only), as lld finds
+/// it. A C++ static member's definition names its declaration (DW_AT_specification).
+pub fn variable_line(
+    obj: &ObjectFile,
+    sec: usize,
+    offset: u64,
+) -> Option<(String, Option<String>)> {
+    let index = |name: &[u8]| obj.section_names.iter().position(|n| *n == name);
+    let contents = |i: usize| -> &[u8] {
+        match obj.decompressed.iter().find(|(d, _)| *d == i) {
+            Some(&(_, bytes)) => bytes,
+            None => obj.section_data(i),
+        }
+    };
+    let relocated = |name: &[u8]| -> Vec<u8> {
+        index(name).map_or_else(Vec::new, |i| {
+            let mut data = contents(i).to_vec();
+            relocate(obj, &mut data, obj.relocs[i]);
+            data
+        })
+    };
+    let info = relocated(b".debug_info");
+    if info.is_empty() {
+        return None;
+    }
+    let (abbrev, line) = (relocated(b".debug_abbrev"), relocated(b".debug_line"));
+    let line_str = index(b".debug_line_str").map_or(&[][..], contents);
+    let strings = index(b".debug_str").map_or(&[][..], contents);
+    let dwarf = gimli::Dwarf::load(|id| -> Result<_, gimli::Error> {
+        let bytes: &[u8] = match id {
+            gimli::SectionId::DebugInfo => &info,
+            gimli::SectionId::DebugAbbrev => &abbrev,
+            gimli::SectionId::DebugLine => &line,
+            gimli::SectionId::DebugStr => strings,
+            gimli::SectionId::DebugLineStr => line_str,
+            _ => &[],
+        };
+        Ok(EndianSlice::new(bytes, LittleEndian))
+    })
+    .ok()?;
+    let target = ((sec as u64) << SECTION_SHIFT) | offset;
+    let mut units = dwarf.units();
+    while let Ok(Some(header)) = units.next() {
+        let Ok(unit) = dwarf.unit(header) else {
+            continue;
+        };
+        let mut entries = unit.entries();
+        while let Ok(Some(entry)) = entries.next_dfs() {
+            if entry.tag() != gimli::DW_TAG_variable {
+                continue;
+            }
+            // DW_OP_addr and the variable's (relocated) address, nothing else.
+            let Some(gimli::AttributeValue::Exprloc(expr)) =
+                entry.attr_value(gimli::DW_AT_location)
+            else {
+                continue;
+            };
+            let ops = expr.0.slice();
+            if ops.len() != 9 || ops[0] != gimli::DW_OP_addr.0 {
+                continue;
+            }
+            if u64::from_le_bytes(ops[1..9].try_into().ok()?) != target {
+                continue;
+            }
+            // The definition's own line, and its file unless only its declaration (the
+            // DW_AT_specification of a C++ static member) names one.
+            let value = |e: &gimli::DebuggingInformationEntry<EndianSlice<LittleEndian>>,
+                         at: gimli::DwAt| match e.attr_value(at)? {
+                gimli::AttributeValue::FileIndex(n) => Some(n),
+                other => other.udata_value(),
+            };
+            let declaration = match entry.attr_value(gimli::DW_AT_specification) {
+                Some(gimli::AttributeValue::UnitRef(at)) => unit.entry(at).ok(),
+                _ => None,
+            };
+            let pick = |at: gimli::DwAt| {
+                value(entry, at).or_else(|| declaration.as_ref().and_then(|d| value(d, at)))
+            };
+            let (file, line) = (pick(gimli::DW_AT_decl_file)?, pick(gimli::DW_AT_decl_line)?);
+            let program = unit.line_program.as_ref()?;
+            let line_str = gimli::DebugLineStr::new(line_str, LittleEndian);
+            let strings = gimli::DebugStr::new(strings, LittleEndian);
+            return describe(program.header(), file, line, &line_str, &strings);
         }
     }
     None
@@ -167,7 +256,7 @@ pub fn describe_place(
             String::from_utf8_lossy(obj.section_names.get(sec).copied().unwrap_or_default())
         ),
     };
-    match line_of(obj, sec, offset) {
+    match line_of(obj, sec, offset).or_else(|| variable_line(obj, sec, offset)) {
         Some((short, full)) => {
             let full = full.map_or(String::new(), |f| format!(" ({f})"));
             let indent = " ".repeat(what.len() + 1);
