@@ -61,6 +61,7 @@ mod directives;
 mod dynamic_options;
 mod emit_relocs;
 mod harness;
+mod icf;
 mod incremental;
 mod lto;
 mod options;

@@ -115,6 +115,17 @@ pub struct ZOptions {
     pub pack_relative_relocs: bool,
 }
 
+/// `--icf`'s mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Icf {
+    #[default]
+    None,
+    /// Every eligible section.
+    All,
+    /// Only sections whose address nothing compares (`.llvm_addrsig`).
+    Safe,
+}
+
 /// How `-z cet-report` reports an object that lacks a CET property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CetReport {
@@ -345,6 +356,10 @@ pub struct Config {
     pub print_map: bool,
     /// `--cref`: the cross-reference table, at the end of the map (or on standard output).
     pub cref: bool,
+    /// `--icf=all|safe|none`: identical code folding (`crate::icf`).
+    pub icf: Icf,
+    /// `--print-icf-sections`.
+    pub print_icf_sections: bool,
     /// `-d`/`-dc`/`-dp`.
     pub define_common: bool,
     /// `--trace` / `-t`.
@@ -1083,17 +1098,15 @@ impl State {
             "cref" => config.cref = true,
             "icf" => {
                 let mode = value.required()?;
-                match mode.as_str() {
-                    "none" => {}
-                    "all" | "safe" => {
-                        return Err(unsupported(
-                            &format!("{}={mode}", value.opt),
-                            "identical code is not folded (--icf=none is the only mode)",
-                        ))
-                    }
+                config.icf = match mode.as_str() {
+                    "none" => Icf::None,
+                    "all" => Icf::All,
+                    "safe" => Icf::Safe,
                     _ => return Err(value.invalid(&mode)),
-                }
+                };
             }
+            "print-icf-sections" => config.print_icf_sections = true,
+            "no-print-icf-sections" => config.print_icf_sections = false,
             "sort-common" => {
                 match value.optional().as_deref() {
                     None | Some("ascending" | "descending") => {}
@@ -1719,11 +1732,11 @@ mod tests {
             parse_ok(&["-Map=out.map"]).map_file,
             Some(PathBuf::from("out.map"))
         );
-        for refused in ["--icf=all", "-N"] {
-            assert!(parse_err(&[refused]).contains("not supported"), "{refused}");
-        }
+        assert!(parse_err(&["-N"]).contains("not supported"));
         assert!(parse_ok(&["-q"]).emit_relocs && parse_ok(&["--emit-relocs"]).emit_relocs);
         assert!(parse_ok(&["--cref"]).cref);
+        assert_eq!(parse_ok(&["--icf=all"]).icf, Icf::All);
+        assert_eq!(parse_ok(&["--icf=safe", "--icf=none"]).icf, Icf::None);
         assert_eq!(parse_ok(&["-x"]).discard, Discard::All);
         assert_eq!(parse_ok(&["-X"]).discard, Discard::Temporaries);
         assert_eq!(parse_ok(&[]).discard, Discard::MergedTemporaries);

@@ -1788,7 +1788,8 @@ pub fn compute(
     );
     let Scanned {
         eh_records,
-        live,
+        mut live,
+        folded,
         mut needs,
         undefined,
         reloc_errors,
@@ -1822,6 +1823,10 @@ pub fn compute(
         slotted,
         &mut steps,
     );
+    // A folded section's symbols are defined (at the kept section's address).
+    for &((file, sec), _) in &folded {
+        live[file.0 as usize][sec as usize] = true;
+    }
     let SyntheticSections {
         synthetic_index,
         dynamic,
@@ -1863,6 +1868,10 @@ pub fn compute(
         size_relr(&ctx, &mut sections, &placements, &needs);
         default_addresses(&ctx, &mut sections, placed, slot_mode, &mut steps)?
     };
+    for &((file, sec), (kept_file, kept_sec)) in &folded {
+        placements[file.0 as usize][sec as usize] =
+            placements[kept_file.0 as usize][kept_sec as usize];
+    }
     let Addresses {
         common_offsets,
         slots,
@@ -1980,6 +1989,8 @@ pub fn compute(
 struct Scanned {
     eh_records: HashMap<(FileId, u32), Vec<Record>>,
     live: Vec<Vec<bool>>,
+    /// `--icf`: the folded sections (not live above) and the sections kept in their place.
+    folded: crate::icf::Folded,
     needs: Needs,
     undefined: Vec<Undefined>,
     reloc_errors: Vec<String>,
@@ -2047,6 +2058,22 @@ fn scan_inputs(
         content.clone()
     };
     steps.step("gc");
+    // --icf: folded sections are laid out no more; they alias the kept ones (see
+    // `compute`). A script's layout places sections by name and does not fold.
+    let mut live = live;
+    let folded = if config.icf != crate::args::Icf::None && !slotted && matcher.is_none() {
+        let safe = config.icf == crate::args::Icf::Safe;
+        let folded = crate::icf::fold(ctx, &live, &eh_records, safe);
+        for &((file, sec), _) in &folded {
+            live[file.0 as usize][sec as usize] = false;
+        }
+        if config.print_icf_sections {
+            crate::icf::print(res, &folded);
+        }
+        folded
+    } else {
+        Vec::new()
+    };
     // 3. Drop FDEs of dead functions; give kept records their output offsets.
     let section_of = |file: FileId, r: &Rela| -> Option<(FileId, u32)> {
         let (_, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
@@ -2144,6 +2171,7 @@ fn scan_inputs(
     Ok(Scanned {
         eh_records,
         live,
+        folded,
         needs,
         undefined,
         reloc_errors,

@@ -11,6 +11,7 @@ pub mod dynamic;
 pub mod eh_frame;
 pub mod emit_relocs;
 pub mod gc;
+pub mod icf;
 pub mod incremental;
 pub mod inputs;
 pub mod layout;
@@ -103,8 +104,10 @@ pub(crate) fn incremental_requested(config: &args::Config) -> bool {
         && !config.print_memory_usage
         && !config.binary_output
         && config.why_extract.is_none()
-        // The relocations kept by --emit-relocs are written whole with the symbol table.
+        // The relocations kept by --emit-relocs are written whole with the symbol table;
+        // folding compares sections a later edit may change.
         && !config.emit_relocs
+        && config.icf == args::Icf::None
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
 }
