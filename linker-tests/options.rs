@@ -1040,3 +1040,52 @@ fn libtool_project_builds_a_shared_library() {
         "42\n"
     );
 }
+
+/// A missing entry symbol, as GNU ld handles it: an executable starts at `.text` with
+/// GNU ld's warning (a PIE too), `-e NUMBER` is an address, a shared library without `-e`
+/// has entry 0 and no warning, one with a missing `-e` symbol warns "not setting start
+/// address". Same entry address and same warning as GNU ld in each case.
+#[test]
+fn missing_entry_symbol_as_gnu_ld() {
+    let tmp = TempDir::new("options-entry");
+    std::fs::write(tmp.join("f.c"), "int foo(void) { return 1; }\n").unwrap();
+    run_step(
+        Command::new("gcc")
+            .args(["-c", "-O1", "f.c"])
+            .current_dir(tmp.path()),
+    );
+    let linker = LinkerUnderTest::get().path;
+    for case in [
+        &[][..],
+        &["-e", "0x401010"],
+        &["-e", "nosuch"],
+        &["-pie"],
+        &["-shared"],
+        &["-shared", "-e", "nosuch"],
+        &["-shared", "-e", "foo"],
+    ] {
+        let link = |ld: &Path, out: &str| {
+            let outcome = run(
+                Command::new(ld)
+                    .args(case)
+                    .args(["f.o", "-o", out])
+                    .current_dir(tmp.path()),
+                b"",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            assert!(outcome.status.success(), "{case:?}: {}", outcome.describe());
+            let header = run_step(Command::new("readelf").arg("-h").arg(tmp.join(out)));
+            let entry = lines_with(&header.stdout_text(), "Entry point address");
+            // The warning without the program's name.
+            let warning: Vec<String> = outcome
+                .stderr_text()
+                .lines()
+                .filter_map(|l| l.split_once("warning: ").map(|(_, w)| w.to_owned()))
+                .collect();
+            (entry, warning)
+        };
+        let gnu = link(Path::new("ld"), "gnu");
+        assert_eq!(link(&linker, "tested"), gnu, "{case:?}");
+    }
+}

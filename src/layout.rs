@@ -1967,22 +1967,52 @@ pub fn compute(
         };
         layout.synthetic_values.insert(id, value);
     }
-    let entry_name = config.entry.as_deref().unwrap_or("_start");
-    layout.entry = match res.symbols.lookup(entry_name.as_bytes()) {
-        Some(id) if res.symbols.get(id).def != Def::Undefined => {
-            layout.symbol_address(&ctx, SymRef::Global(id)).unwrap_or(0)
+    layout.entry = entry_address(&ctx, &layout);
+    steps.step("addresses");
+    Ok((layout, undefined))
+}
+
+/// The entry point: the entry symbol's address (`-e`, or `_start`); else, as GNU ld
+/// (`ldlang.c` `lang_end`), the `-e` argument read as a number (`0x` hex, `0` octal,
+/// decimal); else an executable's `.text` start, with GNU ld's warning; else 0, with a
+/// warning unless a shared library has no `-e`.
+fn entry_address(ctx: &Context, layout: &Layout) -> u64 {
+    let (config, res) = (ctx.config, ctx.res);
+    let name = config.entry.as_deref().unwrap_or("_start");
+    if let Some(id) = res.symbols.lookup(name.as_bytes()) {
+        if res.symbols.get(id).def != Def::Undefined {
+            return layout.symbol_address(ctx, SymRef::Global(id)).unwrap_or(0);
+        }
+    }
+    let number = match name.strip_prefix("0x").or_else(|| name.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None if name.len() > 1 && name.starts_with('0') => u64::from_str_radix(&name[1..], 8).ok(),
+        None => name.parse().ok(),
+    };
+    if let Some(value) = number {
+        return value;
+    }
+    let text = layout
+        .sections
+        .iter()
+        .find(|s| s.name == ".text" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0);
+    match text {
+        Some(text) if ctx.kind.is_executable() => {
+            crate::diag::warn(format_args!(
+                "cannot find entry symbol {name}; defaulting to {:016x}",
+                text.addr
+            ));
+            text.addr
         }
         _ => {
-            if config.entry.is_some() {
+            if config.entry.is_some() || ctx.kind.is_executable() {
                 crate::diag::warn(format_args!(
-                    "cannot find entry symbol {entry_name}; not setting start address"
+                    "cannot find entry symbol {name}; not setting start address"
                 ));
             }
             0
         }
-    };
-    steps.step("addresses");
-    Ok((layout, undefined))
+    }
 }
 
 /// What steps 1 to 4 of [`compute`] found.
