@@ -243,6 +243,51 @@ pub fn write_into(
         );
     }
     let mut steps = crate::PhaseTimer::new(config.time);
+    let (symtab, produced) = write_sections(config, ctx, layout, select, buf, zeroed, &mut steps)?;
+    steps.step("sections, symtab");
+    write_linker_sections(ctx, layout, produced, buf, &mut steps)?;
+    let (tail_offset, mut out, moved) = compress_debug_sections(config, layout, buf);
+    steps.step("eh-frame-hdr");
+    let tables = append_tables(
+        config,
+        ctx,
+        layout,
+        buf,
+        symtab,
+        &moved,
+        tail_offset,
+        &mut out,
+    );
+    write_headers(ctx, layout, buf, tables.shoff, tables.shnum);
+    write_build_id(config, layout, buf, tail_offset, &out);
+    steps.step("tail");
+    Ok(Tail {
+        offset: tail_offset,
+        bytes: out,
+        symtab_files: tables.symtab_files,
+        symtab_globals: tables.symtab_globals,
+    })
+}
+
+/// Dynamic relocations and `.eh_frame_hdr` entries the input sections produced.
+struct Produced {
+    dyn_relocs: Vec<DynReloc>,
+    /// Addresses of RELATIVE relocations for `.relr.dyn`.
+    relr: Vec<u64>,
+    fde_table: Vec<(u64, u64)>,
+}
+
+/// The input sections, copied and relocated, with the spare room, code gaps and script data
+/// filled; `.symtab` built meanwhile (unless `-s`).
+fn write_sections(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    select: Option<&Selection>,
+    buf: &mut [u8],
+    zeroed: bool,
+    steps: &mut crate::PhaseTimer,
+) -> Result<(Option<SymtabPieces>, Produced)> {
     let mut errors = Vec::new();
     let mut dyn_relocs = Vec::new();
     let mut fde_table = Vec::new();
@@ -293,8 +338,30 @@ pub fn write_into(
     if !errors.is_empty() {
         bail!("{}", errors.join("\nweld: error: "));
     }
+    Ok((
+        symtab,
+        Produced {
+            dyn_relocs,
+            relr,
+            fde_table,
+        },
+    ))
+}
 
-    steps.step("sections, symtab");
+/// The linker's sections: GOT, copy relocations, PLT and IPLT, the dynamic relocation
+/// tables, `.dynamic`, `.eh_frame_hdr` and `.comment`.
+fn write_linker_sections(
+    ctx: &Context,
+    layout: &Layout,
+    produced: Produced,
+    buf: &mut [u8],
+    steps: &mut crate::PhaseTimer,
+) -> Result<()> {
+    let Produced {
+        mut dyn_relocs,
+        mut relr,
+        fde_table,
+    } = produced;
     let dynsym_index = |symref: SymRef| match symref {
         SymRef::Global(id) => layout.dynamic.dynsym_index.get(&id).copied().unwrap_or(0),
         SymRef::Local(..) => 0,
@@ -421,7 +488,13 @@ pub fn write_into(
         let at = c.offset as usize;
         buf[at..at + layout.comment.len()].copy_from_slice(&layout.comment);
     }
+    Ok(())
+}
 
+/// The non-alloc sections moved by `--compress-debug-sections`: (where the tail starts, its
+/// bytes, each moved section's new offset, size and flags). Without compression the tail
+/// starts at the end of `buf` and nothing moves.
+fn compress_debug_sections(config: &Config, layout: &Layout, buf: &[u8]) -> (u64, Vec<u8>, Moved) {
     // --compress-debug-sections: the non-alloc tail is rewritten with compressed debug
     // sections (they are last in the file, so nothing else moves).
     let mut moved: rustc_hash::FxHashMap<u32, (u64, u64, u64)> = Default::default();
@@ -464,8 +537,34 @@ pub fn write_into(
             out = new_tail;
         }
     }
+    (tail_offset, out, moved)
+}
 
-    steps.step("eh-frame-hdr");
+/// A section moved by `--compress-debug-sections`: its new offset, size and flags.
+type Moved = rustc_hash::FxHashMap<u32, (u64, u64, u64)>;
+
+/// What `append_tables` put in the tail.
+struct TailTables {
+    /// Section header (offset, number of headers).
+    shoff: u64,
+    shnum: usize,
+    symtab_files: Vec<[u32; 4]>,
+    symtab_globals: Vec<u32>,
+}
+
+/// Appends `.symtab`, `.strtab`, `.shstrtab`, `--emit-relocs`' `.rela<name>` sections and the
+/// section headers to the tail `out` (which starts at `tail_offset` in the file).
+#[allow(clippy::too_many_arguments)]
+fn append_tables(
+    config: &Config,
+    ctx: &Context,
+    layout: &Layout,
+    buf: &[u8],
+    symtab: Option<SymtabPieces>,
+    moved: &Moved,
+    tail_offset: u64,
+    out: &mut Vec<u8>,
+) -> TailTables {
     // --emit-relocs: the inputs' relocations, in `.rela<name>` sections after `.shstrtab`.
     let kept = match (&symtab, config.emit_relocs) {
         (Some(symtab), true) => {
@@ -485,14 +584,14 @@ pub fn write_into(
         shstrtab.extend_from_slice(name.as_bytes());
         shstrtab.push(0);
     }
-    let mut extra_sections = Vec::new(); // (name offset, type, link, info, align, entsize, offset, bytes)
-                                         // The file's length so far.
+    let mut extra_sections: Vec<ExtraSection> = Vec::new();
+    // The file's length so far.
     let len = |out: &Vec<u8>| tail_offset + out.len() as u64;
     let pad_to = |out: &mut Vec<u8>, align: u64| {
         let at = len(out).next_multiple_of(align);
         out.resize((at - tail_offset) as usize, 0);
     };
-    let mut offset = len(&out);
+    let mut offset = len(out);
     let mut symtab_files = Vec::new();
     let mut symtab_globals = Vec::new();
     if let Some(symtab) = symtab {
@@ -500,9 +599,9 @@ pub fn write_into(
             // (For the incremental state only.)
             symtab_globals = symtab.global_positions(ctx.res.symbols.symbols.len());
         }
-        pad_to(&mut out, 8);
-        offset = len(&out);
-        let (symtab_len, strtab_len, mut pieces) = symtab.append_to(&mut out);
+        pad_to(out, 8);
+        offset = len(out);
+        let (symtab_len, strtab_len, mut pieces) = symtab.append_to(out);
         pieces.truncate(symtab.n_files);
         symtab_files = pieces;
         extra_sections.push((
@@ -517,7 +616,7 @@ pub fn write_into(
         ));
         offset += symtab_len;
         extra_sections.push((".strtab", elf::SHT_STRTAB, 0, 0, 1, 0, offset, strtab_len));
-        offset = len(&out);
+        offset = len(out);
     }
     out.extend_from_slice(&shstrtab);
     extra_sections.push((
@@ -532,17 +631,50 @@ pub fn write_into(
     ));
     let mut kept_sections = Vec::new(); // (name, target's header index, offset, size)
     for ((i, bytes), name) in kept.iter().zip(&kept_names) {
-        pad_to(&mut out, 8);
-        kept_sections.push((name, *i as u32 + 1, len(&out), bytes.len() as u64));
+        pad_to(out, 8);
+        kept_sections.push((name, *i as u32 + 1, len(out), bytes.len() as u64));
         out.extend_from_slice(bytes);
     }
-    pad_to(&mut out, 8);
-    let shoff = len(&out);
-    let n_out = layout.order.len();
-    let shnum = 1 + n_out + extra_sections.len() + kept_sections.len();
+    pad_to(out, 8);
+    let shoff = len(out);
+    let shnum = 1 + layout.order.len() + extra_sections.len() + kept_sections.len();
     out.resize(out.len() + 64 * shnum, 0);
     // Section headers are written relative to the tail.
-    let sh_base = (shoff - tail_offset) as usize;
+    let headers = &mut out[(shoff - tail_offset) as usize..];
+    write_section_headers(
+        layout,
+        &shdr_names,
+        &shstrtab,
+        moved,
+        &extra_sections,
+        &kept_sections,
+        headers,
+    );
+    TailTables {
+        shoff,
+        shnum,
+        symtab_files,
+        symtab_globals,
+    }
+}
+
+/// An extra section's header fields: (name, type, link (1: the next section), info, align,
+/// entsize, offset, size).
+type ExtraSection = (&'static str, u32, u32, u32, u64, u64, u64, u64);
+
+/// The section headers (into `headers`): the layout's sections (`moved` by compression),
+/// then `--emit-relocs`' `.rela<name>` sections (name, target index, offset, size), then
+/// `extra` (`.symtab`, `.strtab`, `.shstrtab` last).
+fn write_section_headers(
+    layout: &Layout,
+    shdr_names: &[u32],
+    shstrtab: &[u8],
+    moved: &Moved,
+    extra_sections: &[ExtraSection],
+    kept_sections: &[(&String, u32, u64, u64)],
+    headers: &mut [u8],
+) {
+    let n_out = layout.order.len();
     let index_of = |name: &str| {
         layout
             .order
@@ -554,7 +686,7 @@ pub fn write_into(
     let dynstr_index = index_of(".dynstr");
     for (i, id) in layout.order.iter().enumerate() {
         let s = &layout.sections[id.0 as usize];
-        let at = sh_base + 64 * (i + 1);
+        let at = 64 * (i + 1);
         let (link, info) = match s.name.as_str() {
             ".rela.plt" => (dynsym_index, index_of(".got.plt")),
             _ if s.sh_type == elf::SHT_RELA => (dynsym_index, 0),
@@ -574,7 +706,7 @@ pub fn write_into(
             .get(&id.0)
             .copied()
             .unwrap_or((s.offset, s.size, flags));
-        out[at..at + 64].copy_from_slice(&section_header(
+        headers[at..at + 64].copy_from_slice(&section_header(
             shdr_names[i],
             s.sh_type,
             flags,
@@ -593,17 +725,17 @@ pub fn write_into(
     for (j, (name, sh_type, link, info, align, entsize, off, size)) in
         extra_sections.iter().enumerate()
     {
-        let at = sh_base + 64 * (n_out + n_kept + 1 + j);
+        let at = 64 * (n_out + n_kept + 1 + j);
         let link = if *link == 1 { symtab_index + 1 } else { 0 };
-        let name_off = find_name(&shstrtab, name);
-        out[at..at + 64].copy_from_slice(&section_header(
+        let name_off = find_name(shstrtab, name);
+        headers[at..at + 64].copy_from_slice(&section_header(
             name_off, *sh_type, 0, 0, *off, *size, link, *info, *align, *entsize,
         ));
     }
     for (j, (name, target, off, size)) in kept_sections.iter().enumerate() {
-        let at = sh_base + 64 * (n_out + 1 + j);
-        out[at..at + 64].copy_from_slice(&section_header(
-            find_name(&shstrtab, name),
+        let at = 64 * (n_out + 1 + j);
+        headers[at..at + 64].copy_from_slice(&section_header(
+            find_name(shstrtab, name),
             elf::SHT_RELA,
             u64::from(elf::SHF_INFO_LINK),
             0,
@@ -615,7 +747,10 @@ pub fn write_into(
             24,
         ));
     }
+}
 
+/// The ELF header, the program headers and the notes whose bytes layout decided.
+fn write_headers(ctx: &Context, layout: &Layout, buf: &mut [u8], shoff: u64, shnum: usize) {
     // ELF header and program headers.
     let e_type = if layout.pie {
         elf::ET_DYN
@@ -650,7 +785,10 @@ pub fn write_into(
             buf[at..at + bytes.len()].copy_from_slice(bytes);
         }
     }
+}
 
+/// `.note.gnu.build-id`, last: it hashes everything else (`buf[..tail_offset]`, then `out`).
+fn write_build_id(config: &Config, layout: &Layout, buf: &mut [u8], tail_offset: u64, out: &[u8]) {
     // Build-id last: it hashes everything else.
     if let Some(note) = layout.synthetic_section(".note.gnu.build-id") {
         let at = note.offset as usize;
@@ -664,7 +802,7 @@ pub fn write_into(
             Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Uuid)) => {
                 let mut hasher = blake3::Hasher::new();
                 hasher.update_rayon(&buf[..tail_offset as usize]);
-                hasher.update(&out);
+                hasher.update(out);
                 hasher.update(&std::process::id().to_le_bytes());
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -675,18 +813,11 @@ pub fn write_into(
             // md5 and sha1 name a size; any good hash of the output serves as the identity.
             _ => match &layout.build_id_seed {
                 Some(seed) => blake3::hash(seed).as_bytes()[..n].to_vec(),
-                None => output_digest(&buf[..tail_offset as usize], &out)[..n].to_vec(),
+                None => output_digest(&buf[..tail_offset as usize], out)[..n].to_vec(),
             },
         };
         buf[at + 16..at + 16 + n].copy_from_slice(&id);
     }
-    steps.step("tail");
-    Ok(Tail {
-        offset: tail_offset,
-        bytes: out,
-        symtab_files,
-        symtab_globals,
-    })
 }
 
 /// The build-id of an output made of `main` then `tail`: XXH3-64 of every MiB on all
