@@ -11,12 +11,14 @@
 //!
 //! Candidates: live, allocated, read-only, non-TLS PROGBITS sections that are not merged
 //! strings, `.eh_frame`, init/fini code or tables, or sections named like C identifiers
-//! (their `__start_`/`__stop_` symbols are their addresses). `--icf=safe` also leaves out
-//! every section whose address is significant: a section defining a symbol an object's
-//! `.llvm_addrsig` lists, or any section of an object without that table (GCC does not
-//! write it; clang and rustc do), as in lld. A function with an exception table (its
-//! `.eh_frame` record names an LSDA) is not folded either, as in lld. A folded section's
-//! `.eh_frame` records go with it. Incremental mode and linker scripts do not fold.
+//! (their `__start_`/`__stop_` symbols are their addresses), and only with others bound for
+//! the same output section. As in lld, a section whose address is significant keeps it
+//! (`keep_unique`: it defines a symbol in `.dynsym`, or one an `.llvm_addrsig` table lists,
+//! or any symbol of an object without that table, as GCC's objects are): under `--icf=all`
+//! such data sections stay apart, under `--icf=safe` such code too. A function with an
+//! exception table (its `.eh_frame` record names an LSDA) is not folded either, as in lld.
+//! A folded section's `.eh_frame` records go with it. Incremental mode and linker scripts
+//! do not fold.
 
 use crate::inputs::elf::LE;
 use crate::layout::{Context, SymRef, Target};
@@ -75,22 +77,17 @@ pub fn fold(
     safe: bool,
 ) -> Folded {
     let res = ctx.res;
-    let excluded = with_exception_tables(ctx, eh_records);
+    let mut excluded = with_exception_tables(ctx, eh_records);
+    excluded.extend(keep_unique(ctx, safe));
     let candidates: Vec<(FileId, u32)> = res
         .objects
         .par_iter()
         .enumerate()
         .map(|(f, object)| {
-            let significant = safe.then(|| address_significant(object));
             (0..object.obj.shdrs.len())
                 .filter(|&s| live[f].get(s).copied().unwrap_or(false))
                 .filter(|&s| eligible(object, s))
                 .filter(|&s| !excluded.contains(&(FileId(f as u32), s as u32)))
-                .filter(|&s| match &significant {
-                    Some(None) => false,
-                    Some(Some(sections)) => !sections.contains(&(s as u32)),
-                    None => true,
-                })
                 .map(|s| (FileId(f as u32), s as u32))
                 .collect::<Vec<_>>()
         })
@@ -108,6 +105,10 @@ pub fn fold(
             let obj = &res.objects[file.0 as usize].obj;
             let h = &obj.shdrs[sec as usize];
             let mut hasher = blake3::Hasher::new();
+            // (Only sections bound for the same output section fold, as in lld.)
+            let object = &res.objects[file.0 as usize];
+            hasher.update(crate::layout::output_name(object, sec as usize).as_bytes());
+            hasher.update(&[0]);
             hasher.update(&h.sh_flags.get(LE).to_le_bytes());
             hasher.update(&h.sh_addralign.get(LE).to_le_bytes());
             hasher.update(&h.sh_size.get(LE).to_le_bytes());
@@ -220,13 +221,72 @@ fn eligible(object: &crate::resolve::LoadedObject, sec: usize) -> bool {
         && !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// `--icf=safe`: the sections of `object` that define an address-significant symbol, or
-/// None if it has no `.llvm_addrsig` (then every section is).
-fn address_significant(object: &crate::resolve::LoadedObject) -> Option<Vec<u32>> {
-    let obj = &object.obj;
-    let table = (0..obj.shdrs.len()).find(|&s| obj.shdrs[s].sh_type.get(LE) == SHT_LLVM_ADDRSIG)?;
-    let mut data = obj.section_data(table);
-    let mut sections = Vec::new();
+/// The sections that must keep their own address (lld's `findKeepUniqueSections`): those
+/// defining an address-significant symbol, that is one in `.dynsym` (another module may
+/// compare it), one an object's `.llvm_addrsig` lists (where it is defined, whichever file
+/// that is), or any symbol of an object without that table (GCC writes none). In `--icf=all`
+/// only their data sections stay apart; in `--icf=safe` their code too.
+fn keep_unique(ctx: &Context, safe: bool) -> rustc_hash::FxHashSet<(FileId, u32)> {
+    let res = ctx.res;
+    type Set = rustc_hash::FxHashSet<(FileId, u32)>;
+    let per_file: Vec<Set> = res
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(f, object)| {
+            let file = FileId(f as u32);
+            let obj = &object.obj;
+            let mut out = Set::default();
+            let table =
+                (0..obj.shdrs.len()).find(|&s| obj.shdrs[s].sh_type.get(LE) == SHT_LLVM_ADDRSIG);
+            match table.and_then(|t| addrsig_symbols(obj.section_data(t))) {
+                Some(symbols) => {
+                    for sym in symbols.into_iter().filter(|&s| s < obj.symbols.len()) {
+                        mark_into(&mut out, ctx, file, sym, safe);
+                    }
+                }
+                None => {
+                    for sym in 1..obj.symbols.len() {
+                        mark_into(&mut out, ctx, file, sym, safe);
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    let mut keep: Set = per_file.into_iter().flatten().collect();
+    for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+        let id = crate::symbols::SymbolId(i as u32);
+        if let crate::symbols::Def::Defined { file, sym, .. } = symbol.def {
+            if crate::dynamic::exported(ctx, id) {
+                mark_into(&mut keep, ctx, file, sym as usize, safe);
+            }
+        }
+    }
+    keep
+}
+
+/// `keep_unique`'s rule for one symbol, into a set.
+fn mark_into(
+    keep: &mut rustc_hash::FxHashSet<(FileId, u32)>,
+    ctx: &Context,
+    file: FileId,
+    sym: usize,
+    safe: bool,
+) {
+    if let Target::Section { file, sec, .. } = ctx.target(file, sym).1 {
+        let obj = &ctx.res.objects[file.0 as usize].obj;
+        let exec = obj.shdrs[sec as usize].sh_flags.get(LE) & u64::from(elf::SHF_EXECINSTR) != 0;
+        if safe || !exec {
+            keep.insert((file, sec));
+        }
+    }
+}
+
+/// The symbol indexes of a `.llvm_addrsig` table (ULEB128 each); None if it is malformed
+/// (then the object counts as having none).
+fn addrsig_symbols(mut data: &[u8]) -> Option<Vec<usize>> {
+    let mut symbols = Vec::new();
     while !data.is_empty() {
         let mut value = 0u64;
         let mut shift = 0;
@@ -241,14 +301,9 @@ fn address_significant(object: &crate::resolve::LoadedObject) -> Option<Vec<u32>
                 break;
             }
         }
-        if let Some(sym) = usize::try_from(value)
-            .ok()
-            .filter(|&s| s < obj.symbols.len())
-        {
-            sections.push(obj.symbol_shndx(sym));
-        }
+        symbols.push(usize::try_from(value).ok()?);
     }
-    Some(sections)
+    Some(symbols)
 }
 
 /// `--print-icf-sections`: lld's lines, on standard output, by kept section.
