@@ -34,11 +34,12 @@ pub(crate) fn kept_relocations(
     globals: &[u32],
     section_symbols: u32,
 ) -> Kept {
-    let mut position = vec![0u32; layout.sections.len()];
+    // (An output section the layout dropped, empty, has no header and no section symbol.)
+    let mut position = vec![None; layout.sections.len()];
     for (i, id) in layout.order.iter().enumerate() {
-        position[id.0 as usize] = i as u32;
+        position[id.0 as usize] = Some(i as u32);
     }
-    let section_symbol = |out: u32| section_symbols + position[out as usize];
+    let section_symbol = |out: u32| Some(section_symbols + position[out as usize]?);
     layout
         .order
         .iter()
@@ -74,7 +75,7 @@ fn section_relocations(
     sec: u32,
     buf: &[u8],
     globals: &[u32],
-    section_symbol: &(dyn Fn(u32) -> u32 + Sync),
+    section_symbol: &(dyn Fn(u32) -> Option<u32> + Sync),
 ) -> Vec<u8> {
     let object = &ctx.res.objects[file.0 as usize];
     let placement = layout.placements[file.0 as usize][sec as usize];
@@ -156,7 +157,7 @@ fn local_target(
     target: Target,
     st_type: u8,
     a: i64,
-    section_symbol: &dyn Fn(u32) -> u32,
+    section_symbol: &dyn Fn(u32) -> Option<u32>,
 ) -> Option<(u32, i64)> {
     let (target, a) = layout.merged_reference(target, st_type, a);
     let addr = layout.target_address(target)?;
@@ -164,7 +165,11 @@ fn local_target(
         Target::Section { file, sec, .. } => {
             let out = layout.output_section_of(file, sec)?;
             let os = &layout.sections[out as usize];
-            Some((section_symbol(out), addr.wrapping_sub(os.addr) as i64 + a))
+            match section_symbol(out) {
+                Some(symbol) => Some((symbol, addr.wrapping_sub(os.addr) as i64 + a)),
+                // No section symbol: the address itself, against no symbol.
+                None => Some((0, addr as i64 + a)),
+            }
         }
         _ => Some((0, addr as i64 + a)),
     }

@@ -2361,7 +2361,8 @@ fn import_entry(
     }
     let symbol = ctx.res.symbols.get(id);
     match symbol.def {
-        Def::Shared { .. } if layout.needs.used_shared.contains(&id) => {}
+        // (A relaxed TLS sequence still names __tls_get_addr: referred to, not used.)
+        Def::Shared { .. } if layout.needs.used_shared.contains(&id) || symbol.strong_ref => {}
         Def::Undefined if !symbol.dso_ref || symbol.strong_ref => {}
         _ => return None,
     }
