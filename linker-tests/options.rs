@@ -535,6 +535,17 @@ fn cref_table_as_gnu_ld() {
                 .current_dir(tmp.path()),
         );
     }
+    // A C++ function: GNU ld lists it demangled (its default), sorted by that name.
+    std::fs::write(
+        tmp.join("c4.cc"),
+        "namespace ns { int func(int x) { return x + 1; } }\n",
+    )
+    .unwrap();
+    run_step(
+        Command::new("g++")
+            .args(["-c", "-O1", "c4.cc"])
+            .current_dir(tmp.path()),
+    );
     run_step(
         Command::new("ar")
             .args(["rcs", "libc3.a", "c3.o"])
@@ -543,7 +554,7 @@ fn cref_table_as_gnu_ld() {
     let link = |tested: bool, extra: &[&str]| {
         let out = if tested { "tested" } else { "gnu" };
         let mut cmd = crate::harness::gcc_through(tested, &wrapper);
-        cmd.args(["c1.o", "c2.o", "libc3.a", "-Wl,--cref", "-o", out])
+        cmd.args(["c1.o", "c2.o", "c4.o", "libc3.a", "-Wl,--cref", "-o", out])
             .args(extra)
             .current_dir(tmp.path());
         run_step(&mut cmd).stdout_text()
@@ -577,6 +588,7 @@ fn cref_table_as_gnu_ld() {
         "shared_counter",
         "common_thing",
         "printf",
+        "ns::func(int)",
     ] {
         let find = |t: &[(String, Vec<String>)]| t.iter().find(|b| b.0 == symbol).cloned();
         assert!(find(&gnu).is_some(), "GNU ld lists no {symbol}");

@@ -240,6 +240,9 @@ pub fn link(config: &args::Config) -> Result<()> {
         let resolution = resolve::resolve(config, &specs, None)?;
         trace_symbols(config, &resolution);
         report_duplicates(config, &resolution)?;
+        if config.cref {
+            print!("{}", map::cross_references(&resolution, config.demangle));
+        }
         let bytes = relocatable::link_relocatable(config, &resolution)?;
         fail_on_warnings(config)?;
         return output::write_whole(&config.output, config.output_node, &bytes);
@@ -827,13 +830,13 @@ fn write_map(
     if config.map_file.is_none() && !config.print_map {
         // --cref without a map: the table on standard output, as GNU ld prints it.
         if config.cref {
-            print!("{}", map::cross_references(res));
+            print!("{}", map::cross_references(res, config.demangle));
         }
         return Ok(());
     }
     let mut text = map::render(res, layout);
     if config.cref {
-        text.push_str(&map::cross_references(res));
+        text.push_str(&map::cross_references(res, config.demangle));
     }
     if config.print_map {
         print!("{text}");

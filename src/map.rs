@@ -178,7 +178,7 @@ fn name_column(out: &mut String, name: &str, width: usize, indent: usize) {
 /// first, as GNU ld lists them). GNU ld also lists each shared library's every dynamic
 /// symbol and version name; weld lists a library only as the definition of a symbol the
 /// objects use.
-pub fn cross_references(res: &Resolution) -> String {
+pub fn cross_references(res: &Resolution, demangle: bool) -> String {
     #[derive(Default)]
     struct Files<'a> {
         defs: Vec<&'a str>,
@@ -210,10 +210,22 @@ pub fn cross_references(res: &Resolution) -> String {
             }
         }
     }
+    // Demangled (GNU ld's default) names, sorted as printed.
+    let mut rows: Vec<(String, &Files)> = table
+        .iter()
+        .map(|(name, files)| {
+            let name = if demangle {
+                crate::symbols::demangle(name)
+            } else {
+                String::from_utf8_lossy(name).into_owned()
+            };
+            (name, files)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::from("\nCross Reference Table\n\n");
     out.push_str(&format!("{:<50}File\n", "Symbol"));
-    for (name, files) in &table {
-        let name = String::from_utf8_lossy(name);
+    for (name, files) in rows {
         out.push_str(&name);
         out.push(' ');
         let mut column = name.len() + 1;
