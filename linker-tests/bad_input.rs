@@ -248,6 +248,47 @@ fn diagnostics_name_source_lines_and_functions() {
             mentions: &["dup", "dup_a.o", "dup_b.o", "dup_a.c:2", "dup_b.c:7"],
         },
     );
+    // clang's DWARF 5 (DW_OP_addrx) and TLS variables (DW_OP_const8u, push_tls_address).
+    for (file, source) in [
+        (
+            "dup_clang_a.c",
+            "int dup_cv = 1;\n__thread int dup_tv = 2;\n",
+        ),
+        (
+            "dup_clang_b.c",
+            "\nint dup_cv = 3;\n\n__thread int dup_tv = 4;\n",
+        ),
+    ] {
+        std::fs::write(tmp.join(file), source).unwrap();
+        run_step(
+            Command::new("clang")
+                .args(["-c", "-g", "-gdwarf-5", "-O0", file])
+                .current_dir(tmp.path()),
+        );
+    }
+    check_rejected(
+        &tmp,
+        &[
+            "-o",
+            "out",
+            "caller.o",
+            "dup_clang_a.o",
+            "dup_clang_b.o",
+            "--defsym=missing_c_fn=0",
+        ],
+        &Expected {
+            weld_lines: &[
+                &["weld: error:", "duplicate symbol: dup_cv"],
+                &[">>> defined at dup_clang_a.c:1 ("],
+                &[">>> defined at dup_clang_b.c:2 ("],
+                &["weld: error:", "duplicate symbol: dup_tv"],
+                &[">>> defined at dup_clang_a.c:2 ("],
+                &[">>>            dup_clang_a.o:(dup_tv)"],
+                &[">>> defined at dup_clang_b.c:4 ("],
+            ],
+            mentions: &["dup_cv", "dup_tv"],
+        },
+    );
     check_rejected(
         &tmp,
         &[

@@ -97,6 +97,7 @@ pub fn variable_line(
         return None;
     }
     let (abbrev, line) = (relocated(b".debug_abbrev"), relocated(b".debug_line"));
+    let (addr, str_offsets) = (relocated(b".debug_addr"), relocated(b".debug_str_offsets"));
     let line_str = index(b".debug_line_str").map_or(&[][..], contents);
     let strings = index(b".debug_str").map_or(&[][..], contents);
     let dwarf = gimli::Dwarf::load(|id| -> Result<_, gimli::Error> {
@@ -106,6 +107,8 @@ pub fn variable_line(
             gimli::SectionId::DebugLine => &line,
             gimli::SectionId::DebugStr => strings,
             gimli::SectionId::DebugLineStr => line_str,
+            gimli::SectionId::DebugAddr => &addr,
+            gimli::SectionId::DebugStrOffsets => &str_offsets,
             _ => &[],
         };
         Ok(EndianSlice::new(bytes, LittleEndian))
@@ -122,17 +125,12 @@ pub fn variable_line(
             if entry.tag() != gimli::DW_TAG_variable {
                 continue;
             }
-            // DW_OP_addr and the variable's (relocated) address, nothing else.
             let Some(gimli::AttributeValue::Exprloc(expr)) =
                 entry.attr_value(gimli::DW_AT_location)
             else {
                 continue;
             };
-            let ops = expr.0.slice();
-            if ops.len() != 9 || ops[0] != gimli::DW_OP_addr.0 {
-                continue;
-            }
-            if u64::from_le_bytes(ops[1..9].try_into().ok()?) != target {
+            if location_address(&dwarf, &unit, expr.0.slice()) != Some(target) {
                 continue;
             }
             // The definition's own line, and its file unless only its declaration (the
@@ -157,6 +155,55 @@ pub fn variable_line(
         }
     }
     None
+}
+
+/// The (relocated) address a variable's location expression names, if it is only that:
+/// `DW_OP_addr A`, DWARF 5's `DW_OP_addrx I` (clang's default), or a TLS variable's
+/// `DW_OP_const8u OFFSET` (or `DW_OP_constx I`) then `DW_OP_GNU_push_tls_address` or
+/// `DW_OP_form_tls_address`.
+fn location_address(
+    dwarf: &gimli::Dwarf<EndianSlice<LittleEndian>>,
+    unit: &gimli::Unit<EndianSlice<LittleEndian>>,
+    ops: &[u8],
+) -> Option<u64> {
+    let uleb = |bytes: &[u8]| -> Option<(u64, usize)> {
+        let mut value = 0u64;
+        for (i, &b) in bytes.iter().enumerate().take(10) {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some((value, i + 1));
+            }
+        }
+        None
+    };
+    let indexed = |index: u64| {
+        dwarf
+            .address(unit, gimli::DebugAddrIndex(index as usize))
+            .ok()
+    };
+    let tls = |rest: &[u8]| {
+        rest == [gimli::DW_OP_GNU_push_tls_address.0] || rest == [gimli::DW_OP_form_tls_address.0]
+    };
+    let (&op, rest) = ops.split_first()?;
+    match op {
+        _ if op == gimli::DW_OP_addr.0 && rest.len() == 8 => {
+            Some(u64::from_le_bytes(rest.try_into().ok()?))
+        }
+        _ if op == gimli::DW_OP_addrx.0 => {
+            let (index, n) = uleb(rest)?;
+            (n == rest.len()).then_some(())?;
+            indexed(index)
+        }
+        _ if op == gimli::DW_OP_const8u.0 && rest.len() == 9 && tls(&rest[8..]) => {
+            Some(u64::from_le_bytes(rest[..8].try_into().ok()?))
+        }
+        _ if op == gimli::DW_OP_constx.0 => {
+            let (index, n) = uleb(rest)?;
+            tls(&rest[n..]).then_some(())?;
+            indexed(index)
+        }
+        _ => None,
+    }
 }
 
 /// `file:line` and, with the file's directory, `dir/file:line`.
@@ -204,7 +251,8 @@ fn relocate(obj: &ObjectFile, data: &mut [u8], relocs: &[crate::inputs::elf::Rel
             .get(LE)
             .wrapping_add(r.r_addend.get(LE) as u64);
         match (r.r_info.get(LE) & 0xffff_ffff) as u32 {
-            elf::R_X86_64_64 => {
+            // (A TLS variable's offset is matched as an address too: section and offset.)
+            elf::R_X86_64_64 | elf::R_X86_64_DTPOFF64 => {
                 let sec = u64::from(obj.symbol_shndx(sym));
                 if let Some(bytes) = data.get_mut(at..at.saturating_add(8)) {
                     let address = (sec << SECTION_SHIFT) | (value & ((1 << SECTION_SHIFT) - 1));
@@ -231,7 +279,7 @@ pub fn function_of(obj: &ObjectFile, sec: usize, offset: u64) -> Option<String> 
             let (start, size) = (s.st_value.get(LE), s.st_size.get(LE));
             matches!(
                 s.st_type(),
-                elf::STT_FUNC | elf::STT_OBJECT | elf::STT_GNU_IFUNC
+                elf::STT_FUNC | elf::STT_OBJECT | elf::STT_TLS | elf::STT_GNU_IFUNC
             ) && start <= offset
                 && offset < start.saturating_add(size)
         })
