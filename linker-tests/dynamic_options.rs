@@ -470,3 +470,81 @@ fn bsymbolic_non_weak_binds_only_strong_definitions() {
         );
     }
 }
+
+/// A pointer in a read-only section of position-independent output (hand-written assembly
+/// puts one in `.rodata`): as GNU ld, the output gets DT_TEXTREL and DF_TEXTREL with GNU
+/// ld's two warnings, and the program runs (weld wrote neither and the loader's write into
+/// the read-only page crashed it); with `-z text` both linkers refuse it.
+#[test]
+fn text_relocations_as_gnu_ld() {
+    let s = Setup::new("dynamic-textrel");
+    let asm = s.tmp.join("table.s");
+    std::fs::write(
+        &asm,
+        "    .section .rodata.t,\"a\"\n    .p2align 3\n    .globl table\ntable: .quad target\n\
+         \x20   .data\n    .globl target\ntarget: .quad 42\n    .text\n    .globl get\n\
+         get: mov table(%rip), %rax\n    mov (%rax), %rax\n    ret\n\
+         \x20   .section .note.GNU-stack,\"\",@progbits\n",
+    )
+    .unwrap();
+    let table = s.tmp.join("table.o");
+    run_step(Command::new("as").arg(&asm).arg("-o").arg(&table));
+    let main = s.object(
+        "main",
+        "#include <stdio.h>\nlong get(void);\nint main(void) { printf(\"%ld\\n\", get()); return 0; }\n",
+    );
+    let warnings = |tested: bool, extra: &[&str]| {
+        let out = s
+            .tmp
+            .join(format!("{}-textrel", if tested { "tested" } else { "gnu" }));
+        let mut cmd = crate::harness::gcc_through(tested, &s.wrapper);
+        cmd.arg("-pie")
+            .arg(&main)
+            .arg(&table)
+            .args(extra)
+            .arg("-o")
+            .arg(&out);
+        let outcome = run(&mut cmd, b"", Duration::from_secs(60)).unwrap();
+        let said: Vec<String> = outcome
+            .stderr_text()
+            .lines()
+            .filter_map(|l| {
+                let l = l
+                    .split_once("warning: ")
+                    .or_else(|| l.split_once("error: "))?
+                    .1;
+                // (weld names the object after "warning:", GNU ld before it.)
+                let object = format!("{}: ", table.display());
+                Some(l.trim_start_matches(object.as_str()).to_owned())
+            })
+            .collect();
+        (outcome.status.success(), said, out)
+    };
+    let (gnu_ok, gnu_said, gnu) = warnings(false, &[]);
+    let (ok, said, tested) = warnings(true, &[]);
+    assert!(gnu_ok && ok);
+    assert_eq!(said, gnu_said);
+    assert!(
+        said.iter().any(|w| w == "creating DT_TEXTREL in a PIE"),
+        "{said:?}"
+    );
+    for exe in [&gnu, &tested] {
+        assert_eq!(s.run(exe, s.tmp.path()), "42\n");
+        let tags = dynamic_entries(exe, &["TEXTREL", "FLAGS"]);
+        assert!(tags.iter().any(|t| t.contains("(TEXTREL)")), "{tags:?}");
+        assert!(
+            tags.iter()
+                .any(|t| t.contains("(FLAGS)") && t.contains("TEXTREL")),
+            "{tags:?}"
+        );
+    }
+    // -z text: an error in both.
+    let (gnu_ok, _, _) = warnings(false, &["-Wl,-z,text"]);
+    let (ok, said, _) = warnings(true, &["-Wl,-z,text"]);
+    assert!(!gnu_ok && !ok);
+    assert!(
+        said.iter()
+            .any(|w| w == "read-only segment has dynamic relocations"),
+        "{said:?}"
+    );
+}

@@ -89,6 +89,10 @@ pub struct ZOptions {
     pub execstack: Option<bool>,
     /// `-z text` (default true for weld's purposes: `-z notext` sets false).
     pub text: bool,
+    /// `-z text` was given: a RELATIVE relocation in a read-only section is then an error
+    /// (GNU ld's "read-only segment has dynamic relocations"); by default it makes a
+    /// DT_TEXTREL output, with GNU ld's warnings.
+    pub text_given: bool,
     pub origin: bool,
     pub nodelete: bool,
     pub nodlopen: bool,
@@ -140,6 +144,7 @@ impl Default for ZOptions {
             now: false,
             execstack: None,
             text: true,
+            text_given: false,
             origin: false,
             nodelete: false,
             nodlopen: false,
@@ -1270,8 +1275,14 @@ impl State {
             "lazy" => z.now = false,
             "execstack" => z.execstack = Some(true),
             "noexecstack" => z.execstack = Some(false),
-            "text" => z.text = true,
-            "notext" | "textoff" => z.text = false,
+            "text" => {
+                z.text = true;
+                z.text_given = true;
+            }
+            "notext" | "textoff" => {
+                z.text = false;
+                z.text_given = false;
+            }
             "origin" => z.origin = true,
             "nodelete" => z.nodelete = true,
             "nodlopen" => z.nodlopen = true,

@@ -497,14 +497,14 @@ const DT_RELRSZ: u32 = 35;
 const DT_RELR: u32 = 36;
 const DT_RELRENT: u32 = 37;
 
-/// The `.dynamic` entries, in order. `present` says whether an output section exists.
+/// The `.dynamic` entries, in order. `present` says whether an output section exists; the
+/// counts are `.rela.dyn`'s and `.rela.plt`'s entries and the RELATIVE ones among the first.
 pub fn tags(
     ctx: &Context,
     tables: &DynamicTables,
     present: &dyn Fn(&str) -> bool,
-    n_rela_dyn: u64,
-    n_rela_plt: u64,
-    n_relative: u64,
+    (n_rela_dyn, n_rela_plt, n_relative): (u64, u64, u64),
+    textrel: bool,
 ) -> Vec<(u32, DynValue)> {
     use DynValue::*;
     let config = ctx.config;
@@ -588,6 +588,12 @@ pub fn tags(
     }
     let mut flags = 0;
     let mut flags_1 = 0;
+    // Text relocations (see `layout::text_relocations`): DT_TEXTREL and DF_TEXTREL, as GNU
+    // ld writes both.
+    if textrel {
+        t.push((elf::DT_TEXTREL, Const(0)));
+        flags |= elf::DF_TEXTREL;
+    }
     if config.z.now {
         flags |= elf::DF_BIND_NOW;
         flags_1 |= elf::DF_1_NOW;

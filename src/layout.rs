@@ -298,6 +298,9 @@ pub struct Needs {
     /// `-z pack-relative-relocs`: where the RELATIVE relocations that go to `.relr.dyn`
     /// apply, as (file, input section, offset); GOT entries are counted apart.
     pub relr: Vec<(FileId, u32, u64)>,
+    /// The first dynamic relocation in a read-only section (file, section, symbol index):
+    /// the output needs DT_TEXTREL (the loader makes its segments writable to relocate).
+    pub textrel: Option<(FileId, u32, u32)>,
 }
 
 /// One file's scan results, replayed into [`Needs`] in file order.
@@ -309,6 +312,7 @@ pub(crate) struct ScanRecorder {
     n_relative: u64,
     n_symbolic: u64,
     relr: Vec<(FileId, u32, u64)>,
+    pub(crate) textrel: Option<(FileId, u32, u32)>,
     /// Incremental mode: the same, by symbol index, for the state.
     pub(crate) record: Option<ScanRecord>,
     /// Requests made already: a repeated one changes nothing.
@@ -449,6 +453,7 @@ impl ScanRecorder {
         needs.n_relative += self.n_relative;
         needs.n_symbolic += self.n_symbolic;
         needs.relr.extend(self.relr);
+        needs.textrel = needs.textrel.or(self.textrel);
     }
 }
 
@@ -1249,6 +1254,9 @@ pub(crate) fn scan_object(
                         && matches!(target, Target::UndefWeak)
                         && (writable || !config.z.text) =>
                 {
+                    if !writable {
+                        needs.textrel.get_or_insert((file, sec as u32, r_sym));
+                    }
                     needs.n_symbolic += 1;
                     if let SymRef::Global(id) = symref {
                         needs.dynsym_ref(id, r_sym);
@@ -1272,6 +1280,9 @@ pub(crate) fn scan_object(
                         if let SymRef::Global(id) = symref {
                             needs.dynsym_ref(id, r_sym);
                         }
+                        if !writable {
+                            needs.textrel.get_or_insert((file, sec as u32, r_sym));
+                        }
                     } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
                         needs.add_canonical(id, is_func, r_sym);
                     } else {
@@ -1285,6 +1296,9 @@ pub(crate) fn scan_object(
                 }
                 elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
                     let offset = r.r_offset.get(LE);
+                    if !writable {
+                        needs.textrel.get_or_insert((file, sec as u32, r_sym));
+                    }
                     if packs_relative(config, object, sec, offset) {
                         needs.relr.push((file, sec as u32, offset));
                     } else {
@@ -1804,6 +1818,15 @@ pub fn compute(
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
     }
+    if let Some((file, sec, sym)) = needs.textrel {
+        if matches!(slot_mode, Slots::Replay(_)) {
+            // (The recorded scans do not say which objects need text relocations.)
+            return Err(fallback(
+                "a dynamic relocation in a read-only section".into(),
+            ));
+        }
+        text_relocations(&ctx, file, sec, sym)?;
+    }
     steps.step("reorder");
     // 5. Output sections.
     let Assigned {
@@ -2013,6 +2036,35 @@ fn entry_address(ctx: &Context, layout: &Layout) -> u64 {
             0
         }
     }
+}
+
+/// A dynamic relocation in a read-only section (the first one found: `file`, `sec`,
+/// symbol `sym`): with `-z text`, GNU ld's error; otherwise GNU ld's warnings, and the
+/// output gets DT_TEXTREL (see `dynamic::tags`), so the loader makes its segments writable
+/// while it relocates (weld wrote no DT_TEXTREL and the program crashed).
+fn text_relocations(ctx: &Context, file: FileId, sec: u32, sym: u32) -> Result<()> {
+    let object = &ctx.res.objects[file.0 as usize];
+    let section = String::from_utf8_lossy(
+        object
+            .obj
+            .section_names
+            .get(sec as usize)
+            .copied()
+            .unwrap_or_default(),
+    );
+    let symbol = ctx.display(ctx.target(file, sym as usize).0);
+    let place = format!(
+        "{}: relocation against `{symbol}' in read-only section `{section}'",
+        object.name
+    );
+    if ctx.config.z.text_given {
+        bail!("{place}\nweld: error: read-only segment has dynamic relocations");
+    }
+    crate::diag::warn(place);
+    if matches!(ctx.kind, OutputKind::DynPie | OutputKind::StaticPie) {
+        crate::diag::warn("creating DT_TEXTREL in a PIE");
+    }
+    Ok(())
 }
 
 /// What steps 1 to 4 of [`compute`] found.
@@ -2918,9 +2970,8 @@ fn add_synthetic_sections(
             ctx,
             &dynamic,
             &present,
-            n_rela_dyn,
-            n_plt + n_iplt,
-            needs.n_relative,
+            (n_rela_dyn, n_plt + n_iplt, needs.n_relative),
+            needs.textrel.is_some(),
         );
         add_synthetic(
             sections,

@@ -1347,6 +1347,11 @@ pub(crate) fn update(
         if !undefined.is_empty() || !errors.is_empty() {
             return fallback(format!("{name}: undefined symbols or relocation errors"));
         }
+        if recorder.textrel.is_some() {
+            return fallback(format!(
+                "{name}: a dynamic relocation in a read-only section"
+            ));
+        }
         let mut record = recorder.record.unwrap_or_default();
         let object = &res.objects[lean];
         let r = &state.objects[recorded_file];

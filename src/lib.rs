@@ -424,6 +424,20 @@ pub fn link(config: &args::Config) -> Result<()> {
     };
     let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
+    // An output with text relocations is not kept for updates (the recorded scans do not
+    // say which objects need them; an update would lose DT_TEXTREL).
+    let incremental = incremental && {
+        let textrel = layout.needs.textrel.is_some();
+        if textrel {
+            if config.verbose || config.stats {
+                eprintln!("weld: incremental: off for an output with text relocations");
+            }
+            if let Some(removing) = state::invalidate(&config.output)? {
+                let _ = removing.join();
+            }
+        }
+        !textrel
+    };
     script::place::check_cross_refs(
         &layout::Context {
             config,
