@@ -89,7 +89,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/dynamic.rs", "build", 345),
     ("src/script/place.rs", "walk", 337),
     ("src/layout.rs", "default_addresses", 315),
-    ("src/lib.rs", "link", 296),
     ("src/layout.rs", "assign_output_sections", 294),
     ("src/script/place.rs", "segments", 294),
     ("src/layout.rs", "place_members", 283),

@@ -217,94 +217,29 @@ impl PhaseTimer {
     }
 }
 
+/// A link: the passes in order (mold's `elf_main` is the model). The incremental hooks are
+/// three: whether the link is incremental (`incremental_mode`), an update of the recorded
+/// output in place (`state::plan`, `lean_update`, `update_output`) before the full passes,
+/// and the state recorded after them (`write_output`).
 pub fn link(config: &args::Config) -> Result<()> {
-    let mut timer = PhaseTimer::new(config.time);
     if config.relocatable {
-        if config.map_file.is_some() || config.print_map {
-            bail!("option -Map is not supported with -r: weld writes maps of final links");
-        }
-        if config.define_common {
-            bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
-        }
-        let (specs, script) = inputs::search::find_inputs(config)?;
-        if !config.section_starts.is_empty() {
-            bail!("-Ttext, -Tdata, -Tbss and --section-start are not supported with -r");
-        }
-        if let Some(script) = script {
-            bail!(
-                "{}: a linker script that shapes the output is not supported with -r",
-                script.file
-            );
-        }
-        report_inputs(config, &specs)?;
-        let resolution = resolve::resolve(config, &specs, None)?;
-        trace_symbols(config, &resolution);
-        report_duplicates(config, &resolution)?;
-        if config.cref {
-            print!("{}", map::cross_references(&resolution, config.demangle));
-        }
-        let bytes = relocatable::link_relocatable(config, &resolution)?;
-        fail_on_warnings(config)?;
-        return output::write_whole(&config.output, config.output_node, &bytes);
+        return link_relocatable_output(config);
     }
     if config.emit_relocs && config.strip_all {
         // (GNU ld fails too: "final link failed: invalid operation".)
         bail!("--emit-relocs cannot be used with -s (--strip-all): the kept relocations refer to .symtab");
     }
-    // Every input file, in link order, with groups and scripts expanded.
-    let (specs, mut script, scripts_read) = inputs::search::find_inputs_and_scripts(config)?;
-    if let Some(tar) = &config.reproduce {
-        write_reproduce(config, tar, &specs, &scripts_read)?;
-    }
-    if script.is_none() && !config.section_starts.is_empty() {
-        script = Some(script::Script::default());
-    }
-    // What the scripts say about the output goes with the rest of the command line.
-    let with_script;
-    let config = match script {
-        Some(script) => {
-            with_script = config.with_script(script)?;
-            &with_script
-        }
-        None => config,
-    };
+    let mut timer = PhaseTimer::new(config.time);
+    // 1. Every input file, in link order, with groups and scripts expanded; what the
+    //    scripts say about the output goes with the rest of the command line.
+    let (specs, scripted) = find_inputs(config)?;
+    let config = scripted.as_ref().unwrap_or(config);
     report_inputs(config, &specs)?;
     timer.done("search");
-    if let Some(script) = &config.script {
-        if incremental_requested(&args::Config {
-            script: None,
-            ..config.clone()
-        }) {
-            if config.verbose || config.stats {
-                eprintln!(
-                    "weld: incremental: off with a linker script that shapes the output ({})",
-                    script.file
-                );
-            }
-            // The state describes an output this link replaces.
-            if let Some(removing) = state::invalidate(&config.output)? {
-                let _ = removing.join();
-            }
-        }
-    }
-    let incremental = incremental_requested(config) && {
-        // Compressed debug sections are rewritten at the end of the file as a whole.
-        let compressed = matches!(
-            config.compress_debug_sections.as_deref(),
-            Some("zlib" | "zlib-gabi" | "zstd")
-        );
-        if compressed && (config.verbose || config.stats) {
-            eprintln!("weld: incremental: off with --compress-debug-sections");
-        }
-        // The updates patch `.rela.dyn` in place; `.relr.dyn` is encoded as a whole.
-        let packed = config.z.pack_relative_relocs;
-        if packed && (config.verbose || config.stats) {
-            eprintln!("weld: incremental: off with -z pack-relative-relocs");
-        }
-        !compressed && !packed
-    };
-    // Two incremental links of one output take turns: the state and the output are read,
-    // then replaced, as a unit.
+    // 2. Incremental: whether, and what changed since the recorded link. Two incremental
+    //    links of one output take turns: the state and the output are read, then replaced,
+    //    as a unit.
+    let incremental = incremental_mode(config)?;
     let _lock = if incremental {
         Some(state::lock(&config.output)?)
     } else {
@@ -332,47 +267,19 @@ pub fn link(config: &args::Config) -> Result<()> {
         }
         timer.done("plan");
     }
-    // All files and archive members that take part, and what every global symbol resolves to.
-    // An update parses the archive members the recorded link used up front, others if needed.
     if let Some((inputs, matched, state)) = update.as_mut() {
         if lean_update(config, &specs, (inputs, matched), state, &mut timer)? {
             timer.total();
             return Ok(());
         }
     }
-    let members = update
-        .as_ref()
-        .map(|(_, matched, state)| update_members(state, matched));
-    lto::configure(config);
-    let mut resolution = resolve::resolve(config, &specs, members.as_ref())?;
-    // LTO: the plugin compiles what it claimed; the inputs are resolved again with its
-    // objects instead (a full link, with no incremental state: see `lto`).
+    // 3. All files and archive members that take part, and what every global symbol
+    //    resolves to (an update parses the archive members the recorded link used up
+    //    front); LTO's objects replace its inputs.
     let _lto_cleanup = LtoCleanup;
     let mut incremental = incremental;
-    let mut specs = specs;
-    if let Some(compiled) = lto::compile(config, &resolution)? {
-        timer.done("resolve (LTO: first pass)");
-        if incremental {
-            if config.verbose || config.stats {
-                eprintln!("weld: incremental: off for a link with LTO code");
-            }
-            // The state describes an output this link replaces.
-            if let Some(removing) = state::invalidate(&config.output)? {
-                let _ = removing.join();
-            }
-        }
-        incremental = false;
-        update = None;
-        let extra = inputs::search::find_plugin_outputs(
-            config,
-            &specs,
-            &compiled.files,
-            &compiled.libraries,
-            &compiled.dirs,
-        )?;
-        specs.extend(extra);
-        resolution = resolve::resolve(config, &specs, None)?;
-    }
+    let (mut resolution, specs, lto_code) = resolve_inputs(config, specs, &mut update, &mut timer)?;
+    incremental &= !lto_code;
     trace_symbols(config, &resolution);
     write_why_extract(config, &resolution)?;
     timer.done("resolve");
@@ -385,34 +292,23 @@ pub fn link(config: &args::Config) -> Result<()> {
         (update.is_none() && !reuse_output).then(|| remove_in_background(&config.output));
     report_duplicates(config, &resolution)?;
     check_shared_library_needs(config, &resolution)?;
-    // Beyond this point no symbol changes its definition.
+    // 4. Beyond this point no symbol changes its definition; which symbols are exported,
+    //    and under which version.
     layout::define_synthetic_symbols(config, &mut resolution);
-    // Which symbols are exported, and under which version.
     let versions = version_script::assign(config, &resolution)?;
-    if let Some((inputs, matched, old)) = update {
-        match update_output(
+    if let Some(planned) = update {
+        if try_update_output(
             config,
-            &resolution,
-            &versions,
+            (&resolution, &versions),
             &specs,
-            (&inputs, &matched),
-            *old,
+            planned,
             &mut timer,
-        ) {
-            Ok(()) => {
-                timer.total();
-                return Ok(());
-            }
-            Err(e) => match e.downcast_ref::<layout::Fallback>() {
-                Some(reason) => {
-                    if config.verbose || config.stats {
-                        eprintln!("weld: incremental: full link: {reason}");
-                    }
-                }
-                None => return Err(e),
-            },
+        )? {
+            timer.total();
+            return Ok(());
         }
     }
+    // 5. Layout: what goes where, with room to grow in incremental mode.
     let slots = if incremental {
         layout::Slots::Fresh {
             spare_percent: config
@@ -426,52 +322,232 @@ pub fn link(config: &args::Config) -> Result<()> {
     timer.done("layout");
     // An output with text relocations is not kept for updates (the recorded scans do not
     // say which objects need them; an update would lose DT_TEXTREL).
-    let incremental = incremental && {
-        let textrel = layout.needs.textrel.is_some();
-        if textrel {
-            if config.verbose || config.stats {
-                eprintln!("weld: incremental: off for an output with text relocations");
-            }
-            if let Some(removing) = state::invalidate(&config.output)? {
-                let _ = removing.join();
-            }
-        }
-        !textrel
-    };
-    script::place::check_cross_refs(
-        &layout::Context {
-            config,
-            res: &resolution,
-            kind: layout.kind,
-            versions: &versions,
-        },
-        &layout,
-    )?;
-    report_undefined(config, &resolution, &undefined)?;
-    write_map(config, &resolution, &layout)?;
-    fail_on_warnings(config)?;
+    if incremental && layout.needs.textrel.is_some() {
+        incremental_off(config, "for an output with text relocations")?;
+        incremental = false;
+    }
+    // 6. What the layout must satisfy, and the reports on it.
     let ctx = layout::Context {
         config,
         res: &resolution,
         kind: layout.kind,
         versions: &versions,
     };
-    let inputs = if incremental {
+    script::place::check_cross_refs(&ctx, &layout)?;
+    report_undefined(config, &resolution, &undefined)?;
+    write_map(config, &resolution, &layout)?;
+    fail_on_warnings(config)?;
+    // 7. The output, and the state for the next link.
+    if incremental {
         let inputs = state::hash_inputs(&specs)?;
         layout.build_id_seed = Some(incremental::build_id_seed(
             config,
             &inputs.hashes,
             &incremental::section_records(&layout),
         ));
-        Some(inputs)
+        write_output(
+            &ctx,
+            &layout,
+            &specs,
+            Some(inputs),
+            (reuse_output, old_output),
+            &mut timer,
+        )
     } else {
-        None
+        write_output(
+            &ctx,
+            &layout,
+            &specs,
+            None,
+            (reuse_output, old_output),
+            &mut timer,
+        )
+    }
+}
+
+/// An update of the recorded output in place (`update_output`); false if it cannot be done
+/// (the reason with `--verbose`): then the full passes follow.
+fn try_update_output(
+    config: &args::Config,
+    (resolution, versions): (&resolve::Resolution, &version_script::Versions),
+    specs: &[inputs::search::FileSpec],
+    (inputs, matched, old): PlannedUpdate,
+    timer: &mut PhaseTimer,
+) -> Result<bool> {
+    match update_output(
+        config,
+        resolution,
+        versions,
+        specs,
+        (&inputs, &matched),
+        *old,
+        timer,
+    ) {
+        Ok(()) => Ok(true),
+        Err(e) => match e.downcast_ref::<layout::Fallback>() {
+            Some(reason) => {
+                if config.verbose || config.stats {
+                    eprintln!("weld: incremental: full link: {reason}");
+                }
+                Ok(false)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+/// `-r`: a relocatable object from the inputs (`relocatable`).
+fn link_relocatable_output(config: &args::Config) -> Result<()> {
+    if config.map_file.is_some() || config.print_map {
+        bail!("option -Map is not supported with -r: weld writes maps of final links");
+    }
+    if config.define_common {
+        bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
+    }
+    let (specs, script) = inputs::search::find_inputs(config)?;
+    if !config.section_starts.is_empty() {
+        bail!("-Ttext, -Tdata, -Tbss and --section-start are not supported with -r");
+    }
+    if let Some(script) = script {
+        bail!(
+            "{}: a linker script that shapes the output is not supported with -r",
+            script.file
+        );
+    }
+    report_inputs(config, &specs)?;
+    let resolution = resolve::resolve(config, &specs, None)?;
+    trace_symbols(config, &resolution);
+    report_duplicates(config, &resolution)?;
+    if config.cref {
+        print!("{}", map::cross_references(&resolution, config.demangle));
+    }
+    let bytes = relocatable::link_relocatable(config, &resolution)?;
+    fail_on_warnings(config)?;
+    output::write_whole(&config.output, config.output_node, &bytes)
+}
+
+/// The inputs in link order, and the command line with the scripts' settings if scripts
+/// (or `-Ttext`-like options, which act on the default script) shape the output;
+/// `--reproduce`'s tar is written now, before anything else can fail.
+fn find_inputs(
+    config: &args::Config,
+) -> Result<(Vec<inputs::search::FileSpec>, Option<args::Config>)> {
+    let (specs, mut script, scripts_read) = inputs::search::find_inputs_and_scripts(config)?;
+    if let Some(tar) = &config.reproduce {
+        write_reproduce(config, tar, &specs, &scripts_read)?;
+    }
+    if script.is_none() && !config.section_starts.is_empty() {
+        script = Some(script::Script::default());
+    }
+    let scripted = match script {
+        Some(script) => Some(config.with_script(script)?),
+        None => None,
     };
+    Ok((specs, scripted))
+}
+
+/// Whether this link is incremental: asked for, and nothing it cannot keep up to date is
+/// asked for too (each refusal says why, with `--verbose`, and removes the old state).
+fn incremental_mode(config: &args::Config) -> Result<bool> {
+    if let Some(script) = &config.script {
+        if incremental_requested(&args::Config {
+            script: None,
+            ..config.clone()
+        }) {
+            let why = format!(
+                "with a linker script that shapes the output ({})",
+                script.file
+            );
+            incremental_off(config, &why)?;
+        }
+    }
+    if !incremental_requested(config) {
+        return Ok(false);
+    }
+    // Compressed debug sections are rewritten at the end of the file as a whole.
+    if matches!(
+        config.compress_debug_sections.as_deref(),
+        Some("zlib" | "zlib-gabi" | "zstd")
+    ) {
+        incremental_off(config, "with --compress-debug-sections")?;
+        return Ok(false);
+    }
+    // The updates patch `.rela.dyn` in place; `.relr.dyn` is encoded as a whole.
+    if config.z.pack_relative_relocs {
+        incremental_off(config, "with -z pack-relative-relocs")?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Turns incremental mode off for this link (`why`, with `--verbose`): the state describes
+/// an output this link replaces, so it is removed.
+fn incremental_off(config: &args::Config, why: &str) -> Result<()> {
+    if config.verbose || config.stats {
+        eprintln!("weld: incremental: off {why}");
+    }
+    if let Some(removing) = state::invalidate(&config.output)? {
+        let _ = removing.join();
+    }
+    Ok(())
+}
+
+/// The recorded output an update starts from: the inputs now, how they match the recorded
+/// ones, and the state.
+type PlannedUpdate = (state::Inputs, state::InputMatch, Box<state::State>);
+
+/// Resolution, with LTO: the plugin compiles what it claimed and the inputs are resolved
+/// again with its objects instead (a full link, with no incremental state: see `lto`; the
+/// planned update is dropped). Returns the resolution, the inputs (LTO's added) and whether
+/// LTO compiled any.
+fn resolve_inputs(
+    config: &args::Config,
+    mut specs: Vec<inputs::search::FileSpec>,
+    update: &mut Option<PlannedUpdate>,
+    timer: &mut PhaseTimer,
+) -> Result<(resolve::Resolution, Vec<inputs::search::FileSpec>, bool)> {
+    let members = update
+        .as_ref()
+        .map(|(_, matched, state)| update_members(state, matched));
+    lto::configure(config);
+    let resolution = resolve::resolve(config, &specs, members.as_ref())?;
+    let Some(compiled) = lto::compile(config, &resolution)? else {
+        return Ok((resolution, specs, false));
+    };
+    timer.done("resolve (LTO: first pass)");
+    if incremental_requested(config) {
+        incremental_off(config, "for a link with LTO code")?;
+    }
+    *update = None;
+    let extra = inputs::search::find_plugin_outputs(
+        config,
+        &specs,
+        &compiled.files,
+        &compiled.libraries,
+        &compiled.dirs,
+    )?;
+    specs.extend(extra);
+    let resolution = resolve::resolve(config, &specs, None)?;
+    Ok((resolution, specs, true))
+}
+
+/// Writes the laid-out output (over the old one when `reuse_output`, after the removal
+/// `old_output` has finished otherwise) and, for an incremental link, the state (`inputs`:
+/// the hashed inputs it records).
+fn write_output(
+    ctx: &layout::Context,
+    layout: &layout::Layout,
+    specs: &[inputs::search::FileSpec],
+    inputs: Option<state::Inputs>,
+    (reuse_output, old_output): (bool, Option<std::thread::JoinHandle<()>>),
+    timer: &mut PhaseTimer,
+) -> Result<()> {
+    let config = ctx.config;
     if config.binary_output {
         // `--oformat=binary`: the ELF image is built in memory, then its loaded bytes.
         let mut elf = vec![0u8; layout.file_size as usize];
-        write::write_into(config, &ctx, &layout, None, &mut elf, true)?;
-        let image = output::binary_image(&layout, &elf)?;
+        write::write_into(config, ctx, layout, None, &mut elf, true)?;
+        let image = output::binary_image(layout, &elf)?;
         timer.done("write");
         output::write_whole(&config.output, config.output_node, &image)?;
         timer.total();
@@ -485,11 +561,11 @@ pub fn link(config: &args::Config) -> Result<()> {
     )?;
     pause_for_test("output");
     let zeroed = file.zeroed();
-    let tail = write::write_into(config, &ctx, &layout, None, file.bytes(), zeroed)?;
+    let tail = write::write_into(config, ctx, layout, None, file.bytes(), zeroed)?;
     timer.done("write");
     if config.stats {
         let size = tail.offset as usize + tail.bytes.len();
-        print_stats(&specs, &resolution, &layout, size);
+        print_stats(specs, ctx.res, layout, size);
     }
     if let Some(handle) = old_output {
         let _ = handle.join();
@@ -499,11 +575,11 @@ pub fn link(config: &args::Config) -> Result<()> {
     if let Some(inputs) = inputs {
         state::save(
             config,
-            &specs,
+            specs,
             &inputs,
             incremental::record(
-                &ctx,
-                &layout,
+                ctx,
+                layout,
                 &inputs.hashes,
                 (&tail.symtab_files, &tail.symtab_globals),
             ),
