@@ -115,7 +115,7 @@ fn section_relocations(
             )
             && in_off >= 2
         {
-            let at = (os.offset + placement.offset + off - 2) as usize;
+            let at = (os.offset + placement.offset + off).saturating_sub(2) as usize;
             let now = buf.get(at).copied();
             if now.is_some() && now != data.get(in_off as usize - 2).copied() {
                 r_type = elf::R_X86_64_PC32;
