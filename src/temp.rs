@@ -16,12 +16,16 @@
 //! [`IN_GAP`]; a handler running on another thread waits for the count to drop, so it sees
 //! the file registered. The gap makes no allocation (the path's C string is made before),
 //! so a handler that interrupted a thread holding the allocator's lock cannot keep the
-//! gap from ending.
+//! gap from ending. A thread that would enter the gap after the handler has looked at the
+//! count (and so after its look at the slots, perhaps) finds [`DYING`] set and creates
+//! nothing: the process is ending. Both sides use sequentially consistent atomics (the
+//! handler sets `DYING` then reads `IN_GAP`; a thread adds to `IN_GAP` then reads
+//! `DYING`), so one of them always sees the other.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// How many temporary files may be registered at once; a link has at most three.
 const SLOTS: usize = 16;
@@ -34,9 +38,24 @@ const FATAL_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGH
 /// Threads between creating a temporary file and registering it (see the module's text).
 static IN_GAP: AtomicUsize = AtomicUsize::new(0);
 
+/// Set by the signal handler before it waits for [`IN_GAP`]: no file is created after.
+static DYING: AtomicBool = AtomicBool::new(false);
+
+/// A thread's way into the gap: counted in `in_gap`, unless `dying` is set (then it must not
+/// create the file, and is not counted).
+fn enter_gap(in_gap: &AtomicUsize, dying: &AtomicBool) -> bool {
+    in_gap.fetch_add(1, Ordering::SeqCst);
+    if dying.load(Ordering::SeqCst) {
+        in_gap.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
 /// Runs `step` (a system call that creates a file, then its registration) with the fatal
-/// signals blocked on this thread and [`IN_GAP`] counted. `step` must not allocate.
-fn in_gap<T>(step: impl FnOnce() -> T) -> T {
+/// signals blocked on this thread and [`IN_GAP`] counted; `None` without running it if a
+/// fatal signal is ending the process. `step` must not allocate.
+fn in_gap<T>(step: impl FnOnce() -> T) -> Option<T> {
     // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset; pthread_sigmask
     // changes only this thread's mask, restored below.
     let old = unsafe {
@@ -49,9 +68,11 @@ fn in_gap<T>(step: impl FnOnce() -> T) -> T {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
         old
     };
-    IN_GAP.fetch_add(1, Ordering::SeqCst);
-    let result = step();
-    IN_GAP.fetch_sub(1, Ordering::SeqCst);
+    let result = enter_gap(&IN_GAP, &DYING).then(|| {
+        let result = step();
+        IN_GAP.fetch_sub(1, Ordering::SeqCst);
+        result
+    });
     // SAFETY: restores the mask read above; a signal that came meanwhile is delivered now,
     // with the file registered.
     unsafe {
@@ -85,8 +106,9 @@ pub fn install_signal_cleanup() {
 }
 
 extern "C" fn on_fatal_signal(signal: libc::c_int) {
-    // A thread that created a file and has not registered it yet will in a moment (it
-    // cannot be this thread: it blocks these signals meanwhile).
+    // No thread creates a file from now on; one that created a file and has not registered
+    // it yet will in a moment (it cannot be this thread: it blocks these signals meanwhile).
+    DYING.store(true, Ordering::SeqCst);
     while IN_GAP.load(Ordering::SeqCst) != 0 {
         std::hint::spin_loop();
     }
@@ -106,6 +128,14 @@ extern "C" fn on_fatal_signal(signal: libc::c_int) {
     unsafe {
         libc::raise(signal);
     }
+}
+
+/// The error of a file not created because a fatal signal is ending the process.
+fn ending() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "not created: a signal is ending the link",
+    )
 }
 
 /// `make(path)`, or while it fails because the name is taken, `make(path-1)`, `make(path-2)`...
@@ -215,7 +245,8 @@ impl TempPath {
                     unsafe { libc::nanosleep(&three, std::ptr::null_mut()) };
                 }
                 (fd, error, (fd >= 0).then(|| c_path.publish()).flatten())
-            });
+            })
+            .ok_or_else(ending)?;
             if fd < 0 {
                 return Err(error);
             }
@@ -246,7 +277,8 @@ impl TempPath {
                 };
                 let error = std::io::Error::last_os_error();
                 (r, error, (r == 0).then(|| c_candidate.publish()).flatten())
-            });
+            })
+            .ok_or_else(ending)?;
             if r != 0 {
                 return Err(error);
             }
@@ -281,6 +313,20 @@ impl Drop for TempPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gap's protocol on atomics of its own: once the handler has set `dying`, no
+    /// thread enters (nor stays counted); before, an entering thread is counted, so the
+    /// handler waits for it.
+    #[test]
+    fn no_thread_enters_the_gap_once_dying() {
+        let (in_gap, dying) = (AtomicUsize::new(0), AtomicBool::new(false));
+        assert!(enter_gap(&in_gap, &dying));
+        assert_eq!(in_gap.load(Ordering::SeqCst), 1);
+        in_gap.fetch_sub(1, Ordering::SeqCst);
+        dying.store(true, Ordering::SeqCst);
+        assert!(!enter_gap(&in_gap, &dying));
+        assert_eq!(in_gap.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn dropped_temp_path_is_removed_and_kept_one_is_not() {
