@@ -84,7 +84,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/lean.rs", "update", 1070),
     ("src/relocatable.rs", "link_relocatable", 519),
     ("src/args.rs", "long", 440),
-    ("src/layout.rs", "add_synthetic_sections", 409),
     ("src/write.rs", "copy_and_relocate", 402),
     ("src/dynamic.rs", "build", 345),
     ("src/script/place.rs", "walk", 337),

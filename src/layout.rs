@@ -2582,6 +2582,190 @@ struct SyntheticSections {
     ibt_plt: bool,
 }
 
+/// The shape of each section the linker makes: (name, kind, type, flags, alignment, entry
+/// size). `add_synthetic_section` gives one its size.
+const SYNTHETIC_SECTIONS: &[(&str, Synthetic, u32, u32, u64, u64)] = {
+    const A: u32 = elf::SHF_ALLOC;
+    const AW: u32 = elf::SHF_ALLOC | elf::SHF_WRITE;
+    const AX: u32 = elf::SHF_ALLOC | elf::SHF_EXECINSTR;
+    use Synthetic::*;
+    &[
+        // The property note is 8-aligned in ELF64, as its readers step through it.
+        (".note.gnu.property", FixedNote, elf::SHT_NOTE, A, 8, 0),
+        (".note.package", FixedNote, elf::SHT_NOTE, A, 4, 0),
+        (".note.gnu.build-id", BuildId, elf::SHT_NOTE, A, 4, 0),
+        (".interp", Interp, elf::SHT_PROGBITS, A, 1, 0),
+        (".got", Got, elf::SHT_PROGBITS, AW, 8, 8),
+        (".got.plt", GotPlt, elf::SHT_PROGBITS, AW, 8, 8),
+        (".plt", Plt, elf::SHT_PROGBITS, AX, 16, 16),
+        (".iplt", Iplt, elf::SHT_PROGBITS, AX, 16, 16),
+        (".rela.dyn", Rela, elf::SHT_RELA, A, 8, 24),
+        (".rela.iplt", Rela, elf::SHT_RELA, A, 8, 24),
+        (".rela.plt", RelaPlt, elf::SHT_RELA, A, 8, 24),
+        (".relr.dyn", Relr, elf::SHT_RELR, A, 8, 8),
+        (".dynsym", Dynsym, elf::SHT_DYNSYM, A, 8, 24),
+        (".dynstr", Dynstr, elf::SHT_STRTAB, A, 1, 0),
+        (".gnu.hash", GnuHash, elf::SHT_GNU_HASH, A, 8, 0),
+        (".hash", Hash, elf::SHT_HASH, A, 8, 4),
+        (".gnu.version", Versym, elf::SHT_GNU_VERSYM, A, 2, 2),
+        (".gnu.version_d", Verdef, elf::SHT_GNU_VERDEF, A, 4, 0),
+        (".gnu.version_r", Verneed, elf::SHT_GNU_VERNEED, A, 4, 0),
+        (".eh_frame_hdr", EhFrameHdr, elf::SHT_PROGBITS, A, 4, 0),
+        (".comment", Comment, elf::SHT_PROGBITS, 0, 1, 1),
+        (".dynamic", Dynamic, elf::SHT_DYNAMIC, AW, 8, 16),
+    ]
+};
+
+/// Entries a table that grows with the inputs gets (`needed` of `unit` bytes): in incremental
+/// mode, room to grow (`.rela.dyn` is padded with R_X86_64_NONE entries; `.eh_frame_hdr`'s
+/// count field says how many are used), or the recorded room in a replay.
+fn capacity(slot_mode: Slots, name: &str, needed: u64, unit: u64) -> Result<u64> {
+    match slot_mode {
+        Slots::Packed => Ok(needed),
+        Slots::Fresh { spare_percent } => Ok(needed + needed * spare_percent / 100 + 16),
+        Slots::Replay(rec) => match rec.sizes.get(name) {
+            Some(&size) if size / unit >= needed => Ok(size / unit),
+            _ => Err(fallback(format!("{name} has no room for {needed} entries"))),
+        },
+    }
+}
+
+/// `.eh_frame_hdr`, for the FDEs kept (with room for more in incremental mode).
+fn add_eh_frame_hdr(
+    sections: &mut Vec<OutputSection>,
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    slot_mode: Slots,
+) -> Result<()> {
+    let n_fdes = eh_records
+        .values()
+        .flatten()
+        .filter(|r| !r.is_cie && r.out_offset.is_some())
+        .count();
+    let n_fdes = match slot_mode {
+        Slots::Packed => n_fdes,
+        _ => {
+            let needed = eh_frame::hdr_size(n_fdes) as u64;
+            let size = capacity(slot_mode, ".eh_frame_hdr", needed, 1)?;
+            (size as usize - eh_frame::hdr_size(0)) / 8
+        }
+    };
+    add_synthetic_section(sections, ".eh_frame_hdr", eh_frame::hdr_size(n_fdes) as u64);
+    Ok(())
+}
+
+/// The notes whose bytes layout decides (`.note.gnu.property` from `properties`,
+/// `--package-metadata`'s `.note.package`) and `--build-id`'s note: the first with their
+/// bytes, and the build-id's size.
+fn add_notes(
+    sections: &mut Vec<OutputSection>,
+    config: &Config,
+    properties: &crate::property::Properties,
+) -> (Vec<(&'static str, Vec<u8>)>, u64) {
+    let build_id_size = match &config.build_id {
+        None => 0,
+        Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Sha1)) => 20,
+        Some(crate::args::BuildIdArg::Hash(_)) => 16,
+        Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
+    };
+    let mut fixed_notes = vec![(".note.gnu.property", crate::property::encode(properties))];
+    // `--package-metadata=JSON`: the FDO packaging note (systemd's spec), as GNU ld 2.39.
+    if let Some(json) = config.package_metadata.as_deref().filter(|j| !j.is_empty()) {
+        fixed_notes.push((".note.package", package_note(json)));
+    }
+    fixed_notes.retain(|(_, bytes)| !bytes.is_empty());
+    for (name, bytes) in &fixed_notes {
+        add_synthetic_section(sections, name, bytes.len() as u64);
+    }
+    if config.build_id.is_some() {
+        let size = 16 + build_id_size.div_ceil(4) * 4;
+        add_synthetic_section(sections, ".note.gnu.build-id", size);
+    }
+    (fixed_notes, build_id_size)
+}
+
+/// `.comment`: the inputs' strings (`comment`) and weld's, unless a script discards it.
+fn add_comment(
+    sections: &mut Vec<OutputSection>,
+    comment: &mut Vec<u8>,
+    matcher: Option<&crate::script::place::Matcher>,
+) {
+    comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
+    comment.push(0);
+    // (A script may `/DISCARD/` .comment.)
+    let discarded = matcher
+        .is_some_and(|m| m.assign("", ".comment", false) == crate::script::place::Assign::Discard);
+    if !discarded {
+        add_synthetic_section(sections, ".comment", comment.len() as u64);
+    }
+    if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
+        c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
+    }
+}
+
+/// The dynamic linker's tables (`.rela.dyn`, `.rela.plt`, `.relr.dyn` if packed, `.dynsym`,
+/// `.dynstr`, the hash tables and the version tables), sized from `dynamic` and the
+/// relocation counts (entries of `.rela.dyn` and `.rela.plt`, words of `.relr.dyn`).
+fn add_dynamic_tables(
+    sections: &mut Vec<OutputSection>,
+    config: &Config,
+    dynamic: &crate::dynamic::DynamicTables,
+    (n_rela_dyn, n_rela_plt, n_relr): (u64, u64, Option<u64>),
+) {
+    let mut add = |name: &'static str, size: u64| {
+        add_synthetic_section(sections, name, size);
+    };
+    add(".rela.dyn", 24 * n_rela_dyn);
+    add(".rela.plt", 24 * n_rela_plt);
+    if let Some(words) = n_relr {
+        add(".relr.dyn", 8 * words);
+    }
+    add(".dynsym", 24 * (dynamic.dynsyms.len() as u64 + 1));
+    add(".dynstr", dynamic.dynstr.len() as u64);
+    if config.hash_style != crate::args::HashStyle::Sysv {
+        add(".gnu.hash", dynamic.gnu_hash.len() as u64);
+    }
+    if config.hash_style != crate::args::HashStyle::Gnu {
+        add(".hash", dynamic.sysv_hash.len() as u64);
+    }
+    if !dynamic.versym.is_empty() {
+        add(".gnu.version", dynamic.versym.len() as u64);
+    }
+    if dynamic.verdef_count > 0 {
+        add(".gnu.version_d", dynamic.verdef.len() as u64);
+    }
+    if dynamic.verneed_count > 0 {
+        add(".gnu.version_r", dynamic.verneed.len() as u64);
+    }
+}
+
+/// Appends the linker-made section `name` (its shape from [`SYNTHETIC_SECTIONS`]) of `size`
+/// bytes to `sections`.
+fn add_synthetic_section(
+    sections: &mut Vec<OutputSection>,
+    name: &'static str,
+    size: u64,
+) -> OutSecId {
+    let &(_, kind, sh_type, flags, align, entsize) = SYNTHETIC_SECTIONS
+        .iter()
+        .find(|s| s.0 == name)
+        .unwrap_or_else(|| panic!("{name} is not in SYNTHETIC_SECTIONS"));
+    let id = OutSecId(sections.len() as u32);
+    sections.push(OutputSection {
+        name: name.to_string(),
+        sh_type,
+        sh_flags: u64::from(flags),
+        align,
+        entsize,
+        rank: rank(name, sh_type, u64::from(flags)),
+        members: Vec::new(),
+        size,
+        addr: 0,
+        offset: 0,
+        synthetic: Some(kind),
+    });
+    id
+}
+
 /// Step 5's second half: the sections the linker makes (.got, .plt, .dynamic, .dynsym,
 /// .eh_frame_hdr, .comment, ...), sized for what the scan found (with room to grow in
 /// incremental mode).
@@ -2598,72 +2782,11 @@ fn add_synthetic_sections(
 ) -> Result<SyntheticSections> {
     let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
     let slotted = !matches!(slot_mode, Slots::Packed);
-    let mut synthetic_index = HashMap::default();
-    let mut add_synthetic = |sections: &mut Vec<OutputSection>,
-                             name: &'static str,
-                             kind: Synthetic,
-                             sh_type: u32,
-                             flags: u32,
-                             align: u64,
-                             entsize: u64,
-                             size: u64| {
-        let id = sections.len() as u32;
-        sections.push(OutputSection {
-            name: name.to_string(),
-            sh_type,
-            sh_flags: u64::from(flags),
-            align,
-            entsize,
-            rank: rank(name, sh_type, u64::from(flags)),
-            members: Vec::new(),
-            size,
-            addr: 0,
-            offset: 0,
-            synthetic: Some(kind),
-        });
-        synthetic_index.insert(name, OutSecId(id));
-    };
-    let a = elf::SHF_ALLOC;
-    let aw = elf::SHF_ALLOC | elf::SHF_WRITE;
-    let build_id_size = match &config.build_id {
-        None => 0,
-        Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Sha1)) => 20,
-        Some(crate::args::BuildIdArg::Hash(_)) => 16,
-        Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
+    let add_synthetic = |sections: &mut Vec<OutputSection>, name: &'static str, size: u64| {
+        add_synthetic_section(sections, name, size);
     };
     let properties = output_properties(config, res, true)?;
-    let mut fixed_notes = vec![(".note.gnu.property", crate::property::encode(&properties))];
-    // `--package-metadata=JSON`: the FDO packaging note (systemd's spec), as GNU ld 2.39.
-    if let Some(json) = config.package_metadata.as_deref().filter(|j| !j.is_empty()) {
-        fixed_notes.push((".note.package", package_note(json)));
-    }
-    fixed_notes.retain(|(_, bytes)| !bytes.is_empty());
-    for (name, bytes) in &fixed_notes {
-        // The property note is 8-aligned in ELF64, as its readers step through it.
-        let align = if *name == ".note.gnu.property" { 8 } else { 4 };
-        add_synthetic(
-            sections,
-            name,
-            Synthetic::FixedNote,
-            elf::SHT_NOTE,
-            a,
-            align,
-            0,
-            bytes.len() as u64,
-        );
-    }
-    if config.build_id.is_some() {
-        add_synthetic(
-            sections,
-            ".note.gnu.build-id",
-            Synthetic::BuildId,
-            elf::SHT_NOTE,
-            a,
-            4,
-            0,
-            16 + build_id_size.div_ceil(4) * 4,
-        );
-    }
+    let (fixed_notes, build_id_size) = add_notes(sections, config, &properties);
     let mut pending_tags = Vec::new();
     // Dynamic symbols and the tables that hang off them.
     let live_defined = |id: SymbolId| match res.symbols.get(id).def {
@@ -2695,18 +2818,7 @@ fn add_synthetic_sections(
         })
         .sum();
     let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
-    // Tables that grow with the inputs get room to grow in incremental mode (.rela.dyn is
-    // padded with R_X86_64_NONE entries; .eh_frame_hdr's count field says how many are used).
-    let capacity = |name: &str, needed: u64, unit: u64| -> Result<u64> {
-        match slot_mode {
-            Slots::Packed => Ok(needed),
-            Slots::Fresh { spare_percent } => Ok(needed + needed * spare_percent / 100 + 16),
-            Slots::Replay(rec) => match rec.sizes.get(name) {
-                Some(&size) if size / unit >= needed => Ok(size / unit),
-                _ => Err(fallback(format!("{name} has no room for {needed} entries"))),
-            },
-        }
-    };
+    let capacity = |name: &str, needed: u64, unit: u64| capacity(slot_mode, name, needed, unit);
     let n_rela_dyn = if kind.is_dynamic() {
         capacity(".rela.dyn", n_rela_dyn, 24)?
     } else {
@@ -2720,16 +2832,7 @@ fn add_synthetic_sections(
             .dynamic_linker
             .clone()
             .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
-        add_synthetic(
-            sections,
-            ".interp",
-            Synthetic::Interp,
-            elf::SHT_PROGBITS,
-            a,
-            1,
-            0,
-            interp.len() as u64 + 1,
-        );
+        add_synthetic(sections, ".interp", interp.len() as u64 + 1);
     }
     // Incremental mode: room for new GOT entries (a changed object may be the first to
     // take a symbol's address through the GOT); unused slots stay zero.
@@ -2738,227 +2841,40 @@ fn add_synthetic_sections(
     } else {
         u64::from(needs.got_slots)
     };
-    add_synthetic(
-        sections,
-        ".got",
-        Synthetic::Got,
-        elf::SHT_PROGBITS,
-        aw,
-        8,
-        8,
-        8 * got_slots,
-    );
+    add_synthetic(sections, ".got", 8 * got_slots);
     // With a script, as in GNU ld, no .got.plt unless something uses one.
     let got_symbol = res
         .symbols
         .lookup(b"_GLOBAL_OFFSET_TABLE_")
         .is_some_and(|id| res.symbols.get(id).def == Def::Synthetic);
     if matcher.is_none() || dyn_kind || n_plt + n_iplt > 0 || got_symbol {
-        add_synthetic(
-            sections,
-            ".got.plt",
-            Synthetic::GotPlt,
-            elf::SHT_PROGBITS,
-            aw,
-            8,
-            8,
-            8 * (3 + n_plt + n_iplt),
-        );
+        add_synthetic(sections, ".got.plt", 8 * (3 + n_plt + n_iplt));
     }
     if n_plt > 0 {
         add_synthetic(
             sections,
             ".plt",
-            Synthetic::Plt,
-            elf::SHT_PROGBITS,
-            a | elf::SHF_EXECINSTR,
-            16,
-            16,
             plt_header_size(ibt_plt(config, &properties)) + PLT_ENTRY_SIZE * n_plt,
         );
     }
     if n_iplt > 0 {
-        add_synthetic(
-            sections,
-            ".iplt",
-            Synthetic::Iplt,
-            elf::SHT_PROGBITS,
-            a | elf::SHF_EXECINSTR,
-            16,
-            16,
-            PLT_ENTRY_SIZE * n_iplt,
-        );
+        add_synthetic(sections, ".iplt", PLT_ENTRY_SIZE * n_iplt);
     }
     if dyn_kind {
-        add_synthetic(
+        let n_relr = relr.then_some(n_relr);
+        add_dynamic_tables(
             sections,
-            ".rela.dyn",
-            Synthetic::Rela,
-            elf::SHT_RELA,
-            a,
-            8,
-            24,
-            24 * n_rela_dyn,
+            config,
+            &dynamic,
+            (n_rela_dyn, n_plt + n_iplt, n_relr),
         );
-        add_synthetic(
-            sections,
-            ".rela.plt",
-            Synthetic::RelaPlt,
-            elf::SHT_RELA,
-            a,
-            8,
-            24,
-            24 * (n_plt + n_iplt),
-        );
-        if relr {
-            add_synthetic(
-                sections,
-                ".relr.dyn",
-                Synthetic::Relr,
-                elf::SHT_RELR,
-                a,
-                8,
-                8,
-                8 * n_relr,
-            );
-        }
-        add_synthetic(
-            sections,
-            ".dynsym",
-            Synthetic::Dynsym,
-            elf::SHT_DYNSYM,
-            a,
-            8,
-            24,
-            24 * (dynamic.dynsyms.len() as u64 + 1),
-        );
-        add_synthetic(
-            sections,
-            ".dynstr",
-            Synthetic::Dynstr,
-            elf::SHT_STRTAB,
-            a,
-            1,
-            0,
-            dynamic.dynstr.len() as u64,
-        );
-        if config.hash_style != crate::args::HashStyle::Sysv {
-            add_synthetic(
-                sections,
-                ".gnu.hash",
-                Synthetic::GnuHash,
-                0x6fff_fff6,
-                a,
-                8,
-                0,
-                dynamic.gnu_hash.len() as u64,
-            );
-        }
-        if config.hash_style != crate::args::HashStyle::Gnu {
-            add_synthetic(
-                sections,
-                ".hash",
-                Synthetic::Hash,
-                elf::SHT_HASH,
-                a,
-                8,
-                4,
-                dynamic.sysv_hash.len() as u64,
-            );
-        }
-        if !dynamic.versym.is_empty() {
-            add_synthetic(
-                sections,
-                ".gnu.version",
-                Synthetic::Versym,
-                0x6fff_ffff,
-                a,
-                2,
-                2,
-                dynamic.versym.len() as u64,
-            );
-        }
-        if dynamic.verdef_count > 0 {
-            add_synthetic(
-                sections,
-                ".gnu.version_d",
-                Synthetic::Verdef,
-                0x6fff_fffd,
-                a,
-                4,
-                0,
-                dynamic.verdef.len() as u64,
-            );
-        }
-        if dynamic.verneed_count > 0 {
-            add_synthetic(
-                sections,
-                ".gnu.version_r",
-                Synthetic::Verneed,
-                0x6fff_fffe,
-                a,
-                4,
-                0,
-                dynamic.verneed.len() as u64,
-            );
-        }
     } else {
-        add_synthetic(
-            sections,
-            ".rela.iplt",
-            Synthetic::Rela,
-            elf::SHT_RELA,
-            a,
-            8,
-            24,
-            24 * n_iplt,
-        );
+        add_synthetic(sections, ".rela.iplt", 24 * n_iplt);
     }
     if config.eh_frame_hdr {
-        let n_fdes = eh_records
-            .values()
-            .flatten()
-            .filter(|r| !r.is_cie && r.out_offset.is_some())
-            .count();
-        let n_fdes = match slot_mode {
-            Slots::Packed => n_fdes,
-            _ => {
-                let size = capacity(".eh_frame_hdr", eh_frame::hdr_size(n_fdes) as u64, 1)?;
-                (size as usize - eh_frame::hdr_size(0)) / 8
-            }
-        };
-        add_synthetic(
-            sections,
-            ".eh_frame_hdr",
-            Synthetic::EhFrameHdr,
-            elf::SHT_PROGBITS,
-            a,
-            4,
-            0,
-            eh_frame::hdr_size(n_fdes) as u64,
-        );
+        add_eh_frame_hdr(sections, eh_records, slot_mode)?;
     }
-    comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
-    comment.push(0);
-    // (A script may `/DISCARD/` .comment.)
-    let comment_discarded = matcher
-        .as_ref()
-        .is_some_and(|m| m.assign("", ".comment", false) == crate::script::place::Assign::Discard);
-    if !comment_discarded {
-        add_synthetic(
-            sections,
-            ".comment",
-            Synthetic::Comment,
-            elf::SHT_PROGBITS,
-            0,
-            1,
-            1,
-            comment.len() as u64,
-        );
-    }
-    if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
-        c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
-    }
+    add_comment(sections, comment, matcher);
 
     if dyn_kind {
         let present = |name: &str| {
@@ -2973,19 +2889,20 @@ fn add_synthetic_sections(
             (n_rela_dyn, n_plt + n_iplt, needs.n_relative),
             needs.textrel.is_some(),
         );
-        add_synthetic(
-            sections,
-            ".dynamic",
-            Synthetic::Dynamic,
-            elf::SHT_DYNAMIC,
-            aw,
-            8,
-            16,
-            16 * dynamic_tags.len() as u64,
-        );
+        add_synthetic(sections, ".dynamic", 16 * dynamic_tags.len() as u64);
         pending_tags = dynamic_tags;
     }
 
+    // Each linker-made section by name.
+    let synthetic_index = sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.synthetic.is_some())
+        .filter_map(|(i, s)| {
+            let &(name, ..) = SYNTHETIC_SECTIONS.iter().find(|t| t.0 == s.name)?;
+            Some((name, OutSecId(i as u32)))
+        })
+        .collect();
     Ok(SyntheticSections {
         synthetic_index,
         dynamic,
