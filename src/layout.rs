@@ -4090,7 +4090,10 @@ impl Layout {
                 if p.out == NOT_PLACED {
                     return None;
                 }
-                Some(self.sections[p.out as usize].addr + p.offset + offset)
+                // (A corrupt symbol value may be near 2^64: wrapping, as in a release build,
+                // never a panic.)
+                let base = self.sections[p.out as usize].addr + p.offset;
+                Some(base.wrapping_add(offset))
             }
             Mapping::Merged => {
                 let map = &self.merge_maps[p.offset as usize];
