@@ -298,31 +298,11 @@ pub fn build(
     } else {
         2
     };
-    let mut verdef = Vec::new();
-    if has_verdefs {
-        let n = ctx.versions.defs.len();
-        for (i, (name, parents)) in ctx.versions.defs.iter().enumerate() {
-            let names: Vec<&String> = std::iter::once(name).chain(parents.iter()).collect();
-            verdef.extend_from_slice(&1u16.to_le_bytes());
-            verdef.extend_from_slice(&(if i == 0 { 1u16 } else { 0 }).to_le_bytes());
-            verdef.extend_from_slice(&(i as u16 + 1).to_le_bytes());
-            verdef.extend_from_slice(&(names.len() as u16).to_le_bytes());
-            verdef.extend_from_slice(&sysv_hash(name.as_bytes()).to_le_bytes());
-            verdef.extend_from_slice(&20u32.to_le_bytes());
-            let next = if i + 1 == n {
-                0
-            } else {
-                20 + 8 * names.len() as u32
-            };
-            verdef.extend_from_slice(&next.to_le_bytes());
-            for (k, n) in names.iter().enumerate() {
-                let off = strtab.add(n.as_bytes());
-                verdef.extend_from_slice(&off.to_le_bytes());
-                let next = if k + 1 == names.len() { 0u32 } else { 8 };
-                verdef.extend_from_slice(&next.to_le_bytes());
-            }
-        }
-    }
+    let verdef = if has_verdefs {
+        encode_verdef(ctx, &mut strtab)
+    } else {
+        Vec::new()
+    };
     let mut vernaux: Vec<(u32, u16, u16)> = Vec::new(); // (dso, dso version index, our index)
     let mut versym = vec![0u8; 2 * (dynsyms.len() + 1)];
     for (i, &id) in dynsyms.iter().enumerate() {
@@ -368,6 +348,77 @@ pub fn build(
             }
         }
     }
+    let (verneed, dsos_with_needs) = encode_verneed(res, &vernaux, &mut strtab);
+    if vernaux.is_empty() && !has_verdefs {
+        versym.clear();
+    }
+
+    let gnu = gnu_hash_table(&hashed_sorted, n_buckets, first_hashed);
+    let sysv = sysv_hash_table(res, &dynsyms);
+
+    DynamicTables {
+        dynsyms,
+        dynsym_index,
+        first_hashed,
+        dynstr: strtab.bytes,
+        name_offsets,
+        versym,
+        verdef_count: if has_verdefs {
+            ctx.versions.defs.len() as u32
+        } else {
+            0
+        },
+        verdef,
+        verneed_count: dsos_with_needs.len() as u32,
+        verneed,
+        gnu_hash: gnu,
+        sysv_hash: sysv,
+        needed,
+        soname,
+        runpath,
+        dropped,
+        string_tags,
+        copy_aliases,
+    }
+}
+
+/// `.gnu.version_d`: one entry per version the version script defines (index 1 the base),
+/// each naming its parents; names go to `strtab`.
+fn encode_verdef(ctx: &Context, strtab: &mut StrTab) -> Vec<u8> {
+    let mut verdef = Vec::new();
+    let n = ctx.versions.defs.len();
+    for (i, (name, parents)) in ctx.versions.defs.iter().enumerate() {
+        let names: Vec<&String> = std::iter::once(name).chain(parents.iter()).collect();
+        verdef.extend_from_slice(&1u16.to_le_bytes());
+        verdef.extend_from_slice(&(if i == 0 { 1u16 } else { 0 }).to_le_bytes());
+        verdef.extend_from_slice(&(i as u16 + 1).to_le_bytes());
+        verdef.extend_from_slice(&(names.len() as u16).to_le_bytes());
+        verdef.extend_from_slice(&sysv_hash(name.as_bytes()).to_le_bytes());
+        verdef.extend_from_slice(&20u32.to_le_bytes());
+        let next = if i + 1 == n {
+            0
+        } else {
+            20 + 8 * names.len() as u32
+        };
+        verdef.extend_from_slice(&next.to_le_bytes());
+        for (k, n) in names.iter().enumerate() {
+            let off = strtab.add(n.as_bytes());
+            verdef.extend_from_slice(&off.to_le_bytes());
+            let next = if k + 1 == names.len() { 0u32 } else { 8 };
+            verdef.extend_from_slice(&next.to_le_bytes());
+        }
+    }
+    verdef
+}
+
+/// `.gnu.version_r`: per shared library with needed versions (`vernaux`: library, its
+/// version index, ours), the versions; names go to `strtab`. Returns the bytes and the
+/// libraries.
+fn encode_verneed(
+    res: &crate::resolve::Resolution,
+    vernaux: &[(u32, u16, u16)],
+    strtab: &mut StrTab,
+) -> (Vec<u8>, Vec<u32>) {
     let mut verneed = Vec::new();
     let mut dsos_with_needs: Vec<u32> = vernaux.iter().map(|v| v.0).collect();
     dsos_with_needs.dedup();
@@ -399,11 +450,12 @@ pub fn build(
             verneed.extend_from_slice(&next.to_le_bytes());
         }
     }
-    if vernaux.is_empty() && !has_verdefs {
-        versym.clear();
-    }
+    (verneed, dsos_with_needs)
+}
 
-    // .gnu.hash: header, bloom filter, buckets, chains.
+/// `.gnu.hash`: header, bloom filter, buckets, chains, for `hashed_sorted` ((hash, symbol),
+/// grouped by bucket), whose first is `.dynsym` entry `first_hashed`.
+fn gnu_hash_table(hashed_sorted: &[(u32, SymbolId)], n_buckets: u32, first_hashed: u32) -> Vec<u8> {
     let n_hashed = hashed_sorted.len();
     let bloom_words = ((n_hashed * 12 / 64).max(1)).next_power_of_two();
     let shift = 26u32;
@@ -433,8 +485,11 @@ pub fn build(
     for v in buckets.iter().chain(chains.iter()) {
         gnu.extend_from_slice(&v.to_le_bytes());
     }
+    gnu
+}
 
-    // .hash (SysV): every dynsym entry.
+/// `.hash` (SysV): every `.dynsym` entry (`dynsyms`, after the null one).
+fn sysv_hash_table(res: &crate::resolve::Resolution, dynsyms: &[SymbolId]) -> Vec<u8> {
     let n_entries = dynsyms.len() as u32 + 1;
     let n_sysv_buckets = (n_entries / 2).max(1);
     let mut sysv_buckets = vec![0u32; n_sysv_buckets as usize];
@@ -453,31 +508,7 @@ pub fn build(
     {
         sysv.extend_from_slice(&v.to_le_bytes());
     }
-
-    DynamicTables {
-        dynsyms,
-        dynsym_index,
-        first_hashed,
-        dynstr: strtab.bytes,
-        name_offsets,
-        versym,
-        verdef_count: if has_verdefs {
-            ctx.versions.defs.len() as u32
-        } else {
-            0
-        },
-        verdef,
-        verneed_count: dsos_with_needs.len() as u32,
-        verneed,
-        gnu_hash: gnu,
-        sysv_hash: sysv,
-        needed,
-        soname,
-        runpath,
-        dropped,
-        string_tags,
-        copy_aliases,
-    }
+    sysv
 }
 
 /// A `.dynamic` entry's value, resolved by the writer once addresses are known.
