@@ -186,7 +186,7 @@ fn diagnostics_name_source_lines_and_functions() {
         ),
         // Functions (from the line table), variables (from their DWARF declaration), a
         // C++ static member (its definition's line, its declaration's file) as GNU ld
-        // names them: dup_var.cc:4 and dup_var2.cc:2.
+        // names them: dup_member.cc:4 and dup_member2.cc:2.
         ("dup_a.c", "int dup(void) { return 1; }\nint dup_var = 1;\n"),
         (
             "dup_b.c",
@@ -200,12 +200,26 @@ fn diagnostics_name_source_lines_and_functions() {
             "dup_member2.cc",
             "struct S { static int member; };\nint S::member = 6;\n",
         ),
+        // clang's DWARF 5 (DW_OP_addrx) and TLS variables (DW_OP_const8u,
+        // push_tls_address).
+        (
+            "dup_clang_a.c",
+            "int dup_cv = 1;\n__thread int dup_tv = 2;\n",
+        ),
+        (
+            "dup_clang_b.c",
+            "\nint dup_cv = 3;\n\n__thread int dup_tv = 4;\n",
+        ),
     ] {
         std::fs::write(tmp.join(file), source).unwrap();
-        let driver = if file.ends_with(".cc") { "g++" } else { "gcc" };
+        let driver = match file {
+            _ if file.ends_with(".cc") => "g++",
+            _ if file.starts_with("dup_clang") => "clang",
+            _ => "gcc",
+        };
         run_step(
             Command::new(driver)
-                .args(["-c", "-g", "-O0", file])
+                .args(["-c", "-g", "-gdwarf-5", "-O0", file])
                 .current_dir(tmp.path()),
         );
     }
@@ -248,24 +262,6 @@ fn diagnostics_name_source_lines_and_functions() {
             mentions: &["dup", "dup_a.o", "dup_b.o", "dup_a.c:2", "dup_b.c:7"],
         },
     );
-    // clang's DWARF 5 (DW_OP_addrx) and TLS variables (DW_OP_const8u, push_tls_address).
-    for (file, source) in [
-        (
-            "dup_clang_a.c",
-            "int dup_cv = 1;\n__thread int dup_tv = 2;\n",
-        ),
-        (
-            "dup_clang_b.c",
-            "\nint dup_cv = 3;\n\n__thread int dup_tv = 4;\n",
-        ),
-    ] {
-        std::fs::write(tmp.join(file), source).unwrap();
-        run_step(
-            Command::new("clang")
-                .args(["-c", "-g", "-gdwarf-5", "-O0", file])
-                .current_dir(tmp.path()),
-        );
-    }
     check_rejected(
         &tmp,
         &[

@@ -8,6 +8,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+/// Writes `dir/name.c` and compiles it with `gcc -c flags` into `dir/name.o`.
+fn compile_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> std::path::PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).unwrap();
+    let object = dir.join(format!("{name}.o"));
+    run_step(
+        Command::new("gcc")
+            .arg("-c")
+            .args(flags)
+            .arg(&c)
+            .arg("-o")
+            .arg(&object),
+    );
+    object
+}
+
 fn repo_file(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
 }
@@ -678,23 +694,15 @@ fn init_and_fini_functions() {
 #[test]
 fn discard_options_keep_the_locals_gnu_ld_keeps() {
     let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("discard-locals");
-    let source = tmp.join("locals.c");
-    std::fs::write(
-        &source,
+    // -Wa,-L keeps the assembler's .L labels in the object.
+    let object = compile_c(
+        tmp.path(),
+        "locals",
         "#include <stdio.h>\n__attribute__((noinline)) static int local_fn(int x) { for (int i = 0; i < x; i++) \
          if (i == 3) return i; return x + 1; }\n\
          __attribute__((visibility(\"hidden\"))) int hidden_fn(int x) { return local_fn(x) * 2; }\n\
          static int local_data = 5;\nint main(void) { printf(\"%d\\n\", hidden_fn(local_data)); return 0; }\n",
-    )
-    .unwrap();
-    let object = tmp.join("locals.o");
-    // -Wa,-L keeps the assembler's .L labels in the object.
-    run_step(
-        Command::new("gcc")
-            .args(["-c", "-O1", "-Wa,-L"])
-            .arg(&source)
-            .arg("-o")
-            .arg(&object),
+        &["-O1", "-Wa,-L"],
     );
     let names = |exe: &Path| -> Vec<String> {
         let mut names: Vec<String> = run_step(Command::new("nm").arg(exe))
@@ -742,20 +750,12 @@ fn discard_options_keep_the_locals_gnu_ld_keeps() {
 #[test]
 fn unresolved_symbols_options_as_gnu_ld() {
     let (tmp, wrapper) = crate::harness::temp_dir_with_wrapper("unresolved-symbols");
-    let source = tmp.join("main.c");
-    std::fs::write(
-        &source,
+    let object = compile_c(
+        tmp.path(),
+        "main",
         "#include <stdio.h>\nvoid missing_fn(void);\nvoid (*pointer)(void) = missing_fn;\n\
          int main(int argc, char **argv) { if (argc > 5) missing_fn(); puts(\"ran\"); return 0; }\n",
-    )
-    .unwrap();
-    let object = tmp.join("main.o");
-    run_step(
-        Command::new("gcc")
-            .args(["-c", "-O1"])
-            .arg(&source)
-            .arg("-o")
-            .arg(&object),
+        &["-O1"],
     );
     for flags in [
         &["-Wl,--unresolved-symbols=ignore-all"][..],
@@ -934,19 +934,11 @@ fn reproduce_tar_relinks_to_identical_bytes() {
         "a-directory-with-a-rather-long-name"
     ));
     std::fs::create_dir_all(&deep).unwrap();
-    let source = deep.join("main.c");
-    std::fs::write(
-        &source,
+    let object = compile_c(
+        &deep,
+        "main",
         "#include <stdio.h>\nint main(void) { puts(\"reproduced\"); return 0; }\n",
-    )
-    .unwrap();
-    let object = deep.join("main.o");
-    run_step(
-        Command::new("gcc")
-            .args(["-c", "-O1"])
-            .arg(&source)
-            .arg("-o")
-            .arg(&object),
+        &["-O1"],
     );
     for mode in ["-pie", "-static"] {
         let out = tmp.join(format!("prog{mode}"));
@@ -1060,12 +1052,7 @@ fn libtool_project_builds_a_shared_library() {
 #[test]
 fn missing_entry_symbol_as_gnu_ld() {
     let tmp = TempDir::new("options-entry");
-    std::fs::write(tmp.join("f.c"), "int foo(void) { return 1; }\n").unwrap();
-    run_step(
-        Command::new("gcc")
-            .args(["-c", "-O1", "f.c"])
-            .current_dir(tmp.path()),
-    );
+    compile_c(tmp.path(), "f", "int foo(void) { return 1; }\n", &["-O1"]);
     let linker = LinkerUnderTest::get().path;
     for case in [
         &[][..],

@@ -368,6 +368,17 @@ impl ScanRecorder {
             }
         }
     }
+    /// A symbolic dynamic relocation against `symref` (symbol index `sym`); `read_only`:
+    /// the (file, section) it applies in, if that is read-only (DT_TEXTREL).
+    fn symbolic(&mut self, symref: SymRef, sym: u32, read_only: Option<(FileId, u32)>) {
+        self.n_symbolic += 1;
+        if let SymRef::Global(id) = symref {
+            self.dynsym_ref(id, sym);
+        }
+        if let Some((file, sec)) = read_only {
+            self.textrel.get_or_insert((file, sec, sym));
+        }
+    }
     fn dynsym_ref(&mut self, id: SymbolId, sym: u32) {
         if self.dynsym_refs.insert(id) {
             if let Some(record) = &mut self.record {
@@ -1254,13 +1265,7 @@ pub(crate) fn scan_object(
                         && matches!(target, Target::UndefWeak)
                         && (writable || !config.z.text) =>
                 {
-                    if !writable {
-                        needs.textrel.get_or_insert((file, sec as u32, r_sym));
-                    }
-                    needs.n_symbolic += 1;
-                    if let SymRef::Global(id) = symref {
-                        needs.dynsym_ref(id, r_sym);
-                    }
+                    needs.symbolic(symref, r_sym, (!writable).then_some((file, sec as u32)));
                 }
                 elf::R_X86_64_64
                 | elf::R_X86_64_PC32
@@ -1276,13 +1281,7 @@ pub(crate) fn scan_object(
                         && matches!(target, Target::UndefWeak) => {}
                 elf::R_X86_64_64 if preemptible => {
                     if writable || !config.z.text {
-                        needs.n_symbolic += 1;
-                        if let SymRef::Global(id) = symref {
-                            needs.dynsym_ref(id, r_sym);
-                        }
-                        if !writable {
-                            needs.textrel.get_or_insert((file, sec as u32, r_sym));
-                        }
+                        needs.symbolic(symref, r_sym, (!writable).then_some((file, sec as u32)));
                     } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
                         needs.add_canonical(id, is_func, r_sym);
                     } else {
@@ -3295,7 +3294,7 @@ fn default_addresses(
 
 /// The offsets, in their output sections, of the RELATIVE relocations that go to
 /// `.relr.dyn`, grouped by output section (each group sorted).
-pub(crate) fn relr_offsets(
+fn relr_offsets(
     ctx: &Context,
     sections: &[OutputSection],
     placements: &[Vec<Placement>],

@@ -25,14 +25,8 @@ const SECTION_SHIFT: u32 = 40;
 /// The source file and line of `offset` in section `sec`: (`file:line` as the line table
 /// names the file, and the full path when the table has its directory).
 pub fn line_of(obj: &ObjectFile, sec: usize, offset: u64) -> Option<(String, Option<String>)> {
-    let index = |name: &[u8]| obj.section_names.iter().position(|n| *n == name);
+    let (index, contents) = (|name: &[u8]| section_index(obj, name), |i| contents(obj, i));
     let line_index = index(b".debug_line")?;
-    let contents = |i: usize| -> &[u8] {
-        match obj.decompressed.iter().find(|(d, _)| *d == i) {
-            Some(&(_, bytes)) => bytes,
-            None => obj.section_data(i),
-        }
-    };
     let mut line = contents(line_index).to_vec();
     relocate(obj, &mut line, obj.relocs[line_index]);
     let line_str = index(b".debug_line_str").map_or(&[][..], contents);
@@ -78,13 +72,7 @@ pub fn variable_line(
     sec: usize,
     offset: u64,
 ) -> Option<(String, Option<String>)> {
-    let index = |name: &[u8]| obj.section_names.iter().position(|n| *n == name);
-    let contents = |i: usize| -> &[u8] {
-        match obj.decompressed.iter().find(|(d, _)| *d == i) {
-            Some(&(_, bytes)) => bytes,
-            None => obj.section_data(i),
-        }
-    };
+    let (index, contents) = (|name: &[u8]| section_index(obj, name), |i| contents(obj, i));
     let relocated = |name: &[u8]| -> Vec<u8> {
         index(name).map_or_else(Vec::new, |i| {
             let mut data = contents(i).to_vec();
@@ -203,6 +191,19 @@ fn location_address(
             indexed(index)
         }
         _ => None,
+    }
+}
+
+/// The index of `obj`'s section `name`.
+fn section_index(obj: &ObjectFile, name: &[u8]) -> Option<usize> {
+    obj.section_names.iter().position(|n| *n == name)
+}
+
+/// Section `i`'s bytes, decompressed if they were compressed.
+fn contents(obj: &ObjectFile, i: usize) -> &[u8] {
+    match obj.decompressed.iter().find(|(d, _)| *d == i) {
+        Some(&(_, bytes)) => bytes,
+        None => obj.section_data(i),
     }
 }
 
