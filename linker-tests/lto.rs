@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-const SOURCES: [&str; 3] = ["lto.c", "lto_other.c", "lto_lib.c"];
+/// lto.c's sources; the last two are its archive's members (one in assembly: native code).
+const SOURCES: [&str; 4] = ["lto.c", "lto_other.c", "lto_lib.c", "lto_native.s"];
 
 fn compile(tmp: &TempDir, compiler: &str, flags: &[&str]) -> Vec<PathBuf> {
     SOURCES
@@ -47,7 +48,21 @@ fn clang_full_and_thin_lto() {
         ("clang-19", "-flto"),
         ("clang-19", "-flto=thin"),
     ] {
-        let objects = compile(&tmp, clang, &["-O2", mode]);
+        let mut objects = compile(&tmp, clang, &["-O2", mode]);
+        // The last two in an archive (bitcode and a native member), its index written by
+        // GNU ar through the same clang's plugin (LLVM's bitcode is not read by older LLVMs).
+        let archive = tmp.join(format!("{clang}{mode}-parts.a"));
+        let resource = run_step(Command::new(clang).arg("-print-resource-dir")).stdout_text();
+        let plugin = PathBuf::from(resource.trim()).join("../../LLVMgold.so");
+        run_step(
+            Command::new("ar")
+                .arg("rcs")
+                .arg("--plugin")
+                .arg(&plugin)
+                .arg(&archive)
+                .args(objects.split_off(2)),
+        );
+        objects.push(archive);
         let link = |out: &str, linker: &[&str]| -> PathBuf {
             let exe = tmp.join(out);
             run_step(
@@ -65,7 +80,10 @@ fn clang_full_and_thin_lto() {
         let ld_path = format!("--ld-path={}", tested.display());
         let tested = link("tested", &[&ld_path]);
         let expected = program_output(&gnu);
-        assert!(expected.starts_with("sum 145, archive 48"), "{expected}");
+        assert!(
+            expected.starts_with("sum 145, archive 48, native 42"),
+            "{expected}"
+        );
         assert_eq!(program_output(&tested), expected, "{clang} {mode}");
         let nm = run_step(Command::new("nm").arg(&tested)).stdout_text();
         assert!(!nm.contains("lto_unused_global"), "{clang} {mode}: {nm}");

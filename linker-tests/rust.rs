@@ -552,3 +552,125 @@ fn incremental_edits_to_a_rust_program() {
     let lib_v2 = lib_v1.replace("\"items\"", "\"things, edited\"");
     build(&lib_v2, &main_v2, true, "a changed string in the library");
 }
+
+/// The clang whose LLVM reads rustc's bitcode: `clang-N` for the major version of rustc's
+/// LLVM (.ci/run installs it and its LLVMgold.so).
+fn clang_for_rustc() -> String {
+    let out = Command::new("rustc").arg("-vV").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let major = text
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version: "))
+        .and_then(|version| version.split('.').next())
+        .unwrap_or_else(|| panic!("rustc -vV names no LLVM version:\n{text}"));
+    format!("clang-{major}")
+}
+
+fn defined_symbols(exe: &Path) -> String {
+    let mut nm = Command::new("nm");
+    nm.arg("--defined-only").arg(exe);
+    let out = run(&mut nm, b"", TIMEOUT).unwrap();
+    assert!(out.status.success(), "{}", out.describe());
+    out.stdout_text()
+}
+
+/// Cross-language LTO (rustc's `-Clinker-plugin-lto` with clang's `-flto`), both ways round:
+/// a Rust program with a C library of bitcode in an archive, and a Rust staticlib of bitcode
+/// in a C program. Each is linked through clang's LLVMgold.so by GNU ld and by the linker
+/// under test: the same output, and the functions LLVM inlines across the languages or drops
+/// are gone from both.
+#[test]
+fn cross_language_lto() {
+    let env = Env::new("rust-cross-lto");
+    let clang = clang_for_rustc();
+    let ld_path = format!("--ld-path={}", env.wrapper_dir.join("ld").display());
+    let linkers = [("gnu", "-fuse-ld=bfd"), ("tested", ld_path.as_str())];
+    let ok = |cmd: &mut Command, what: &str| {
+        let out = run(cmd.current_dir(env.tmp.path()), b"", TIMEOUT).unwrap();
+        assert!(out.status.success(), "{what}: {}", out.describe());
+    };
+
+    // Rust calling C.
+    let object = env.path("cross_lto_lib.o");
+    ok(
+        Command::new(&clang)
+            .args(["-c", "-O2", "-flto=thin"])
+            .arg(source("cross_lto_lib.c"))
+            .arg("-o")
+            .arg(&object),
+        "clang",
+    );
+    ok(
+        Command::new("ar")
+            .arg("rcs")
+            .arg(env.path("libcrosslto.a"))
+            .arg(&object),
+        "ar",
+    );
+    let mut outputs = Vec::new();
+    for (out, linker) in linkers {
+        ok(
+            Command::new("rustc")
+                .args(["-O", "-Clinker-plugin-lto", "-Clink-arg=-flto"])
+                .arg(format!("-Clinker={clang}"))
+                .arg(format!("-Clink-arg={linker}"))
+                .arg("-L")
+                .arg(env.tmp.path())
+                .args(["-lstatic=crosslto", "-o", out])
+                .arg(source("cross_lto.rs")),
+            &format!("rustc for {out}"),
+        );
+        let ran = env.run(out, &[]);
+        assert!(ran.status.success(), "{out}: {}", ran.describe());
+        let symbols = defined_symbols(&env.path(out));
+        for gone in ["cross_lto_scale", "cross_lto_fold", "cross_lto_unused"] {
+            assert!(!symbols.contains(gone), "{out}: {gone} is still defined");
+        }
+        outputs.push(ran.stdout_text());
+    }
+    assert_eq!(
+        outputs[0],
+        "scaled 142 folded 28231640996005\ncaught: true\n"
+    );
+    assert_eq!(outputs[1], outputs[0]);
+
+    // C calling a Rust staticlib.
+    ok(
+        Command::new("rustc")
+            .args(["-O", "-Clinker-plugin-lto", "--crate-type=staticlib", "-o"])
+            .arg(env.path("libweldlto.a"))
+            .arg(source("c_api.rs")),
+        "rustc staticlib",
+    );
+    let mut symbol_sets = Vec::new();
+    for (out, linker) in linkers {
+        let exe = format!("c-{out}");
+        ok(
+            Command::new(&clang)
+                .args(["-O2", "-flto", linker])
+                .arg(source("use_cdylib.c"))
+                .arg(env.path("libweldlto.a"))
+                .args(["-lpthread", "-ldl", "-lm", "-o", &exe]),
+            &format!("clang for {exe}"),
+        );
+        let ran = env.run(&exe, &[]);
+        assert_eq!(
+            ran.stdout_text(),
+            "magic 57454c44 add 42 strlen 4 sum 5050\n",
+            "{exe}: {}",
+            ran.describe()
+        );
+        let symbols = defined_symbols(&env.path(&exe));
+        let ours: Vec<&str> = symbols
+            .lines()
+            .filter_map(|line| line.rsplit(' ').next())
+            .filter(|name| name.starts_with("weld_") || *name == "WELD_MAGIC")
+            .collect();
+        symbol_sets.push(ours.join(" "));
+    }
+    assert_eq!(
+        symbol_sets[1], symbol_sets[0],
+        "the C API's symbols that LTO kept"
+    );
+    env.assert_weld_ran();
+}

@@ -527,7 +527,7 @@ fn resolve_inputs(
         &compiled.dirs,
     )?;
     specs.extend(extra);
-    let resolution = resolve::resolve(config, &specs, None)?;
+    let resolution = resolve::resolve_after_lto(config, &specs, &resolution)?;
     Ok((resolution, specs, true))
 }
 

@@ -173,6 +173,12 @@ enum Loaded {
     },
 }
 
+/// Whether an archive member is something to link: an ELF file, or LLVM bitcode for the LTO
+/// plugin (`ar` of `clang -flto` objects; rustc's `-Clinker-plugin-lto` staticlibs).
+fn is_object(member: &[u8]) -> bool {
+    member.starts_with(b"\x7fELF") || crate::lto::is_bitcode(member)
+}
+
 /// Maps and classifies one input; parses an object, or an archive and all its ELF members
 /// (parsing every member on two threads costs less than parsing the needed ones on one,
 /// measured on ripgrep: 464 members, 160 of them used) or, if `members` says which members
@@ -257,6 +263,41 @@ pub fn resolve(
     specs: &[FileSpec],
     members: Option<&HashMap<u32, Vec<u32>>>,
 ) -> Result<Resolution> {
+    resolve_with(config, specs, members, None)
+}
+
+/// The second resolution of an LTO link, with the plugin's objects at the end of `specs`
+/// and the claimed files left out: as GNU ld does, the archive members the first
+/// resolution (`first`) extracted stay in, at their archive's place, even those that only
+/// IR code wanted; then the archives are searched again for what the plugin's objects
+/// refer to.
+pub fn resolve_after_lto(
+    config: &Config,
+    specs: &[FileSpec],
+    first: &Resolution,
+) -> Result<Resolution> {
+    let ir: rustc_hash::FxHashSet<u32> = first.ir_files.iter().map(|&(f, _)| f.0).collect();
+    let mut kept: HashMap<u32, Vec<u32>> = HashMap::default();
+    for (f, object) in first.objects.iter().enumerate() {
+        let (input, member) = object.origin;
+        if member != u32::MAX && !ir.contains(&(f as u32)) {
+            kept.entry(input).or_default().push(member);
+        }
+    }
+    for members in kept.values_mut() {
+        members.sort_unstable();
+    }
+    resolve_with(config, specs, None, Some(&kept))
+}
+
+/// Resolution, with `kept` archive members (by input position) extracted whether wanted or
+/// not (see [`resolve_after_lto`]).
+fn resolve_with(
+    config: &Config,
+    specs: &[FileSpec],
+    members: Option<&HashMap<u32, Vec<u32>>>,
+    kept: Option<&HashMap<u32, Vec<u32>>>,
+) -> Result<Resolution> {
     let mut steps = crate::PhaseTimer::new(config.time);
     // Inputs are loaded on all threads, in command-line order, while this thread resolves
     // those already loaded (and loads too, while it waits for the next one): the serial
@@ -283,7 +324,7 @@ pub fn resolve(
                 arrivals.deliver(i, item);
             });
         }
-        resolve_loaded(config, specs, &arrivals)
+        resolve_loaded(config, specs, &arrivals, kept)
     });
     let (mut state, loaded) = state?;
     steps.step("load, symbols");
@@ -310,6 +351,34 @@ pub fn resolve(
     } else {
         Vec::new()
     };
+    let absolute = define_linker_symbols(config, &mut state);
+    let symver_aliases = symver_aliases(&mut state);
+    steps.step("aliases");
+    undo_dropped_libraries(&mut state);
+    let (defined_at, defined_size) = DefinedAt::table(&state.symbols, &state.objects);
+    steps.step("defined-at");
+    Ok(Resolution {
+        defined_at,
+        defined_size,
+        objects: state.objects,
+        dsos: state.dsos,
+        symver_aliases,
+        symbols: state.symbols,
+        duplicates: state.duplicates,
+        armaps,
+        ir_files: state.ir_files,
+        absolute,
+        why_extract: state.why_extract.map_or_else(Vec::new, |w| w.records),
+    })
+}
+
+/// The symbols `--defsym` and a linker script's assignments define (overriding any other
+/// definition, as GNU ld's do; PROVIDE only where something refers to the symbol and nothing
+/// defines it). Returns those whose value is a plain number.
+fn define_linker_symbols(
+    config: &Config,
+    state: &mut Resolver,
+) -> rustc_hash::FxHashMap<SymbolId, u64> {
     let mut absolute = rustc_hash::FxHashMap::default();
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
     for (name, expr) in &config.defsym {
@@ -362,7 +431,12 @@ pub fn resolve(
             }
         }
     }
-    // `foo@@VER` also defines `foo` for references within this link.
+    absolute
+}
+
+/// `foo@@VER` also defines `foo` for references within this link. Returns the plain names
+/// so defined.
+fn symver_aliases(state: &mut Resolver) -> rustc_hash::FxHashSet<SymbolId> {
     // Such names come from objects that have versioned names (noted at parse time); they
     // are taken in symbol order, as a walk over all symbols would.
     let mut symver_aliases = rustc_hash::FxHashSet::default();
@@ -391,23 +465,7 @@ pub fn resolve(
             symver_aliases.insert(alias);
         }
     }
-    steps.step("aliases");
-    undo_dropped_libraries(&mut state);
-    let (defined_at, defined_size) = DefinedAt::table(&state.symbols, &state.objects);
-    steps.step("defined-at");
-    Ok(Resolution {
-        defined_at,
-        defined_size,
-        objects: state.objects,
-        dsos: state.dsos,
-        symver_aliases,
-        symbols: state.symbols,
-        duplicates: state.duplicates,
-        armaps,
-        ir_files: state.ir_files,
-        absolute,
-        why_extract: state.why_extract.map_or_else(Vec::new, |w| w.records),
-    })
+    symver_aliases
 }
 
 /// Loaded inputs, by command-line position, as loading tasks deliver them.
@@ -453,6 +511,7 @@ fn resolve_loaded(
     config: &Config,
     specs: &[FileSpec],
     arrivals: &Arrivals,
+    kept: Option<&HashMap<u32, Vec<u32>>>,
 ) -> Result<(Resolver, Vec<Loaded>)> {
     let mut wrap = HashMap::default();
     for name in &config.wrap {
@@ -512,6 +571,9 @@ fn resolve_loaded(
         for (k, item) in loaded[i..end].iter_mut().enumerate() {
             state.input = (i + k) as u32;
             state.load_eagerly(item)?;
+            if let Some(members) = kept.and_then(|kept| kept.get(&state.input)) {
+                state.extract(item, members)?;
+            }
         }
         loop {
             let mut progress = false;
@@ -524,6 +586,20 @@ fn resolve_loaded(
             }
         }
         i = end;
+    }
+    if kept.is_some() {
+        // After LTO, GNU ld searches every archive again for the references of the
+        // plugin's objects (libcalls the code generator introduced, say).
+        loop {
+            let mut progress = false;
+            for (k, item) in loaded.iter_mut().enumerate() {
+                state.input = k as u32;
+                progress |= state.scan_archive(item)?;
+            }
+            if !progress {
+                break;
+            }
+        }
     }
     Ok((state, loaded))
 }
@@ -630,7 +706,7 @@ impl Resolver {
                 parsed,
             } => {
                 for (m, member) in archive.members.iter().enumerate() {
-                    if !member.data.starts_with(b"\x7fELF") {
+                    if !is_object(member.data) {
                         continue; // rlib metadata and the like
                     }
                     extracted[m] = true;
@@ -649,6 +725,32 @@ impl Resolver {
             }
             Loaded::Archive { .. } => Ok(()),
         }
+    }
+
+    /// Extracts the given members of an archive (those an LTO link's first resolution
+    /// extracted), in archive order.
+    fn extract(&mut self, item: &mut Loaded, members: &[u32]) -> Result<()> {
+        let Loaded::Archive {
+            archive,
+            extracted,
+            parsed,
+            ..
+        } = item
+        else {
+            return Ok(());
+        };
+        for &m in members {
+            let Some(done) = extracted.get_mut(m as usize) else {
+                continue;
+            };
+            if std::mem::replace(done, true) {
+                continue;
+            }
+            let parsed = parsed[m as usize].take();
+            let data = archive.members[m as usize].data;
+            self.add_member(archive.member_name(m as usize), data, m, parsed)?;
+        }
+        Ok(())
     }
 
     /// Extracts members of one archive that define wanted symbols, repeatedly. Returns whether
@@ -672,7 +774,7 @@ impl Resolver {
                 }
                 extracted[m as usize] = true;
                 let member = &archive.members[m as usize];
-                if !member.data.starts_with(b"\x7fELF") {
+                if !is_object(member.data) {
                     bail!(
                         "{}: archive member is not an ELF object",
                         archive.member_name(m as usize)
