@@ -1,8 +1,10 @@
 //! Tidy checks on weld's own sources (and its tests, xtask and fuzz targets): every module
 //! says what it does (`//!` first); every `unsafe` block is preceded by a `// SAFETY:`
-//! comment; and two ratchets of issue 24 on `src/`: no function grows past 150 lines or its
-//! listed allowance, and relocation type names do not spread outside `src/arch/`.
+//! comment; and three rules of issue 24 on `src/`: modules import each other without cycles,
+//! and two ratchets: no function grows past 150 lines or its listed allowance, and
+//! relocation type names do not spread outside `src/arch/`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -86,18 +88,18 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/args.rs", "long", 440),
     ("src/write.rs", "copy_and_relocate", 402),
     ("src/dynamic.rs", "build", 247),
-    ("src/script/place.rs", "walk", 337),
-    ("src/layout.rs", "default_addresses", 315),
-    ("src/layout.rs", "assign_output_sections", 294),
-    ("src/script/place.rs", "segments", 294),
-    ("src/layout.rs", "place_members", 283),
-    ("src/layout.rs", "scan_object", 267),
-    ("src/layout.rs", "compute", 258),
+    ("src/layout/scripted.rs", "walk", 337),
+    ("src/layout/mod.rs", "default_addresses", 315),
+    ("src/layout/mod.rs", "assign_output_sections", 294),
+    ("src/layout/scripted.rs", "segments", 294),
+    ("src/layout/mod.rs", "place_members", 283),
+    ("src/layout/mod.rs", "scan_object", 267),
+    ("src/layout/mod.rs", "compute", 258),
     ("src/incremental.rs", "plan_update", 220),
     ("src/gc.rs", "mark_live", 211),
     ("src/version_script.rs", "assign", 205),
     ("src/inputs/elf.rs", "parse", 190),
-    ("src/layout.rs", "scan_inputs", 177),
+    ("src/layout/mod.rs", "scan_inputs", 177),
     ("src/dynamic.rs", "tags", 157),
     ("src/resolve.rs", "resolve", 157),
     ("src/script/parse.rs", "script", 152),
@@ -182,7 +184,7 @@ fn functions_stay_short() {
 /// shrinks).
 const RELOCATION_TYPES_OUTSIDE_ARCH: &[(&str, usize)] = &[
     ("src/write.rs", 94),
-    ("src/layout.rs", 48),
+    ("src/layout/mod.rs", 48),
     ("src/emit_relocs.rs", 6),
     ("src/lean.rs", 2),
     ("src/relocatable.rs", 2),
@@ -217,4 +219,192 @@ fn relocation_types_stay_in_the_arch_module() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The module a file of `src/` is (`layout/mod.rs`: `layout`; `arch/x86_64.rs`:
+/// `arch::x86_64`; `lib.rs`: the empty path, the crate root).
+fn module_of(rel: &Path) -> String {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The module paths that `text` names after each `prefix` (`crate::` or `super::`), with
+/// `use` groups expanded: `crate::a::{b, c::d}` names `a::b` and `a::c::d`.
+fn named_paths(text: &str, prefix: &str) -> Vec<String> {
+    fn ident(bytes: &[u8], mut at: usize) -> usize {
+        while at < bytes.len() && (bytes[at].is_ascii_alphanumeric() || bytes[at] == b'_') {
+            at += 1;
+        }
+        at
+    }
+    /// Reads a path at `at` (after `base`), pushing every path it names; returns the end.
+    fn path(text: &str, mut at: usize, base: String, out: &mut Vec<String>) -> usize {
+        let bytes = text.as_bytes();
+        let mut current = base;
+        loop {
+            if bytes.get(at) == Some(&b'{') {
+                at += 1;
+                loop {
+                    while bytes
+                        .get(at)
+                        .is_some_and(|b| b.is_ascii_whitespace() || *b == b',')
+                    {
+                        at += 1;
+                    }
+                    match bytes.get(at) {
+                        None => return at,
+                        Some(b'}') => return at + 1,
+                        _ => {}
+                    }
+                    let before = at;
+                    at = path(text, at, current.clone(), out);
+                    // `x as y`, `self`: skip to the item's end.
+                    while bytes.get(at).is_some_and(|&b| b != b',' && b != b'}') {
+                        at += 1;
+                    }
+                    if at == before {
+                        at += 1;
+                    }
+                }
+            }
+            let end = ident(bytes, at);
+            if end == at {
+                out.push(current);
+                return at;
+            }
+            let name = &text[at..end];
+            if name != "self" {
+                if !current.is_empty() {
+                    current.push_str("::");
+                }
+                current.push_str(name);
+            }
+            at = end;
+            if text[at..].starts_with("::") {
+                at += 2;
+            } else {
+                out.push(current);
+                return at;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find(prefix) {
+        let at = from + found;
+        let preceded = at > 0 && {
+            let b = text.as_bytes()[at - 1];
+            b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+        };
+        from = at + prefix.len();
+        if !preceded {
+            from = path(text, from, String::new(), &mut out);
+        }
+    }
+    out
+}
+
+/// Which modules of `src/` each module's code names (comment lines and a trailing
+/// `mod tests` left out), each path resolved to the longest module it names. A module
+/// naming itself or one of its ancestors is no edge: a module and its submodules are one
+/// unit, as their privacy rules make them.
+fn module_imports() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let texts: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let text = match text.find("#[cfg(test)]\nmod tests") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            };
+            let code: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            (module_of(f.strip_prefix(&root).unwrap()), code.join("\n"))
+        })
+        .collect();
+    let resolve = |path: &str| -> Option<String> {
+        let parts: Vec<&str> = path.split("::").collect();
+        (1..=parts.len())
+            .rev()
+            .map(|n| parts[..n].join("::"))
+            .find(|m| texts.contains_key(m))
+    };
+    let mut imports = BTreeMap::new();
+    for (module, text) in &texts {
+        if module.is_empty() {
+            continue; // the crate root declares every module
+        }
+        let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
+        let named = named_paths(text, "crate::").into_iter().chain(
+            named_paths(text, "super::").into_iter().map(|p| {
+                format!("{parent}::{p}")
+                    .trim_start_matches("::")
+                    .to_string()
+            }),
+        );
+        let edges: BTreeSet<String> = named
+            .filter_map(|p| resolve(&p))
+            .filter(|t| !t.is_empty() && t != module && !module.starts_with(&format!("{t}::")))
+            .collect();
+        imports.insert(module.clone(), edges);
+    }
+    imports
+}
+
+/// Phases import downward only: no module of `src/` reaches itself through the modules it
+/// names (issue 24; the shared vocabulary lives in `context`, below the phases).
+#[test]
+fn modules_import_without_cycles() {
+    let imports = module_imports();
+    assert!(imports.len() > 20, "weld's modules not found");
+    assert!(
+        imports["layout"].contains("context") && imports["write"].contains("layout"),
+        "the import reader lost its way: {imports:?}"
+    );
+    // Depth-first search; a module met again while on the stack closes a cycle.
+    fn visit<'a>(
+        module: &'a str,
+        imports: &'a BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+        cycles: &mut Vec<String>,
+    ) {
+        if done.contains(module) {
+            return;
+        }
+        if let Some(at) = stack.iter().position(|m| *m == module) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(module);
+            cycles.push(cycle.join(" -> "));
+            return;
+        }
+        stack.push(module);
+        for next in imports.get(module).into_iter().flatten() {
+            visit(next, imports, stack, done, cycles);
+        }
+        stack.pop();
+        done.insert(module);
+    }
+    let mut done = BTreeSet::new();
+    let mut cycles = Vec::new();
+    for module in imports.keys() {
+        visit(module, &imports, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that import each other in a circle:\n{}",
+        cycles.join("\n")
+    );
 }

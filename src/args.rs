@@ -187,10 +187,10 @@ impl Config {
         let mut script = script;
         if script.insert.is_some() || (script.sections.is_none() && !self.section_starts.is_empty())
         {
-            script = crate::script::with_default(self, script)?;
+            script = crate::script::with_default(self.pie || self.shared, script)?;
         }
         crate::script::set_section_starts(&mut script, &self.section_starts);
-        crate::script::place::check(&script)?;
+        crate::script::check(&script)?;
         config.script = Some(std::sync::Arc::new(script));
         Ok(config)
     }
@@ -1380,6 +1380,39 @@ pub(crate) fn prefix_sysroot(sysroot: Option<&std::path::Path>, path: &str) -> P
         root
     };
     PathBuf::from(format!("{root}{path}"))
+}
+
+/// Spare room per slot, in percent of its contents (plus 256 bytes in code, 64 elsewhere), unless
+/// `--incremental-spare` says otherwise.
+pub const DEFAULT_INCREMENTAL_SPARE: u64 = 25;
+
+/// `--defsym` expressions weld understands: `NUMBER`, `SYMBOL`, `SYMBOL+NUMBER`,
+/// `SYMBOL-NUMBER` (numbers decimal or 0x hex). Returns (symbol, offset).
+pub fn parse_defsym(expr: &str) -> Option<(Option<String>, i64)> {
+    let number = |t: &str| -> Option<i64> {
+        let t = t.trim();
+        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(hex) => i64::from_str_radix(hex, 16).ok(),
+            None => t.parse().ok(),
+        }
+    };
+    let expr = expr.trim();
+    if let Some(n) = number(expr) {
+        return Some((None, n));
+    }
+    let (sym, offset) = match expr.find(['+', '-']) {
+        Some(at) => {
+            let n = number(&expr[at + 1..])?;
+            (&expr[..at], if &expr[at..at + 1] == "-" { -n } else { n })
+        }
+        None => (expr, 0),
+    };
+    let sym = sym.trim();
+    let valid = !sym.is_empty()
+        && sym
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$');
+    valid.then(|| (Some(sym.to_string()), offset))
 }
 
 #[cfg(test)]

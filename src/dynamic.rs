@@ -4,7 +4,8 @@
 //! Everything here depends on names and resolution only, never on addresses, so layout can
 //! size these sections before assigning addresses; `write` fills in `.dynsym` values.
 
-use crate::layout::{Context, Needs, OutputKind, SymRef};
+use crate::context::Needs;
+use crate::context::{exported, Context, OutputKind, SymRef};
 use crate::symbols::{Def, SymbolId};
 use object::elf;
 use rustc_hash::FxHashMap as HashMap;
@@ -57,55 +58,6 @@ pub fn sysv_hash(name: &[u8]) -> u32 {
         h &= !g;
     }
     h
-}
-
-/// Whether a defined symbol of this link is exported in `.dynsym`.
-pub fn exported(ctx: &Context, id: SymbolId) -> bool {
-    let symbol = ctx.res.symbols.get(id);
-    if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
-        return false;
-    }
-    if matches!(symbol.visibility, elf::STV_HIDDEN | elf::STV_INTERNAL)
-        || ctx.versions.local.contains(&id)
-        || ctx.res.symver_aliases.contains(&id)
-        || excluded_lib(ctx, id)
-    {
-        return false;
-    }
-    match ctx.kind {
-        OutputKind::Shared => true,
-        OutputKind::DynExe | OutputKind::DynPie => {
-            ctx.config.export_dynamic
-                || symbol.dso_ref
-                || ctx.versions.dynamic_list.contains(&id)
-                || ctx.versions.export_dynamic.contains(&id)
-        }
-        _ => false,
-    }
-}
-
-/// `--exclude-libs`: symbols defined by members of the named archives (or `ALL`) stay local.
-fn excluded_lib(ctx: &Context, id: SymbolId) -> bool {
-    if ctx.config.exclude_libs.is_empty() {
-        return false;
-    }
-    let Def::Defined { file, .. } = ctx.res.symbols.get(id).def else {
-        return false;
-    };
-    let name = &ctx.res.objects[file.0 as usize].name;
-    let Some(archive) = name
-        .strip_suffix(')')
-        .and_then(|n| n.rsplit_once('('))
-        .map(|(a, _)| a)
-    else {
-        return false;
-    };
-    let base = archive.rsplit('/').next().unwrap_or(archive);
-    ctx.config
-        .exclude_libs
-        .iter()
-        .flat_map(|l| l.split([',', ':']))
-        .any(|l| l == "ALL" || l == base)
 }
 
 /// The name a symbol has in `.dynsym`: `foo@@VER` and `foo@VER` become `foo`.
@@ -333,7 +285,7 @@ pub fn build(
     // A DT_RELR table needs glibc 2.36's loader: as GNU ld, the output then needs libc's
     // GLIBC_ABI_DT_RELR version, so that an older loader refuses it rather than running
     // it unrelocated.
-    if crate::layout::has_relr(ctx, needs) {
+    if crate::context::has_relr(ctx, needs) {
         let libc = res.dsos.iter().enumerate().find_map(|(i, d)| {
             let dv = d
                 .dso

@@ -12,8 +12,9 @@
 //! sequences keep their types, as in GNU ld's output. A relocation against a discarded
 //! section becomes R_X86_64_NONE. Relocations inside merged string sections are not kept.
 
+use crate::context::{Context, Target};
 use crate::eh_frame;
-use crate::layout::{Context, Layout, Mapping, Member, Target};
+use crate::layout::{Layout, Mapping, Member};
 use crate::symbols::SymbolId;
 use object::elf;
 use object::LittleEndian as LE;
@@ -126,8 +127,8 @@ fn section_relocations(
         }
         let (symref, target, st_type) = ctx.target(file, r_sym);
         let global = match symref {
-            crate::layout::SymRef::Global(id) => index_of(globals, id),
-            crate::layout::SymRef::Local(..) => None,
+            crate::context::SymRef::Global(id) => index_of(globals, id),
+            crate::context::SymRef::Local(..) => None,
         };
         let (sym, addend) = match global {
             Some(index) => (index, a),

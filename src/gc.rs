@@ -6,9 +6,9 @@
 //! and non-alloc sections (debug info is kept but does not keep code alive). An FDE keeps its
 //! LSDA alive when its function is live. This module only computes the set.
 
+use crate::context::{Context, Target};
 use crate::eh_frame::Record;
 use crate::inputs::elf::LE;
-use crate::layout::{Context, Target};
 use crate::symbols::{Def, FileId};
 use object::elf;
 use rayon::prelude::*;
@@ -165,7 +165,7 @@ pub fn mark_live(
     // libraries refer to) are roots too.
     for i in 0..res.symbols.symbols.len() {
         let id = crate::symbols::SymbolId(i as u32);
-        if crate::dynamic::exported(ctx, id) {
+        if crate::context::exported(ctx, id) {
             if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
                 let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
                 mark(&mut queue, file, shndx);

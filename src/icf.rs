@@ -20,8 +20,8 @@
 //! A folded section's `.eh_frame` records go with it. Incremental mode and linker scripts
 //! do not fold.
 
+use crate::context::{Context, SymRef, Target};
 use crate::inputs::elf::LE;
-use crate::layout::{Context, SymRef, Target};
 use crate::symbols::FileId;
 use object::elf;
 use rayon::prelude::*;
@@ -107,7 +107,7 @@ pub fn fold(
             let mut hasher = blake3::Hasher::new();
             // (Only sections bound for the same output section fold, as in lld.)
             let object = &res.objects[file.0 as usize];
-            hasher.update(crate::layout::output_name(object, sec as usize).as_bytes());
+            hasher.update(crate::context::output_name(object, sec as usize).as_bytes());
             hasher.update(&[0]);
             hasher.update(&h.sh_flags.get(LE).to_le_bytes());
             hasher.update(&h.sh_addralign.get(LE).to_le_bytes());
@@ -206,7 +206,7 @@ fn eligible(object: &crate::resolve::LoadedObject, sec: usize) -> bool {
         && flags & u64::from(elf::SHF_ALLOC) != 0
         && flags & u64::from(elf::SHF_WRITE | elf::SHF_TLS | elf::SHF_MERGE) == 0
         && h.sh_size.get(LE) > 0
-        && !crate::layout::is_eh_frame(object, sec)
+        && !crate::context::is_eh_frame(object, sec)
         && ![
             &b".init"[..],
             b".fini",
@@ -258,7 +258,7 @@ fn keep_unique(ctx: &Context, safe: bool) -> rustc_hash::FxHashSet<(FileId, u32)
     for (i, symbol) in res.symbols.symbols.iter().enumerate() {
         let id = crate::symbols::SymbolId(i as u32);
         if let crate::symbols::Def::Defined { file, sym, .. } = symbol.def {
-            if crate::dynamic::exported(ctx, id) {
+            if crate::context::exported(ctx, id) {
                 mark_into(&mut keep, ctx, file, sym as usize, safe);
             }
         }

@@ -16,9 +16,13 @@
 //! `WELD_ORACLE=1` weld checks that after every update (the tests do).
 
 use crate::args::Config;
-use crate::layout::{self, Context, Layout, SymRef, NOT_PLACED};
+use crate::context::{Context, SymRef};
+use crate::layout::{self, Layout, NOT_PLACED};
 use crate::resolve::{LoadedObject, Resolution};
-use crate::state::{GlobalRecord, ObjectRecord, Record, SectionRecord, SlotRecord, State};
+use crate::state::{
+    member_key, member_name_key, name_hash, symref_key, GlobalRecord, ObjectRecord, Record,
+    SectionRecord, SlotRecord, State,
+};
 use crate::symbols::{Def, FileId, SymbolId};
 use crate::write::{DynReloc, Selection};
 use anyhow::{Context as _, Result};
@@ -27,10 +31,6 @@ use object::LittleEndian as LE;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::os::unix::fs::FileExt;
-
-/// Spare room per slot, in percent of its contents (plus 256 bytes in code, 64 elsewhere), unless
-/// `--incremental-spare` says otherwise.
-pub const DEFAULT_SPARE_PERCENT: u64 = 25;
 
 fn fallback<T>(reason: String) -> Result<T> {
     Err(layout::fallback(reason))
@@ -101,37 +101,6 @@ pub(crate) fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32
         Some(hash) if object.origin.1 == u32::MAX => *hash,
         _ => *blake3::hash(object.data).as_bytes(),
     }
-}
-
-/// The state's key for a symbol name: XXH3-64, a stable, well-distributed hash that costs
-/// a few nanoseconds for a symbol name (BLAKE3 took ~10 ms per ripgrep update over the GOT
-/// entries' names alone).
-pub(crate) fn name_hash(name: &[u8]) -> u64 {
-    twox_hash::XxHash3_64::oneshot(name)
-}
-
-/// An object's identity within its input: `u64::MAX` for a plain object; for an archive
-/// member, the hash of its name with rustc's per-session part left out
-/// (`crate-hash.cgu.SESSION.rcgu.o` names every member anew in each build).
-pub fn member_key(object: &LoadedObject) -> u64 {
-    if object.origin.1 == u32::MAX {
-        return u64::MAX;
-    }
-    let member = object
-        .name
-        .strip_suffix(')')
-        .and_then(|n| n.rsplit_once('('))
-        .map_or(object.name.as_str(), |(_, m)| m);
-    member_name_key(member.as_bytes())
-}
-
-/// [`member_key`] of an archive member's name.
-pub fn member_name_key(member: &[u8]) -> u64 {
-    let stable = member
-        .strip_suffix(b".rcgu.o")
-        .and_then(|stem| stem.iter().rposition(|&b| b == b'.').map(|i| &stem[..i]))
-        .unwrap_or(member);
-    name_hash(stable)
 }
 
 /// A hash of an archive's symbol index: which member (by [`member_name_key`]) defines
@@ -291,26 +260,6 @@ pub fn remap(state: State, res: &Resolution, new_of_old: &[u32]) -> Remapped {
         added,
         removed,
         new_keepers,
-    }
-}
-
-/// The state's key for a GOT/PLT entry's symbol: its name's hash, or for a local symbol,
-/// where it comes from (input position, archive member, symbol index).
-pub fn symref_key(res: &Resolution, symref: SymRef) -> u64 {
-    match symref {
-        SymRef::Global(id) => name_hash(res.symbols.get(id).name),
-        SymRef::Local(f, i) => {
-            let origin = res
-                .objects
-                .get(f.0 as usize)
-                .map_or((u32::MAX, 0), |o| (o.origin.0, member_key(o)));
-            let mut key = [0u8; 21];
-            key[..5].copy_from_slice(b"local");
-            key[5..9].copy_from_slice(&origin.0.to_le_bytes());
-            key[9..17].copy_from_slice(&origin.1.to_le_bytes());
-            key[17..].copy_from_slice(&i.to_le_bytes());
-            name_hash(&key)
-        }
     }
 }
 
@@ -490,13 +439,13 @@ pub fn interface_hash(object: &LoadedObject) -> u64 {
 }
 
 /// The state's number for an output kind.
-pub fn kind_number(kind: layout::OutputKind) -> u8 {
+pub fn kind_number(kind: crate::context::OutputKind) -> u8 {
     match kind {
-        layout::OutputKind::StaticExe => 0,
-        layout::OutputKind::StaticPie => 1,
-        layout::OutputKind::DynExe => 2,
-        layout::OutputKind::DynPie => 3,
-        layout::OutputKind::Shared => 4,
+        crate::context::OutputKind::StaticExe => 0,
+        crate::context::OutputKind::StaticPie => 1,
+        crate::context::OutputKind::DynExe => 2,
+        crate::context::OutputKind::DynPie => 3,
+        crate::context::OutputKind::Shared => 4,
     }
 }
 
@@ -539,7 +488,7 @@ fn global_records(ctx: &Context, layout: &Layout, symtab_globals: &[u32]) -> Vec
             let symref = SymRef::Global(id);
             let (target, st_type) = ctx.symref_target(symref);
             let (kind, file) = match symbol.def {
-                Def::Defined { file, .. } if matches!(target, layout::Target::Abs(_)) => {
+                Def::Defined { file, .. } if matches!(target, crate::context::Target::Abs(_)) => {
                     (GLOBAL_ABS, file.0)
                 }
                 Def::Defined { file, .. } => (GLOBAL_DEFINED, file.0),
@@ -1177,7 +1126,7 @@ impl Ranges {
 /// over it. Returns the bytes written.
 pub fn apply(
     config: &Config,
-    kind: layout::OutputKind,
+    kind: crate::context::OutputKind,
     (main, tail): (&[u8], &crate::write::Tail),
     dirty: &[(u64, u64)],
 ) -> Result<u64> {
@@ -1211,7 +1160,7 @@ pub fn apply(
     // A running executable cannot be opened for writing (ETXTBSY, on all kernels but 6.11
     // and 6.12); a shared library can, but the processes that have it mapped would see the
     // patch: copy those.
-    let in_place = if !crate::output::in_place_is_safe(kind == layout::OutputKind::Shared) {
+    let in_place = if !crate::output::in_place_is_safe(kind == crate::context::OutputKind::Shared) {
         None
     } else {
         match std::fs::OpenOptions::new()

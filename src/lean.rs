@@ -28,16 +28,17 @@
 //! Anything else is a `layout::Fallback`: the whole update takes over.
 
 use crate::args::Config;
+use crate::context::{Context, GotKind, OutSecId, OutputKind, SymRef};
 use crate::eh_frame::Record;
-use crate::incremental::{self, name_hash};
+use crate::incremental;
 use crate::inputs::dso::{DsoSymbol, SharedObject};
 use crate::inputs::elf::{ObjectFile, LE};
 use crate::inputs::search::FileSpec;
 use crate::layout::{
-    self, Context, GotKind, Layout, Mapping, OutSecId, OutputKind, OutputSection, Placement, Slot,
-    SymRef, SyntheticAddrs, NOT_PLACED,
+    self, Layout, Mapping, OutputSection, Placement, Slot, SyntheticAddrs, NOT_PLACED,
 };
 use crate::resolve::{DefinedAt, LoadedDso, LoadedObject, Resolution};
+use crate::state::name_hash;
 use crate::state::{self, InputMatch, Inputs, ScanRecord, State};
 use crate::symbols::{Def, FileId, SymbolDb, SymbolId};
 use crate::write::{self, DynReloc, Selection};
@@ -142,7 +143,7 @@ fn find_objects(
         let mut by_key: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
         for (i, m) in archive.members.iter().enumerate().rev() {
             by_key
-                .entry(incremental::member_name_key(m.name))
+                .entry(crate::state::member_name_key(m.name))
                 .or_default()
                 .push(i as u32);
         }
@@ -353,7 +354,7 @@ fn place(
         if obj.section_names[sec] == b".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
             continue;
         }
-        let out_name = layout::output_name(object, sec);
+        let out_name = crate::context::output_name(object, sec);
         let Some(&out) = out_by_name.get(out_name) else {
             return fallback(format!(
                 "{name} has a section for a new output section {out_name}"
@@ -1309,7 +1310,7 @@ pub(crate) fn update(
     }
     lay.live = live;
     // GOT and PLT entries of the active objects' symbols, where the state has them.
-    let key_of = |s: SymRef| incremental::symref_key(&res, s);
+    let key_of = |s: SymRef| crate::state::symref_key(&res, s);
     let wanted: FxHashMap<u64, SymRef> = (0..res.symbols.symbols.len())
         .map(|i| SymRef::Global(SymbolId(i as u32)))
         .map(|s| (key_of(s), s))

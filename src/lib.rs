@@ -5,11 +5,13 @@
 
 pub mod arch;
 pub mod args;
+pub mod context;
 pub mod crt;
 pub mod diag;
 pub mod dynamic;
 pub mod eh_frame;
 pub mod emit_relocs;
+pub mod encode;
 pub mod gc;
 pub mod icf;
 pub mod incremental;
@@ -313,7 +315,7 @@ pub fn link(config: &args::Config) -> Result<()> {
         layout::Slots::Fresh {
             spare_percent: config
                 .incremental_spare
-                .unwrap_or(incremental::DEFAULT_SPARE_PERCENT),
+                .unwrap_or(args::DEFAULT_INCREMENTAL_SPARE),
         }
     } else {
         layout::Slots::Packed
@@ -327,13 +329,13 @@ pub fn link(config: &args::Config) -> Result<()> {
         incremental = false;
     }
     // 6. What the layout must satisfy, and the reports on it.
-    let ctx = layout::Context {
+    let ctx = crate::context::Context {
         config,
         res: &resolution,
         kind: layout.kind,
         versions: &versions,
     };
-    script::place::check_cross_refs(&ctx, &layout)?;
+    layout::scripted::check_cross_refs(&ctx, &layout)?;
     report_undefined(config, &resolution, &undefined)?;
     write_map(config, &resolution, &layout)?;
     fail_on_warnings(config)?;
@@ -415,7 +417,7 @@ fn link_relocatable_output(config: &args::Config) -> Result<()> {
         );
     }
     report_inputs(config, &specs)?;
-    let resolution = resolve::resolve(config, &specs, None)?;
+    let resolution = resolve::resolve(config, &specs, resolve::IncrementalHooks::default())?;
     trace_symbols(config, &resolution);
     report_duplicates(config, &resolution)?;
     if config.cref {
@@ -510,8 +512,12 @@ fn resolve_inputs(
         .as_ref()
         .map(|(_, matched, state)| update_members(state, matched));
     lto::configure(config);
-    let resolution = resolve::resolve(config, &specs, members.as_ref())?;
-    let Some(compiled) = lto::compile(config, &resolution)? else {
+    let hooks = resolve::IncrementalHooks {
+        members: members.as_ref(),
+        armap_hash: incremental_requested(config).then_some(incremental::armap_hash),
+    };
+    let resolution = resolve::resolve(config, &specs, hooks)?;
+    let Some(compiled) = lto::compile::compile(config, &resolution)? else {
         return Ok((resolution, specs, false));
     };
     timer.done("resolve (LTO: first pass)");
@@ -535,7 +541,7 @@ fn resolve_inputs(
 /// `old_output` has finished otherwise) and, for an incremental link, the state (`inputs`:
 /// the hashed inputs it records).
 fn write_output(
-    ctx: &layout::Context,
+    ctx: &crate::context::Context,
     layout: &layout::Layout,
     specs: &[inputs::search::FileSpec],
     inputs: Option<state::Inputs>,
@@ -547,7 +553,7 @@ fn write_output(
         // `--oformat=binary`: the ELF image is built in memory, then its loaded bytes.
         let mut elf = vec![0u8; layout.file_size as usize];
         write::write_into(config, ctx, layout, None, &mut elf, true)?;
-        let image = output::binary_image(layout, &elf)?;
+        let image = write::binary_image(layout, &elf)?;
         timer.done("write");
         output::write_whole(&config.output, config.output_node, &image)?;
         timer.total();
@@ -632,7 +638,7 @@ fn prepare_update(
     )?;
     report_undefined(config, resolution, &undefined)?;
     steps.step("replay");
-    let ctx = layout::Context {
+    let ctx = crate::context::Context {
         config,
         res: resolution,
         kind: layout.kind,
@@ -688,7 +694,7 @@ fn update_output(
         tail,
         remapped,
     } = prepare_update(config, resolution, versions, (hashes, matched), old, timer)?;
-    let ctx = layout::Context {
+    let ctx = crate::context::Context {
         config,
         res: resolution,
         kind: layout.kind,
@@ -757,7 +763,11 @@ fn whole_update_bytes(
     let members = update_members(state, matched);
     // Inputs the whole update cannot resolve (LTO code: no plugin is configured
     // yet) make the lean update fall back too, which the oracle holds it to.
-    let Ok(mut resolution) = resolve::resolve(config, specs, Some(&members)) else {
+    let hooks = resolve::IncrementalHooks {
+        members: Some(&members),
+        armap_hash: Some(incremental::armap_hash),
+    };
+    let Ok(mut resolution) = resolve::resolve(config, specs, hooks) else {
         return Ok(None);
     };
     layout::define_synthetic_symbols(config, &mut resolution);
@@ -1096,7 +1106,7 @@ fn remove_in_background(path: &Path) -> std::thread::JoinHandle<()> {
 /// shared library leaves undefined must be defined by this link or by the libraries it
 /// depends on.
 fn check_shared_library_needs(config: &args::Config, res: &resolve::Resolution) -> Result<()> {
-    let kind = layout::OutputKind::of(config, res);
+    let kind = crate::context::OutputKind::of(config, res);
     if !kind.is_executable()
         || res.dsos.is_empty()
         || config.allow_shlib_undefined == Some(true)
@@ -1296,6 +1306,6 @@ fn print_verbose_defaults(config: &args::Config) {
     if !config.nostdlib {
         println!("{}", dirs.join(" "));
     }
-    print!("{}", script::default_text(config));
+    print!("{}", script::default_text(config.pie || config.shared));
     println!("==================================================");
 }

@@ -290,53 +290,6 @@ fn unwritable_directory(e: &std::io::Error) -> bool {
 }
 
 /// Writes `bytes` as the whole output at `path` (a relocatable link's, built in memory).
-/// `--oformat=binary`: the bytes of every loaded section that has contents, each at its load
-/// address less the lowest one, the gaps zero (what `objcopy -O binary` makes of the ELF
-/// file `elf` that `layout` describes).
-pub fn binary_image(layout: &crate::layout::Layout, elf: &[u8]) -> Result<Vec<u8>> {
-    let alloc = u64::from(object::elf::SHF_ALLOC);
-    let pieces: Vec<(u64, &[u8])> = layout
-        .sections
-        .iter()
-        .filter(|s| s.sh_flags & alloc != 0 && s.sh_type != object::elf::SHT_NOBITS && s.size > 0)
-        .map(|s| {
-            // The load address: where the section's segment says it is loaded.
-            let lma = layout
-                .segments
-                .iter()
-                .find(|g| {
-                    g.p_type == object::elf::PT_LOAD
-                        && g.vaddr <= s.addr
-                        && s.addr + s.size <= g.vaddr + g.memsz
-                })
-                .map_or(s.addr, |g| g.paddr + (s.addr - g.vaddr));
-            let start = (s.offset as usize).min(elf.len());
-            let end = (start + s.size as usize).min(elf.len());
-            (lma, &elf[start..end])
-        })
-        .collect();
-    let Some(base) = pieces.iter().map(|p| p.0).min() else {
-        return Ok(Vec::new());
-    };
-    let end = pieces
-        .iter()
-        .map(|p| p.0 + p.1.len() as u64)
-        .max()
-        .unwrap_or(base);
-    if end - base > 1 << 32 {
-        anyhow::bail!(
-            "--oformat=binary: the loaded sections span {:#x} bytes (from {base:#x} to {end:#x})",
-            end - base
-        );
-    }
-    let mut image = vec![0u8; (end - base) as usize];
-    for (lma, bytes) in pieces {
-        let at = (lma - base) as usize;
-        image[at..at + bytes.len()].copy_from_slice(bytes);
-    }
-    Ok(image)
-}
-
 pub fn write_whole(path: &Path, node: OutputNode, bytes: &[u8]) -> Result<()> {
     let mut file = OutputFile::create(path, node, bytes.len() as u64, false)?;
     file.bytes().copy_from_slice(bytes);
@@ -385,7 +338,7 @@ fn take_old(path: &Path) -> Option<(TempPath, std::fs::File)> {
     }
     let only_weld_names = meta.nlink() == 1
         || (meta.nlink() == 2
-            && std::fs::symlink_metadata(crate::state::base_path(path))
+            && std::fs::symlink_metadata(base_path(path))
                 .is_ok_and(|b| (b.dev(), b.ino()) == (meta.dev(), meta.ino())));
     if !only_weld_names {
         return None;
@@ -422,4 +375,11 @@ pub fn temp_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     dir.join(format!(".{file_name}.weld-tmp-{}", std::process::id()))
+}
+
+/// A second name (hard link) of the output as weld last wrote it: `<output>.weld-base`.
+pub fn base_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".weld-base");
+    PathBuf::from(name)
 }

@@ -7,9 +7,10 @@
 //! COMDAT functions are dropped. Nothing is resolved to an address here.
 
 use crate::args::Config;
+use crate::context::is_eh_frame;
 use crate::eh_frame::{self, Record};
 use crate::inputs::elf::{Rela, LE};
-use crate::layout::{is_content, is_eh_frame};
+use crate::layout::is_content;
 use crate::resolve::Resolution;
 use crate::symbols::Def;
 use anyhow::{bail, Result};
@@ -398,7 +399,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
     let symtab_index = (1 + n_groups + n_content + rela_targets.len()) as u32;
     // (sh_addr 0: a relocatable object's.)
     let shdr = |name, sh_type, flags, offset, size, link, info, align, entsize| {
-        crate::write::section_header(
+        crate::encode::section_header(
             name, sh_type, flags, 0, offset, size, link, info, align, entsize,
         )
     };

@@ -65,7 +65,7 @@ pub struct Resolution {
     /// would otherwise read every defining object's symbol table again.
     pub defined_size: Vec<u64>,
     /// Incremental mode: per input, the hash of an archive's symbol index
-    /// (`incremental::armap_hash`), 0 for other inputs; empty otherwise.
+    /// ([`IncrementalHooks::armap_hash`]), 0 for other inputs; empty otherwise.
     pub armaps: Vec<u64>,
     /// Objects an LTO plugin claimed (`lto`): each stand-in object, and the plugin's handle.
     pub ir_files: Vec<(FileId, usize)>,
@@ -176,7 +176,7 @@ enum Loaded {
 /// Whether an archive member is something to link: an ELF file, or LLVM bitcode for the LTO
 /// plugin (`ar` of `clang -flto` objects; rustc's `-Clinker-plugin-lto` staticlibs).
 fn is_object(member: &[u8]) -> bool {
-    member.starts_with(b"\x7fELF") || crate::lto::is_bitcode(member)
+    member.starts_with(b"\x7fELF") || crate::inputs::is_bitcode(member)
 }
 
 /// Maps and classifies one input; parses an object, or an archive and all its ELF members
@@ -222,7 +222,7 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
             extracted: vec![false; n],
             parsed,
         })
-    } else if crate::lto::is_bitcode(data) {
+    } else if crate::inputs::is_bitcode(data) {
         Ok(Loaded::Object {
             name,
             data,
@@ -258,12 +258,18 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
 
 /// `members`: per input (by position), the archive members expected to be used (see
 /// [`load`]).
-pub fn resolve(
-    config: &Config,
-    specs: &[FileSpec],
-    members: Option<&HashMap<u32, Vec<u32>>>,
-) -> Result<Resolution> {
-    resolve_with(config, specs, members, None)
+pub fn resolve(config: &Config, specs: &[FileSpec], hooks: IncrementalHooks) -> Result<Resolution> {
+    resolve_with(config, specs, hooks, None)
+}
+
+/// What incremental linking asks of a resolution (`crate::incremental` provides both).
+#[derive(Clone, Copy, Default)]
+pub struct IncrementalHooks<'a> {
+    /// The archive members the link is expected to use, by input position: parsed ahead,
+    /// others only when they turn out to be needed.
+    pub members: Option<&'a HashMap<u32, Vec<u32>>>,
+    /// A hash of an archive's symbol index, recorded per input in `Resolution::armaps`.
+    pub armap_hash: Option<fn(&crate::inputs::Archive) -> u64>,
 }
 
 /// The second resolution of an LTO link, with the plugin's objects at the end of `specs`
@@ -287,7 +293,7 @@ pub fn resolve_after_lto(
     for members in kept.values_mut() {
         members.sort_unstable();
     }
-    resolve_with(config, specs, None, Some(&kept))
+    resolve_with(config, specs, IncrementalHooks::default(), Some(&kept))
 }
 
 /// Resolution, with `kept` archive members (by input position) extracted whether wanted or
@@ -295,9 +301,10 @@ pub fn resolve_after_lto(
 fn resolve_with(
     config: &Config,
     specs: &[FileSpec],
-    members: Option<&HashMap<u32, Vec<u32>>>,
+    hooks: IncrementalHooks,
     kept: Option<&HashMap<u32, Vec<u32>>>,
 ) -> Result<Resolution> {
+    let members = hooks.members;
     let mut steps = crate::PhaseTimer::new(config.time);
     // Inputs are loaded on all threads, in command-line order, while this thread resolves
     // those already loaded (and loads too, while it waits for the next one): the serial
@@ -340,16 +347,15 @@ fn resolve_with(
         }
     }
     steps.step("release");
-    let armaps = if crate::incremental_requested(config) {
-        loaded
+    let armaps = match hooks.armap_hash {
+        Some(armap_hash) => loaded
             .par_iter()
             .map(|item| match item {
-                Loaded::Archive { archive, .. } => crate::incremental::armap_hash(archive),
+                Loaded::Archive { archive, .. } => armap_hash(archive),
                 _ => 0,
             })
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        None => Vec::new(),
     };
     let absolute = define_linker_symbols(config, &mut state);
     let symver_aliases = symver_aliases(&mut state);
@@ -382,7 +388,7 @@ fn define_linker_symbols(
     let mut absolute = rustc_hash::FxHashMap::default();
     // --defsym defines its symbol, overriding any other definition (as GNU ld does).
     for (name, expr) in &config.defsym {
-        if let Some((None, value)) = crate::layout::parse_defsym(expr) {
+        if let Some((None, value)) = crate::args::parse_defsym(expr) {
             absolute.insert(leak_name(name), value as u64);
         }
         let id = state.symbols.intern(leak_name(name));
@@ -542,7 +548,7 @@ fn resolve_loaded(
     }
     // --defsym: the symbols its expressions name are needed (they may pull archive members).
     for (_, expr) in &config.defsym {
-        if let Some((Some(target), _)) = crate::layout::parse_defsym(expr) {
+        if let Some((Some(target), _)) = crate::args::parse_defsym(expr) {
             let id = state.symbols.intern(leak_name(&target));
             state.symbols.get_mut(id).strong_ref = true;
         }
@@ -842,7 +848,7 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        if crate::lto::is_bitcode(data) {
+        if crate::inputs::is_bitcode(data) {
             return self.add_object(name, data, member, None);
         }
         match classify(data).with_context(|| name.clone())? {
@@ -859,7 +865,7 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        let bitcode = crate::lto::is_bitcode(data);
+        let bitcode = crate::inputs::is_bitcode(data);
         let mut parsed = match bitcode {
             true => None,
             false => Some(

@@ -4,11 +4,11 @@
 
 use crate::arch::x86_64 as arch;
 use crate::args::Config;
+use crate::context::{defined_target, Context, GotKind, OutputKind, SymRef, Target};
 use crate::eh_frame;
+use crate::encode::{put_u16, put_u32, put_u64, section_header};
 use crate::inputs::elf::{Rela, LE};
-use crate::layout::{
-    defined_target, Context, GotKind, Layout, Member, OutputKind, OutputSection, SymRef, Target,
-};
+use crate::layout::{Layout, Member, OutputSection};
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
 use object::elf;
@@ -40,16 +40,6 @@ pub(crate) fn symtab_entry(
     e[8..16].copy_from_slice(&value.to_le_bytes());
     e[16..24].copy_from_slice(&size.to_le_bytes());
     e
-}
-
-fn put_u16(buf: &mut [u8], at: usize, v: u16) {
-    buf[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-fn put_u32(buf: &mut [u8], at: usize, v: u32) {
-    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn put_u64(buf: &mut [u8], at: usize, v: u64) {
-    buf[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -993,7 +983,8 @@ pub(crate) fn got_entry(
     match gk {
         GotKind::Address if preemptible => (None, [reloc(elf::R_X86_64_GLOB_DAT, dynsym, 0), None]),
         GotKind::Address => {
-            let relative = kind.is_pic() && crate::layout::relocatable(ctx.symref_target(symref).0);
+            let relative =
+                kind.is_pic() && crate::context::relocatable(ctx.symref_target(symref).0);
             let r = relative.then(|| DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
             (Some((at, sym_addr)), [r, None])
         }
@@ -1402,35 +1393,6 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
     }
 }
 
-/// An ELF64 section header, as bytes (the one encoder: the output's, `-r`'s and the LTO
-/// stand-in object's).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn section_header(
-    name: u32,
-    sh_type: u32,
-    flags: u64,
-    addr: u64,
-    offset: u64,
-    size: u64,
-    link: u32,
-    info: u32,
-    align: u64,
-    entsize: u64,
-) -> [u8; 64] {
-    let mut h = [0u8; 64];
-    put_u32(&mut h, 0, name);
-    put_u32(&mut h, 4, sh_type);
-    put_u64(&mut h, 8, flags);
-    put_u64(&mut h, 16, addr);
-    put_u64(&mut h, 24, offset);
-    put_u64(&mut h, 32, size);
-    put_u32(&mut h, 40, link);
-    put_u32(&mut h, 44, info);
-    put_u64(&mut h, 48, align);
-    put_u64(&mut h, 56, entsize);
-    h
-}
-
 fn find_name(table: &[u8], name: &str) -> u32 {
     let mut needle = name.as_bytes().to_vec();
     needle.push(0);
@@ -1696,7 +1658,7 @@ fn copy_and_relocate(
                 if alloc
                     && preemptible
                     && (writable || !ctx.config.z.text)
-                    && !(kind == crate::layout::OutputKind::DynExe
+                    && !(kind == crate::context::OutputKind::DynExe
                         && matches!(target, Target::UndefWeak)) =>
             {
                 let dynsym = match symref {
@@ -1709,7 +1671,7 @@ fn copy_and_relocate(
                 0
             }
             elf::R_X86_64_64 => {
-                if kind.is_pic() && alloc && crate::layout::relocatable(target) {
+                if kind.is_pic() && alloc && crate::context::relocatable(target) {
                     if crate::layout::packs_relative(ctx.config, object, sec as usize, in_off) {
                         result.relr.push(p);
                     } else {
@@ -2469,3 +2431,50 @@ impl SectionIndex {
 /// Rela entries are plain (offset, info, addend) triples; the type is here for symmetry.
 #[allow(dead_code)]
 type _Rela = Rela;
+
+/// `--oformat=binary`: the bytes of every loaded section that has contents, each at its load
+/// address less the lowest one, the gaps zero (what `objcopy -O binary` makes of the ELF
+/// file `elf` that `layout` describes).
+pub fn binary_image(layout: &Layout, elf: &[u8]) -> Result<Vec<u8>> {
+    let alloc = u64::from(object::elf::SHF_ALLOC);
+    let pieces: Vec<(u64, &[u8])> = layout
+        .sections
+        .iter()
+        .filter(|s| s.sh_flags & alloc != 0 && s.sh_type != object::elf::SHT_NOBITS && s.size > 0)
+        .map(|s| {
+            // The load address: where the section's segment says it is loaded.
+            let lma = layout
+                .segments
+                .iter()
+                .find(|g| {
+                    g.p_type == object::elf::PT_LOAD
+                        && g.vaddr <= s.addr
+                        && s.addr + s.size <= g.vaddr + g.memsz
+                })
+                .map_or(s.addr, |g| g.paddr + (s.addr - g.vaddr));
+            let start = (s.offset as usize).min(elf.len());
+            let end = (start + s.size as usize).min(elf.len());
+            (lma, &elf[start..end])
+        })
+        .collect();
+    let Some(base) = pieces.iter().map(|p| p.0).min() else {
+        return Ok(Vec::new());
+    };
+    let end = pieces
+        .iter()
+        .map(|p| p.0 + p.1.len() as u64)
+        .max()
+        .unwrap_or(base);
+    if end - base > 1 << 32 {
+        anyhow::bail!(
+            "--oformat=binary: the loaded sections span {:#x} bytes (from {base:#x} to {end:#x})",
+            end - base
+        );
+    }
+    let mut image = vec![0u8; (end - base) as usize];
+    for (lma, bytes) in pieces {
+        let at = (lma - base) as usize;
+        image[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    Ok(image)
+}

@@ -9,12 +9,15 @@
 
 use object::elf;
 
+/// The size of a PLT entry (and of an IPLT one).
+pub const PLT_ENTRY_SIZE: u64 = 16;
+
 /// `jmp *slot(%rip)` followed by padding. The rel32 at offset 2 is filled in by the writer.
 pub const IPLT_ENTRY: [u8; 16] = [
     0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding
 ];
-const _: () = assert!(IPLT_ENTRY.len() as u64 == crate::layout::PLT_ENTRY_SIZE);
+const _: () = assert!(IPLT_ENTRY.len() as u64 == PLT_ENTRY_SIZE);
 
 /// The NOPs of each length from 1 to 10 bytes that GNU ld fills code gaps with (longer
 /// gaps: 10-byte ones, then the rest).

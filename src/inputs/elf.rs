@@ -75,7 +75,7 @@ pub struct ObjectFile {
     pub section_names: Vec<&'static [u8]>,
     /// Sections that are content by their header and name ([`content_by_header`]).
     pub by_header: Vec<bool>,
-    /// Where each alloc section goes by its name (`layout::output_index`; 0 for the
+    /// Where each alloc section goes by its name ([`output_index`]; 0 for the
     /// others: they keep their own name).
     pub output_index: Vec<u8>,
     pub symbols: &'static [Sym],
@@ -135,7 +135,7 @@ impl ObjectFile {
             section_names.push(name);
             by_header.push(content_by_header(shdr, name));
             output_index.push(if shdr.sh_flags(LE) & u64::from(elf::SHF_ALLOC) != 0 {
-                crate::layout::output_index(name)
+                self::output_index(name)
             } else {
                 0
             });
@@ -533,6 +533,45 @@ pub fn compress(data: &[u8], zstd: bool, align: u64) -> Vec<u8> {
         out = enc.finish().unwrap_or_default();
     }
     out
+}
+
+fn name_matches(name: &[u8], prefix: &str) -> bool {
+    name == prefix.as_bytes()
+        || (name.len() > prefix.len()
+            && name.starts_with(prefix.as_bytes())
+            && name[prefix.len()] == b'.')
+}
+
+/// Where GNU ld's default script sends alloc input sections by name: (prefix, output
+/// section). A section named `prefix` or `prefix.anything` goes to the output section.
+pub(crate) const OUTPUT_NAMES: &[(&str, &str)] = &[
+    (".text", ".text"),
+    (".rodata", ".rodata"),
+    (".data.rel.ro", ".data.rel.ro"),
+    (".data", ".data"),
+    (".bss", ".bss"),
+    (".tdata", ".tdata"),
+    (".tbss", ".tbss"),
+    (".init_array", ".init_array"),
+    (".fini_array", ".fini_array"),
+    (".preinit_array", ".preinit_array"),
+    (".gcc_except_table", ".gcc_except_table"),
+    (".gnu.linkonce.t", ".text"),
+    (".gnu.linkonce.r", ".rodata"),
+    (".gnu.linkonce.d", ".data"),
+    (".gnu.linkonce.b", ".bss"),
+    (".ldata", ".ldata"),
+    (".lrodata", ".lrodata"),
+    (".lbss", ".lbss"),
+];
+
+/// For an alloc input section's name: 1 + the index of its entry in [`OUTPUT_NAMES`], or
+/// 0 if it keeps its own name. (Found while parsing: `ObjectFile::output_index`.)
+pub(crate) fn output_index(name: &[u8]) -> u8 {
+    OUTPUT_NAMES
+        .iter()
+        .position(|(prefix, _)| name_matches(name, prefix))
+        .map_or(0, |i| i as u8 + 1)
 }
 
 #[cfg(test)]

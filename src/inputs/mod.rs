@@ -221,3 +221,32 @@ impl Archive {
 fn header_offset(data_offset: u64, _data: &[u8]) -> u64 {
     data_offset.saturating_sub(60)
 }
+
+/// What identifies an input file's version without reading it: size, modification time,
+/// inode and device (the state records it; an unchanged identity means unchanged bytes).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub inode: u64,
+    pub device: u64,
+}
+
+impl FileIdentity {
+    pub fn of(m: &std::fs::Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            size: m.size(),
+            mtime_ns: (m.mtime() as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(m.mtime_nsec() as u64),
+            inode: m.ino(),
+            device: m.dev(),
+        }
+    }
+}
+
+/// Whether `data` starts as LLVM bitcode does (raw, or in its wrapper).
+pub fn is_bitcode(data: &[u8]) -> bool {
+    data.starts_with(b"BC\xc0\xde") || data.starts_with(&[0xde, 0xc0, 0x17, 0x0b])
+}

@@ -201,3 +201,30 @@ pub fn is_constant(e: &Expr) -> bool {
         }
     }
 }
+
+/// For expressions that need nothing from the link (`FLAGS(6)`, `AT(0x1000)`).
+pub struct NoEnv;
+
+impl Env for NoEnv {
+    fn dot(&self) -> Option<u64> {
+        None
+    }
+    fn symbol(&self, _: &str) -> Option<u64> {
+        None
+    }
+    fn defined(&self, _: &str) -> bool {
+        false
+    }
+    fn section(&self, _: &str) -> Option<(u64, u64, u64, u64)> {
+        None
+    }
+    fn region(&self, _: &str) -> Option<(u64, u64)> {
+        None
+    }
+    fn sizeof_headers(&self) -> u64 {
+        0
+    }
+    fn segment_start(&self, _: &str) -> Option<u64> {
+        None
+    }
+}

@@ -3,29 +3,25 @@
 //! [`parse`] turns a script's text into a [`Script`]: the commands that name input files
 //! (`INPUT`, `GROUP`, `SEARCH_DIR`: expanded by `inputs::search`) and the commands that shape
 //! the output (`SECTIONS`, `MEMORY`, `PHDRS`, `ENTRY`, assignments, `ASSERT`: laid out by
-//! [`place`]). Expressions are evaluated by [`eval`]. Errors carry the line and column of the
+//! `layout::scripted`). Expressions are evaluated by [`eval`]. Errors carry the line and column of the
 //! offending text.
 
 pub mod eval;
 mod parse;
-pub mod place;
 
 pub use parse::{parse, parse_with, Includer, ScriptError};
 
-/// weld's default layout as a script (see `default.ld`), for this output kind.
-pub fn default_text(config: &crate::args::Config) -> String {
-    let base = if config.pie || config.shared {
-        "0"
-    } else {
-        "0x400000"
-    };
+/// weld's default layout as a script (see `default.ld`), for position-independent output
+/// (`pic`: a PIE or a shared object) or not.
+pub fn default_text(pic: bool) -> String {
+    let base = if pic { "0" } else { "0x400000" };
     include_str!("default.ld").replace("@BASE@", base)
 }
 
 /// `script` applied to the default script: its sections inserted where its `INSERT` says
 /// (or, with no `SECTIONS`, just its other commands).
-pub fn with_default(config: &crate::args::Config, script: Script) -> anyhow::Result<Script> {
-    let mut base = parse(&default_text(config), "(weld's default script)")
+pub fn with_default(pic: bool, script: Script) -> anyhow::Result<Script> {
+    let mut base = parse(&default_text(pic), "(weld's default script)")
         .map_err(|e| anyhow::anyhow!("internal error: weld's default script: {e}"))?;
     let mut script = script;
     if let (Some((after, anchor)), Some(commands)) = (script.insert.take(), script.sections.take())
@@ -51,6 +47,50 @@ pub fn with_default(config: &crate::args::Config, script: Script) -> anyhow::Res
     base.append(script).map_err(anyhow::Error::msg)?;
     base.file = file;
     Ok(base)
+}
+
+/// What weld cannot lay out yet: refused when the script is read, never ignored.
+pub fn check(script: &Script) -> anyhow::Result<()> {
+    let file = &script.file;
+    if script.sections.is_none() {
+        if let Some(r) = script.memory.first() {
+            anyhow::bail!("{file}:{}: MEMORY without SECTIONS places nothing", r.pos);
+        }
+        if let Some(p) = script.phdrs.first() {
+            anyhow::bail!("{file}:{}: PHDRS without SECTIONS places nothing", p.pos);
+        }
+    }
+    let names: Vec<&str> = script.phdrs.iter().map(|p| p.name.as_str()).collect();
+    for o in script.outputs() {
+        for p in &o.phdrs {
+            if p != "NONE" && !names.contains(&p.as_str()) {
+                anyhow::bail!(
+                    "{file}:{}: section {} names program header {p}, which PHDRS does not define",
+                    o.pos,
+                    o.name
+                );
+            }
+        }
+        for r in o.region.iter().chain(&o.lma_region) {
+            if find_region(script, r).is_none() {
+                anyhow::bail!(
+                    "{file}:{}: section {} names memory region {r}, which MEMORY does not define",
+                    o.pos,
+                    o.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn find_region<'a>(script: &'a Script, name: &str) -> Option<&'a Region> {
+    let name = script
+        .region_aliases
+        .iter()
+        .find(|(alias, _)| alias == name)
+        .map_or(name, |(_, r)| r.as_str());
+    script.memory.iter().find(|r| r.name == name)
 }
 
 /// `-Ttext=ADDR` and the like: the named output section's address, as if the script gave
@@ -217,7 +257,7 @@ impl Script {
     pub fn final_values(&self) -> Vec<(&str, Option<u64>)> {
         fn value(a: &Assignment, outside: bool) -> Option<u64> {
             (outside && a.op.is_none() && eval::is_constant(&a.expr))
-                .then(|| eval::eval(&a.expr, &place::NoEnv).ok())
+                .then(|| eval::eval(&a.expr, &eval::NoEnv).ok())
                 .flatten()
         }
         let mut out = Vec::new();

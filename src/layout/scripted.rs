@@ -1,4 +1,5 @@
-//! Laying out the output as a script's `SECTIONS` says: which output section each input
+//! Laying out the output as a script's `SECTIONS` says (a part of layout; the language
+//! itself, parsed and evaluated, is `crate::script`): which output section each input
 //! section goes to ([`Matcher`]), then addresses, load addresses, memory regions, symbol
 //! assignments, data statements and program headers ([`place`]).
 //!
@@ -18,58 +19,15 @@
 //!   file and program headers are loaded with the first segment when they fit below its
 //!   first section in its first page.
 
-use super::eval::{eval, is_constant, Env, PAGE_SIZE};
-use super::*;
-use crate::layout::{Context, Member, OutputSection, Placement, Segment};
+use super::{Member, OutputSection, Placement, Segment};
+use crate::context::Context;
+use crate::script::eval::{eval, is_constant, Env, NoEnv, PAGE_SIZE};
+use crate::script::*;
 use crate::symbols::SymbolId;
 use anyhow::{bail, Result};
 use object::elf;
 use object::LittleEndian as LE;
 use rustc_hash::FxHashMap as HashMap;
-
-/// What weld cannot lay out yet: refused when the script is read, never ignored.
-pub fn check(script: &Script) -> Result<()> {
-    let file = &script.file;
-    if script.sections.is_none() {
-        if let Some(r) = script.memory.first() {
-            bail!("{file}:{}: MEMORY without SECTIONS places nothing", r.pos);
-        }
-        if let Some(p) = script.phdrs.first() {
-            bail!("{file}:{}: PHDRS without SECTIONS places nothing", p.pos);
-        }
-    }
-    let names: Vec<&str> = script.phdrs.iter().map(|p| p.name.as_str()).collect();
-    for o in script.outputs() {
-        for p in &o.phdrs {
-            if p != "NONE" && !names.contains(&p.as_str()) {
-                bail!(
-                    "{file}:{}: section {} names program header {p}, which PHDRS does not define",
-                    o.pos,
-                    o.name
-                );
-            }
-        }
-        for r in o.region.iter().chain(&o.lma_region) {
-            if find_region(script, r).is_none() {
-                bail!(
-                    "{file}:{}: section {} names memory region {r}, which MEMORY does not define",
-                    o.pos,
-                    o.name
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn find_region<'a>(script: &'a Script, name: &str) -> Option<&'a Region> {
-    let name = script
-        .region_aliases
-        .iter()
-        .find(|(alias, _)| alias == name)
-        .map_or(name, |(_, r)| r.as_str());
-    script.memory.iter().find(|r| r.name == name)
-}
 
 /// One input section description, with the output section it belongs to.
 pub struct Rule<'s> {
@@ -253,7 +211,7 @@ pub fn sort_members(ctx: &Context, matcher: &Matcher, members: &mut [Member], ru
 /// place).
 pub struct Placed {
     /// Output sections in file order.
-    pub order: Vec<crate::layout::OutSecId>,
+    pub order: Vec<crate::context::OutSecId>,
     pub segments: Vec<Segment>,
     /// The lowest loaded address (where the ELF header is, if it is loaded).
     pub base: u64,
@@ -313,9 +271,9 @@ impl Env for Walk<'_, '_> {
             crate::symbols::Def::Defined { .. } => {}
             _ => return None,
         }
-        match self.ctx.symref_target(crate::layout::SymRef::Global(id)).0 {
-            crate::layout::Target::Abs(v) => Some(v),
-            crate::layout::Target::Section { file, sec, value } => {
+        match self.ctx.symref_target(crate::context::SymRef::Global(id)).0 {
+            crate::context::Target::Abs(v) => Some(v),
+            crate::context::Target::Section { file, sec, value } => {
                 let p = self.placements[file.0 as usize].get(sec as usize)?;
                 let (addr, _, _) = (*self.addrs.get(p.out as usize)?)?;
                 Some(addr + p.offset + value)
@@ -553,7 +511,7 @@ pub fn place(
             .order_alloc
             .iter()
             .chain(&walked.order_rest)
-            .map(|&id| crate::layout::OutSecId(id))
+            .map(|&id| crate::context::OutSecId(id))
             .collect();
         return Ok(Placed {
             order,
@@ -1490,33 +1448,6 @@ fn stack_segment(ctx: &Context, executable: bool, align: u64) -> Segment {
     }
 }
 
-/// For expressions that need nothing from the link (`FLAGS(6)`, `AT(0x1000)`).
-pub struct NoEnv;
-
-impl Env for NoEnv {
-    fn dot(&self) -> Option<u64> {
-        None
-    }
-    fn symbol(&self, _: &str) -> Option<u64> {
-        None
-    }
-    fn defined(&self, _: &str) -> bool {
-        false
-    }
-    fn section(&self, _: &str) -> Option<(u64, u64, u64, u64)> {
-        None
-    }
-    fn region(&self, _: &str) -> Option<(u64, u64)> {
-        None
-    }
-    fn sizeof_headers(&self) -> u64 {
-        0
-    }
-    fn segment_start(&self, _: &str) -> Option<u64> {
-        None
-    }
-}
-
 /// `NOCROSSREFS`/`NOCROSSREFS_TO`: a relocation in one output section of a group that refers
 /// to a symbol in another of the group (`NOCROSSREFS_TO`: to the first from the others) is
 /// an error, as in GNU ld ("prohibited cross reference"). Alloc sections only.
@@ -1557,7 +1488,7 @@ pub fn check_cross_refs(ctx: &Context, layout: &crate::layout::Layout) -> Result
                 }
                 for r in object.obj.relocs[sec] {
                     let (symref, target, _) = ctx.target(file, r.r_sym(LE, false) as usize);
-                    let crate::layout::Target::Section {
+                    let crate::context::Target::Section {
                         file: tf, sec: ts, ..
                     } = target
                     else {
@@ -1653,7 +1584,7 @@ impl Env for LayoutEnv<'_> {
             return None;
         }
         self.layout
-            .symbol_address(self.ctx, crate::layout::SymRef::Global(id))
+            .symbol_address(self.ctx, crate::context::SymRef::Global(id))
     }
     fn defined(&self, name: &str) -> bool {
         self.symbol(name).is_some()

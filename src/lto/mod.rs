@@ -12,17 +12,21 @@
 //!    (`add_input_library`), and the inputs are resolved again with those in place of the
 //!    claimed objects. The plugin's temporary files go at the end (`cleanup`).
 //!
+//! This module is the host (what `resolve` calls while it reads the inputs); [`compile`]
+//! is the step between the passes.
+//!
 //! The plugin calls back through C functions with no context argument: the host state is a
 //! process-wide [`Mutex`], never held while weld calls into the plugin (its callbacks take
 //! it).
 
 use crate::args::Config;
-use crate::resolve::Resolution;
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Context, Result};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+pub mod compile;
 
 // plugin-api.h: status codes, tags, symbol kinds and resolutions.
 const LDPS_OK: c_int = 0;
@@ -492,11 +496,6 @@ fn load() -> Result<()> {
     Ok(())
 }
 
-/// Whether `data` starts as LLVM bitcode does (raw, or in its wrapper).
-pub fn is_bitcode(data: &[u8]) -> bool {
-    data.starts_with(b"BC\xc0\xde") || data.starts_with(&[0xde, 0xc0, 0x17, 0x0b])
-}
-
 /// Whether there is a plugin that has not compiled yet: IR objects are offered to it
 /// (loading it now if this is the first).
 pub fn claiming() -> Result<bool> {
@@ -633,119 +632,11 @@ pub fn ir_object(symbols: &[IrSymbol]) -> Vec<u8> {
         (23, 3, 0, shstrtab_off, shstrtab.len() as u64, 0, 0, 1, 0),
     ];
     for (name, sh_type, flags, offset, size, link, info, align, entsize) in headers {
-        out.extend_from_slice(&crate::write::section_header(
+        out.extend_from_slice(&crate::encode::section_header(
             name, sh_type, flags, 0, offset, size, link, info, align, entsize,
         ));
     }
     out
-}
-
-/// What the plugin added when it compiled.
-pub struct Compiled {
-    pub files: Vec<PathBuf>,
-    pub libraries: Vec<String>,
-    /// Directories to search for `libraries` first.
-    pub dirs: Vec<PathBuf>,
-}
-
-/// After the first pass: tells the plugin how every IR symbol resolved, lets it compile,
-/// and returns the objects and libraries it added (`None` if nothing was claimed).
-pub fn compile(config: &Config, res: &Resolution) -> Result<Option<Compiled>> {
-    if res.ir_files.is_empty() {
-        return Ok(None);
-    }
-    let ir: rustc_hash::FxHashSet<FileId> = res.ir_files.iter().map(|&(f, _)| f).collect();
-    // Symbols a regular object, a shared object or the command line refers to.
-    let mut regular_ref = vec![false; res.symbols.symbols.len()];
-    for (f, object) in res.objects.iter().enumerate() {
-        if ir.contains(&FileId(f as u32)) {
-            continue;
-        }
-        for (i, &id) in object.global_ids.iter().enumerate() {
-            if object.obj.symbol_shndx(object.obj.first_global + i) == 0 {
-                regular_ref[id.0 as usize] = true;
-            }
-        }
-    }
-    // (A shared object's references count; its definitions do not: an IR definition of a
-    // symbol a library also defines, such as an inline C++ function, stays the IR's.)
-    for dso in &res.dsos {
-        for name in &dso.dso.undefined {
-            if let Some(id) = res.symbols.lookup(name) {
-                regular_ref[id.0 as usize] = true;
-            }
-        }
-    }
-    let entry = config.entry.as_deref().unwrap_or("_start");
-    for name in std::iter::once(entry).chain(config.undefined.iter().map(String::as_str)) {
-        if let Some(id) = res.symbols.lookup(name.as_bytes()) {
-            regular_ref[id.0 as usize] = true;
-        }
-    }
-    let exported = config.shared || config.export_dynamic;
-    let mut tables = Vec::new();
-    for &(file, handle) in &res.ir_files {
-        let object = &res.objects[file.0 as usize];
-        let symbols = with_host(|h| h.claimed[handle].symbols.clone()).unwrap_or_default();
-        let resolutions: Vec<c_int> = symbols
-            .iter()
-            .zip(&object.global_ids)
-            .map(|(s, &id)| {
-                let defines = matches!(s.kind, LDPK_DEF | LDPK_WEAKDEF | LDPK_COMMON);
-                let by_ir = |f: FileId| ir.contains(&f);
-                match res.symbols.get(id).def {
-                    Def::Defined { file: f, .. } | Def::Common { file: f, .. } => {
-                        match (defines, f == file) {
-                            (true, true) if regular_ref[id.0 as usize] => LDPR_PREVAILING_DEF,
-                            (true, true) if exported && s.visibility == 0 => {
-                                LDPR_PREVAILING_DEF_IRONLY_EXP
-                            }
-                            (true, true) => LDPR_PREVAILING_DEF_IRONLY,
-                            (true, false) if by_ir(f) => LDPR_PREEMPTED_IR,
-                            (true, false) => LDPR_PREEMPTED_REG,
-                            (false, _) if by_ir(f) => LDPR_RESOLVED_IR,
-                            (false, _) => LDPR_RESOLVED_EXEC,
-                        }
-                    }
-                    Def::Shared { .. } if defines => LDPR_PREVAILING_DEF,
-                    Def::Shared { .. } => LDPR_RESOLVED_DYN,
-                    Def::Synthetic => LDPR_RESOLVED_EXEC,
-                    Def::Undefined if defines => LDPR_PREVAILING_DEF,
-                    Def::Undefined => LDPR_UNDEF,
-                }
-            })
-            .collect();
-        tables.push((handle, resolutions));
-    }
-    let hooks = with_host(|h| {
-        for (handle, resolutions) in tables {
-            h.claimed[handle].resolutions = resolutions;
-        }
-        h.done = true;
-        h.all_read_hooks.clone()
-    })
-    .unwrap_or_default();
-    for hook in hooks {
-        // SAFETY: the plugin's all_symbols_read hook; its callbacks take the host lock,
-        // which is not held here.
-        let status = unsafe { hook() };
-        let errors = with_host(|h| std::mem::take(&mut h.errors)).unwrap_or_default();
-        if status != LDPS_OK || !errors.is_empty() {
-            bail!(
-                "LTO failed: {}",
-                if errors.is_empty() {
-                    format!("plugin status {status}")
-                } else {
-                    errors.join("\n")
-                }
-            );
-        }
-    }
-    Ok(with_host(|h| Compiled {
-        files: std::mem::take(&mut h.added_files),
-        libraries: std::mem::take(&mut h.added_libraries),
-        dirs: std::mem::take(&mut h.library_paths),
-    }))
 }
 
 /// Runs the plugins' cleanup hooks (they remove their temporary files) and closes the

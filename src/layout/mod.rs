@@ -5,7 +5,13 @@
 //! No output bytes are written here: `write` turns a [`Layout`] into a file. Everything the
 //! writer needs is an id or a number in this structure.
 
+pub mod scripted;
+
 use crate::args::Config;
+use crate::context::{
+    got_relative, has_relr, is_eh_frame, output_name, relocatable, Context, GotKind, Needs,
+    OutSecId, OutputKind, SymRef, Target,
+};
 use crate::eh_frame::{self, Record};
 use crate::inputs::elf::{Rela, LE, SHT_X86_64_UNWIND};
 use crate::resolve::{LoadedObject, Resolution};
@@ -18,32 +24,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 pub const PAGE_SIZE: u64 = 0x1000;
 pub const NON_PIE_BASE: u64 = 0x40_0000;
-pub const PLT_ENTRY_SIZE: u64 = 16;
+pub use crate::arch::x86_64::PLT_ENTRY_SIZE;
 pub const NOT_PLACED: u32 = u32::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OutSecId(pub u32);
-
-/// A symbol as a relocation names it: a global id, or a local of one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SymRef {
-    Global(SymbolId),
-    Local(FileId, u32),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GotKind {
-    /// The symbol's address (an IFUNC's PLT entry for IFUNCs).
-    Address,
-    /// The symbol's offset from the thread pointer (initial-exec TLS).
-    TpOff,
-    /// Module id and offset for `__tls_get_addr` (general dynamic), two slots.
-    TlsGd,
-    /// Module id for local dynamic, two slots (the second is zero).
-    TlsLd,
-    /// A TLS descriptor, two slots.
-    TlsDesc,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Synthetic {
@@ -199,108 +181,6 @@ pub struct Segment {
     pub filesz: u64,
     pub memsz: u64,
     pub align: u64,
-}
-
-/// Where a relocation's symbol lives.
-#[derive(Clone, Copy, Debug)]
-pub enum Target {
-    Section {
-        file: FileId,
-        sec: u32,
-        value: u64,
-    },
-    Abs(u64),
-    Common(SymbolId),
-    Synthetic(SymbolId),
-    /// Defined in a shared object: resolved at run time (or through a copy or a PLT entry).
-    Shared(SymbolId),
-    UndefWeak,
-    Undefined,
-}
-
-/// What kind of file the link produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputKind {
-    StaticExe,
-    StaticPie,
-    DynExe,
-    DynPie,
-    Shared,
-}
-
-impl OutputKind {
-    pub fn of(config: &Config, res: &Resolution) -> OutputKind {
-        let has_dso = !res.dsos.is_empty();
-        if config.shared {
-            OutputKind::Shared
-        } else if config.pie {
-            if config.no_dynamic_linker && !has_dso {
-                OutputKind::StaticPie
-            } else {
-                OutputKind::DynPie
-            }
-        } else if has_dso {
-            OutputKind::DynExe
-        } else {
-            OutputKind::StaticExe
-        }
-    }
-    pub fn is_pic(self) -> bool {
-        matches!(
-            self,
-            OutputKind::StaticPie | OutputKind::DynPie | OutputKind::Shared
-        )
-    }
-    pub fn is_executable(self) -> bool {
-        self != OutputKind::Shared
-    }
-    /// Has a `.dynamic` section (everything but a classic static executable).
-    pub fn is_dynamic(self) -> bool {
-        self != OutputKind::StaticExe
-    }
-    /// Loaded by the dynamic linker (has `PT_INTERP`, or is a shared object).
-    pub fn has_interp(self, config: &Config) -> bool {
-        matches!(self, OutputKind::DynExe | OutputKind::DynPie) && !config.no_dynamic_linker
-    }
-}
-
-pub fn relocatable(target: Target) -> bool {
-    !matches!(
-        target,
-        Target::Abs(_) | Target::UndefWeak | Target::Shared(_)
-    )
-}
-
-/// What the relocation scan found the output needs beyond the input sections.
-#[derive(Default)]
-pub struct Needs {
-    pub got_entries: Vec<(SymRef, GotKind)>,
-    /// First GOT slot of each entry (TLS pairs take two slots), by entry and by key.
-    pub got_slot: Vec<u32>,
-    pub got_index: HashMap<(SymRef, GotKind), u32>,
-    pub got_slots: u32,
-    /// Replay: GOT slots of recorded entries nothing uses now, (first slot, key, kind as
-    /// u8). They stay zero, so that the entries after them keep their places.
-    pub got_holes: Vec<(u32, u64, u8)>,
-    pub iplt_entries: Vec<SymRef>,
-    pub iplt_index: HashMap<SymRef, u32>,
-    pub plt_entries: Vec<SymbolId>,
-    pub plt_index: HashMap<SymbolId, u32>,
-    pub copies: Vec<SymbolId>,
-    /// Shared functions whose PLT entry is their address in this executable.
-    pub canonical: rustc_hash::FxHashSet<SymbolId>,
-    /// Symbols defined by shared objects that live code refers to.
-    pub used_shared: rustc_hash::FxHashSet<SymbolId>,
-    /// Symbols named by symbolic dynamic relocations.
-    pub dynsym_refs: rustc_hash::FxHashSet<SymbolId>,
-    pub n_relative: u64,
-    pub n_symbolic: u64,
-    /// `-z pack-relative-relocs`: where the RELATIVE relocations that go to `.relr.dyn`
-    /// apply, as (file, input section, offset); GOT entries are counted apart.
-    pub relr: Vec<(FileId, u32, u64)>,
-    /// The first dynamic relocation in a read-only section (file, section, symbol index):
-    /// the output needs DT_TEXTREL (the loader makes its segments writable to relocate).
-    pub textrel: Option<(FileId, u32, u32)>,
 }
 
 /// One file's scan results, replayed into [`Needs`] in file order.
@@ -465,18 +345,6 @@ impl ScanRecorder {
         needs.n_symbolic += self.n_symbolic;
         needs.relr.extend(self.relr);
         needs.textrel = needs.textrel.or(self.textrel);
-    }
-}
-
-impl GotKind {
-    pub fn from_u8(v: u8) -> GotKind {
-        match v {
-            0 => GotKind::Address,
-            1 => GotKind::TpOff,
-            2 => GotKind::TlsGd,
-            3 => GotKind::TlsLd,
-            _ => GotKind::TlsDesc,
-        }
     }
 }
 
@@ -768,45 +636,6 @@ pub struct Undefined {
     pub offset: u64,
 }
 
-fn name_matches(name: &[u8], prefix: &str) -> bool {
-    name == prefix.as_bytes()
-        || (name.len() > prefix.len()
-            && name.starts_with(prefix.as_bytes())
-            && name[prefix.len()] == b'.')
-}
-
-/// Where GNU ld's default script sends alloc input sections by name: (prefix, output
-/// section). A section named `prefix` or `prefix.anything` goes to the output section.
-const OUTPUT_NAMES: &[(&str, &str)] = &[
-    (".text", ".text"),
-    (".rodata", ".rodata"),
-    (".data.rel.ro", ".data.rel.ro"),
-    (".data", ".data"),
-    (".bss", ".bss"),
-    (".tdata", ".tdata"),
-    (".tbss", ".tbss"),
-    (".init_array", ".init_array"),
-    (".fini_array", ".fini_array"),
-    (".preinit_array", ".preinit_array"),
-    (".gcc_except_table", ".gcc_except_table"),
-    (".gnu.linkonce.t", ".text"),
-    (".gnu.linkonce.r", ".rodata"),
-    (".gnu.linkonce.d", ".data"),
-    (".gnu.linkonce.b", ".bss"),
-    (".ldata", ".ldata"),
-    (".lrodata", ".lrodata"),
-    (".lbss", ".lbss"),
-];
-
-/// For an alloc input section's name: 1 + the index of its entry in [`OUTPUT_NAMES`], or
-/// 0 if it keeps its own name. (Found while parsing: `ObjectFile::output_index`.)
-pub(crate) fn output_index(name: &[u8]) -> u8 {
-    OUTPUT_NAMES
-        .iter()
-        .position(|(prefix, _)| name_matches(name, prefix))
-        .map_or(0, |i| i as u8 + 1)
-}
-
 pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
     let flags = flags as u32;
     if flags & elf::SHF_ALLOC == 0 {
@@ -902,200 +731,6 @@ pub(crate) fn is_content(obj: &LoadedObject, sec: usize, config: &Config) -> boo
         }
     }
     true
-}
-
-pub(crate) fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
-    let t = obj.obj.shdrs[sec].sh_type.get(LE);
-    obj.obj.section_names[sec] == b".eh_frame" && (t == elf::SHT_PROGBITS || t == SHT_X86_64_UNWIND)
-}
-
-/// Where a symbol an object defines is, by the resolution's table.
-pub fn defined_target(at: crate::resolve::DefinedAt) -> Target {
-    if at.shndx() == u32::from(elf::SHN_ABS) {
-        Target::Abs(at.value)
-    } else {
-        Target::Section {
-            file: FileId(at.file),
-            sec: at.shndx(),
-            value: at.value,
-        }
-    }
-}
-
-pub struct Context<'a> {
-    pub config: &'a Config,
-    pub res: &'a Resolution,
-    pub kind: OutputKind,
-    pub versions: &'a crate::version_script::Versions,
-}
-
-impl Context<'_> {
-    /// Whether references to the symbol must go through the dynamic linker (it may be
-    /// defined, or redefined, by another module at run time).
-    pub fn preemptible(&self, kind: OutputKind, symref: SymRef) -> bool {
-        let SymRef::Global(id) = symref else {
-            return false;
-        };
-        let symbol = self.res.symbols.get(id);
-        match symbol.def {
-            Def::Shared { .. } => true,
-            // As GNU ld on x86-64: a dynamic executable imports its undefined (weak)
-            // symbols through the GOT and PLT, so that a library loaded at run time
-            // (LD_PRELOAD) can define them; direct references stay 0 (see the scan).
-            Def::Undefined => {
-                kind == OutputKind::Shared
-                    || (matches!(kind, OutputKind::DynExe | OutputKind::DynPie)
-                        && self.config.z.dynamic_undefined_weak)
-            }
-            Def::Synthetic => false,
-            Def::Defined { file, sym, weak } => {
-                if kind != OutputKind::Shared
-                    || symbol.visibility != elf::STV_DEFAULT
-                    || !crate::dynamic::exported(self, id)
-                {
-                    return false;
-                }
-                let st_type = self.res.objects[file.0 as usize].obj.symbols[sym as usize].st_type();
-                let func = st_type == elf::STT_FUNC || st_type == elf::STT_GNU_IFUNC;
-                if self.versions.export_dynamic.contains(&id) {
-                    return true; // --export-dynamic-symbol: even under -Bsymbolic
-                }
-                if self.versions.has_dynamic_list {
-                    // With --dynamic-list, only the listed symbols can be preempted.
-                    return self.versions.dynamic_list.contains(&id);
-                }
-                let config = self.config;
-                !(config.bsymbolic
-                    || (config.bsymbolic_functions && func)
-                    || (config.bsymbolic_non_weak && !weak)
-                    || (config.bsymbolic_non_weak_functions && func && !weak))
-            }
-            Def::Common { .. } => {
-                kind == OutputKind::Shared
-                    && symbol.visibility == elf::STV_DEFAULT
-                    && !self.config.bsymbolic
-                    && crate::dynamic::exported(self, id)
-            }
-        }
-    }
-
-    /// The target of a symbol reference, wherever it was made from.
-    pub fn symref_target(&self, symref: SymRef) -> (Target, u8) {
-        match symref {
-            SymRef::Local(file, index) if file.0 != u32::MAX => {
-                let (_, t, st_type) = self.target(file, index as usize);
-                (t, st_type)
-            }
-            SymRef::Local(..) => (Target::Abs(0), elf::STT_TLS),
-            SymRef::Global(id) => match self.res.symbols.get(id).def {
-                Def::Defined { file, sym, .. } => {
-                    let (_, t, st_type) = self.target(file, sym as usize);
-                    (t, st_type)
-                }
-                Def::Common { .. } => (Target::Common(id), elf::STT_OBJECT),
-                Def::Synthetic => (Target::Synthetic(id), elf::STT_NOTYPE),
-                Def::Shared { dso, index } => {
-                    let info = self.res.dsos[dso as usize].dso.defined[index as usize].st_info;
-                    (Target::Shared(id), info & 0xf)
-                }
-                Def::Undefined => {
-                    if self.kind == OutputKind::Shared {
-                        (Target::Shared(id), elf::STT_NOTYPE)
-                    } else {
-                        (Target::UndefWeak, elf::STT_NOTYPE)
-                    }
-                }
-            },
-        }
-    }
-
-    /// A symbol's name for messages.
-    pub fn display(&self, symref: SymRef) -> String {
-        match symref {
-            SymRef::Global(id) => crate::symbols::demangle(self.res.symbols.get(id).name),
-            SymRef::Local(file, index) => {
-                let obj = &self.res.objects[file.0 as usize].obj;
-                let name = obj.symbol_name(index as usize).unwrap_or_default();
-                if !name.is_empty() {
-                    return crate::symbols::demangle(name);
-                }
-                // A section symbol: the section's name, as GNU ld says it.
-                let section = obj.symbol_shndx(index as usize) as usize;
-                match obj.section_names.get(section) {
-                    Some(name) if !name.is_empty() => {
-                        format!("section {}", String::from_utf8_lossy(name))
-                    }
-                    _ => format!("local symbol {index}"),
-                }
-            }
-        }
-    }
-
-    /// Resolves symbol `sym_index` of `file` as a relocation sees it.
-    pub fn target(&self, file: FileId, sym_index: usize) -> (SymRef, Target, u8) {
-        let object = &self.res.objects[file.0 as usize];
-        let obj = &object.obj;
-        if sym_index >= obj.symbols.len() {
-            return (SymRef::Local(file, sym_index as u32), Target::Undefined, 0);
-        }
-        if let Some(id) = object.global_id(sym_index) {
-            let symref = SymRef::Global(id);
-            if let Some((at, _)) = self.res.defined(id) {
-                return (symref, defined_target(at), at.st_type());
-            }
-            let symbol = self.res.symbols.get(id);
-            return match symbol.def {
-                Def::Defined { file: f, sym, .. } => {
-                    let def_obj = &self.res.objects[f.0 as usize].obj;
-                    let st = &def_obj.symbols[sym as usize];
-                    let shndx = def_obj.symbol_shndx(sym as usize);
-                    let target = if shndx == u32::from(elf::SHN_ABS) {
-                        Target::Abs(st.st_value.get(LE))
-                    } else {
-                        Target::Section {
-                            file: f,
-                            sec: shndx,
-                            value: st.st_value.get(LE),
-                        }
-                    };
-                    (symref, target, st.st_type())
-                }
-                Def::Common { .. } => (symref, Target::Common(id), elf::STT_OBJECT),
-                Def::Synthetic => (symref, Target::Synthetic(id), elf::STT_NOTYPE),
-                Def::Shared { dso, index } => {
-                    let st_info = self.res.dsos[dso as usize].dso.defined[index as usize].st_info;
-                    (symref, Target::Shared(id), st_info & 0xf)
-                }
-                Def::Undefined => {
-                    let weak = obj.symbols[sym_index].st_bind() == elf::STB_WEAK;
-                    let t = if self.kind == OutputKind::Shared
-                        && !(self.config.no_undefined || self.config.z.defs)
-                    {
-                        // A shared object may leave symbols for its loader to find.
-                        Target::Shared(id)
-                    } else if weak {
-                        Target::UndefWeak
-                    } else {
-                        Target::Undefined
-                    };
-                    (symref, t, elf::STT_NOTYPE)
-                }
-            };
-        }
-        let st = &obj.symbols[sym_index];
-        let shndx = obj.symbol_shndx(sym_index);
-        let symref = SymRef::Local(file, sym_index as u32);
-        let target = match shndx {
-            0 => Target::Undefined,
-            s if s == u32::from(elf::SHN_ABS) => Target::Abs(st.st_value.get(LE)),
-            s => Target::Section {
-                file,
-                sec: s,
-                value: st.st_value.get(LE),
-            },
-        };
-        (symref, target, st.st_type())
-    }
 }
 
 /// The relocation scan of one object's live alloc sections (see `compute`, step 4): what
@@ -1396,20 +1031,6 @@ pub(crate) fn keep_live_fdes(
             record.out_offset = Some(out);
             out += record.size;
         }
-    }
-}
-
-/// The output section an input section goes to, by name.
-pub(crate) fn output_name(object: &LoadedObject, sec: usize) -> &'static str {
-    match object.obj.output_index[sec] {
-        0 => {
-            let name = object.obj.section_names[sec];
-            match std::str::from_utf8(name) {
-                Ok(name) => name,
-                Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
-            }
-        }
-        i => OUTPUT_NAMES[usize::from(i) - 1].1,
     }
 }
 
@@ -1758,8 +1379,8 @@ pub fn compute(
         .script
         .as_deref()
         .filter(|s| s.sections.is_some())
-        .map(crate::script::place::Matcher::new);
-    let script_assign: Vec<Vec<crate::script::place::Assign>> = match &matcher {
+        .map(scripted::Matcher::new);
+    let script_assign: Vec<Vec<scripted::Assign>> = match &matcher {
         Some(m) => res
             .objects
             .par_iter()
@@ -1811,8 +1432,7 @@ pub fn compute(
     let mut replayed_order = None;
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
-        replayed_order =
-            Some(needs.reorder(|s| crate::incremental::symref_key(res, s), &rec.order));
+        replayed_order = Some(needs.reorder(|s| crate::state::symref_key(res, s), &rec.order));
     }
     if !reloc_errors.is_empty() {
         bail!("{}", reloc_errors.join("\nweld: error: "));
@@ -1958,7 +1578,7 @@ pub fn compute(
     // assignments are evaluated now, on the default layout.
     let mut script_symbols = script_symbols;
     if config.script.as_ref().is_some_and(|s| s.sections.is_none()) {
-        script_symbols = crate::script::place::assign_on_layout(&ctx, &layout)?;
+        script_symbols = scripted::assign_on_layout(&ctx, &layout)?;
     }
     for (name, value, _) in &script_symbols {
         if let Some(id) = res.symbols.lookup(name.as_bytes()) {
@@ -1972,7 +1592,7 @@ pub fn compute(
         let Some(id) = res.symbols.lookup(name.as_bytes()) else {
             continue;
         };
-        let value = match parse_defsym(expr) {
+        let value = match crate::args::parse_defsym(expr) {
             Some((None, offset)) => offset as u64,
             Some((Some(target), offset)) => {
                 let base = res
@@ -2085,8 +1705,8 @@ struct Scanned {
 fn scan_inputs(
     ctx: &Context,
     slot_mode: Slots,
-    matcher: Option<&crate::script::place::Matcher>,
-    script_assign: &[Vec<crate::script::place::Assign>],
+    matcher: Option<&scripted::Matcher>,
+    script_assign: &[Vec<scripted::Assign>],
     steps: &mut crate::PhaseTimer,
 ) -> Result<Scanned> {
     let (config, res) = (ctx.config, ctx.res);
@@ -2095,7 +1715,7 @@ fn scan_inputs(
     let discarded = |f: usize, sec: usize| {
         script_assign
             .get(f)
-            .is_some_and(|a| a[sec] == crate::script::place::Assign::Discard)
+            .is_some_and(|a| a[sec] == scripted::Assign::Discard)
     };
     // 1. Which sections are content, and the .eh_frame records.
     let per_file: Vec<Result<FileContent>> = res
@@ -2279,8 +1899,8 @@ fn assign_output_sections(
     ctx: &Context,
     live: &[Vec<bool>],
     needs: &Needs,
-    matcher: Option<&crate::script::place::Matcher>,
-    script_assign: &[Vec<crate::script::place::Assign>],
+    matcher: Option<&scripted::Matcher>,
+    script_assign: &[Vec<scripted::Assign>],
     early_merges: Vec<EarlyMerge>,
     slotted: bool,
     steps: &mut crate::PhaseTimer,
@@ -2313,9 +1933,7 @@ fn assign_output_sections(
                 .filter(|(_, &l)| l)
                 .map(
                     |(sec, _)| match (&matcher, script_assign.get(f).map(|a| a[sec])) {
-                        (Some(m), Some(crate::script::place::Assign::Rule(r))) => {
-                            (m.rules[r as usize].out, r)
-                        }
+                        (Some(m), Some(scripted::Assign::Rule(r))) => (m.rules[r as usize].out, r),
                         (Some(_), _) => (
                             std::str::from_utf8(object.obj.section_names[sec]).unwrap_or("?"),
                             u32::MAX,
@@ -2516,7 +2134,7 @@ fn assign_output_sections(
     if let Some(m) = &matcher {
         // (The members' order within their rules, as the script sorts them.)
         for (os, rules) in sections.iter_mut().zip(&member_rules) {
-            crate::script::place::sort_members(ctx, m, &mut os.members, rules);
+            scripted::sort_members(ctx, m, &mut os.members, rules);
         }
     }
     let common_rule = matcher.as_ref().and_then(|m| m.common_rule());
@@ -2686,13 +2304,13 @@ fn add_notes(
 fn add_comment(
     sections: &mut Vec<OutputSection>,
     comment: &mut Vec<u8>,
-    matcher: Option<&crate::script::place::Matcher>,
+    matcher: Option<&scripted::Matcher>,
 ) {
     comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
     comment.push(0);
     // (A script may `/DISCARD/` .comment.)
-    let discarded = matcher
-        .is_some_and(|m| m.assign("", ".comment", false) == crate::script::place::Assign::Discard);
+    let discarded =
+        matcher.is_some_and(|m| m.assign("", ".comment", false) == scripted::Assign::Discard);
     if !discarded {
         add_synthetic_section(sections, ".comment", comment.len() as u64);
     }
@@ -2777,7 +2395,7 @@ fn add_synthetic_sections(
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
     comment: &mut Vec<u8>,
     slot_mode: Slots,
-    matcher: Option<&crate::script::place::Matcher>,
+    matcher: Option<&scripted::Matcher>,
 ) -> Result<SyntheticSections> {
     let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
     let slotted = !matches!(slot_mode, Slots::Packed);
@@ -2933,7 +2551,7 @@ struct Addresses {
     memory_regions: Vec<(String, u64, u64, u64)>,
 }
 
-/// Steps 6 and 7 of [`compute`] with a linker script's SECTIONS: see `script::place`.
+/// Steps 6 and 7 of [`compute`] with a linker script's SECTIONS: see [`scripted`].
 fn scripted_addresses(
     ctx: &Context,
     sections: &mut Vec<OutputSection>,
@@ -2942,11 +2560,11 @@ fn scripted_addresses(
     eh_records: &HashMap<(FileId, u32), Vec<Record>>,
     merged: &mut [MergedStrings],
 ) -> Result<Addresses> {
-    crate::script::place::add_script_sections(ctx, sections);
+    scripted::add_script_sections(ctx, sections);
     let mut member_rules = member_rules.to_vec();
     member_rules.resize(sections.len(), Vec::new());
     let stack = executable_stack(ctx.config, ctx.res, true);
-    let placed = crate::script::place::place(
+    let placed = scripted::place(
         ctx,
         sections,
         &member_rules,
@@ -3348,37 +2966,6 @@ fn size_relr(
     sections[relr].size = 8 * words as u64;
 }
 
-/// `--defsym` expressions weld understands: `NUMBER`, `SYMBOL`, `SYMBOL+NUMBER`,
-/// `SYMBOL-NUMBER` (numbers decimal or 0x hex). Returns (symbol, offset).
-pub fn parse_defsym(expr: &str) -> Option<(Option<String>, i64)> {
-    let number = |t: &str| -> Option<i64> {
-        let t = t.trim();
-        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            Some(hex) => i64::from_str_radix(hex, 16).ok(),
-            None => t.parse().ok(),
-        }
-    };
-    let expr = expr.trim();
-    if let Some(n) = number(expr) {
-        return Some((None, n));
-    }
-    let (sym, offset) = match expr.find(['+', '-']) {
-        Some(at) => {
-            let n = number(&expr[at + 1..])?;
-            (&expr[..at], if &expr[at..at + 1] == "-" { -n } else { n })
-        }
-        None => (expr, 0),
-    };
-    let sym = sym.trim();
-    let valid = !sym.is_empty()
-        && sym
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$');
-    valid.then(|| (Some(sym.to_string()), offset))
-}
-
-/// Splits SHF_STRINGS data into strings of `entsize`-byte characters, adds new ones to `blob`
-/// and returns (input offset, blob offset) per string.
 /// Whether `mov`/`add` of an initial-exec GOT slot at `offset` can become an immediate.
 pub fn relaxable_gottpoff(data: &[u8], offset: u64) -> bool {
     let off = offset as usize;
@@ -3405,26 +2992,6 @@ pub(crate) fn packs_relative(
         && offset.is_multiple_of(2)
         && object.obj.shdrs[sec].sh_addralign.get(LE) >= 2
         && !is_eh_frame(object, sec)
-}
-
-/// Whether GOT entry (`symref`, `kind`) holds an address the loader relocates by the load
-/// bias (a RELATIVE relocation).
-pub fn got_relative(ctx: &Context, symref: SymRef, kind: GotKind) -> bool {
-    kind == GotKind::Address
-        && !ctx.preemptible(ctx.kind, symref)
-        && ctx.kind.is_pic()
-        && relocatable(ctx.symref_target(symref).0)
-}
-
-/// Whether the output gets a `.relr.dyn` (see [`packs_relative`]).
-pub fn has_relr(ctx: &Context, needs: &Needs) -> bool {
-    ctx.config.z.pack_relative_relocs
-        && ctx.kind.is_pic()
-        && (!needs.relr.is_empty()
-            || needs
-                .got_entries
-                .iter()
-                .any(|&(symref, gk)| got_relative(ctx, symref, gk)))
 }
 
 pub fn got_dyn_relocs(ctx: &Context, symref: SymRef, kind: GotKind) -> u32 {
@@ -3928,7 +3495,7 @@ fn move_slot(
     let pct = ctx
         .config
         .incremental_spare
-        .unwrap_or(crate::incremental::DEFAULT_SPARE_PERCENT);
+        .unwrap_or(crate::args::DEFAULT_INCREMENTAL_SPARE);
     // (room, host, new start, end of the host's range)
     let host = (first..slots.len())
         .filter(|&i| i != k && !unplaced.contains(&i))
