@@ -51,7 +51,8 @@ pub fn encoded_len(addrs: &[u64]) -> usize {
     out.len()
 }
 
-/// The addresses `words` relocate (for tests and checks).
+/// The addresses `words` relocate (for the tests).
+#[cfg(test)]
 pub fn decode(words: &[u64]) -> Vec<u64> {
     let mut addrs = Vec::new();
     let mut next = 0u64;

@@ -397,10 +397,10 @@ fn define_linker_symbols(
     // A linker script's assignments define their symbols like --defsym; PROVIDE only the
     // symbols something refers to and nothing defines.
     if let Some(script) = &config.script {
-        use crate::script::Provide;
+        use crate::script::AssignMode;
         // (Names with a space are the script's own: an OVERLAY's hidden symbols.)
         for a in script.assignments().filter(|a| !a.symbol.starts_with(' ')) {
-            let provide = matches!(a.provide, Provide::Provide | Provide::ProvideHidden);
+            let provide = matches!(a.provide, AssignMode::Provide | AssignMode::ProvideHidden);
             let id = if provide {
                 match state.symbols.lookup(a.symbol.as_bytes()) {
                     Some(id) if state.symbols.get(id).def == Def::Undefined => id,
@@ -411,7 +411,7 @@ fn define_linker_symbols(
             };
             let sym = state.symbols.get_mut(id);
             sym.def = Def::Synthetic;
-            if matches!(a.provide, Provide::Hidden | Provide::ProvideHidden) {
+            if matches!(a.provide, AssignMode::Hidden | AssignMode::ProvideHidden) {
                 sym.visibility = elf::STV_HIDDEN;
             }
         }

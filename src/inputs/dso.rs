@@ -38,8 +38,6 @@ pub struct SharedObject {
     pub hidden_defined: Vec<&'static [u8]>,
     /// `DT_NEEDED` entries.
     pub needed: Vec<String>,
-    /// `DT_RUNPATH` or `DT_RPATH`.
-    pub runpath: Option<String>,
 }
 
 /// Reads a shared object; `needed_name` is its DT_NEEDED entry if it has no DT_SONAME.
@@ -68,7 +66,6 @@ pub fn parse(name: &str, needed_name: &str, data: &'static [u8]) -> Result<Share
 
     let mut soname = file_name;
     let mut needed = Vec::new();
-    let mut runpath = None;
     if let Some(dynamic) = find(elf::SHT_DYNAMIC) {
         let entries: &[object::elf::Dyn64<object::LittleEndian>] =
             object::pod::slice_from_all_bytes(dynamic.data(LE, data)?)
@@ -83,8 +80,6 @@ pub fn parse(name: &str, needed_name: &str, data: &'static [u8]) -> Result<Share
                 soname = string()?;
             } else if tag == u64::from(elf::DT_NEEDED) {
                 needed.push(string()?);
-            } else if tag == u64::from(elf::DT_RUNPATH) || tag == u64::from(elf::DT_RPATH) {
-                runpath = Some(string()?);
             }
         }
     }
@@ -169,7 +164,6 @@ pub fn parse(name: &str, needed_name: &str, data: &'static [u8]) -> Result<Share
         versions,
         hidden_defined,
         needed,
-        runpath,
     })
 }
 

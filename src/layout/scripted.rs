@@ -989,7 +989,7 @@ fn assign(
     symbols: &mut Vec<(String, u64, bool)>,
 ) -> Result<()> {
     let file = w.script.file.as_str();
-    if a.symbol != "." && matches!(a.provide, Provide::Provide | Provide::ProvideHidden) {
+    if a.symbol != "." && matches!(a.provide, AssignMode::Provide | AssignMode::ProvideHidden) {
         // PROVIDE: only for a symbol the inputs refer to and do not define (resolution made
         // it synthetic then).
         let wanted = w
@@ -1042,7 +1042,7 @@ fn assign(
         }
         w.dot = Some(value);
     } else {
-        let hidden = matches!(a.provide, Provide::Hidden | Provide::ProvideHidden);
+        let hidden = matches!(a.provide, AssignMode::Hidden | AssignMode::ProvideHidden);
         w.symbols.insert(a.symbol.clone(), value);
         symbols.retain(|(n, _, _)| n != &a.symbol);
         symbols.push((a.symbol.clone(), value, hidden));
@@ -1558,7 +1558,7 @@ pub fn assign_on_layout(
         out.push((
             a.symbol.clone(),
             value,
-            matches!(a.provide, Provide::Hidden | Provide::ProvideHidden),
+            matches!(a.provide, AssignMode::Hidden | AssignMode::ProvideHidden),
         ));
     }
     Ok(out)

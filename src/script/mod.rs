@@ -9,7 +9,7 @@
 pub mod eval;
 mod parse;
 
-pub use parse::{parse, parse_with, Includer, ScriptError};
+pub use parse::{parse, parse_with};
 
 /// weld's default layout as a script (see `default.ld`), for position-independent output
 /// (`pic`: a PIE or a shared object) or not.
@@ -299,8 +299,9 @@ pub enum SectionsCommand {
     Assert(Expr, String, Pos),
 }
 
+/// How a script assignment defines its symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provide {
+pub enum AssignMode {
     /// `sym = expr`: always defined.
     No,
     /// `PROVIDE(sym = expr)`: defined only if referenced and not defined elsewhere.
@@ -318,7 +319,7 @@ pub struct Assignment {
     pub symbol: String,
     pub op: Option<BinOp>,
     pub expr: Expr,
-    pub provide: Provide,
+    pub provide: AssignMode,
     pub pos: Pos,
 }
 

@@ -440,7 +440,7 @@ impl<'a> Parser<'a> {
                     if !is_assign_op(&self.peek(Mode::Expr)?) {
                         return Err(self.error_at(start, format!("unknown command '{word}'")));
                     }
-                    let a = self.assignment_after(word, start, Provide::No)?;
+                    let a = self.assignment_after(word, start, AssignMode::No)?;
                     script.top.push(SectionsCommand::Assign(a));
                 }
             }
@@ -544,9 +544,9 @@ impl<'a> Parser<'a> {
     /// `PROVIDE(sym = expr)` and the like, after the keyword.
     fn provide(&mut self, word: &str, start: usize) -> R<Assignment> {
         let provide = match word {
-            "PROVIDE" => Provide::Provide,
-            "PROVIDE_HIDDEN" => Provide::ProvideHidden,
-            _ => Provide::Hidden,
+            "PROVIDE" => AssignMode::Provide,
+            "PROVIDE_HIDDEN" => AssignMode::ProvideHidden,
+            _ => AssignMode::Hidden,
         };
         self.expect("(")?;
         let symbol = self.name("a symbol")?;
@@ -560,7 +560,7 @@ impl<'a> Parser<'a> {
         &mut self,
         symbol: String,
         start: usize,
-        provide: Provide,
+        provide: AssignMode,
     ) -> R<Assignment> {
         let (tok, at, end) = self.lex(Mode::Expr)?;
         let op = match tok {
@@ -583,7 +583,7 @@ impl<'a> Parser<'a> {
         };
         self.at = end;
         let expr = self.expr()?;
-        if provide == Provide::No {
+        if provide == AssignMode::No {
             // The `;` ends a plain assignment (GNU ld lets the last one in a block go
             // without it).
             if !self.eat(";")? && !matches!(self.peek(Mode::Expr)?, Tok::Punct("}") | Tok::End) {
@@ -642,7 +642,7 @@ impl<'a> Parser<'a> {
                 "OVERLAY" => commands.extend(self.overlay(start)?),
                 _ => {
                     if is_assign_op(&self.peek(Mode::Expr)?) {
-                        let a = self.assignment_after(word, start, Provide::No)?;
+                        let a = self.assignment_after(word, start, AssignMode::No)?;
                         commands.push(SectionsCommand::Assign(a));
                     } else {
                         let desc = self.output_desc(word, start)?;
@@ -765,7 +765,7 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     if is_assign_op(&self.peek(Mode::Expr)?) {
-                        OutputCommand::Assign(self.assignment_after(word, at, Provide::No)?)
+                        OutputCommand::Assign(self.assignment_after(word, at, AssignMode::No)?)
                     } else {
                         OutputCommand::Input(self.input_desc(word, at)?)
                     }
@@ -827,7 +827,7 @@ impl<'a> Parser<'a> {
                 symbol: symbol.to_string(),
                 op,
                 expr,
-                provide: Provide::No,
+                provide: AssignMode::No,
                 pos,
             })
         };
@@ -916,7 +916,7 @@ impl<'a> Parser<'a> {
                     symbol,
                     op: None,
                     expr,
-                    provide: Provide::Provide,
+                    provide: AssignMode::Provide,
                     pos,
                 }));
             }
