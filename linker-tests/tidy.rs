@@ -1,8 +1,8 @@
 //! Tidy checks on weld's own sources (and its tests, xtask and fuzz targets): every module
 //! says what it does (`//!` first); every `unsafe` block is preceded by a `// SAFETY:`
 //! comment; and three rules of issue 24 on `src/`: modules import each other without cycles,
-//! and two ratchets: no function grows past 150 lines or its listed allowance, and
-//! relocation type names do not spread outside `src/arch/`.
+//! no relocation type is named outside `src/arch/`, and a ratchet: no function grows past
+//! 150 lines or its listed allowance.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,23 +85,22 @@ fn every_unsafe_block_says_why_it_is_safe() {
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/lean.rs", "update", 1070),
     ("src/relocatable.rs", "link_relocatable", 519),
-    ("src/args.rs", "long", 440),
-    ("src/write.rs", "copy_and_relocate", 402),
+    ("src/args.rs", "long", 425),
+    ("src/write.rs", "copy_and_relocate", 388),
     ("src/dynamic.rs", "build", 247),
     ("src/layout/scripted.rs", "walk", 337),
     ("src/layout/mod.rs", "default_addresses", 315),
-    ("src/layout/mod.rs", "assign_output_sections", 294),
+    ("src/layout/mod.rs", "assign_output_sections", 292),
     ("src/layout/scripted.rs", "segments", 294),
     ("src/layout/mod.rs", "place_members", 283),
-    ("src/layout/mod.rs", "scan_object", 267),
-    ("src/layout/mod.rs", "compute", 258),
+    ("src/layout/mod.rs", "scan_object", 233),
+    ("src/layout/mod.rs", "compute", 257),
     ("src/incremental.rs", "plan_update", 220),
     ("src/gc.rs", "mark_live", 211),
     ("src/version_script.rs", "assign", 205),
     ("src/inputs/elf.rs", "parse", 190),
     ("src/layout/mod.rs", "scan_inputs", 177),
     ("src/dynamic.rs", "tags", 157),
-    ("src/resolve.rs", "resolve", 157),
     ("src/script/parse.rs", "script", 152),
 ];
 
@@ -179,20 +178,9 @@ fn functions_stay_short() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Files outside `src/arch/` that name x86-64 relocation types, and how many times at most
-/// (issue 24: relocation decisions belong to the architecture's module; this list only
-/// shrinks).
-const RELOCATION_TYPES_OUTSIDE_ARCH: &[(&str, usize)] = &[
-    ("src/write.rs", 94),
-    ("src/layout/mod.rs", 48),
-    ("src/emit_relocs.rs", 6),
-    ("src/lean.rs", 2),
-    ("src/relocatable.rs", 2),
-    ("src/source_location.rs", 3),
-    ("src/incremental.rs", 1),
-    ("src/inputs/elf.rs", 1),
-];
-
+/// Relocation numbers are the architecture's business (issue 24): no file outside
+/// `src/arch/` names an `R_X86_64_` type, not even in a comment. The rest of weld decides
+/// by `arch::x86_64::Expr` (what a relocation computes) and the named constants there.
 #[test]
 fn relocation_types_stay_in_the_arch_module() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -204,21 +192,18 @@ fn relocation_types_stay_in_the_arch_module() {
         if rel.starts_with("src/arch/") {
             continue;
         }
-        let count = std::fs::read_to_string(&file)
-            .unwrap()
-            .matches("R_X86_64_")
-            .count();
-        let allowed = RELOCATION_TYPES_OUTSIDE_ARCH
-            .iter()
-            .find(|(f, _)| *f == rel)
-            .map_or(0, |&(_, n)| n);
-        if count > allowed {
-            problems.push(format!(
-                "{rel}: {count} R_X86_64_ names ({allowed} allowed)"
-            ));
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("R_X86_64_") {
+                problems.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "relocation types named outside src/arch/:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// The module a file of `src/` is (`layout/mod.rs`: `layout`; `arch/x86_64.rs`:

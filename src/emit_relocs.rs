@@ -8,9 +8,9 @@
 //! local symbol names the section symbol of the output section the target went to, the
 //! addend made relative to that section (GNU ld keeps some local symbols by name; the
 //! address a tool computes is the same). A GOT load weld made direct is written as the
-//! R_X86_64_PC32 it became (a `jmp` one byte earlier), as GNU ld rewrites the type; TLS
+//! PC-relative relocation it became (a `jmp` one byte earlier), as GNU ld rewrites the type; TLS
 //! sequences keep their types, as in GNU ld's output. A relocation against a discarded
-//! section becomes R_X86_64_NONE. Relocations inside merged string sections are not kept.
+//! section becomes a NONE relocation. Relocations inside merged string sections are not kept.
 
 use crate::context::{Context, Target};
 use crate::eh_frame;
@@ -109,17 +109,11 @@ fn section_relocations(
         }
         // A GOT load made direct: its opcode changed (mov -> lea, call/jmp through the GOT
         // -> direct); the jump's displacement moved one byte back.
-        if alloc
-            && matches!(
-                r_type,
-                elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
-            )
-            && in_off >= 2
-        {
+        if alloc && crate::arch::x86_64::relaxable_got_load_type(r_type) && in_off >= 2 {
             let at = (os.offset + placement.offset + off).saturating_sub(2) as usize;
             let now = buf.get(at).copied();
             if now.is_some() && now != data.get(in_off as usize - 2).copied() {
-                r_type = elf::R_X86_64_PC32;
+                r_type = crate::arch::x86_64::RELAXED_GOT_LOAD;
                 if now == Some(0xe9) {
                     offset -= 1;
                 }
@@ -135,7 +129,7 @@ fn section_relocations(
             None => match local_target(layout, target, st_type, a, section_symbol) {
                 Some(pair) => pair,
                 None => {
-                    r_type = elf::R_X86_64_NONE;
+                    r_type = crate::arch::x86_64::NONE;
                     (0, 0)
                 }
             },

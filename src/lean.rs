@@ -27,6 +27,7 @@
 //! the whole update would write (`WELD_ORACLE=1` checks this: see `lib::check_lean`).
 //! Anything else is a `layout::Fallback`: the whole update takes over.
 
+use crate::arch::x86_64 as arch;
 use crate::args::Config;
 use crate::context::{Context, GotKind, OutSecId, OutputKind, SymRef};
 use crate::eh_frame::Record;
@@ -1553,7 +1554,7 @@ pub(crate) fn update(
         // the whole update's list would).
         write::sort_dyn_relocs(&mut new_relocs);
         let dst = &mut buf[rec.offset as usize..(rec.offset + rec.size) as usize];
-        let key = |r_type: u32, offset: u64| (r_type != elf::R_X86_64_RELATIVE, offset);
+        let key = |r_type: u32, offset: u64| (r_type != arch::dynamic::RELATIVE, offset);
         let mut new = new_relocs.iter().peekable();
         let mut at = 0usize;
         let mut put = |e: &[u8], at: &mut usize| -> bool {
@@ -1578,7 +1579,7 @@ pub(crate) fn update(
         for e in bytes.chunks_exact(24) {
             let offset = u64::from_le_bytes(e[0..8].try_into().unwrap());
             let r_type = u64::from_le_bytes(e[8..16].try_into().unwrap()) as u32;
-            if r_type == elf::R_X86_64_NONE || rewritten.contains(offset) {
+            if r_type == arch::NONE || rewritten.contains(offset) {
                 continue;
             }
             while let Some(r) = new.next_if(|r| key(r.r_type, r.offset) <= key(r_type, offset)) {

@@ -370,7 +370,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
                     &global_index,
                 );
                 let r_type = if sym.is_none() {
-                    elf::R_X86_64_NONE
+                    crate::arch::x86_64::NONE
                 } else {
                     r.r_type(LE, false)
                 };
@@ -561,7 +561,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
 }
 
 /// The output symbol and addend a relocation's symbol becomes. `None` when it pointed into a
-/// discarded section (the relocation becomes R_X86_64_NONE).
+/// discarded section (the relocation becomes a NONE one).
 fn rewrite_symbol(
     res: &Resolution,
     f: usize,

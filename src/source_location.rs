@@ -251,16 +251,18 @@ fn relocate(obj: &ObjectFile, data: &mut [u8], relocs: &[crate::inputs::elf::Rel
             .st_value
             .get(LE)
             .wrapping_add(r.r_addend.get(LE) as u64);
-        match (r.r_info.get(LE) & 0xffff_ffff) as u32 {
+        use crate::arch::x86_64::{self as arch, Expr};
+        let r_type = (r.r_info.get(LE) & 0xffff_ffff) as u32;
+        match (arch::classify(r_type), arch::width(r_type)) {
             // (A TLS variable's offset is matched as an address too: section and offset.)
-            elf::R_X86_64_64 | elf::R_X86_64_DTPOFF64 => {
+            (Expr::AbsWord | Expr::DtpOff, 8) => {
                 let sec = u64::from(obj.symbol_shndx(sym));
                 if let Some(bytes) = data.get_mut(at..at.saturating_add(8)) {
                     let address = (sec << SECTION_SHIFT) | (value & ((1 << SECTION_SHIFT) - 1));
                     bytes.copy_from_slice(&address.to_le_bytes());
                 }
             }
-            elf::R_X86_64_32 => {
+            (Expr::Abs, 4) => {
                 if let Some(bytes) = data.get_mut(at..at.saturating_add(4)) {
                     bytes.copy_from_slice(&(value as u32).to_le_bytes());
                 }

@@ -2,7 +2,7 @@
 //! applies relocations, fills synthetic sections, and writes headers, symbol tables and the
 //! build-id. It decides nothing about layout; every address comes from [`Layout`].
 
-use crate::arch::x86_64 as arch;
+use crate::arch::x86_64::{self as arch, Expr};
 use crate::args::Config;
 use crate::context::{defined_target, Context, GotKind, OutputKind, SymRef, Target};
 use crate::eh_frame;
@@ -374,7 +374,7 @@ fn write_linker_sections(
                 put_u64(buf, at, value);
             }
             for r in relocs.into_iter().flatten() {
-                if packing && r.r_type == elf::R_X86_64_RELATIVE {
+                if packing && r.r_type == arch::dynamic::RELATIVE {
                     relr.push(r.offset);
                 } else {
                     dyn_relocs.push(r);
@@ -387,7 +387,7 @@ fn write_linker_sections(
     for &id in &layout.needs.copies {
         if let Some(addr) = layout.target_address(Target::Shared(id)) {
             let dynsym = dynsym_index(SymRef::Global(id));
-            dyn_relocs.push(DynReloc::new(addr, elf::R_X86_64_COPY, dynsym, 0));
+            dyn_relocs.push(DynReloc::new(addr, arch::dynamic::COPY, dynsym, 0));
         }
     }
     // .got.plt, PLT, IPLT.
@@ -427,7 +427,7 @@ fn write_linker_sections(
                 };
                 put_u64(buf, (gp.offset + 8 * (3 + i as u64)) as usize, lazy);
                 let dynsym = dynsym_index(SymRef::Global(id));
-                plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_JUMP_SLOT, dynsym, 0));
+                plt_relocs.push(DynReloc::new(slot, arch::dynamic::JUMP_SLOT, dynsym, 0));
             }
         }
         if let Some(iplt) = layout.synthetic_section(".iplt") {
@@ -449,7 +449,7 @@ fn write_linker_sections(
                     (gp.offset + 8 * (first_slot + i as u64)) as usize,
                     resolver,
                 );
-                plt_relocs.push(DynReloc::new(slot, elf::R_X86_64_IRELATIVE, 0, resolver));
+                plt_relocs.push(DynReloc::new(slot, arch::dynamic::IRELATIVE, 0, resolver));
             }
         }
     }
@@ -981,38 +981,40 @@ pub(crate) fn got_entry(
     let dynsym = dynsym_index(symref);
     let reloc = |r_type, sym, addend| Some(DynReloc::new(addr, r_type, sym, addend));
     match gk {
-        GotKind::Address if preemptible => (None, [reloc(elf::R_X86_64_GLOB_DAT, dynsym, 0), None]),
+        GotKind::Address if preemptible => {
+            (None, [reloc(arch::dynamic::GLOB_DAT, dynsym, 0), None])
+        }
         GotKind::Address => {
             let relative =
                 kind.is_pic() && crate::context::relocatable(ctx.symref_target(symref).0);
-            let r = relative.then(|| DynReloc::new(addr, elf::R_X86_64_RELATIVE, 0, sym_addr));
+            let r = relative.then(|| DynReloc::new(addr, arch::dynamic::RELATIVE, 0, sym_addr));
             (Some((at, sym_addr)), [r, None])
         }
-        GotKind::TpOff if preemptible => (None, [reloc(elf::R_X86_64_TPOFF64, dynsym, 0), None]),
+        GotKind::TpOff if preemptible => (None, [reloc(arch::dynamic::TPOFF, dynsym, 0), None]),
         GotKind::TpOff if kind == OutputKind::Shared => {
             let offset = sym_addr.wrapping_sub(layout.tls_start);
-            (None, [reloc(elf::R_X86_64_TPOFF64, 0, offset), None])
+            (None, [reloc(arch::dynamic::TPOFF, 0, offset), None])
         }
         GotKind::TpOff => (Some((at, sym_addr.wrapping_sub(tp))), [None, None]),
         GotKind::TlsGd => {
             let module_sym = if preemptible { dynsym } else { 0 };
-            let module = reloc(elf::R_X86_64_DTPMOD64, module_sym, 0);
+            let module = reloc(arch::dynamic::DTPMOD, module_sym, 0);
             if preemptible {
-                let offset = DynReloc::new(addr + 8, elf::R_X86_64_DTPOFF64, dynsym, 0);
+                let offset = DynReloc::new(addr + 8, arch::dynamic::DTPOFF, dynsym, 0);
                 (None, [module, Some(offset)])
             } else {
                 let offset = sym_addr.wrapping_sub(layout.tls_start);
                 (Some((at + 8, offset)), [module, None])
             }
         }
-        GotKind::TlsLd => (None, [reloc(elf::R_X86_64_DTPMOD64, 0, 0), None]),
+        GotKind::TlsLd => (None, [reloc(arch::dynamic::DTPMOD, 0, 0), None]),
         GotKind::TlsDesc => {
             let (sym, addend) = if preemptible {
                 (dynsym, 0)
             } else {
                 (0, sym_addr.wrapping_sub(layout.tls_start))
             };
-            (None, [reloc(elf::R_X86_64_TLSDESC, sym, addend), None])
+            (None, [reloc(arch::dynamic::TLSDESC, sym, addend), None])
         }
     }
 }
@@ -1020,11 +1022,11 @@ pub(crate) fn got_entry(
 /// Dynamic relocations in their output order: RELATIVE ones first (DT_RELACOUNT counts
 /// them), by address.
 pub(crate) fn sort_dyn_relocs(relocs: &mut [DynReloc]) {
-    relocs.sort_by_key(|r| (r.r_type != elf::R_X86_64_RELATIVE, r.offset));
+    relocs.sort_by_key(|r| (r.r_type != arch::dynamic::RELATIVE, r.offset));
 }
 
 /// Writes `relocs` into the relocation section `name` (if the layout has it); an
-/// incremental layout leaves room after them (zeros: R_X86_64_NONE).
+/// incremental layout leaves room after them (zeros: NONE relocations).
 pub(crate) fn write_rela(
     layout: &Layout,
     name: &str,
@@ -1533,7 +1535,8 @@ fn copy_and_relocate(
             continue;
         }
         let r_type = r.r_type(LE, false);
-        if r_type == elf::R_X86_64_NONE {
+        let expr = arch::classify(r_type);
+        if expr == Expr::None {
             continue;
         }
         let in_off = r.r_offset.get(LE);
@@ -1551,7 +1554,7 @@ fn copy_and_relocate(
             None => (in_off, false),
         };
         let off = off as usize;
-        let width = reloc_width(r_type);
+        let width = arch::width(r_type);
         // (A corrupt r_offset may be near 2^64: the end is computed without overflow.)
         let end = off.saturating_add(width);
         if end > section_len.max(data.len()) || end > out.len() {
@@ -1599,17 +1602,9 @@ fn copy_and_relocate(
             None if matches!(target, Target::Undefined)
                 && !ctx.config.undefined_in_objects_are_errors() =>
             {
-                let value = match r_type {
-                    elf::R_X86_64_PC32
-                    | elf::R_X86_64_PLT32
-                    | elf::R_X86_64_PC64
-                    | elf::R_X86_64_PC16
-                    | elf::R_X86_64_PC8 => (a as u64).wrapping_sub(p),
-                    elf::R_X86_64_64
-                    | elf::R_X86_64_32
-                    | elf::R_X86_64_32S
-                    | elf::R_X86_64_16
-                    | elf::R_X86_64_8 => a as u64,
+                let value = match expr {
+                    Expr::Pc | Expr::PltPc => (a as u64).wrapping_sub(p),
+                    Expr::AbsWord | Expr::Abs => a as u64,
                     _ => continue,
                 };
                 write_value(out, off, width, value);
@@ -1651,10 +1646,10 @@ fn copy_and_relocate(
                 continue;
             }
         }
-        let value: u64 = match r_type {
+        let value: u64 = match expr {
             // (An executable's undefined weak symbol referred to directly is 0: the scan
             // imports it only for GOT and PLT references.)
-            elf::R_X86_64_64
+            Expr::AbsWord
                 if alloc
                     && preemptible
                     && (writable || !ctx.config.z.text)
@@ -1667,22 +1662,22 @@ fn copy_and_relocate(
                     }
                     SymRef::Local(..) => 0,
                 };
-                dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_64, dynsym, a as u64));
+                dyn_relocs.push(DynReloc::new(p, arch::dynamic::ABS, dynsym, a as u64));
                 0
             }
-            elf::R_X86_64_64 => {
+            Expr::AbsWord => {
                 if kind.is_pic() && alloc && crate::context::relocatable(target) {
                     if crate::layout::packs_relative(ctx.config, object, sec as usize, in_off) {
                         result.relr.push(p);
                     } else {
-                        dyn_relocs.push(DynReloc::new(p, elf::R_X86_64_RELATIVE, 0, sa));
+                        dyn_relocs.push(DynReloc::new(p, arch::dynamic::RELATIVE, 0, sa));
                     }
                 }
                 sa
             }
             // A call to a function someone else may define (a shared object's exported
             // function) goes through its PLT entry, so that the loader's binding decides.
-            elf::R_X86_64_PLT32 if preemptible => {
+            Expr::PltPc if preemptible => {
                 let plt = match symref {
                     SymRef::Global(id) => layout.needs.plt_index.get(&id),
                     SymRef::Local(..) => None,
@@ -1690,29 +1685,20 @@ fn copy_and_relocate(
                 plt.map_or(sa, |&i| layout.plt_address(i).wrapping_add(a as u64))
                     .wrapping_sub(p)
             }
-            elf::R_X86_64_PC32
-            | elf::R_X86_64_PLT32
-            | elf::R_X86_64_PC64
-            | elf::R_X86_64_PC16
-            | elf::R_X86_64_PC8 => sa.wrapping_sub(p),
-            elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8 => sa,
-            elf::R_X86_64_GOTPCREL
-            | elf::R_X86_64_GOTPCRELX
-            | elf::R_X86_64_REX_GOTPCRELX
-            | elf::R_X86_64_GOTPCREL64 => match got(GotKind::Address) {
+            Expr::Pc | Expr::PltPc => sa.wrapping_sub(p),
+            Expr::Abs => sa,
+            Expr::GotPc => match got(GotKind::Address) {
                 Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
                 None => continue,
             },
-            elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 | elf::R_X86_64_GOTPLT64 => {
-                match got(GotKind::Address) {
-                    Some(g) => g.wrapping_sub(got_base).wrapping_add(a as u64),
-                    None => continue,
-                }
-            }
-            elf::R_X86_64_GOTOFF64 => sa.wrapping_sub(got_base),
+            Expr::GotFromBase => match got(GotKind::Address) {
+                Some(g) => g.wrapping_sub(got_base).wrapping_add(a as u64),
+                None => continue,
+            },
+            Expr::FromGotBase => sa.wrapping_sub(got_base),
             // The large code model's call: the PLT entry (or the function itself when
             // nothing can preempt it) relative to the GOT.
-            elf::R_X86_64_PLTOFF64 => {
+            Expr::PltFromGotBase => {
                 let plt = match symref {
                     SymRef::Global(id) if preemptible => layout.needs.plt_index.get(&id),
                     _ => None,
@@ -1720,19 +1706,15 @@ fn copy_and_relocate(
                 plt.map_or(sa, |&i| layout.plt_address(i).wrapping_add(a as u64))
                     .wrapping_sub(got_base)
             }
-            elf::R_X86_64_GOTPC32 | elf::R_X86_64_GOTPC64 => {
-                got_base.wrapping_add(a as u64).wrapping_sub(p)
-            }
-            elf::R_X86_64_SIZE32 | elf::R_X86_64_SIZE64 => {
-                symbol_size(ctx, file, sym_index).wrapping_add(a as u64)
-            }
-            elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 => tpoff(sa),
-            // After local-dynamic code is rewritten to local exec, @dtpoff becomes @tpoff.
-            elf::R_X86_64_DTPOFF32 if exe => tpoff(sa),
-            elf::R_X86_64_DTPOFF64 if exe && alloc => tpoff(sa),
-            elf::R_X86_64_DTPOFF32 | elf::R_X86_64_DTPOFF64 => sa.wrapping_sub(layout.tls_start),
-            elf::R_X86_64_DTPMOD64 => 1,
-            elf::R_X86_64_GOTTPOFF => {
+            Expr::GotBasePc => got_base.wrapping_add(a as u64).wrapping_sub(p),
+            Expr::Size => symbol_size(ctx, file, sym_index).wrapping_add(a as u64),
+            Expr::TpOff => tpoff(sa),
+            // After local-dynamic code is rewritten to local exec, @dtpoff becomes @tpoff
+            // (in code; a word of debug information keeps the offset in the block).
+            Expr::DtpOff if exe && (width == 4 || alloc) => tpoff(sa),
+            Expr::DtpOff => sa.wrapping_sub(layout.tls_start),
+            Expr::DtpMod => 1,
+            Expr::GotTpOffPc => {
                 let v = tpoff(s) as i64;
                 if tls_local
                     && crate::layout::relaxable_gottpoff(out, off as u64)
@@ -1745,11 +1727,11 @@ fn copy_and_relocate(
                     None => continue,
                 }
             }
-            elf::R_X86_64_TLSGD if !exe => match got(GotKind::TlsGd) {
+            Expr::TlsGd if !exe => match got(GotKind::TlsGd) {
                 Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
                 None => continue,
             },
-            elf::R_X86_64_TLSGD if preemptible => {
+            Expr::TlsGd if preemptible => {
                 let g = got(GotKind::TpOff).unwrap_or(0);
                 if let Some(seq) = arch::gd_sequence(out, off) {
                     arch::relax_gd_to_ie(out, seq);
@@ -1770,7 +1752,7 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
-            elf::R_X86_64_TLSGD => {
+            Expr::TlsGd => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
                 if let Some(seq) = arch::gd_sequence(out, off) {
                     arch::relax_gd_to_le(out, seq, v);
@@ -1788,7 +1770,7 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
-            elf::R_X86_64_TLSLD if !exe => {
+            Expr::TlsLd if !exe => {
                 match layout
                     .needs
                     .got_index
@@ -1798,7 +1780,7 @@ fn copy_and_relocate(
                     None => continue,
                 }
             }
-            elf::R_X86_64_TLSLD => {
+            Expr::TlsLd => {
                 if off >= 3 && arch::relax_ld_to_le(out, off - 3) != 0 {
                     skip_next = true;
                     continue;
@@ -1809,11 +1791,11 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
-            elf::R_X86_64_GOTPC32_TLSDESC if !exe => match got(GotKind::TlsDesc) {
+            Expr::TlsDesc if !exe => match got(GotKind::TlsDesc) {
                 Some(g) => g.wrapping_add(a as u64).wrapping_sub(p),
                 None => continue,
             },
-            elf::R_X86_64_GOTPC32_TLSDESC if preemptible => {
+            Expr::TlsDesc if preemptible => {
                 if off >= 3 && arch::relax_tlsdesc_lea_to_ie(out, off - 3) {
                     got(GotKind::TpOff)
                         .unwrap_or(0)
@@ -1827,7 +1809,7 @@ fn copy_and_relocate(
                     continue;
                 }
             }
-            elf::R_X86_64_GOTPC32_TLSDESC => {
+            Expr::TlsDesc => {
                 let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
                 if off >= 3 && arch::relax_tlsdesc_lea_to_le(out, off - 3, v) {
                     continue;
@@ -1838,8 +1820,8 @@ fn copy_and_relocate(
                 ));
                 continue;
             }
-            elf::R_X86_64_TLSDESC_CALL if !exe => continue,
-            elf::R_X86_64_TLSDESC_CALL => {
+            Expr::TlsDescCall if !exe => continue,
+            Expr::TlsDescCall => {
                 if !arch::relax_tlsdesc_call(out, off) {
                     errors.push(format!(
                         "{}:({}+{:#x}): unsupported TLS descriptor call",
@@ -1848,7 +1830,7 @@ fn copy_and_relocate(
                 }
                 continue;
             }
-            _ => {
+            Expr::None | Expr::Unsupported => {
                 errors.push(format!(
                     "{}:({}+{:#x}): unsupported relocation {}",
                     object.name,
@@ -1859,7 +1841,7 @@ fn copy_and_relocate(
                 continue;
             }
         };
-        if let Err(range) = check_range(r_type, value) {
+        if let Err(range) = arch::check_range(r_type, value) {
             errors.push(format!(
                 "{}:({}+{:#x}): relocation {} out of range: {} is not in {}; references {}",
                 object.name,
@@ -1875,52 +1857,6 @@ fn copy_and_relocate(
         write_value(out, off, width, value);
     }
     result
-}
-
-fn reloc_width(r_type: u32) -> usize {
-    match r_type {
-        elf::R_X86_64_64
-        | elf::R_X86_64_PC64
-        | elf::R_X86_64_GOTOFF64
-        | elf::R_X86_64_GOTPC64
-        | elf::R_X86_64_GOT64
-        | elf::R_X86_64_GOTPLT64
-        | elf::R_X86_64_PLTOFF64
-        | elf::R_X86_64_GOTPCREL64
-        | elf::R_X86_64_SIZE64
-        | elf::R_X86_64_DTPOFF64
-        | elf::R_X86_64_TPOFF64
-        | elf::R_X86_64_DTPMOD64 => 8,
-        elf::R_X86_64_16 | elf::R_X86_64_PC16 => 2,
-        elf::R_X86_64_8 | elf::R_X86_64_PC8 => 1,
-        elf::R_X86_64_TLSDESC_CALL => 0,
-        _ => 4,
-    }
-}
-
-fn check_range(r_type: u32, value: u64) -> std::result::Result<(), &'static str> {
-    let v = value as i64;
-    let ok = match r_type {
-        elf::R_X86_64_32 => value <= u64::from(u32::MAX),
-        elf::R_X86_64_16 => value <= u64::from(u16::MAX) || (-32768..0).contains(&v),
-        elf::R_X86_64_8 => value <= u64::from(u8::MAX) || (-128..0).contains(&v),
-        elf::R_X86_64_PC16 => (-32768..32768).contains(&v),
-        elf::R_X86_64_PC8 => (-128..128).contains(&v),
-        w if reloc_width(w) == 4 && w != elf::R_X86_64_SIZE32 => {
-            (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v)
-        }
-        _ => true,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(match reloc_width(r_type) {
-            4 if r_type == elf::R_X86_64_32 => "[0, 2^32)",
-            4 => "[-2^31, 2^31)",
-            2 => "16 bits",
-            _ => "8 bits",
-        })
-    }
 }
 
 fn write_value(out: &mut [u8], off: usize, width: usize, value: u64) {

@@ -19,6 +19,174 @@ pub const IPLT_ENTRY: [u8; 16] = [
 ];
 const _: () = assert!(IPLT_ENTRY.len() as u64 == PLT_ENTRY_SIZE);
 
+/// What a relocation asks the linker to compute, whatever the architecture (lld's
+/// `RelExpr`). S is the symbol's address, A the addend, P the place, G the symbol's GOT
+/// entry, GOT the `.got.plt` base, TP the thread pointer. The writer decides by these; the
+/// relocation numbers stay in this module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// Nothing (`R_X86_64_NONE`).
+    None,
+    /// S + A in a word: an address the loader may have to relocate.
+    AbsWord,
+    /// S + A in fewer bytes than a word: never relocated at run time.
+    Abs,
+    /// S + A - P.
+    Pc,
+    /// A call: the PLT entry + A - P when the symbol may be preempted, else S + A - P.
+    PltPc,
+    /// G + A - P (GOT loads, relaxable or not).
+    GotPc,
+    /// G + A - GOT.
+    GotFromBase,
+    /// S + A - GOT.
+    FromGotBase,
+    /// The PLT entry (or S when nothing preempts it) + A - GOT: the large model's call.
+    PltFromGotBase,
+    /// GOT + A - P.
+    GotBasePc,
+    /// The symbol's size + A.
+    Size,
+    /// S + A - TP (local exec).
+    TpOff,
+    /// S + A - the TLS block's start (TP-relative in an executable's code).
+    DtpOff,
+    /// The module id (1 in an executable).
+    DtpMod,
+    /// Initial exec: the GOT entry holding the TP offset, PC-relative (or local exec).
+    GotTpOffPc,
+    /// General dynamic: `__tls_get_addr` with a GOT pair (or relaxed to IE or LE).
+    TlsGd,
+    /// Local dynamic (or relaxed to LE).
+    TlsLd,
+    /// A TLS descriptor's GOT entry, PC-relative (or relaxed to IE or LE).
+    TlsDesc,
+    /// The call through a TLS descriptor (a NOP after relaxation).
+    TlsDescCall,
+    /// A type weld does not handle.
+    Unsupported,
+}
+
+/// What relocation `r_type` computes.
+pub fn classify(r_type: u32) -> Expr {
+    match r_type {
+        elf::R_X86_64_NONE => Expr::None,
+        elf::R_X86_64_64 => Expr::AbsWord,
+        elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8 => Expr::Abs,
+        elf::R_X86_64_PC32 | elf::R_X86_64_PC64 | elf::R_X86_64_PC16 | elf::R_X86_64_PC8 => {
+            Expr::Pc
+        }
+        elf::R_X86_64_PLT32 => Expr::PltPc,
+        elf::R_X86_64_GOTPCREL
+        | elf::R_X86_64_GOTPCRELX
+        | elf::R_X86_64_REX_GOTPCRELX
+        | elf::R_X86_64_GOTPCREL64 => Expr::GotPc,
+        elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 | elf::R_X86_64_GOTPLT64 => Expr::GotFromBase,
+        elf::R_X86_64_GOTOFF64 => Expr::FromGotBase,
+        elf::R_X86_64_PLTOFF64 => Expr::PltFromGotBase,
+        elf::R_X86_64_GOTPC32 | elf::R_X86_64_GOTPC64 => Expr::GotBasePc,
+        elf::R_X86_64_SIZE32 | elf::R_X86_64_SIZE64 => Expr::Size,
+        elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 => Expr::TpOff,
+        elf::R_X86_64_DTPOFF32 | elf::R_X86_64_DTPOFF64 => Expr::DtpOff,
+        elf::R_X86_64_DTPMOD64 => Expr::DtpMod,
+        elf::R_X86_64_GOTTPOFF => Expr::GotTpOffPc,
+        elf::R_X86_64_TLSGD => Expr::TlsGd,
+        elf::R_X86_64_TLSLD => Expr::TlsLd,
+        elf::R_X86_64_GOTPC32_TLSDESC => Expr::TlsDesc,
+        elf::R_X86_64_TLSDESC_CALL => Expr::TlsDescCall,
+        _ => Expr::Unsupported,
+    }
+}
+
+/// Whether `r_type` marks a GOT load the linker may turn into an address computation
+/// (`mov foo@GOTPCREL(%rip)` to `lea foo(%rip)`).
+pub fn relaxable_got_load_type(r_type: u32) -> bool {
+    matches!(
+        r_type,
+        elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
+    )
+}
+
+/// How many bytes relocation `r_type` writes.
+pub fn width(r_type: u32) -> usize {
+    match r_type {
+        elf::R_X86_64_64
+        | elf::R_X86_64_PC64
+        | elf::R_X86_64_GOTOFF64
+        | elf::R_X86_64_GOTPC64
+        | elf::R_X86_64_GOT64
+        | elf::R_X86_64_GOTPLT64
+        | elf::R_X86_64_PLTOFF64
+        | elf::R_X86_64_GOTPCREL64
+        | elf::R_X86_64_SIZE64
+        | elf::R_X86_64_DTPOFF64
+        | elf::R_X86_64_TPOFF64
+        | elf::R_X86_64_DTPMOD64 => 8,
+        elf::R_X86_64_16 | elf::R_X86_64_PC16 => 2,
+        elf::R_X86_64_8 | elf::R_X86_64_PC8 => 1,
+        elf::R_X86_64_TLSDESC_CALL => 0,
+        _ => 4,
+    }
+}
+
+/// Whether `value` fits relocation `r_type`'s field (`Err`: the range it must be in, for
+/// the message).
+pub fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
+    let v = value as i64;
+    let ok = match r_type {
+        elf::R_X86_64_32 => value <= u64::from(u32::MAX),
+        elf::R_X86_64_16 => value <= u64::from(u16::MAX) || (-32768..0).contains(&v),
+        elf::R_X86_64_8 => value <= u64::from(u8::MAX) || (-128..0).contains(&v),
+        elf::R_X86_64_PC16 => (-32768..32768).contains(&v),
+        elf::R_X86_64_PC8 => (-128..128).contains(&v),
+        w if width(w) == 4 && w != elf::R_X86_64_SIZE32 => {
+            (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v)
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(match width(r_type) {
+            4 if r_type == elf::R_X86_64_32 => "[0, 2^32)",
+            4 => "[-2^31, 2^31)",
+            2 => "16 bits",
+            _ => "8 bits",
+        })
+    }
+}
+
+/// The type of a relocation that does nothing (a dropped one, or padding).
+pub const NONE: u32 = elf::R_X86_64_NONE;
+
+/// The type a relaxed GOT load's relocation becomes (`--emit-relocs`): S + A - P in 32 bits.
+pub const RELAXED_GOT_LOAD: u32 = elf::R_X86_64_PC32;
+
+/// The dynamic relocation types the linker writes.
+pub mod dynamic {
+    use object::elf;
+    /// A word: the symbol's address + A.
+    pub const ABS: u32 = elf::R_X86_64_64;
+    /// A word: the load bias + A.
+    pub const RELATIVE: u32 = elf::R_X86_64_RELATIVE;
+    /// A GOT entry: the symbol's address.
+    pub const GLOB_DAT: u32 = elf::R_X86_64_GLOB_DAT;
+    /// A `.got.plt` entry: the function's address, bound lazily or now.
+    pub const JUMP_SLOT: u32 = elf::R_X86_64_JUMP_SLOT;
+    /// A word: what the IFUNC resolver at the load bias + A returns.
+    pub const IRELATIVE: u32 = elf::R_X86_64_IRELATIVE;
+    /// The symbol's bytes copied into the executable.
+    pub const COPY: u32 = elf::R_X86_64_COPY;
+    /// The symbol's offset from the thread pointer.
+    pub const TPOFF: u32 = elf::R_X86_64_TPOFF64;
+    /// The symbol's module id.
+    pub const DTPMOD: u32 = elf::R_X86_64_DTPMOD64;
+    /// The symbol's offset in its module's TLS block.
+    pub const DTPOFF: u32 = elf::R_X86_64_DTPOFF64;
+    /// A TLS descriptor.
+    pub const TLSDESC: u32 = elf::R_X86_64_TLSDESC;
+}
+
 /// The NOPs of each length from 1 to 10 bytes that GNU ld fills code gaps with (longer
 /// gaps: 10-byte ones, then the rest).
 const NOPS: [&[u8]; 10] = [

@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn crel_decodes_and_rejects_corruption() {
-        // One relocation with addends, offset 11, symbol 2, R_X86_64_PLT32, addend -4.
+        // One relocation with addends, offset 11, symbol 2, type 4 (PLT32), addend -4.
         let one = decode_crel(&[0x0c, 0x5f, 0x02, 0x04, 0x7c]).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].r_offset.get(LE), 11);

@@ -7,6 +7,7 @@
 
 pub mod scripted;
 
+use crate::arch::x86_64::{self as arch, Expr};
 use crate::args::Config;
 use crate::context::{
     got_relative, has_relr, is_eh_frame, output_name, relocatable, Context, GotKind, Needs,
@@ -755,7 +756,7 @@ pub(crate) fn scan_object(
         }
         let writable = flags & u64::from(elf::SHF_WRITE) != 0;
         let records = eh_records.get(&(file, sec as u32));
-        let mut prev_type = elf::R_X86_64_NONE;
+        let mut prev_expr = Expr::None;
         let mut prev_relaxed = false;
         for r in object.obj.relocs[sec].iter() {
             if let Some(records) = records {
@@ -765,13 +766,13 @@ pub(crate) fn scan_object(
                 }
             }
             let r_type = r.r_type(LE, false);
+            let expr = arch::classify(r_type);
             // The __tls_get_addr call after a general or local dynamic TLS sequence is
             // rewritten away when the sequence is relaxed.
-            let follows_tls_call =
-                prev_relaxed && matches!(prev_type, elf::R_X86_64_TLSGD | elf::R_X86_64_TLSLD);
-            prev_type = r_type;
+            let follows_tls_call = prev_relaxed && matches!(prev_expr, Expr::TlsGd | Expr::TlsLd);
+            prev_expr = expr;
             prev_relaxed = false;
-            if r_type == elf::R_X86_64_NONE || follows_tls_call {
+            if expr == Expr::None || follows_tls_call {
                 continue;
             }
             let r_sym = r.r_sym(LE, false);
@@ -833,15 +834,9 @@ pub(crate) fn scan_object(
                 continue;
             }
             let tls_relaxed = kind.is_executable() && !preemptible;
-            match r_type {
-                elf::R_X86_64_GOTPCREL
-                | elf::R_X86_64_GOTPCRELX
-                | elf::R_X86_64_REX_GOTPCRELX
-                | elf::R_X86_64_GOT32
-                | elf::R_X86_64_GOT64
-                | elf::R_X86_64_GOTPLT64
-                | elf::R_X86_64_GOTPCREL64 => needs.add_got(symref, GotKind::Address, r_sym),
-                elf::R_X86_64_GOTTPOFF
+            match expr {
+                Expr::GotPc | Expr::GotFromBase => needs.add_got(symref, GotKind::Address, r_sym),
+                Expr::GotTpOffPc
                     if !(tls_relaxed
                         && relaxable_gottpoff(
                             object.obj.section_data(sec),
@@ -850,7 +845,7 @@ pub(crate) fn scan_object(
                 {
                     needs.add_got(symref, GotKind::TpOff, r_sym);
                 }
-                elf::R_X86_64_TLSGD => {
+                Expr::TlsGd => {
                     if kind.is_executable() {
                         prev_relaxed = true;
                         if preemptible {
@@ -861,14 +856,14 @@ pub(crate) fn scan_object(
                         needs.add_got(symref, GotKind::TlsGd, r_sym);
                     }
                 }
-                elf::R_X86_64_TLSLD => {
+                Expr::TlsLd => {
                     if kind.is_executable() {
                         prev_relaxed = true;
                     } else {
                         needs.add_got(SymRef::Local(FileId(u32::MAX), 0), GotKind::TlsLd, u32::MAX);
                     }
                 }
-                elf::R_X86_64_GOTPC32_TLSDESC => {
+                Expr::TlsDesc => {
                     if !kind.is_executable() {
                         needs.add_got(symref, GotKind::TlsDesc, r_sym);
                     } else if preemptible {
@@ -876,25 +871,25 @@ pub(crate) fn scan_object(
                         // TLSDESC -> IE
                     }
                 }
-                elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 if kind == OutputKind::Shared => {
+                Expr::TpOff if kind == OutputKind::Shared => {
                     reloc_errors.push(format!(
                         "{}: relocation {} against {} cannot be used when making a shared \
              object; recompile with -fPIC",
                         at(),
-                        crate::arch::x86_64::reloc_name(r_type),
+                        arch::reloc_name(r_type),
                         ctx.display(symref)
                     ));
                 }
                 // PLTOFF64: the large code model's call, `L - GOT`.
-                elf::R_X86_64_PLT32 | elf::R_X86_64_PLTOFF64 if preemptible => {
+                Expr::PltPc | Expr::PltFromGotBase if preemptible => {
                     if let SymRef::Global(id) = symref {
                         needs.add_plt(id, r_sym);
                     }
                 }
                 // An executable's undefined weak symbol: 0 where it is referred to
                 // directly (GOT and PLT references import it, and so does a PIE's
-                // writable pointer, as GNU ld writes R_X86_64_64 against it there).
-                elf::R_X86_64_64
+                // writable pointer, as GNU ld writes a word relocation against it there).
+                Expr::AbsWord
                     if preemptible
                         && kind == OutputKind::DynPie
                         && matches!(target, Target::UndefWeak)
@@ -902,33 +897,26 @@ pub(crate) fn scan_object(
                 {
                     needs.symbolic(symref, r_sym, (!writable).then_some((file, sec as u32)));
                 }
-                elf::R_X86_64_64
-                | elf::R_X86_64_PC32
-                | elf::R_X86_64_PC64
-                | elf::R_X86_64_32
-                | elf::R_X86_64_32S
-                | elf::R_X86_64_16
-                | elf::R_X86_64_PC16
-                | elf::R_X86_64_8
-                | elf::R_X86_64_PC8
+                Expr::AbsWord | Expr::Abs | Expr::Pc
                     if preemptible
                         && kind.is_executable()
                         && matches!(target, Target::UndefWeak) => {}
-                elf::R_X86_64_64 if preemptible => {
+                Expr::AbsWord if preemptible => {
                     if writable || !config.z.text {
                         needs.symbolic(symref, r_sym, (!writable).then_some((file, sec as u32)));
                     } else if let (true, SymRef::Global(id)) = (kind.is_executable(), symref) {
                         needs.add_canonical(id, is_func, r_sym);
                     } else {
                         reloc_errors.push(format!(
-                            "{}: relocation R_X86_64_64 against {} in read-only section; \
+                            "{}: relocation {} against {} in read-only section; \
                  recompile with -fPIC or link with -z notext",
                             at(),
+                            arch::reloc_name(r_type),
                             ctx.display(symref)
                         ));
                     }
                 }
-                elf::R_X86_64_64 if kind.is_pic() && relocatable(target) => {
+                Expr::AbsWord if kind.is_pic() && relocatable(target) => {
                     let offset = r.r_offset.get(LE);
                     if !writable {
                         needs.textrel.get_or_insert((file, sec as u32, r_sym));
@@ -939,35 +927,22 @@ pub(crate) fn scan_object(
                         needs.n_relative += 1;
                     }
                 }
-                elf::R_X86_64_PC32
-                | elf::R_X86_64_PC64
-                | elf::R_X86_64_32
-                | elf::R_X86_64_32S
-                | elf::R_X86_64_16
-                | elf::R_X86_64_PC16
-                | elf::R_X86_64_8
-                | elf::R_X86_64_PC8
-                    if preemptible =>
-                {
-                    match (kind.is_executable(), symref) {
-                        (true, SymRef::Global(id)) => needs.add_canonical(id, is_func, r_sym),
-                        _ => reloc_errors.push(format!(
-                            "{}: relocation {} against symbol {} cannot be used when making \
+                Expr::Abs | Expr::Pc if preemptible => match (kind.is_executable(), symref) {
+                    (true, SymRef::Global(id)) => needs.add_canonical(id, is_func, r_sym),
+                    _ => reloc_errors.push(format!(
+                        "{}: relocation {} against symbol {} cannot be used when making \
                  a shared object; recompile with -fPIC",
-                            at(),
-                            crate::arch::x86_64::reloc_name(r_type),
-                            ctx.display(symref)
-                        )),
-                    }
-                }
-                elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8
-                    if kind.is_pic() && relocatable(target) =>
-                {
+                        at(),
+                        arch::reloc_name(r_type),
+                        ctx.display(symref)
+                    )),
+                },
+                Expr::Abs if kind.is_pic() && relocatable(target) => {
                     reloc_errors.push(format!(
                         "{}: relocation {} against {} cannot be used when making a {} \
              object; recompile with -f{}",
                         at(),
-                        crate::arch::x86_64::reloc_name(r_type),
+                        arch::reloc_name(r_type),
                         ctx.display(symref),
                         if kind == OutputKind::Shared {
                             "shared"
@@ -2234,7 +2209,7 @@ const SYNTHETIC_SECTIONS: &[(&str, Synthetic, u32, u32, u64, u64)] = {
 };
 
 /// Entries a table that grows with the inputs gets (`needed` of `unit` bytes): in incremental
-/// mode, room to grow (`.rela.dyn` is padded with R_X86_64_NONE entries; `.eh_frame_hdr`'s
+/// mode, room to grow (`.rela.dyn` is padded with NONE entries; `.eh_frame_hdr`'s
 /// count field says how many are used), or the recorded room in a replay.
 fn capacity(slot_mode: Slots, name: &str, needed: u64, unit: u64) -> Result<u64> {
     match slot_mode {
@@ -3026,10 +3001,7 @@ pub fn relaxable_got_load(
     offset: u64,
 ) -> bool {
     !preemptible
-        && matches!(
-            r_type,
-            elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
-        )
+        && arch::relaxable_got_load_type(r_type)
         && matches!(
             target,
             Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
