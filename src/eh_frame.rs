@@ -105,17 +105,57 @@ pub fn record_at(records: &[Record], offset: u64) -> Option<&Record> {
 /// of (initial location, FDE address) pairs as datarel sdata4 sorted by location.
 pub fn build_hdr(hdr_addr: u64, eh_frame_addr: u64, mut table: Vec<(u64, u64)>) -> Vec<u8> {
     table.sort_unstable();
-    table.dedup_by_key(|e| e.0);
-    let mut out = Vec::with_capacity(hdr_size(table.len()));
-    out.extend_from_slice(&[1, 0x1b, 0x03, 0x3b]);
-    let ptr = eh_frame_addr.wrapping_sub(hdr_addr + 4) as i64 as i32;
-    out.extend_from_slice(&ptr.to_le_bytes());
-    out.extend_from_slice(&(table.len() as u32).to_le_bytes());
-    for (pc, fde) in table {
-        out.extend_from_slice(&(pc.wrapping_sub(hdr_addr) as i64 as i32).to_le_bytes());
-        out.extend_from_slice(&(fde.wrapping_sub(hdr_addr) as i64 as i32).to_le_bytes());
-    }
+    let mut out = vec![0; hdr_size(table.len())];
+    let count = write_hdr(&mut out, hdr_addr, eh_frame_addr, table).unwrap_or(0);
+    out.truncate(hdr_size(count));
     out
+}
+
+/// Writes `.eh_frame_hdr` into `dst` from `table`, sorted by location; of entries with the
+/// same location, the first is kept. Returns the number of entries, or None if they do not
+/// fit (the one encoder: the full link's and the lean update's).
+pub fn write_hdr(
+    dst: &mut [u8],
+    hdr_addr: u64,
+    eh_frame_addr: u64,
+    table: impl IntoIterator<Item = (u64, u64)>,
+) -> Option<usize> {
+    let rel = |addr: u64, from: u64| (addr.wrapping_sub(from) as i64 as i32).to_le_bytes();
+    dst.get_mut(..8)?
+        .copy_from_slice(&[[1, 0x1b, 0x03, 0x3b], rel(eh_frame_addr, hdr_addr + 4)].concat());
+    let (mut count, mut last_pc) = (0usize, None);
+    for (pc, fde) in table {
+        if last_pc == Some(pc) {
+            continue;
+        }
+        last_pc = Some(pc);
+        let at = hdr_size(count);
+        dst.get_mut(at..at + 8)?
+            .copy_from_slice(&[rel(pc, hdr_addr), rel(fde, hdr_addr)].concat());
+        count += 1;
+    }
+    dst.get_mut(8..12)?
+        .copy_from_slice(&(count as u32).to_le_bytes());
+    Some(count)
+}
+
+/// The (initial location, FDE address) entries of an `.eh_frame_hdr` at `hdr_addr`.
+pub fn hdr_entries(hdr_addr: u64, bytes: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let count = bytes
+        .get(8..12)
+        .map_or(0, |c| u32::from_le_bytes(c.try_into().unwrap()));
+    bytes
+        .get(12..)
+        .unwrap_or(&[])
+        .chunks_exact(8)
+        .take(count as usize)
+        .map(move |e| {
+            let at = |i: usize| {
+                let rel = i32::from_le_bytes(e[i..i + 4].try_into().unwrap());
+                hdr_addr.wrapping_add(rel as i64 as u64)
+            };
+            (at(0), at(4))
+        })
 }
 
 pub fn hdr_size(n_fdes: usize) -> usize {

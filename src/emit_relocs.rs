@@ -134,9 +134,7 @@ fn section_relocations(
                 }
             },
         };
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&((u64::from(sym) << 32) | u64::from(r_type)).to_le_bytes());
-        out.extend_from_slice(&addend.to_le_bytes());
+        out.extend_from_slice(&crate::encode::rela(offset, r_type, sym, addend as u64));
     }
     out
 }

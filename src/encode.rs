@@ -41,3 +41,38 @@ pub(crate) fn section_header(
     put_u64(&mut h, 56, entsize);
     h
 }
+
+/// An `Elf64_Rela` entry, as bytes: the one encoder of `.rela.dyn`, `-r`'s and
+/// `--emit-relocs`' relocation sections.
+pub(crate) fn rela(offset: u64, r_type: u32, sym: u32, addend: u64) -> [u8; 24] {
+    let mut e = [0u8; 24];
+    put_u64(&mut e, 0, offset);
+    put_u64(&mut e, 8, (u64::from(sym) << 32) | u64::from(r_type));
+    put_u64(&mut e, 16, addend);
+    e
+}
+
+/// An `Elf64_Rela` entry read back: (offset, type, symbol, addend). `e` is 24 bytes.
+pub(crate) fn read_rela(e: &[u8]) -> (u64, u32, u32, u64) {
+    let word = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap());
+    let info = word(8);
+    (word(0), info as u32, (info >> 32) as u32, word(16))
+}
+
+/// The header of a `.note.gnu.build-id` note with an `id_len`-byte descriptor, at `at`
+/// (the descriptor follows at `at + 16`).
+pub(crate) fn build_id_note_header(buf: &mut [u8], at: usize, id_len: usize) {
+    put_u32(buf, at, 4);
+    put_u32(buf, at + 4, id_len as u32);
+    put_u32(buf, at + 8, object::elf::NT_GNU_BUILD_ID);
+    buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rela_round_trips() {
+        let e = super::rela(0x1234, 8, 7, u64::MAX - 3);
+        assert_eq!(super::read_rela(&e), (0x1234, 8, 7, u64::MAX - 3));
+    }
+}

@@ -978,9 +978,7 @@ pub fn plan_update(
     };
     if let Some((_, bytes)) = read(".rela.dyn")? {
         for e in bytes.chunks_exact(24) {
-            let word = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap());
-            let info = word(8);
-            let r = DynReloc::new(word(0), info as u32, (info >> 32) as u32, word(16));
+            let r = DynReloc::decode(e);
             if r.r_type != crate::arch::x86_64::NONE && kept(r.offset) {
                 selection.kept_dyn_relocs.push(r);
             }

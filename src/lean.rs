@@ -30,7 +30,7 @@
 use crate::arch::x86_64 as arch;
 use crate::args::Config;
 use crate::context::{Context, GotKind, OutSecId, OutputKind, SymRef};
-use crate::eh_frame::Record;
+use crate::eh_frame::{self, Record};
 use crate::incremental;
 use crate::inputs::dso::{DsoSymbol, SharedObject};
 use crate::inputs::elf::{ObjectFile, LE};
@@ -830,16 +830,91 @@ fn splice_symtab(
     rebase_ok.then_some((symtab_len as u64, strtab_len as u64, n_locals, ranges))
 }
 
-/// The update. `state` is left as it was when this returns an error.
-pub(crate) fn update(
-    config: &Config,
-    specs: &[FileSpec],
-    inputs: &Inputs,
-    matched: &InputMatch,
-    state: &mut State,
-    timer: &mut crate::PhaseTimer,
-) -> Result<Done> {
-    let mut steps = crate::PhaseTimer::new(config.time);
+/// Two sequences sorted by `key`, merged; on a tie, `new`'s item comes first (as a stable
+/// sort of the whole update's list, new entries first, would order them).
+fn merge_sorted<T, K: Ord>(
+    old: impl Iterator<Item = T>,
+    new: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> impl Iterator<Item = T> {
+    let (mut old, mut new) = (old.peekable(), new.peekable());
+    std::iter::from_fn(move || match (old.peek(), new.peek()) {
+        (Some(o), Some(n)) if key(n) <= key(o) => new.next(),
+        (Some(_), _) => old.next(),
+        (None, _) => new.next(),
+    })
+}
+
+/// A slot's new (alignment, flags, whether it has file contents).
+type SlotHeader = (u64, u64, bool);
+/// (initial location, FDE address) pairs for `.eh_frame_hdr`.
+type Fdes = Vec<(u64, u64)>;
+/// (address, length) ranges.
+type AddrRanges = Vec<(u64, u64)>;
+
+/// The recorded link as the update reads it.
+struct Recorded<'a> {
+    state: &'a State,
+    /// The state's global symbols by name key.
+    by_key: FxHashMap<u64, u32>,
+    /// Output sections by name.
+    out_by_name: FxHashMap<&'a str, usize>,
+    /// The recorded objects that changed.
+    changed: FxHashSet<usize>,
+}
+
+impl<'a> Recorded<'a> {
+    fn new(state: &'a State, changed: &[usize]) -> Recorded<'a> {
+        Recorded {
+            state,
+            by_key: (state.globals.iter().enumerate())
+                .map(|(t, g)| (g.key, t as u32))
+                .collect(),
+            out_by_name: (state.sections.iter().enumerate())
+                .map(|(i, s)| (s.name.as_str(), i))
+                .collect(),
+            changed: changed.iter().copied().collect(),
+        }
+    }
+
+    fn global(&self, t: u32) -> &'a state::GlobalRecord {
+        &self.state.globals[t as usize]
+    }
+
+    /// Whether state global `t` is defined by a changed object.
+    fn defined_by_changed(&self, t: u32) -> bool {
+        self.changed.contains(&(self.global(t).file as usize))
+    }
+}
+
+/// The resolution of the active objects (the changed ones first, then the referrers of
+/// moved symbols), made from the state.
+struct LeanResolution {
+    res: Resolution,
+    /// Per lean symbol id: its entry in the state's globals.
+    table_of: Vec<u32>,
+    lean_of_table: FxHashMap<u32, SymbolId>,
+    /// Per lean file: its recorded object.
+    files: Vec<usize>,
+    /// Per recorded object that is active: its lean file.
+    lean_file: FxHashMap<usize, u32>,
+    /// The first `n_changed` lean files are the changed objects.
+    n_changed: usize,
+}
+
+impl LeanResolution {
+    fn is_changed(&self, file: FileId) -> bool {
+        (file.0 as usize) < self.n_changed
+    }
+
+    /// The lean symbols with their state entries.
+    fn table(&self) -> impl Iterator<Item = (SymbolId, u32)> + '_ {
+        (self.table_of.iter().enumerate()).map(|(id, &t)| (SymbolId(id as u32), t))
+    }
+}
+
+/// Whether the lean update can handle this link at all; the output's kind.
+fn eligible(config: &Config, matched: &InputMatch, state: &State) -> Result<OutputKind> {
     if std::env::var("WELD_NO_LEAN").is_ok_and(|v| v == "1") {
         return fallback("WELD_NO_LEAN=1");
     }
@@ -858,7 +933,6 @@ pub(crate) fn update(
     if !matched.added.is_empty() || matched.new_of_old.contains(&u32::MAX) {
         return fallback("inputs were added or removed");
     }
-
     // The whole update gives an empty slot's range to the slot before it (or, where units
     // are walked, moves the next one down): the slot table would change.
     for rec in &state.sections {
@@ -870,15 +944,17 @@ pub(crate) fn update(
             }
         }
     }
+    Ok(kind)
+}
 
-    // 1. Which objects changed; parse them, check their interfaces.
-    let (mut sources, changed) = find_objects(specs, inputs, matched, state)?;
-    if changed.is_empty() {
-        return fallback("no object changed");
-    }
-    let changed_set: FxHashSet<usize> = changed.iter().copied().collect();
-    steps.step("changed");
-    let first_holder = first_holders(state, &changed);
+/// Parses the changed objects; their interfaces must be as recorded.
+fn parse_changed(
+    config: &Config,
+    sources: &[Source],
+    changed: &[usize],
+    state: &State,
+) -> Result<Vec<Active>> {
+    let first_holder = first_holders(state, changed);
     let parsed: Vec<Result<LoadedObject>> = changed
         .par_iter()
         .map(|&f| {
@@ -909,24 +985,11 @@ pub(crate) fn update(
             eh,
         });
     }
+    Ok(actives)
+}
 
-    // 2. Symbols by name hash; output sections by name.
-    let globals = &state.globals;
-    let by_key: FxHashMap<u64, u32> = globals
-        .iter()
-        .enumerate()
-        .map(|(t, g)| (g.key, t as u32))
-        .collect();
-    check_references(state, &actives, &by_key, &changed_set)?;
-    let out_by_name: FxHashMap<&str, usize> = state
-        .sections
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    steps.step("parse");
-
-    // 3. Lay out the changed objects; which of their symbols moved.
+/// The live FDEs of the changed objects; an FDE naming a global symbol falls back.
+fn changed_fdes(actives: &mut [Active]) -> Result<FxHashMap<(FileId, u32), Vec<Record>>> {
     let mut eh_records: FxHashMap<(FileId, u32), Vec<Record>> = FxHashMap::default();
     for (lean, active) in actives.iter_mut().enumerate() {
         let obj = &active.object.obj;
@@ -951,25 +1014,15 @@ pub(crate) fn update(
             eh_records.insert((FileId(lean as u32), sec), records);
         }
     }
-    let mut placements: Vec<Vec<Placement>> = Vec::new();
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut members: Vec<Vec<(FileId, u32)>> = vec![Vec::new(); state.sections.len()];
-    let mut new_headers: Vec<(usize, usize, (u64, u64, bool))> = Vec::new();
-    for (lean, active) in actives.iter().enumerate() {
-        let (p, s, m, h) = place(
-            FileId(lean as u32),
-            active,
-            state,
-            &out_by_name,
-            &eh_records,
-        )?;
-        placements.push(p);
-        slots.extend(s);
-        for (out, sec) in m {
-            members[out].push((FileId(lean as u32), sec));
-        }
-        new_headers.extend(h.into_iter().map(|(out, h)| (out, active.file, h)));
-    }
+    Ok(eh_records)
+}
+
+/// The recorded layout, with no input placed yet.
+fn lean_layout(
+    state: &State,
+    kind: OutputKind,
+    eh_records: FxHashMap<(FileId, u32), Vec<Record>>,
+) -> Layout {
     let sections: Vec<OutputSection> = state
         .sections
         .iter()
@@ -995,7 +1048,7 @@ pub(crate) fn update(
         .map(|(i, s)| (&*s.name.clone().leak(), OutSecId(i as u32)))
         .collect();
     let rec = state.layout;
-    let mut lay = Layout {
+    Layout {
         kind,
         synthetic_addrs: SyntheticAddrs {
             got: rec.got,
@@ -1010,7 +1063,7 @@ pub(crate) fn update(
         sections,
         order: (0..state.sections.len() as u32).map(OutSecId).collect(),
         segments: Vec::new(),
-        placements,
+        placements: Vec::new(),
         eh_records,
         needs: Default::default(),
         dynamic: Default::default(),
@@ -1032,66 +1085,98 @@ pub(crate) fn update(
         live: Vec::new(),
         merged: Vec::new(),
         merge_maps: Vec::new(),
-        slots,
+        slots: Vec::new(),
         resized: Vec::new(),
         scans: Vec::new(),
         replayed_order: None,
         build_id_seed: None,
         script_data: Vec::new(),
         memory_regions: Vec::new(),
-    };
-    // Moved: global symbols a changed object defines whose address differs.
+    }
+}
+
+/// Lays active object `lean` into its recorded slots: its placements and slots go to
+/// `lay`, its input sections to `members` (by output section). Returns the new headers of
+/// its sections, by output section.
+fn lay_in(
+    lay: &mut Layout,
+    members: &mut [Vec<(FileId, u32)>],
+    lean: FileId,
+    active: &Active,
+    rec: &Recorded,
+) -> Result<Vec<(usize, SlotHeader)>> {
+    let (p, s, m, h) = place(lean, active, rec.state, &rec.out_by_name, &lay.eh_records)?;
+    lay.placements.push(p);
+    lay.slots.extend(s);
+    for (out, sec) in m {
+        members[out].push((lean, sec));
+    }
+    Ok(h)
+}
+
+/// The state globals a changed object defines whose address moved, and each changed
+/// object's (key, address) list of its global definitions now.
+type Moved = (FxHashSet<u32>, Vec<Vec<(u64, u64)>>);
+
+fn moved_symbols(lay: &Layout, actives: &[Active], rec: &Recorded) -> Result<Moved> {
     let mut moved: FxHashSet<u32> = FxHashSet::default();
     let mut new_symbols: Vec<Vec<(u64, u64)>> = Vec::with_capacity(actives.len());
     for (lean, active) in actives.iter().enumerate() {
-        let now = incremental::defined_addresses(&lay, FileId(lean as u32), &active.object);
-        let then = &state.objects[active.file].symbols;
-        if now.len() != then.len() {
-            return fallback(format!(
+        let now = incremental::defined_addresses(lay, FileId(lean as u32), &active.object);
+        let then = &rec.state.objects[active.file].symbols;
+        let differ = || {
+            fallback(format!(
                 "{} defines other global symbols",
                 active.object.name
-            ));
+            ))
+        };
+        if now.len() != then.len() {
+            return differ();
         }
         for (&(key, addr), &(old_key, old_addr)) in now.iter().zip(then) {
             if key != old_key {
-                return fallback(format!(
-                    "{} defines other global symbols",
-                    active.object.name
-                ));
+                return differ();
             }
             if addr == old_addr {
                 continue;
             }
-            let Some(&t) = by_key.get(&key) else {
+            let Some(&t) = rec.by_key.get(&key) else {
                 return fallback("a moved symbol is not in the state");
             };
-            if globals[t as usize].file as usize == active.file {
+            if rec.global(t).file as usize == active.file {
                 moved.insert(t);
             }
         }
         new_symbols.push(now);
     }
-    for &t in &moved {
-        if globals[t as usize].st_type == elf::STT_GNU_IFUNC {
-            return fallback("an IFUNC moved");
-        }
+    if moved
+        .iter()
+        .any(|&t| rec.global(t).st_type == elf::STT_GNU_IFUNC)
+    {
+        return fallback("an IFUNC moved");
     }
-    steps.step("place");
+    Ok((moved, new_symbols))
+}
 
-    // 4. Referrers of moved symbols: parsed and laid out too.
-    let referrers: Vec<usize> = if moved.is_empty() {
-        Vec::new()
-    } else {
-        state
-            .objects
-            .par_iter()
-            .enumerate()
-            .filter(|(f, r)| {
-                !changed_set.contains(f) && r.globals.iter().any(|t| moved.contains(t))
-            })
-            .map(|(f, _)| f)
-            .collect()
-    };
+/// The unchanged objects that refer to a moved symbol, loaded and parsed.
+fn referrers(
+    config: &Config,
+    specs: &[FileSpec],
+    sources: &mut [Source],
+    moved: &FxHashSet<u32>,
+    rec: &Recorded,
+) -> Result<Vec<Active>> {
+    if moved.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = rec.state;
+    let referrers: Vec<usize> = state
+        .objects
+        .par_iter()
+        .enumerate()
+        .filter(|(f, r)| !rec.changed.contains(f) && r.globals.iter().any(|t| moved.contains(t)))
+        .map(|(f, _)| f)
+        .collect();
     let mut archives = FxHashMap::default();
     for &f in &referrers {
         load_unchanged(specs, &mut sources[f], &mut archives)?;
@@ -1105,7 +1190,7 @@ pub(crate) fn update(
         }
     }
     let first_holder = first_holders(state, &referrers);
-    let parsed: Vec<Result<Active>> = referrers
+    referrers
         .par_iter()
         .map(|&f| {
             let object = parse_object(&sources[f], f, &first_holder, config.z.execstack.is_none())?;
@@ -1119,9 +1204,19 @@ pub(crate) fn update(
                 eh,
             })
         })
-        .collect();
-    for active in parsed {
-        let mut active = active?;
+        .collect()
+}
+
+/// Lays the referrers in after the changed objects (their FDEs that name a global symbol
+/// are dropped: they stay as the old output has them).
+fn lay_in_referrers(
+    lay: &mut Layout,
+    members: &mut [Vec<(FileId, u32)>],
+    actives: &mut Vec<Active>,
+    referrers: Vec<Active>,
+    rec: &Recorded,
+) -> Result<()> {
+    for mut active in referrers {
         let lean = FileId(actives.len() as u32);
         let obj = &active.object.obj;
         for (sec, mut records) in std::mem::take(&mut active.eh) {
@@ -1138,39 +1233,38 @@ pub(crate) fn update(
             });
             lay.eh_records.insert((lean, sec), records);
         }
-        let (p, s, m, _) = place(lean, &active, state, &out_by_name, &lay.eh_records)?;
-        lay.placements.push(p);
-        lay.slots.extend(s);
-        for (out, sec) in m {
-            members[out].push((lean, sec));
-        }
+        lay_in(lay, members, lean, &active, rec)?;
         actives.push(active);
     }
-    let n_changed = changed.len();
+    Ok(())
+}
+
+/// The output sections' members: the active objects' sections laid in.
+fn set_members(lay: &mut Layout, members: Vec<Vec<(FileId, u32)>>) {
     for (os, m) in lay.sections.iter_mut().zip(members) {
         os.members = m
             .into_iter()
             .map(|(file, sec)| layout::Member::Input { file, sec })
             .collect();
     }
-    steps.step("referrers");
+}
 
-    // 5. The resolution of the active objects' symbols, from the state.
+/// Interns the active objects' global symbols, each tied to its state entry.
+fn intern_globals(
+    actives: &mut [Active],
+    n_changed: usize,
+    rec: &Recorded,
+) -> Result<(SymbolDb, Vec<u32>, FxHashMap<u32, SymbolId>)> {
     let mut symbols = SymbolDb::default();
     let mut table_of: Vec<u32> = Vec::new(); // per lean symbol id: its state entry
     let mut lean_of_table: FxHashMap<u32, SymbolId> = FxHashMap::default();
-    let lean_file: FxHashMap<usize, u32> = actives
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.file, i as u32))
-        .collect();
     for (lean, active) in actives.iter_mut().enumerate() {
         let obj = &active.object.obj;
-        let r = &state.objects[active.file];
+        let r = &rec.state.objects[active.file];
         let mut ids = Vec::with_capacity(obj.global_names.len());
         for (i, &(name, hash)) in obj.global_names.iter().enumerate() {
             let t = if lean < n_changed {
-                match by_key.get(&name_hash(name)) {
+                match rec.by_key.get(&name_hash(name)) {
                     Some(&t) => t,
                     None => return fallback(format!("{name:?} is not in the state")),
                 }
@@ -1191,6 +1285,86 @@ pub(crate) fn update(
         }
         active.object.global_ids = ids;
     }
+    Ok((symbols, table_of, lean_of_table))
+}
+
+/// What the state says symbol `id` (state entry `g`) resolves to. Symbols defined outside
+/// the active objects get their recorded address (`synthetic_values`); a shared library's
+/// become entries of one stand-in library (`shared`).
+fn recorded_def(
+    id: SymbolId,
+    g: &state::GlobalRecord,
+    objects: &[LoadedObject],
+    lean_file: &FxHashMap<usize, u32>,
+    synthetic_values: &mut FxHashMap<SymbolId, u64>,
+    shared: &mut SharedObject,
+    name: &'static [u8],
+) -> Result<Def> {
+    Ok(match g.kind {
+        state::GLOBAL_DEFINED | state::GLOBAL_ABS => match lean_file.get(&(g.file as usize)) {
+            Some(&lean) => {
+                let a = &objects[lean as usize];
+                let obj = &a.obj;
+                let defining = a.global_ids.iter().enumerate().find(|&(i, &sid)| {
+                    let sym = obj.first_global + i;
+                    let shndx = obj.symbol_shndx(sym) as usize;
+                    sid == id
+                        && shndx != 0
+                        && !a.comdat_discarded.get(shndx).copied().unwrap_or(false)
+                });
+                let Some((i, _)) = defining else {
+                    return fallback("a symbol's definition is not where the state says");
+                };
+                let sym = obj.first_global + i;
+                Def::Defined {
+                    file: FileId(lean),
+                    sym: sym as u32,
+                    weak: obj.symbols[sym].st_bind() == elf::STB_WEAK,
+                }
+            }
+            None if g.kind == state::GLOBAL_ABS || g.flags & state::GLOBAL_NO_ADDRESS != 0 => {
+                return fallback("an absolute symbol or one without an address is referred to")
+            }
+            None => {
+                synthetic_values.insert(id, g.addr);
+                Def::Synthetic
+            }
+        },
+        state::GLOBAL_SYNTHETIC => {
+            synthetic_values.insert(id, g.addr);
+            Def::Synthetic
+        }
+        state::GLOBAL_SHARED => {
+            shared.defined.push(DsoSymbol {
+                name,
+                value: 0,
+                size: 0,
+                st_info: elf::STB_GLOBAL << 4 | g.st_type,
+                version: 0,
+            });
+            Def::Shared {
+                dso: 0,
+                index: shared.defined.len() as u32 - 1,
+            }
+        }
+        state::GLOBAL_UNDEFINED => Def::Undefined,
+        _ => return fallback("a common symbol is referred to"),
+    })
+}
+
+/// The resolution of the active objects' symbols, from the state; the layout gets their
+/// live sections, the recorded addresses of symbols defined elsewhere and the places of
+/// copy-relocated ones.
+fn resolve_from_state(
+    mut actives: Vec<Active>,
+    n_changed: usize,
+    lay: &mut Layout,
+    rec: &Recorded,
+) -> Result<LeanResolution> {
+    let (mut symbols, table_of, lean_of_table) = intern_globals(&mut actives, n_changed, rec)?;
+    let lean_file: FxHashMap<usize, u32> = (actives.iter().enumerate())
+        .map(|(i, a)| (a.file, i as u32))
+        .collect();
     // The active objects become the lean resolution's objects.
     let mut files = Vec::with_capacity(actives.len());
     let mut objects = Vec::with_capacity(actives.len());
@@ -1201,11 +1375,11 @@ pub(crate) fn update(
         live.push(a.content);
     }
     let mut synthetic_values = FxHashMap::default();
-    let mut copies = Vec::new();
     let mut shared = SharedObject::default();
     for (id, &t) in table_of.iter().enumerate() {
-        let g = &globals[t as usize];
-        let symbol = &mut symbols.symbols[id];
+        let id = SymbolId(id as u32);
+        let g = rec.global(t);
+        let symbol = &mut symbols.symbols[id.0 as usize];
         // (A shared library's IFUNC is the dynamic linker's business; a copy-relocated
         // symbol lives at its copy, recorded as its address.)
         if (g.st_type == elf::STT_GNU_IFUNC || g.flags & state::GLOBAL_COPY != 0)
@@ -1217,69 +1391,19 @@ pub(crate) fn update(
             ));
         }
         if g.flags & state::GLOBAL_COPY != 0 {
-            let Some(out) = state.sections.iter().position(|s| {
+            let sections = &rec.state.sections;
+            let Some(out) = sections.iter().position(|s| {
                 s.sh_flags & u64::from(elf::SHF_ALLOC) != 0
                     && s.addr <= g.addr
                     && g.addr < s.addr + s.size
             }) else {
                 return fallback("a copy relocation's place is not in the output");
             };
-            copies.push((
-                SymbolId(id as u32),
-                out as u32,
-                g.addr - state.sections[out].addr,
-            ));
+            let place = (out as u32, g.addr - sections[out].addr);
+            lay.common_offsets.insert(id, place);
         }
-        symbol.def = match g.kind {
-            state::GLOBAL_DEFINED | state::GLOBAL_ABS => match lean_file.get(&(g.file as usize)) {
-                Some(&lean) => {
-                    let a = &objects[lean as usize];
-                    let obj = &a.obj;
-                    let defining = a.global_ids.iter().enumerate().find(|&(i, &sid)| {
-                        let sym = obj.first_global + i;
-                        let shndx = obj.symbol_shndx(sym) as usize;
-                        sid.0 as usize == id
-                            && shndx != 0
-                            && !a.comdat_discarded.get(shndx).copied().unwrap_or(false)
-                    });
-                    let Some((i, _)) = defining else {
-                        return fallback("a symbol's definition is not where the state says");
-                    };
-                    let sym = obj.first_global + i;
-                    Def::Defined {
-                        file: FileId(lean),
-                        sym: sym as u32,
-                        weak: obj.symbols[sym].st_bind() == elf::STB_WEAK,
-                    }
-                }
-                None if g.kind == state::GLOBAL_ABS || g.flags & state::GLOBAL_NO_ADDRESS != 0 => {
-                    return fallback("an absolute symbol or one without an address is referred to")
-                }
-                None => {
-                    synthetic_values.insert(SymbolId(id as u32), g.addr);
-                    Def::Synthetic
-                }
-            },
-            state::GLOBAL_SYNTHETIC => {
-                synthetic_values.insert(SymbolId(id as u32), g.addr);
-                Def::Synthetic
-            }
-            state::GLOBAL_SHARED => {
-                shared.defined.push(DsoSymbol {
-                    name: symbol.name,
-                    value: 0,
-                    size: 0,
-                    st_info: elf::STB_GLOBAL << 4 | g.st_type,
-                    version: 0,
-                });
-                Def::Shared {
-                    dso: 0,
-                    index: shared.defined.len() as u32 - 1,
-                }
-            }
-            state::GLOBAL_UNDEFINED => Def::Undefined,
-            _ => return fallback("a common symbol is referred to"),
-        };
+        let (values, name) = (&mut synthetic_values, symbol.name);
+        symbol.def = recorded_def(id, g, &objects, &lean_file, values, &mut shared, name)?;
     }
     let (defined_at, defined_size) = DefinedAt::table(&symbols, &objects);
     let res = Resolution {
@@ -1298,528 +1422,595 @@ pub(crate) fn update(
         absolute: Default::default(),
         why_extract: Vec::new(),
     };
-    let versions = crate::version_script::Versions::default();
-    let ctx = Context {
-        config,
-        res: &res,
-        kind,
-        versions: &versions,
-    };
     lay.synthetic_values = synthetic_values;
-    for (id, out, offset) in copies {
-        lay.common_offsets.insert(id, (out, offset));
-    }
     lay.live = live;
-    // GOT and PLT entries of the active objects' symbols, where the state has them.
-    let key_of = |s: SymRef| crate::state::symref_key(&res, s);
-    let wanted: FxHashMap<u64, SymRef> = (0..res.symbols.symbols.len())
-        .map(|i| SymRef::Global(SymbolId(i as u32)))
-        .map(|s| (key_of(s), s))
-        .collect();
-    let mut slot = 0u32;
-    for &(key, kind) in &state.order.got {
-        if let Some(&s) = wanted.get(&key) {
-            lay.needs
-                .got_index
-                .insert((s, GotKind::from_u8(kind)), slot);
-        }
-        slot += if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
-    }
-    for (i, key) in state.order.plt.iter().enumerate() {
-        if let Some(&SymRef::Global(id)) = wanted.get(key) {
-            lay.needs.plt_index.insert(id, i as u32);
-        }
-    }
-    for (id, &t) in table_of.iter().enumerate() {
-        let dynsym = globals[t as usize].dynsym;
-        if dynsym != 0 {
-            lay.dynamic.dynsym_index.insert(SymbolId(id as u32), dynsym);
-        }
-    }
-    steps.step("resolve");
+    Ok(LeanResolution {
+        res,
+        table_of,
+        lean_of_table,
+        files,
+        lean_file,
+        n_changed,
+    })
+}
 
-    // 6. The changed objects' relocation scans must ask for what they asked for.
-    let mut scans: Vec<ScanRecord> = Vec::with_capacity(n_changed);
-    let mut differing: Vec<(NeedsKeys, NeedsKeys)> = Vec::new();
-    for (lean, &recorded_file) in files.iter().enumerate().take(n_changed) {
-        let file = FileId(lean as u32);
-        let (recorder, undefined, errors) =
-            layout::scan_object(&ctx, file, &lay.live[lean], &lay.eh_records, true);
-        let name = &res.objects[lean].name;
-        if !undefined.is_empty() || !errors.is_empty() {
-            return fallback(format!("{name}: undefined symbols or relocation errors"));
-        }
-        if recorder.textrel.is_some() {
-            return fallback(format!(
-                "{name}: a dynamic relocation in a read-only section"
-            ));
-        }
-        let mut record = recorder.record.unwrap_or_default();
-        let object = &res.objects[lean];
-        let r = &state.objects[recorded_file];
-        record.classes = object
-            .global_ids
-            .iter()
-            .map(|id| globals[table_of[id.0 as usize] as usize].class)
+/// The update once the active objects are laid out and resolved: what steps 6 to 12 read.
+struct Laid<'a> {
+    ctx: Context<'a>,
+    lay: &'a Layout,
+    lean: &'a LeanResolution,
+    rec: &'a Recorded<'a>,
+}
+
+/// The new output's bytes as far as the update builds them, and the ranges it wrote.
+struct Patch {
+    buf: memmap2::MmapMut,
+    file_size: usize,
+    dirty: Vec<(u64, u64)>,
+}
+
+impl Laid<'_> {
+    fn res(&self) -> &Resolution {
+        &self.lean.res
+    }
+
+    /// The GOT and PLT slots and `.dynsym` entries the state has for the active objects'
+    /// symbols; returns the active symbols by key.
+    fn recorded_entries(
+        lay: &mut Layout,
+        lean: &LeanResolution,
+        rec: &Recorded,
+    ) -> FxHashMap<u64, SymRef> {
+        let state = rec.state;
+        let key_of = |s: SymRef| crate::state::symref_key(&lean.res, s);
+        let wanted: FxHashMap<u64, SymRef> = (0..lean.res.symbols.symbols.len())
+            .map(|i| SymRef::Global(SymbolId(i as u32)))
+            .map(|s| (key_of(s), s))
             .collect();
-        let first = object.obj.first_global as u32;
-        let new_keys = needs_keys(&record, |sym| {
-            symbol_key(sym, first, |i| {
-                object
-                    .global_ids
-                    .get(i)
-                    .map(|id| globals[table_of[id.0 as usize] as usize].key)
-            })
-        });
-        let old_keys = needs_keys(&r.scan, |sym| {
-            symbol_key(sym, r.first_global, |i| {
-                r.globals.get(i).map(|&t| globals[t as usize].key)
-            })
-        });
-        if new_keys != old_keys {
-            differing.push((old_keys, new_keys));
+        let mut slot = 0u32;
+        for &(key, kind) in &state.order.got {
+            if let Some(&s) = wanted.get(&key) {
+                lay.needs
+                    .got_index
+                    .insert((s, GotKind::from_u8(kind)), slot);
+            }
+            slot += if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
         }
-        scans.push(record);
-    }
-    same_needs(state, &differing, &changed_set)?;
-    steps.step("scan");
-
-    // The entry point, if a changed object defines it; `_init` and `_fini` (named by
-    // .dynamic) must not move.
-    let lean_id_of = |name: &str| {
-        let t = by_key.get(&name_hash(name.as_bytes()))?;
-        let g = &globals[*t as usize];
-        changed_set
-            .contains(&(g.file as usize))
-            .then(|| (*t, lean_of_table.get(t).copied()))
-    };
-    let mut entry = None;
-    if let Some((_, id)) = lean_id_of(config.entry.as_deref().unwrap_or("_start")) {
-        entry = id.and_then(|id| lay.symbol_address(&ctx, SymRef::Global(id)));
-        if entry.is_none() {
-            return fallback("the entry point is not where the state says");
-        }
-    }
-    for name in [
-        config.init.as_deref().unwrap_or("_init"),
-        config.fini.as_deref().unwrap_or("_fini"),
-    ] {
-        if lean_id_of(name).is_some_and(|(t, _)| moved.contains(&t)) {
-            return fallback(format!("{name} moved"));
-        }
-    }
-
-    // 7. What to write: the changed objects' slots, the referrers' sections that refer to a
-    //    moved symbol (their whole slot where units are walked).
-    let moved_ids: FxHashSet<SymbolId> = moved
-        .iter()
-        .filter_map(|t| lean_of_table.get(t).copied())
-        .collect();
-    let mut selection = Selection::default();
-    for lean in 0..n_changed {
-        let file = FileId(lean as u32);
-        selection.files.insert(file);
-        for (sec, p) in lay.placements[lean].iter().enumerate() {
-            if p.out != NOT_PLACED {
-                selection.sections.insert((file, sec as u32));
+        for (i, key) in state.order.plt.iter().enumerate() {
+            if let Some(&SymRef::Global(id)) = wanted.get(key) {
+                lay.needs.plt_index.insert(id, i as u32);
             }
         }
+        for (id, t) in lean.table() {
+            let dynsym = rec.global(t).dynsym;
+            if dynsym != 0 {
+                lay.dynamic.dynsym_index.insert(id, dynsym);
+            }
+        }
+        wanted
     }
-    let mut rerelocate: Vec<(FileId, u32)> = Vec::new();
-    for lean in n_changed..files.len() {
-        let object = &res.objects[lean];
-        for (sec, p) in lay.placements[lean].iter().enumerate() {
-            if p.out != NOT_PLACED
-                && object.obj.relocs[sec].iter().any(|r| {
-                    object
-                        .global_id(r.r_sym(LE, false) as usize)
-                        .is_some_and(|id| moved_ids.contains(&id))
+
+    /// The changed objects' relocation scans; they must ask for what they asked for.
+    fn rescan(&self) -> Result<Vec<ScanRecord>> {
+        let (lay, lean, rec) = (self.lay, self.lean, self.rec);
+        let res = self.res();
+        let globals = &rec.state.globals;
+        let mut scans: Vec<ScanRecord> = Vec::with_capacity(lean.n_changed);
+        let mut differing: Vec<(NeedsKeys, NeedsKeys)> = Vec::new();
+        for (lean_id, &recorded_file) in lean.files.iter().enumerate().take(lean.n_changed) {
+            let file = FileId(lean_id as u32);
+            let (recorder, undefined, errors) =
+                layout::scan_object(&self.ctx, file, &lay.live[lean_id], &lay.eh_records, true);
+            let name = &res.objects[lean_id].name;
+            if !undefined.is_empty() || !errors.is_empty() {
+                return fallback(format!("{name}: undefined symbols or relocation errors"));
+            }
+            if recorder.textrel.is_some() {
+                return fallback(format!(
+                    "{name}: a dynamic relocation in a read-only section"
+                ));
+            }
+            let mut record = recorder.record.unwrap_or_default();
+            let object = &res.objects[lean_id];
+            let r = &rec.state.objects[recorded_file];
+            let state_entry = |id: &SymbolId| &globals[lean.table_of[id.0 as usize] as usize];
+            record.classes = object
+                .global_ids
+                .iter()
+                .map(|id| state_entry(id).class)
+                .collect();
+            let first = object.obj.first_global as u32;
+            let new_keys = needs_keys(&record, |sym| {
+                symbol_key(sym, first, |i| {
+                    object.global_ids.get(i).map(|id| state_entry(id).key)
                 })
-            {
-                rerelocate.push((FileId(lean as u32), sec as u32));
+            });
+            let old_keys = needs_keys(&r.scan, |sym| {
+                symbol_key(sym, r.first_global, |i| {
+                    r.globals.get(i).map(|&t| globals[t as usize].key)
+                })
+            });
+            if new_keys != old_keys {
+                differing.push((old_keys, new_keys));
+            }
+            scans.push(record);
+        }
+        same_needs(rec.state, &differing, &rec.changed)?;
+        Ok(scans)
+    }
+
+    /// The entry point, if a changed object defines it; `_init` and `_fini` (named by
+    /// .dynamic) must not move.
+    fn entry_point(&self, moved: &FxHashSet<u32>) -> Result<Option<u64>> {
+        let (config, rec) = (self.ctx.config, self.rec);
+        let lean_id_of = |name: &str| {
+            let &t = rec.by_key.get(&name_hash(name.as_bytes()))?;
+            rec.defined_by_changed(t)
+                .then(|| (t, self.lean.lean_of_table.get(&t).copied()))
+        };
+        let mut entry = None;
+        if let Some((_, id)) = lean_id_of(config.entry.as_deref().unwrap_or("_start")) {
+            entry = id.and_then(|id| self.lay.symbol_address(&self.ctx, SymRef::Global(id)));
+            if entry.is_none() {
+                return fallback("the entry point is not where the state says");
             }
         }
-    }
-    selection.sections.extend(rerelocate.iter().copied());
-    let (whole_slots, whole_addrs) = incremental::whole_slots(
-        &lay,
-        &rerelocate,
-        |file| (file.0 as usize) < n_changed,
-        &mut selection,
-    );
-    let (mut dirty, mut rewritten) = incremental::rewritten_ranges(
-        &res,
-        &lay,
-        |file| (file.0 as usize) < n_changed,
-        &rerelocate,
-    );
-    dirty.extend(whole_slots);
-    rewritten.extend(whole_addrs);
-
-    // 8. Write them.
-    let file_size = rec.file_size as usize;
-    let mut buf = memmap2::MmapMut::map_anon(file_size.max(1))?;
-    let jobs = write::section_jobs(&ctx, &lay, Some(&selection));
-    let slices = write::split_jobs(&jobs, &mut buf[..file_size], None)?;
-    let outputs = write::run_jobs(&ctx, &lay, &jobs, slices);
-    let (mut new_relocs, mut fdes) = (Vec::new(), Vec::new());
-    for out in outputs {
-        if !out.errors.is_empty() {
-            return fallback(out.errors.join("; "));
+        for name in [
+            config.init.as_deref().unwrap_or("_init"),
+            config.fini.as_deref().unwrap_or("_fini"),
+        ] {
+            if lean_id_of(name).is_some_and(|(t, _)| moved.contains(&t)) {
+                return fallback(format!("{name} moved"));
+            }
         }
-        new_relocs.extend(out.dyn_relocs);
-        fdes.extend(out.fde_table);
+        Ok(entry)
     }
-    write::fill_spare_room(&lay, Some(&selection), &mut buf[..file_size]);
-    steps.step("sections");
 
-    // 9. GOT entries of moved symbols.
-    let moved_keys: FxHashSet<u64> = moved.iter().map(|&t| globals[t as usize].key).collect();
-    if !moved_keys.is_empty() {
-        if let Some(got) = lay.synthetic_section(".got") {
-            let mut slot = 0u32;
-            for &(key, kind) in &state.order.got {
-                let width = if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
-                if moved_keys.contains(&key) {
-                    let Some(&SymRef::Global(id)) = wanted.get(&key) else {
-                        return fallback("a moved symbol's GOT entry");
-                    };
-                    let (value, relocs) = write::got_entry(
-                        &ctx,
-                        &lay,
-                        got,
-                        SymRef::Global(id),
-                        GotKind::from_u8(kind),
-                        slot,
-                    );
-                    if let Some((at, value)) = value {
-                        buf[at..at + 8].copy_from_slice(&value.to_le_bytes());
-                    }
-                    new_relocs.extend(relocs.into_iter().flatten());
-                    dirty.push((got.offset + 8 * u64::from(slot), 8 * u64::from(width)));
-                    rewritten.push((got.addr + 8 * u64::from(slot), 8 * u64::from(width)));
+    /// What to write: the changed objects' slots, the referrers' sections that refer to a
+    /// moved symbol (their whole slot where units are walked). Returns the selection, the
+    /// referrers' sections, the output ranges written and the address ranges rewritten.
+    #[allow(clippy::type_complexity)]
+    fn what_to_write(
+        &self,
+        moved: &FxHashSet<u32>,
+    ) -> (
+        Selection,
+        Vec<(FileId, u32)>,
+        Vec<(u64, u64)>,
+        Vec<(u64, u64)>,
+    ) {
+        let (lay, lean) = (self.lay, self.lean);
+        let res = self.res();
+        let moved_ids: FxHashSet<SymbolId> = moved
+            .iter()
+            .filter_map(|t| lean.lean_of_table.get(t).copied())
+            .collect();
+        let mut selection = Selection::default();
+        for lean_id in 0..lean.n_changed {
+            let file = FileId(lean_id as u32);
+            selection.files.insert(file);
+            for (sec, p) in lay.placements[lean_id].iter().enumerate() {
+                if p.out != NOT_PLACED {
+                    selection.sections.insert((file, sec as u32));
                 }
-                slot += width;
             }
         }
+        let mut rerelocate: Vec<(FileId, u32)> = Vec::new();
+        for lean_id in lean.n_changed..lean.files.len() {
+            let object = &res.objects[lean_id];
+            for (sec, p) in lay.placements[lean_id].iter().enumerate() {
+                if p.out != NOT_PLACED
+                    && object.obj.relocs[sec].iter().any(|r| {
+                        object
+                            .global_id(r.r_sym(LE, false) as usize)
+                            .is_some_and(|id| moved_ids.contains(&id))
+                    })
+                {
+                    rerelocate.push((FileId(lean_id as u32), sec as u32));
+                }
+            }
+        }
+        selection.sections.extend(rerelocate.iter().copied());
+        let changed = |file: FileId| lean.is_changed(file);
+        let (whole_slots, whole_addrs) =
+            incremental::whole_slots(lay, &rerelocate, changed, &mut selection);
+        let (mut dirty, mut rewritten) =
+            incremental::rewritten_ranges(res, lay, changed, &rerelocate);
+        dirty.extend(whole_slots);
+        rewritten.extend(whole_addrs);
+        (selection, rerelocate, dirty, rewritten)
     }
 
-    // 10. .rela.dyn and .eh_frame_hdr: the old entries, less those of rewritten ranges,
-    //     and the new ones. The old output is read through a map.
+    /// Writes the selected sections; returns their dynamic relocations and FDEs.
+    fn write_selected(
+        &self,
+        selection: &Selection,
+        patch: &mut Patch,
+    ) -> Result<(Vec<DynReloc>, Fdes)> {
+        let (ctx, lay) = (&self.ctx, self.lay);
+        let buf = &mut patch.buf[..patch.file_size];
+        let jobs = write::section_jobs(ctx, lay, Some(selection));
+        let slices = write::split_jobs(&jobs, buf, None)?;
+        let outputs = write::run_jobs(ctx, lay, &jobs, slices);
+        let (mut new_relocs, mut fdes) = (Vec::new(), Vec::new());
+        for out in outputs {
+            if !out.errors.is_empty() {
+                return fallback(out.errors.join("; "));
+            }
+            new_relocs.extend(out.dyn_relocs);
+            fdes.extend(out.fde_table);
+        }
+        write::fill_spare_room(lay, Some(selection), &mut patch.buf[..patch.file_size]);
+        Ok((new_relocs, fdes))
+    }
+
+    /// The GOT entries of moved symbols, rewritten; returns their dynamic relocations and
+    /// the address ranges rewritten.
+    fn moved_got_entries(
+        &self,
+        moved: &FxHashSet<u32>,
+        wanted: &FxHashMap<u64, SymRef>,
+        patch: &mut Patch,
+    ) -> Result<(Vec<DynReloc>, AddrRanges)> {
+        let (mut relocs, mut rewritten) = (Vec::new(), Vec::new());
+        let moved_keys: FxHashSet<u64> = moved.iter().map(|&t| self.rec.global(t).key).collect();
+        let got = self.lay.synthetic_section(".got");
+        let (Some(got), false) = (got, moved_keys.is_empty()) else {
+            return Ok((relocs, rewritten));
+        };
+        let mut slot = 0u32;
+        for &(key, kind) in &self.rec.state.order.got {
+            let width = if kind <= GotKind::TpOff as u8 { 1 } else { 2 };
+            if moved_keys.contains(&key) {
+                let Some(&SymRef::Global(id)) = wanted.get(&key) else {
+                    return fallback("a moved symbol's GOT entry");
+                };
+                let kind = GotKind::from_u8(kind);
+                let (value, new) =
+                    write::got_entry(&self.ctx, self.lay, got, SymRef::Global(id), kind, slot);
+                if let Some((at, value)) = value {
+                    patch.buf[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                }
+                relocs.extend(new.into_iter().flatten());
+                patch
+                    .dirty
+                    .push((got.offset + 8 * u64::from(slot), 8 * u64::from(width)));
+                rewritten.push((got.addr + 8 * u64::from(slot), 8 * u64::from(width)));
+            }
+            slot += width;
+        }
+        Ok((relocs, rewritten))
+    }
+
+    /// `.dynsym` entries of the symbols the changed objects define (an executable exports
+    /// symbols that shared libraries refer to): their values and sizes may have changed.
+    fn patch_dynsym(&self, old: &[u8], patch: &mut Patch) -> Result<()> {
+        let Some(dynsym) = self.lay.synthetic_section(".dynsym") else {
+            return Ok(());
+        };
+        for (sid, t) in self.lean.table() {
+            let g = self.rec.global(t);
+            if g.dynsym == 0 || !self.rec.defined_by_changed(t) {
+                continue;
+            }
+            let Def::Defined { file, sym, weak } = self.res().symbols.get(sid).def else {
+                return fallback("an exported symbol is not defined where the state says");
+            };
+            let (_, _, shndx, value, size) =
+                write::defined_dynsym(&self.ctx, self.lay, sid, (file, sym, weak));
+            let at = dynsym.offset as usize + 24 * g.dynsym as usize;
+            let Some(entry) = old.get(at..at + 24) else {
+                return fallback("the old .dynsym cannot be read");
+            };
+            let buf = &mut patch.buf;
+            buf[at..at + 24].copy_from_slice(entry);
+            buf[at + 6..at + 8].copy_from_slice(&shndx.to_le_bytes());
+            buf[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+            buf[at + 16..at + 24].copy_from_slice(&size.to_le_bytes());
+            patch.dirty.push((at as u64, 24));
+        }
+        Ok(())
+    }
+
+    /// New `.symtab` entries of the global symbols the changed objects define: (hidden,
+    /// index) -> section index, value, size.
+    fn symtab_patches(
+        &self,
+        shndx: &write::SectionIndex,
+    ) -> Result<FxHashMap<(bool, usize), [u8; 18]>> {
+        let mut patches: FxHashMap<(bool, usize), [u8; 18]> = FxHashMap::default();
+        for (id, t) in self.lean.table() {
+            let g = self.rec.global(t);
+            if g.symtab == u32::MAX || !self.rec.defined_by_changed(t) {
+                continue;
+            }
+            let hidden = g.symtab & write::SYMTAB_HIDDEN != 0;
+            let index = (g.symtab & !write::SYMTAB_HIDDEN) as usize;
+            let Some(e) = write::global_entry(&self.ctx, self.lay, shndx, id) else {
+                return fallback("a changed object's symbol lost its .symtab entry");
+            };
+            let mut bytes = [0u8; 18];
+            bytes[0..2].copy_from_slice(&e.shndx.to_le_bytes());
+            bytes[2..10].copy_from_slice(&e.value.to_le_bytes());
+            bytes[10..18].copy_from_slice(&e.size.to_le_bytes());
+            patches.insert((hidden, index), bytes);
+        }
+        Ok(patches)
+    }
+
+    /// The tail: .symtab and .strtab (unchanged objects' locals and the globals copied, the
+    /// changed objects' made anew), .shstrtab and the section headers; the ELF and program
+    /// headers patched to point at them. Returns the tail and each object's `.symtab` range.
+    fn tail(
+        &self,
+        sources: &[Source],
+        old: &[u8],
+        entry: Option<u64>,
+        patch: &mut Patch,
+        steps: &mut crate::PhaseTimer,
+    ) -> Result<(write::Tail, Vec<[u32; 4]>)> {
+        let (lay, state) = (self.lay, self.rec.state);
+        let ehdr = old.get(..64).context("the old output has no ELF header")?;
+        let shoff = u64_at(ehdr, 0x28).unwrap_or(0) as usize;
+        let phnum = u16::from_le_bytes([ehdr[0x38], ehdr[0x39]]) as usize;
+        let shnum = u16::from_le_bytes([ehdr[0x3c], ehdr[0x3d]]) as usize;
+        let shstrndx = u16::from_le_bytes([ehdr[0x3e], ehdr[0x3f]]) as usize;
+        let Some(shdrs) = old.get(shoff..shoff + 64 * shnum) else {
+            return fallback("the old output's section headers cannot be read");
+        };
+        let shdr = |i: usize| &shdrs[64 * i..64 * i + 64];
+        let range_of = |h: &[u8]| -> Option<std::ops::Range<usize>> {
+            let (off, size) = (u64_at(h, 0x18)? as usize, u64_at(h, 0x20)? as usize);
+            Some(off..off.checked_add(size)?)
+        };
+        let Some(symtab_index) = (0..shnum).find(|&i| u32_at(shdr(i), 4) == Some(elf::SHT_SYMTAB))
+        else {
+            return fallback("the old output has no .symtab");
+        };
+        let strtab_index = u32_at(shdr(symtab_index), 0x28).unwrap_or(0) as usize;
+        let section = |i: usize| {
+            (i < shnum)
+                .then(|| range_of(shdr(i)).and_then(|r| old.get(r)))
+                .flatten()
+        };
+        let (Some(old_symtab), Some(old_strtab), Some(shstrtab)) = (
+            section(symtab_index),
+            section(strtab_index),
+            section(shstrndx),
+        ) else {
+            return fallback("the old output's symbol tables cannot be read");
+        };
+        let old_n_locals = u32_at(shdr(symtab_index), 0x2c).unwrap_or(0) as usize;
+        let shndx = write::SectionIndex::new(lay);
+        let patches = self.symtab_patches(&shndx)?;
+        let parts: Vec<Part> = (0..state.objects.len())
+            .into_par_iter()
+            .with_min_len(16)
+            .map(|f| match self.lean.lean_file.get(&f) {
+                Some(&lean) if (lean as usize) < self.lean.n_changed => Part::New(
+                    write::object_piece(&self.ctx, lay, &shndx, None, lean as usize),
+                ),
+                _ => Part::Old(
+                    sources[f]
+                        .name
+                        .as_deref()
+                        .map(|n| n.rsplit('/').next().unwrap_or(n).as_bytes()),
+                ),
+            })
+            .collect();
+        steps.step("symtab-pieces");
+        let mut out: Vec<u8> = Vec::new();
+        let tail_offset = patch.file_size as u64;
+        let pad_to = |out: &mut Vec<u8>, align: u64| {
+            let at = (tail_offset + out.len() as u64).next_multiple_of(align);
+            out.resize((at - tail_offset) as usize, 0);
+        };
+        pad_to(&mut out, 8);
+        let symtab_offset = tail_offset + out.len() as u64;
+        let records: Vec<[u32; 4]> = state.objects.iter().map(|r| r.symtab).collect();
+        let Some((symtab_len, strtab_len, n_locals, ranges)) = splice_symtab(
+            (old_symtab, old_strtab, old_n_locals),
+            &records,
+            &parts,
+            &patches,
+            &mut out,
+        ) else {
+            return fallback("the old .symtab is not as the state says");
+        };
+        steps.step("symtab-append");
+        let shstrtab_offset = tail_offset + out.len() as u64;
+        out.extend_from_slice(shstrtab);
+        pad_to(&mut out, 8);
+        let new_shoff = tail_offset + out.len() as u64;
+        let headers_at = out.len();
+        out.extend_from_slice(shdrs);
+        let mut patch_header = |i: usize, field: usize, value: u64, width: usize| {
+            let at = headers_at + 64 * i + field;
+            out[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+        };
+        patch_header(symtab_index, 0x18, symtab_offset, 8);
+        patch_header(symtab_index, 0x20, symtab_len, 8);
+        patch_header(symtab_index, 0x2c, n_locals as u64, 4);
+        patch_header(strtab_index, 0x18, symtab_offset + symtab_len, 8);
+        patch_header(strtab_index, 0x20, strtab_len, 8);
+        patch_header(shstrndx, 0x18, shstrtab_offset, 8);
+        // The ELF and program headers, with the section headers' new offset.
+        let headers = 64 + 56 * phnum;
+        let Some(old_headers) = old.get(..headers) else {
+            return fallback("the old output's headers cannot be read");
+        };
+        let buf = &mut patch.buf;
+        buf[..headers].copy_from_slice(old_headers);
+        buf[0x28..0x30].copy_from_slice(&new_shoff.to_le_bytes());
+        if let Some(entry) = entry {
+            buf[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
+        }
+        patch.dirty.push((0, headers as u64));
+        let tail = write::Tail {
+            offset: tail_offset,
+            bytes: out,
+            symtab_files: Vec::new(),
+            symtab_globals: Vec::new(),
+        };
+        Ok((tail, ranges))
+    }
+
+    /// The new addresses of the global symbols the changed objects define, by state entry
+    /// (None: it has none).
+    fn new_addresses(&self) -> Vec<(u32, Option<u64>)> {
+        (self.lean.table())
+            .filter(|&(_, t)| self.rec.defined_by_changed(t))
+            .map(|(id, t)| (t, self.lay.symbol_address(&self.ctx, SymRef::Global(id))))
+            .collect()
+    }
+}
+
+/// The old output, read through a map.
+fn map_old_output(config: &Config) -> Result<memmap2::Mmap> {
     let old_file = std::fs::File::open(&config.output)
         .with_context(|| format!("cannot open {}", config.output.display()))?;
     // SAFETY: the output is only read through this map while this process holds the
     // output's lock; it is patched (through another handle) after the new bytes are built.
     let old = unsafe { memmap2::Mmap::map(&old_file) }
         .with_context(|| format!("cannot map {}", config.output.display()))?;
-    drop(old_file);
-    // ... and one whose old version asked for it may have stopped asking.
-    if config.z.execstack.is_none() && stack_is_executable(&old) {
-        return fallback("the output's stack is executable");
-    }
-    // .dynsym entries of the symbols the changed objects define (an executable exports
-    // symbols that shared libraries refer to): their values and sizes may have changed.
-    if let Some(dynsym) = lay.synthetic_section(".dynsym") {
-        for (id, &t) in table_of.iter().enumerate() {
-            let g = &globals[t as usize];
-            if g.dynsym == 0 || !changed_set.contains(&(g.file as usize)) {
-                continue;
-            }
-            let sid = SymbolId(id as u32);
-            let Def::Defined { file, sym, weak } = res.symbols.get(sid).def else {
-                return fallback("an exported symbol is not defined where the state says");
-            };
-            let (_, _, shndx, value, size) =
-                write::defined_dynsym(&ctx, &lay, sid, (file, sym, weak));
-            let at = dynsym.offset as usize + 24 * g.dynsym as usize;
-            let Some(entry) = old.get(at..at + 24) else {
-                return fallback("the old .dynsym cannot be read");
-            };
-            buf[at..at + 24].copy_from_slice(entry);
-            buf[at + 6..at + 8].copy_from_slice(&shndx.to_le_bytes());
-            buf[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
-            buf[at + 16..at + 24].copy_from_slice(&size.to_le_bytes());
-            dirty.push((at as u64, 24));
+    Ok(old)
+}
+
+/// An output section of the old output: its record and bytes.
+fn old_section<'a>(
+    state: &'a State,
+    old: &'a [u8],
+    name: &str,
+) -> Option<(&'a state::SectionRecord, &'a [u8])> {
+    let rec = state.sections.iter().find(|s| s.name == name)?;
+    let bytes = old.get(rec.offset as usize..(rec.offset + rec.size) as usize)?;
+    Some((rec, bytes))
+}
+
+/// `.rela.dyn`: the old entries, less those of rewritten ranges, and the new ones.
+fn merge_rela_dyn(
+    state: &State,
+    old: &[u8],
+    mut new_relocs: Vec<DynReloc>,
+    rewritten: &mut incremental::Ranges,
+    patch: &mut Patch,
+) -> Result<()> {
+    let Some((rec, bytes)) = old_section(state, old, ".rela.dyn") else {
+        if !new_relocs.is_empty() {
+            return fallback("dynamic relocations without .rela.dyn");
         }
-    }
-    let mut rewritten = incremental::Ranges::new(rewritten);
-    let old_section = |name: &str| -> Option<(&state::SectionRecord, &[u8])> {
-        let rec = state.sections.iter().find(|s| s.name == name)?;
-        let bytes = old.get(rec.offset as usize..(rec.offset + rec.size) as usize)?;
-        Some((rec, bytes))
+        return Ok(());
     };
-    if let Some((rec, bytes)) = old_section(".rela.dyn") {
-        // The old entries are in order (RELATIVE first, by address): the new ones, few,
-        // are sorted and merged in (a tie puts the new one first, as a stable sort of
-        // the whole update's list would).
-        write::sort_dyn_relocs(&mut new_relocs);
-        let dst = &mut buf[rec.offset as usize..(rec.offset + rec.size) as usize];
-        let key = |r_type: u32, offset: u64| (r_type != arch::dynamic::RELATIVE, offset);
-        let mut new = new_relocs.iter().peekable();
-        let mut at = 0usize;
-        let mut put = |e: &[u8], at: &mut usize| -> bool {
-            match dst.get_mut(*at..*at + 24) {
-                Some(d) => {
-                    d.copy_from_slice(e);
-                    *at += 24;
-                    true
-                }
-                None => false,
-            }
-        };
-        let encode = |r: &DynReloc| {
-            let mut e = [0u8; 24];
-            e[0..8].copy_from_slice(&r.offset.to_le_bytes());
-            e[8..16]
-                .copy_from_slice(&((u64::from(r.sym) << 32) | u64::from(r.r_type)).to_le_bytes());
-            e[16..24].copy_from_slice(&r.addend.to_le_bytes());
-            e
-        };
-        let mut fits = true;
-        for e in bytes.chunks_exact(24) {
-            let offset = u64::from_le_bytes(e[0..8].try_into().unwrap());
-            let r_type = u64::from_le_bytes(e[8..16].try_into().unwrap()) as u32;
-            if r_type == arch::NONE || rewritten.contains(offset) {
-                continue;
-            }
-            while let Some(r) = new.next_if(|r| key(r.r_type, r.offset) <= key(r_type, offset)) {
-                fits &= put(&encode(r), &mut at);
-            }
-            fits &= put(e, &mut at);
-        }
-        for r in new {
-            fits &= put(&encode(r), &mut at);
-        }
-        if !fits {
+    // The old entries are in order (RELATIVE first, by address): the new ones, few, are
+    // sorted and merged in.
+    write::sort_dyn_relocs(&mut new_relocs);
+    let kept = bytes
+        .chunks_exact(24)
+        .map(DynReloc::decode)
+        .filter(|r| r.r_type != arch::NONE && !rewritten.contains(r.offset));
+    let key = |r: &DynReloc| (r.r_type != arch::dynamic::RELATIVE, r.offset);
+    let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
+    let mut room = dst.chunks_exact_mut(24);
+    for r in merge_sorted(kept, new_relocs.into_iter(), key) {
+        let Some(entry) = room.next() else {
             return fallback(".rela.dyn outgrew its room");
-        }
-        dirty.push((rec.offset, rec.size));
-    } else if !new_relocs.is_empty() {
-        return fallback("dynamic relocations without .rela.dyn");
-    }
-    steps.step("rela");
-    if let Some((rec, bytes)) = old_section(".eh_frame_hdr") {
-        // The old table is sorted by address (with no address twice); the new entries, few,
-        // are sorted and merged in, as `eh_frame::build_hdr` would order them.
-        let hdr = rec.addr;
-        fdes.sort_unstable();
-        let old_count = bytes
-            .get(8..12)
-            .map_or(0, |c| u32::from_le_bytes(c.try_into().unwrap()));
-        let old_entries = bytes
-            .get(12..)
-            .unwrap_or(&[])
-            .chunks_exact(8)
-            .take(old_count as usize);
-        let kept = old_entries
-            .map(|e| {
-                let rel = |i: usize| i32::from_le_bytes(e[i..i + 4].try_into().unwrap()) as i64;
-                (
-                    hdr.wrapping_add(rel(0) as u64),
-                    hdr.wrapping_add(rel(4) as u64),
-                )
-            })
-            .filter(move |&(_, fde)| !rewritten.contains(fde));
-        let eh_frame = state
-            .sections
-            .iter()
-            .find(|s| s.name == ".eh_frame" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
-            .map_or(0, |s| s.addr);
-        let dst = &mut buf[rec.offset as usize..(rec.offset + rec.size) as usize];
-        if dst.len() < 12 {
-            return fallback(".eh_frame_hdr outgrew its room");
-        }
-        dst[..4].copy_from_slice(&[1, 0x1b, 0x03, 0x3b]);
-        let ptr = eh_frame.wrapping_sub(hdr + 4) as i64 as i32;
-        dst[4..8].copy_from_slice(&ptr.to_le_bytes());
-        let mut new = fdes.iter().copied().peekable();
-        let (mut count, mut last_pc) = (0usize, None);
-        let mut fits = true;
-        let mut put = |(pc, fde): (u64, u64)| {
-            if last_pc == Some(pc) {
-                return;
-            }
-            last_pc = Some(pc);
-            let at = 12 + 8 * count;
-            match dst.get_mut(at..at + 8) {
-                Some(e) => {
-                    e[..4].copy_from_slice(&(pc.wrapping_sub(hdr) as i64 as i32).to_le_bytes());
-                    e[4..].copy_from_slice(&(fde.wrapping_sub(hdr) as i64 as i32).to_le_bytes());
-                    count += 1;
-                }
-                None => fits = false,
-            }
         };
-        for entry in kept {
-            while let Some(n) = new.next_if(|&n| n < entry) {
-                put(n);
-            }
-            put(entry);
-        }
-        new.for_each(&mut put);
-        if !fits {
-            return fallback(".eh_frame_hdr outgrew its room");
-        }
-        dst[8..12].copy_from_slice(&(count as u32).to_le_bytes());
-        dirty.push((rec.offset, rec.size));
+        entry.copy_from_slice(&r.encode());
     }
-    steps.step("tables");
+    patch.dirty.push((rec.offset, rec.size));
+    Ok(())
+}
 
-    // 11. Build-id.
-    let hashes = &inputs.hashes;
-    if let Some(note) = lay.synthetic_section(".note.gnu.build-id") {
-        let n = lay.build_id_size as usize;
-        let id: Vec<u8> = match &config.build_id {
-            Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
-            _ => {
-                let seed = incremental::build_id_seed(config, hashes, &state.sections);
-                blake3::hash(&seed).as_bytes()[..n].to_vec()
-            }
-        };
-        let at = note.offset as usize;
-        buf[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
-        buf[at + 4..at + 8].copy_from_slice(&(n as u32).to_le_bytes());
-        buf[at + 8..at + 12].copy_from_slice(&elf::NT_GNU_BUILD_ID.to_le_bytes());
-        buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
-        buf[at + 16..at + 16 + n].copy_from_slice(&id);
-        dirty.push((note.offset, note.size));
+/// `.eh_frame_hdr`: the old table (sorted by address, with no address twice), less the
+/// FDEs of rewritten ranges, and the new entries, sorted and merged in as
+/// `eh_frame::build_hdr` would order them.
+fn merge_eh_frame_hdr(
+    state: &State,
+    old: &[u8],
+    mut fdes: Vec<(u64, u64)>,
+    rewritten: &mut incremental::Ranges,
+    patch: &mut Patch,
+) -> Result<()> {
+    let Some((rec, bytes)) = old_section(state, old, ".eh_frame_hdr") else {
+        return Ok(());
+    };
+    let hdr = rec.addr;
+    fdes.sort_unstable();
+    let kept = eh_frame::hdr_entries(hdr, bytes).filter(|&(_, fde)| !rewritten.contains(fde));
+    let eh_frame = state
+        .sections
+        .iter()
+        .find(|s| s.name == ".eh_frame" && s.sh_flags & u64::from(elf::SHF_ALLOC) != 0)
+        .map_or(0, |s| s.addr);
+    let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
+    let table = merge_sorted(kept, fdes.into_iter(), |&e| e);
+    if eh_frame::write_hdr(dst, hdr, eh_frame, table).is_none() {
+        return fallback(".eh_frame_hdr outgrew its room");
     }
+    patch.dirty.push((rec.offset, rec.size));
+    Ok(())
+}
 
-    // 12. The tail: .symtab and .strtab (unchanged objects' locals and the globals copied,
-    //     the changed objects' made anew), .shstrtab and the section headers.
-    let ehdr = old.get(..64).context("the old output has no ELF header")?;
-    let shoff = u64_at(ehdr, 0x28).unwrap_or(0) as usize;
-    let phnum = u16::from_le_bytes([ehdr[0x38], ehdr[0x39]]) as usize;
-    let shnum = u16::from_le_bytes([ehdr[0x3c], ehdr[0x3d]]) as usize;
-    let shstrndx = u16::from_le_bytes([ehdr[0x3e], ehdr[0x3f]]) as usize;
-    let Some(shdrs) = old.get(shoff..shoff + 64 * shnum) else {
-        return fallback("the old output's section headers cannot be read");
+/// The build-id note, from the inputs' hashes (as the whole update computes it).
+fn write_build_id(
+    config: &Config,
+    lay: &Layout,
+    inputs: &Inputs,
+    state: &State,
+    patch: &mut Patch,
+) {
+    let Some(note) = lay.synthetic_section(".note.gnu.build-id") else {
+        return;
     };
-    let shdr = |i: usize| &shdrs[64 * i..64 * i + 64];
-    let range_of = |h: &[u8]| -> Option<std::ops::Range<usize>> {
-        let (off, size) = (u64_at(h, 0x18)? as usize, u64_at(h, 0x20)? as usize);
-        Some(off..off.checked_add(size)?)
-    };
-    let Some(symtab_index) = (0..shnum).find(|&i| u32_at(shdr(i), 4) == Some(elf::SHT_SYMTAB))
-    else {
-        return fallback("the old output has no .symtab");
-    };
-    let strtab_index = u32_at(shdr(symtab_index), 0x28).unwrap_or(0) as usize;
-    let old_symtab = range_of(shdr(symtab_index)).and_then(|r| old.get(r));
-    let old_strtab = (strtab_index < shnum)
-        .then(|| range_of(shdr(strtab_index)).and_then(|r| old.get(r)))
-        .flatten();
-    let shstrtab = (shstrndx < shnum)
-        .then(|| range_of(shdr(shstrndx)).and_then(|r| old.get(r)))
-        .flatten();
-    let (Some(old_symtab), Some(old_strtab), Some(shstrtab)) = (old_symtab, old_strtab, shstrtab)
-    else {
-        return fallback("the old output's symbol tables cannot be read");
-    };
-    let old_n_locals = u32_at(shdr(symtab_index), 0x2c).unwrap_or(0) as usize;
-    let shndx = write::SectionIndex::new(&lay);
-    // New entries of the global symbols the changed objects define: (hidden, index) ->
-    // section index, value, size.
-    let mut patches: FxHashMap<(bool, usize), [u8; 18]> = FxHashMap::default();
-    for (id, &t) in table_of.iter().enumerate() {
-        let g = &globals[t as usize];
-        if g.symtab == u32::MAX || !changed_set.contains(&(g.file as usize)) {
-            continue;
+    let n = lay.build_id_size as usize;
+    let id: Vec<u8> = match &config.build_id {
+        Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
+        _ => {
+            let seed = incremental::build_id_seed(config, &inputs.hashes, &state.sections);
+            blake3::hash(&seed).as_bytes()[..n].to_vec()
         }
-        let hidden = g.symtab & write::SYMTAB_HIDDEN != 0;
-        let index = (g.symtab & !write::SYMTAB_HIDDEN) as usize;
-        let Some(e) = write::global_entry(&ctx, &lay, &shndx, SymbolId(id as u32)) else {
-            return fallback("a changed object's symbol lost its .symtab entry");
-        };
-        let mut bytes = [0u8; 18];
-        bytes[0..2].copy_from_slice(&e.shndx.to_le_bytes());
-        bytes[2..10].copy_from_slice(&e.value.to_le_bytes());
-        bytes[10..18].copy_from_slice(&e.size.to_le_bytes());
-        patches.insert((hidden, index), bytes);
-    }
-    let parts: Vec<Part> = (0..state.objects.len())
-        .into_par_iter()
-        .with_min_len(16)
-        .map(|f| match lean_file.get(&f) {
-            Some(&lean) if (lean as usize) < n_changed => {
-                Part::New(write::object_piece(&ctx, &lay, &shndx, None, lean as usize))
-            }
-            _ => Part::Old(
-                sources[f]
-                    .name
-                    .as_deref()
-                    .map(|n| n.rsplit('/').next().unwrap_or(n).as_bytes()),
-            ),
-        })
-        .collect();
-    steps.step("symtab-pieces");
-    let mut out: Vec<u8> = Vec::new();
-    let tail_offset = file_size as u64;
-    let pad_to = |out: &mut Vec<u8>, align: u64| {
-        let at = (tail_offset + out.len() as u64).next_multiple_of(align);
-        out.resize((at - tail_offset) as usize, 0);
     };
-    pad_to(&mut out, 8);
-    let symtab_offset = tail_offset + out.len() as u64;
-    let records: Vec<[u32; 4]> = state.objects.iter().map(|r| r.symtab).collect();
-    let Some((symtab_len, strtab_len, n_locals, ranges)) = splice_symtab(
-        (old_symtab, old_strtab, old_n_locals),
-        &records,
-        &parts,
-        &patches,
-        &mut out,
-    ) else {
-        return fallback("the old .symtab is not as the state says");
-    };
-    steps.step("symtab-append");
-    let shstrtab_offset = tail_offset + out.len() as u64;
-    out.extend_from_slice(shstrtab);
-    pad_to(&mut out, 8);
-    let new_shoff = tail_offset + out.len() as u64;
-    let headers_at = out.len();
-    out.extend_from_slice(shdrs);
-    let mut patch = |i: usize, field: usize, value: u64, width: usize| {
-        let at = headers_at + 64 * i + field;
-        out[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
-    };
-    patch(symtab_index, 0x18, symtab_offset, 8);
-    patch(symtab_index, 0x20, symtab_len, 8);
-    patch(symtab_index, 0x2c, n_locals as u64, 4);
-    patch(strtab_index, 0x18, symtab_offset + symtab_len, 8);
-    patch(strtab_index, 0x20, strtab_len, 8);
-    patch(shstrndx, 0x18, shstrtab_offset, 8);
-    // The ELF and program headers, with the section headers' new offset.
-    let headers = 64 + 56 * phnum;
-    let Some(old_headers) = old.get(..headers) else {
-        return fallback("the old output's headers cannot be read");
-    };
-    buf[..headers].copy_from_slice(old_headers);
-    buf[0x28..0x30].copy_from_slice(&new_shoff.to_le_bytes());
-    if let Some(entry) = entry {
-        buf[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
-    }
-    dirty.push((0, headers as u64));
-    drop(old);
-    steps.step("symtab");
-    timer.done("lean");
+    let at = note.offset as usize;
+    crate::encode::build_id_note_header(&mut patch.buf, at, n);
+    patch.buf[at + 16..at + 16 + n].copy_from_slice(&id);
+    patch.dirty.push((note.offset, note.size));
+}
 
-    // 13. Patch the output and record the new state.
-    let tail = write::Tail {
-        offset: tail_offset,
-        bytes: out,
-        symtab_files: Vec::new(),
-        symtab_globals: Vec::new(),
-    };
-    let n_objects = state.objects.len();
+/// What the update learned about the objects it parsed, for the new state.
+struct Learned {
+    scans: Vec<ScanRecord>,
+    new_symbols: Vec<Vec<(u64, u64)>>,
+    /// Each object's `.symtab` range.
+    ranges: Vec<[u32; 4]>,
+    /// (output section, recorded object, (align, flags, progbits)) of the changed
+    /// objects' sections.
+    new_headers: Vec<(usize, usize, (u64, u64, bool))>,
+    /// The changed objects' global symbols' new addresses, by state entry.
+    addresses: Vec<(u32, Option<u64>)>,
+}
+
+/// The new state record: the old one with what the update learned. Leaves `state` empty
+/// of objects, sections, order and globals.
+fn new_record(
+    state: &mut State,
+    specs: &[FileSpec],
+    matched: &InputMatch,
+    sources: &[Source],
+    lean: &LeanResolution,
+    learned: Learned,
+    hashes: &[[u8; 32]],
+) -> state::Record {
+    let res = &lean.res;
     let mut records = std::mem::take(&mut state.objects);
     for (f, r) in records.iter_mut().enumerate() {
         r.input = sources[f].pos as u32;
         r.member = sources[f].member;
-        r.symtab = ranges[f];
+        r.symtab = learned.ranges[f];
     }
-    for (lean, (scan, now)) in scans.into_iter().zip(new_symbols).enumerate() {
-        let object = &res.objects[lean];
-        let r = &mut records[files[lean]];
+    let parsed = learned.scans.into_iter().zip(learned.new_symbols);
+    for (lean_id, (scan, now)) in parsed.enumerate() {
+        let object = &res.objects[lean_id];
+        let r = &mut records[lean.files[lean_id]];
         r.hash = if r.member == u32::MAX {
             hashes[object.origin.0 as usize]
         } else {
@@ -1828,19 +2019,14 @@ pub(crate) fn update(
         r.symbols = now;
         r.scan = scan;
         r.first_global = object.obj.first_global as u32;
-        r.globals = object
-            .global_ids
-            .iter()
-            .map(|id| table_of[id.0 as usize])
+        r.globals = (object.global_ids.iter())
+            .map(|id| lean.table_of[id.0 as usize])
             .collect();
     }
-    let mut new_globals = std::mem::take(&mut state.globals);
-    for (id, &t) in table_of.iter().enumerate() {
-        let g = &mut new_globals[t as usize];
-        if !changed_set.contains(&(g.file as usize)) {
-            continue;
-        }
-        match lay.symbol_address(&ctx, SymRef::Global(SymbolId(id as u32))) {
+    let mut globals = std::mem::take(&mut state.globals);
+    for (t, addr) in learned.addresses {
+        let g = &mut globals[t as usize];
+        match addr {
             Some(addr) => {
                 g.addr = addr;
                 g.flags &= !state::GLOBAL_NO_ADDRESS;
@@ -1857,7 +2043,7 @@ pub(crate) fn update(
         .map(|&o| state.inputs.get(o as usize).map_or(0, |r| r.armap))
         .collect();
     let mut sections = std::mem::take(&mut state.sections);
-    for (out, file, (align, flags, progbits)) in new_headers {
+    for (out, file, (align, flags, progbits)) in learned.new_headers {
         for slot in sections[out]
             .slots
             .iter_mut()
@@ -1866,19 +2052,144 @@ pub(crate) fn update(
             (slot.align, slot.flags, slot.progbits) = (align, flags, progbits);
         }
     }
-    let record = state::Record {
+    state::Record {
         objects: records,
         sections,
         needs: state.needs,
         order: std::mem::take(&mut state.order),
-        globals: new_globals,
+        globals,
         layout: state.layout,
         armaps,
+    }
+}
+
+/// The update. `state` is left as it was when this returns an error.
+pub(crate) fn update(
+    config: &Config,
+    specs: &[FileSpec],
+    inputs: &Inputs,
+    matched: &InputMatch,
+    state: &mut State,
+    timer: &mut crate::PhaseTimer,
+) -> Result<Done> {
+    let mut steps = crate::PhaseTimer::new(config.time);
+    let kind = eligible(config, matched, state)?;
+
+    // 1. Which objects changed; parse them, check their interfaces.
+    let (mut sources, changed) = find_objects(specs, inputs, matched, state)?;
+    if changed.is_empty() {
+        return fallback("no object changed");
+    }
+    steps.step("changed");
+    let mut actives = parse_changed(config, &sources, &changed, state)?;
+
+    // 2. Symbols by name key; output sections by name.
+    let rec = Recorded::new(state, &changed);
+    check_references(state, &actives, &rec.by_key, &rec.changed)?;
+    steps.step("parse");
+
+    // 3. Lay out the changed objects; which of their symbols moved.
+    let mut lay = lean_layout(state, kind, changed_fdes(&mut actives)?);
+    let mut members: Vec<Vec<(FileId, u32)>> = vec![Vec::new(); state.sections.len()];
+    let mut new_headers = Vec::new();
+    for (lean, active) in actives.iter().enumerate() {
+        let headers = lay_in(&mut lay, &mut members, FileId(lean as u32), active, &rec)?;
+        new_headers.extend(headers.into_iter().map(|(out, h)| (out, active.file, h)));
+    }
+    let (moved, new_symbols) = moved_symbols(&lay, &actives, &rec)?;
+    steps.step("place");
+
+    // 4. Referrers of moved symbols: parsed and laid out too.
+    let referrers = referrers(config, specs, &mut sources, &moved, &rec)?;
+    lay_in_referrers(&mut lay, &mut members, &mut actives, referrers, &rec)?;
+    set_members(&mut lay, members);
+    steps.step("referrers");
+
+    // 5. The resolution of the active objects' symbols, from the state.
+    let lean = resolve_from_state(actives, changed.len(), &mut lay, &rec)?;
+    let wanted = Laid::recorded_entries(&mut lay, &lean, &rec);
+    let versions = crate::version_script::Versions::default();
+    let laid = Laid {
+        ctx: Context {
+            config,
+            res: &lean.res,
+            kind,
+            versions: &versions,
+        },
+        lay: &lay,
+        lean: &lean,
+        rec: &rec,
     };
+    steps.step("resolve");
+
+    // 6. The changed objects' relocation scans must ask for what they asked for.
+    let scans = laid.rescan()?;
+    steps.step("scan");
+    let entry = laid.entry_point(&moved)?;
+
+    // 7. What to write.
+    let (selection, rerelocate, dirty, mut rewritten) = laid.what_to_write(&moved);
+
+    // 8. Write them.
+    let file_size = state.layout.file_size as usize;
+    let mut patch = Patch {
+        buf: memmap2::MmapMut::map_anon(file_size.max(1))?,
+        file_size,
+        dirty,
+    };
+    let (mut new_relocs, fdes) = laid.write_selected(&selection, &mut patch)?;
+    steps.step("sections");
+
+    // 9. GOT entries of moved symbols.
+    let (got_relocs, got_rewritten) = laid.moved_got_entries(&moved, &wanted, &mut patch)?;
+    new_relocs.extend(got_relocs);
+    rewritten.extend(got_rewritten);
+
+    // 10. .dynsym, .rela.dyn and .eh_frame_hdr, from the old output's.
+    let old = map_old_output(config)?;
+    // ... whose stack, if its old version asked for an executable one, may have stopped.
+    if config.z.execstack.is_none() && stack_is_executable(&old) {
+        return fallback("the output's stack is executable");
+    }
+    laid.patch_dynsym(&old, &mut patch)?;
+    let mut rewritten = incremental::Ranges::new(rewritten);
+    merge_rela_dyn(state, &old, new_relocs, &mut rewritten, &mut patch)?;
+    steps.step("rela");
+    merge_eh_frame_hdr(state, &old, fdes, &mut rewritten, &mut patch)?;
+    steps.step("tables");
+
+    // 11. Build-id.
+    write_build_id(config, &lay, inputs, state, &mut patch);
+
+    // 12. The tail and the headers.
+    let (tail, ranges) = laid.tail(&sources, &old, entry, &mut patch, &mut steps)?;
+    let addresses = laid.new_addresses();
+    drop(old);
+    steps.step("symtab");
+    timer.done("lean");
+
+    // 13. Patch the output and record the new state.
+    let n_objects = state.objects.len();
+    let learned = Learned {
+        scans,
+        new_symbols,
+        ranges,
+        new_headers,
+        addresses,
+    };
+    let record = new_record(
+        state,
+        specs,
+        matched,
+        &sources,
+        &lean,
+        learned,
+        &inputs.hashes,
+    );
     // The state is serialised while the output is patched (its identity is filled in
     // once the patch is done), then written.
     let (written, serialized) = rayon::join(
-        || incremental::apply(config, kind, (&buf[..file_size], &tail), &dirty),
+        || incremental::apply(config, kind, (&patch.buf[..file_size], &tail), &patch.dirty),
         || state::serialize(config, specs, inputs, record),
     );
     let written = written?;
@@ -1893,11 +2204,11 @@ pub(crate) fn update(
         changed: changed
             .iter()
             .take(3)
-            .map(|&f| res.objects[lean_file[&f] as usize].name.clone())
+            .map(|&f| lean.res.objects[lean.lean_file[&f] as usize].name.clone())
             .collect(),
         n_objects,
         rerelocated: rerelocate.len(),
         written,
-        size: tail_offset + tail.bytes.len() as u64,
+        size: tail.offset + tail.bytes.len() as u64,
     })
 }

@@ -479,12 +479,10 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
         let at = buf.len().next_multiple_of(8);
         buf.resize(at, 0);
         for &(offset, r_type, sym, addend) in &os.relocs {
-            put(&mut buf, &offset.to_le_bytes());
             put(
                 &mut buf,
-                &((u64::from(sym) << 32) | u64::from(r_type)).to_le_bytes(),
+                &crate::encode::rela(offset, r_type, sym, addend as u64),
             );
-            put(&mut buf, &addend.to_le_bytes());
         }
         let flags = u64::from(elf::SHF_INFO_LINK) | (os.flags & u64::from(elf::SHF_GROUP));
         shdrs.push(shdr(

@@ -155,6 +155,16 @@ impl SymtabReuse {
 }
 
 impl DynReloc {
+    pub fn encode(&self) -> [u8; 24] {
+        crate::encode::rela(self.offset, self.r_type, self.sym, self.addend)
+    }
+
+    /// An entry of `.rela.dyn` read back (`e` is 24 bytes).
+    pub fn decode(e: &[u8]) -> DynReloc {
+        let (offset, r_type, sym, addend) = crate::encode::read_rela(e);
+        DynReloc::new(offset, r_type, sym, addend)
+    }
+
     pub fn new(offset: u64, r_type: u32, sym: u32, addend: u64) -> DynReloc {
         DynReloc {
             offset,
@@ -783,10 +793,7 @@ fn write_build_id(config: &Config, layout: &Layout, buf: &mut [u8], tail_offset:
     if let Some(note) = layout.synthetic_section(".note.gnu.build-id") {
         let at = note.offset as usize;
         let n = layout.build_id_size as usize;
-        put_u32(buf, at, 4);
-        put_u32(buf, at + 4, n as u32);
-        put_u32(buf, at + 8, elf::NT_GNU_BUILD_ID);
-        buf[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        crate::encode::build_id_note_header(buf, at, n);
         let id: Vec<u8> = match &config.build_id {
             Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.clone(),
             Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Uuid)) => {
@@ -1050,9 +1057,7 @@ pub(crate) fn write_rela(
     }
     for (i, r) in relocs.iter().enumerate() {
         let at = rela.offset as usize + 24 * i;
-        put_u64(buf, at, r.offset);
-        put_u64(buf, at + 8, (u64::from(r.sym) << 32) | u64::from(r.r_type));
-        put_u64(buf, at + 16, r.addend);
+        buf[at..at + 24].copy_from_slice(&r.encode());
     }
     Ok(())
 }
