@@ -12,6 +12,7 @@
 //! sequences keep their types, as in GNU ld's output. A relocation against a discarded
 //! section becomes a NONE relocation. Relocations inside merged string sections are not kept.
 
+use crate::arch::{Arch, Current as A};
 use crate::context::{Context, Target};
 use crate::eh_frame;
 use crate::layout::{Layout, Mapping, Member};
@@ -107,16 +108,13 @@ fn section_relocations(
         if r_sym >= object.obj.symbols.len() {
             continue;
         }
-        // A GOT load made direct: its opcode changed (mov -> lea, call/jmp through the GOT
-        // -> direct); the jump's displacement moved one byte back.
-        if alloc && crate::arch::x86_64::relaxable_got_load_type(r_type) && in_off >= 2 {
-            let at = (os.offset + placement.offset + off).saturating_sub(2) as usize;
-            let now = buf.get(at).copied();
-            if now.is_some() && now != data.get(in_off as usize - 2).copied() {
-                r_type = crate::arch::x86_64::RELAXED_GOT_LOAD;
-                if now == Some(0xe9) {
-                    offset -= 1;
-                }
+        // A GOT load made direct is a PC-relative reference now.
+        let before = data.get(..in_off as usize);
+        let now = buf.get(..(os.offset + placement.offset + off) as usize);
+        if let (true, Some(before), Some(now)) = (alloc, before, now) {
+            if let Some((relaxed, back)) = A::relaxed_got_load(r_type, before, now) {
+                r_type = relaxed;
+                offset -= back;
             }
         }
         let (symref, target, st_type) = ctx.target(file, r_sym);
@@ -129,7 +127,7 @@ fn section_relocations(
             None => match local_target(layout, target, st_type, a, section_symbol) {
                 Some(pair) => pair,
                 None => {
-                    r_type = crate::arch::x86_64::NONE;
+                    r_type = A::NONE;
                     (0, 0)
                 }
             },

@@ -979,7 +979,7 @@ pub fn plan_update(
     if let Some((_, bytes)) = read(".rela.dyn")? {
         for e in bytes.chunks_exact(24) {
             let r = DynReloc::decode(e);
-            if r.r_type != crate::arch::x86_64::NONE && kept(r.offset) {
+            if r.r_type != <crate::arch::Current as crate::arch::Arch>::NONE && kept(r.offset) {
                 selection.kept_dyn_relocs.push(r);
             }
         }

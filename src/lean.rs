@@ -27,7 +27,7 @@
 //! the whole update would write (`WELD_ORACLE=1` checks this: see `lib::check_lean`).
 //! Anything else is a `layout::Fallback`: the whole update takes over.
 
-use crate::arch::x86_64 as arch;
+use crate::arch::{Arch, Current as A};
 use crate::args::Config;
 use crate::context::{Context, GotKind, OutSecId, OutputKind, SymRef};
 use crate::eh_frame::{self, Record};
@@ -1907,8 +1907,8 @@ fn merge_rela_dyn(
     let kept = bytes
         .chunks_exact(24)
         .map(DynReloc::decode)
-        .filter(|r| r.r_type != arch::NONE && !rewritten.contains(r.offset));
-    let key = |r: &DynReloc| (r.r_type != arch::dynamic::RELATIVE, r.offset);
+        .filter(|r| r.r_type != A::NONE && !rewritten.contains(r.offset));
+    let key = |r: &DynReloc| (r.r_type != A::DYNAMIC.relative, r.offset);
     let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
     let mut room = dst.chunks_exact_mut(24);
     for r in merge_sorted(kept, new_relocs.into_iter(), key) {

@@ -370,7 +370,7 @@ pub fn link_relocatable(config: &Config, res: &Resolution) -> Result<Vec<u8>> {
                     &global_index,
                 );
                 let r_type = if sym.is_none() {
-                    crate::arch::x86_64::NONE
+                    <crate::arch::Current as crate::arch::Arch>::NONE
                 } else {
                     r.r_type(LE, false)
                 };

@@ -251,9 +251,9 @@ fn relocate(obj: &ObjectFile, data: &mut [u8], relocs: &[crate::inputs::elf::Rel
             .st_value
             .get(LE)
             .wrapping_add(r.r_addend.get(LE) as u64);
-        use crate::arch::x86_64::{self as arch, Expr};
+        use crate::arch::{Arch, Current as A, Expr};
         let r_type = (r.r_info.get(LE) & 0xffff_ffff) as u32;
-        match (arch::classify(r_type), arch::width(r_type)) {
+        match (A::classify(r_type), A::width(r_type)) {
             // (A TLS variable's offset is matched as an address too: section and offset.)
             (Expr::AbsWord | Expr::DtpOff, 8) => {
                 let sec = u64::from(obj.symbol_shndx(sym));

@@ -2,7 +2,7 @@
 //! applies relocations, fills synthetic sections, and writes headers, symbol tables and the
 //! build-id. It decides nothing about layout; every address comes from [`Layout`].
 
-use crate::arch::x86_64::{self as arch, Expr};
+use crate::arch::{Arch, Current as A, Expr};
 use crate::args::Config;
 use crate::context::{defined_target, Context, GotKind, OutputKind, SymRef, Target};
 use crate::eh_frame;
@@ -384,7 +384,7 @@ fn write_linker_sections(
                 put_u64(buf, at, value);
             }
             for r in relocs.into_iter().flatten() {
-                if packing && r.r_type == arch::dynamic::RELATIVE {
+                if packing && r.r_type == A::DYNAMIC.relative {
                     relr.push(r.offset);
                 } else {
                     dyn_relocs.push(r);
@@ -397,7 +397,7 @@ fn write_linker_sections(
     for &id in &layout.needs.copies {
         if let Some(addr) = layout.target_address(Target::Shared(id)) {
             let dynsym = dynsym_index(SymRef::Global(id));
-            dyn_relocs.push(DynReloc::new(addr, arch::dynamic::COPY, dynsym, 0));
+            dyn_relocs.push(DynReloc::new(addr, A::DYNAMIC.copy, dynsym, 0));
         }
     }
     // .got.plt, PLT, IPLT.
@@ -408,36 +408,17 @@ fn write_linker_sections(
         put_u64(buf, gp.offset as usize, dynamic);
         if let Some(plt) = layout.synthetic_section(".plt") {
             let at = plt.offset as usize;
-            let rel = |to: u64, from: u64| to.wrapping_sub(plt.addr + from) as u32;
-            if layout.ibt_plt {
-                buf[at..at + 32].copy_from_slice(&arch::IBT_PLT0);
-                put_u32(buf, at + 8, rel(gp.addr + 8, 12));
-                put_u32(buf, at + 14, rel(gp.addr + 16, 18));
-            } else {
-                buf[at..at + 16].copy_from_slice(&arch::PLT0);
-                put_u32(buf, at + 2, rel(gp.addr + 8, 6));
-                put_u32(buf, at + 8, rel(gp.addr + 16, 12));
-            }
+            A::write_plt_header(&mut buf[at..], plt.addr, gp.addr, layout.ibt_plt);
             for (i, &id) in layout.needs.plt_entries.iter().enumerate() {
                 let entry = layout.plt_address(i as u32);
                 let slot = gp.addr + 8 * (3 + i as u64);
                 let at = (plt.offset + entry - plt.addr) as usize;
-                // Where the GOT slot points until the symbol is bound.
-                let lazy = if layout.ibt_plt {
-                    buf[at..at + 16].copy_from_slice(&arch::IBT_PLT_ENTRY);
-                    put_u32(buf, at + 6, i as u32);
-                    put_u32(buf, at + 12, slot.wrapping_sub(entry + 16) as u32);
-                    plt.addr
-                } else {
-                    buf[at..at + 16].copy_from_slice(&arch::PLT_ENTRY);
-                    put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
-                    put_u32(buf, at + 7, i as u32);
-                    put_u32(buf, at + 12, plt.addr.wrapping_sub(entry + 16) as u32);
-                    entry + 6
-                };
+                // (The GOT slot points at `lazy` until the symbol is bound.)
+                let ibt = layout.ibt_plt;
+                let lazy = A::write_plt_entry(&mut buf[at..], entry, slot, i as u32, plt.addr, ibt);
                 put_u64(buf, (gp.offset + 8 * (3 + i as u64)) as usize, lazy);
                 let dynsym = dynsym_index(SymRef::Global(id));
-                plt_relocs.push(DynReloc::new(slot, arch::dynamic::JUMP_SLOT, dynsym, 0));
+                plt_relocs.push(DynReloc::new(slot, A::DYNAMIC.jump_slot, dynsym, 0));
             }
         }
         if let Some(iplt) = layout.synthetic_section(".iplt") {
@@ -446,20 +427,14 @@ fn write_linker_sections(
                 let slot = gp.addr + 8 * (first_slot + i as u64);
                 let entry = iplt.addr + 16 * i as u64;
                 let at = iplt.offset as usize + 16 * i;
-                if layout.ibt_plt {
-                    buf[at..at + 16].copy_from_slice(&arch::IBT_IPLT_ENTRY);
-                    put_u32(buf, at + 6, slot.wrapping_sub(entry + 10) as u32);
-                } else {
-                    buf[at..at + 16].copy_from_slice(&arch::IPLT_ENTRY);
-                    put_u32(buf, at + 2, slot.wrapping_sub(entry + 6) as u32);
-                }
+                A::write_iplt_entry(&mut buf[at..], entry, slot, layout.ibt_plt);
                 let resolver = ifunc_resolver(ctx, layout, symref);
                 put_u64(
                     buf,
                     (gp.offset + 8 * (first_slot + i as u64)) as usize,
                     resolver,
                 );
-                plt_relocs.push(DynReloc::new(slot, arch::dynamic::IRELATIVE, 0, resolver));
+                plt_relocs.push(DynReloc::new(slot, A::DYNAMIC.irelative, 0, resolver));
             }
         }
     }
@@ -988,40 +963,38 @@ pub(crate) fn got_entry(
     let dynsym = dynsym_index(symref);
     let reloc = |r_type, sym, addend| Some(DynReloc::new(addr, r_type, sym, addend));
     match gk {
-        GotKind::Address if preemptible => {
-            (None, [reloc(arch::dynamic::GLOB_DAT, dynsym, 0), None])
-        }
+        GotKind::Address if preemptible => (None, [reloc(A::DYNAMIC.glob_dat, dynsym, 0), None]),
         GotKind::Address => {
             let relative =
                 kind.is_pic() && crate::context::relocatable(ctx.symref_target(symref).0);
-            let r = relative.then(|| DynReloc::new(addr, arch::dynamic::RELATIVE, 0, sym_addr));
+            let r = relative.then(|| DynReloc::new(addr, A::DYNAMIC.relative, 0, sym_addr));
             (Some((at, sym_addr)), [r, None])
         }
-        GotKind::TpOff if preemptible => (None, [reloc(arch::dynamic::TPOFF, dynsym, 0), None]),
+        GotKind::TpOff if preemptible => (None, [reloc(A::DYNAMIC.tpoff, dynsym, 0), None]),
         GotKind::TpOff if kind == OutputKind::Shared => {
             let offset = sym_addr.wrapping_sub(layout.tls_start);
-            (None, [reloc(arch::dynamic::TPOFF, 0, offset), None])
+            (None, [reloc(A::DYNAMIC.tpoff, 0, offset), None])
         }
         GotKind::TpOff => (Some((at, sym_addr.wrapping_sub(tp))), [None, None]),
         GotKind::TlsGd => {
             let module_sym = if preemptible { dynsym } else { 0 };
-            let module = reloc(arch::dynamic::DTPMOD, module_sym, 0);
+            let module = reloc(A::DYNAMIC.dtpmod, module_sym, 0);
             if preemptible {
-                let offset = DynReloc::new(addr + 8, arch::dynamic::DTPOFF, dynsym, 0);
+                let offset = DynReloc::new(addr + 8, A::DYNAMIC.dtpoff, dynsym, 0);
                 (None, [module, Some(offset)])
             } else {
                 let offset = sym_addr.wrapping_sub(layout.tls_start);
                 (Some((at + 8, offset)), [module, None])
             }
         }
-        GotKind::TlsLd => (None, [reloc(arch::dynamic::DTPMOD, 0, 0), None]),
+        GotKind::TlsLd => (None, [reloc(A::DYNAMIC.dtpmod, 0, 0), None]),
         GotKind::TlsDesc => {
             let (sym, addend) = if preemptible {
                 (dynsym, 0)
             } else {
                 (0, sym_addr.wrapping_sub(layout.tls_start))
             };
-            (None, [reloc(arch::dynamic::TLSDESC, sym, addend), None])
+            (None, [reloc(A::DYNAMIC.tlsdesc, sym, addend), None])
         }
     }
 }
@@ -1029,7 +1002,7 @@ pub(crate) fn got_entry(
 /// Dynamic relocations in their output order: RELATIVE ones first (DT_RELACOUNT counts
 /// them), by address.
 pub(crate) fn sort_dyn_relocs(relocs: &mut [DynReloc]) {
-    relocs.sort_by_key(|r| (r.r_type != arch::dynamic::RELATIVE, r.offset));
+    relocs.sort_by_key(|r| (r.r_type != A::DYNAMIC.relative, r.offset));
 }
 
 /// Writes `relocs` into the relocation section `name` (if the layout has it); an
@@ -1134,7 +1107,7 @@ fn fill_code_gaps(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
             if next > end {
                 let range = base + end as usize..base + next as usize;
                 if let Some(gap) = buf.get_mut(range) {
-                    arch::fill_nops(gap);
+                    A::fill_nops(gap);
                 }
             }
         }
@@ -1222,7 +1195,7 @@ pub(crate) fn write_elf_header(
         elf::ELFOSABI_NONE
     };
     put_u16(buf, 16, e_type);
-    put_u16(buf, 18, elf::EM_X86_64);
+    put_u16(buf, 18, A::E_MACHINE);
     put_u32(buf, 20, u32::from(elf::EV_CURRENT));
     put_u64(buf, 24, entry);
     put_u64(buf, 32, if phnum > 0 { 64 } else { 0 });
@@ -1540,7 +1513,7 @@ fn copy_and_relocate(
             continue;
         }
         let r_type = r.r_type(LE, false);
-        let expr = arch::classify(r_type);
+        let expr = A::classify(r_type);
         if expr == Expr::None {
             continue;
         }
@@ -1559,7 +1532,7 @@ fn copy_and_relocate(
             None => (in_off, false),
         };
         let off = off as usize;
-        let width = arch::width(r_type);
+        let width = A::width(r_type);
         // (A corrupt r_offset may be near 2^64: the end is computed without overflow.)
         let end = off.saturating_add(width);
         if end > section_len.max(data.len()) || end > out.len() {
@@ -1647,7 +1620,7 @@ fn copy_and_relocate(
         {
             let pcrel = sa.wrapping_sub(p) as i64;
             if i32::try_from(pcrel).is_ok() {
-                arch::relax_gotpcrelx(out, off, pcrel as i32);
+                A::relax_got_load(out, off, pcrel as i32);
                 continue;
             }
         }
@@ -1667,7 +1640,7 @@ fn copy_and_relocate(
                     }
                     SymRef::Local(..) => 0,
                 };
-                dyn_relocs.push(DynReloc::new(p, arch::dynamic::ABS, dynsym, a as u64));
+                dyn_relocs.push(DynReloc::new(p, A::DYNAMIC.abs, dynsym, a as u64));
                 0
             }
             Expr::AbsWord => {
@@ -1675,7 +1648,7 @@ fn copy_and_relocate(
                     if crate::layout::packs_relative(ctx.config, object, sec as usize, in_off) {
                         result.relr.push(p);
                     } else {
-                        dyn_relocs.push(DynReloc::new(p, arch::dynamic::RELATIVE, 0, sa));
+                        dyn_relocs.push(DynReloc::new(p, A::DYNAMIC.relative, 0, sa));
                     }
                 }
                 sa
@@ -1721,10 +1694,7 @@ fn copy_and_relocate(
             Expr::DtpMod => 1,
             Expr::GotTpOffPc => {
                 let v = tpoff(s) as i64;
-                if tls_local
-                    && crate::layout::relaxable_gottpoff(out, off as u64)
-                    && arch::relax_gottpoff_to_le(out, off - 3, v as i32)
-                {
+                if tls_local && A::relax_ie_to_le(out, off, v) {
                     continue;
                 }
                 match got(GotKind::TpOff) {
@@ -1738,14 +1708,11 @@ fn copy_and_relocate(
             },
             Expr::TlsGd if preemptible => {
                 let g = got(GotKind::TpOff).unwrap_or(0);
-                if let Some(seq) = arch::gd_sequence(out, off) {
-                    arch::relax_gd_to_ie(out, seq);
-                    let at = seq.start + 12;
-                    let rel = g.wrapping_sub(base_addr + at as u64 + 4);
-                    put_u32(out, at, rel as u32);
+                let got_pcrel = |at: usize| g.wrapping_sub(base_addr + at as u64);
+                if let Some(delta) = A::relax_gd_to_ie(out, off, got_pcrel) {
                     skip_next = relocs
                         .get(i + 1)
-                        .is_some_and(|n| n.r_offset.get(LE) == in_off + seq.call_reloc_delta());
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + delta);
                     continue;
                 }
                 errors.push(format!(
@@ -1758,12 +1725,10 @@ fn copy_and_relocate(
                 continue;
             }
             Expr::TlsGd => {
-                let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
-                if let Some(seq) = arch::gd_sequence(out, off) {
-                    arch::relax_gd_to_le(out, seq, v);
+                if let Some(delta) = A::relax_gd_to_le(out, off, tpoff(sa) as i64) {
                     skip_next = relocs
                         .get(i + 1)
-                        .is_some_and(|n| n.r_offset.get(LE) == in_off + seq.call_reloc_delta());
+                        .is_some_and(|n| n.r_offset.get(LE) == in_off + delta);
                     continue;
                 }
                 errors.push(format!(
@@ -1786,7 +1751,7 @@ fn copy_and_relocate(
                 }
             }
             Expr::TlsLd => {
-                if off >= 3 && arch::relax_ld_to_le(out, off - 3) != 0 {
+                if A::relax_ld_to_le(out, off) {
                     skip_next = true;
                     continue;
                 }
@@ -1801,7 +1766,7 @@ fn copy_and_relocate(
                 None => continue,
             },
             Expr::TlsDesc if preemptible => {
-                if off >= 3 && arch::relax_tlsdesc_lea_to_ie(out, off - 3) {
+                if A::relax_tlsdesc_to_ie(out, off) {
                     got(GotKind::TpOff)
                         .unwrap_or(0)
                         .wrapping_add(a as u64)
@@ -1815,8 +1780,7 @@ fn copy_and_relocate(
                 }
             }
             Expr::TlsDesc => {
-                let v = tpoff(s.wrapping_add(a as u64).wrapping_add(4)) as i32;
-                if off >= 3 && arch::relax_tlsdesc_lea_to_le(out, off - 3, v) {
+                if A::relax_tlsdesc_to_le(out, off, tpoff(sa) as i64) {
                     continue;
                 }
                 errors.push(format!(
@@ -1827,7 +1791,7 @@ fn copy_and_relocate(
             }
             Expr::TlsDescCall if !exe => continue,
             Expr::TlsDescCall => {
-                if !arch::relax_tlsdesc_call(out, off) {
+                if !A::relax_tlsdesc_call(out, off) {
                     errors.push(format!(
                         "{}:({}+{:#x}): unsupported TLS descriptor call",
                         object.name, sec_name, in_off
@@ -1841,18 +1805,18 @@ fn copy_and_relocate(
                     object.name,
                     sec_name,
                     in_off,
-                    arch::reloc_name(r_type)
+                    A::reloc_name(r_type)
                 ));
                 continue;
             }
         };
-        if let Err(range) = arch::check_range(r_type, value) {
+        if let Err(range) = A::check_range(r_type, value) {
             errors.push(format!(
                 "{}:({}+{:#x}): relocation {} out of range: {} is not in {}; references {}",
                 object.name,
                 sec_name,
                 in_off,
-                arch::reloc_name(r_type),
+                A::reloc_name(r_type),
                 value as i64,
                 range,
                 ctx.display(symref)

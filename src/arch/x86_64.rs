@@ -7,68 +7,18 @@
 //! local-exec when the output is an executable, because the offset is then known. The
 //! rewrites are small pure functions on the bytes around the relocation.
 
+use super::{Arch, DynTypes, Expr};
 use object::elf;
 
-/// The size of a PLT entry (and of an IPLT one).
-pub const PLT_ENTRY_SIZE: u64 = 16;
-
 /// `jmp *slot(%rip)` followed by padding. The rel32 at offset 2 is filled in by the writer.
-pub const IPLT_ENTRY: [u8; 16] = [
+const IPLT_ENTRY: [u8; 16] = [
     0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding
 ];
-const _: () = assert!(IPLT_ENTRY.len() as u64 == PLT_ENTRY_SIZE);
-
-/// What a relocation asks the linker to compute, whatever the architecture (lld's
-/// `RelExpr`). S is the symbol's address, A the addend, P the place, G the symbol's GOT
-/// entry, GOT the `.got.plt` base, TP the thread pointer. The writer decides by these; the
-/// relocation numbers stay in this module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expr {
-    /// Nothing (`R_X86_64_NONE`).
-    None,
-    /// S + A in a word: an address the loader may have to relocate.
-    AbsWord,
-    /// S + A in fewer bytes than a word: never relocated at run time.
-    Abs,
-    /// S + A - P.
-    Pc,
-    /// A call: the PLT entry + A - P when the symbol may be preempted, else S + A - P.
-    PltPc,
-    /// G + A - P (GOT loads, relaxable or not).
-    GotPc,
-    /// G + A - GOT.
-    GotFromBase,
-    /// S + A - GOT.
-    FromGotBase,
-    /// The PLT entry (or S when nothing preempts it) + A - GOT: the large model's call.
-    PltFromGotBase,
-    /// GOT + A - P.
-    GotBasePc,
-    /// The symbol's size + A.
-    Size,
-    /// S + A - TP (local exec).
-    TpOff,
-    /// S + A - the TLS block's start (TP-relative in an executable's code).
-    DtpOff,
-    /// The module id (1 in an executable).
-    DtpMod,
-    /// Initial exec: the GOT entry holding the TP offset, PC-relative (or local exec).
-    GotTpOffPc,
-    /// General dynamic: `__tls_get_addr` with a GOT pair (or relaxed to IE or LE).
-    TlsGd,
-    /// Local dynamic (or relaxed to LE).
-    TlsLd,
-    /// A TLS descriptor's GOT entry, PC-relative (or relaxed to IE or LE).
-    TlsDesc,
-    /// The call through a TLS descriptor (a NOP after relaxation).
-    TlsDescCall,
-    /// A type weld does not handle.
-    Unsupported,
-}
+const _: () = assert!(IPLT_ENTRY.len() as u64 == X86_64::PLT_ENTRY_SIZE);
 
 /// What relocation `r_type` computes.
-pub fn classify(r_type: u32) -> Expr {
+fn classify(r_type: u32) -> Expr {
     match r_type {
         elf::R_X86_64_NONE => Expr::None,
         elf::R_X86_64_64 => Expr::AbsWord,
@@ -100,7 +50,7 @@ pub fn classify(r_type: u32) -> Expr {
 
 /// Whether `r_type` marks a GOT load the linker may turn into an address computation
 /// (`mov foo@GOTPCREL(%rip)` to `lea foo(%rip)`).
-pub fn relaxable_got_load_type(r_type: u32) -> bool {
+fn relaxable_got_load_type(r_type: u32) -> bool {
     matches!(
         r_type,
         elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
@@ -108,7 +58,7 @@ pub fn relaxable_got_load_type(r_type: u32) -> bool {
 }
 
 /// How many bytes relocation `r_type` writes.
-pub fn width(r_type: u32) -> usize {
+fn width(r_type: u32) -> usize {
     match r_type {
         elf::R_X86_64_64
         | elf::R_X86_64_PC64
@@ -131,7 +81,7 @@ pub fn width(r_type: u32) -> usize {
 
 /// Whether `value` fits relocation `r_type`'s field (`Err`: the range it must be in, for
 /// the message).
-pub fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
+fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
     let v = value as i64;
     let ok = match r_type {
         elf::R_X86_64_32 => value <= u64::from(u32::MAX),
@@ -156,37 +106,6 @@ pub fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
     }
 }
 
-/// The type of a relocation that does nothing (a dropped one, or padding).
-pub const NONE: u32 = elf::R_X86_64_NONE;
-
-/// The type a relaxed GOT load's relocation becomes (`--emit-relocs`): S + A - P in 32 bits.
-pub const RELAXED_GOT_LOAD: u32 = elf::R_X86_64_PC32;
-
-/// The dynamic relocation types the linker writes.
-pub mod dynamic {
-    use object::elf;
-    /// A word: the symbol's address + A.
-    pub const ABS: u32 = elf::R_X86_64_64;
-    /// A word: the load bias + A.
-    pub const RELATIVE: u32 = elf::R_X86_64_RELATIVE;
-    /// A GOT entry: the symbol's address.
-    pub const GLOB_DAT: u32 = elf::R_X86_64_GLOB_DAT;
-    /// A `.got.plt` entry: the function's address, bound lazily or now.
-    pub const JUMP_SLOT: u32 = elf::R_X86_64_JUMP_SLOT;
-    /// A word: what the IFUNC resolver at the load bias + A returns.
-    pub const IRELATIVE: u32 = elf::R_X86_64_IRELATIVE;
-    /// The symbol's bytes copied into the executable.
-    pub const COPY: u32 = elf::R_X86_64_COPY;
-    /// The symbol's offset from the thread pointer.
-    pub const TPOFF: u32 = elf::R_X86_64_TPOFF64;
-    /// The symbol's module id.
-    pub const DTPMOD: u32 = elf::R_X86_64_DTPMOD64;
-    /// The symbol's offset in its module's TLS block.
-    pub const DTPOFF: u32 = elf::R_X86_64_DTPOFF64;
-    /// A TLS descriptor.
-    pub const TLSDESC: u32 = elf::R_X86_64_TLSDESC;
-}
-
 /// The NOPs of each length from 1 to 10 bytes that GNU ld fills code gaps with (longer
 /// gaps: 10-byte ones, then the rest).
 const NOPS: [&[u8]; 10] = [
@@ -203,7 +122,7 @@ const NOPS: [&[u8]; 10] = [
 ];
 
 /// Fills `gap` with NOP instructions, the longest first.
-pub fn fill_nops(gap: &mut [u8]) {
+fn fill_nops(gap: &mut [u8]) {
     let mut rest = gap;
     while !rest.is_empty() {
         let nop = NOPS[rest.len().min(NOPS.len()) - 1];
@@ -213,7 +132,7 @@ pub fn fill_nops(gap: &mut [u8]) {
     }
 }
 
-pub fn reloc_name(r_type: u32) -> String {
+fn reloc_name(r_type: u32) -> String {
     let name = match r_type {
         elf::R_X86_64_NONE => "R_X86_64_NONE",
         elf::R_X86_64_64 => "R_X86_64_64",
@@ -264,7 +183,7 @@ pub fn reloc_name(r_type: u32) -> String {
 /// register (add %rbx,%rax: the GOT) and `ff d0` (call *%rax). Returns its start.
 /// Either way the rewrite puts 12 bytes of code and a 32-bit field at `start + 12`; the
 /// large sequence's last 6 bytes become a nop.
-pub fn gd_sequence(buf: &[u8], off: usize) -> Option<GdSequence> {
+fn gd_sequence(buf: &[u8], off: usize) -> Option<GdSequence> {
     if let Some(code) = off.checked_sub(4).and_then(|at| buf.get(at..at + 16)) {
         if code[..4] == [0x66, 0x48, 0x8d, 0x3d] && code[8..12] == [0x66, 0x66, 0x48, 0xe8] {
             return Some(GdSequence {
@@ -293,16 +212,16 @@ fn large_call_tail(code: &[u8]) -> bool {
 
 /// Where a general-dynamic sequence is (see [`gd_sequence`]).
 #[derive(Clone, Copy, Debug)]
-pub struct GdSequence {
-    pub start: usize,
+struct GdSequence {
+    start: usize,
     /// The large code model's form: the call's relocation (PLTOFF64) is at `start + 9`,
     /// not `start + 12`.
-    pub large: bool,
+    large: bool,
 }
 
 impl GdSequence {
     /// Offset from the TLSGD relocation to the call's (`__tls_get_addr`) relocation.
-    pub fn call_reloc_delta(self) -> u64 {
+    fn call_reloc_delta(self) -> u64 {
         if self.large {
             6
         } else {
@@ -316,7 +235,7 @@ const NOP6: [u8; 6] = [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00];
 
 /// General dynamic -> local exec: the sequence becomes
 /// `mov %fs:0,%rax; lea x@tpoff(%rax),%rax` (then a nop in the large model).
-pub fn relax_gd_to_le(buf: &mut [u8], seq: GdSequence, tpoff: i32) {
+fn relax_gd_to_le(buf: &mut [u8], seq: GdSequence, tpoff: i32) {
     let code = &mut buf[seq.start..];
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
@@ -332,7 +251,7 @@ pub fn relax_gd_to_le(buf: &mut [u8], seq: GdSequence, tpoff: i32) {
 /// then `e8 <plt32>` (call __tls_get_addr@PLT) or `ff 15 <gotpcrel>` (the -fno-plt call), with
 /// `at` = r_offset - 3. Rewritten to load %fs:0 into %rax, padded with prefixes.
 /// Returns the number of bytes rewritten (0 when the sequence is not recognised).
-pub fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
+fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
     let Some(code) = buf.get_mut(at..) else {
         return 0;
     };
@@ -360,7 +279,7 @@ pub fn relax_ld_to_le(buf: &mut [u8], at: usize) -> usize {
 
 /// TLS descriptor -> local exec, first half: `lea x@tlsdesc(%rip),%reg` (REX.W 8d modrm) at
 /// `at` = r_offset - 3 becomes `mov $tpoff,%reg` (REX.W c7 /0).
-pub fn relax_tlsdesc_lea_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
+fn relax_tlsdesc_lea_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
     let Some(code) = buf.get_mut(at..at + 7) else {
         return false;
     };
@@ -379,7 +298,7 @@ pub fn relax_tlsdesc_lea_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
 
 /// TLS descriptor -> local exec, second half: `call *x@tlsdesc(%rax)` (ff 10) becomes a
 /// two-byte nop.
-pub fn relax_tlsdesc_call(buf: &mut [u8], at: usize) -> bool {
+fn relax_tlsdesc_call(buf: &mut [u8], at: usize) -> bool {
     match buf.get_mut(at..at + 2) {
         Some(code) if code == [0xff, 0x10] => {
             code.copy_from_slice(&[0x66, 0x90]);
@@ -392,7 +311,7 @@ pub fn relax_tlsdesc_call(buf: &mut [u8], at: usize) -> bool {
 /// Initial exec -> local exec: `mov x@gottpoff(%rip),%reg` (REX 8b modrm) at
 /// `at` = r_offset - 3 becomes `mov $tpoff,%reg`; `add x@gottpoff(%rip),%reg` becomes
 /// `add $tpoff,%reg`. Returns false for forms it does not know (the GOT entry is used then).
-pub fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
+fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
     let Some(code) = buf.get_mut(at..at + 7) else {
         return false;
     };
@@ -422,7 +341,7 @@ pub fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
 /// Whether a GOTPCRELX/REX_GOTPCRELX load at `off` (the disp32) can be rewritten to use the
 /// symbol's address directly: `mov foo@GOTPCREL(%rip),%reg`, `call *foo@GOTPCREL(%rip)` and
 /// `jmp *foo@GOTPCREL(%rip)`. The caller checks that the symbol is defined in the output.
-pub fn can_relax_gotpcrelx(data: &[u8], off: usize) -> bool {
+fn can_relax_gotpcrelx(data: &[u8], off: usize) -> bool {
     if off < 2 || off + 4 > data.len() {
         return false;
     }
@@ -435,7 +354,7 @@ pub fn can_relax_gotpcrelx(data: &[u8], off: usize) -> bool {
 
 /// Rewrites a relaxable GOT load (see [`can_relax_gotpcrelx`]) and its displacement.
 /// `pcrel` is S + A - P for the original displacement field.
-pub fn relax_gotpcrelx(buf: &mut [u8], off: usize, pcrel: i32) {
+fn relax_gotpcrelx(buf: &mut [u8], off: usize, pcrel: i32) {
     match buf[off - 2] {
         0x8b => {
             buf[off - 2] = 0x8d; // mov -> lea
@@ -456,7 +375,7 @@ pub fn relax_gotpcrelx(buf: &mut [u8], off: usize, pcrel: i32) {
 
 /// The lazy-binding PLT header: pushes GOT[1] (the link map) and jumps to GOT[2] (the
 /// resolver). The rel32 fields at 2 and 8 are filled in by the writer.
-pub const PLT0: [u8; 16] = [
+const PLT0: [u8; 16] = [
     0xff, 0x35, 0, 0, 0, 0, // push GOT+8(%rip)
     0xff, 0x25, 0, 0, 0, 0, // jmp *GOT+16(%rip)
     0x0f, 0x1f, 0x40, 0x00, // nopl 0(%rax)
@@ -464,7 +383,7 @@ pub const PLT0: [u8; 16] = [
 
 /// A lazy PLT entry: jumps through its GOT slot, which first points back at the push.
 /// Filled in: slot rel32 at 2, relocation index at 7, PLT0 rel32 at 12.
-pub const PLT_ENTRY: [u8; 16] = [
+const PLT_ENTRY: [u8; 16] = [
     0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
     0x68, 0, 0, 0, 0, // push $index
     0xe9, 0, 0, 0, 0, // jmp PLT0
@@ -476,7 +395,7 @@ pub const PLT_ENTRY: [u8; 16] = [
 /// binding the same entry jumps straight to the function; the lazy GOT slot points at the
 /// header, which pushes %r11 and the link map for `_dl_runtime_resolve`. Filled in: GOT+8
 /// rel32 at 8, GOT+16 rel32 at 14.
-pub const IBT_PLT0: [u8; 32] = [
+const IBT_PLT0: [u8; 32] = [
     0xf3, 0x0f, 0x1e, 0xfa, // endbr64
     0x41, 0x53, // push %r11
     0xff, 0x35, 0, 0, 0, 0, // push GOT+8(%rip)
@@ -485,14 +404,14 @@ pub const IBT_PLT0: [u8; 32] = [
 ];
 
 /// An IBT PLT entry. Filled in: relocation index at 6, slot rel32 at 12.
-pub const IBT_PLT_ENTRY: [u8; 16] = [
+const IBT_PLT_ENTRY: [u8; 16] = [
     0xf3, 0x0f, 0x1e, 0xfa, // endbr64
     0x41, 0xbb, 0, 0, 0, 0, // mov $index,%r11d
     0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
 ];
 
 /// An IBT IPLT entry. Filled in: slot rel32 at 6.
-pub const IBT_IPLT_ENTRY: [u8; 16] = [
+const IBT_IPLT_ENTRY: [u8; 16] = [
     0xf3, 0x0f, 0x1e, 0xfa, // endbr64
     0xff, 0x25, 0, 0, 0, 0, // jmp *slot(%rip)
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding
@@ -501,7 +420,7 @@ pub const IBT_IPLT_ENTRY: [u8; 16] = [
 /// General dynamic -> initial exec (the symbol lives in another module of an executable):
 /// `mov %fs:0,%rax; add x@gottpoff(%rip),%rax` (then a nop in the large model). The rel32
 /// at `start + 12` is filled in by the caller relative to `start + 16`.
-pub fn relax_gd_to_ie(buf: &mut [u8], seq: GdSequence) {
+fn relax_gd_to_ie(buf: &mut [u8], seq: GdSequence) {
     let code = &mut buf[seq.start..];
     code[..12].copy_from_slice(&[
         0x64, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, // mov %fs:0,%rax
@@ -514,7 +433,7 @@ pub fn relax_gd_to_ie(buf: &mut [u8], seq: GdSequence) {
 
 /// TLS descriptor -> initial exec: `lea x@tlsdesc(%rip),%reg` becomes
 /// `mov x@gottpoff(%rip),%reg` (only the opcode changes).
-pub fn relax_tlsdesc_lea_to_ie(buf: &mut [u8], at: usize) -> bool {
+fn relax_tlsdesc_lea_to_ie(buf: &mut [u8], at: usize) -> bool {
     match buf.get_mut(at..at + 3) {
         Some(code) if code[0] & 0xf8 == 0x48 && code[1] == 0x8d && code[2] & 0xc7 == 0x05 => {
             code[1] = 0x8b;
@@ -522,4 +441,166 @@ pub fn relax_tlsdesc_lea_to_ie(buf: &mut [u8], at: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// The x86-64 psABI's target.
+pub(crate) struct X86_64;
+
+impl Arch for X86_64 {
+    const E_MACHINE: u16 = elf::EM_X86_64;
+    const NONE: u32 = elf::R_X86_64_NONE;
+    const DYNAMIC: DynTypes = DynTypes {
+        abs: elf::R_X86_64_64,
+        relative: elf::R_X86_64_RELATIVE,
+        glob_dat: elf::R_X86_64_GLOB_DAT,
+        jump_slot: elf::R_X86_64_JUMP_SLOT,
+        irelative: elf::R_X86_64_IRELATIVE,
+        copy: elf::R_X86_64_COPY,
+        tpoff: elf::R_X86_64_TPOFF64,
+        dtpmod: elf::R_X86_64_DTPMOD64,
+        dtpoff: elf::R_X86_64_DTPOFF64,
+        tlsdesc: elf::R_X86_64_TLSDESC,
+    };
+    const PLT_ENTRY_SIZE: u64 = 16;
+
+    fn classify(r_type: u32) -> Expr {
+        classify(r_type)
+    }
+
+    fn width(r_type: u32) -> usize {
+        width(r_type)
+    }
+
+    fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
+        check_range(r_type, value)
+    }
+
+    fn reloc_name(r_type: u32) -> String {
+        reloc_name(r_type)
+    }
+
+    fn fill_nops(gap: &mut [u8]) {
+        fill_nops(gap)
+    }
+
+    fn plt_header_size(ibt: bool) -> u64 {
+        if ibt {
+            IBT_PLT0.len() as u64
+        } else {
+            PLT0.len() as u64
+        }
+    }
+
+    fn write_plt_header(buf: &mut [u8], plt: u64, got_plt: u64, ibt: bool) {
+        let rel = |to: u64, from: u64| to.wrapping_sub(plt + from) as u32;
+        if ibt {
+            buf[..32].copy_from_slice(&IBT_PLT0);
+            put_u32(buf, 8, rel(got_plt + 8, 12));
+            put_u32(buf, 14, rel(got_plt + 16, 18));
+        } else {
+            buf[..16].copy_from_slice(&PLT0);
+            put_u32(buf, 2, rel(got_plt + 8, 6));
+            put_u32(buf, 8, rel(got_plt + 16, 12));
+        }
+    }
+
+    fn write_plt_entry(
+        buf: &mut [u8],
+        entry: u64,
+        slot: u64,
+        index: u32,
+        plt: u64,
+        ibt: bool,
+    ) -> u64 {
+        if ibt {
+            buf[..16].copy_from_slice(&IBT_PLT_ENTRY);
+            put_u32(buf, 6, index);
+            put_u32(buf, 12, slot.wrapping_sub(entry + 16) as u32);
+            plt
+        } else {
+            buf[..16].copy_from_slice(&PLT_ENTRY);
+            put_u32(buf, 2, slot.wrapping_sub(entry + 6) as u32);
+            put_u32(buf, 7, index);
+            put_u32(buf, 12, plt.wrapping_sub(entry + 16) as u32);
+            entry + 6
+        }
+    }
+
+    fn write_iplt_entry(buf: &mut [u8], entry: u64, slot: u64, ibt: bool) {
+        if ibt {
+            buf[..16].copy_from_slice(&IBT_IPLT_ENTRY);
+            put_u32(buf, 6, slot.wrapping_sub(entry + 10) as u32);
+        } else {
+            buf[..16].copy_from_slice(&IPLT_ENTRY);
+            put_u32(buf, 2, slot.wrapping_sub(entry + 6) as u32);
+        }
+    }
+
+    fn can_relax_got_load(r_type: u32, code: &[u8], off: usize) -> bool {
+        relaxable_got_load_type(r_type) && can_relax_gotpcrelx(code, off)
+    }
+
+    fn relax_got_load(buf: &mut [u8], off: usize, pcrel: i32) {
+        relax_gotpcrelx(buf, off, pcrel)
+    }
+
+    fn relaxed_got_load(r_type: u32, before: &[u8], now: &[u8]) -> Option<(u32, u64)> {
+        // The opcode changed (mov -> lea, call/jmp through the GOT -> direct); the jump's
+        // displacement moved one byte back.
+        let opcode = |code: &[u8]| {
+            code.len()
+                .checked_sub(2)
+                .and_then(|at| code.get(at).copied())
+        };
+        let (before, now) = (opcode(before)?, opcode(now)?);
+        (relaxable_got_load_type(r_type) && now != before)
+            .then_some((elf::R_X86_64_PC32, u64::from(now == 0xe9)))
+    }
+
+    fn can_relax_ie_to_le(code: &[u8], off: usize) -> bool {
+        if off < 3 || off + 4 > code.len() {
+            return false;
+        }
+        let (rex, opcode, modrm) = (code[off - 3], code[off - 2], code[off - 1]);
+        rex & 0xf0 == 0x40 && modrm & 0xc7 == 0x05 && (opcode == 0x8b || opcode == 0x03)
+    }
+
+    fn relax_ie_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> bool {
+        Self::can_relax_ie_to_le(buf, off) && relax_gottpoff_to_le(buf, off - 3, tpoff as i32)
+    }
+
+    fn relax_gd_to_ie(buf: &mut [u8], off: usize, got_pcrel: impl Fn(usize) -> u64) -> Option<u64> {
+        let seq = gd_sequence(buf, off)?;
+        relax_gd_to_ie(buf, seq);
+        // The add's rel32, at 12, relative to the end of the instruction.
+        put_u32(buf, seq.start + 12, got_pcrel(seq.start + 16) as u32);
+        Some(seq.call_reloc_delta())
+    }
+
+    fn relax_gd_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> Option<u64> {
+        let seq = gd_sequence(buf, off)?;
+        // (The addend is the field's -4 from the end of the lea.)
+        relax_gd_to_le(buf, seq, tpoff.wrapping_add(4) as i32);
+        Some(seq.call_reloc_delta())
+    }
+
+    fn relax_ld_to_le(buf: &mut [u8], off: usize) -> bool {
+        off >= 3 && relax_ld_to_le(buf, off - 3) != 0
+    }
+
+    fn relax_tlsdesc_to_ie(buf: &mut [u8], off: usize) -> bool {
+        off >= 3 && relax_tlsdesc_lea_to_ie(buf, off - 3)
+    }
+
+    fn relax_tlsdesc_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> bool {
+        off >= 3 && relax_tlsdesc_lea_to_le(buf, off - 3, tpoff.wrapping_add(4) as i32)
+    }
+
+    fn relax_tlsdesc_call(buf: &mut [u8], off: usize) -> bool {
+        relax_tlsdesc_call(buf, off)
+    }
+}
+
+fn put_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }

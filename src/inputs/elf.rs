@@ -40,7 +40,7 @@ pub fn classify(data: &[u8]) -> Result<ElfKind> {
         bail!("incompatible architecture: big-endian ELF file (x86_64 expected)");
     }
     let machine = u16::from_le_bytes([data[18], data[19]]);
-    if machine != elf::EM_X86_64 {
+    if machine != <crate::arch::Current as crate::arch::Arch>::E_MACHINE {
         bail!(
             "incompatible architecture: ELF machine {} ({}), x86_64 expected",
             machine,

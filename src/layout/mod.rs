@@ -7,7 +7,7 @@
 
 pub mod scripted;
 
-use crate::arch::x86_64::{self as arch, Expr};
+use crate::arch::{Arch, Current as A, Expr};
 use crate::args::Config;
 use crate::context::{
     got_relative, has_relr, is_eh_frame, output_name, relocatable, Context, GotKind, Needs,
@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 pub const PAGE_SIZE: u64 = 0x1000;
 pub const NON_PIE_BASE: u64 = 0x40_0000;
-pub use crate::arch::x86_64::PLT_ENTRY_SIZE;
+pub const PLT_ENTRY_SIZE: u64 = A::PLT_ENTRY_SIZE;
 pub const NOT_PLACED: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -766,7 +766,7 @@ pub(crate) fn scan_object(
                 }
             }
             let r_type = r.r_type(LE, false);
-            let expr = arch::classify(r_type);
+            let expr = A::classify(r_type);
             // The __tls_get_addr call after a general or local dynamic TLS sequence is
             // rewritten away when the sequence is relaxed.
             let follows_tls_call = prev_relaxed && matches!(prev_expr, Expr::TlsGd | Expr::TlsLd);
@@ -838,9 +838,9 @@ pub(crate) fn scan_object(
                 Expr::GotPc | Expr::GotFromBase => needs.add_got(symref, GotKind::Address, r_sym),
                 Expr::GotTpOffPc
                     if !(tls_relaxed
-                        && relaxable_gottpoff(
+                        && A::can_relax_ie_to_le(
                             object.obj.section_data(sec),
-                            r.r_offset.get(LE),
+                            r.r_offset.get(LE) as usize,
                         )) =>
                 {
                     needs.add_got(symref, GotKind::TpOff, r_sym);
@@ -876,7 +876,7 @@ pub(crate) fn scan_object(
                         "{}: relocation {} against {} cannot be used when making a shared \
              object; recompile with -fPIC",
                         at(),
-                        arch::reloc_name(r_type),
+                        A::reloc_name(r_type),
                         ctx.display(symref)
                     ));
                 }
@@ -911,7 +911,7 @@ pub(crate) fn scan_object(
                             "{}: relocation {} against {} in read-only section; \
                  recompile with -fPIC or link with -z notext",
                             at(),
-                            arch::reloc_name(r_type),
+                            A::reloc_name(r_type),
                             ctx.display(symref)
                         ));
                     }
@@ -933,7 +933,7 @@ pub(crate) fn scan_object(
                         "{}: relocation {} against symbol {} cannot be used when making \
                  a shared object; recompile with -fPIC",
                         at(),
-                        arch::reloc_name(r_type),
+                        A::reloc_name(r_type),
                         ctx.display(symref)
                     )),
                 },
@@ -942,7 +942,7 @@ pub(crate) fn scan_object(
                         "{}: relocation {} against {} cannot be used when making a {} \
              object; recompile with -f{}",
                         at(),
-                        arch::reloc_name(r_type),
+                        A::reloc_name(r_type),
                         ctx.display(symref),
                         if kind == OutputKind::Shared {
                             "shared"
@@ -1212,11 +1212,7 @@ pub fn output_properties(
 
 /// The PLT header's size: the IBT PLT's pushes %r11 too, which takes it past 16 bytes.
 pub fn plt_header_size(ibt_plt: bool) -> u64 {
-    if ibt_plt {
-        crate::arch::x86_64::IBT_PLT0.len() as u64
-    } else {
-        crate::arch::x86_64::PLT0.len() as u64
-    }
+    A::plt_header_size(ibt_plt)
 }
 
 /// `--print-memory-usage`: GNU ld's table of the script's MEMORY regions (ldlang.c's
@@ -2941,18 +2937,6 @@ fn size_relr(
     sections[relr].size = 8 * words as u64;
 }
 
-/// Whether `mov`/`add` of an initial-exec GOT slot at `offset` can become an immediate.
-pub fn relaxable_gottpoff(data: &[u8], offset: u64) -> bool {
-    let off = offset as usize;
-    if off < 3 || off + 4 > data.len() {
-        return false;
-    }
-    let (rex, opcode, modrm) = (data[off - 3], data[off - 2], data[off - 1]);
-    rex & 0xf0 == 0x40 && modrm & 0xc7 == 0x05 && (opcode == 0x8b || opcode == 0x03)
-}
-
-/// How many dynamic relocations a GOT entry needs (shared by layout, which sizes
-/// `.rela.dyn`, and the writer, which fills it).
 /// Whether the RELATIVE relocation at `offset` of input section `sec` goes to `.relr.dyn`:
 /// with `-z pack-relative-relocs`, where its address is even whatever the layout (the
 /// section is 2-aligned, the offset even; lld's rule), outside `.eh_frame` (whose records
@@ -2969,6 +2953,8 @@ pub(crate) fn packs_relative(
         && !is_eh_frame(object, sec)
 }
 
+/// How many dynamic relocations a GOT entry needs (shared by layout, which sizes
+/// `.rela.dyn`, and the writer, which fills it).
 pub fn got_dyn_relocs(ctx: &Context, symref: SymRef, kind: GotKind) -> u32 {
     let preemptible = ctx.preemptible(ctx.kind, symref);
     match kind {
@@ -3001,13 +2987,12 @@ pub fn relaxable_got_load(
     offset: u64,
 ) -> bool {
     !preemptible
-        && arch::relaxable_got_load_type(r_type)
         && matches!(
             target,
             Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
         )
         && st_type != elf::STT_GNU_IFUNC
-        && crate::arch::x86_64::can_relax_gotpcrelx(data, offset as usize)
+        && A::can_relax_got_load(r_type, data, offset as usize)
 }
 
 /// Sections that readers walk unit by unit (each starts with its length): padding in them

@@ -611,7 +611,7 @@ pub fn ir_object(symbols: &[IrSymbol]) -> Vec<u8> {
     let mut out = Vec::with_capacity(shoff as usize + 5 * 64);
     out.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
     out.extend_from_slice(&1u16.to_le_bytes()); // ET_REL
-    out.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    out.extend_from_slice(&<crate::arch::Current as crate::arch::Arch>::E_MACHINE.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes()); // entry
     out.extend_from_slice(&0u64.to_le_bytes()); // phoff
