@@ -17,7 +17,6 @@ pub(crate) mod icf;
 pub(crate) mod incremental;
 pub(crate) mod inputs;
 pub(crate) mod layout;
-pub(crate) mod lean;
 pub(crate) mod lto;
 pub(crate) mod map;
 pub(crate) mod merge;
@@ -36,6 +35,7 @@ pub(crate) mod version_script;
 pub(crate) mod write;
 
 use anyhow::{bail, Context as _, Result};
+use incremental::session::{Begin, Session};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -87,31 +87,6 @@ fn tune_allocator() {
 
 pub fn run(args: &[String]) -> Result<()> {
     run_config(args::parse(args)?)
-}
-
-/// Whether this link keeps (or uses) incremental state: `--incremental`, or
-/// `WELD_INCREMENTAL=1` without `--no-incremental`.
-pub(crate) fn incremental_requested(config: &args::Config) -> bool {
-    config
-        .incremental
-        .unwrap_or_else(|| std::env::var("WELD_INCREMENTAL").is_ok_and(|v| v == "1"))
-        // No state next to /dev/null or a FIFO: such an output is written whole every time.
-        && config.output_node == output::OutputNode::Regular
-        // -y and the map report on every input, which only a full link reads; a warning
-        // with --fatal-warnings must fail every link, not just the one that printed it.
-        && config.trace_symbols.is_empty()
-        && !config.fatal_warnings
-        && config.map_file.is_none()
-        && !config.print_map
-        && !config.print_memory_usage
-        && !config.binary_output
-        && config.why_extract.is_none()
-        // The relocations kept by --emit-relocs are written whole with the symbol table;
-        // folding compares sections a later edit may change.
-        && !config.emit_relocs
-        && config.icf == args::Icf::None
-        // A script's layout is laid out whole each time (see README, "Linker scripts").
-        && config.script.is_none()
 }
 
 fn run_config(mut config: args::Config) -> Result<()> {
@@ -219,10 +194,11 @@ impl PhaseTimer {
     }
 }
 
-/// A link: the passes in order (mold's `elf_main` is the model). The incremental hooks are
-/// three: whether the link is incremental (`incremental_mode`), an update of the recorded
-/// output in place (`state::plan`, `lean_update`, `update_output`) before the full passes,
-/// and the state recorded after them (`write_output`).
+/// A link: the passes in order (mold's `elf_main` is the model). An incremental link has
+/// an `incremental::session::Session`, asked at four points: before resolution (the no-op
+/// relink and the lean update), at resolution (the recorded archive members; LTO turns it
+/// off), after version assignment (the whole update) and for the full link's layout and
+/// state. A one-shot link has none.
 pub fn link(config: &args::Config) -> Result<()> {
     if config.relocatable {
         return link_relocatable_output(config);
@@ -238,95 +214,49 @@ pub fn link(config: &args::Config) -> Result<()> {
     let config = scripted.as_ref().unwrap_or(config);
     report_inputs(config, &specs)?;
     timer.done("search");
-    // 2. Incremental: whether, and what changed since the recorded link. Two incremental
-    //    links of one output take turns: the state and the output are read, then replaced,
-    //    as a unit.
-    let incremental = incremental_mode(config)?;
-    let _lock = if incremental {
-        Some(state::lock(&config.output)?)
-    } else {
-        None
-    };
-    let mut update = None;
-    if incremental {
-        match state::plan(config, &specs) {
-            state::Plan::Unchanged => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: no input changed; output left as it is");
-                }
-                return Ok(());
-            }
-            state::Plan::Full(reason) => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: full link: {reason}");
-                }
-            }
-            state::Plan::Update {
-                inputs,
-                matched,
-                state,
-            } => update = Some((inputs, matched, state)),
-        }
-        timer.done("plan");
-    }
-    if let Some((inputs, matched, state)) = update.as_mut() {
-        if lean_update(config, &specs, (inputs, matched), state, &mut timer)? {
+    // 2. Incremental: whether, and what changed since the recorded link; an update in
+    //    place when only objects changed.
+    let mut session = match Session::begin(config, &specs, &mut timer)? {
+        Begin::Done => {
             timer.total();
             return Ok(());
         }
-    }
+        Begin::Link(session) => session,
+    };
     // 3. All files and archive members that take part, and what every global symbol
-    //    resolves to (an update parses the archive members the recorded link used up
-    //    front); LTO's objects replace its inputs.
+    //    resolves to; LTO's objects replace its inputs.
     let _lto_cleanup = LtoCleanup;
-    let mut incremental = incremental;
-    let (mut resolution, specs, lto_code) = resolve_inputs(config, specs, &mut update, &mut timer)?;
-    incremental &= !lto_code;
+    let (mut resolution, specs) = resolve_inputs(config, specs, session.as_mut(), &mut timer)?;
     trace_symbols(config, &resolution);
     write_why_extract(config, &resolution)?;
     timer.done("resolve");
     // Every input is mapped now. A full link rewrites the old output in place when no
     // process can be running it (see `output`); otherwise freeing its pages takes tens of
     // milliseconds: it is removed meanwhile (as GNU ld removes an ordinary file it is about
-    // to replace), unless the incremental path may still patch it.
+    // to replace), unless an update may still patch it.
     let reuse_output = output::in_place_is_safe(config.shared);
-    let old_output =
-        (update.is_none() && !reuse_output).then(|| remove_in_background(&config.output));
+    let may_update = session.as_ref().is_some_and(Session::has_update);
+    let old_output = (!may_update && !reuse_output).then(|| remove_in_background(&config.output));
     report_duplicates(config, &resolution)?;
     check_shared_library_needs(config, &resolution)?;
     // 4. Beyond this point no symbol changes its definition; which symbols are exported,
     //    and under which version.
     layout::define_synthetic_symbols(config, &mut resolution);
     let versions = version_script::assign(config, &resolution)?;
-    if let Some(planned) = update {
-        if try_update_output(
-            config,
-            (&resolution, &versions),
-            &specs,
-            planned,
-            &mut timer,
-        )? {
+    if let Some(session) = session.as_mut() {
+        if session.try_update(config, (&resolution, &versions), &specs, &mut timer)? {
             timer.total();
             return Ok(());
         }
     }
-    // 5. Layout: what goes where, with room to grow in incremental mode.
-    let slots = if incremental {
-        layout::Slots::Fresh {
-            spare_percent: config
-                .incremental_spare
-                .unwrap_or(args::DEFAULT_INCREMENTAL_SPARE),
-        }
-    } else {
-        layout::Slots::Packed
-    };
+    // 5. Layout: what goes where (with room to grow in incremental mode).
+    let slots = session
+        .as_ref()
+        .map_or(layout::Slots::Packed, |s| s.slots(config));
     let (mut layout, undefined) = layout::compute(config, &resolution, &versions, slots)?;
     timer.done("layout");
-    // An output with text relocations is not kept for updates (the recorded scans do not
-    // say which objects need them; an update would lose DT_TEXTREL).
-    if incremental && layout.needs.textrel.is_some() {
-        incremental_off(config, "for an output with text relocations")?;
-        incremental = false;
+    if let Some(session) = session.as_mut() {
+        session.check_layout(config, &layout)?;
     }
     // 6. What the layout must satisfy, and the reports on it.
     let ctx = crate::context::Context {
@@ -340,62 +270,12 @@ pub fn link(config: &args::Config) -> Result<()> {
     write_map(config, &resolution, &layout)?;
     fail_on_warnings(config)?;
     // 7. The output, and the state for the next link.
-    if incremental {
-        let inputs = state::hash_inputs(&specs)?;
-        layout.build_id_seed = Some(incremental::build_id_seed(
-            config,
-            &inputs.hashes,
-            &incremental::section_records(&layout),
-        ));
-        write_output(
-            &ctx,
-            &layout,
-            &specs,
-            Some(inputs),
-            (reuse_output, old_output),
-            &mut timer,
-        )
-    } else {
-        write_output(
-            &ctx,
-            &layout,
-            &specs,
-            None,
-            (reuse_output, old_output),
-            &mut timer,
-        )
-    }
-}
-
-/// An update of the recorded output in place (`update_output`); false if it cannot be done
-/// (the reason with `--verbose`): then the full passes follow.
-fn try_update_output(
-    config: &args::Config,
-    (resolution, versions): (&resolve::Resolution, &version_script::Versions),
-    specs: &[inputs::search::FileSpec],
-    (inputs, matched, old): PlannedUpdate,
-    timer: &mut PhaseTimer,
-) -> Result<bool> {
-    match update_output(
-        config,
-        resolution,
-        versions,
-        specs,
-        (&inputs, &matched),
-        *old,
-        timer,
-    ) {
-        Ok(()) => Ok(true),
-        Err(e) => match e.downcast_ref::<layout::Fallback>() {
-            Some(reason) => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: full link: {reason}");
-                }
-                Ok(false)
-            }
-            None => Err(e),
-        },
-    }
+    let recorded = match &session {
+        Some(session) => session.recorded_inputs(config, &specs, &mut layout)?,
+        None => None,
+    };
+    let old = (reuse_output, old_output);
+    write_output(&ctx, &layout, &specs, recorded, old, &mut timer)
 }
 
 /// `-r`: a relocatable object from the inputs (`relocatable`).
@@ -448,83 +328,29 @@ fn find_inputs(
     Ok((specs, scripted))
 }
 
-/// Whether this link is incremental: asked for, and nothing it cannot keep up to date is
-/// asked for too (each refusal says why, with `--verbose`, and removes the old state).
-fn incremental_mode(config: &args::Config) -> Result<bool> {
-    if let Some(script) = &config.script {
-        if incremental_requested(&args::Config {
-            script: None,
-            ..config.clone()
-        }) {
-            let why = format!(
-                "with a linker script that shapes the output ({})",
-                script.file
-            );
-            incremental_off(config, &why)?;
-        }
-    }
-    if !incremental_requested(config) {
-        return Ok(false);
-    }
-    // Compressed debug sections are rewritten at the end of the file as a whole.
-    if matches!(
-        config.compress_debug_sections.as_deref(),
-        Some("zlib" | "zlib-gabi" | "zstd")
-    ) {
-        incremental_off(config, "with --compress-debug-sections")?;
-        return Ok(false);
-    }
-    // The updates patch `.rela.dyn` in place; `.relr.dyn` is encoded as a whole.
-    if config.z.pack_relative_relocs {
-        incremental_off(config, "with -z pack-relative-relocs")?;
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-/// Turns incremental mode off for this link (`why`, with `--verbose`): the state describes
-/// an output this link replaces, so it is removed.
-fn incremental_off(config: &args::Config, why: &str) -> Result<()> {
-    if config.verbose || config.stats {
-        eprintln!("weld: incremental: off {why}");
-    }
-    if let Some(removing) = state::invalidate(&config.output)? {
-        let _ = removing.join();
-    }
-    Ok(())
-}
-
-/// The recorded output an update starts from: the inputs now, how they match the recorded
-/// ones, and the state.
-type PlannedUpdate = (state::Inputs, state::InputMatch, Box<state::State>);
-
 /// Resolution, with LTO: the plugin compiles what it claimed and the inputs are resolved
-/// again with its objects instead (a full link, with no incremental state: see `lto`; the
-/// planned update is dropped). Returns the resolution, the inputs (LTO's added) and whether
-/// LTO compiled any.
+/// again with its objects instead (a full link, with no incremental state: see `lto`).
+/// Returns the resolution and the inputs (LTO's added).
 fn resolve_inputs(
     config: &args::Config,
     mut specs: Vec<inputs::search::FileSpec>,
-    update: &mut Option<PlannedUpdate>,
+    mut session: Option<&mut Session>,
     timer: &mut PhaseTimer,
-) -> Result<(resolve::Resolution, Vec<inputs::search::FileSpec>, bool)> {
-    let members = update
-        .as_ref()
-        .map(|(_, matched, state)| update_members(state, matched));
+) -> Result<(resolve::Resolution, Vec<inputs::search::FileSpec>)> {
+    let members = session.as_ref().and_then(|s| s.members());
     lto::configure(config);
     let hooks = resolve::IncrementalHooks {
         members: members.as_ref(),
-        armap_hash: incremental_requested(config).then_some(incremental::armap_hash),
+        armap_hash: session.is_some().then_some(incremental::armap_hash),
     };
     let resolution = resolve::resolve(config, &specs, hooks)?;
     let Some(compiled) = lto::compile::compile(config, &resolution)? else {
-        return Ok((resolution, specs, false));
+        return Ok((resolution, specs));
     };
     timer.done("resolve (LTO: first pass)");
-    if incremental_requested(config) {
-        incremental_off(config, "for a link with LTO code")?;
+    if let Some(session) = session.as_mut() {
+        session.lto_compiled(config)?;
     }
-    *update = None;
     let extra = inputs::search::find_plugin_outputs(
         config,
         &specs,
@@ -534,7 +360,7 @@ fn resolve_inputs(
     )?;
     specs.extend(extra);
     let resolution = resolve::resolve_after_lto(config, &specs, &resolution)?;
-    Ok((resolution, specs, true))
+    Ok((resolution, specs))
 }
 
 /// Writes the laid-out output (over the old one when `reuse_output`, after the removal
@@ -603,270 +429,6 @@ impl Drop for LtoCleanup {
     fn drop(&mut self) {
         lto::cleanup();
     }
-}
-
-/// An incremental update's new output, built but not written yet.
-struct Prepared {
-    layout: layout::Layout,
-    plan: incremental::Update,
-    main: memmap2::MmapMut,
-    tail: write::Tail,
-    remapped: incremental::Remapped,
-}
-
-/// Lays out an update of every object (see `incremental`) and builds its bytes. A
-/// `layout::Fallback` error means: link from scratch.
-fn prepare_update(
-    config: &args::Config,
-    resolution: &resolve::Resolution,
-    versions: &version_script::Versions,
-    (hashes, matched): (&[[u8; 32]], &state::InputMatch),
-    old: state::State,
-    timer: &mut PhaseTimer,
-) -> Result<Prepared> {
-    let mut steps = PhaseTimer::new(config.time);
-    let mut remapped = incremental::remap(old, resolution, &matched.new_of_old);
-    let changed =
-        incremental::changed_objects(config, resolution, &remapped, &matched.changed, hashes)?;
-    steps.step("changed");
-    let recorded = incremental::recorded_layout(&mut remapped.state, &changed);
-    let (mut layout, undefined) = layout::compute(
-        config,
-        resolution,
-        versions,
-        layout::Slots::Replay(&recorded),
-    )?;
-    report_undefined(config, resolution, &undefined)?;
-    steps.step("replay");
-    let ctx = crate::context::Context {
-        config,
-        res: resolution,
-        kind: layout.kind,
-        versions,
-    };
-    let old_output = std::fs::File::open(&config.output)
-        .with_context(|| format!("cannot open {}", config.output.display()))?;
-    let plan = incremental::plan_update(
-        config,
-        &ctx,
-        &layout,
-        &remapped.state,
-        changed,
-        &remapped.removed,
-        &old_output,
-    )?;
-    drop(old_output);
-    steps.step("plan-update");
-    timer.done("layout");
-    layout.build_id_seed = Some(incremental::build_id_seed(
-        config,
-        hashes,
-        &incremental::section_records(&layout),
-    ));
-    let (main, tail) = write::write_parts(config, &ctx, &layout, Some(&plan.selection))?;
-    timer.done("write");
-    Ok(Prepared {
-        layout,
-        plan,
-        main,
-        tail,
-        remapped,
-    })
-}
-
-/// An incremental update of the output (see `incremental`). A `layout::Fallback` error
-/// means: link from scratch.
-#[allow(clippy::too_many_arguments)]
-fn update_output(
-    config: &args::Config,
-    resolution: &resolve::Resolution,
-    versions: &version_script::Versions,
-    specs: &[inputs::search::FileSpec],
-    (inputs, matched): (&state::Inputs, &state::InputMatch),
-    old: state::State,
-    timer: &mut PhaseTimer,
-) -> Result<()> {
-    let hashes = &inputs.hashes;
-    let Prepared {
-        mut layout,
-        plan,
-        main,
-        tail,
-        remapped,
-    } = prepare_update(config, resolution, versions, (hashes, matched), old, timer)?;
-    let ctx = crate::context::Context {
-        config,
-        res: resolution,
-        kind: layout.kind,
-        versions,
-    };
-    let main = &main[..tail.offset as usize];
-    let written = incremental::apply(config, layout.kind, (main, &tail), &plan.dirty)?;
-    timer.done("output");
-    if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
-        let full = write::write(config, &ctx, &layout, None)?;
-        incremental::check_oracle(&config.output, &full)?;
-    }
-    if config.verbose || config.stats {
-        let names: Vec<&str> = plan
-            .changed
-            .iter()
-            .take(3)
-            .map(|f| resolution.objects[f.0 as usize].name.as_str())
-            .collect();
-        let (added, removed) = (remapped.added.len(), remapped.removed.len());
-        eprintln!(
-            "weld: incremental: updated in place: {} of {} objects changed ({}{}){}, {} \
-             sections of other objects relocated again, {} of {} bytes written; {} inputs \
-             checked, {} read",
-            plan.changed.len(),
-            resolution.objects.len(),
-            names.join(", "),
-            if plan.changed.len() > 3 { ", ..." } else { "" },
-            if added + removed > 0 {
-                format!(" ({added} new, {removed} gone)")
-            } else {
-                String::new()
-            },
-            plan.rerelocated,
-            written,
-            tail.offset as usize + tail.bytes.len(),
-            specs.len(),
-            inputs.read
-        );
-    }
-    if std::env::var("WELD_TEST_KILL_AT").is_ok_and(|v| v == "state") {
-        std::process::abort(); // test support: killed after the patch, before the state
-    }
-    let record = incremental::updated_record(
-        &ctx,
-        &mut layout,
-        remapped.state,
-        plan,
-        hashes,
-        (&tail.symtab_files, &tail.symtab_globals),
-    );
-    state::save(config, specs, inputs, record)?;
-    timer.done("state");
-    Ok(())
-}
-
-/// Test support (`WELD_ORACLE=1`): the bytes the whole update would leave in the output,
-/// from the same state and output; `None` where it falls back.
-fn whole_update_bytes(
-    config: &args::Config,
-    specs: &[inputs::search::FileSpec],
-    (inputs, matched): (&state::Inputs, &state::InputMatch),
-    state: &state::State,
-) -> Result<Option<Vec<u8>>> {
-    let mut quiet = PhaseTimer::new(false);
-    let members = update_members(state, matched);
-    // Inputs the whole update cannot resolve (LTO code: no plugin is configured
-    // yet) make the lean update fall back too, which the oracle holds it to.
-    let hooks = resolve::IncrementalHooks {
-        members: Some(&members),
-        armap_hash: Some(incremental::armap_hash),
-    };
-    let Ok(mut resolution) = resolve::resolve(config, specs, hooks) else {
-        return Ok(None);
-    };
-    layout::define_synthetic_symbols(config, &mut resolution);
-    let versions = version_script::assign(config, &resolution)?;
-    match prepare_update(
-        config,
-        &resolution,
-        &versions,
-        (&inputs.hashes, matched),
-        state.clone(),
-        &mut quiet,
-    ) {
-        Ok(p) => {
-            // The old output with the whole update's ranges written over it.
-            let mut bytes = std::fs::read(&config.output)
-                .with_context(|| format!("cannot read {}", config.output.display()))?;
-            let end = p.tail.offset as usize;
-            bytes.resize(bytes.len().max(end), 0);
-            for &(start, len) in &p.plan.dirty {
-                let (start, stop) = (start as usize, ((start + len) as usize).min(end));
-                if start < stop {
-                    bytes[start..stop].copy_from_slice(&p.main[start..stop]);
-                }
-            }
-            bytes.truncate(end);
-            bytes.extend_from_slice(&p.tail.bytes);
-            Ok(Some(bytes))
-        }
-        Err(e) if e.downcast_ref::<layout::Fallback>().is_some() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The lean update (see `lean`); `Ok(false)`: it does not apply (the reason is printed
-/// under `--verbose`), `state` is as it was. With `WELD_ORACLE=1` its output must be the
-/// whole update's, byte for byte.
-fn lean_update(
-    config: &args::Config,
-    specs: &[inputs::search::FileSpec],
-    (inputs, matched): (&state::Inputs, &state::InputMatch),
-    state: &mut state::State,
-    timer: &mut PhaseTimer,
-) -> Result<bool> {
-    let expected = if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
-        whole_update_bytes(config, specs, (inputs, matched), state)?
-    } else {
-        None
-    };
-    match lean::update(config, specs, inputs, matched, state, timer) {
-        Ok(done) => {
-            if config.verbose || config.stats {
-                eprintln!(
-                    "weld: incremental: updated in place, lean: {} of {} objects changed \
-                     ({}{}), {} sections of other objects relocated again, {} of {} bytes \
-                     written; {} inputs checked, {} read",
-                    done.n_changed,
-                    done.n_objects,
-                    done.changed.join(", "),
-                    if done.n_changed > 3 { ", ..." } else { "" },
-                    done.rerelocated,
-                    done.written,
-                    done.size,
-                    specs.len(),
-                    inputs.read
-                );
-            }
-            if std::env::var("WELD_ORACLE").is_ok_and(|v| v == "1") {
-                let Some(expected) = expected else {
-                    bail!("oracle: the lean update applied where the whole update falls back");
-                };
-                incremental::check_oracle(&config.output, &expected)
-                    .context("oracle: the lean update differs from the whole update")?;
-            }
-            Ok(true)
-        }
-        Err(e) => match e.downcast_ref::<layout::Fallback>() {
-            Some(reason) => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: no lean update: {reason}");
-                }
-                Ok(false)
-            }
-            None => Err(e),
-        },
-    }
-}
-
-/// Per input (by position), the archive members the recorded link used.
-fn update_members(
-    state: &state::State,
-    matched: &state::InputMatch,
-) -> rustc_hash::FxHashMap<u32, Vec<u32>> {
-    let mut members: rustc_hash::FxHashMap<u32, Vec<u32>> = Default::default();
-    for o in state.objects.iter().filter(|o| o.member != u32::MAX) {
-        if let Some(&input) = matched.new_of_old.get(o.input as usize) {
-            members.entry(input).or_default().push(o.member);
-        }
-    }
-    members
 }
 
 /// `--stats`: what the link handled.
@@ -1211,7 +773,7 @@ fn report_duplicates(config: &args::Config, res: &resolve::Resolution) -> Result
 
 /// One error per undefined symbol, with up to three references each; at most
 /// `--error-limit` of them (0: all), as lld.
-fn report_undefined(
+pub(crate) fn report_undefined(
     config: &args::Config,
     res: &resolve::Resolution,
     undefined: &[layout::Undefined],

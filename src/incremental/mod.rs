@@ -15,6 +15,9 @@
 //! The result is byte for byte what a from-scratch write of the same layout gives; with
 //! `WELD_ORACLE=1` weld checks that after every update (the tests do).
 
+pub(crate) mod lean;
+pub(crate) mod session;
+
 use crate::args::Config;
 use crate::context::{Context, SymRef};
 use crate::layout::{self, Layout, NOT_PLACED};
