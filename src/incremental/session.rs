@@ -473,16 +473,20 @@ fn lean_update(
             }
             Ok(true)
         }
-        Err(e) => match e.downcast_ref::<layout::Fallback>() {
-            Some(reason) => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: no lean update: {reason}");
-                }
-                Ok(false)
-            }
-            None => Err(e),
-        },
+        Err(e) => fell_back(config, e, "no lean update"),
     }
+}
+
+/// An update's error: a `layout::Fallback` is `Ok(false)` (its reason printed after
+/// `what` under `--verbose`); any other error stays one.
+fn fell_back(config: &Config, e: anyhow::Error, what: &str) -> Result<bool> {
+    let Some(reason) = e.downcast_ref::<layout::Fallback>() else {
+        return Err(e);
+    };
+    if config.verbose || config.stats {
+        eprintln!("weld: incremental: {what}: {reason}");
+    }
+    Ok(false)
 }
 
 /// Per input (by position), the archive members the recorded link used.
@@ -518,14 +522,6 @@ fn try_update_output(
         timer,
     ) {
         Ok(()) => Ok(true),
-        Err(e) => match e.downcast_ref::<layout::Fallback>() {
-            Some(reason) => {
-                if config.verbose || config.stats {
-                    eprintln!("weld: incremental: full link: {reason}");
-                }
-                Ok(false)
-            }
-            None => Err(e),
-        },
+        Err(e) => fell_back(config, e, "full link"),
     }
 }
