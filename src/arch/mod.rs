@@ -58,6 +58,63 @@ pub enum Expr {
     Unsupported,
 }
 
+/// What a relocation type is, for the scan and the writer: what it computes, how many
+/// bytes its field has, and which values fit it. A target describes each of its types once
+/// (a table, so that the writer's question costs one load).
+#[derive(Clone, Copy, Debug)]
+pub struct RelocKind {
+    pub expr: Expr,
+    pub width: u8,
+    pub range: FieldRange,
+}
+
+/// The values a relocation's field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldRange {
+    /// Any (a word, or a field the psABI lets wrap).
+    Any,
+    /// [0, 2^32).
+    Unsigned32,
+    /// [-2^31, 2^31).
+    Signed32,
+    /// 16 bits, signed or unsigned.
+    Either16,
+    /// [-2^15, 2^15).
+    Signed16,
+    /// 8 bits, signed or unsigned.
+    Either8,
+    /// [-2^7, 2^7).
+    Signed8,
+}
+
+impl FieldRange {
+    /// Whether `value` fits (`Err`: the range it must be in, for the message).
+    #[inline]
+    pub fn check(self, value: u64) -> Result<(), &'static str> {
+        let v = value as i64;
+        let (ok, range) = match self {
+            FieldRange::Any => return Ok(()),
+            FieldRange::Unsigned32 => (value <= u64::from(u32::MAX), "[0, 2^32)"),
+            FieldRange::Signed32 => (i32::try_from(v).is_ok(), "[-2^31, 2^31)"),
+            FieldRange::Either16 => (
+                value <= u64::from(u16::MAX) || (-32768..0).contains(&v),
+                "16 bits",
+            ),
+            FieldRange::Signed16 => (i16::try_from(v).is_ok(), "16 bits"),
+            FieldRange::Either8 => (
+                value <= u64::from(u8::MAX) || (-128..0).contains(&v),
+                "8 bits",
+            ),
+            FieldRange::Signed8 => (i8::try_from(v).is_ok(), "8 bits"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(range)
+        }
+    }
+}
+
 /// The dynamic relocation types a target's outputs carry.
 pub struct DynTypes {
     /// A word: the symbol's address + A.
@@ -94,13 +151,18 @@ pub trait Arch {
     /// The size of a PLT entry, and of an IPLT one.
     const PLT_ENTRY_SIZE: u64;
 
+    /// What relocation `r_type` computes, its field's width and range.
+    fn describe(r_type: u32) -> RelocKind;
     /// What relocation `r_type` computes.
-    fn classify(r_type: u32) -> Expr;
+    #[inline]
+    fn classify(r_type: u32) -> Expr {
+        Self::describe(r_type).expr
+    }
     /// How many bytes relocation `r_type` writes.
-    fn width(r_type: u32) -> usize;
-    /// Whether `value` fits relocation `r_type`'s field (`Err`: the range it must be in,
-    /// for the message).
-    fn check_range(r_type: u32, value: u64) -> Result<(), &'static str>;
+    #[inline]
+    fn width(r_type: u32) -> usize {
+        usize::from(Self::describe(r_type).width)
+    }
     /// The relocation's name, for messages.
     fn reloc_name(r_type: u32) -> String;
     /// Fills a gap in code with no-ops.
@@ -151,4 +213,47 @@ pub trait Arch {
     fn relax_tlsdesc_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> bool;
     /// The call through a TLS descriptor, made a no-op.
     fn relax_tlsdesc_call(buf: &mut [u8], off: usize) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Arch, Current, Expr, FieldRange};
+    use object::elf;
+
+    #[test]
+    fn field_ranges() {
+        let neg = |v: i64| v as u64;
+        assert!(FieldRange::Unsigned32.check(u64::from(u32::MAX)).is_ok());
+        assert_eq!(FieldRange::Unsigned32.check(1 << 32), Err("[0, 2^32)"));
+        assert!(FieldRange::Signed32.check(neg(-(1 << 31))).is_ok());
+        assert!(FieldRange::Signed32.check(1 << 31).is_err());
+        assert!(FieldRange::Either16.check(0xffff).is_ok());
+        assert!(FieldRange::Either16.check(neg(-32768)).is_ok());
+        assert!(FieldRange::Either16.check(0x10000).is_err());
+        assert!(FieldRange::Signed16.check(0x8000).is_err());
+        assert!(FieldRange::Signed8.check(neg(-128)).is_ok());
+        assert!(FieldRange::Signed8.check(128).is_err());
+        assert!(FieldRange::Either8.check(0xff).is_ok());
+        assert!(FieldRange::Any.check(u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn x86_64_kinds() {
+        let pc32 = Current::describe(elf::R_X86_64_PC32);
+        assert_eq!(
+            (pc32.expr, pc32.width, pc32.range),
+            (Expr::Pc, 4, FieldRange::Signed32)
+        );
+        assert_eq!(Current::width(elf::R_X86_64_TLSDESC_CALL), 0);
+        assert_eq!(
+            Current::describe(elf::R_X86_64_32).range,
+            FieldRange::Unsigned32
+        );
+        assert_eq!(
+            Current::describe(elf::R_X86_64_SIZE32).range,
+            FieldRange::Any
+        );
+        let unknown = Current::describe(200);
+        assert_eq!((unknown.expr, unknown.width), (Expr::Unsupported, 4));
+    }
 }

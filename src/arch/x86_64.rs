@@ -7,7 +7,7 @@
 //! local-exec when the output is an executable, because the offset is then known. The
 //! rewrites are small pure functions on the bytes around the relocation.
 
-use super::{Arch, DynTypes, Expr};
+use super::{Arch, DynTypes, Expr, FieldRange, RelocKind};
 use object::elf;
 
 /// `jmp *slot(%rip)` followed by padding. The rel32 at offset 2 is filled in by the writer.
@@ -17,93 +17,72 @@ const IPLT_ENTRY: [u8; 16] = [
 ];
 const _: () = assert!(IPLT_ENTRY.len() as u64 == X86_64::PLT_ENTRY_SIZE);
 
-/// What relocation `r_type` computes.
-fn classify(r_type: u32) -> Expr {
-    match r_type {
-        elf::R_X86_64_NONE => Expr::None,
-        elf::R_X86_64_64 => Expr::AbsWord,
-        elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_16 | elf::R_X86_64_8 => Expr::Abs,
-        elf::R_X86_64_PC32 | elf::R_X86_64_PC64 | elf::R_X86_64_PC16 | elf::R_X86_64_PC8 => {
-            Expr::Pc
-        }
-        elf::R_X86_64_PLT32 => Expr::PltPc,
-        elf::R_X86_64_GOTPCREL
-        | elf::R_X86_64_GOTPCRELX
-        | elf::R_X86_64_REX_GOTPCRELX
-        | elf::R_X86_64_GOTPCREL64 => Expr::GotPc,
-        elf::R_X86_64_GOT32 | elf::R_X86_64_GOT64 | elf::R_X86_64_GOTPLT64 => Expr::GotFromBase,
-        elf::R_X86_64_GOTOFF64 => Expr::FromGotBase,
-        elf::R_X86_64_PLTOFF64 => Expr::PltFromGotBase,
-        elf::R_X86_64_GOTPC32 | elf::R_X86_64_GOTPC64 => Expr::GotBasePc,
-        elf::R_X86_64_SIZE32 | elf::R_X86_64_SIZE64 => Expr::Size,
-        elf::R_X86_64_TPOFF32 | elf::R_X86_64_TPOFF64 => Expr::TpOff,
-        elf::R_X86_64_DTPOFF32 | elf::R_X86_64_DTPOFF64 => Expr::DtpOff,
-        elf::R_X86_64_DTPMOD64 => Expr::DtpMod,
-        elf::R_X86_64_GOTTPOFF => Expr::GotTpOffPc,
-        elf::R_X86_64_TLSGD => Expr::TlsGd,
-        elf::R_X86_64_TLSLD => Expr::TlsLd,
-        elf::R_X86_64_GOTPC32_TLSDESC => Expr::TlsDesc,
-        elf::R_X86_64_TLSDESC_CALL => Expr::TlsDescCall,
-        _ => Expr::Unsupported,
+/// A type weld does not know.
+const UNSUPPORTED: RelocKind = RelocKind {
+    expr: Expr::Unsupported,
+    width: 4,
+    range: FieldRange::Any,
+};
+
+/// Every relocation type weld knows: what it computes, its field's width and range (psABI
+/// table 4.9 and the TLS document); other types are `Unsupported`.
+static KINDS: [RelocKind; 44] = {
+    use FieldRange::{Any, Either16, Either8, Signed16, Signed32, Signed8, Unsigned32};
+    const fn k(expr: Expr, width: u8, range: FieldRange) -> RelocKind {
+        RelocKind { expr, width, range }
     }
+    let mut t = [UNSUPPORTED; 44];
+    t[elf::R_X86_64_NONE as usize] = k(Expr::None, 4, Any);
+    t[elf::R_X86_64_64 as usize] = k(Expr::AbsWord, 8, Any);
+    t[elf::R_X86_64_32 as usize] = k(Expr::Abs, 4, Unsigned32);
+    t[elf::R_X86_64_32S as usize] = k(Expr::Abs, 4, Signed32);
+    t[elf::R_X86_64_16 as usize] = k(Expr::Abs, 2, Either16);
+    t[elf::R_X86_64_8 as usize] = k(Expr::Abs, 1, Either8);
+    t[elf::R_X86_64_PC32 as usize] = k(Expr::Pc, 4, Signed32);
+    t[elf::R_X86_64_PC64 as usize] = k(Expr::Pc, 8, Any);
+    t[elf::R_X86_64_PC16 as usize] = k(Expr::Pc, 2, Signed16);
+    t[elf::R_X86_64_PC8 as usize] = k(Expr::Pc, 1, Signed8);
+    t[elf::R_X86_64_PLT32 as usize] = k(Expr::PltPc, 4, Signed32);
+    t[elf::R_X86_64_GOTPCREL as usize] = k(Expr::GotPc, 4, Signed32);
+    t[elf::R_X86_64_GOTPCRELX as usize] = k(Expr::GotPc, 4, Signed32);
+    t[elf::R_X86_64_REX_GOTPCRELX as usize] = k(Expr::GotPc, 4, Signed32);
+    t[elf::R_X86_64_GOTPCREL64 as usize] = k(Expr::GotPc, 8, Any);
+    t[elf::R_X86_64_GOT32 as usize] = k(Expr::GotFromBase, 4, Signed32);
+    t[elf::R_X86_64_GOT64 as usize] = k(Expr::GotFromBase, 8, Any);
+    t[elf::R_X86_64_GOTPLT64 as usize] = k(Expr::GotFromBase, 8, Any);
+    t[elf::R_X86_64_GOTOFF64 as usize] = k(Expr::FromGotBase, 8, Any);
+    t[elf::R_X86_64_PLTOFF64 as usize] = k(Expr::PltFromGotBase, 8, Any);
+    t[elf::R_X86_64_GOTPC32 as usize] = k(Expr::GotBasePc, 4, Signed32);
+    t[elf::R_X86_64_GOTPC64 as usize] = k(Expr::GotBasePc, 8, Any);
+    t[elf::R_X86_64_SIZE32 as usize] = k(Expr::Size, 4, Any);
+    t[elf::R_X86_64_SIZE64 as usize] = k(Expr::Size, 8, Any);
+    t[elf::R_X86_64_TPOFF32 as usize] = k(Expr::TpOff, 4, Signed32);
+    t[elf::R_X86_64_TPOFF64 as usize] = k(Expr::TpOff, 8, Any);
+    t[elf::R_X86_64_DTPOFF32 as usize] = k(Expr::DtpOff, 4, Signed32);
+    t[elf::R_X86_64_DTPOFF64 as usize] = k(Expr::DtpOff, 8, Any);
+    t[elf::R_X86_64_DTPMOD64 as usize] = k(Expr::DtpMod, 8, Any);
+    t[elf::R_X86_64_GOTTPOFF as usize] = k(Expr::GotTpOffPc, 4, Signed32);
+    t[elf::R_X86_64_TLSGD as usize] = k(Expr::TlsGd, 4, Signed32);
+    t[elf::R_X86_64_TLSLD as usize] = k(Expr::TlsLd, 4, Signed32);
+    t[elf::R_X86_64_GOTPC32_TLSDESC as usize] = k(Expr::TlsDesc, 4, Signed32);
+    t[elf::R_X86_64_TLSDESC_CALL as usize] = k(Expr::TlsDescCall, 0, Any);
+    t
+};
+
+/// What relocation `r_type` is.
+#[inline]
+fn describe(r_type: u32) -> RelocKind {
+    KINDS.get(r_type as usize).copied().unwrap_or(UNSUPPORTED)
 }
 
 /// Whether `r_type` marks a GOT load the linker may turn into an address computation
 /// (`mov foo@GOTPCREL(%rip)` to `lea foo(%rip)`).
+#[inline]
 fn relaxable_got_load_type(r_type: u32) -> bool {
     matches!(
         r_type,
         elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX
     )
-}
-
-/// How many bytes relocation `r_type` writes.
-fn width(r_type: u32) -> usize {
-    match r_type {
-        elf::R_X86_64_64
-        | elf::R_X86_64_PC64
-        | elf::R_X86_64_GOTOFF64
-        | elf::R_X86_64_GOTPC64
-        | elf::R_X86_64_GOT64
-        | elf::R_X86_64_GOTPLT64
-        | elf::R_X86_64_PLTOFF64
-        | elf::R_X86_64_GOTPCREL64
-        | elf::R_X86_64_SIZE64
-        | elf::R_X86_64_DTPOFF64
-        | elf::R_X86_64_TPOFF64
-        | elf::R_X86_64_DTPMOD64 => 8,
-        elf::R_X86_64_16 | elf::R_X86_64_PC16 => 2,
-        elf::R_X86_64_8 | elf::R_X86_64_PC8 => 1,
-        elf::R_X86_64_TLSDESC_CALL => 0,
-        _ => 4,
-    }
-}
-
-/// Whether `value` fits relocation `r_type`'s field (`Err`: the range it must be in, for
-/// the message).
-fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
-    let v = value as i64;
-    let ok = match r_type {
-        elf::R_X86_64_32 => value <= u64::from(u32::MAX),
-        elf::R_X86_64_16 => value <= u64::from(u16::MAX) || (-32768..0).contains(&v),
-        elf::R_X86_64_8 => value <= u64::from(u8::MAX) || (-128..0).contains(&v),
-        elf::R_X86_64_PC16 => (-32768..32768).contains(&v),
-        elf::R_X86_64_PC8 => (-128..128).contains(&v),
-        w if width(w) == 4 && w != elf::R_X86_64_SIZE32 => {
-            (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v)
-        }
-        _ => true,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(match width(r_type) {
-            4 if r_type == elf::R_X86_64_32 => "[0, 2^32)",
-            4 => "[-2^31, 2^31)",
-            2 => "16 bits",
-            _ => "8 bits",
-        })
-    }
 }
 
 /// The NOPs of each length from 1 to 10 bytes that GNU ld fills code gaps with (longer
@@ -341,6 +320,7 @@ fn relax_gottpoff_to_le(buf: &mut [u8], at: usize, tpoff: i32) -> bool {
 /// Whether a GOTPCRELX/REX_GOTPCRELX load at `off` (the disp32) can be rewritten to use the
 /// symbol's address directly: `mov foo@GOTPCREL(%rip),%reg`, `call *foo@GOTPCREL(%rip)` and
 /// `jmp *foo@GOTPCREL(%rip)`. The caller checks that the symbol is defined in the output.
+#[inline]
 fn can_relax_gotpcrelx(data: &[u8], off: usize) -> bool {
     if off < 2 || off + 4 > data.len() {
         return false;
@@ -463,26 +443,22 @@ impl Arch for X86_64 {
     };
     const PLT_ENTRY_SIZE: u64 = 16;
 
-    fn classify(r_type: u32) -> Expr {
-        classify(r_type)
+    #[inline]
+    fn describe(r_type: u32) -> RelocKind {
+        describe(r_type)
     }
 
-    fn width(r_type: u32) -> usize {
-        width(r_type)
-    }
-
-    fn check_range(r_type: u32, value: u64) -> Result<(), &'static str> {
-        check_range(r_type, value)
-    }
-
+    #[inline]
     fn reloc_name(r_type: u32) -> String {
         reloc_name(r_type)
     }
 
+    #[inline]
     fn fill_nops(gap: &mut [u8]) {
         fill_nops(gap)
     }
 
+    #[inline]
     fn plt_header_size(ibt: bool) -> u64 {
         if ibt {
             IBT_PLT0.len() as u64
@@ -491,6 +467,7 @@ impl Arch for X86_64 {
         }
     }
 
+    #[inline]
     fn write_plt_header(buf: &mut [u8], plt: u64, got_plt: u64, ibt: bool) {
         let rel = |to: u64, from: u64| to.wrapping_sub(plt + from) as u32;
         if ibt {
@@ -504,6 +481,7 @@ impl Arch for X86_64 {
         }
     }
 
+    #[inline]
     fn write_plt_entry(
         buf: &mut [u8],
         entry: u64,
@@ -526,6 +504,7 @@ impl Arch for X86_64 {
         }
     }
 
+    #[inline]
     fn write_iplt_entry(buf: &mut [u8], entry: u64, slot: u64, ibt: bool) {
         if ibt {
             buf[..16].copy_from_slice(&IBT_IPLT_ENTRY);
@@ -536,14 +515,17 @@ impl Arch for X86_64 {
         }
     }
 
+    #[inline]
     fn can_relax_got_load(r_type: u32, code: &[u8], off: usize) -> bool {
         relaxable_got_load_type(r_type) && can_relax_gotpcrelx(code, off)
     }
 
+    #[inline]
     fn relax_got_load(buf: &mut [u8], off: usize, pcrel: i32) {
         relax_gotpcrelx(buf, off, pcrel)
     }
 
+    #[inline]
     fn relaxed_got_load(r_type: u32, before: &[u8], now: &[u8]) -> Option<(u32, u64)> {
         // The opcode changed (mov -> lea, call/jmp through the GOT -> direct); the jump's
         // displacement moved one byte back.
@@ -557,6 +539,7 @@ impl Arch for X86_64 {
             .then_some((elf::R_X86_64_PC32, u64::from(now == 0xe9)))
     }
 
+    #[inline]
     fn can_relax_ie_to_le(code: &[u8], off: usize) -> bool {
         if off < 3 || off + 4 > code.len() {
             return false;
@@ -565,10 +548,12 @@ impl Arch for X86_64 {
         rex & 0xf0 == 0x40 && modrm & 0xc7 == 0x05 && (opcode == 0x8b || opcode == 0x03)
     }
 
+    #[inline]
     fn relax_ie_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> bool {
         Self::can_relax_ie_to_le(buf, off) && relax_gottpoff_to_le(buf, off - 3, tpoff as i32)
     }
 
+    #[inline]
     fn relax_gd_to_ie(buf: &mut [u8], off: usize, got_pcrel: impl Fn(usize) -> u64) -> Option<u64> {
         let seq = gd_sequence(buf, off)?;
         relax_gd_to_ie(buf, seq);
@@ -577,6 +562,7 @@ impl Arch for X86_64 {
         Some(seq.call_reloc_delta())
     }
 
+    #[inline]
     fn relax_gd_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> Option<u64> {
         let seq = gd_sequence(buf, off)?;
         // (The addend is the field's -4 from the end of the lea.)
@@ -584,18 +570,22 @@ impl Arch for X86_64 {
         Some(seq.call_reloc_delta())
     }
 
+    #[inline]
     fn relax_ld_to_le(buf: &mut [u8], off: usize) -> bool {
         off >= 3 && relax_ld_to_le(buf, off - 3) != 0
     }
 
+    #[inline]
     fn relax_tlsdesc_to_ie(buf: &mut [u8], off: usize) -> bool {
         off >= 3 && relax_tlsdesc_lea_to_ie(buf, off - 3)
     }
 
+    #[inline]
     fn relax_tlsdesc_to_le(buf: &mut [u8], off: usize, tpoff: i64) -> bool {
         off >= 3 && relax_tlsdesc_lea_to_le(buf, off - 3, tpoff.wrapping_add(4) as i32)
     }
 
+    #[inline]
     fn relax_tlsdesc_call(buf: &mut [u8], off: usize) -> bool {
         relax_tlsdesc_call(buf, off)
     }

@@ -2986,13 +2986,14 @@ pub fn relaxable_got_load(
     data: &[u8],
     offset: u64,
 ) -> bool {
-    !preemptible
+    // (The target's check first: it rules out all but GOT loads by type alone.)
+    A::can_relax_got_load(r_type, data, offset as usize)
+        && !preemptible
         && matches!(
             target,
             Target::Section { .. } | Target::Common(_) | Target::Synthetic(_)
         )
         && st_type != elf::STT_GNU_IFUNC
-        && A::can_relax_got_load(r_type, data, offset as usize)
 }
 
 /// Sections that readers walk unit by unit (each starts with its length): padding in them
