@@ -83,7 +83,6 @@ fn every_unsafe_block_says_why_it_is_safe() {
 /// exceed (issue 24: split them; this list only shrinks). `args::long` is a flat table of
 /// options.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
-    ("src/relocatable.rs", "link_relocatable", 517),
     ("src/args.rs", "long", 425),
     ("src/dynamic.rs", "build", 247),
     ("src/layout/scripted.rs", "walk", 337),
