@@ -405,7 +405,7 @@ pub fn place(
     sections: &mut [OutputSection],
     member_rules: &[Vec<u32>],
     placements: &mut [Vec<Placement>],
-    eh_records: &HashMap<(crate::symbols::FileId, u32), Vec<crate::eh_frame::Record>>,
+    eh_records: &EhRecords,
     merged: &mut [crate::layout::MergedStrings],
     executable_stack: bool,
 ) -> Result<Placed> {
@@ -642,6 +642,30 @@ struct Walked {
     regions: Vec<(String, u64, u64, u64)>,
 }
 
+impl Walked {
+    /// Nothing produced yet: each section aligned as its inputs ask.
+    fn new(sections: &[OutputSection]) -> Walked {
+        Walked {
+            order_alloc: Vec::new(),
+            order_rest: Vec::new(),
+            addrs: Vec::new(),
+            align: sections.iter().map(|s| s.align).collect(),
+            symbols: Vec::new(),
+            common_offsets: HashMap::default(),
+            data: Vec::new(),
+            fills: Vec::new(),
+            relro: (None, None),
+            regions: Vec::new(),
+        }
+    }
+}
+
+/// Each input `.eh_frame`'s records, by (file, section).
+type EhRecords = HashMap<(crate::symbols::FileId, u32), Vec<crate::eh_frame::Record>>;
+
+/// Walks `steps` with SIZEOF_HEADERS `headers_size` and `relro_pad` added to
+/// DATA_SEGMENT_ALIGN's value: gives each output section met an address, a load address and
+/// a size, places its members, and assigns the script's symbols.
 #[allow(clippy::too_many_arguments)]
 fn walk<'s>(
     ctx: &Context,
@@ -650,55 +674,46 @@ fn walk<'s>(
     sections: &[OutputSection],
     member_rules: &[Vec<u32>],
     placements: &mut [Vec<Placement>],
-    eh_records: &HashMap<(crate::symbols::FileId, u32), Vec<crate::eh_frame::Record>>,
+    eh_records: &EhRecords,
     merged: &mut [crate::layout::MergedStrings],
     (headers_size, relro_pad): (u64, u64),
 ) -> Result<Walked> {
-    let file = script.file.as_str();
-    let mut w = Walk {
-        script,
-        ctx,
-        placements,
-        dot: Some(0),
-        symbols: HashMap::default(),
-        placed: HashMap::default(),
-        addrs: vec![None; sections.len()],
-        regions: HashMap::default(),
-        headers_size,
-        relro_pad,
-        relro: Default::default(),
-    };
-    for r in &script.memory {
-        let origin = eval(&r.origin, &w).map_err(|e| err(file, r.pos, e))?;
-        let length = eval(&r.length, &w).map_err(|e| err(file, r.pos, e))?;
-        w.regions.insert(r.name.clone(), (origin, length, origin));
-    }
-    let mut out = Walked {
-        order_alloc: Vec::new(),
-        order_rest: Vec::new(),
-        addrs: Vec::new(),
-        align: sections.iter().map(|s| s.align).collect(),
-        symbols: Vec::new(),
-        common_offsets: HashMap::default(),
+    let mut walker = Walker {
+        w: Walk {
+            script,
+            ctx,
+            placements,
+            dot: Some(0),
+            symbols: HashMap::default(),
+            placed: HashMap::default(),
+            addrs: vec![None; sections.len()],
+            regions: HashMap::default(),
+            headers_size,
+            relro_pad,
+            relro: Default::default(),
+        },
+        out: Walked::new(sections),
+        sections,
+        member_rules,
+        eh_records,
+        merged,
         data: Vec::new(),
-        fills: Vec::new(),
-        relro: (None, None),
-        regions: Vec::new(),
+        asserts: Vec::new(),
+        first_rule: first_rules(script),
+        lma_offset: 0,
     };
-    let mut data: Vec<(u32, u64, u8, &Expr, Pos)> = Vec::new();
-    let mut asserts: Vec<(&Expr, &str, Pos)> = Vec::new();
-    for c in &script.top {
-        match c {
-            SectionsCommand::Assign(a) => {
-                w.dot = None;
-                assign(&mut w, a, None, &mut out.symbols)?;
-                w.dot = Some(0);
-            }
-            SectionsCommand::Assert(e, msg, pos) => asserts.push((e, msg, *pos)),
-            SectionsCommand::Output(_) => {}
+    walker.memory_regions()?;
+    walker.top_commands()?;
+    for step in steps {
+        if let Some((desc, id)) = walker.step(step)? {
+            walker.place_section(desc, id)?;
         }
     }
-    // The first rule of each output section description.
+    walker.finish()
+}
+
+/// The first rule of each output section description (rules numbered in script order).
+fn first_rules(script: &Script) -> HashMap<*const OutputDesc, u32> {
     let mut first_rule: HashMap<*const OutputDesc, u32> = HashMap::default();
     let mut n = 0u32;
     for o in script.outputs() {
@@ -709,224 +724,169 @@ fn walk<'s>(
             .filter(|c| matches!(c, OutputCommand::Input(_)))
             .count() as u32;
     }
-    // The VMA-to-LMA offset of the last section placed.
-    let mut lma_offset = 0u64;
-    for step in steps {
-        let (desc, id) = match *step {
+    first_rule
+}
+
+/// A walk over the script: its state (what expressions see), what it reads besides the
+/// script, and what it has produced so far.
+struct Walker<'w, 's> {
+    w: Walk<'w, 's>,
+    out: Walked,
+    sections: &'w [OutputSection],
+    /// Each member's rule, by section (`u32::MAX` for none).
+    member_rules: &'w [Vec<u32>],
+    eh_records: &'w EhRecords,
+    merged: &'w mut [crate::layout::MergedStrings],
+    /// Data statements, evaluated once the addresses are final: (section, offset, size,
+    /// value, position).
+    data: Vec<(u32, u64, u8, &'s Expr, Pos)>,
+    /// Assertions, evaluated once the addresses are final: (condition, message, position).
+    asserts: Vec<(&'s Expr, &'s str, Pos)>,
+    /// The first rule of each output section description.
+    first_rule: HashMap<*const OutputDesc, u32>,
+    /// The VMA-to-LMA offset of the last section placed.
+    lma_offset: u64,
+}
+
+/// Where an output section starts, as its description, its region and `.` say.
+struct Start<'s> {
+    /// Its address.
+    start: u64,
+    /// Its alignment: its inputs' and its description's `ALIGN`.
+    align: u64,
+    /// Whether its description gives its address.
+    explicit: bool,
+    /// The region it goes in (`> region`).
+    region: Option<&'s Region>,
+}
+
+/// An output section's members as they are placed, one run (the members of one rule) at a
+/// time.
+struct Run<'a> {
+    os: &'a OutputSection,
+    id: u32,
+    /// Each member's rule.
+    rules: &'a [u32],
+    /// The section's address.
+    start: u64,
+    /// The description's `SUBALIGN`.
+    subalign: Option<u64>,
+    /// The first member not placed yet.
+    next: usize,
+}
+
+impl<'s> Walker<'_, 's> {
+    /// Evaluates the MEMORY regions' origins and lengths; nothing is in them yet.
+    fn memory_regions(&mut self) -> Result<()> {
+        let script = self.w.script;
+        let file = script.file.as_str();
+        for r in &script.memory {
+            let origin = eval(&r.origin, &self.w).map_err(|e| err(file, r.pos, e))?;
+            let length = eval(&r.length, &self.w).map_err(|e| err(file, r.pos, e))?;
+            self.w
+                .regions
+                .insert(r.name.clone(), (origin, length, origin));
+        }
+        Ok(())
+    }
+
+    /// Carries out the assignments outside SECTIONS (where `.` has no value) and keeps their
+    /// assertions for the end.
+    fn top_commands(&mut self) -> Result<()> {
+        let script = self.w.script;
+        for c in &script.top {
+            match c {
+                SectionsCommand::Assign(a) => {
+                    self.w.dot = None;
+                    assign(&mut self.w, a, None, &mut self.out.symbols)?;
+                    self.w.dot = Some(0);
+                }
+                SectionsCommand::Assert(e, msg, pos) => self.asserts.push((e, msg, *pos)),
+                SectionsCommand::Output(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The output section `step` places: its description (`None` for an orphan) and id.
+    /// `None` for an assignment, an assertion (kept for the end) or a description that makes
+    /// no section, which are carried out here.
+    fn step(&mut self, step: &Step<'s>) -> Result<Option<(Option<&'s OutputDesc>, u32)>> {
+        let d = match *step {
             Step::Command(SectionsCommand::Assign(a)) => {
-                assign(&mut w, a, None, &mut out.symbols)?;
-                continue;
+                assign(&mut self.w, a, None, &mut self.out.symbols)?;
+                return Ok(None);
             }
             Step::Command(SectionsCommand::Assert(e, msg, pos)) => {
-                asserts.push((e, msg, *pos));
-                continue;
+                self.asserts.push((e, msg, *pos));
+                return Ok(None);
             }
-            Step::Command(SectionsCommand::Output(d)) => {
-                let n_rules = d
-                    .commands
-                    .iter()
-                    .filter(|c| matches!(c, OutputCommand::Input(_)))
-                    .count() as u32;
-                let first = first_rule[&(&**d as *const OutputDesc)];
-                let id = sections
-                    .iter()
-                    .position(|s| s.name == d.name && (live(s) || makes_section(d)))
-                    .filter(|&id| {
-                        // A second description of a placed section, or one whose constraint
-                        // kept every input out (`.eh_frame : ONLY_IF_RO` with writable inputs),
-                        // is not this section's.
-                        w.addrs[id].is_none()
-                            && (d.only_if_ro.is_none()
-                                || member_rules[id]
-                                    .iter()
-                                    .any(|r| (first..first + n_rules).contains(r)))
-                    });
-                match id {
-                    Some(id) => (Some(&**d), id as u32),
-                    None => {
-                        // Nothing went here: the section is not made, but its symbols are
-                        // still assigned (at `.`).
-                        for c in &d.commands {
-                            if let OutputCommand::Assign(a) = c {
-                                if a.symbol != "." {
-                                    assign(&mut w, a, None, &mut out.symbols)?;
-                                }
-                            }
-                        }
-                        continue;
-                    }
+            Step::Command(SectionsCommand::Output(d)) => d,
+            Step::Orphan(id) => return Ok(Some((None, id))),
+        };
+        if let Some(id) = self.section_of(d) {
+            return Ok(Some((Some(&**d), id)));
+        }
+        // Nothing went here: the section is not made, but its symbols are still assigned
+        // (at `.`).
+        for c in &d.commands {
+            if let OutputCommand::Assign(a) = c {
+                if a.symbol != "." {
+                    assign(&mut self.w, a, None, &mut self.out.symbols)?;
                 }
             }
-            Step::Orphan(id) => (None, id),
-        };
-        let pos = desc.map_or(Pos::default(), |d| d.pos);
+        }
+        Ok(None)
+    }
+
+    /// The section description `d` places: the one of its name, if it has members or `d`
+    /// makes it anyway, and is not placed yet.
+    fn section_of(&self, d: &OutputDesc) -> Option<u32> {
+        let n_rules = d
+            .commands
+            .iter()
+            .filter(|c| matches!(c, OutputCommand::Input(_)))
+            .count() as u32;
+        let first = self.first_rule[&(d as *const OutputDesc)];
+        let id = self
+            .sections
+            .iter()
+            .position(|s| s.name == d.name && (live(s) || makes_section(d)))
+            .filter(|&id| {
+                // A second description of a placed section, or one whose constraint
+                // kept every input out (`.eh_frame : ONLY_IF_RO` with writable inputs),
+                // is not this section's.
+                self.w.addrs[id].is_none()
+                    && (d.only_if_ro.is_none()
+                        || self.member_rules[id]
+                            .iter()
+                            .any(|r| (first..first + n_rules).contains(r)))
+            });
+        id.map(|id| id as u32)
+    }
+
+    /// Places output section `id` (described by `desc`, or an orphan): its address, its
+    /// contents, its load address and its room in its regions; then moves `.` past it.
+    fn place_section(&mut self, desc: Option<&'s OutputDesc>, id: u32) -> Result<()> {
+        let sections = self.sections;
         let os = &sections[id as usize];
         let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
-        let region = desc
-            .and_then(|d| d.region.as_deref())
-            .and_then(|r| find_region(script, r));
-        let mut align = os.align.max(1);
-        if let Some(e) = desc.and_then(|d| d.align.as_ref()) {
-            align = align.max(eval(e, &w).map_err(|e| err(file, pos, e))?);
-        }
-        let explicit = match desc.and_then(|d| d.addr.as_ref()) {
-            Some(e) => Some(eval(e, &w).map_err(|e| err(file, pos, e))?),
-            None => None,
-        };
-        if align > MAX_ALIGN {
-            bail!(
-                "{file}:{pos}: section {}: alignment {align:#x} is too large",
-                os.name
-            );
-        }
-        let start = match (explicit, region, alloc) {
-            (Some(a), _, _) => Some(a),
-            (None, Some(r), _) => w.regions[&r.name].2.checked_next_multiple_of(align),
-            (None, None, true) => w.dot.unwrap_or(0).checked_next_multiple_of(align),
-            (None, None, false) => Some(0),
-        };
-        let start = start.ok_or_else(|| {
-            err(
-                file,
-                pos,
-                format!("section {} is past the end of the address space", os.name),
-            )
-        })?;
-        out.align[id as usize] = align;
-        let subalign = match desc.and_then(|d| d.subalign.as_ref()) {
-            Some(e) => Some(
-                eval(e, &w)
-                    .map_err(|e| err(file, pos, e))?
-                    .clamp(1, MAX_ALIGN),
-            ),
-            None => None,
-        };
-        let outer_dot = w.dot;
-        w.dot = Some(start);
-        if os.synthetic.is_some() {
-            w.dot = Some(start.wrapping_add(os.size));
-        }
-        let rules = &member_rules[id as usize];
-        let mut next = 0;
-        let mut rule = desc.map(|d| first_rule[&(d as *const OutputDesc)]);
-        let mut place_run = |w: &mut Walk, only: Option<u32>, out: &mut Walked| {
-            let mut size = w.dot.unwrap_or(start).wrapping_sub(start);
-            while next < os.members.len() && only.is_none_or(|r| rules.get(next) == Some(&r)) {
-                match os.members[next] {
-                    Member::Input { file: f, sec } => {
-                        let obj = &ctx.res.objects[f.0 as usize].obj;
-                        if let Some(a) = subalign {
-                            size = size.next_multiple_of(a);
-                        }
-                        let eh = eh_records.get(&(f, sec));
-                        let (at, mapping, _) = crate::layout::pack_member(obj, sec, eh, &mut size);
-                        w.placements[f.0 as usize][sec as usize] = Placement {
-                            out: id,
-                            offset: at,
-                            mapping,
-                        };
-                    }
-                    Member::Common(sym) => {
-                        let (csize, calign) = match ctx.res.symbols.get(sym).def {
-                            crate::symbols::Def::Common { size, align, .. } => (size, align),
-                            crate::symbols::Def::Shared { dso, index } => {
-                                let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
-                                (d.size, (1u64 << d.value.trailing_zeros().min(6)).max(1))
-                            }
-                            _ => (0, 1),
-                        };
-                        size = size.next_multiple_of(calign.max(1));
-                        out.common_offsets.insert(sym, (id, size));
-                        out.align[id as usize] = out.align[id as usize].max(calign);
-                        size += csize;
-                    }
-                    Member::Merged(m) => {
-                        let blob = &mut merged[m as usize];
-                        size = size.next_multiple_of(blob.align);
-                        blob.offset = size;
-                        out.align[id as usize] = out.align[id as usize].max(blob.align);
-                        size += blob.size;
-                    }
-                }
-                next += 1;
-            }
-            w.dot = Some(start.wrapping_add(size));
-        };
-        if let Some(d) = desc {
-            for c in &d.commands {
-                match c {
-                    OutputCommand::Input(_) => {
-                        let r = rule.unwrap_or(0);
-                        place_run(&mut w, Some(r), &mut out);
-                        rule = Some(r + 1);
-                    }
-                    OutputCommand::Assign(a) => assign(&mut w, a, Some(start), &mut out.symbols)?,
-                    OutputCommand::Data(size, e) => {
-                        let dot = w.dot.unwrap_or(start);
-                        data.push((id, dot.wrapping_sub(start), *size, e, d.pos));
-                        w.dot = Some(dot.wrapping_add(u64::from(*size)));
-                    }
-                    OutputCommand::Fill(e) => {
-                        let v = eval(e, &w).map_err(|e| err(file, pos, e))?;
-                        out.fills.push((id, fill_bytes(v)));
-                    }
-                    OutputCommand::Assert(e, msg, pos) => asserts.push((e, msg, *pos)),
-                }
-            }
-            if let Some(e) = &d.fill {
-                let v = eval(e, &w).map_err(|e| err(file, pos, e))?;
-                out.fills.push((id, fill_bytes(v)));
-            }
-        }
-        // Whatever no rule took: an orphan's members, commons in an orphan .bss.
-        place_run(&mut w, None, &mut out);
-        let size = w.dot.unwrap_or(start).wrapping_sub(start);
-        if size > MAX_SIZE || start.checked_add(size).is_none() {
-            bail!(
-                "{file}:{pos}: section {} ({size:#x} bytes at {start:#x}) does not fit in the address space",
-                os.name
-            );
-        }
-        // Load address.
-        let lma = if let Some(e) = desc.and_then(|d| d.at.as_ref()) {
-            w.dot = Some(start);
-            eval(e, &w).map_err(|e| err(file, pos, e))?
-        } else if let Some(r) = desc
-            .and_then(|d| d.lma_region.as_deref())
-            .and_then(|r| find_region(script, r))
-        {
-            let entry = w.regions.get_mut(&r.name).expect("region");
-            let at = entry.2.checked_next_multiple_of(align).unwrap_or(entry.2);
-            entry.2 = at.saturating_add(if os.sh_type == elf::SHT_NOBITS {
-                0
-            } else {
-                size
-            });
-            at
-        } else if explicit.is_some() || !alloc {
-            start
-        } else {
-            start.wrapping_add(lma_offset)
-        };
+        let at = self.start(desc, os)?;
+        self.out.align[id as usize] = at.align;
+        let outer_dot = self.w.dot;
+        let size = self.contents(desc, id, at.start)?;
+        let lma = self.load_address(desc, os, &at, size)?;
         if alloc {
-            lma_offset = lma.wrapping_sub(start);
+            self.lma_offset = lma.wrapping_sub(at.start);
         }
-        if let Some(r) = region {
-            let (origin, length, _) = w.regions[&r.name];
-            let end = start + size;
-            if end > origin.saturating_add(length) || start < origin {
-                bail!(
-                    "{file}:{pos}: section {} will not fit in region {}: region {} overflowed by {} bytes",
-                    os.name,
-                    r.name,
-                    r.name,
-                    end.saturating_sub(origin.saturating_add(length)).max(origin.saturating_sub(start))
-                );
-            }
-            w.regions.get_mut(&r.name).expect("region").2 = end;
+        if let Some(r) = at.region {
+            let pos = desc.map_or(Pos::default(), |d| d.pos);
+            self.take_region(r, os, pos, at.start, size)?;
         }
-        w.addrs[id as usize] = Some((start, lma, size));
-        w.placed.insert(os.name.clone(), (start, lma, size, align));
+        self.w.addrs[id as usize] = Some((at.start, lma, size));
+        self.w
+            .placed
+            .insert(os.name.clone(), (at.start, lma, size, at.align));
         // (Data statements and symbols keep an empty section; `.` moves that move nothing
         // do not.)
         let keeps_empty = desc.is_some_and(|d| {
@@ -938,47 +898,301 @@ fn walk<'s>(
         });
         if size == 0 && os.synthetic.is_none() && !keeps_empty {
             // Nothing in it: not made, as in GNU ld; `.` stays.
-            w.dot = outer_dot;
-            continue;
+            self.w.dot = outer_dot;
+            return Ok(());
         }
         // `.` after the section: its end (a .tbss takes no room outside the TLS template).
         let tbss = os.sh_flags & u64::from(elf::SHF_TLS) != 0 && os.sh_type == elf::SHT_NOBITS;
-        w.dot = if !alloc {
+        self.w.dot = if !alloc {
             outer_dot
         } else if tbss {
-            Some(start)
+            Some(at.start)
         } else {
-            Some(start + size)
+            Some(at.start + size)
         };
         if alloc {
-            out.order_alloc.push(id);
+            self.out.order_alloc.push(id);
         } else {
-            out.order_rest.push(id);
+            self.out.order_rest.push(id);
         }
+        Ok(())
     }
-    // Data statements and assertions see the final addresses.
-    w.dot = None;
-    for (id, offset, size, e, pos) in data {
-        let v = eval(e, &w).map_err(|x| err(file, pos, x))?;
-        out.data
-            .push((id, offset, v.to_le_bytes()[..usize::from(size)].to_vec()));
-    }
-    for (e, msg, pos) in asserts {
-        if eval(e, &w).map_err(|x| err(file, pos, x))? == 0 {
-            bail!("{file}:{pos}: assertion failed: {msg}");
+
+    /// Where section `os` (described by `desc`) starts: at its description's address, at the
+    /// next free byte of its region, or at `.` (0 for a non-alloc section), aligned.
+    fn start(&self, desc: Option<&'s OutputDesc>, os: &OutputSection) -> Result<Start<'s>> {
+        let script = self.w.script;
+        let file = script.file.as_str();
+        let pos = desc.map_or(Pos::default(), |d| d.pos);
+        let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
+        let region = desc
+            .and_then(|d| d.region.as_deref())
+            .and_then(|r| find_region(script, r));
+        let mut align = os.align.max(1);
+        if let Some(e) = desc.and_then(|d| d.align.as_ref()) {
+            align = align.max(eval(e, &self.w).map_err(|e| err(file, pos, e))?);
         }
-    }
-    out.relro = w.relro.get();
-    out.regions = script
-        .memory
-        .iter()
-        .map(|r| {
-            let (origin, length, end) = w.regions[&r.name];
-            (r.name.clone(), origin, length, end)
+        let explicit = match desc.and_then(|d| d.addr.as_ref()) {
+            Some(e) => Some(eval(e, &self.w).map_err(|e| err(file, pos, e))?),
+            None => None,
+        };
+        if align > MAX_ALIGN {
+            bail!(
+                "{file}:{pos}: section {}: alignment {align:#x} is too large",
+                os.name
+            );
+        }
+        let start = match (explicit, region, alloc) {
+            (Some(a), _, _) => Some(a),
+            (None, Some(r), _) => self.w.regions[&r.name].2.checked_next_multiple_of(align),
+            (None, None, true) => self.w.dot.unwrap_or(0).checked_next_multiple_of(align),
+            (None, None, false) => Some(0),
+        };
+        let start = start.ok_or_else(|| {
+            err(
+                file,
+                pos,
+                format!("section {} is past the end of the address space", os.name),
+            )
+        })?;
+        Ok(Start {
+            start,
+            align,
+            explicit: explicit.is_some(),
+            region,
         })
-        .collect();
-    out.addrs = w.addrs;
-    Ok(out)
+    }
+
+    /// Places section `id`'s members and carries out its description's commands from
+    /// `start` on (data statements and assertions are kept for the end); returns the
+    /// section's size.
+    fn contents(&mut self, desc: Option<&'s OutputDesc>, id: u32, start: u64) -> Result<u64> {
+        let file = self.w.script.file.as_str();
+        let pos = desc.map_or(Pos::default(), |d| d.pos);
+        let (sections, member_rules) = (self.sections, self.member_rules);
+        let os = &sections[id as usize];
+        let subalign = match desc.and_then(|d| d.subalign.as_ref()) {
+            Some(e) => Some(
+                eval(e, &self.w)
+                    .map_err(|e| err(file, pos, e))?
+                    .clamp(1, MAX_ALIGN),
+            ),
+            None => None,
+        };
+        self.w.dot = Some(start);
+        if os.synthetic.is_some() {
+            self.w.dot = Some(start.wrapping_add(os.size));
+        }
+        let mut run = Run {
+            os,
+            id,
+            rules: &member_rules[id as usize],
+            start,
+            subalign,
+            next: 0,
+        };
+        let mut rule = desc.map(|d| self.first_rule[&(d as *const OutputDesc)]);
+        if let Some(d) = desc {
+            for c in &d.commands {
+                match c {
+                    OutputCommand::Input(_) => {
+                        let r = rule.unwrap_or(0);
+                        self.place_run(&mut run, Some(r));
+                        rule = Some(r + 1);
+                    }
+                    OutputCommand::Assign(a) => {
+                        assign(&mut self.w, a, Some(start), &mut self.out.symbols)?
+                    }
+                    OutputCommand::Data(size, e) => {
+                        let dot = self.w.dot.unwrap_or(start);
+                        self.data
+                            .push((id, dot.wrapping_sub(start), *size, e, d.pos));
+                        self.w.dot = Some(dot.wrapping_add(u64::from(*size)));
+                    }
+                    OutputCommand::Fill(e) => {
+                        let v = eval(e, &self.w).map_err(|e| err(file, pos, e))?;
+                        self.out.fills.push((id, fill_bytes(v)));
+                    }
+                    OutputCommand::Assert(e, msg, pos) => self.asserts.push((e, msg, *pos)),
+                }
+            }
+            if let Some(e) = &d.fill {
+                let v = eval(e, &self.w).map_err(|e| err(file, pos, e))?;
+                self.out.fills.push((id, fill_bytes(v)));
+            }
+        }
+        // Whatever no rule took: an orphan's members, commons in an orphan .bss.
+        self.place_run(&mut run, None);
+        let size = self.w.dot.unwrap_or(start).wrapping_sub(start);
+        if size > MAX_SIZE || start.checked_add(size).is_none() {
+            bail!(
+                "{file}:{pos}: section {} ({size:#x} bytes at {start:#x}) does not fit in the address space",
+                os.name
+            );
+        }
+        Ok(size)
+    }
+
+    /// Places the members of `run` from the first not placed on, at `.`: those of rule
+    /// `only` (up to the first of another rule), or all the rest; `.` moves past them.
+    fn place_run(&mut self, run: &mut Run, only: Option<u32>) {
+        let start = run.start;
+        let mut size = self.w.dot.unwrap_or(start).wrapping_sub(start);
+        while run.next < run.os.members.len()
+            && only.is_none_or(|r| run.rules.get(run.next) == Some(&r))
+        {
+            self.place_member(run, run.os.members[run.next], &mut size);
+            run.next += 1;
+        }
+        self.w.dot = Some(start.wrapping_add(size));
+    }
+
+    /// Places `member` of the section of `run` at offset `size`, aligned, and moves `size`
+    /// past it.
+    fn place_member(&mut self, run: &Run, member: Member, size: &mut u64) {
+        let ctx = self.w.ctx;
+        let id = run.id;
+        match member {
+            Member::Input { file: f, sec } => {
+                let obj = &ctx.res.objects[f.0 as usize].obj;
+                if let Some(a) = run.subalign {
+                    *size = size.next_multiple_of(a);
+                }
+                let eh = self.eh_records.get(&(f, sec));
+                let (at, mapping, _) = crate::layout::pack_member(obj, sec, eh, size);
+                self.w.placements[f.0 as usize][sec as usize] = Placement {
+                    out: id,
+                    offset: at,
+                    mapping,
+                };
+            }
+            Member::Common(sym) => {
+                let (csize, calign) = match ctx.res.symbols.get(sym).def {
+                    crate::symbols::Def::Common { size, align, .. } => (size, align),
+                    crate::symbols::Def::Shared { dso, index } => {
+                        let d = &ctx.res.dsos[dso as usize].dso.defined[index as usize];
+                        (d.size, (1u64 << d.value.trailing_zeros().min(6)).max(1))
+                    }
+                    _ => (0, 1),
+                };
+                *size = size.next_multiple_of(calign.max(1));
+                self.out.common_offsets.insert(sym, (id, *size));
+                self.out.align[id as usize] = self.out.align[id as usize].max(calign);
+                *size += csize;
+            }
+            Member::Merged(m) => {
+                let blob = &mut self.merged[m as usize];
+                *size = size.next_multiple_of(blob.align);
+                blob.offset = *size;
+                self.out.align[id as usize] = self.out.align[id as usize].max(blob.align);
+                *size += blob.size;
+            }
+        }
+    }
+
+    /// The load address of section `os` (described by `desc`, starting as `at` says, `size`
+    /// bytes): its description's `AT`; the next free byte of its `AT>` region, which it then
+    /// takes (but a NOBITS section); its address if it has one of its own or is not alloc;
+    /// else its address with the last section's VMA-to-LMA offset.
+    fn load_address(
+        &mut self,
+        desc: Option<&'s OutputDesc>,
+        os: &OutputSection,
+        at: &Start,
+        size: u64,
+    ) -> Result<u64> {
+        let script = self.w.script;
+        let file = script.file.as_str();
+        let pos = desc.map_or(Pos::default(), |d| d.pos);
+        let alloc = os.sh_flags & u64::from(elf::SHF_ALLOC) != 0;
+        let lma = if let Some(e) = desc.and_then(|d| d.at.as_ref()) {
+            self.w.dot = Some(at.start);
+            eval(e, &self.w).map_err(|e| err(file, pos, e))?
+        } else if let Some(r) = desc
+            .and_then(|d| d.lma_region.as_deref())
+            .and_then(|r| find_region(script, r))
+        {
+            let entry = self.w.regions.get_mut(&r.name).expect("region");
+            let lma = entry
+                .2
+                .checked_next_multiple_of(at.align)
+                .unwrap_or(entry.2);
+            entry.2 = lma.saturating_add(if os.sh_type == elf::SHT_NOBITS {
+                0
+            } else {
+                size
+            });
+            lma
+        } else if at.explicit || !alloc {
+            at.start
+        } else {
+            at.start.wrapping_add(self.lma_offset)
+        };
+        Ok(lma)
+    }
+
+    /// Checks that section `os`, `size` bytes at `start` (its description at `pos`), fits in
+    /// region `r`, and takes the region up to its end.
+    fn take_region(
+        &mut self,
+        r: &Region,
+        os: &OutputSection,
+        pos: Pos,
+        start: u64,
+        size: u64,
+    ) -> Result<()> {
+        let file = self.w.script.file.as_str();
+        let (origin, length, _) = self.w.regions[&r.name];
+        let end = start + size;
+        if end > origin.saturating_add(length) || start < origin {
+            bail!(
+                "{file}:{pos}: section {} will not fit in region {}: region {} overflowed by {} bytes",
+                os.name,
+                r.name,
+                r.name,
+                end.saturating_sub(origin.saturating_add(length)).max(origin.saturating_sub(start))
+            );
+        }
+        self.w.regions.get_mut(&r.name).expect("region").2 = end;
+        Ok(())
+    }
+
+    /// Evaluates the data statements and assertions on the final addresses, and returns what
+    /// the walk produced.
+    fn finish(self) -> Result<Walked> {
+        let Walker {
+            mut w,
+            mut out,
+            data,
+            asserts,
+            ..
+        } = self;
+        let script = w.script;
+        let file = script.file.as_str();
+        // Data statements and assertions see the final addresses.
+        w.dot = None;
+        for (id, offset, size, e, pos) in data {
+            let v = eval(e, &w).map_err(|x| err(file, pos, x))?;
+            out.data
+                .push((id, offset, v.to_le_bytes()[..usize::from(size)].to_vec()));
+        }
+        for (e, msg, pos) in asserts {
+            if eval(e, &w).map_err(|x| err(file, pos, x))? == 0 {
+                bail!("{file}:{pos}: assertion failed: {msg}");
+            }
+        }
+        out.relro = w.relro.get();
+        out.regions = script
+            .memory
+            .iter()
+            .map(|r| {
+                let (origin, length, end) = w.regions[&r.name];
+                (r.name.clone(), origin, length, end)
+            })
+            .collect();
+        out.addrs = w.addrs;
+        Ok(out)
+    }
 }
 
 /// Carries out one assignment. `section`: the start of the output section it is in.
