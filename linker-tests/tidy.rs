@@ -87,7 +87,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/dynamic.rs", "build", 247),
     ("src/layout/mod.rs", "default_addresses", 315),
     ("src/layout/mod.rs", "assign_output_sections", 292),
-    ("src/layout/scripted.rs", "segments", 294),
     ("src/layout/mod.rs", "place_members", 283),
     ("src/layout/mod.rs", "scan_object", 229),
     ("src/layout/mod.rs", "compute", 257),

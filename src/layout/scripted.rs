@@ -1349,138 +1349,133 @@ fn segments(
     headers_size: u64,
     executable_stack: bool,
 ) -> Result<Segments> {
-    let file = &script.file;
-    let explicit = !script.phdrs.is_empty();
-    // Which PT_LOAD each alloc section opens or continues: a new one where `PHDRS` says, or
-    // (without PHDRS) where GNU ld would start one.
-    let is_load_phdr = |i: &usize| script.phdrs[*i].p_type == elf::PT_LOAD;
+    let mut loads = Loads {
+        ctx,
+        script,
+        phdr_of,
+        headers_size,
+        explicit: !script.phdrs.is_empty(),
+        headers_loaded: headers_loaded(ctx, script, sections, order, lmas, headers_size),
+        loads: Vec::new(),
+        offset: headers_size,
+        last: None,
+        tls: None,
+        tls_align: 1,
+    };
+    for &id in order {
+        loads.add(sections, id, lmas[id as usize])?;
+    }
+    let base = loads.loads.first().map_or(0, |l| l.0.vaddr);
+    let segments = if loads.explicit {
+        loads.in_phdrs_order(sections, order, base, executable_stack)?
+    } else {
+        loads.in_default_order(sections, order, base, executable_stack)
+    };
+    Ok(Segments {
+        segments,
+        base,
+        end: loads.offset,
+        tls: loads.tls,
+        tls_align: loads.tls_align,
+    })
+}
+
+/// Whether the file and program headers are loaded (with the first PT_LOAD): with `PHDRS`,
+/// if an entry has FILEHDR; without, if they fit below the first section with bytes in its
+/// first page, in both address and load address.
+fn headers_loaded(
+    ctx: &Context,
+    script: &Script,
+    sections: &[OutputSection],
+    order: &[u32],
+    lmas: &[u64],
+    headers_size: u64,
+) -> bool {
     let first_with_bytes = order
         .iter()
         .copied()
         .find(|&id| sections[id as usize].size > 0);
     // (A raw binary loads no headers: FILEHDR asks for nothing there.)
-    let headers_loaded = if ctx.config.binary_output {
+    if ctx.config.binary_output {
         false
-    } else if explicit {
+    } else if !script.phdrs.is_empty() {
         script.phdrs.iter().any(|p| p.filehdr)
     } else {
         first_with_bytes.is_some_and(|id| {
             let s = &sections[id as usize];
             s.addr % PAGE_SIZE >= headers_size && lmas[id as usize] >= headers_size
         })
-    };
-    let mut loads: Vec<(Segment, Option<usize>)> = Vec::new();
-    let mut offset = headers_size;
-    // The last section in the open segment: (end address, nobits, lma delta).
-    let mut last: Option<(u64, bool, u64)> = None;
-    let mut tls: Option<(u64, u64, u64, u64)> = None;
-    let mut tls_align = 1;
-    for &id in order {
+    }
+}
+
+/// The PT_LOAD segments as they are laid out over the alloc sections, in order, and the TLS
+/// template among them.
+struct Loads<'a> {
+    ctx: &'a Context<'a>,
+    script: &'a Script,
+    /// Per output section: the program headers `PHDRS` puts it in.
+    phdr_of: &'a HashMap<u32, Vec<usize>>,
+    headers_size: u64,
+    /// Whether the script has `PHDRS`.
+    explicit: bool,
+    /// Whether the file and program headers are loaded.
+    headers_loaded: bool,
+    /// The PT_LOADs so far, each with its `PHDRS` entry (with `PHDRS`).
+    loads: Vec<(Segment, Option<usize>)>,
+    /// The file offset after the bytes placed so far.
+    offset: u64,
+    /// The last section in the open segment: (end address, nobits, lma delta).
+    last: Option<(u64, bool, u64)>,
+    /// TLS template: (start, file offset, end of initialised data, end).
+    tls: Option<(u64, u64, u64, u64)>,
+    tls_align: u64,
+}
+
+impl Loads<'_> {
+    /// Adds alloc section `id` (load address `lma`): it opens or continues a PT_LOAD (a new
+    /// one where `PHDRS` says, or, without PHDRS, where GNU ld would start one), and gets its
+    /// file offset.
+    fn add(&mut self, sections: &mut [OutputSection], id: u32, lma: u64) -> Result<()> {
+        let script = self.script;
+        let file = &script.file;
         let s = &sections[id as usize];
-        let (addr, size, lma) = (s.addr, s.size, lmas[id as usize]);
+        let (addr, size) = (s.addr, s.size);
         let (s_align, s_flags) = (s.align, s.sh_flags);
         let nobits = s.sh_type == elf::SHT_NOBITS;
         let tbss = nobits && s.sh_flags & u64::from(elf::SHF_TLS) != 0;
         let p = perm(s);
         let delta = lma.wrapping_sub(addr);
-        let load = if explicit {
-            match phdr_of
+        let load = if self.explicit {
+            let is_load_phdr = |i: &usize| script.phdrs[*i].p_type == elf::PT_LOAD;
+            match self
+                .phdr_of
                 .get(&id)
                 .and_then(|v| v.iter().find(|i| is_load_phdr(i)))
             {
                 Some(&i) => Some(i),
                 None => {
                     // In no PT_LOAD: not loaded (GNU ld warns the same way).
-                    sections[id as usize].offset = offset;
-                    continue;
+                    sections[id as usize].offset = self.offset;
+                    return Ok(());
                 }
             }
         } else {
             None
         };
-        let continues = match (loads.last(), last) {
-            (Some((seg, l)), Some((end, last_nobits, last_delta))) => {
-                if explicit {
-                    *l == load
-                } else {
-                    let same_kind = (seg.p_flags & elf::PF_W == p & elf::PF_W)
-                        && (seg.p_flags & elf::PF_X == p & elf::PF_X);
-                    // A section that starts in the page the segment ends in must join it
-                    // (two segments cannot share a page), whatever its permissions: the
-                    // segment takes the union of them, as GNU ld's does.
-                    let shares_page =
-                        addr & !(PAGE_SIZE - 1) < end.next_multiple_of(PAGE_SIZE) && addr >= end;
-                    let next_page = addr & !(PAGE_SIZE - 1) == end.next_multiple_of(PAGE_SIZE);
-                    delta == last_delta
-                        && (nobits || !last_nobits)
-                        && (shares_page || (same_kind && next_page))
-                }
-            }
-            _ => false,
-        };
+        let continues = self.continues(load, addr, p, delta, nobits);
         if size == 0 && !continues && !tbss {
             // An empty section opens no segment.
-            sections[id as usize].offset = offset;
-            continue;
+            sections[id as usize].offset = self.offset;
+            return Ok(());
         }
         if !continues && !tbss {
-            let mut first = loads.is_empty();
-            if first && headers_loaded && !explicit && p & elf::PF_X != 0 {
-                // Code first: GNU ld (`-z separate-code`) gives the headers a read-only
-                // PT_LOAD of their own, one page below in load addresses, and starts the
-                // code's at the section.
-                let page = addr & !(PAGE_SIZE - 1);
-                loads.push((
-                    Segment {
-                        p_type: elf::PT_LOAD,
-                        p_flags: elf::PF_R,
-                        offset: 0,
-                        vaddr: page,
-                        paddr: (lma & !(PAGE_SIZE - 1)).wrapping_sub(PAGE_SIZE),
-                        filesz: headers_size,
-                        memsz: headers_size,
-                        align: PAGE_SIZE,
-                    },
-                    None,
-                ));
-                first = false;
-            }
-            let (seg_off, vaddr, paddr, filesz) = if first && headers_loaded {
-                let vaddr = addr & !(PAGE_SIZE - 1);
-                if addr - vaddr < headers_size {
-                    bail!("{file}: not enough room for program headers before section {} (at {addr:#x})", s.name);
-                }
-                (0, vaddr, lma & !(PAGE_SIZE - 1), addr - vaddr)
-            } else {
-                let off = offset + (addr.wrapping_sub(offset) & (PAGE_SIZE - 1));
-                (off, addr, lma, 0)
-            };
-            let mut p_flags = p;
-            if let Some(i) = load {
-                if let Some(e) = &script.phdrs[i].flags {
-                    p_flags =
-                        eval(e, &NoEnv).map_err(|e| err(file, script.phdrs[i].pos, e))? as u32;
-                }
-            }
-            loads.push((
-                Segment {
-                    p_type: elf::PT_LOAD,
-                    p_flags,
-                    offset: seg_off,
-                    vaddr,
-                    paddr,
-                    filesz,
-                    memsz: filesz,
-                    align: PAGE_SIZE,
-                },
-                load,
-            ));
+            self.open(&sections[id as usize], lma, load)?;
         }
-        let Some((seg, _)) = loads.last_mut() else {
-            sections[id as usize].offset = offset;
-            continue;
+        let Some((seg, _)) = self.loads.last_mut() else {
+            sections[id as usize].offset = self.offset;
+            return Ok(());
         };
-        if !explicit || script.phdrs[load.unwrap_or(0)].flags.is_none() {
+        if !self.explicit || script.phdrs[load.unwrap_or(0)].flags.is_none() {
             seg.p_flags |= p;
         }
         if addr < seg.vaddr {
@@ -1492,46 +1487,129 @@ fn segments(
         }
         // (A NOBITS section's offset is where the file's bytes end, as GNU ld writes it.)
         let off = if nobits && !tbss {
-            offset.max(seg.offset)
+            self.offset.max(seg.offset)
         } else {
             seg.offset + (addr - seg.vaddr)
         };
         sections[id as usize].offset = off;
         if s_flags & u64::from(elf::SHF_TLS) != 0 {
-            tls_align = tls_align.max(s_align);
-            let t = tls.get_or_insert((addr, off, addr, addr));
+            self.tls_align = self.tls_align.max(s_align);
+            let t = self.tls.get_or_insert((addr, off, addr, addr));
             if !nobits {
                 t.2 = addr + size;
             }
             t.3 = addr + size;
         }
         if tbss {
-            continue;
+            return Ok(());
         }
         if !nobits {
             seg.filesz = off + size - seg.offset;
-            offset = off + size;
+            self.offset = off + size;
         }
         seg.memsz = seg.memsz.max(addr + size - seg.vaddr);
-        last = Some((addr + size, nobits, delta));
+        self.last = Some((addr + size, nobits, delta));
+        Ok(())
     }
-    let base = loads.first().map_or(0, |l| l.0.vaddr);
-    let mut segments: Vec<Segment> = Vec::new();
-    let find = |name: &str| sections.iter().find(|s| s.name == name && s.size > 0);
-    let of = |s: &OutputSection, p_type: u32, p_flags: u32, align: u64| Segment {
-        p_type,
-        p_flags,
-        offset: s.offset,
-        vaddr: s.addr,
-        paddr: s.addr,
-        filesz: s.size,
-        memsz: s.size,
-        align,
-    };
-    if explicit {
-        // In PHDRS order; loads as laid out, the others spanning their sections.
-        let mut loads = loads.into_iter().peekable();
-        for (i, p) in script.phdrs.iter().enumerate() {
+
+    /// Whether a section at `addr` (permissions `p`, VMA-to-LMA offset `delta`, NOBITS or
+    /// not, in `PHDRS` entry `load`) continues the open PT_LOAD: with `PHDRS`, if it is the
+    /// same entry; without, where GNU ld would not start a new one.
+    fn continues(&self, load: Option<usize>, addr: u64, p: u32, delta: u64, nobits: bool) -> bool {
+        let (Some((seg, l)), Some((end, last_nobits, last_delta))) = (self.loads.last(), self.last)
+        else {
+            return false;
+        };
+        if self.explicit {
+            return *l == load;
+        }
+        let same_kind = (seg.p_flags & elf::PF_W == p & elf::PF_W)
+            && (seg.p_flags & elf::PF_X == p & elf::PF_X);
+        // A section that starts in the page the segment ends in must join it
+        // (two segments cannot share a page), whatever its permissions: the
+        // segment takes the union of them, as GNU ld's does.
+        let shares_page = addr & !(PAGE_SIZE - 1) < end.next_multiple_of(PAGE_SIZE) && addr >= end;
+        let next_page = addr & !(PAGE_SIZE - 1) == end.next_multiple_of(PAGE_SIZE);
+        delta == last_delta && (nobits || !last_nobits) && (shares_page || (same_kind && next_page))
+    }
+
+    /// Opens a PT_LOAD (`PHDRS` entry `load`) at section `s`, with load address `lma`. The
+    /// first one starts with the headers, a page down, when they are loaded.
+    fn open(&mut self, s: &OutputSection, lma: u64, load: Option<usize>) -> Result<()> {
+        let script = self.script;
+        let file = &script.file;
+        let (addr, p) = (s.addr, perm(s));
+        let headers_size = self.headers_size;
+        let mut first = self.loads.is_empty();
+        if first && self.headers_loaded && !self.explicit && p & elf::PF_X != 0 {
+            // Code first: GNU ld (`-z separate-code`) gives the headers a read-only
+            // PT_LOAD of their own, one page below in load addresses, and starts the
+            // code's at the section.
+            let page = addr & !(PAGE_SIZE - 1);
+            self.loads.push((
+                Segment {
+                    p_type: elf::PT_LOAD,
+                    p_flags: elf::PF_R,
+                    offset: 0,
+                    vaddr: page,
+                    paddr: (lma & !(PAGE_SIZE - 1)).wrapping_sub(PAGE_SIZE),
+                    filesz: headers_size,
+                    memsz: headers_size,
+                    align: PAGE_SIZE,
+                },
+                None,
+            ));
+            first = false;
+        }
+        let (seg_off, vaddr, paddr, filesz) = if first && self.headers_loaded {
+            let vaddr = addr & !(PAGE_SIZE - 1);
+            if addr - vaddr < headers_size {
+                bail!(
+                    "{file}: not enough room for program headers before section {} (at {addr:#x})",
+                    s.name
+                );
+            }
+            (0, vaddr, lma & !(PAGE_SIZE - 1), addr - vaddr)
+        } else {
+            let off = self.offset + (addr.wrapping_sub(self.offset) & (PAGE_SIZE - 1));
+            (off, addr, lma, 0)
+        };
+        let mut p_flags = p;
+        if let Some(i) = load {
+            if let Some(e) = &script.phdrs[i].flags {
+                p_flags = eval(e, &NoEnv).map_err(|e| err(file, script.phdrs[i].pos, e))? as u32;
+            }
+        }
+        self.loads.push((
+            Segment {
+                p_type: elf::PT_LOAD,
+                p_flags,
+                offset: seg_off,
+                vaddr,
+                paddr,
+                filesz,
+                memsz: filesz,
+                align: PAGE_SIZE,
+            },
+            load,
+        ));
+        Ok(())
+    }
+
+    /// The program headers in `PHDRS` order: the PT_LOADs as laid out (an empty one for an
+    /// entry no section went to), the others spanning their sections; FLAGS and AT as the
+    /// entries say.
+    fn in_phdrs_order(
+        &self,
+        sections: &[OutputSection],
+        order: &[u32],
+        base: u64,
+        executable_stack: bool,
+    ) -> Result<Vec<Segment>> {
+        let file = &self.script.file;
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut loads = self.loads.iter().peekable();
+        for (i, p) in self.script.phdrs.iter().enumerate() {
             if p.p_type == elf::PT_LOAD {
                 match loads.peek() {
                     Some((_, Some(l))) if *l == i => segments.push(loads.next().expect("peeked").0),
@@ -1539,40 +1617,7 @@ fn segments(
                 }
                 continue;
             }
-            let members: Vec<&OutputSection> = order
-                .iter()
-                .filter(|id| phdr_of.get(id).is_some_and(|v| v.contains(&i)))
-                .map(|&id| &sections[id as usize])
-                .collect();
-            let mut seg = match (members.first(), members.last()) {
-                (Some(f), Some(l)) => Segment {
-                    p_type: p.p_type,
-                    p_flags: members.iter().fold(elf::PF_R, |a, s| a | perm(s)),
-                    offset: f.offset,
-                    vaddr: f.addr,
-                    paddr: f.addr,
-                    filesz: if l.sh_type == elf::SHT_NOBITS {
-                        l.offset - f.offset
-                    } else {
-                        l.offset + l.size - f.offset
-                    },
-                    memsz: l.addr + l.size - f.addr,
-                    align: members.iter().map(|s| s.align).max().unwrap_or(1),
-                },
-                _ if p.p_type == elf::PT_PHDR || p.phdrs => Segment {
-                    p_type: p.p_type,
-                    p_flags: elf::PF_R,
-                    offset: 64,
-                    vaddr: base + 64,
-                    paddr: base + 64,
-                    filesz: 56 * script.phdrs.len() as u64,
-                    memsz: 56 * script.phdrs.len() as u64,
-                    align: 8,
-                },
-                // (GNU ld aligns a PHDRS-made PT_GNU_STACK to 8, its own to 16.)
-                _ if p.p_type == elf::PT_GNU_STACK => stack_segment(ctx, executable_stack, 8),
-                _ => empty_segment(p.p_type, 1),
-            };
+            let mut seg = self.spanning(sections, order, i, base, executable_stack);
             if let Some(e) = &p.flags {
                 seg.p_flags = eval(e, &NoEnv).map_err(|e| err(file, p.pos, e))? as u32;
             }
@@ -1581,7 +1626,77 @@ fn segments(
             }
             segments.push(seg);
         }
-    } else {
+        Ok(segments)
+    }
+
+    /// The segment of `PHDRS` entry `i`, not a PT_LOAD: from its first section to the end of
+    /// its last; with none, the program headers (PT_PHDR or PHDRS), the stack or nothing.
+    fn spanning(
+        &self,
+        sections: &[OutputSection],
+        order: &[u32],
+        i: usize,
+        base: u64,
+        executable_stack: bool,
+    ) -> Segment {
+        let p = &self.script.phdrs[i];
+        let members: Vec<&OutputSection> = order
+            .iter()
+            .filter(|id| self.phdr_of.get(id).is_some_and(|v| v.contains(&i)))
+            .map(|&id| &sections[id as usize])
+            .collect();
+        match (members.first(), members.last()) {
+            (Some(f), Some(l)) => Segment {
+                p_type: p.p_type,
+                p_flags: members.iter().fold(elf::PF_R, |a, s| a | perm(s)),
+                offset: f.offset,
+                vaddr: f.addr,
+                paddr: f.addr,
+                filesz: if l.sh_type == elf::SHT_NOBITS {
+                    l.offset - f.offset
+                } else {
+                    l.offset + l.size - f.offset
+                },
+                memsz: l.addr + l.size - f.addr,
+                align: members.iter().map(|s| s.align).max().unwrap_or(1),
+            },
+            _ if p.p_type == elf::PT_PHDR || p.phdrs => Segment {
+                p_type: p.p_type,
+                p_flags: elf::PF_R,
+                offset: 64,
+                vaddr: base + 64,
+                paddr: base + 64,
+                filesz: 56 * self.script.phdrs.len() as u64,
+                memsz: 56 * self.script.phdrs.len() as u64,
+                align: 8,
+            },
+            // (GNU ld aligns a PHDRS-made PT_GNU_STACK to 8, its own to 16.)
+            _ if p.p_type == elf::PT_GNU_STACK => stack_segment(self.ctx, executable_stack, 8),
+            _ => empty_segment(p.p_type, 1),
+        }
+    }
+
+    /// The program headers without `PHDRS`: PT_PHDR and PT_INTERP (for an alloc `.interp`),
+    /// the PT_LOADs, PT_DYNAMIC, the notes', PT_TLS, PT_GNU_EH_FRAME and PT_GNU_STACK.
+    fn in_default_order(
+        &self,
+        sections: &[OutputSection],
+        order: &[u32],
+        base: u64,
+        executable_stack: bool,
+    ) -> Vec<Segment> {
+        let mut segments: Vec<Segment> = Vec::new();
+        let find = |name: &str| sections.iter().find(|s| s.name == name && s.size > 0);
+        let of = |s: &OutputSection, p_type: u32, p_flags: u32, align: u64| Segment {
+            p_type,
+            p_flags,
+            offset: s.offset,
+            vaddr: s.addr,
+            paddr: s.addr,
+            filesz: s.size,
+            memsz: s.size,
+            align,
+        };
         let interp = find(".interp").filter(|s| s.sh_flags & u64::from(elf::SHF_ALLOC) != 0);
         if let Some(interp) = interp {
             segments.push(Segment {
@@ -1596,14 +1711,14 @@ fn segments(
             });
             segments.push(of(interp, elf::PT_INTERP, elf::PF_R, 1));
         }
-        segments.extend(loads.into_iter().map(|l| l.0));
+        segments.extend(self.loads.iter().map(|l| l.0));
         if let Some(d) = find(".dynamic") {
             segments.push(of(d, elf::PT_DYNAMIC, elf::PF_R | elf::PF_W, 8));
         }
         segments.extend(crate::layout::note_segments(
             order.iter().map(|&id| &sections[id as usize]),
         ));
-        if let Some((start, off, file_end, mem_end)) = tls {
+        if let Some((start, off, file_end, mem_end)) = self.tls {
             segments.push(Segment {
                 p_type: elf::PT_TLS,
                 p_flags: elf::PF_R,
@@ -1612,26 +1727,20 @@ fn segments(
                 paddr: start,
                 filesz: file_end - start,
                 memsz: mem_end - start,
-                align: tls_align,
+                align: self.tls_align,
             });
         }
         if let Some(h) = find(".eh_frame_hdr") {
             segments.push(of(h, elf::PT_GNU_EH_FRAME, elf::PF_R, 4));
         }
-        segments.push(stack_segment(ctx, executable_stack, 16));
+        segments.push(stack_segment(self.ctx, executable_stack, 16));
         let n = segments.len() as u64;
         if let Some(phdr) = segments.iter_mut().find(|s| s.p_type == elf::PT_PHDR) {
             phdr.filesz = 56 * n;
             phdr.memsz = 56 * n;
         }
+        segments
     }
-    Ok(Segments {
-        segments,
-        base,
-        end: offset,
-        tls,
-        tls_align,
-    })
 }
 
 /// A PHDRS entry no section went to: a header with nothing in it.
