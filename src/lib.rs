@@ -141,7 +141,6 @@ fn run_config(mut config: args::Config) -> Result<()> {
     result
 }
 
-/// Links according to `config`: the whole pipeline.
 /// `--time`: wall time per phase, printed to stderr as each phase ends.
 pub(crate) struct PhaseTimer {
     on: bool,

@@ -1114,6 +1114,10 @@ fn fill_code_gaps(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
     }
 }
 
+/// The spare room of an incremental layout's slots (of the selected ones in an update):
+/// int3 in code, and in sections read unit by unit (`.debug_info`, `.eh_frame`, ...) the
+/// last unit lengthened over it (`.debug_line`'s with no-op opcodes), so readers never
+/// meet padding they cannot parse. Other sections' room stays zeros.
 pub(crate) fn fill_spare_room(layout: &Layout, select: Option<&Selection>, buf: &mut [u8]) {
     for slot in &layout.slots {
         if select.is_some_and(|s| {

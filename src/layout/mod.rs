@@ -3607,6 +3607,8 @@ impl Layout {
         }
     }
 
+    /// The output address of `offset` in input section (`file`, `sec`): through its merged
+    /// strings or `.eh_frame` records where it has them; None if the section was not placed.
     pub fn section_address(&self, file: FileId, sec: u32, offset: u64) -> Option<u64> {
         let p = self.placements[file.0 as usize].get(sec as usize)?;
         match p.mapping {
