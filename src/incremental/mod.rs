@@ -825,12 +825,88 @@ pub fn plan_update(
     }
     let changed_files: FxHashSet<FileId> = changed.iter().copied().collect();
 
-    // 3. Global symbols whose address moved: definitions in changed objects whose address
-    //    differs, and every symbol a changed object defines now and did not, or did and
-    //    does not (its references elsewhere resolve differently now).
+    // 3. Global symbols whose address moved.
+    let moved = moved_symbols(res, layout, state, &changed, removed);
+
+    // Unchanged objects whose slots the layout resized are rewritten like changed ones.
+    let mut rewritten_files = changed_files.clone();
+    rewritten_files.extend(layout.resized.iter().copied());
+
+    // 4. Sections to write: all of the changed (and resized) objects', and those of
+    //    other objects with a relocation against a moved symbol.
+    let mut selection = Selection {
+        files: rewritten_files.clone(),
+        ..Selection::default()
+    };
+    for &file in &rewritten_files {
+        let f = file.0 as usize;
+        for (sec, p) in layout.placements[f].iter().enumerate() {
+            if p.out != NOT_PLACED {
+                selection.sections.insert((file, sec as u32));
+            }
+        }
+    }
+    let rerelocate = referring_sections(res, layout, &rewritten_files, &moved);
+    let rerelocated = rerelocate.len();
+    selection.sections.extend(rerelocate.iter().copied());
+
+    let (whole_slots, whole_addrs) = whole_slots(
+        layout,
+        &rerelocate,
+        |file| rewritten_files.contains(&file),
+        &mut selection,
+    );
+
+    // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
+    //    linker-made sections, headers and the tail (symbol tables, section headers).
+    let (mut dirty, mut rewritten_addrs) = rewritten_ranges(
+        res,
+        layout,
+        |file| rewritten_files.contains(&file),
+        &rerelocate,
+    );
+    dirty.extend(whole_slots);
+    let headers = 64 + 56 * layout.segments.len() as u64;
+    dirty.push((0, headers));
+    for id in &layout.order {
+        let s = &layout.sections[id.0 as usize];
+        if s.synthetic.is_some() && s.sh_type != elf::SHT_NOBITS {
+            dirty.push((s.offset, s.size));
+        }
+    }
+    rewritten_addrs.extend(whole_addrs);
+    carry_over(
+        config,
+        layout,
+        state,
+        old_output,
+        &rewritten_files,
+        rewritten_addrs,
+        &mut selection,
+    )?;
+    Ok(Update {
+        changed,
+        selection,
+        dirty,
+        rerelocated,
+        order,
+    })
+}
+
+/// Global symbols whose address moved: definitions in changed objects whose address
+/// differs, and every symbol a changed object defines now and did not, or did and does not
+/// (its references elsewhere resolve differently now), and their `.symver` aliases.
+fn moved_symbols(
+    res: &Resolution,
+    layout: &Layout,
+    state: &State,
+    changed: &[FileId],
+    removed: &[ObjectRecord],
+) -> FxHashSet<SymbolId> {
+    let changed_files: FxHashSet<FileId> = changed.iter().copied().collect();
     let mut moved: FxHashSet<SymbolId> = FxHashSet::default();
     let mut gone: FxHashSet<u64> = FxHashSet::default();
-    for &file in &changed {
+    for &file in changed {
         let object = &res.objects[file.0 as usize];
         let old = &state.objects[file.0 as usize].symbols;
         let new = defined_addresses(layout, file, object);
@@ -877,25 +953,18 @@ pub fn plan_update(
         }
     }
 
-    // Unchanged objects whose slots the layout resized are rewritten like changed ones.
-    let mut rewritten_files = changed_files.clone();
-    rewritten_files.extend(layout.resized.iter().copied());
+    moved
+}
 
-    // 4. Sections to write: all of the changed (and resized) objects', and those of
-    //    other objects with a relocation against a moved symbol.
-    let mut selection = Selection {
-        files: rewritten_files.clone(),
-        ..Selection::default()
-    };
-    for &file in &rewritten_files {
-        let f = file.0 as usize;
-        for (sec, p) in layout.placements[f].iter().enumerate() {
-            if p.out != NOT_PLACED {
-                selection.sections.insert((file, sec as u32));
-            }
-        }
-    }
-    let rerelocate: Vec<(FileId, u32)> = if moved.is_empty() {
+/// The sections of objects not rewritten whole that have a relocation against a moved
+/// symbol: they are relocated again.
+fn referring_sections(
+    res: &Resolution,
+    layout: &Layout,
+    rewritten_files: &FxHashSet<FileId>,
+    moved: &FxHashSet<SymbolId>,
+) -> Vec<(FileId, u32)> {
+    if moved.is_empty() {
         Vec::new()
     } else {
         res.objects
@@ -906,7 +975,6 @@ pub fn plan_update(
                     && o.global_ids.iter().any(|id| moved.contains(id))
             })
             .flat_map_iter(|(f, o)| {
-                let moved = &moved;
                 layout.placements[f]
                     .iter()
                     .enumerate()
@@ -920,35 +988,21 @@ pub fn plan_update(
                     .map(move |(sec, _)| (FileId(f as u32), sec as u32))
             })
             .collect()
-    };
-    let rerelocated = rerelocate.len();
-    selection.sections.extend(rerelocate.iter().copied());
-
-    let (whole_slots, whole_addrs) = whole_slots(
-        layout,
-        &rerelocate,
-        |file| rewritten_files.contains(&file),
-        &mut selection,
-    );
-
-    // 5. Output ranges rewritten: slots of changed objects, re-relocated sections, the
-    //    linker-made sections, headers and the tail (symbol tables, section headers).
-    let (mut dirty, mut rewritten_addrs) = rewritten_ranges(
-        res,
-        layout,
-        |file| rewritten_files.contains(&file),
-        &rerelocate,
-    );
-    dirty.extend(whole_slots);
-    let headers = 64 + 56 * layout.segments.len() as u64;
-    dirty.push((0, headers));
-    for id in &layout.order {
-        let s = &layout.sections[id.0 as usize];
-        if s.synthetic.is_some() && s.sh_type != elf::SHT_NOBITS {
-            dirty.push((s.offset, s.size));
-        }
     }
-    rewritten_addrs.extend(whole_addrs);
+}
+
+/// What the update keeps of the old output (`old_output`) for the objects it does not
+/// rewrite: their dynamic relocations and FDEs outside the `rewritten` address ranges, and
+/// (unless `-s`) their local symbols.
+fn carry_over(
+    config: &Config,
+    layout: &Layout,
+    state: &State,
+    old_output: &std::fs::File,
+    rewritten_files: &FxHashSet<FileId>,
+    rewritten_addrs: Vec<(u64, u64)>,
+    selection: &mut Selection,
+) -> Result<()> {
     let mut rewritten = Ranges::new(rewritten_addrs);
     // Address ranges of unchanged objects' slots: their dynamic relocations and FDEs are
     // carried over unless the section was re-relocated.
@@ -988,31 +1042,19 @@ pub fn plan_update(
         }
     }
     if let Some((hdr, bytes)) = read(".eh_frame_hdr")? {
-        if bytes.len() >= 12 {
-            let count = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
-            for e in bytes[12..].chunks_exact(8).take(count) {
-                let rel = |i: usize| i32::from_le_bytes(e[i..i + 4].try_into().unwrap()) as i64;
-                let pc = hdr.wrapping_add(rel(0) as u64);
-                let fde = hdr.wrapping_add(rel(4) as u64);
-                if kept(fde) {
-                    selection.kept_fdes.push((pc, fde));
-                }
-            }
-        }
+        let entries = crate::eh_frame::hdr_entries(hdr, bytes);
+        selection
+            .kept_fdes
+            .extend(entries.filter(|&(_, fde)| kept(fde)));
     }
     // The local symbols of objects that kept their contents and slots are as recorded.
     if !config.strip_all {
-        selection.symtab = crate::write::SymtabReuse::new(old, res.objects.len(), |f| {
+        let n_objects = layout.placements.len();
+        selection.symtab = crate::write::SymtabReuse::new(old, n_objects, |f| {
             (!rewritten_files.contains(&f)).then(|| state.objects[f.0 as usize].symtab)
         });
     }
-    Ok(Update {
-        changed,
-        selection,
-        dirty,
-        rerelocated,
-        order,
-    })
+    Ok(())
 }
 
 /// The file ranges and address ranges an update rewrites: the slots of the files
