@@ -84,7 +84,6 @@ fn every_unsafe_block_says_why_it_is_safe() {
 /// options.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/args.rs", "long", 425),
-    ("src/dynamic.rs", "build", 247),
     ("src/layout/mod.rs", "default_addresses", 315),
     ("src/layout/mod.rs", "assign_output_sections", 292),
     ("src/layout/mod.rs", "place_members", 283),

@@ -92,6 +92,122 @@ pub fn build(
     live_defined: &dyn Fn(SymbolId) -> bool,
 ) -> DynamicTables {
     let res = ctx.res;
+    let (imports, hashed, copy_aliases) = select_dynamic_symbols(ctx, needs, live_defined);
+    // By name, not by symbol id: ids follow the order in which objects mention symbols,
+    // and an incremental update must find the table as the recorded link left it when only
+    // that order changed.
+    let name = |id: &SymbolId| res.symbols.get(*id).name;
+    let mut imports: Vec<SymbolId> = imports
+        .into_iter()
+        .filter(|id| !hashed.contains(id))
+        .collect();
+    imports.sort_by_key(name);
+    let hashed: Vec<SymbolId> = hashed.into_iter().collect();
+
+    // .gnu.hash wants the hashed symbols grouped by bucket.
+    let n_buckets = (hashed.len() / 4).max(1) as u32;
+    let mut hashed_sorted: Vec<(u32, SymbolId)> = hashed
+        .iter()
+        .map(|&id| (gnu_hash(dynamic_name(res.symbols.get(id).name)), id))
+        .collect();
+    hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, name(&id)));
+
+    let mut dynsyms: Vec<SymbolId> = imports.clone();
+    let first_hashed = dynsyms.len() as u32 + 1;
+    dynsyms.extend(hashed_sorted.iter().map(|&(_, id)| id));
+    let dynsym_index: HashMap<SymbolId, u32> = dynsyms
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32 + 1))
+        .collect();
+
+    let mut strtab = StrTab {
+        bytes: vec![0],
+        map: HashMap::default(),
+    };
+    let name_offsets: Vec<u32> = dynsyms
+        .iter()
+        .map(|&id| strtab.add(dynamic_name(res.symbols.get(id).name)))
+        .collect();
+
+    let dropped = dropped_dsos(res);
+    let mut needed = Vec::new();
+    let mut needed_names = Vec::new();
+    if matches!(
+        ctx.kind,
+        OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
+    ) {
+        for (i, d) in res.dsos.iter().enumerate() {
+            if dropped[i] || needed_names.contains(&d.dso.soname) {
+                continue;
+            }
+            needed_names.push(d.dso.soname.clone());
+            needed.push(strtab.add(d.dso.soname.as_bytes()));
+        }
+    }
+    let soname = ctx.config.soname.as_ref().map(|s| strtab.add(s.as_bytes()));
+    let runpath =
+        (!ctx.config.rpath.is_empty()).then(|| strtab.add(ctx.config.rpath.join(":").as_bytes()));
+    // In GNU ld's order; several --audit (or --depaudit) make one colon-separated list.
+    let mut string_tags = Vec::new();
+    if ctx.kind == OutputKind::Shared {
+        if let Some(filter) = &ctx.config.filter {
+            string_tags.push((elf::DT_FILTER, strtab.add(filter.as_bytes())));
+        }
+        for auxiliary in &ctx.config.auxiliary {
+            string_tags.push((elf::DT_AUXILIARY, strtab.add(auxiliary.as_bytes())));
+        }
+    }
+    for (tag, list) in [
+        (elf::DT_AUDIT, &ctx.config.audit),
+        (elf::DT_DEPAUDIT, &ctx.config.depaudit),
+    ] {
+        if !list.is_empty() {
+            string_tags.push((tag, strtab.add(list.join(":").as_bytes())));
+        }
+    }
+
+    let versions = version_tables(ctx, needs, &dynsyms, &dropped, &mut strtab);
+
+    let gnu = gnu_hash_table(&hashed_sorted, n_buckets, first_hashed);
+    let sysv = sysv_hash_table(res, &dynsyms);
+
+    DynamicTables {
+        dynsyms,
+        dynsym_index,
+        first_hashed,
+        dynstr: strtab.bytes,
+        name_offsets,
+        versym: versions.versym,
+        verdef_count: versions.verdef_count,
+        verdef: versions.verdef,
+        verneed_count: versions.verneed_count,
+        verneed: versions.verneed,
+        gnu_hash: gnu,
+        sysv_hash: sysv,
+        needed,
+        soname,
+        runpath,
+        dropped,
+        string_tags,
+        copy_aliases,
+    }
+}
+
+/// The symbols `.dynsym` holds: imports (referred to, defined by a shared object or
+/// preemptible), and hashed ones (exported definitions, copy-relocated symbols with their
+/// aliases, canonical PLT addresses); an executable's copy aliases.
+#[allow(clippy::type_complexity)]
+fn select_dynamic_symbols(
+    ctx: &Context,
+    needs: &Needs,
+    live_defined: &dyn Fn(SymbolId) -> bool,
+) -> (
+    BTreeSet<SymbolId>,
+    BTreeSet<SymbolId>,
+    HashMap<SymbolId, SymbolId>,
+) {
+    let res = ctx.res;
     let mut imports = BTreeSet::new();
     let mut hashed = BTreeSet::new();
     let mut copy_aliases = HashMap::default();
@@ -151,44 +267,12 @@ pub fn build(
             }
         }
     }
-    // By name, not by symbol id: ids follow the order in which objects mention symbols,
-    // and an incremental update must find the table as the recorded link left it when only
-    // that order changed.
-    let name = |id: &SymbolId| res.symbols.get(*id).name;
-    let mut imports: Vec<SymbolId> = imports
-        .into_iter()
-        .filter(|id| !hashed.contains(id))
-        .collect();
-    imports.sort_by_key(name);
-    let hashed: Vec<SymbolId> = hashed.into_iter().collect();
+    (imports, hashed, copy_aliases)
+}
 
-    // .gnu.hash wants the hashed symbols grouped by bucket.
-    let n_buckets = (hashed.len() / 4).max(1) as u32;
-    let mut hashed_sorted: Vec<(u32, SymbolId)> = hashed
-        .iter()
-        .map(|&id| (gnu_hash(dynamic_name(res.symbols.get(id).name)), id))
-        .collect();
-    hashed_sorted.sort_by_key(|&(h, id)| (h % n_buckets, name(&id)));
-
-    let mut dynsyms: Vec<SymbolId> = imports.clone();
-    let first_hashed = dynsyms.len() as u32 + 1;
-    dynsyms.extend(hashed_sorted.iter().map(|&(_, id)| id));
-    let dynsym_index: HashMap<SymbolId, u32> = dynsyms
-        .iter()
-        .enumerate()
-        .map(|(i, &id)| (id, i as u32 + 1))
-        .collect();
-
-    let mut strtab = StrTab {
-        bytes: vec![0],
-        map: HashMap::default(),
-    };
-    let name_offsets: Vec<u32> = dynsyms
-        .iter()
-        .map(|&id| strtab.add(dynamic_name(res.symbols.get(id).name)))
-        .collect();
-
-    // DT_NEEDED: every shared object unless --as-needed and nothing of it is used.
+/// DT_NEEDED: every shared object unless --as-needed and nothing of it is used. Per
+/// shared object, whether it is dropped.
+fn dropped_dsos(res: &crate::resolve::Resolution) -> Vec<bool> {
     let mut used_dsos = vec![false; res.dsos.len()];
     // As GNU ld: an --as-needed library is needed when it defines a symbol that a regular
     // object refers to without `weak` (even if the reference was relaxed away or is in a
@@ -200,48 +284,32 @@ pub fn build(
             }
         }
     }
-    let dropped: Vec<bool> = res
-        .dsos
+    res.dsos
         .iter()
         .zip(&used_dsos)
         .map(|(d, &used)| d.as_needed && !used)
-        .collect();
-    let mut needed = Vec::new();
-    let mut needed_names = Vec::new();
-    if matches!(
-        ctx.kind,
-        OutputKind::DynExe | OutputKind::DynPie | OutputKind::Shared
-    ) {
-        for (i, d) in res.dsos.iter().enumerate() {
-            if dropped[i] || needed_names.contains(&d.dso.soname) {
-                continue;
-            }
-            needed_names.push(d.dso.soname.clone());
-            needed.push(strtab.add(d.dso.soname.as_bytes()));
-        }
-    }
-    let soname = ctx.config.soname.as_ref().map(|s| strtab.add(s.as_bytes()));
-    let runpath =
-        (!ctx.config.rpath.is_empty()).then(|| strtab.add(ctx.config.rpath.join(":").as_bytes()));
-    // In GNU ld's order; several --audit (or --depaudit) make one colon-separated list.
-    let mut string_tags = Vec::new();
-    if ctx.kind == OutputKind::Shared {
-        if let Some(filter) = &ctx.config.filter {
-            string_tags.push((elf::DT_FILTER, strtab.add(filter.as_bytes())));
-        }
-        for auxiliary in &ctx.config.auxiliary {
-            string_tags.push((elf::DT_AUXILIARY, strtab.add(auxiliary.as_bytes())));
-        }
-    }
-    for (tag, list) in [
-        (elf::DT_AUDIT, &ctx.config.audit),
-        (elf::DT_DEPAUDIT, &ctx.config.depaudit),
-    ] {
-        if !list.is_empty() {
-            string_tags.push((tag, strtab.add(list.join(":").as_bytes())));
-        }
-    }
+        .collect()
+}
 
+/// The symbol versions: `.gnu.version` (per `.dynsym` entry), `.gnu.version_d` (our own
+/// definitions) and `.gnu.version_r` (what imports need of versioned shared objects).
+struct VersionTables {
+    versym: Vec<u8>,
+    verdef: Vec<u8>,
+    verdef_count: u32,
+    verneed: Vec<u8>,
+    verneed_count: u32,
+}
+
+/// Builds the version tables of `dynsyms`; names go to `strtab`.
+fn version_tables(
+    ctx: &Context,
+    needs: &Needs,
+    dynsyms: &[SymbolId],
+    dropped: &[bool],
+    strtab: &mut StrTab,
+) -> VersionTables {
+    let res = ctx.res;
     // Versions: our own definitions first (.gnu.version_d), then what imports need from
     // versioned shared objects (.gnu.version_r); both share one index space.
     let has_verdefs = !ctx.versions.is_empty() && ctx.kind == OutputKind::Shared;
@@ -251,7 +319,7 @@ pub fn build(
         2
     };
     let verdef = if has_verdefs {
-        encode_verdef(ctx, &mut strtab)
+        encode_verdef(ctx, strtab)
     } else {
         Vec::new()
     };
@@ -300,20 +368,12 @@ pub fn build(
             }
         }
     }
-    let (verneed, dsos_with_needs) = encode_verneed(res, &vernaux, &mut strtab);
+    let (verneed, dsos_with_needs) = encode_verneed(res, &vernaux, strtab);
     if vernaux.is_empty() && !has_verdefs {
         versym.clear();
     }
 
-    let gnu = gnu_hash_table(&hashed_sorted, n_buckets, first_hashed);
-    let sysv = sysv_hash_table(res, &dynsyms);
-
-    DynamicTables {
-        dynsyms,
-        dynsym_index,
-        first_hashed,
-        dynstr: strtab.bytes,
-        name_offsets,
+    VersionTables {
         versym,
         verdef_count: if has_verdefs {
             ctx.versions.defs.len() as u32
@@ -323,14 +383,6 @@ pub fn build(
         verdef,
         verneed_count: dsos_with_needs.len() as u32,
         verneed,
-        gnu_hash: gnu,
-        sysv_hash: sysv,
-        needed,
-        soname,
-        runpath,
-        dropped,
-        string_tags,
-        copy_aliases,
     }
 }
 
