@@ -358,12 +358,7 @@ fn gnu_default_script_round_trip() {
             .collect()
     };
     assert_eq!(names(&tested), names(&gnu));
-    let relro = program_headers(&tested, "GNU_RELRO");
-    assert_eq!(relro.len(), 1, "{relro:?}");
-    let f: Vec<&str> = relro[0].split(' ').collect();
-    let start = u64::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
-    let size = u64::from_str_radix(f[5].trim_start_matches("0x"), 16).unwrap();
-    assert_eq!((start + size) % 4096, 0, "{relro:?}");
+    relro_ends_on_a_page(&tested);
 }
 
 /// Links `hosted.c` with gcc: the system GNU ld (`tested` false) or the linker under test
@@ -436,29 +431,30 @@ fn package_note_inserted_after_build_id() {
 }
 
 /// The script `--verbose` prints (weld's default layout), given back with `-T`, links the
-/// same program, PIE or not.
+/// same program, PIE or not, static (libc's TLS and .init_array in RELRO) or not.
 #[test]
 fn own_default_script_round_trip() {
     let tmp = TempDir::new("scripts-own-default");
     let linker = LinkerUnderTest::get().path;
-    for mode in ["-pie", "-no-pie"] {
+    for mode in [&["-pie"][..], &["-no-pie"], &["-static", "-no-pie"]] {
         let mut verbose = Command::new(&linker);
-        if mode == "-pie" {
-            verbose.arg("-pie");
+        if mode[0] != "-no-pie" {
+            verbose.arg(mode[0]);
         }
         let text = run_step(verbose.arg("--verbose")).stdout_text();
         let parts: Vec<&str> = text
             .split("==================================================")
             .collect();
         assert!(parts.len() >= 3 && parts[1].contains("SECTIONS"), "{text}");
-        let script = tmp.join(format!("default{mode}.ld"));
+        let mode_name = mode.join("");
+        let script = tmp.join(format!("default{mode_name}.ld"));
         std::fs::write(&script, parts[1]).unwrap();
-        let plain = link_hosted(&tmp, "plain", true, &[mode]);
+        let plain = link_hosted(&tmp, "plain", true, mode);
         let t = format!("-Wl,-T,{}", script.display());
-        let scripted = link_hosted(&tmp, "scripted", true, &[mode, &t]);
+        let scripted = link_hosted(&tmp, "scripted", true, &[mode, &[t.as_str()][..]].concat());
         let expected = run_program(&plain);
         assert_eq!(expected.0, Some(0));
-        assert_eq!(run_program(&scripted), expected, "{mode}");
+        assert_eq!(run_program(&scripted), expected, "{mode_name}");
         // The same non-empty sections (the order of notes and empty sections may differ).
         let names = |file: &Path| -> Vec<String> {
             let mut names: Vec<String> = alloc_sections(file)
@@ -469,8 +465,61 @@ fn own_default_script_round_trip() {
             names.sort();
             names
         };
-        assert_eq!(names(&scripted), names(&plain), "{mode}");
+        assert_eq!(names(&scripted), names(&plain), "{mode_name}");
+        relro_ends_on_a_page(&scripted);
     }
+}
+
+/// The PT_GNU_RELRO of `file` (there is one) ends on a page boundary.
+fn relro_ends_on_a_page(file: &Path) {
+    let relro = program_headers(file, "GNU_RELRO");
+    assert_eq!(relro.len(), 1, "{relro:?}");
+    let f: Vec<&str> = relro[0].split(' ').collect();
+    let start = u64::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
+    let size = u64::from_str_radix(f[5].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!((start + size) % 4096, 0, "{relro:?}");
+}
+
+/// RELRO (an .init_array, .tdata and .tbss) that does not end on a page boundary as the
+/// script first lays it out: as GNU ld, the data segment moves up so that it does (where
+/// alignment lets each section move, a .tbss taking no room), `.` after
+/// DATA_SEGMENT_RELRO_END moves to that page, and SIZEOF_HEADERS settles. The program,
+/// which sets up its own thread pointer from PT_TLS, prints the same as GNU ld's; PT_TLS
+/// and PT_GNU_RELRO are GNU ld's.
+#[test]
+fn relro_moves_the_data_segment() {
+    let tmp = TempDir::new("scripts-relro-tls");
+    let objects = [build(&tmp, "start.s", &[]), build(&tmp, "relro_tls.c", &[])];
+    let script = scripts_dir().join("relro_tls.ld");
+    let args = ["-static", "-T", script.to_str().unwrap()];
+    let (gnu, tested) = both(&tmp, &args, &objects);
+    let expected = run_program(&gnu);
+    assert_eq!(
+        expected,
+        (Some(0), "0x1234\n0x5\n0x7\n0x3\n".to_string()),
+        "GNU ld's program"
+    );
+    assert_eq!(run_program(&tested), expected);
+    for p_type in ["TLS", "GNU_RELRO"] {
+        assert_eq!(
+            program_headers(&tested, p_type),
+            program_headers(&gnu, p_type),
+            "{p_type}"
+        );
+    }
+    relro_ends_on_a_page(&tested);
+    let data = |file: &Path| -> Vec<String> {
+        alloc_sections(file)
+            .into_iter()
+            .filter(|l| {
+                [".init_array ", ".tdata ", ".tbss ", ".data "]
+                    .iter()
+                    .any(|n| l.starts_with(n))
+            })
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(data(&tested), data(&gnu));
 }
 
 /// `-Ttext`, `-Tdata` (hexadecimal, GNU ld's way) and `--section-start` put those output

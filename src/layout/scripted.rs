@@ -250,11 +250,16 @@ struct Walk<'w, 's> {
     /// Per region: (origin, length, next free address).
     regions: HashMap<String, (u64, u64, u64)>,
     headers_size: u64,
-    /// Added to DATA_SEGMENT_ALIGN's value so that RELRO ends on a page boundary.
-    relro_pad: u64,
-    /// DATA_SEGMENT_ALIGN's value and the end of RELRO, when the script has them.
-    relro: std::cell::Cell<(Option<u64>, Option<u64>)>,
+    /// DATA_SEGMENT_ALIGN's value once the data segment has been moved for RELRO (GNU ld's
+    /// second pass, where DATA_SEGMENT_RELRO_END also moves `.` up to a page boundary).
+    relro_base: Option<u64>,
+    /// DATA_SEGMENT_ALIGN's value, and RELRO's end and DATA_SEGMENT_RELRO_END's offset,
+    /// when the script has them.
+    relro: std::cell::Cell<Relro>,
 }
+
+/// DATA_SEGMENT_ALIGN's value, and the end of RELRO with DATA_SEGMENT_RELRO_END's offset.
+type Relro = (Option<u64>, Option<(u64, u64)>);
 
 impl Env for Walk<'_, '_> {
     fn dot(&self) -> Option<u64> {
@@ -318,12 +323,22 @@ impl Env for Walk<'_, '_> {
         }
     }
     fn data_segment_align(&self, value: u64) -> u64 {
-        let value = value + self.relro_pad;
+        let value = self.relro_base.unwrap_or(value);
         self.relro.set((Some(value), self.relro.get().1));
         value
     }
-    fn data_segment_relro_end(&self, end: u64) {
-        self.relro.set((self.relro.get().0, Some(end)));
+    fn data_segment_relro_end(&self, offset: u64, exp: u64) -> u64 {
+        let mut end = exp.wrapping_add(offset);
+        // GNU ld (ldexp.c): once the data segment has been moved, RELRO ends on a page
+        // boundary, and `.` with it.
+        let value = if self.relro_base.is_some() && !end.is_multiple_of(PAGE_SIZE) {
+            end = end.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+            end.wrapping_sub(offset)
+        } else {
+            exp
+        };
+        self.relro.set((self.relro.get().0, Some((end, offset))));
+        value
     }
 }
 
@@ -415,31 +430,28 @@ pub fn place(
     // The walk depends on SIZEOF_HEADERS, which depends on how many program headers there
     // are: walked again until the count holds (it settles at once in practice).
     let mut n_phdrs = script.phdrs.len().max(2);
-    let mut relro_pad = 0;
     for _ in 0..6 {
         let headers_size = 64 + 56 * n_phdrs as u64;
-        let walked = walk(
-            ctx,
-            script,
-            &steps,
-            sections,
-            member_rules,
-            placements,
-            eh_records,
-            merged,
-            (headers_size, relro_pad),
-        )?;
-        // GNU ld moves the data segment up so that RELRO ends on a page boundary.
+        let walk_from = |relro_base| {
+            walk(
+                ctx,
+                script,
+                &steps,
+                sections,
+                member_rules,
+                placements,
+                eh_records,
+                merged,
+                (headers_size, relro_base),
+            )
+        };
+        let walked = settle_relro(ctx, sections, walk_from)?;
         let relro = match walked.relro {
-            (Some(start), Some(end)) if ctx.config.z.relro && end > start => Some((start, end)),
+            (Some(start), Some((end, _))) if ctx.config.z.relro && end > start => {
+                Some((start, end))
+            }
             _ => None,
         };
-        if let Some((_, end)) = relro {
-            if end % PAGE_SIZE != 0 {
-                relro_pad += end.next_multiple_of(PAGE_SIZE) - end;
-                continue;
-            }
-        }
         for (id, a) in walked.addrs.iter().enumerate() {
             if let Some((addr, _, size)) = *a {
                 sections[id].addr = addr;
@@ -463,15 +475,24 @@ pub fn place(
                 .order_alloc
                 .iter()
                 .map(|&id| &sections[id as usize])
-                .find(|s| s.addr >= start && s.size > 0);
+                .find(|s| s.addr >= start && s.addr < end && s.size > 0);
             if let Some(first) = first {
+                // In the file, RELRO ends where its PT_LOAD's contents do (GNU ld).
+                let file_end = seg
+                    .segments
+                    .iter()
+                    .find(|l| {
+                        l.p_type == elf::PT_LOAD
+                            && (l.vaddr..l.vaddr + l.memsz).contains(&first.addr)
+                    })
+                    .map_or(end, |l| (l.vaddr + l.filesz).clamp(first.addr, end));
                 seg.segments.push(Segment {
                     p_type: elf::PT_GNU_RELRO,
                     p_flags: elf::PF_R,
                     offset: first.offset,
                     vaddr: first.addr,
                     paddr: first.addr,
-                    filesz: end - first.addr,
+                    filesz: file_end - first.addr,
                     memsz: end - first.addr,
                     align: 1,
                 });
@@ -530,6 +551,60 @@ pub fn place(
         "{}: the program headers do not settle (SIZEOF_HEADERS keeps changing)",
         script.file
     )
+}
+
+/// Walks the script (`walk_from`, given DATA_SEGMENT_ALIGN's value or `None` for the
+/// script's own) as GNU ld's lang_size_sections does with `-z relro`: once as written; then,
+/// when the script marks the end of RELRO, again with the data segment moved up so that
+/// RELRO ends on a page boundary (lang_size_relro_segment); and if that moved RELRO's end
+/// past the page it was to end at, once more from where the data segment first started.
+fn settle_relro(
+    ctx: &Context,
+    sections: &[OutputSection],
+    mut walk_from: impl FnMut(Option<u64>) -> Result<Walked>,
+) -> Result<Walked> {
+    let walked = walk_from(None)?;
+    let (Some(start), Some((end, offset))) = walked.relro else {
+        return Ok(walked);
+    };
+    if !ctx.config.z.relro || end == 0 {
+        return Ok(walked);
+    }
+    let page_end = end.next_multiple_of(PAGE_SIZE);
+    let base = relro_base(sections, &walked, start, (end, offset), page_end);
+    let moved = walk_from(Some(base))?;
+    match moved.relro.1 {
+        Some((end, _)) if end <= page_end => Ok(moved),
+        _ => walk_from(Some(start)),
+    }
+}
+
+/// GNU ld's lang_size_relro_segment_1: where the data segment should start (from `start`,
+/// DATA_SEGMENT_ALIGN's value) for RELRO, ending at `end` (`offset` past
+/// DATA_SEGMENT_RELRO_END's expression), to end at `page_end`: each section in RELRO, last
+/// first, moved up to end where the next begins, as far as its alignment lets it.
+/// (A .tbss takes no room there, as `.` does not move past it.)
+fn relro_base(
+    sections: &[OutputSection],
+    walked: &Walked,
+    start: u64,
+    (end, offset): (u64, u64),
+    page_end: u64,
+) -> u64 {
+    let mut desired_end = page_end.wrapping_sub(offset);
+    for &id in walked.order_alloc.iter().rev() {
+        let Some((addr, _, size)) = walked.addrs[id as usize] else {
+            continue;
+        };
+        if addr >= start && addr < end.wrapping_sub(offset) {
+            let os = &sections[id as usize];
+            let tbss = os.sh_flags & u64::from(elf::SHF_TLS) != 0 && os.sh_type == elf::SHT_NOBITS;
+            let size = if tbss { 0 } else { size };
+            let align = walked.align[id as usize].max(1);
+            desired_end = desired_end.wrapping_sub(size) & !(align - 1);
+        }
+    }
+    desired_end.max(start)
 }
 
 /// The walk's order: the script's commands with orphans where they belong.
@@ -636,8 +711,9 @@ struct Walked {
     common_offsets: HashMap<SymbolId, (u32, u64)>,
     data: Vec<(u32, u64, Vec<u8>)>,
     fills: Vec<(u32, Vec<u8>)>,
-    /// DATA_SEGMENT_ALIGN's value and the end of RELRO.
-    relro: (Option<u64>, Option<u64>),
+    /// DATA_SEGMENT_ALIGN's value, and the end of RELRO with DATA_SEGMENT_RELRO_END's
+    /// offset.
+    relro: Relro,
     /// MEMORY regions in the script's order: name, origin, length, end of what was placed.
     regions: Vec<(String, u64, u64, u64)>,
 }
@@ -663,9 +739,10 @@ impl Walked {
 /// Each input `.eh_frame`'s records, by (file, section).
 type EhRecords = HashMap<(crate::symbols::FileId, u32), Vec<crate::eh_frame::Record>>;
 
-/// Walks `steps` with SIZEOF_HEADERS `headers_size` and `relro_pad` added to
-/// DATA_SEGMENT_ALIGN's value: gives each output section met an address, a load address and
-/// a size, places its members, and assigns the script's symbols.
+/// Walks `steps` with SIZEOF_HEADERS `headers_size` and DATA_SEGMENT_ALIGN's value
+/// `relro_base` (when the data segment has been moved for RELRO): gives each output
+/// section met an address, a load address and a size, places its members, and assigns the
+/// script's symbols.
 #[allow(clippy::too_many_arguments)]
 fn walk<'s>(
     ctx: &Context,
@@ -676,7 +753,7 @@ fn walk<'s>(
     placements: &mut [Vec<Placement>],
     eh_records: &EhRecords,
     merged: &mut [crate::layout::MergedStrings],
-    (headers_size, relro_pad): (u64, u64),
+    (headers_size, relro_base): (u64, Option<u64>),
 ) -> Result<Walked> {
     let mut walker = Walker {
         w: Walk {
@@ -689,7 +766,7 @@ fn walk<'s>(
             addrs: vec![None; sections.len()],
             regions: HashMap::default(),
             headers_size,
-            relro_pad,
+            relro_base,
             relro: Default::default(),
         },
         out: Walked::new(sections),

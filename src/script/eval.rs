@@ -23,8 +23,11 @@ pub trait Env {
     fn data_segment_align(&self, value: u64) -> u64 {
         value
     }
-    /// Where `DATA_SEGMENT_RELRO_END` puts the end of RELRO.
-    fn data_segment_relro_end(&self, _end: u64) {}
+    /// `DATA_SEGMENT_RELRO_END(offset, exp)`'s value, as the layout adjusts it (for RELRO):
+    /// RELRO ends at `exp + offset`.
+    fn data_segment_relro_end(&self, _offset: u64, exp: u64) -> u64 {
+        exp
+    }
 }
 
 /// The page size weld lays out for (`CONSTANT(MAXPAGESIZE)`, `CONSTANT(COMMONPAGESIZE)`).
@@ -172,12 +175,9 @@ fn call(name: &str, args: &[Expr], env: &dyn Env) -> Result<u64, String> {
             let max = arg(0)?;
             env.data_segment_align(align_up(dot, max)?.wrapping_add(dot & max.wrapping_sub(1)))
         }
-        // DATA_SEGMENT_RELRO_END(offset, exp): RELRO ends at exp + offset; the value is exp.
-        "DATA_SEGMENT_RELRO_END" => {
-            let exp = arg(1)?;
-            env.data_segment_relro_end(exp.wrapping_add(arg(0)?));
-            exp
-        }
+        // DATA_SEGMENT_RELRO_END(offset, exp): RELRO ends at exp + offset; the value is exp
+        // (or past it, up to where the layout ends RELRO).
+        "DATA_SEGMENT_RELRO_END" => env.data_segment_relro_end(arg(0)?, arg(1)?),
         "DATA_SEGMENT_END" => arg(0)?,
         other => return Err(format!("unknown function {other}")),
     })
