@@ -338,13 +338,7 @@ fn region_overflow_and_assert_fail_the_link() {
 #[test]
 fn gnu_default_script_round_trip() {
     let tmp = TempDir::new("scripts-default");
-    let verbose = run_step(Command::new("ld").arg("--verbose")).stdout_text();
-    let script: Vec<&str> = verbose
-        .split("==================================================")
-        .collect();
-    assert!(script.len() >= 3, "ld --verbose printed no script");
-    std::fs::write(tmp.join("default.ld"), script[1]).unwrap();
-    let t = format!("-Wl,-T,{}", tmp.join("default.ld").display());
+    let t = gnu_default_script(&tmp);
     let gnu = link_hosted(&tmp, "gnu", false, &["-no-pie", &t]);
     let tested = link_hosted(&tmp, "tested", true, &["-no-pie", &t]);
     assert!(tmp.join("bin/ld.log").exists(), "the wrapper did not run");
@@ -359,6 +353,33 @@ fn gnu_default_script_round_trip() {
     };
     assert_eq!(names(&tested), names(&gnu));
     relro_ends_on_a_page(&tested);
+}
+
+/// GNU ld's default script in a static link: static glibc applies its IRELATIVE
+/// relocations from `__rela_iplt_start` to `__rela_iplt_end`, which the script PROVIDEs
+/// around `*(.rela.iplt)` in `.rela.plt`. weld's `.rela.iplt` is linker-made (no rule
+/// places it), so its own values of the two must stand, or the program crashes in its
+/// first IFUNC call (strlen) with nothing relocated.
+#[test]
+fn gnu_default_script_static() {
+    let tmp = TempDir::new("scripts-default-static");
+    let t = gnu_default_script(&tmp);
+    let gnu = link_hosted(&tmp, "gnu", false, &["-static", &t]);
+    let tested = link_hosted(&tmp, "tested", true, &["-static", &t]);
+    let expected = run_program(&gnu);
+    assert_eq!(expected.0, Some(0));
+    assert_eq!(run_program(&tested), expected);
+}
+
+/// GNU ld's default script (`ld --verbose`) written to `tmp`, as gcc's `-Wl,-T,` argument.
+fn gnu_default_script(tmp: &TempDir) -> String {
+    let verbose = run_step(Command::new("ld").arg("--verbose")).stdout_text();
+    let script: Vec<&str> = verbose
+        .split("==================================================")
+        .collect();
+    assert!(script.len() >= 3, "ld --verbose printed no script");
+    std::fs::write(tmp.join("default.ld"), script[1]).unwrap();
+    format!("-Wl,-T,{}", tmp.join("default.ld").display())
 }
 
 /// Links `hosted.c` with gcc: the system GNU ld (`tested` false) or the linker under test

@@ -1280,6 +1280,14 @@ fn assign(
     symbols: &mut Vec<(String, u64, bool)>,
 ) -> Result<()> {
     let file = w.script.file.as_str();
+    // GNU ld's scripts PROVIDE these around `*(.rela.iplt)`; weld's `.rela.iplt` is
+    // linker-made, placed by weld and not by a rule, so its own values stand (the script's
+    // would bracket nothing, and static glibc would apply no IRELATIVE relocation).
+    if matches!(a.provide, AssignMode::Provide | AssignMode::ProvideHidden)
+        && matches!(a.symbol.as_str(), "__rela_iplt_start" | "__rela_iplt_end")
+    {
+        return Ok(());
+    }
     if a.symbol != "." && matches!(a.provide, AssignMode::Provide | AssignMode::ProvideHidden) {
         // PROVIDE: only for a symbol the inputs refer to and do not define (resolution made
         // it synthetic then).
