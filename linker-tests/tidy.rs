@@ -93,7 +93,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/version_script.rs", "assign", 205),
     ("src/inputs/elf.rs", "parse", 190),
     ("src/layout/mod.rs", "scan_inputs", 177),
-    ("src/dynamic.rs", "tags", 157),
     ("src/script/parse.rs", "script", 152),
 ];
 

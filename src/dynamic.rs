@@ -538,12 +538,24 @@ pub fn tags(
     ctx: &Context,
     tables: &DynamicTables,
     present: &dyn Fn(&str) -> bool,
-    (n_rela_dyn, n_rela_plt, n_relative): (u64, u64, u64),
+    counts: (u64, u64, u64),
     textrel: bool,
 ) -> Vec<(u32, DynValue)> {
-    use DynValue::*;
-    let config = ctx.config;
     let mut t = Vec::new();
+    library_tags(ctx, tables, &mut t);
+    init_fini_tags(ctx, present, &mut t);
+    symbol_table_tags(ctx, present, &mut t);
+    relocation_tags(counts, &mut t);
+    flags_tags(ctx, textrel, &mut t);
+    version_tags(tables, &mut t);
+    relr_and_end_tags(ctx, present, &mut t);
+    t
+}
+
+/// DT_NEEDED, DT_SONAME (shared outputs), DT_RUNPATH or DT_RPATH, and the other string-valued
+/// entries of `tables.string_tags`.
+fn library_tags(ctx: &Context, tables: &DynamicTables, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
     for &n in &tables.needed {
         t.push((elf::DT_NEEDED, Const(u64::from(n))));
     }
@@ -551,7 +563,7 @@ pub fn tags(
         t.push((elf::DT_SONAME, Const(u64::from(s))));
     }
     if let Some(r) = tables.runpath {
-        let tag = if config.new_dtags {
+        let tag = if ctx.config.new_dtags {
             elf::DT_RUNPATH
         } else {
             elf::DT_RPATH
@@ -561,6 +573,13 @@ pub fn tags(
     for &(tag, offset) in &tables.string_tags {
         t.push((tag, Const(u64::from(offset))));
     }
+}
+
+/// DT_INIT/DT_FINI (the `-init`/`-fini` functions, else `_init`/`_fini` when `.init`/`.fini`
+/// exist) and the address and size of each `.preinit_array`/`.init_array`/`.fini_array`.
+fn init_fini_tags(ctx: &Context, present: &dyn Fn(&str) -> bool, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
+    let config = ctx.config;
     let defined = |name: &[u8]| {
         ctx.res
             .symbols
@@ -594,6 +613,11 @@ pub fn tags(
             t.push((size_tag, Size(name)));
         }
     }
+}
+
+/// The hash tables, `.dynstr` and `.dynsym` entries, and DT_DEBUG for executables.
+fn symbol_table_tags(ctx: &Context, present: &dyn Fn(&str) -> bool, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
     if present(".gnu.hash") {
         t.push((elf::DT_GNU_HASH, Addr(".gnu.hash")));
     }
@@ -607,6 +631,15 @@ pub fn tags(
     if ctx.kind.is_executable() {
         t.push((elf::DT_DEBUG, Const(0)));
     }
+}
+
+/// The `.rela.plt` and `.rela.dyn` entries (with DT_RELACOUNT), from the counts of
+/// `.rela.dyn`'s and `.rela.plt`'s entries and the RELATIVE ones among the first.
+fn relocation_tags(
+    (n_rela_dyn, n_rela_plt, n_relative): (u64, u64, u64),
+    t: &mut Vec<(u32, DynValue)>,
+) {
+    use DynValue::*;
     if n_rela_plt > 0 {
         t.push((elf::DT_PLTGOT, Addr(".got.plt")));
         t.push((elf::DT_PLTRELSZ, Size(".rela.plt")));
@@ -621,6 +654,13 @@ pub fn tags(
             t.push((elf::DT_RELACOUNT, Const(n_relative)));
         }
     }
+}
+
+/// DT_TEXTREL when there are text relocations, then DT_FLAGS and DT_FLAGS_1 when any of
+/// their bits is set.
+fn flags_tags(ctx: &Context, textrel: bool, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
+    let config = ctx.config;
     let mut flags = 0;
     let mut flags_1 = 0;
     // Text relocations (see `layout::text_relocations`): DT_TEXTREL and DF_TEXTREL, as GNU
@@ -669,6 +709,12 @@ pub fn tags(
     if flags_1 != 0 {
         t.push((elf::DT_FLAGS_1, Const(u64::from(flags_1))));
     }
+}
+
+/// The `.gnu.version`, `.gnu.version_d` and `.gnu.version_r` entries, when those tables
+/// have contents.
+fn version_tags(tables: &DynamicTables, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
     if !tables.versym.is_empty() {
         t.push((elf::DT_VERSYM, Addr(".gnu.version")));
     }
@@ -680,14 +726,18 @@ pub fn tags(
         t.push((elf::DT_VERNEED, Addr(".gnu.version_r")));
         t.push((elf::DT_VERNEEDNUM, Const(u64::from(tables.verneed_count))));
     }
+}
+
+/// The `.relr.dyn` entries when it exists, then the DT_NULL end and the spare DT_NULLs.
+fn relr_and_end_tags(ctx: &Context, present: &dyn Fn(&str) -> bool, t: &mut Vec<(u32, DynValue)>) {
+    use DynValue::*;
     if present(".relr.dyn") {
         t.push((DT_RELR, Addr(".relr.dyn")));
         t.push((DT_RELRSZ, Size(".relr.dyn")));
         t.push((DT_RELRENT, Const(8)));
     }
     // The end, and room for tools that add entries later (patchelf, prelink).
-    for _ in 0..config.spare_dynamic_tags.max(1) {
+    for _ in 0..ctx.config.spare_dynamic_tags.max(1) {
         t.push((elf::DT_NULL, Const(0)));
     }
-    t
 }
