@@ -58,6 +58,19 @@ pub fn print_removed(res: &crate::resolve::Resolution, content: &[Vec<bool>], li
     }
 }
 
+/// An input section: (file, section index).
+type SectionRef = (FileId, u32);
+
+/// One `.eh_frame` section's edges: the sections its CIEs reference (personality routines,
+/// roots) and, per FDE naming more than its function, the function and the other sections
+/// (LSDAs) it references.
+type EhFrameEdges = (Vec<SectionRef>, Vec<(SectionRef, Vec<SectionRef>)>);
+
+/// Function section -> the other sections its FDEs reference (LSDAs).
+type FdeEdges = HashMap<SectionRef, Vec<SectionRef>>;
+
+/// The set of live input sections, as `content[file][section]` flags: sections with content
+/// reachable from the roots, non-alloc sections, and the `.eh_frame` sections themselves.
 pub fn mark_live(
     ctx: &Context,
     content: &[Vec<bool>],
@@ -65,33 +78,94 @@ pub fn mark_live(
     // A linker script's KEEP: (file, section) is a root.
     keep: &(dyn Fn(usize, usize) -> bool + Sync),
 ) -> Vec<Vec<bool>> {
-    let res = ctx.res;
-    // One flag per input section, all files end to end; marking is a swap, so that the
-    // traversal below can run on several threads. The result is a set: it does not depend
-    // on the order in which sections are visited.
-    let mut base = Vec::with_capacity(content.len());
-    let mut total = 0;
-    for c in content {
-        base.push(total);
-        total += c.len();
+    let marks = Marks::new(content);
+    let mut queue: Vec<SectionRef> = Vec::new();
+    let start_stop = start_stop_names(ctx);
+    for (f, s) in section_roots(ctx, &marks, &start_stop, keep)
+        .into_iter()
+        .flatten()
+    {
+        marks.mark(&mut queue, f, s);
     }
-    let marked: Vec<AtomicBool> = (0..total).map(|_| AtomicBool::new(false)).collect();
-    // Marks a content section; true the first time.
-    let try_mark = |f: FileId, s: u32| -> bool {
+    mark_symbol_roots(ctx, &marks, &mut queue);
+    let fde_edges = fde_edges(ctx, &marks, eh_records, &mut queue);
+    traverse(ctx, &marks, &fde_edges, queue);
+    marks.live(eh_records)
+}
+
+/// The marks of a `--gc-sections` pass: one flag per input section, all files end to end.
+/// Marking is a swap, so that the traversal can run on several threads. The result is a set:
+/// it does not depend on the order in which sections are visited.
+struct Marks<'a> {
+    /// Per file and section: whether the section has content (only those are marked).
+    content: &'a [Vec<bool>],
+    /// Per file: the index of its first section's flag in `marked`.
+    base: Vec<usize>,
+    marked: Vec<AtomicBool>,
+}
+
+impl<'a> Marks<'a> {
+    /// No section marked yet.
+    fn new(content: &'a [Vec<bool>]) -> Self {
+        let mut base = Vec::with_capacity(content.len());
+        let mut total = 0;
+        for c in content {
+            base.push(total);
+            total += c.len();
+        }
+        let marked: Vec<AtomicBool> = (0..total).map(|_| AtomicBool::new(false)).collect();
+        Marks {
+            content,
+            base,
+            marked,
+        }
+    }
+
+    /// Marks a content section; true the first time.
+    fn try_mark(&self, f: FileId, s: u32) -> bool {
         let (fi, si) = (f.0 as usize, s as usize);
-        si < content[fi].len()
-            && content[fi][si]
-            && !marked[base[fi] + si].swap(true, Ordering::Relaxed)
-    };
-    let mut queue: Vec<(FileId, u32)> = Vec::new();
-    let mark = |queue: &mut Vec<(FileId, u32)>, f: FileId, s: u32| {
-        if try_mark(f, s) {
+        si < self.content[fi].len()
+            && self.content[fi][si]
+            && !self.marked[self.base[fi] + si].swap(true, Ordering::Relaxed)
+    }
+
+    /// Marks a content section and queues it for traversal the first time.
+    fn mark(&self, queue: &mut Vec<SectionRef>, f: FileId, s: u32) {
+        if self.try_mark(f, s) {
             queue.push((f, s));
         }
-    };
+    }
 
-    // Sections referenced by `__start_X`/`__stop_X` (unless `-z start-stop-gc`: then such
-    // a reference keeps nothing alive, as in GNU ld and lld).
+    /// Marks a section without queueing it (kept, not traversed).
+    fn keep_untraversed(&self, f: usize, s: usize) {
+        self.marked[self.base[f] + s].store(true, Ordering::Relaxed);
+    }
+
+    /// The marks as per-file flags, with the `.eh_frame` sections kept (their records are
+    /// filtered by function liveness).
+    fn live(&self, eh_records: &HashMap<(FileId, u32), Vec<Record>>) -> Vec<Vec<bool>> {
+        let mut live: Vec<Vec<bool>> = self
+            .content
+            .iter()
+            .enumerate()
+            .map(|(f, c)| {
+                (0..c.len())
+                    .map(|s| self.marked[self.base[f] + s].load(Ordering::Relaxed))
+                    .collect()
+            })
+            .collect();
+        // .eh_frame sections themselves stay (their records are filtered by function liveness).
+        for &(file, sec) in eh_records.keys() {
+            live[file.0 as usize][sec as usize] = true;
+        }
+        live
+    }
+}
+
+/// The `X` of every `__start_X`/`__stop_X` symbol: sections so named are roots (none under
+/// `-z start-stop-gc`: then such a reference keeps nothing alive, as in GNU ld and lld).
+fn start_stop_names(ctx: &Context) -> rustc_hash::FxHashSet<&'static [u8]> {
+    let res = ctx.res;
     let mut start_stop = rustc_hash::FxHashSet::default();
     let symbols = if ctx.config.z.start_stop_gc {
         &[][..]
@@ -107,9 +181,21 @@ pub fn mark_live(
             start_stop.insert(rest);
         }
     }
+    start_stop
+}
 
+/// Per file, the sections that are roots by themselves: retained, KEEP, init/fini/note
+/// sections and those named by `start_stop`. Non-alloc content sections are marked here,
+/// kept but not traversed.
+fn section_roots(
+    ctx: &Context,
+    marks: &Marks,
+    start_stop: &rustc_hash::FxHashSet<&'static [u8]>,
+    keep: &(dyn Fn(usize, usize) -> bool + Sync),
+) -> Vec<Vec<SectionRef>> {
+    let content = marks.content;
     // Per file on all threads: every flag set here is a different section's.
-    let section_roots: Vec<Vec<(FileId, u32)>> = res
+    ctx.res
         .objects
         .par_iter()
         .enumerate()
@@ -124,7 +210,7 @@ pub fn mark_live(
                 let name = object.obj.section_names[s];
                 if flags & u64::from(elf::SHF_ALLOC) == 0 {
                     // Kept, but not traversed: debug info describes code, it does not keep it.
-                    marked[base[f] + s].store(true, Ordering::Relaxed);
+                    marks.keep_untraversed(f, s);
                     continue;
                 }
                 let sh_type = shdr.sh_type.get(LE);
@@ -147,20 +233,23 @@ pub fn mark_live(
             }
             roots
         })
-        .collect();
-    for (f, s) in section_roots.into_iter().flatten() {
-        mark(&mut queue, f, s);
-    }
-    let root_symbol = |name: &[u8], queue: &mut Vec<(FileId, u32)>| {
+        .collect()
+}
+
+/// Marks and queues the sections defining the root symbols: the entry, exported symbols,
+/// the init and fini functions and `-u` symbols.
+fn mark_symbol_roots(ctx: &Context, marks: &Marks, queue: &mut Vec<SectionRef>) {
+    let res = ctx.res;
+    let root_symbol = |name: &[u8], queue: &mut Vec<SectionRef>| {
         if let Some(id) = res.symbols.lookup(name) {
             if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
                 let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
-                mark(queue, file, shndx);
+                marks.mark(queue, file, shndx);
             }
         }
     };
     let entry = ctx.config.entry.as_deref().unwrap_or("_start");
-    root_symbol(entry.as_bytes(), &mut queue);
+    root_symbol(entry.as_bytes(), queue);
     // Exported symbols (a shared object's interface, `--export-dynamic`, symbols shared
     // libraries refer to) are roots too.
     for i in 0..res.symbols.symbols.len() {
@@ -168,7 +257,7 @@ pub fn mark_live(
         if crate::context::exported(ctx, id) {
             if let Def::Defined { file, sym, .. } = res.symbols.get(id).def {
                 let shndx = res.objects[file.0 as usize].obj.symbol_shndx(sym as usize);
-                mark(&mut queue, file, shndx);
+                marks.mark(queue, file, shndx);
             }
         }
     }
@@ -178,52 +267,67 @@ pub fn mark_live(
         config.init.as_deref().unwrap_or("_init"),
         config.fini.as_deref().unwrap_or("_fini"),
     ] {
-        root_symbol(name.as_bytes(), &mut queue);
+        root_symbol(name.as_bytes(), queue);
     }
     for u in &ctx.config.undefined {
-        root_symbol(u.as_bytes(), &mut queue);
+        root_symbol(u.as_bytes(), queue);
     }
+}
 
-    // FDE edges: function section -> other sections its FDE references (LSDA). CIE references
-    // (personality routines) are roots.
-    type Edges = (Vec<(FileId, u32)>, Vec<((FileId, u32), Vec<(FileId, u32)>)>);
-    let per_section: Vec<Edges> = eh_records
+/// The FDE edges of the `.eh_frame` sections: function section -> other sections its FDE
+/// references (LSDA). CIE references (personality routines) are roots: marked and queued.
+fn fde_edges(
+    ctx: &Context,
+    marks: &Marks,
+    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
+    queue: &mut Vec<SectionRef>,
+) -> FdeEdges {
+    let per_section: Vec<EhFrameEdges> = eh_records
         .par_iter()
-        .map(|(&(file, sec), records)| {
-            let relocs = res.objects[file.0 as usize].obj.relocs[sec as usize];
-            let mut cie_targets = Vec::new();
-            let mut fdes = Vec::new();
-            for record in records {
-                let mut targets = relocs[record.relocs.clone()].iter().filter_map(|r| {
-                    match ctx.target(file, r.r_sym(LE, false) as usize).1 {
-                        Target::Section { file, sec, .. } => Some((file, sec)),
-                        _ => None,
-                    }
-                });
-                if record.is_cie {
-                    cie_targets.extend(targets);
-                } else if let Some(func) = targets.next() {
-                    // Most FDEs name only their function: nothing to remember.
-                    let rest: Vec<(FileId, u32)> = targets.collect();
-                    if !rest.is_empty() {
-                        fdes.push((func, rest));
-                    }
-                }
-            }
-            (cie_targets, fdes)
-        })
+        .map(|(&(file, sec), records)| eh_frame_edges(ctx, file, sec, records))
         .collect();
-    let mut fde_edges: HashMap<(FileId, u32), Vec<(FileId, u32)>> = HashMap::default();
+    let mut fde_edges: FdeEdges = HashMap::default();
     for (cie_targets, fdes) in per_section {
         for (f, s) in cie_targets {
-            mark(&mut queue, f, s);
+            marks.mark(queue, f, s);
         }
         for (func, rest) in fdes {
             fde_edges.entry(func).or_default().extend(rest);
         }
     }
+    fde_edges
+}
 
-    // Breadth first, one frontier at a time, each spread over the threads.
+/// One `.eh_frame` section's edges: the sections its CIEs reference, and the FDEs that
+/// reference more than their function.
+fn eh_frame_edges(ctx: &Context, file: FileId, sec: u32, records: &[Record]) -> EhFrameEdges {
+    let relocs = ctx.res.objects[file.0 as usize].obj.relocs[sec as usize];
+    let mut cie_targets = Vec::new();
+    let mut fdes = Vec::new();
+    for record in records {
+        let mut targets = relocs[record.relocs.clone()].iter().filter_map(|r| {
+            match ctx.target(file, r.r_sym(LE, false) as usize).1 {
+                Target::Section { file, sec, .. } => Some((file, sec)),
+                _ => None,
+            }
+        });
+        if record.is_cie {
+            cie_targets.extend(targets);
+        } else if let Some(func) = targets.next() {
+            // Most FDEs name only their function: nothing to remember.
+            let rest: Vec<SectionRef> = targets.collect();
+            if !rest.is_empty() {
+                fdes.push((func, rest));
+            }
+        }
+    }
+    (cie_targets, fdes)
+}
+
+/// Marks everything reachable from `queue` through relocations and FDE edges: breadth
+/// first, one frontier at a time, each spread over the threads.
+fn traverse(ctx: &Context, marks: &Marks, fde_edges: &FdeEdges, mut queue: Vec<SectionRef>) {
+    let res = ctx.res;
     while !queue.is_empty() {
         queue = queue
             .par_iter()
@@ -240,13 +344,13 @@ pub fn mark_live(
                         _,
                     ) = ctx.target(file, r.r_sym(LE, false) as usize)
                     {
-                        if try_mark(f, s) {
+                        if marks.try_mark(f, s) {
                             next.push((f, s));
                         }
                     }
                 }
                 for &(f, s) in fde_edges.get(&(file, sec)).into_iter().flatten() {
-                    if try_mark(f, s) {
+                    if marks.try_mark(f, s) {
                         next.push((f, s));
                     }
                 }
@@ -254,18 +358,4 @@ pub fn mark_live(
             })
             .collect();
     }
-    let mut live: Vec<Vec<bool>> = content
-        .iter()
-        .enumerate()
-        .map(|(f, c)| {
-            (0..c.len())
-                .map(|s| marked[base[f] + s].load(Ordering::Relaxed))
-                .collect()
-        })
-        .collect();
-    // .eh_frame sections themselves stay (their records are filtered by function liveness).
-    for &(file, sec) in eh_records.keys() {
-        live[file.0 as usize][sec as usize] = true;
-    }
-    live
 }
