@@ -89,7 +89,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/layout/mod.rs", "place_members", 283),
     ("src/layout/mod.rs", "scan_object", 229),
     ("src/layout/mod.rs", "compute", 257),
-    ("src/version_script.rs", "assign", 205),
     ("src/inputs/elf.rs", "parse", 190),
     ("src/layout/mod.rs", "scan_inputs", 177),
     ("src/script/parse.rs", "script", 152),

@@ -250,7 +250,6 @@ impl Pattern {
     }
 }
 
-/// Reads the version scripts and assigns versions to the defined global symbols.
 /// The patterns of a dynamic list file: the syntax of one anonymous version node,
 /// `{ a; b*; };`.
 fn read_dynamic_list(path: &std::path::Path) -> Result<Vec<Pattern>> {
@@ -280,7 +279,34 @@ fn matching_definitions(res: &Resolution, patterns: &[Pattern]) -> rustc_hash::F
     set
 }
 
+/// Reads the version scripts and assigns versions to the defined global symbols.
 pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions> {
+    let mut nodes = read_version_scripts(config)?;
+    let mut versions = Versions::default();
+    read_dynamic_lists(config, res, &mut versions)?;
+    versions.defs.push((base_version_name(config), Vec::new()));
+    // `--default-symver`: a last node named as the base, for what no other node takes
+    // (GNU ld gives it an index of its own, after the base definition).
+    if config.default_symver {
+        nodes.push(default_symver_node(&versions.defs[0].0));
+    }
+    let mut index_of = define_node_versions(&nodes, &mut versions);
+    // `--no-undefined-version` (lld's default, GNU ld's option): a version script's exact
+    // global name must be defined by the link.
+    if config.no_undefined_version {
+        check_exact_names_defined(res, &nodes)?;
+    }
+    // Without a script, only versioned names (which objects note at parse time) get a
+    // version: no need to look at every name.
+    if nodes.is_empty() && !res.objects.iter().any(|o| o.obj.versioned) {
+        return Ok(versions);
+    }
+    assign_symbols(res, &nodes, &mut index_of, &mut versions);
+    Ok(versions)
+}
+
+/// The version nodes of every `--version-script`, in order.
+fn read_version_scripts(config: &crate::args::Config) -> Result<Vec<Node>> {
     let mut nodes = Vec::new();
     for path in &config.version_scripts {
         let text = std::fs::read_to_string(path)
@@ -289,27 +315,17 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
             parse(&text).with_context(|| format!("{}: bad version script", path.display()))?,
         );
     }
-    let mut versions = Versions::default();
-    // --dynamic-list files use the syntax of one anonymous version node: `{ a; b*; };`.
-    let mut list_patterns = Vec::new();
-    for path in &config.dynamic_lists {
-        list_patterns.extend(read_dynamic_list(path)?);
-        versions.has_dynamic_list = true;
-    }
-    // GNU ld's built-in lists (ldlang.c): C++ operator new and delete, typeinfo.
-    let cxx_glob = |text: &str| Pattern {
-        text: text.to_string(),
-        cxx: true,
-        glob: true,
-    };
-    if config.dynamic_list_cpp_new {
-        list_patterns.extend(["operator new*", "operator delete*"].map(cxx_glob));
-        versions.has_dynamic_list = true;
-    }
-    if config.dynamic_list_cpp_typeinfo {
-        list_patterns.extend(["typeinfo name for*", "typeinfo for*"].map(cxx_glob));
-        versions.has_dynamic_list = true;
-    }
+    Ok(nodes)
+}
+
+/// Fills `versions.export_dynamic`, `versions.dynamic_list` and `versions.has_dynamic_list`
+/// from `--dynamic-list*` and `--export-dynamic-symbol*`.
+fn read_dynamic_lists(
+    config: &crate::args::Config,
+    res: &Resolution,
+    versions: &mut Versions,
+) -> Result<()> {
+    let list_patterns = dynamic_list_patterns(config, versions)?;
     let mut export_patterns: Vec<Pattern> = config
         .export_dynamic_symbols
         .iter()
@@ -331,43 +347,86 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
     if config.dynamic_list_data {
         // Every data definition, as GNU ld marks STT_OBJECT and common symbols dynamic.
         versions.has_dynamic_list = true;
-        for (i, symbol) in res.symbols.symbols.iter().enumerate() {
-            let data = match symbol.def {
-                Def::Defined { file, sym, .. } => {
-                    res.objects[file.0 as usize].obj.symbols[sym as usize].st_type()
-                        == object::elf::STT_OBJECT
-                }
-                Def::Common { .. } => true,
-                _ => false,
-            };
-            if data {
-                versions.dynamic_list.insert(SymbolId(i as u32));
+        add_data_definitions(res, &mut versions.dynamic_list);
+    }
+    Ok(())
+}
+
+/// The patterns of the `--dynamic-list` files and of GNU ld's built-in C++ lists; sets
+/// `versions.has_dynamic_list` when there is any of them.
+fn dynamic_list_patterns(
+    config: &crate::args::Config,
+    versions: &mut Versions,
+) -> Result<Vec<Pattern>> {
+    // --dynamic-list files use the syntax of one anonymous version node: `{ a; b*; };`.
+    let mut list_patterns = Vec::new();
+    for path in &config.dynamic_lists {
+        list_patterns.extend(read_dynamic_list(path)?);
+        versions.has_dynamic_list = true;
+    }
+    // GNU ld's built-in lists (ldlang.c): C++ operator new and delete, typeinfo.
+    let cxx_glob = |text: &str| Pattern {
+        text: text.to_string(),
+        cxx: true,
+        glob: true,
+    };
+    if config.dynamic_list_cpp_new {
+        list_patterns.extend(["operator new*", "operator delete*"].map(cxx_glob));
+        versions.has_dynamic_list = true;
+    }
+    if config.dynamic_list_cpp_typeinfo {
+        list_patterns.extend(["typeinfo name for*", "typeinfo for*"].map(cxx_glob));
+        versions.has_dynamic_list = true;
+    }
+    Ok(list_patterns)
+}
+
+/// Adds every data definition (STT_OBJECT or common) to `set` (`--dynamic-list-data`).
+fn add_data_definitions(res: &Resolution, set: &mut rustc_hash::FxHashSet<SymbolId>) {
+    for (i, symbol) in res.symbols.symbols.iter().enumerate() {
+        let data = match symbol.def {
+            Def::Defined { file, sym, .. } => {
+                res.objects[file.0 as usize].obj.symbols[sym as usize].st_type()
+                    == object::elf::STT_OBJECT
             }
+            Def::Common { .. } => true,
+            _ => false,
+        };
+        if data {
+            set.insert(SymbolId(i as u32));
         }
     }
-    let base = config.soname.clone().unwrap_or_else(|| {
+}
+
+/// The base version's name: the soname, else the output's file name.
+fn base_version_name(config: &crate::args::Config) -> String {
+    config.soname.clone().unwrap_or_else(|| {
         config
             .output
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
-    });
-    versions.defs.push((base, Vec::new()));
-    // `--default-symver`: a last node named as the base, for what no other node takes
-    // (GNU ld gives it an index of its own, after the base definition).
-    if config.default_symver {
-        nodes.push(Node {
-            name: Some(versions.defs[0].0.clone()),
-            global: vec![Pattern {
-                text: "*".into(),
-                cxx: false,
-                glob: true,
-            }],
-            ..Node::default()
-        });
+    })
+}
+
+/// `--default-symver`'s node: named `base`, taking every global name.
+fn default_symver_node(base: &str) -> Node {
+    Node {
+        name: Some(base.to_string()),
+        global: vec![Pattern {
+            text: "*".into(),
+            cxx: false,
+            glob: true,
+        }],
+        ..Node::default()
     }
+}
+
+/// Adds a version definition for each named node (the first of each name) to
+/// `versions.defs`; the index of each name.
+fn define_node_versions(nodes: &[Node], versions: &mut Versions) -> HashMap<String, u16> {
     let mut index_of: HashMap<String, u16> = HashMap::default();
-    for node in &nodes {
+    for node in nodes {
         if let Some(name) = &node.name {
             if !index_of.contains_key(name) {
                 versions.defs.push((name.clone(), node.parents.clone()));
@@ -375,39 +434,48 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
             }
         }
     }
+    index_of
+}
+
+/// An error for the first exact (not glob, not C++) global name of a node that the link
+/// does not define (`--no-undefined-version`).
+fn check_exact_names_defined(res: &Resolution, nodes: &[Node]) -> Result<()> {
+    for node in nodes {
+        for pattern in node.global.iter().filter(|p| !p.glob && !p.cxx) {
+            let defined = res
+                .symbols
+                .lookup(pattern.text.as_bytes())
+                .is_some_and(|id| {
+                    matches!(
+                        res.symbols.get(id).def,
+                        Def::Defined { .. } | Def::Common { .. }
+                    )
+                });
+            if !defined {
+                bail!(
+                    "version script assignment of '{}' to symbol '{}' failed: symbol not defined",
+                    node.name.as_deref().unwrap_or("global"),
+                    pattern.text
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives each defined symbol its version (`versions.of_symbol`) or makes it local
+/// (`versions.local`): by its `.symver` suffix, else by the nodes' patterns. A `.symver`
+/// version no node defines gets a definition of its own.
+fn assign_symbols(
+    res: &Resolution,
+    nodes: &[Node],
+    index_of: &mut HashMap<String, u16>,
+    versions: &mut Versions,
+) {
     let has_cxx = nodes
         .iter()
         .flat_map(|n| n.global.iter().chain(&n.local))
         .any(|p| p.cxx);
-    // `--no-undefined-version` (lld's default, GNU ld's option): a version script's exact
-    // global name must be defined by the link.
-    if config.no_undefined_version {
-        for node in &nodes {
-            for pattern in node.global.iter().filter(|p| !p.glob && !p.cxx) {
-                let defined = res
-                    .symbols
-                    .lookup(pattern.text.as_bytes())
-                    .is_some_and(|id| {
-                        matches!(
-                            res.symbols.get(id).def,
-                            Def::Defined { .. } | Def::Common { .. }
-                        )
-                    });
-                if !defined {
-                    bail!(
-                        "version script assignment of '{}' to symbol '{}' failed: symbol not defined",
-                        node.name.as_deref().unwrap_or("global"),
-                        pattern.text
-                    );
-                }
-            }
-        }
-    }
-    // Without a script, only versioned names (which objects note at parse time) get a
-    // version: no need to look at every name.
-    if nodes.is_empty() && !res.objects.iter().any(|o| o.obj.versioned) {
-        return Ok(versions);
-    }
     for (i, symbol) in res.symbols.symbols.iter().enumerate() {
         if !matches!(symbol.def, Def::Defined { .. } | Def::Common { .. }) {
             continue;
@@ -415,75 +483,101 @@ pub fn assign(config: &crate::args::Config, res: &Resolution) -> Result<Versions
         let id = SymbolId(i as u32);
         // `.symver`: foo@@VER (default) or foo@VER (hidden).
         if let Some(at) = memchr::memchr(b'@', symbol.name) {
-            let rest = &symbol.name[at..];
-            let (hidden, ver) = match rest.strip_prefix(b"@@") {
-                Some(v) => (false, v),
-                None => (true, &rest[1..]),
-            };
-            let ver = String::from_utf8_lossy(ver).into_owned();
-            let index = match index_of.get(&ver) {
-                Some(&ix) => ix,
-                None => {
-                    versions.defs.push((ver.clone(), Vec::new()));
-                    let ix = versions.defs.len() as u16;
-                    index_of.insert(ver.clone(), ix);
-                    ix
-                }
-            };
-            // As GNU ld: a `local:` pattern of the symbol's own version node that no
-            // `global:` pattern there overrides hides it.
-            let base = &symbol.name[..at];
-            let base_demangled = if has_cxx {
-                crate::symbols::demangle(base)
-            } else {
-                String::new()
-            };
-            let node = nodes
-                .iter()
-                .find(|n| n.name.as_deref() == Some(ver.as_str()));
-            let hidden_by_script = node.is_some_and(|n| {
-                n.local.iter().any(|p| p.matches(base, &base_demangled))
-                    && !n.global.iter().any(|p| p.matches(base, &base_demangled))
-            });
-            if hidden_by_script {
-                versions.local.insert(id);
-            } else {
-                versions.of_symbol.insert(id, (index, hidden));
-            }
+            assign_symver(symbol.name, at, id, nodes, has_cxx, index_of, versions);
             continue;
         }
         if nodes.is_empty() {
             continue;
         }
-        let demangled = if has_cxx {
-            crate::symbols::demangle(symbol.name)
-        } else {
-            String::new()
-        };
-        // Exact global names win over globs; then the first matching node.
-        let find = |exact: bool| {
-            nodes.iter().find(|n| {
-                n.global
-                    .iter()
-                    .any(|p| p.glob != exact && p.matches(symbol.name, &demangled))
-            })
-        };
-        match find(true).or_else(|| find(false)) {
-            Some(node) => {
-                let index = node.name.as_ref().map_or(1, |n| index_of[n]);
-                versions.of_symbol.insert(id, (index, false));
-            }
-            None => {
-                let local = nodes
-                    .iter()
-                    .any(|n| n.local.iter().any(|p| p.matches(symbol.name, &demangled)));
-                if local {
-                    versions.local.insert(id);
-                }
+        assign_by_patterns(symbol.name, id, nodes, has_cxx, index_of, versions);
+    }
+}
+
+/// The version of a `.symver` name (`@` at `at`): foo@@VER (default) or foo@VER (hidden),
+/// unless a `local:` pattern of VER's own node hides it.
+fn assign_symver(
+    name: &[u8],
+    at: usize,
+    id: SymbolId,
+    nodes: &[Node],
+    has_cxx: bool,
+    index_of: &mut HashMap<String, u16>,
+    versions: &mut Versions,
+) {
+    let rest = &name[at..];
+    let (hidden, ver) = match rest.strip_prefix(b"@@") {
+        Some(v) => (false, v),
+        None => (true, &rest[1..]),
+    };
+    let ver = String::from_utf8_lossy(ver).into_owned();
+    let index = match index_of.get(&ver) {
+        Some(&ix) => ix,
+        None => {
+            versions.defs.push((ver.clone(), Vec::new()));
+            let ix = versions.defs.len() as u16;
+            index_of.insert(ver.clone(), ix);
+            ix
+        }
+    };
+    // As GNU ld: a `local:` pattern of the symbol's own version node that no
+    // `global:` pattern there overrides hides it.
+    let base = &name[..at];
+    let base_demangled = if has_cxx {
+        crate::symbols::demangle(base)
+    } else {
+        String::new()
+    };
+    let node = nodes
+        .iter()
+        .find(|n| n.name.as_deref() == Some(ver.as_str()));
+    let hidden_by_script = node.is_some_and(|n| {
+        n.local.iter().any(|p| p.matches(base, &base_demangled))
+            && !n.global.iter().any(|p| p.matches(base, &base_demangled))
+    });
+    if hidden_by_script {
+        versions.local.insert(id);
+    } else {
+        versions.of_symbol.insert(id, (index, hidden));
+    }
+}
+
+/// The version of an unversioned name by the nodes' patterns: exact global names win over
+/// globs, then the first matching node; else local if some `local:` pattern matches.
+fn assign_by_patterns(
+    name: &[u8],
+    id: SymbolId,
+    nodes: &[Node],
+    has_cxx: bool,
+    index_of: &HashMap<String, u16>,
+    versions: &mut Versions,
+) {
+    let demangled = if has_cxx {
+        crate::symbols::demangle(name)
+    } else {
+        String::new()
+    };
+    // Exact global names win over globs; then the first matching node.
+    let find = |exact: bool| {
+        nodes.iter().find(|n| {
+            n.global
+                .iter()
+                .any(|p| p.glob != exact && p.matches(name, &demangled))
+        })
+    };
+    match find(true).or_else(|| find(false)) {
+        Some(node) => {
+            let index = node.name.as_ref().map_or(1, |n| index_of[n]);
+            versions.of_symbol.insert(id, (index, false));
+        }
+        None => {
+            let local = nodes
+                .iter()
+                .any(|n| n.local.iter().any(|p| p.matches(name, &demangled)));
+            if local {
+                versions.local.insert(id);
             }
         }
     }
-    Ok(versions)
 }
 
 #[cfg(test)]
