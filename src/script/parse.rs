@@ -319,49 +319,8 @@ impl<'a> Parser<'a> {
                     self.expect(")")?;
                     script.inputs.push(InputCommand::SearchDir(dir));
                 }
-                "OUTPUT_FORMAT" => {
-                    self.expect("(")?;
-                    let at = self.skip_space()?;
-                    let mut formats = vec![self.name("an output format")?];
-                    while self.eat(",")? {
-                        formats.push(self.name("an output format")?);
-                    }
-                    self.expect(")")?;
-                    if formats.len() != 1 && formats.len() != 3 {
-                        return Err(self.error_at(at, "OUTPUT_FORMAT takes 1 or 3 arguments"));
-                    }
-                    // With three arguments the first is the default (the others are for -EB
-                    // and -EL), which is what an x86-64 link uses.
-                    if !formats[0].starts_with("elf64-x86-64") {
-                        return Err(self.error_at(
-                            at,
-                            format!(
-                                "incompatible OUTPUT_FORMAT {} (weld links elf64-x86-64 only)",
-                                formats[0]
-                            ),
-                        ));
-                    }
-                }
-                "OUTPUT_ARCH" | "TARGET" => {
-                    self.expect("(")?;
-                    let at = self.skip_space()?;
-                    // (`i386:x86-64`: up to the parenthesis, colon and all.)
-                    let end = self.text[at..]
-                        .find(')')
-                        .map_or(self.text.len(), |i| at + i);
-                    let arch = self.text[at..end].trim().trim_matches('"').to_string();
-                    self.at = end;
-                    self.expect(")")?;
-                    let ok = if word == "TARGET" {
-                        arch.starts_with("elf64-x86-64")
-                    } else {
-                        matches!(arch.as_str(), "i386:x86-64" | "x86-64" | "i386:x64-32")
-                    };
-                    if !ok {
-                        return Err(self
-                            .error_at(at, format!("{word}({arch}): weld links x86-64 ELF only")));
-                    }
-                }
+                "OUTPUT_FORMAT" => self.output_format()?,
+                "OUTPUT_ARCH" | "TARGET" => self.output_arch(&word)?,
                 "ENTRY" => {
                     self.expect("(")?;
                     script.entry = Some(self.name("a symbol")?);
@@ -445,6 +404,55 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+
+    /// `OUTPUT_FORMAT(...)`: one format, or three (default, big-endian, little-endian); the
+    /// default must be x86-64 ELF.
+    fn output_format(&mut self) -> R<()> {
+        self.expect("(")?;
+        let at = self.skip_space()?;
+        let mut formats = vec![self.name("an output format")?];
+        while self.eat(",")? {
+            formats.push(self.name("an output format")?);
+        }
+        self.expect(")")?;
+        if formats.len() != 1 && formats.len() != 3 {
+            return Err(self.error_at(at, "OUTPUT_FORMAT takes 1 or 3 arguments"));
+        }
+        // With three arguments the first is the default (the others are for -EB
+        // and -EL), which is what an x86-64 link uses.
+        if !formats[0].starts_with("elf64-x86-64") {
+            return Err(self.error_at(
+                at,
+                format!(
+                    "incompatible OUTPUT_FORMAT {} (weld links elf64-x86-64 only)",
+                    formats[0]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `OUTPUT_ARCH(...)` or `TARGET(...)` (`word`): it must name x86-64 ELF.
+    fn output_arch(&mut self, word: &str) -> R<()> {
+        self.expect("(")?;
+        let at = self.skip_space()?;
+        // (`i386:x86-64`: up to the parenthesis, colon and all.)
+        let end = self.text[at..]
+            .find(')')
+            .map_or(self.text.len(), |i| at + i);
+        let arch = self.text[at..end].trim().trim_matches('"').to_string();
+        self.at = end;
+        self.expect(")")?;
+        let ok = if word == "TARGET" {
+            arch.starts_with("elf64-x86-64")
+        } else {
+            matches!(arch.as_str(), "i386:x86-64" | "x86-64" | "i386:x64-32")
+        };
+        if !ok {
+            return Err(self.error_at(at, format!("{word}({arch}): weld links x86-64 ELF only")));
+        }
+        Ok(())
     }
 
     /// The list of a `GROUP(...)` or `INPUT(...)`, with `AS_NEEDED(...)` inside.
