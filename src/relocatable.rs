@@ -683,29 +683,24 @@ impl File {
             8,
             24,
         ));
+        self.add_string_table(strtab_name, &symbols.strtab);
+        let shstrtab = std::mem::take(&mut self.shstrtab);
+        self.add_string_table(shstrtab_name, &shstrtab);
+        self.shstrtab = shstrtab;
+    }
+
+    /// Appends a string table named `name` (its `.shstrtab` offset) and its header.
+    fn add_string_table(&mut self, name: u32, bytes: &[u8]) {
         let at = self.buf.len();
-        put(&mut self.buf, &symbols.strtab);
+        put(&mut self.buf, bytes);
+        let (offset, size) = (at as u64, bytes.len() as u64);
         self.shdrs.push(crate::encode::section_header(
-            strtab_name,
+            name,
             elf::SHT_STRTAB,
             0,
             0,
-            at as u64,
-            symbols.strtab.len() as u64,
-            0,
-            0,
-            1,
-            0,
-        ));
-        let at = self.buf.len();
-        put(&mut self.buf, &self.shstrtab);
-        self.shdrs.push(crate::encode::section_header(
-            shstrtab_name,
-            elf::SHT_STRTAB,
-            0,
-            0,
-            at as u64,
-            self.shstrtab.len() as u64,
+            offset,
+            size,
             0,
             0,
             1,
