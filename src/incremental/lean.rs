@@ -36,7 +36,8 @@ use crate::inputs::dso::{DsoSymbol, SharedObject};
 use crate::inputs::elf::{ObjectFile, LE};
 use crate::inputs::search::FileSpec;
 use crate::layout::{
-    self, Layout, Mapping, OutputSection, Placement, Slot, SyntheticAddrs, NOT_PLACED,
+    self, Layout, Mapping, OutputSection, Placement, Slot, Synthetic, SyntheticAddrs,
+    SyntheticIndex, NOT_PLACED,
 };
 use crate::resolve::{DefinedAt, LoadedDso, LoadedObject, Resolution};
 use crate::state::name_hash;
@@ -1040,13 +1041,14 @@ fn lean_layout(
             synthetic: None,
         })
         .collect();
-    let synthetic_index: FxHashMap<&'static str, OutSecId> = state
-        .sections
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.synthetic)
-        .map(|(i, s)| (&*s.name.clone().leak(), OutSecId(i as u32)))
-        .collect();
+    let synthetic_index = SyntheticIndex::named(
+        state
+            .sections
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.synthetic)
+            .map(|(i, s)| (&*s.name, OutSecId(i as u32))),
+    );
     let rec = state.layout;
     Layout {
         kind,
@@ -1654,7 +1656,7 @@ impl Laid<'_> {
     ) -> Result<(Vec<DynReloc>, AddrRanges)> {
         let (mut relocs, mut rewritten) = (Vec::new(), Vec::new());
         let moved_keys: FxHashSet<u64> = moved.iter().map(|&t| self.rec.global(t).key).collect();
-        let got = self.lay.synthetic_section(".got");
+        let got = self.lay.synthetic(Synthetic::Got);
         let (Some(got), false) = (got, moved_keys.is_empty()) else {
             return Ok((relocs, rewritten));
         };
@@ -1685,7 +1687,7 @@ impl Laid<'_> {
     /// `.dynsym` entries of the symbols the changed objects define (an executable exports
     /// symbols that shared libraries refer to): their values and sizes may have changed.
     fn patch_dynsym(&self, old: &[u8], patch: &mut Patch) -> Result<()> {
-        let Some(dynsym) = self.lay.synthetic_section(".dynsym") else {
+        let Some(dynsym) = self.lay.synthetic(Synthetic::Dynsym) else {
             return Ok(());
         };
         for (sid, t) in self.lean.table() {
@@ -1959,7 +1961,7 @@ fn write_build_id(
     state: &State,
     patch: &mut Patch,
 ) {
-    let Some(note) = lay.synthetic_section(".note.gnu.build-id") else {
+    let Some(note) = lay.synthetic(Synthetic::BuildId) else {
         return;
     };
     let n = lay.build_id_size as usize;

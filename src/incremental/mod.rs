@@ -20,7 +20,7 @@ pub(crate) mod session;
 
 use crate::args::Config;
 use crate::context::{Context, SymRef};
-use crate::layout::{self, Layout, NOT_PLACED};
+use crate::layout::{self, Layout, Synthetic, NOT_PLACED};
 use crate::resolve::{LoadedObject, Resolution};
 use crate::state::{
     member_key, member_name_key, name_hash, symref_key, GlobalRecord, ObjectRecord, Record,
@@ -1022,10 +1022,11 @@ fn carry_over(
     // output's lock; it is patched (through another handle) after the new output is built.
     let old = unsafe { memmap2::Mmap::map(old_output) }
         .with_context(|| format!("cannot map {}", config.output.display()))?;
-    let read = |name: &str| -> Result<Option<(u64, &[u8])>> {
-        let Some(s) = layout.synthetic_section(name) else {
+    let read = |kind: Synthetic| -> Result<Option<(u64, &[u8])>> {
+        let Some(s) = layout.synthetic(kind) else {
             return Ok(None);
         };
+        let name = kind.name();
         let bytes = usize::try_from(s.offset)
             .ok()
             .zip(usize::try_from(s.offset + s.size).ok())
@@ -1033,7 +1034,7 @@ fn carry_over(
             .with_context(|| format!("cannot read {name} of {}", config.output.display()))?;
         Ok(Some((s.addr, bytes)))
     };
-    if let Some((_, bytes)) = read(".rela.dyn")? {
+    if let Some((_, bytes)) = read(Synthetic::RelaDyn)? {
         for e in bytes.chunks_exact(24) {
             let r = DynReloc::decode(e);
             if r.r_type != <crate::arch::Current as crate::arch::Arch>::NONE && kept(r.offset) {
@@ -1041,7 +1042,7 @@ fn carry_over(
             }
         }
     }
-    if let Some((hdr, bytes)) = read(".eh_frame_hdr")? {
+    if let Some((hdr, bytes)) = read(Synthetic::EhFrameHdr)? {
         let entries = crate::eh_frame::hdr_entries(hdr, bytes);
         selection
             .kept_fdes

@@ -6,12 +6,16 @@
 //! writer needs is an id or a number in this structure.
 
 pub mod scripted;
+mod synthetic;
+
+use synthetic::{add_synthetic_sections, SyntheticSections};
+pub use synthetic::{Synthetic, SyntheticAddrs, SyntheticIndex};
 
 use crate::arch::{Arch, Current as A, Expr};
 use crate::args::Config;
 use crate::context::{
-    got_relative, has_relr, is_eh_frame, output_name, relocatable, Context, GotKind, Needs,
-    OutSecId, OutputKind, SymRef, Target,
+    got_relative, is_eh_frame, output_name, relocatable, Context, GotKind, Needs, OutSecId,
+    OutputKind, SymRef, Target,
 };
 use crate::eh_frame::{self, Record};
 use crate::inputs::elf::{Rela, LE, SHT_X86_64_UNWIND};
@@ -27,33 +31,6 @@ pub const PAGE_SIZE: u64 = 0x1000;
 pub const NON_PIE_BASE: u64 = 0x40_0000;
 pub const PLT_ENTRY_SIZE: u64 = A::PLT_ENTRY_SIZE;
 pub const NOT_PLACED: u32 = u32::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Synthetic {
-    BuildId,
-    /// A note whose bytes layout decides (`Layout::fixed_notes`).
-    FixedNote,
-    Got,
-    GotPlt,
-    Iplt,
-    /// `.rela.dyn` in PIE (RELATIVE then IRELATIVE), `.rela.iplt` otherwise.
-    Rela,
-    /// `.relr.dyn`: packed RELATIVE relocations (`crate::relr`).
-    Relr,
-    Dynamic,
-    Dynsym,
-    Dynstr,
-    EhFrameHdr,
-    Comment,
-    Interp,
-    Plt,
-    RelaPlt,
-    GnuHash,
-    Hash,
-    Versym,
-    Verdef,
-    Verneed,
-}
 
 #[derive(Clone, Copy, Debug)]
 pub enum Member {
@@ -568,17 +545,6 @@ impl Needs {
     }
 }
 
-/// Addresses of the synthetic sections that relocations use, looked up once.
-#[derive(Default, Clone, Copy)]
-pub struct SyntheticAddrs {
-    pub got: u64,
-    pub got_plt: u64,
-    pub plt: u64,
-    pub iplt: u64,
-    /// The size of the PLT's header: 16 bytes, 32 for the IBT PLT ([`Layout::ibt_plt`]).
-    pub plt_header: u64,
-}
-
 pub struct Layout {
     pub kind: OutputKind,
     pub synthetic_addrs: SyntheticAddrs,
@@ -599,10 +565,10 @@ pub struct Layout {
     pub tls_start: u64,
     pub tls_memsz: u64,
     pub tls_align: u64,
-    pub synthetic_index: HashMap<&'static str, OutSecId>,
+    pub synthetic_index: SyntheticIndex,
     pub build_id_size: u64,
     /// Note sections whose bytes layout decides: `.note.gnu.property`, `.note.package`.
-    pub fixed_notes: Vec<(&'static str, Vec<u8>)>,
+    pub fixed_notes: Vec<(Synthetic, Vec<u8>)>,
     /// PLT entries start with `endbr64` ([`ibt_plt`]).
     pub ibt_plt: bool,
     pub comment: Vec<u8>,
@@ -1244,20 +1210,6 @@ pub fn memory_usage_table(regions: &[(String, u64, u64, u64)]) -> String {
     table
 }
 
-/// The `.note.package` note: owner `FDO`, type NT_FDO_PACKAGING_METADATA, the JSON text
-/// with its NUL, padded to 4 bytes (GNU ld counts the padding in the descriptor's size).
-fn package_note(json: &str) -> Vec<u8> {
-    let desc_size = (json.len() + 1).next_multiple_of(4);
-    let mut note = Vec::with_capacity(16 + desc_size);
-    note.extend_from_slice(&4u32.to_le_bytes());
-    note.extend_from_slice(&(desc_size as u32).to_le_bytes());
-    note.extend_from_slice(&0xcafe_1a7eu32.to_le_bytes());
-    note.extend_from_slice(b"FDO\0");
-    note.extend_from_slice(json.as_bytes());
-    note.resize(16 + desc_size, 0);
-    note
-}
-
 /// Whether PLT entries start with `endbr64`: in an output marked IBT (an indirect jump
 /// lands on them: the lazy GOT slot, a function pointer to a canonical PLT entry), or with
 /// `-z ibtplt`.
@@ -1536,12 +1488,12 @@ pub fn compute(
         script_data,
         memory_regions,
     };
-    let addr_of = |name: &str| layout.synthetic_section(name).map_or(0, |s| s.addr);
+    let addr_of = |kind| layout.synthetic(kind).map_or(0, |s| s.addr);
     layout.synthetic_addrs = SyntheticAddrs {
-        got: addr_of(".got"),
-        got_plt: addr_of(".got.plt"),
-        plt: addr_of(".plt"),
-        iplt: addr_of(".iplt"),
+        got: addr_of(Synthetic::Got),
+        got_plt: addr_of(Synthetic::GotPlt),
+        plt: addr_of(Synthetic::Plt),
+        iplt: addr_of(Synthetic::Iplt),
         plt_header: plt_header_size(layout.ibt_plt),
     };
     layout.synthetic_values = synthetic_values(&ctx, &layout);
@@ -2157,348 +2109,6 @@ fn assign_output_sections(
         member_rules,
         comment,
     }
-}
-
-/// The output's linker-made sections, besides the sections: their index by name, the
-/// dynamic symbol tables and `.dynamic`'s entries, and the build-id's size.
-struct SyntheticSections {
-    synthetic_index: HashMap<&'static str, OutSecId>,
-    dynamic: crate::dynamic::DynamicTables,
-    dynamic_tags: Vec<(u32, crate::dynamic::DynValue)>,
-    build_id_size: u64,
-    fixed_notes: Vec<(&'static str, Vec<u8>)>,
-    ibt_plt: bool,
-}
-
-/// The shape of each section the linker makes: (name, kind, type, flags, alignment, entry
-/// size). `add_synthetic_section` gives one its size.
-const SYNTHETIC_SECTIONS: &[(&str, Synthetic, u32, u32, u64, u64)] = {
-    const A: u32 = elf::SHF_ALLOC;
-    const AW: u32 = elf::SHF_ALLOC | elf::SHF_WRITE;
-    const AX: u32 = elf::SHF_ALLOC | elf::SHF_EXECINSTR;
-    use Synthetic::*;
-    &[
-        // The property note is 8-aligned in ELF64, as its readers step through it.
-        (".note.gnu.property", FixedNote, elf::SHT_NOTE, A, 8, 0),
-        (".note.package", FixedNote, elf::SHT_NOTE, A, 4, 0),
-        (".note.gnu.build-id", BuildId, elf::SHT_NOTE, A, 4, 0),
-        (".interp", Interp, elf::SHT_PROGBITS, A, 1, 0),
-        (".got", Got, elf::SHT_PROGBITS, AW, 8, 8),
-        (".got.plt", GotPlt, elf::SHT_PROGBITS, AW, 8, 8),
-        (".plt", Plt, elf::SHT_PROGBITS, AX, 16, 16),
-        (".iplt", Iplt, elf::SHT_PROGBITS, AX, 16, 16),
-        (".rela.dyn", Rela, elf::SHT_RELA, A, 8, 24),
-        (".rela.iplt", Rela, elf::SHT_RELA, A, 8, 24),
-        (".rela.plt", RelaPlt, elf::SHT_RELA, A, 8, 24),
-        (".relr.dyn", Relr, elf::SHT_RELR, A, 8, 8),
-        (".dynsym", Dynsym, elf::SHT_DYNSYM, A, 8, 24),
-        (".dynstr", Dynstr, elf::SHT_STRTAB, A, 1, 0),
-        (".gnu.hash", GnuHash, elf::SHT_GNU_HASH, A, 8, 0),
-        (".hash", Hash, elf::SHT_HASH, A, 8, 4),
-        (".gnu.version", Versym, elf::SHT_GNU_VERSYM, A, 2, 2),
-        (".gnu.version_d", Verdef, elf::SHT_GNU_VERDEF, A, 4, 0),
-        (".gnu.version_r", Verneed, elf::SHT_GNU_VERNEED, A, 4, 0),
-        (".eh_frame_hdr", EhFrameHdr, elf::SHT_PROGBITS, A, 4, 0),
-        (".comment", Comment, elf::SHT_PROGBITS, 0, 1, 1),
-        (".dynamic", Dynamic, elf::SHT_DYNAMIC, AW, 8, 16),
-    ]
-};
-
-/// Entries a table that grows with the inputs gets (`needed` of `unit` bytes): in incremental
-/// mode, room to grow (`.rela.dyn` is padded with NONE entries; `.eh_frame_hdr`'s
-/// count field says how many are used), or the recorded room in a replay.
-fn capacity(slot_mode: Slots, name: &str, needed: u64, unit: u64) -> Result<u64> {
-    match slot_mode {
-        Slots::Packed => Ok(needed),
-        Slots::Fresh { spare_percent } => Ok(needed + needed * spare_percent / 100 + 16),
-        Slots::Replay(rec) => match rec.sizes.get(name) {
-            Some(&size) if size / unit >= needed => Ok(size / unit),
-            _ => Err(fallback(format!("{name} has no room for {needed} entries"))),
-        },
-    }
-}
-
-/// `.eh_frame_hdr`, for the FDEs kept (with room for more in incremental mode).
-fn add_eh_frame_hdr(
-    sections: &mut Vec<OutputSection>,
-    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
-    slot_mode: Slots,
-) -> Result<()> {
-    let n_fdes = eh_records
-        .values()
-        .flatten()
-        .filter(|r| !r.is_cie && r.out_offset.is_some())
-        .count();
-    let n_fdes = match slot_mode {
-        Slots::Packed => n_fdes,
-        _ => {
-            let needed = eh_frame::hdr_size(n_fdes) as u64;
-            let size = capacity(slot_mode, ".eh_frame_hdr", needed, 1)?;
-            (size as usize - eh_frame::hdr_size(0)) / 8
-        }
-    };
-    add_synthetic_section(sections, ".eh_frame_hdr", eh_frame::hdr_size(n_fdes) as u64);
-    Ok(())
-}
-
-/// The notes whose bytes layout decides (`.note.gnu.property` from `properties`,
-/// `--package-metadata`'s `.note.package`) and `--build-id`'s note: the first with their
-/// bytes, and the build-id's size.
-fn add_notes(
-    sections: &mut Vec<OutputSection>,
-    config: &Config,
-    properties: &crate::property::Properties,
-) -> (Vec<(&'static str, Vec<u8>)>, u64) {
-    let build_id_size = match &config.build_id {
-        None => 0,
-        Some(crate::args::BuildIdArg::Hash(crate::args::BuildId::Sha1)) => 20,
-        Some(crate::args::BuildIdArg::Hash(_)) => 16,
-        Some(crate::args::BuildIdArg::Hex(bytes)) => bytes.len() as u64,
-    };
-    let mut fixed_notes = vec![(".note.gnu.property", crate::property::encode(properties))];
-    // `--package-metadata=JSON`: the FDO packaging note (systemd's spec), as GNU ld 2.39.
-    if let Some(json) = config.package_metadata.as_deref().filter(|j| !j.is_empty()) {
-        fixed_notes.push((".note.package", package_note(json)));
-    }
-    fixed_notes.retain(|(_, bytes)| !bytes.is_empty());
-    for (name, bytes) in &fixed_notes {
-        add_synthetic_section(sections, name, bytes.len() as u64);
-    }
-    if config.build_id.is_some() {
-        let size = 16 + build_id_size.div_ceil(4) * 4;
-        add_synthetic_section(sections, ".note.gnu.build-id", size);
-    }
-    (fixed_notes, build_id_size)
-}
-
-/// `.comment`: the inputs' strings (`comment`) and weld's, unless a script discards it.
-fn add_comment(
-    sections: &mut Vec<OutputSection>,
-    comment: &mut Vec<u8>,
-    matcher: Option<&scripted::Matcher>,
-) {
-    comment.extend_from_slice(concat!("Linker: weld ", env!("CARGO_PKG_VERSION")).as_bytes());
-    comment.push(0);
-    // (A script may `/DISCARD/` .comment.)
-    let discarded =
-        matcher.is_some_and(|m| m.assign("", ".comment", false) == scripted::Assign::Discard);
-    if !discarded {
-        add_synthetic_section(sections, ".comment", comment.len() as u64);
-    }
-    if let Some(c) = sections.iter_mut().find(|s| s.name == ".comment") {
-        c.sh_flags = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
-    }
-}
-
-/// The dynamic linker's tables (`.rela.dyn`, `.rela.plt`, `.relr.dyn` if packed, `.dynsym`,
-/// `.dynstr`, the hash tables and the version tables), sized from `dynamic` and the
-/// relocation counts (entries of `.rela.dyn` and `.rela.plt`, words of `.relr.dyn`).
-fn add_dynamic_tables(
-    sections: &mut Vec<OutputSection>,
-    config: &Config,
-    dynamic: &crate::dynamic::DynamicTables,
-    (n_rela_dyn, n_rela_plt, n_relr): (u64, u64, Option<u64>),
-) {
-    let mut add = |name: &'static str, size: u64| {
-        add_synthetic_section(sections, name, size);
-    };
-    add(".rela.dyn", 24 * n_rela_dyn);
-    add(".rela.plt", 24 * n_rela_plt);
-    if let Some(words) = n_relr {
-        add(".relr.dyn", 8 * words);
-    }
-    add(".dynsym", 24 * (dynamic.dynsyms.len() as u64 + 1));
-    add(".dynstr", dynamic.dynstr.len() as u64);
-    if config.hash_style != crate::args::HashStyle::Sysv {
-        add(".gnu.hash", dynamic.gnu_hash.len() as u64);
-    }
-    if config.hash_style != crate::args::HashStyle::Gnu {
-        add(".hash", dynamic.sysv_hash.len() as u64);
-    }
-    if !dynamic.versym.is_empty() {
-        add(".gnu.version", dynamic.versym.len() as u64);
-    }
-    if dynamic.verdef_count > 0 {
-        add(".gnu.version_d", dynamic.verdef.len() as u64);
-    }
-    if dynamic.verneed_count > 0 {
-        add(".gnu.version_r", dynamic.verneed.len() as u64);
-    }
-}
-
-/// Appends the linker-made section `name` (its shape from [`SYNTHETIC_SECTIONS`]) of `size`
-/// bytes to `sections`.
-fn add_synthetic_section(
-    sections: &mut Vec<OutputSection>,
-    name: &'static str,
-    size: u64,
-) -> OutSecId {
-    let &(_, kind, sh_type, flags, align, entsize) = SYNTHETIC_SECTIONS
-        .iter()
-        .find(|s| s.0 == name)
-        .unwrap_or_else(|| panic!("{name} is not in SYNTHETIC_SECTIONS"));
-    let id = OutSecId(sections.len() as u32);
-    sections.push(OutputSection {
-        name: name.to_string(),
-        sh_type,
-        sh_flags: u64::from(flags),
-        align,
-        entsize,
-        rank: rank(name, sh_type, u64::from(flags)),
-        members: Vec::new(),
-        size,
-        addr: 0,
-        offset: 0,
-        synthetic: Some(kind),
-    });
-    id
-}
-
-/// Step 5's second half: the sections the linker makes (.got, .plt, .dynamic, .dynsym,
-/// .eh_frame_hdr, .comment, ...), sized for what the scan found (with room to grow in
-/// incremental mode).
-#[allow(clippy::too_many_arguments)]
-fn add_synthetic_sections(
-    ctx: &Context,
-    sections: &mut Vec<OutputSection>,
-    needs: &Needs,
-    live: &[Vec<bool>],
-    eh_records: &HashMap<(FileId, u32), Vec<Record>>,
-    comment: &mut Vec<u8>,
-    slot_mode: Slots,
-    matcher: Option<&scripted::Matcher>,
-) -> Result<SyntheticSections> {
-    let (config, res, kind) = (ctx.config, ctx.res, ctx.kind);
-    let slotted = !matches!(slot_mode, Slots::Packed);
-    let add_synthetic = |sections: &mut Vec<OutputSection>, name: &'static str, size: u64| {
-        add_synthetic_section(sections, name, size);
-    };
-    let properties = output_properties(config, res, true)?;
-    let (fixed_notes, build_id_size) = add_notes(sections, config, &properties);
-    let mut pending_tags = Vec::new();
-    // Dynamic symbols and the tables that hang off them.
-    let live_defined = |id: SymbolId| match res.symbols.get(id).def {
-        Def::Defined { file, sym, .. } => {
-            let o = &res.objects[file.0 as usize];
-            let shndx = o.obj.symbol_shndx(sym as usize) as usize;
-            shndx == usize::from(elf::SHN_ABS)
-                || (shndx < live[file.0 as usize].len() && live[file.0 as usize][shndx])
-        }
-        Def::Common { .. } => true,
-        _ => false,
-    };
-    let dynamic = crate::dynamic::build(ctx, needs, &live_defined);
-    // With `-z pack-relative-relocs`, the GOT's RELATIVE relocations go to `.relr.dyn`,
-    // which gets one word per relocation for now (its exact size is known once the
-    // sections' members have their offsets: `size_relr`).
-    let relr = has_relr(ctx, needs);
-    let mut n_relr = needs.relr.len() as u64;
-    let n_got_dyn: u64 = needs
-        .got_entries
-        .iter()
-        .map(|&(symref, gk)| {
-            if relr && got_relative(ctx, symref, gk) {
-                n_relr += 1;
-                0
-            } else {
-                u64::from(got_dyn_relocs(ctx, symref, gk))
-            }
-        })
-        .sum();
-    let n_rela_dyn = needs.n_relative + needs.n_symbolic + n_got_dyn + needs.copies.len() as u64;
-    let capacity = |name: &str, needed: u64, unit: u64| capacity(slot_mode, name, needed, unit);
-    let n_rela_dyn = if kind.is_dynamic() {
-        capacity(".rela.dyn", n_rela_dyn, 24)?
-    } else {
-        n_rela_dyn
-    };
-    let n_plt = needs.plt_entries.len() as u64;
-    let n_iplt = needs.iplt_entries.len() as u64;
-    let dyn_kind = kind.is_dynamic();
-    if kind.has_interp(config) {
-        let interp = config
-            .dynamic_linker
-            .clone()
-            .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
-        add_synthetic(sections, ".interp", interp.len() as u64 + 1);
-    }
-    // Incremental mode: room for new GOT entries (a changed object may be the first to
-    // take a symbol's address through the GOT); unused slots stay zero.
-    let got_slots = if slotted && needs.got_slots > 0 {
-        capacity(".got", u64::from(needs.got_slots), 8)?
-    } else {
-        u64::from(needs.got_slots)
-    };
-    add_synthetic(sections, ".got", 8 * got_slots);
-    // With a script, as in GNU ld, no .got.plt unless something uses one.
-    let got_symbol = res
-        .symbols
-        .lookup(b"_GLOBAL_OFFSET_TABLE_")
-        .is_some_and(|id| res.symbols.get(id).def == Def::Synthetic);
-    if matcher.is_none() || dyn_kind || n_plt + n_iplt > 0 || got_symbol {
-        add_synthetic(sections, ".got.plt", 8 * (3 + n_plt + n_iplt));
-    }
-    if n_plt > 0 {
-        add_synthetic(
-            sections,
-            ".plt",
-            plt_header_size(ibt_plt(config, &properties)) + PLT_ENTRY_SIZE * n_plt,
-        );
-    }
-    if n_iplt > 0 {
-        add_synthetic(sections, ".iplt", PLT_ENTRY_SIZE * n_iplt);
-    }
-    if dyn_kind {
-        let n_relr = relr.then_some(n_relr);
-        add_dynamic_tables(
-            sections,
-            config,
-            &dynamic,
-            (n_rela_dyn, n_plt + n_iplt, n_relr),
-        );
-    } else {
-        add_synthetic(sections, ".rela.iplt", 24 * n_iplt);
-    }
-    if config.eh_frame_hdr {
-        add_eh_frame_hdr(sections, eh_records, slot_mode)?;
-    }
-    add_comment(sections, comment, matcher);
-
-    if dyn_kind {
-        let present = |name: &str| {
-            sections
-                .iter()
-                .any(|s| s.name == name && (s.size > 0 || !s.members.is_empty()))
-        };
-        let dynamic_tags = crate::dynamic::tags(
-            ctx,
-            &dynamic,
-            &present,
-            (n_rela_dyn, n_plt + n_iplt, needs.n_relative),
-            needs.textrel.is_some(),
-        );
-        add_synthetic(sections, ".dynamic", 16 * dynamic_tags.len() as u64);
-        pending_tags = dynamic_tags;
-    }
-
-    // Each linker-made section by name.
-    let synthetic_index = sections
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.synthetic.is_some())
-        .filter_map(|(i, s)| {
-            let &(name, ..) = SYNTHETIC_SECTIONS.iter().find(|t| t.0 == s.name)?;
-            Some((name, OutSecId(i as u32)))
-        })
-        .collect();
-    Ok(SyntheticSections {
-        synthetic_index,
-        dynamic,
-        dynamic_tags: pending_tags,
-        build_id_size,
-        ibt_plt: ibt_plt(config, &properties),
-        fixed_notes,
-    })
 }
 
 /// Where `compute` puts sections: member offsets, section addresses and file offsets, and
@@ -3703,12 +3313,6 @@ impl Layout {
             }
         }
         self.target_address(target)
-    }
-
-    pub fn synthetic_section(&self, name: &str) -> Option<&OutputSection> {
-        self.synthetic_index
-            .get(name)
-            .map(|id| &self.sections[id.0 as usize])
     }
 
     pub fn iplt_address(&self, index: u32) -> u64 {

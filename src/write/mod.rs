@@ -8,7 +8,7 @@ use crate::context::{defined_target, Context, GotKind, OutputKind, SymRef, Targe
 use crate::eh_frame;
 use crate::encode::{put_u16, put_u32, put_u64, section_header};
 use crate::inputs::elf::LE;
-use crate::layout::{Layout, Member, OutputSection};
+use crate::layout::{Layout, Member, OutputSection, Synthetic};
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
 use object::elf;
@@ -371,10 +371,10 @@ fn write_linker_sections(
         SymRef::Local(..) => 0,
     };
     // With `-z pack-relative-relocs` the GOT's RELATIVE relocations go to `.relr.dyn`.
-    let packing = layout.synthetic_section(".relr.dyn").is_some();
+    let packing = layout.synthetic(Synthetic::Relr).is_some();
     // GOT: each entry's value or dynamic relocations, found on all threads (an entry costs
     // a few table look-ups; a debug Rust binary has over 10000), then written in order.
-    if let Some(got) = layout.synthetic_section(".got") {
+    if let Some(got) = layout.synthetic(Synthetic::Got) {
         let entries: Vec<GotOut> = layout
             .needs
             .got_entries
@@ -405,12 +405,12 @@ fn write_linker_sections(
         }
     }
     // .got.plt, PLT, IPLT.
-    let got_plt = layout.synthetic_section(".got.plt");
+    let got_plt = layout.synthetic(Synthetic::GotPlt);
     let mut plt_relocs = Vec::new();
     if let Some(gp) = got_plt {
-        let dynamic = layout.synthetic_section(".dynamic").map_or(0, |s| s.addr);
+        let dynamic = layout.synthetic(Synthetic::Dynamic).map_or(0, |s| s.addr);
         put_u64(buf, gp.offset as usize, dynamic);
-        if let Some(plt) = layout.synthetic_section(".plt") {
+        if let Some(plt) = layout.synthetic(Synthetic::Plt) {
             let at = plt.offset as usize;
             A::write_plt_header(&mut buf[at..], plt.addr, gp.addr, layout.ibt_plt);
             for (i, &id) in layout.needs.plt_entries.iter().enumerate() {
@@ -425,7 +425,7 @@ fn write_linker_sections(
                 plt_relocs.push(DynReloc::new(slot, A::DYNAMIC.jump_slot, dynsym, 0));
             }
         }
-        if let Some(iplt) = layout.synthetic_section(".iplt") {
+        if let Some(iplt) = layout.synthetic(Synthetic::Iplt) {
             let first_slot = 3 + layout.needs.plt_entries.len() as u64;
             for (i, &symref) in layout.needs.iplt_entries.iter().enumerate() {
                 let slot = gp.addr + 8 * (first_slot + i as u64);
@@ -443,17 +443,17 @@ fn write_linker_sections(
         }
     }
     sort_dyn_relocs(&mut dyn_relocs);
-    for (name, relocs) in [
-        (".rela.dyn", &dyn_relocs),
-        (".rela.plt", &plt_relocs),
-        (".rela.iplt", &plt_relocs),
+    for (kind, relocs) in [
+        (Synthetic::RelaDyn, &dyn_relocs),
+        (Synthetic::RelaPlt, &plt_relocs),
+        (Synthetic::RelaIplt, &plt_relocs),
     ] {
-        write_rela(layout, name, relocs, buf)?;
+        write_rela(layout, kind, relocs, buf)?;
     }
     write_relr(layout, relr, buf)?;
     steps.step("dynamic relocs");
     write_dynamic(ctx, layout, buf);
-    if let Some(hdr) = layout.synthetic_section(".eh_frame_hdr") {
+    if let Some(hdr) = layout.synthetic(Synthetic::EhFrameHdr) {
         let eh_addr = layout
             .sections
             .iter()
@@ -463,7 +463,7 @@ fn write_linker_sections(
         let at = hdr.offset as usize;
         buf[at..at + bytes.len()].copy_from_slice(&bytes);
     }
-    if let Some(c) = layout.synthetic_section(".comment") {
+    if let Some(c) = layout.synthetic(Synthetic::Comment) {
         let at = c.offset as usize;
         buf[at..at + layout.comment.len()].copy_from_slice(&layout.comment);
     }
@@ -654,26 +654,28 @@ fn write_section_headers(
     headers: &mut [u8],
 ) {
     let n_out = layout.order.len();
-    let index_of = |name: &str| {
+    use Synthetic::*;
+    let index_of = |kind| {
+        let id = layout.synthetic_index.get(kind);
         layout
             .order
             .iter()
-            .position(|id| layout.sections[id.0 as usize].name == name)
+            .position(|&o| Some(o) == id)
             .map_or(0, |p| p as u32 + 1)
     };
-    let dynsym_index = index_of(".dynsym");
-    let dynstr_index = index_of(".dynstr");
+    let dynsym_index = index_of(Dynsym);
+    let dynstr_index = index_of(Dynstr);
     for (i, id) in layout.order.iter().enumerate() {
         let s = &layout.sections[id.0 as usize];
         let at = 64 * (i + 1);
-        let (link, info) = match s.name.as_str() {
-            ".rela.plt" => (dynsym_index, index_of(".got.plt")),
+        let (link, info) = match s.synthetic {
+            Some(RelaPlt) => (dynsym_index, index_of(GotPlt)),
             _ if s.sh_type == elf::SHT_RELA => (dynsym_index, 0),
-            ".dynsym" => (dynstr_index, layout.dynamic.first_hashed.min(1)),
-            ".dynamic" => (dynstr_index, 0),
-            ".gnu.hash" | ".hash" | ".gnu.version" => (dynsym_index, 0),
-            ".gnu.version_r" => (dynstr_index, layout.dynamic.verneed_count),
-            ".gnu.version_d" => (dynstr_index, layout.dynamic.verdef_count),
+            Some(Dynsym) => (dynstr_index, layout.dynamic.first_hashed.min(1)),
+            Some(Dynamic) => (dynstr_index, 0),
+            Some(GnuHash | Hash | Versym) => (dynsym_index, 0),
+            Some(Verneed) => (dynstr_index, layout.dynamic.verneed_count),
+            Some(Verdef) => (dynstr_index, layout.dynamic.verdef_count),
             _ => (0, 0),
         };
         let flags = if s.sh_type == elf::SHT_RELA && !layout.pie && s.synthetic.is_some() {
@@ -758,8 +760,8 @@ fn write_headers(ctx: &Context, layout: &Layout, buf: &mut [u8], shoff: u64, shn
         put_u64(buf, at + 48, seg.align);
     }
 
-    for (name, bytes) in &layout.fixed_notes {
-        if let Some(note) = layout.synthetic_section(name) {
+    for &(kind, ref bytes) in &layout.fixed_notes {
+        if let Some(note) = layout.synthetic(kind) {
             let at = note.offset as usize;
             buf[at..at + bytes.len()].copy_from_slice(bytes);
         }
@@ -769,7 +771,7 @@ fn write_headers(ctx: &Context, layout: &Layout, buf: &mut [u8], shoff: u64, shn
 /// `.note.gnu.build-id`, last: it hashes everything else (`buf[..tail_offset]`, then `out`).
 fn write_build_id(config: &Config, layout: &Layout, buf: &mut [u8], tail_offset: u64, out: &[u8]) {
     // Build-id last: it hashes everything else.
-    if let Some(note) = layout.synthetic_section(".note.gnu.build-id") {
+    if let Some(note) = layout.synthetic(Synthetic::BuildId) {
         let at = note.offset as usize;
         let n = layout.build_id_size as usize;
         crate::encode::build_id_note_header(buf, at, n);
@@ -1009,17 +1011,18 @@ pub(crate) fn sort_dyn_relocs(relocs: &mut [DynReloc]) {
     relocs.sort_by_key(|r| (r.r_type != A::DYNAMIC.relative, r.offset));
 }
 
-/// Writes `relocs` into the relocation section `name` (if the layout has it); an
+/// Writes `relocs` into the relocation section `kind` (if the layout has it); an
 /// incremental layout leaves room after them (zeros: NONE relocations).
 pub(crate) fn write_rela(
     layout: &Layout,
-    name: &str,
+    kind: Synthetic,
     relocs: &[DynReloc],
     buf: &mut [u8],
 ) -> Result<()> {
-    let Some(rela) = layout.synthetic_section(name) else {
+    let Some(rela) = layout.synthetic(kind) else {
         return Ok(());
     };
+    let name = kind.name();
     let fits = if layout.slots.is_empty() {
         relocs.len() as u64 * 24 == rela.size
     } else {
@@ -1042,7 +1045,7 @@ pub(crate) fn write_rela(
 /// Writes `.relr.dyn` (if the layout has it): the addresses of `relr`, encoded output
 /// section by output section as the layout sized it (`layout::size_relr`).
 fn write_relr(layout: &Layout, mut relr: Vec<u64>, buf: &mut [u8]) -> Result<()> {
-    let Some(section) = layout.synthetic_section(".relr.dyn") else {
+    let Some(section) = layout.synthetic(Synthetic::Relr) else {
         return Ok(());
     };
     relr.sort_unstable();
@@ -1274,19 +1277,19 @@ fn section_index_of(layout: &Layout, addr: u64, tls: bool) -> u16 {
 /// `.dynsym`, `.dynstr`, the hash tables, version tables, `.interp` and `.dynamic`.
 fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
     let tables = &layout.dynamic;
-    let copy = |name: &str, bytes: &[u8], buf: &mut [u8]| {
-        if let Some(s) = layout.synthetic_section(name) {
+    let copy = |kind, bytes: &[u8], buf: &mut [u8]| {
+        if let Some(s) = layout.synthetic(kind) {
             let at = s.offset as usize;
             buf[at..at + bytes.len()].copy_from_slice(bytes);
         }
     };
-    copy(".dynstr", &tables.dynstr, buf);
-    copy(".gnu.hash", &tables.gnu_hash, buf);
-    copy(".hash", &tables.sysv_hash, buf);
-    copy(".gnu.version", &tables.versym, buf);
-    copy(".gnu.version_r", &tables.verneed, buf);
-    copy(".gnu.version_d", &tables.verdef, buf);
-    if layout.synthetic_section(".interp").is_some() {
+    copy(Synthetic::Dynstr, &tables.dynstr, buf);
+    copy(Synthetic::GnuHash, &tables.gnu_hash, buf);
+    copy(Synthetic::Hash, &tables.sysv_hash, buf);
+    copy(Synthetic::Versym, &tables.versym, buf);
+    copy(Synthetic::Verneed, &tables.verneed, buf);
+    copy(Synthetic::Verdef, &tables.verdef, buf);
+    if layout.synthetic(Synthetic::Interp).is_some() {
         let interp = ctx
             .config
             .dynamic_linker
@@ -1294,9 +1297,9 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
             .unwrap_or_else(|| "/lib64/ld-linux-x86-64.so.2".to_string());
         let mut bytes = interp.into_bytes();
         bytes.push(0);
-        copy(".interp", &bytes, buf);
+        copy(Synthetic::Interp, &bytes, buf);
     }
-    if let Some(dynsym) = layout.synthetic_section(".dynsym") {
+    if let Some(dynsym) = layout.synthetic(Synthetic::Dynsym) {
         for (i, &id) in tables.dynsyms.iter().enumerate() {
             let at = dynsym.offset as usize + 24 * (i + 1);
             let symbol = ctx.res.symbols.get(id);
@@ -1359,7 +1362,7 @@ fn write_dynamic(ctx: &Context, layout: &Layout, buf: &mut [u8]) {
             put_u64(buf, at + 16, size);
         }
     }
-    if let Some(dynamic) = layout.synthetic_section(".dynamic") {
+    if let Some(dynamic) = layout.synthetic(Synthetic::Dynamic) {
         for (i, &(tag, value)) in layout.dynamic_tags.iter().enumerate() {
             use crate::dynamic::DynValue;
             let section = |name: &str| {
