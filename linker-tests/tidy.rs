@@ -85,10 +85,8 @@ fn every_unsafe_block_says_why_it_is_safe() {
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/args.rs", "long", 425),
     ("src/layout/mod.rs", "default_addresses", 315),
-    ("src/layout/mod.rs", "assign_output_sections", 292),
     ("src/layout/mod.rs", "place_members", 283),
     ("src/layout/mod.rs", "scan_object", 229),
-    ("src/layout/mod.rs", "compute", 257),
     ("src/inputs/elf.rs", "parse", 190),
     ("src/layout/mod.rs", "scan_inputs", 177),
 ];

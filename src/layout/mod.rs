@@ -5,8 +5,12 @@
 //! No output bytes are written here: `write` turns a [`Layout`] into a file. Everything the
 //! writer needs is an id or a number in this structure.
 
+mod assign;
 pub mod scripted;
 mod synthetic;
+
+use assign::{assign_output_sections, early_merges, is_c_identifier, Assigned};
+pub(crate) use assign::{init_priority, rank};
 
 use synthetic::{add_synthetic_sections, SyntheticSections};
 pub use synthetic::{Synthetic, SyntheticAddrs, SyntheticIndex};
@@ -18,7 +22,7 @@ use crate::context::{
     OutputKind, SymRef, Target,
 };
 use crate::eh_frame::{self, Record};
-use crate::inputs::elf::{Rela, LE, SHT_X86_64_UNWIND};
+use crate::inputs::elf::{Rela, LE};
 use crate::resolve::{LoadedObject, Resolution};
 use crate::state::ScanRecord;
 use crate::symbols::{Def, FileId, SymbolId};
@@ -603,84 +607,6 @@ pub struct Undefined {
     pub offset: u64,
 }
 
-pub(crate) fn rank(name: &str, sh_type: u32, flags: u64) -> u32 {
-    let flags = flags as u32;
-    if flags & elf::SHF_ALLOC == 0 {
-        return 1000;
-    }
-    let write = flags & elf::SHF_WRITE != 0;
-    let exec = flags & elf::SHF_EXECINSTR != 0;
-    let nobits = sh_type == elf::SHT_NOBITS;
-    if !write && !exec {
-        return match name {
-            ".interp" => 5,
-            // GNU ld's order: the property note first (its PT_NOTE is 8-aligned).
-            ".note.gnu.property" => 9,
-            _ if sh_type == elf::SHT_NOTE => 10,
-            ".hash" => 12,
-            ".gnu.hash" => 13,
-            ".dynsym" => 15,
-            ".dynstr" => 16,
-            ".gnu.version" => 17,
-            ".gnu.version_d" => 18,
-            ".gnu.version_r" => 19,
-            ".rela.dyn" | ".rela.iplt" => 20,
-            ".rela.plt" => 21,
-            ".relr.dyn" => 22,
-            ".rodata" => 30,
-            ".eh_frame_hdr" => 40,
-            ".eh_frame" => 41,
-            ".gcc_except_table" => 42,
-            _ => 31,
-        };
-    }
-    if exec && !write {
-        return match name {
-            ".init" => 100,
-            ".plt" => 110,
-            ".iplt" => 111,
-            ".text" => 120,
-            ".fini" => 130,
-            _ => 125,
-        };
-    }
-    if flags & elf::SHF_TLS != 0 {
-        return if nobits { 201 } else { 200 };
-    }
-    match name {
-        ".preinit_array" => 210,
-        ".init_array" => 211,
-        ".fini_array" => 212,
-        ".data.rel.ro" => 220,
-        ".dynamic" => 221,
-        ".got" => 222,
-        ".got.plt" => 300,
-        ".data" => 310,
-        ".bss" => 400,
-        // The large model's zeroes after every other (GNU ld's order): small-model data
-        // stays within 2 GiB of the code however large .lbss is.
-        ".lbss" => 420,
-        _ if nobits => 410,
-        _ => 320,
-    }
-}
-
-/// Priority for sorting `.init_array.N` / `.fini_array.N` inputs; unsuffixed ones go last.
-pub(crate) fn init_priority(name: &str) -> u64 {
-    match name.rsplit_once('.') {
-        Some((_, digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            digits.parse().unwrap_or(u64::MAX)
-        }
-        _ => u64::MAX,
-    }
-}
-
-fn is_c_identifier(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit()
-}
-
 /// Whether an input section is content at all (not a table the linker consumes): what its
 /// header and name say (`ObjectFile::by_header`, found while parsing), unless its COMDAT
 /// group lost or debug sections are stripped.
@@ -1051,69 +977,6 @@ pub fn define_synthetic_symbols(config: &Config, res: &mut Resolution) {
     }
 }
 
-/// The strings of the non-alloc merged sections of one name (`.debug_str`), merged before
-/// liveness is known: its inputs (file, section, entry size) in link order, and the result.
-struct EarlyMerge {
-    name: &'static [u8],
-    inputs: Vec<(FileId, u32, usize)>,
-    merged: crate::merge::Merged,
-}
-
-/// The contents to merge for `inputs` (file, section, entry size).
-fn merge_data(
-    res: &Resolution,
-    inputs: impl Iterator<Item = (FileId, u32, usize)>,
-) -> Vec<(&'static [u8], usize)> {
-    inputs
-        .map(|(file, sec, entsize)| {
-            (
-                res.objects[file.0 as usize].obj.section_data(sec as usize),
-                entsize,
-            )
-        })
-        .collect()
-}
-
-/// Merges the strings of every non-alloc `SHF_MERGE|SHF_STRINGS` section (what step 5 of
-/// [`compute`] would merge, unless liveness or assignment sees otherwise: it compares).
-fn early_merges(config: &Config, res: &Resolution) -> Vec<EarlyMerge> {
-    let strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
-    // Per section name, its inputs (file, section, entry size) in link order.
-    type Inputs = Vec<(FileId, u32, usize)>;
-    let mut groups: Vec<(&'static [u8], Inputs)> = Vec::new();
-    for (f, object) in res.objects.iter().enumerate() {
-        for (sec, shdr) in object.obj.shdrs.iter().enumerate() {
-            let flags = shdr.sh_flags.get(LE);
-            let entsize = shdr.sh_entsize.get(LE);
-            if flags & u64::from(elf::SHF_ALLOC) != 0
-                || flags & strings != strings
-                || entsize < 1
-                || shdr.sh_type.get(LE) != elf::SHT_PROGBITS
-                || shdr.sh_size.get(LE) >= 1 << 32
-            {
-                continue;
-            }
-            let name = object.obj.section_names[sec];
-            if name == b".comment" || !is_content(object, sec, config) {
-                continue;
-            }
-            let input = (FileId(f as u32), sec as u32, entsize as usize);
-            match groups.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, inputs)) => inputs.push(input),
-                None => groups.push((name, vec![input])),
-            }
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(name, inputs)| EarlyMerge {
-            merged: crate::merge::merge_strings(&merge_data(res, inputs.iter().copied())),
-            name,
-            inputs,
-        })
-        .collect()
-}
-
 /// Whether the output's stack must be executable, as GNU ld decides on x86-64: `-z execstack`
 /// or `-z noexecstack` if given; otherwise yes when an object asks for it (its
 /// `.note.GNU-stack` is SHF_EXECINSTR: GCC's nested-function trampolines live on the stack)
@@ -1293,8 +1156,6 @@ pub fn compute(
         kind,
         versions,
     };
-    let pie = kind.is_pic();
-
     let mut steps = crate::PhaseTimer::new(config.time);
     // A linker script's SECTIONS: where each input section goes (`/DISCARD/`, a rule, or
     // nowhere the script says).
@@ -1303,29 +1164,13 @@ pub fn compute(
         .as_deref()
         .filter(|s| s.sections.is_some())
         .map(scripted::Matcher::new);
-    let script_assign: Vec<Vec<scripted::Assign>> = match &matcher {
-        Some(m) => res
-            .objects
-            .par_iter()
-            .map(|object| {
-                object
-                    .obj
-                    .section_names
-                    .iter()
-                    .zip(object.obj.shdrs.iter())
-                    .map(|(n, h)| {
-                        let writable = h.sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
-                        m.assign(&object.name, &String::from_utf8_lossy(n), writable)
-                    })
-                    .collect()
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let script_assign = matcher
+        .as_ref()
+        .map_or_else(Vec::new, |m| script_assignments(res, m));
     // The strings of non-alloc merged sections (`.debug_str`: most of the merging work in a
     // debug build) do not depend on liveness: they are merged while steps 1 to 4 run, and
     // taken at step 5 if it finds the same inputs.
-    let (early_merges, first_steps) = rayon::join(
+    let (early_merges, scanned) = rayon::join(
         || {
             if slotted || matcher.is_some() {
                 Vec::new()
@@ -1343,45 +1188,21 @@ pub fn compute(
             )
         },
     );
-    let Scanned {
-        eh_records,
-        mut live,
-        folded,
-        mut needs,
-        undefined,
-        reloc_errors,
-        scans,
-    } = first_steps?;
+    let mut scanned = scanned?;
+    let undefined = std::mem::take(&mut scanned.undefined);
     let mut replayed_order = None;
     if let Slots::Replay(rec) = slot_mode {
         // Keep the tables' entries where the recorded link put them.
-        replayed_order = Some(needs.reorder(|s| crate::state::symref_key(res, s), &rec.order));
+        let key = |s| crate::state::symref_key(res, s);
+        replayed_order = Some(scanned.needs.reorder(key, &rec.order));
     }
-    if !reloc_errors.is_empty() {
-        bail!("{}", reloc_errors.join("\nweld: error: "));
-    }
-    if let Some((file, sec, sym)) = needs.textrel {
-        if matches!(slot_mode, Slots::Replay(_)) {
-            // (The recorded scans do not say which objects need text relocations.)
-            return Err(fallback(
-                "a dynamic relocation in a read-only section".into(),
-            ));
-        }
-        text_relocations(&ctx, file, sec, sym)?;
-    }
+    check_scan(&ctx, &scanned, slot_mode)?;
     steps.step("reorder");
-    // 5. Output sections.
-    let Assigned {
-        mut sections,
-        mut placements,
-        mut merged,
-        merge_maps,
-        member_rules,
-        mut comment,
-    } = assign_output_sections(
+    // 5. Output sections, then the linker's own.
+    let mut assigned = assign_output_sections(
         &ctx,
-        &live,
-        &needs,
+        &scanned.live,
+        &scanned.needs,
         matcher.as_ref(),
         &script_assign,
         early_merges,
@@ -1389,104 +1210,151 @@ pub fn compute(
         &mut steps,
     );
     // A folded section's symbols are defined (at the kept section's address).
-    for &((file, sec), _) in &folded {
-        live[file.0 as usize][sec as usize] = true;
+    for &((file, sec), _) in &scanned.folded {
+        scanned.live[file.0 as usize][sec as usize] = true;
     }
-    let SyntheticSections {
-        synthetic_index,
-        dynamic,
-        dynamic_tags: pending_tags,
-        build_id_size,
-        fixed_notes,
-        ibt_plt,
-    } = add_synthetic_sections(
+    let synthetic = add_synthetic_sections(
         &ctx,
-        &mut sections,
-        &needs,
-        &live,
-        &eh_records,
-        &mut comment,
+        &mut assigned.sections,
+        &scanned.needs,
+        &scanned.live,
+        &scanned.eh_records,
+        &mut assigned.comment,
         slot_mode,
         matcher.as_ref(),
     )?;
     steps.step("synthetic");
-    let addresses = if matcher.is_some() {
+    // 6. and 7. Members' offsets, sections' addresses and file offsets, program headers.
+    let mut addresses = if matcher.is_some() {
         scripted_addresses(
             &ctx,
-            &mut sections,
-            &member_rules,
-            &mut placements,
-            &eh_records,
-            &mut merged,
+            &mut assigned.sections,
+            &assigned.member_rules,
+            &mut assigned.placements,
+            &scanned.eh_records,
+            &mut assigned.merged,
         )?
     } else {
         // 6. Offsets of members within output sections; then `.relr.dyn`'s size, which
         // depends on them only.
         let placed = place_members(
             &ctx,
-            &mut sections,
-            &mut placements,
-            &eh_records,
-            &mut merged,
+            &mut assigned.sections,
+            &mut assigned.placements,
+            &scanned.eh_records,
+            &mut assigned.merged,
             slot_mode,
         )?;
-        size_relr(&ctx, &mut sections, &placements, &needs);
-        default_addresses(&ctx, &mut sections, placed, slot_mode, &mut steps)?
+        size_relr(
+            &ctx,
+            &mut assigned.sections,
+            &assigned.placements,
+            &scanned.needs,
+        );
+        default_addresses(&ctx, &mut assigned.sections, placed, slot_mode, &mut steps)?
     };
-    for &((file, sec), (kept_file, kept_sec)) in &folded {
-        placements[file.0 as usize][sec as usize] =
-            placements[kept_file.0 as usize][kept_sec as usize];
+    for &((file, sec), (kept_file, kept_sec)) in &scanned.folded {
+        assigned.placements[file.0 as usize][sec as usize] =
+            assigned.placements[kept_file.0 as usize][kept_sec as usize];
     }
-    let Addresses {
-        common_offsets,
-        slots,
-        resized,
-        order,
-        segments,
-        base,
-        tls_start,
-        tls_memsz,
-        tls_align,
-        file_size,
-        script_data,
-        script_symbols,
-        memory_regions,
-    } = addresses;
+    let script_symbols = std::mem::take(&mut addresses.script_symbols);
+    let mut layout = assemble(
+        kind,
+        scanned,
+        replayed_order,
+        assigned,
+        synthetic,
+        addresses,
+    );
+    // 8. Symbol values the layout decides.
+    symbol_values(&ctx, &mut layout, script_symbols)?;
+    layout.entry = entry_address(&ctx, &layout);
+    steps.step("addresses");
+    Ok((layout, undefined))
+}
+
+/// With a script's SECTIONS: each input section's place in it (`/DISCARD/`, a rule, or
+/// nowhere the script says), per file and section.
+fn script_assignments(res: &Resolution, m: &scripted::Matcher) -> Vec<Vec<scripted::Assign>> {
+    res.objects
+        .par_iter()
+        .map(|object| {
+            object
+                .obj
+                .section_names
+                .iter()
+                .zip(object.obj.shdrs.iter())
+                .map(|(n, h)| {
+                    let writable = h.sh_flags.get(LE) & u64::from(elf::SHF_WRITE) != 0;
+                    m.assign(&object.name, &String::from_utf8_lossy(n), writable)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The scan's errors, if any; text relocations are an error unless `-z notext` (and fall
+/// back from an update: the recorded scans do not say which objects need them).
+fn check_scan(ctx: &Context, scanned: &Scanned, slot_mode: Slots) -> Result<()> {
+    if !scanned.reloc_errors.is_empty() {
+        bail!("{}", scanned.reloc_errors.join("\nweld: error: "));
+    }
+    if let Some((file, sec, sym)) = scanned.needs.textrel {
+        if matches!(slot_mode, Slots::Replay(_)) {
+            return Err(fallback(
+                "a dynamic relocation in a read-only section".into(),
+            ));
+        }
+        text_relocations(ctx, file, sec, sym)?;
+    }
+    Ok(())
+}
+
+/// The [`Layout`] from what the steps of [`compute`] found, with the linker-made sections'
+/// addresses that relocations use.
+fn assemble(
+    kind: OutputKind,
+    scanned: Scanned,
+    replayed_order: Option<crate::state::NeedsOrder>,
+    assigned: Assigned,
+    synthetic: SyntheticSections,
+    addresses: Addresses,
+) -> Layout {
     let mut layout = Layout {
         synthetic_addrs: SyntheticAddrs::default(),
         kind,
-        pie,
-        base,
+        pie: kind.is_pic(),
+        base: addresses.base,
         entry: 0,
-        sections,
-        order,
-        segments,
-        placements,
-        eh_records,
-        needs,
-        dynamic,
-        dynamic_tags: pending_tags,
-        common_offsets,
+        sections: assigned.sections,
+        order: addresses.order,
+        segments: addresses.segments,
+        placements: assigned.placements,
+        eh_records: scanned.eh_records,
+        needs: scanned.needs,
+        dynamic: synthetic.dynamic,
+        dynamic_tags: synthetic.dynamic_tags,
+        common_offsets: addresses.common_offsets,
         synthetic_values: HashMap::default(),
-        tls_start,
-        tls_memsz,
-        tls_align,
-        synthetic_index,
-        build_id_size,
-        fixed_notes,
-        ibt_plt,
-        comment,
-        file_size,
-        live,
-        merged,
-        merge_maps,
-        slots,
-        resized,
-        scans,
+        tls_start: addresses.tls_start,
+        tls_memsz: addresses.tls_memsz,
+        tls_align: addresses.tls_align,
+        synthetic_index: synthetic.synthetic_index,
+        build_id_size: synthetic.build_id_size,
+        fixed_notes: synthetic.fixed_notes,
+        ibt_plt: synthetic.ibt_plt,
+        comment: assigned.comment,
+        file_size: addresses.file_size,
+        live: scanned.live,
+        merged: assigned.merged,
+        merge_maps: assigned.merge_maps,
+        slots: addresses.slots,
+        resized: addresses.resized,
+        scans: scanned.scans,
         replayed_order,
         build_id_seed: None,
-        script_data,
-        memory_regions,
+        script_data: addresses.script_data,
+        memory_regions: addresses.memory_regions,
     };
     let addr_of = |kind| layout.synthetic(kind).map_or(0, |s| s.addr);
     layout.synthetic_addrs = SyntheticAddrs {
@@ -1496,12 +1364,22 @@ pub fn compute(
         iplt: addr_of(Synthetic::Iplt),
         plt_header: plt_header_size(layout.ibt_plt),
     };
-    layout.synthetic_values = synthetic_values(&ctx, &layout);
-    // A script's symbols (resolution made them synthetic); without SECTIONS, its
-    // assignments are evaluated now, on the default layout.
+    layout
+}
+
+/// The values of symbols the layout decides: the linker's (`_end`, `__bss_start`, ...), a
+/// script's assignments (`script_symbols`, or evaluated now on the default layout when the
+/// script has no SECTIONS), then `--defsym`'s, which may name any of the others.
+fn symbol_values(
+    ctx: &Context,
+    layout: &mut Layout,
+    script_symbols: Vec<(String, u64, bool)>,
+) -> Result<()> {
+    let (config, res) = (ctx.config, ctx.res);
+    layout.synthetic_values = synthetic_values(ctx, layout);
     let mut script_symbols = script_symbols;
     if config.script.as_ref().is_some_and(|s| s.sections.is_none()) {
-        script_symbols = scripted::assign_on_layout(&ctx, &layout)?;
+        script_symbols = scripted::assign_on_layout(ctx, layout)?;
     }
     for (name, value, _) in &script_symbols {
         if let Some(id) = res.symbols.lookup(name.as_bytes()) {
@@ -1510,31 +1388,34 @@ pub fn compute(
             }
         }
     }
-    // --defsym values last: they may name any other symbol, synthetic ones included.
     for (name, expr) in &config.defsym {
         let Some(id) = res.symbols.lookup(name.as_bytes()) else {
             continue;
         };
-        let value = match crate::args::parse_defsym(expr) {
-            Some((None, offset)) => offset as u64,
-            Some((Some(target), offset)) => {
-                let base = res
-                    .symbols
-                    .lookup(target.as_bytes())
-                    .filter(|&t| res.symbols.get(t).def != Def::Undefined)
-                    .and_then(|t| layout.symbol_address(&ctx, SymRef::Global(t)));
-                match base {
-                    Some(b) => b.wrapping_add(offset as u64),
-                    None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
-                }
-            }
-            None => bail!("--defsym {name}={expr}: unsupported expression"),
-        };
+        let value = defsym_value(ctx, layout, name, expr)?;
         layout.synthetic_values.insert(id, value);
     }
-    layout.entry = entry_address(&ctx, &layout);
-    steps.step("addresses");
-    Ok((layout, undefined))
+    Ok(())
+}
+
+/// The value of `--defsym name=expr`: a number, or a symbol plus or minus a number.
+fn defsym_value(ctx: &Context, layout: &Layout, name: &str, expr: &str) -> Result<u64> {
+    let res = ctx.res;
+    Ok(match crate::args::parse_defsym(expr) {
+        Some((None, offset)) => offset as u64,
+        Some((Some(target), offset)) => {
+            let base = res
+                .symbols
+                .lookup(target.as_bytes())
+                .filter(|&t| res.symbols.get(t).def != Def::Undefined)
+                .and_then(|t| layout.symbol_address(ctx, SymRef::Global(t)));
+            match base {
+                Some(b) => b.wrapping_add(offset as u64),
+                None => bail!("--defsym {name}={expr}: undefined symbol {target}"),
+            }
+        }
+        None => bail!("--defsym {name}={expr}: unsupported expression"),
+    })
 }
 
 /// The entry point: the entry symbol's address (`-e`, or `_start`); else, as GNU ld
@@ -1801,314 +1682,6 @@ fn scan_inputs(
         reloc_errors,
         scans,
     })
-}
-
-/// Step 5's first half: every live input section's output section (by name, or by the
-/// script's rules), in order, with merged strings merged; commons and copy-relocated
-/// symbols in .bss.
-struct Assigned {
-    sections: Vec<OutputSection>,
-    placements: Vec<Vec<Placement>>,
-    merged: Vec<MergedStrings>,
-    merge_maps: Vec<MergeMap>,
-    /// With a script: each output section's members' rules.
-    member_rules: Vec<Vec<u32>>,
-    /// The inputs' `.comment` strings, deduplicated.
-    comment: Vec<u8>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn assign_output_sections(
-    ctx: &Context,
-    live: &[Vec<bool>],
-    needs: &Needs,
-    matcher: Option<&scripted::Matcher>,
-    script_assign: &[Vec<scripted::Assign>],
-    early_merges: Vec<EarlyMerge>,
-    slotted: bool,
-    steps: &mut crate::PhaseTimer,
-) -> Assigned {
-    let res = ctx.res;
-    let n_files = res.objects.len();
-    let mut sections: Vec<OutputSection> = Vec::new();
-    let mut by_name: HashMap<String, u32> = HashMap::default();
-    let mut placements: Vec<Vec<Placement>> = Vec::with_capacity(n_files);
-    let mut pending: Vec<Vec<(u64, FileId, u32)>> = Vec::new();
-    let mut merged: Vec<MergedStrings> = Vec::new();
-    let mut merge_builders: HashMap<u32, u32> = HashMap::default();
-    // Merged input sections: (blob, file, section, entsize), merged after this loop.
-    let mut merge_inputs: Vec<(u32, FileId, u32, usize)> = Vec::new();
-    let mut comment = b"\0".to_vec();
-    let mut comment_seen = rustc_hash::FxHashSet::default();
-    // The output section name of every live section, found on all threads (names are long
-    // and many: a Rust object has a section per function).
-    // With a script: its rule's output section, or (an orphan) the input section's own name,
-    // as GNU ld names orphans.
-    let out_names: Vec<Vec<(&str, u32)>> = res
-        .objects
-        .par_iter()
-        .with_max_len(1)
-        .enumerate()
-        .map(|(f, object)| {
-            live[f]
-                .iter()
-                .enumerate()
-                .filter(|(_, &l)| l)
-                .map(
-                    |(sec, _)| match (&matcher, script_assign.get(f).map(|a| a[sec])) {
-                        (Some(m), Some(scripted::Assign::Rule(r))) => (m.rules[r as usize].out, r),
-                        (Some(_), _) => (
-                            std::str::from_utf8(object.obj.section_names[sec]).unwrap_or("?"),
-                            u32::MAX,
-                        ),
-                        (None, _) => (output_name(object, sec), 0),
-                    },
-                )
-                .collect()
-        })
-        .collect();
-    // The last output section looked up by name: runs of input sections go to one.
-    let mut last: Option<(&str, u32)> = None;
-    for (f, object) in res.objects.iter().enumerate() {
-        placements.push(vec![
-            Placement {
-                out: NOT_PLACED,
-                offset: 0,
-                mapping: Mapping::Plain,
-            };
-            object.obj.shdrs.len()
-        ]);
-        let live_secs = live[f].iter().enumerate().filter(|(_, &l)| l);
-        for ((sec, _), &(out_name, rule)) in live_secs.zip(&out_names[f]) {
-            let shdr = &object.obj.shdrs[sec];
-            let in_name = object.obj.section_names[sec];
-            let flags = shdr.sh_flags.get(LE);
-            let sh_type = shdr.sh_type.get(LE);
-            if in_name == b".comment" && flags & u64::from(elf::SHF_ALLOC) == 0 {
-                for s in object.obj.section_data(sec).split(|&b| b == 0) {
-                    if !s.is_empty() && comment_seen.insert(s.to_vec()) {
-                        comment.extend_from_slice(s);
-                        comment.push(0);
-                    }
-                }
-                continue;
-            }
-            let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
-            let out_type = if sh_type == SHT_X86_64_UNWIND {
-                elf::SHT_PROGBITS
-            } else {
-                sh_type
-            };
-            let out_flags = flags
-                & !u64::from(
-                    elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED,
-                );
-            let keep_merge = !alloc && flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS) != 0;
-            let existing = match last {
-                Some((name, id)) if name == out_name => Some(id),
-                _ => by_name.get(out_name).copied(),
-            };
-            let id = existing.unwrap_or_else(|| {
-                by_name.insert(out_name.to_string(), sections.len() as u32);
-                sections.push(OutputSection {
-                    rank: rank(out_name, out_type, out_flags),
-                    name: out_name.to_string(),
-                    sh_type: out_type,
-                    sh_flags: if keep_merge {
-                        flags & u64::from(elf::SHF_MERGE | elf::SHF_STRINGS)
-                    } else {
-                        0
-                    } | out_flags,
-                    align: 1,
-                    entsize: if keep_merge {
-                        shdr.sh_entsize.get(LE)
-                    } else {
-                        0
-                    },
-                    members: Vec::new(),
-                    size: 0,
-                    addr: 0,
-                    offset: 0,
-                    synthetic: None,
-                });
-                pending.push(Vec::new());
-                (sections.len() - 1) as u32
-            });
-            last = Some((out_name, id));
-            let os = &mut sections[id as usize];
-            os.sh_flags |= out_flags;
-            if os.sh_type == elf::SHT_NOBITS && out_type != elf::SHT_NOBITS {
-                os.sh_type = out_type;
-            }
-            os.align = os.align.max(shdr.sh_addralign.get(LE).max(1));
-            let merge_strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
-            let entsize = shdr.sh_entsize.get(LE);
-            // Incremental mode does not merge strings: each file's strings stay in its slot.
-            // (An input of 4 GiB or more is copied whole: merge maps use 32-bit offsets.)
-            if !slotted
-                && flags & merge_strings == merge_strings
-                && entsize >= 1
-                && sh_type == elf::SHT_PROGBITS
-                && shdr.sh_size.get(LE) < 1 << 32
-            {
-                let builder = *merge_builders.entry(id).or_insert(merged.len() as u32);
-                if builder as usize == merged.len() {
-                    merged.push(MergedStrings {
-                        size: 0,
-                        maps: Vec::new(),
-                        align: 1,
-                        offset: 0,
-                        out: id,
-                    });
-                    // (With a script: at the first merged input's rule.)
-                    let key = if matcher.is_some() {
-                        u64::from(rule)
-                    } else {
-                        0
-                    };
-                    pending[id as usize].push((key, FileId(u32::MAX), builder));
-                }
-                let blob = &mut merged[builder as usize];
-                blob.align = blob.align.max(shdr.sh_addralign.get(LE).max(1));
-                placements[f][sec].mapping = Mapping::Merged;
-                merge_inputs.push((builder, FileId(f as u32), sec as u32, entsize as usize));
-                continue;
-            }
-            let key = if matcher.is_some() {
-                u64::from(rule)
-            } else if out_name == ".init_array"
-                || out_name == ".fini_array"
-                || out_name == ".preinit_array"
-            {
-                init_priority(&String::from_utf8_lossy(in_name))
-            } else {
-                0
-            };
-            pending[id as usize].push((key, FileId(f as u32), sec as u32));
-        }
-    }
-    // Each blob's strings, merged in input order; a merged input's placement offset is the
-    // index of its map in `merge_maps`.
-    steps.step("assign");
-    let mut merge_maps = Vec::with_capacity(merge_inputs.len());
-    let mut early_merges = early_merges;
-    for (b, blob) in merged.iter_mut().enumerate() {
-        let inputs: Vec<&(u32, FileId, u32, usize)> =
-            merge_inputs.iter().filter(|m| m.0 as usize == b).collect();
-        let name = sections[blob.out as usize].name.as_bytes();
-        let early = early_merges.iter().position(|e| {
-            e.name == name
-                && e.inputs.len() == inputs.len()
-                && e.inputs
-                    .iter()
-                    .zip(&inputs)
-                    .all(|(a, &&(_, file, sec, entsize))| *a == (file, sec, entsize))
-        });
-        let result = match early {
-            Some(i) => early_merges.swap_remove(i).merged,
-            None => crate::merge::merge_strings(&merge_data(
-                res,
-                inputs.iter().map(|m| (m.1, m.2, m.3)),
-            )),
-        };
-        blob.size = result.size;
-        for (&&(_, file, sec, _), pieces) in inputs.iter().zip(result.pieces) {
-            placements[file.0 as usize][sec as usize].offset = merge_maps.len() as u64;
-            blob.maps.push(merge_maps.len() as u32);
-            merge_maps.push(MergeMap {
-                merged: b as u32,
-                file,
-                sec,
-                pieces,
-            });
-        }
-    }
-    steps.step("merge");
-    // With a script: each member's rule, per output section.
-    let mut member_rules: Vec<Vec<u32>> = Vec::new();
-    for (id, mut members) in pending.into_iter().enumerate() {
-        // Stable: equal priorities keep input order.
-        members.sort_by_key(|m| m.0);
-        if matcher.is_some() {
-            member_rules.push(members.iter().map(|m| m.0 as u32).collect());
-        }
-        sections[id].members = members
-            .into_iter()
-            .map(|(_, file, sec)| {
-                if file.0 == u32::MAX {
-                    Member::Merged(sec)
-                } else {
-                    Member::Input { file, sec }
-                }
-            })
-            .collect();
-    }
-    // Commons and copy-relocated symbols go to .bss.
-    let mut commons: Vec<SymbolId> = res
-        .symbols
-        .symbols
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s.def, Def::Common { .. }))
-        .map(|(i, _)| SymbolId(i as u32))
-        .collect();
-    commons.sort();
-    commons.extend(needs.copies.iter().copied());
-    if let Some(m) = &matcher {
-        // (The members' order within their rules, as the script sorts them.)
-        for (os, rules) in sections.iter_mut().zip(&member_rules) {
-            scripted::sort_members(ctx, m, &mut os.members, rules);
-        }
-    }
-    let common_rule = matcher.as_ref().and_then(|m| m.common_rule());
-    let common_home = match (&matcher, common_rule) {
-        (Some(m), Some(r)) => m.rules[r as usize].out,
-        _ => ".bss",
-    };
-    if !commons.is_empty() {
-        let id = *by_name.entry(common_home.to_string()).or_insert_with(|| {
-            sections.push(OutputSection {
-                name: ".bss".into(),
-                sh_type: elf::SHT_NOBITS,
-                sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
-                align: 1,
-                entsize: 0,
-                rank: 400,
-                members: Vec::new(),
-                size: 0,
-                addr: 0,
-                offset: 0,
-                synthetic: None,
-            });
-            (sections.len() - 1) as u32
-        });
-        for c in &commons {
-            sections[id as usize].members.push(Member::Common(*c));
-        }
-        if matcher.is_some() {
-            member_rules.resize(sections.len(), Vec::new());
-            let rules = &mut member_rules[id as usize];
-            rules.extend(commons.iter().map(|_| common_rule.unwrap_or(u32::MAX)));
-            // (Commons sort with their rule's other members: after them in input order.)
-            let os = &mut sections[id as usize];
-            let mut pairs: Vec<(u32, Member)> = rules
-                .iter()
-                .copied()
-                .zip(os.members.iter().copied())
-                .collect();
-            pairs.sort_by_key(|p| p.0);
-            *rules = pairs.iter().map(|p| p.0).collect();
-            os.members = pairs.into_iter().map(|p| p.1).collect();
-        }
-    }
-    Assigned {
-        sections,
-        placements,
-        merged,
-        merge_maps,
-        member_rules,
-        comment,
-    }
 }
 
 /// Where `compute` puts sections: member offsets, section addresses and file offsets, and
