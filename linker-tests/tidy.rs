@@ -84,8 +84,6 @@ fn every_unsafe_block_says_why_it_is_safe() {
 /// options.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("src/args.rs", "long", 425),
-    ("src/layout/mod.rs", "default_addresses", 315),
-    ("src/layout/mod.rs", "place_members", 283),
     ("src/layout/mod.rs", "scan_object", 229),
     ("src/inputs/elf.rs", "parse", 190),
     ("src/layout/mod.rs", "scan_inputs", 177),

@@ -1411,7 +1411,8 @@ struct Segments {
     tls_align: u64,
 }
 
-fn perm(s: &OutputSection) -> u32 {
+/// The segment permissions an alloc section needs (also for the default layout's segments).
+pub(super) fn perm(s: &OutputSection) -> u32 {
     let mut p = elf::PF_R;
     if s.sh_flags & u64::from(elf::SHF_WRITE) != 0 {
         p |= elf::PF_W;
@@ -1842,8 +1843,9 @@ fn empty_segment(p_type: u32, align: u64) -> Segment {
     }
 }
 
-/// PT_GNU_STACK: whether the stack is executable, and `-z stack-size`.
-fn stack_segment(ctx: &Context, executable: bool, align: u64) -> Segment {
+/// PT_GNU_STACK: whether the stack is executable, and `-z stack-size` (the main thread's
+/// stack size, read by the loader).
+pub(super) fn stack_segment(ctx: &Context, executable: bool, align: u64) -> Segment {
     Segment {
         p_type: elf::PT_GNU_STACK,
         p_flags: elf::PF_R | elf::PF_W | if executable { elf::PF_X } else { 0 },

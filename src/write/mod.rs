@@ -1043,7 +1043,7 @@ pub(crate) fn write_rela(
 }
 
 /// Writes `.relr.dyn` (if the layout has it): the addresses of `relr`, encoded output
-/// section by output section as the layout sized it (`layout::size_relr`).
+/// section by output section as the layout sized it (`layout::addresses::size_relr`).
 fn write_relr(layout: &Layout, mut relr: Vec<u64>, buf: &mut [u8]) -> Result<()> {
     let Some(section) = layout.synthetic(Synthetic::Relr) else {
         return Ok(());
