@@ -663,7 +663,7 @@ fn flags_tags(ctx: &Context, textrel: bool, t: &mut Vec<(u32, DynValue)>) {
     let config = ctx.config;
     let mut flags = 0;
     let mut flags_1 = 0;
-    // Text relocations (see `layout::text_relocations`): DT_TEXTREL and DF_TEXTREL, as GNU
+    // Text relocations (see `layout::scan::text_relocations`): DT_TEXTREL and DF_TEXTREL, as GNU
     // ld writes both.
     if textrel {
         t.push((elf::DT_TEXTREL, Const(0)));
