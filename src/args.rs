@@ -4,7 +4,7 @@
 //! take one dash or two; `-o x`, `-ox`, `--output=x` are the same). Position-dependent flags
 //! (`-Bstatic`, `--whole-archive`, `--as-needed`, groups) are captured into each input's
 //! [`Modifiers`] in command-line order. This module reads no input files except `@response`
-//! files; finding libraries and reading linker scripts is `inputs::search`'s job.
+//! files; finding libraries and reading linker scripts is `input::search`'s job.
 
 use std::path::PathBuf;
 

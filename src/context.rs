@@ -410,7 +410,7 @@ pub fn has_relr(ctx: &Context, needs: &Needs) -> bool {
 pub(crate) fn is_eh_frame(obj: &LoadedObject, sec: usize) -> bool {
     let t = obj.obj.shdrs[sec].sh_type.get(LE);
     obj.obj.section_names[sec] == b".eh_frame"
-        && (t == elf::SHT_PROGBITS || t == crate::inputs::elf::SHT_X86_64_UNWIND)
+        && (t == elf::SHT_PROGBITS || t == crate::input::elf::SHT_X86_64_UNWIND)
 }
 
 /// The output section an input section goes to, by name.
@@ -423,6 +423,6 @@ pub(crate) fn output_name(object: &LoadedObject, sec: usize) -> &'static str {
                 Err(_) => String::from_utf8_lossy(name).into_owned().leak(),
             }
         }
-        i => crate::inputs::elf::OUTPUT_NAMES[usize::from(i) - 1].1,
+        i => crate::input::elf::OUTPUT_NAMES[usize::from(i) - 1].1,
     }
 }

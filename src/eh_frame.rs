@@ -5,8 +5,8 @@
 //! and the CIE pointers of the remaining FDEs are rewritten when the output is written.
 //! This module only parses and builds tables; it does not decide liveness.
 
-use crate::inputs::elf::Rela;
-use crate::inputs::elf::LE;
+use crate::input::elf::Rela;
+use crate::input::elf::LE;
 use anyhow::{bail, Result};
 
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@
 
 use crate::context::{Context, Target};
 use crate::eh_frame::Record;
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::symbols::{Def, FileId};
 use object::elf;
 use rayon::prelude::*;

@@ -21,7 +21,7 @@
 //! do not fold.
 
 use crate::context::{Context, SymRef, Target};
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::symbols::FileId;
 use object::elf;
 use rayon::prelude::*;
@@ -122,7 +122,7 @@ pub fn fold(
         })
         .collect();
     let mut class = classes_of(&shape);
-    let reach = |class: &[u32], file: FileId, r: &crate::inputs::elf::Rela| -> Reach {
+    let reach = |class: &[u32], file: FileId, r: &crate::input::elf::Rela| -> Reach {
         let (symref, target, st_type) = ctx.target(file, r.r_sym(LE, false) as usize);
         let by_symbol = |symref: SymRef| match symref {
             SymRef::Global(id) => Reach::Symbol(id.0),

@@ -1,7 +1,7 @@
 //! weld: a GNU-ld-compatible ELF linker for x86_64 Linux.
 //!
 //! [`link`] is the pipeline, one call per phase:
-//! `args -> inputs::search -> resolve -> layout -> write`.
+//! `args -> input::search -> resolve -> layout -> write`.
 
 pub(crate) mod arch;
 pub mod args;
@@ -15,7 +15,7 @@ pub(crate) mod encode;
 pub(crate) mod gc;
 pub(crate) mod icf;
 pub(crate) mod incremental;
-pub(crate) mod inputs;
+pub(crate) mod input;
 pub(crate) mod layout;
 pub(crate) mod lto;
 pub(crate) mod map;
@@ -285,7 +285,7 @@ fn link_relocatable_output(config: &args::Config) -> Result<()> {
     if config.define_common {
         bail!("option -d is not supported with -r: common symbols stay common in a relocatable output");
     }
-    let (specs, script) = inputs::search::find_inputs(config)?;
+    let (specs, script) = input::search::find_inputs(config)?;
     if !config.section_starts.is_empty() {
         bail!("-Ttext, -Tdata, -Tbss and --section-start are not supported with -r");
     }
@@ -312,8 +312,8 @@ fn link_relocatable_output(config: &args::Config) -> Result<()> {
 /// `--reproduce`'s tar is written now, before anything else can fail.
 fn find_inputs(
     config: &args::Config,
-) -> Result<(Vec<inputs::search::FileSpec>, Option<args::Config>)> {
-    let (specs, mut script, scripts_read) = inputs::search::find_inputs_and_scripts(config)?;
+) -> Result<(Vec<input::search::FileSpec>, Option<args::Config>)> {
+    let (specs, mut script, scripts_read) = input::search::find_inputs_and_scripts(config)?;
     if let Some(tar) = &config.reproduce {
         write_reproduce(config, tar, &specs, &scripts_read)?;
     }
@@ -332,10 +332,10 @@ fn find_inputs(
 /// Returns the resolution and the inputs (LTO's added).
 fn resolve_inputs(
     config: &args::Config,
-    mut specs: Vec<inputs::search::FileSpec>,
+    mut specs: Vec<input::search::FileSpec>,
     mut session: Option<&mut Session>,
     timer: &mut PhaseTimer,
-) -> Result<(resolve::Resolution, Vec<inputs::search::FileSpec>)> {
+) -> Result<(resolve::Resolution, Vec<input::search::FileSpec>)> {
     let members = session.as_ref().and_then(|s| s.members());
     lto::configure(config);
     let hooks = resolve::IncrementalHooks {
@@ -350,7 +350,7 @@ fn resolve_inputs(
     if let Some(session) = session.as_mut() {
         session.lto_compiled(config)?;
     }
-    let extra = inputs::search::find_plugin_outputs(
+    let extra = input::search::find_plugin_outputs(
         config,
         &specs,
         &compiled.files,
@@ -368,7 +368,7 @@ fn resolve_inputs(
 fn write_output(
     ctx: &crate::context::Context,
     layout: &layout::Layout,
-    specs: &[inputs::search::FileSpec],
+    specs: &[input::search::FileSpec],
     inputs: Option<state::Inputs>,
     (reuse_output, old_output): (bool, Option<std::thread::JoinHandle<()>>),
     timer: &mut PhaseTimer,
@@ -432,7 +432,7 @@ impl Drop for LtoCleanup {
 
 /// `--stats`: what the link handled.
 fn print_stats(
-    specs: &[inputs::search::FileSpec],
+    specs: &[input::search::FileSpec],
     res: &resolve::Resolution,
     layout: &layout::Layout,
     output_bytes: usize,
@@ -513,7 +513,7 @@ fn write_map(
 /// their own name); `--dependency-file=FILE`: a Makefile rule naming every file the link
 /// reads, in lld's form (the output depends on each input; each input has an empty rule,
 /// so that a deleted one does not stop make).
-fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> Result<()> {
+fn report_inputs(config: &args::Config, specs: &[input::search::FileSpec]) -> Result<()> {
     if config.trace {
         let mut out = std::io::stdout().lock();
         for spec in specs {
@@ -566,7 +566,7 @@ fn report_inputs(config: &args::Config, specs: &[inputs::search::FileSpec]) -> R
 fn write_reproduce(
     config: &args::Config,
     tar: &Path,
-    specs: &[inputs::search::FileSpec],
+    specs: &[input::search::FileSpec],
     scripts: &[std::path::PathBuf],
 ) -> Result<()> {
     let mut files: Vec<std::path::PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
@@ -607,7 +607,7 @@ fn trace_symbols(config: &args::Config, res: &resolve::Resolution) {
     if config.trace_symbols.is_empty() {
         return;
     }
-    use inputs::elf::LE;
+    use input::elf::LE;
     let traced = |name: &[u8]| config.trace_symbols.iter().any(|t| t.as_bytes() == name);
     for object in &res.objects {
         let obj = &object.obj;
@@ -701,8 +701,8 @@ fn check_shared_library_needs(config: &args::Config, res: &resolve::Resolution) 
     ] {
         search.push(dir.into());
     }
-    let roots: Vec<&inputs::dso::SharedObject> = res.dsos.iter().map(|d| &d.dso).collect();
-    let (names, missing) = inputs::dso::dependency_names(&roots, &search);
+    let roots: Vec<&input::dso::SharedObject> = res.dsos.iter().map(|d| &d.dso).collect();
+    let (names, missing) = input::dso::dependency_names(&roots, &search);
     let mut msgs = Vec::new();
     for d in &res.dsos {
         for &name in &d.dso.undefined {
@@ -753,7 +753,7 @@ fn report_duplicates(config: &args::Config, res: &resolve::Resolution) -> Result
                 .map(|i| {
                     (
                         obj.symbol_shndx(i) as usize,
-                        obj.symbols[i].st_value.get(inputs::elf::LE),
+                        obj.symbols[i].st_value.get(input::elf::LE),
                     )
                 })
                 .filter(|&(sec, _)| sec > 0 && sec < obj.shdrs.len());
@@ -860,7 +860,7 @@ fn print_verbose_defaults(config: &args::Config) {
     println!("OUTPUT_FORMAT(\"elf64-x86-64\", \"elf64-x86-64\", \"elf64-x86-64\")");
     println!("OUTPUT_ARCH(i386:x86-64)");
     println!("ENTRY(_start)");
-    let dirs: Vec<String> = inputs::search::DEFAULT_SEARCH_DIRS
+    let dirs: Vec<String> = input::search::DEFAULT_SEARCH_DIRS
         .iter()
         .map(|dir| format!("SEARCH_DIR(\"={dir}\");"))
         .collect();

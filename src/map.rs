@@ -8,7 +8,7 @@
 //! statements (weld has no default script), `*fill*` lines and linker-made symbols'
 //! assignments. This module only formats what layout decided; it changes nothing.
 
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::layout::{Layout, Member};
 use crate::resolve::Resolution;
 use crate::symbols::{Def, FileId};

@@ -9,7 +9,7 @@
 use crate::args::Config;
 use crate::context::is_eh_frame;
 use crate::eh_frame::{self, Record};
-use crate::inputs::elf::{Rela, Shdr, LE};
+use crate::input::elf::{Rela, Shdr, LE};
 use crate::layout::is_content;
 use crate::resolve::{LoadedObject, Resolution};
 use crate::symbols::{Def, Symbol};

@@ -7,10 +7,10 @@
 //! here: only those referenced from sections that survive garbage collection are errors.
 
 use crate::args::Config;
-use crate::inputs::dso::SharedObject;
-use crate::inputs::elf::{classify, ElfKind, ObjectFile, LE};
-use crate::inputs::search::FileSpec;
-use crate::inputs::{map_file, Archive};
+use crate::input::dso::SharedObject;
+use crate::input::elf::{classify, ElfKind, ObjectFile, LE};
+use crate::input::search::FileSpec;
+use crate::input::{map_file, Archive};
 use crate::symbols::{merge_visibility, Def, FileId, SymbolDb, SymbolId};
 use anyhow::{bail, Context, Result};
 use object::elf;
@@ -176,7 +176,7 @@ enum Loaded {
 /// Whether an archive member is something to link: an ELF file, or LLVM bitcode for the LTO
 /// plugin (`ar` of `clang -flto` objects; rustc's `-Clinker-plugin-lto` staticlibs).
 fn is_object(member: &[u8]) -> bool {
-    member.starts_with(b"\x7fELF") || crate::inputs::is_bitcode(member)
+    member.starts_with(b"\x7fELF") || crate::input::is_bitcode(member)
 }
 
 /// Maps and classifies one input; parses an object, or an archive and all its ELF members
@@ -190,7 +190,7 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
     if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
         let archive = Archive::parse(&spec.path, data).with_context(|| name.clone())?;
         let n = archive.members.len();
-        let parse = |m: &crate::inputs::ArchiveMember| {
+        let parse = |m: &crate::input::ArchiveMember| {
             (m.data.starts_with(b"\x7fELF")
                 && classify(m.data).is_ok_and(|k| k == ElfKind::Relocatable))
             .then(|| ObjectFile::parse(m.data))
@@ -222,7 +222,7 @@ fn load(spec: &FileSpec, members: Option<&[u32]>) -> Result<Loaded> {
             extracted: vec![false; n],
             parsed,
         })
-    } else if crate::inputs::is_bitcode(data) {
+    } else if crate::input::is_bitcode(data) {
         Ok(Loaded::Object {
             name,
             data,
@@ -269,7 +269,7 @@ pub struct IncrementalHooks<'a> {
     /// others only when they turn out to be needed.
     pub members: Option<&'a HashMap<u32, Vec<u32>>>,
     /// A hash of an archive's symbol index, recorded per input in `Resolution::armaps`.
-    pub armap_hash: Option<fn(&crate::inputs::Archive) -> u64>,
+    pub armap_hash: Option<fn(&crate::input::Archive) -> u64>,
 }
 
 /// The second resolution of an LTO link, with the plugin's objects at the end of `specs`
@@ -815,7 +815,7 @@ impl Resolver {
         as_needed: bool,
     ) -> Result<()> {
         let dso =
-            crate::inputs::dso::parse(name, needed_name, data).with_context(|| name.to_string())?;
+            crate::input::dso::parse(name, needed_name, data).with_context(|| name.to_string())?;
         let index = self.dsos.len() as u32;
         for (i, sym) in dso.defined.iter().enumerate() {
             let id = self.symbols.intern(sym.name);
@@ -848,7 +848,7 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        if crate::inputs::is_bitcode(data) {
+        if crate::input::is_bitcode(data) {
             return self.add_object(name, data, member, None);
         }
         match classify(data).with_context(|| name.clone())? {
@@ -865,7 +865,7 @@ impl Resolver {
         member: u32,
         parsed: Option<Result<ObjectFile>>,
     ) -> Result<()> {
-        let bitcode = crate::inputs::is_bitcode(data);
+        let bitcode = crate::input::is_bitcode(data);
         let mut parsed = match bitcode {
             true => None,
             false => Some(

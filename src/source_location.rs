@@ -15,7 +15,7 @@
 //! matched by section and offset. An object without line information gives the function
 //! alone, or the section and offset.
 
-use crate::inputs::elf::{ObjectFile, LE};
+use crate::input::elf::{ObjectFile, LE};
 use gimli::{EndianSlice, LittleEndian};
 use object::elf;
 
@@ -240,7 +240,7 @@ fn describe(
 
 /// Applies the relocations of a debug section that a line table needs: 64-bit addresses
 /// (section and offset, see [`SECTION_SHIFT`]) and 32-bit string offsets.
-fn relocate(obj: &ObjectFile, data: &mut [u8], relocs: &[crate::inputs::elf::Rela]) {
+fn relocate(obj: &ObjectFile, data: &mut [u8], relocs: &[crate::input::elf::Rela]) {
     for r in relocs {
         let at = r.r_offset.get(LE) as usize;
         let sym = (r.r_info.get(LE) >> 32) as usize;

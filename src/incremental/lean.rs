@@ -32,9 +32,9 @@ use crate::args::Config;
 use crate::context::{Context, GotKind, OutSecId, OutputKind, SymRef};
 use crate::eh_frame::{self, Record};
 use crate::incremental;
-use crate::inputs::dso::{DsoSymbol, SharedObject};
-use crate::inputs::elf::{ObjectFile, LE};
-use crate::inputs::search::FileSpec;
+use crate::input::dso::{DsoSymbol, SharedObject};
+use crate::input::elf::{ObjectFile, LE};
+use crate::input::search::FileSpec;
 use crate::layout::{
     self, Layout, Mapping, OutputSection, Placement, Slot, Synthetic, SyntheticAddrs,
     SyntheticIndex, NOT_PLACED,
@@ -91,14 +91,14 @@ fn output_kind(n: u8) -> Option<OutputKind> {
 fn archive_at<'a>(
     specs: &[FileSpec],
     pos: usize,
-    cache: &'a mut FxHashMap<usize, crate::inputs::Archive>,
-) -> Result<&'a crate::inputs::Archive> {
+    cache: &'a mut FxHashMap<usize, crate::input::Archive>,
+) -> Result<&'a crate::input::Archive> {
     match cache.entry(pos) {
         std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
         std::collections::hash_map::Entry::Vacant(e) => {
             let path = &specs[pos].path;
-            let data = crate::inputs::map_file(path)?;
-            let Ok(archive) = crate::inputs::Archive::parse(path, data) else {
+            let data = crate::input::map_file(path)?;
+            let Ok(archive) = crate::input::Archive::parse(path, data) else {
                 return fallback(format!("{} cannot be read", path.display()));
             };
             Ok(e.insert(archive))
@@ -121,18 +121,18 @@ fn find_objects(
         }
     }
     // Changed archives: their symbol index must be as recorded; members are found by key.
-    let mut archives: FxHashMap<usize, (crate::inputs::Archive, FxHashMap<u64, Vec<u32>>)> =
+    let mut archives: FxHashMap<usize, (crate::input::Archive, FxHashMap<u64, Vec<u32>>)> =
         FxHashMap::default();
     for &pos in &matched.changed {
         if inputs.objects[pos] {
             continue;
         }
         let spec = &specs[pos];
-        let data = crate::inputs::map_file(&spec.path)?;
+        let data = crate::input::map_file(&spec.path)?;
         if !(data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n")) {
             return fallback(format!("{} changed", spec.path.display()));
         }
-        let Ok(archive) = crate::inputs::Archive::parse(&spec.path, data) else {
+        let Ok(archive) = crate::input::Archive::parse(&spec.path, data) else {
             return fallback(format!("{} cannot be read", spec.path.display()));
         };
         let old = old_of_new[pos] as usize;
@@ -153,7 +153,7 @@ fn find_objects(
     }
     let mut sources = Vec::with_capacity(state.objects.len());
     let mut candidates = Vec::new();
-    let mut renamed: FxHashMap<usize, crate::inputs::Archive> = FxHashMap::default();
+    let mut renamed: FxHashMap<usize, crate::input::Archive> = FxHashMap::default();
     for (f, r) in state.objects.iter().enumerate() {
         let Some(&pos) = matched.new_of_old.get(r.input as usize) else {
             return fallback("an input is gone");
@@ -170,7 +170,7 @@ fn find_objects(
         };
         if changed_inputs.contains(&pos) {
             if r.member == u32::MAX {
-                source.data = Some(crate::inputs::map_file(&specs[pos].path)?);
+                source.data = Some(crate::input::map_file(&specs[pos].path)?);
                 source.name = Some(specs[pos].path.display().to_string());
             } else {
                 let Some((archive, by_key)) = archives.get_mut(&pos) else {
@@ -223,11 +223,11 @@ fn find_objects(
 fn load_unchanged(
     specs: &[FileSpec],
     source: &mut Source,
-    archives: &mut FxHashMap<usize, crate::inputs::Archive>,
+    archives: &mut FxHashMap<usize, crate::input::Archive>,
 ) -> Result<()> {
     let spec = &specs[source.pos];
     if source.member == u32::MAX {
-        source.data = Some(crate::inputs::map_file(&spec.path)?);
+        source.data = Some(crate::input::map_file(&spec.path)?);
         return Ok(());
     }
     let archive = archive_at(specs, source.pos, archives)?;

@@ -110,7 +110,7 @@ pub(crate) fn object_hash(object: &LoadedObject, hashes: &[[u8; 32]]) -> [u8; 32
 /// which name. Which members a link takes depends only on it and on the symbols the
 /// objects before define and refer to. Entries count in any order (a sum of their
 /// hashes): rustc lists them per member, in an order an edit may change.
-pub fn armap_hash(archive: &crate::inputs::Archive) -> u64 {
+pub fn armap_hash(archive: &crate::input::Archive) -> u64 {
     let keys: Vec<u64> = archive
         .members
         .iter()
@@ -537,7 +537,7 @@ pub(crate) type SlotHeader = (u64, u64, bool);
 
 /// The header contributions of what an object puts in an output section: its input section
 /// `sec` (with header `shdr`) added to `into`.
-pub(crate) fn add_to_header(into: &mut SlotHeader, shdr: &crate::inputs::elf::Shdr) {
+pub(crate) fn add_to_header(into: &mut SlotHeader, shdr: &crate::input::elf::Shdr) {
     let flags = shdr.sh_flags.get(LE)
         & !u64::from(elf::SHF_GROUP | elf::SHF_MERGE | elf::SHF_STRINGS | elf::SHF_COMPRESSED);
     into.0 = into.0.max(shdr.sh_addralign.get(LE).max(1));

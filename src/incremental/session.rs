@@ -9,7 +9,7 @@
 //! ([`Session::recorded_inputs`]). A one-shot link has no session.
 
 use crate::args::{self, Config};
-use crate::inputs::search::FileSpec;
+use crate::input::search::FileSpec;
 use crate::layout::{self, Layout};
 use crate::output;
 use crate::resolve;

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::args::Config;
 use crate::context::{Context, Needs};
-use crate::inputs::elf::{Shdr, LE, SHT_X86_64_UNWIND};
+use crate::input::elf::{Shdr, LE, SHT_X86_64_UNWIND};
 use crate::resolve::{LoadedObject, Resolution};
 use crate::symbols::{Def, FileId, SymbolId};
 use object::elf;

@@ -28,7 +28,7 @@ use crate::context::{
     Target,
 };
 use crate::eh_frame::{self, Record};
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::resolve::{LoadedObject, Resolution};
 use crate::state::ScanRecord;
 use crate::symbols::{Def, FileId, SymbolId};
@@ -453,7 +453,7 @@ pub(crate) fn note_segments<'a>(
 }
 
 /// Why an object asks for an executable stack (GNU ld's words), if it does.
-pub fn wants_executable_stack(obj: &crate::inputs::elf::ObjectFile) -> Option<&'static str> {
+pub fn wants_executable_stack(obj: &crate::input::elf::ObjectFile) -> Option<&'static str> {
     let note = obj
         .section_names
         .iter()

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::context::Context;
 use crate::eh_frame::Record;
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::symbols::{Def, FileId, SymbolId};
 use anyhow::Result;
 use object::elf;
@@ -481,7 +481,7 @@ impl RecordedSlots {
 /// `size` says its output section or slot is filled up to, and moves `size` past it.
 /// Returns its offset, how its offsets map, and its alignment.
 pub(crate) fn pack_member(
-    obj: &crate::inputs::elf::ObjectFile,
+    obj: &crate::input::elf::ObjectFile,
     sec: u32,
     eh: Option<&Vec<Record>>,
     size: &mut u64,

@@ -16,7 +16,7 @@ use crate::context::{
     is_eh_frame, relocatable, Context, GotKind, Needs, OutputKind, SymRef, Target,
 };
 use crate::eh_frame::{self, Record};
-use crate::inputs::elf::{Rela, LE};
+use crate::input::elf::{Rela, LE};
 use crate::resolve::{LoadedObject, Resolution};
 use crate::state::ScanRecord;
 use crate::symbols::{Def, FileId, SymbolId};

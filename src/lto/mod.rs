@@ -509,7 +509,7 @@ pub fn compiled(data: &[u8]) -> bool {
         return false;
     }
     // (The second pass maps the inputs again: the same file and offset.)
-    let Some((path, offset)) = crate::inputs::source_of(data) else {
+    let Some((path, offset)) = crate::input::source_of(data) else {
         return false;
     };
     let path = CString::new(path.to_string_lossy().into_owned()).unwrap_or_default();
@@ -524,7 +524,7 @@ pub fn compiled(data: &[u8]) -> bool {
 /// Offers an object with LTO code to the plugin. `Some((handle, symbols as an ELF object))`
 /// if claimed.
 pub fn claim(name: &str, data: &'static [u8]) -> Result<Option<(usize, Vec<u8>)>> {
-    let Some((path, offset)) = crate::inputs::source_of(data) else {
+    let Some((path, offset)) = crate::input::source_of(data) else {
         return Ok(None);
     };
     let path_c = CString::new(path.to_string_lossy().into_owned()).context("input path")?;

@@ -1,7 +1,7 @@
 //! GNU ld linker scripts: the language as the GNU ld manual ("Linker Scripts") documents it.
 //!
 //! [`parse`] turns a script's text into a [`Script`]: the commands that name input files
-//! (`INPUT`, `GROUP`, `SEARCH_DIR`: expanded by `inputs::search`) and the commands that shape
+//! (`INPUT`, `GROUP`, `SEARCH_DIR`: expanded by `input::search`) and the commands that shape
 //! the output (`SECTIONS`, `MEMORY`, `PHDRS`, `ENTRY`, assignments, `ASSERT`: laid out by
 //! `layout::scripted`). Expressions are evaluated by [`eval`]. Errors carry the line and column of the
 //! offending text.

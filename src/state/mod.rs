@@ -16,8 +16,8 @@
 
 use crate::args::{Config, InputArg};
 use crate::context::SymRef;
-use crate::inputs::search::FileSpec;
-use crate::inputs::{ArchivedFileIdentity, FileIdentity};
+use crate::input::search::FileSpec;
+use crate::input::{ArchivedFileIdentity, FileIdentity};
 use crate::resolve::{LoadedObject, Resolution};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
@@ -357,7 +357,7 @@ pub struct InputHash {
 }
 
 pub fn hash_input(path: &Path) -> Result<InputHash> {
-    let data = crate::inputs::map_file(path)?;
+    let data = crate::input::map_file(path)?;
     let mut hasher = blake3::Hasher::new();
     if data.len() > 1 << 20 {
         hasher.update_rayon(data);

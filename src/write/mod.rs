@@ -7,7 +7,7 @@ use crate::args::Config;
 use crate::context::{defined_target, Context, GotKind, OutputKind, SymRef, Target};
 use crate::eh_frame;
 use crate::encode::{put_u16, put_u32, put_u64, section_header};
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::layout::{Layout, Member, OutputSection, Synthetic};
 use crate::symbols::{Def, FileId};
 use anyhow::{bail, Result};
@@ -503,7 +503,7 @@ fn compress_debug_sections(config: &Config, layout: &Layout, buf: &[u8]) -> (u64
                 new_tail.resize(new_tail.len() + pad, 0);
                 let offset = (start + new_tail.len()) as u64;
                 if sec.name.starts_with(".debug") && sec.size > 0 {
-                    let packed = crate::inputs::elf::compress(bytes, zstd, sec.align.max(1));
+                    let packed = crate::input::elf::compress(bytes, zstd, sec.align.max(1));
                     let flags = sec.sh_flags | u64::from(elf::SHF_COMPRESSED);
                     moved.insert(id.0, (offset, packed.len() as u64, flags));
                     new_tail.extend_from_slice(&packed);

@@ -7,7 +7,7 @@ use crate::arch::{Arch, Current as A, Expr};
 use crate::context::{Context, GotKind, SymRef, Target};
 use crate::eh_frame;
 use crate::encode::{put_u16, put_u32, put_u64};
-use crate::inputs::elf::LE;
+use crate::input::elf::LE;
 use crate::layout::{Layout, OutputSection};
 use crate::symbols::{Def, FileId};
 use object::elf;

@@ -25,7 +25,7 @@ pub struct FileSpec {
     pub origin: String,
     /// The file's identity when the search opened it (the incremental state compares it
     /// with the recorded one).
-    pub identity: crate::inputs::FileIdentity,
+    pub identity: crate::input::FileIdentity,
 }
 
 /// Resolves the command line's inputs to files, in link order; with what the scripts read
@@ -97,7 +97,7 @@ const MAX_SCRIPT_SIZE: u64 = 1 << 20;
 
 enum Kind {
     /// ELF object, shared object or archive: linked as is. Its identity.
-    Binary(crate::inputs::FileIdentity),
+    Binary(crate::input::FileIdentity),
     /// A text file, to be read as a linker script; its contents.
     Script(String),
     Unknown,
@@ -437,9 +437,9 @@ fn classify(path: &Path) -> anyhow::Result<Kind> {
     if magic.starts_with(b"\x7fELF")
         || magic == b"!<arch>\n"
         || magic == b"!<thin>\n"
-        || crate::inputs::is_bitcode(&magic)
+        || crate::input::is_bitcode(&magic)
     {
-        return Ok(Kind::Binary(crate::inputs::FileIdentity::of(&metadata)));
+        return Ok(Kind::Binary(crate::input::FileIdentity::of(&metadata)));
     }
     if metadata.len() > MAX_SCRIPT_SIZE {
         return Ok(Kind::Unknown);

@@ -4,7 +4,7 @@
 //! Only `.dynsym` matters for linking against a shared object; its sections and relocations
 //! are never read. This module decides nothing about resolution.
 
-use crate::inputs::elf::{read_str, Ehdr, Shdr, Sym, LE};
+use crate::input::elf::{read_str, Ehdr, Shdr, Sym, LE};
 use anyhow::{bail, Context, Result};
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
@@ -210,7 +210,7 @@ pub fn dependency_names(
             missing.push(needed);
             continue;
         };
-        let Ok(data) = crate::inputs::map_file(&path) else {
+        let Ok(data) = crate::input::map_file(&path) else {
             missing.push(needed);
             continue;
         };
