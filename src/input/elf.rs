@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use object::elf;
-use object::read::elf::{FileHeader, SectionHeader};
+use object::read::elf::{FileHeader, SectionHeader, SectionTable};
 use object::LittleEndian;
 
 pub const LE: LittleEndian = LittleEndian;
@@ -102,194 +102,37 @@ pub struct ObjectFile {
 }
 
 impl ObjectFile {
+    /// Parses and validates an object, in steps: the ELF header and the section header
+    /// table; one pass over the sections (`Found::read`: names, checks, tables by type);
+    /// the COMDAT groups; the compressed sections; the non-local symbols' names. The first
+    /// problem found is the error.
     pub fn parse(data: &'static [u8]) -> Result<ObjectFile> {
         let header = Ehdr::parse(data).context("bad ELF header")?;
         let sections = header
             .sections(LE, data)
             .context("bad section header table")?;
         let shdrs: &'static [Shdr] = sections.iter().as_slice();
-        // One pass over the section headers: names, checks, and the tables found by type.
-        let mut section_names = Vec::with_capacity(shdrs.len());
-        let mut by_header = Vec::with_capacity(shdrs.len());
-        let mut output_index = Vec::with_capacity(shdrs.len());
-        let mut symbols: &'static [Sym] = &[];
-        let mut strtab: &'static [u8] = &[];
-        let mut first_global = 0;
-        let mut symtab_shndx: &'static [object::U32<LittleEndian>] = &[];
-        let mut relocs: Vec<&'static [Rela]> = vec![&[]; shdrs.len()];
-        let mut symtab_index = None;
-        let mut compressed = Vec::new();
-        let mut groups = Vec::new();
-        let mut lto = false;
-        let mut properties = Vec::new();
-        for (i, shdr) in shdrs.iter().enumerate() {
-            // Relocation sections are found by type and target; their names (half of a Rust
-            // object's section names) are not read.
-            let name = if shdr.sh_type(LE) == elf::SHT_RELA {
-                &[]
-            } else {
-                sections
-                    .section_name(LE, shdr)
-                    .context("bad section name")?
-            };
-            section_names.push(name);
-            by_header.push(content_by_header(shdr, name));
-            output_index.push(if shdr.sh_flags(LE) & u64::from(elf::SHF_ALLOC) != 0 {
-                self::output_index(name)
-            } else {
-                0
-            });
-            // Checked here, where the name is in cache (the serial resolution loop paid a
-            // miss per section for it).
-            lto |= name.starts_with(b".gnu.lto_") || name.starts_with(b".llvm.lto");
-            // Check every section's data range once, so later phases can slice without
-            // checks; alignments and sizes are bounded so that layout arithmetic cannot
-            // overflow.
-            let name = || String::from_utf8_lossy(name).into_owned();
-            let align = shdr.sh_addralign(LE);
-            if align > 1 << 30 || (align != 0 && !align.is_power_of_two()) {
-                bail!(
-                    "section {i} ({}) has an invalid alignment {align:#x}",
-                    name()
-                );
-            }
-            if shdr.sh_size(LE) > 1 << 40 {
-                bail!(
-                    "section {i} ({}) has an impossible size {:#x}",
-                    name(),
-                    shdr.sh_size(LE)
-                );
-            }
-            let sh_type = shdr.sh_type(LE);
-            if sh_type == elf::SHT_NOBITS {
-                continue;
-            }
-            shdr.data(LE, data).with_context(|| {
-                format!("section {i} ({}) extends past the end of the file", name())
-            })?;
-            if shdr.sh_flags(LE) & u64::from(elf::SHF_COMPRESSED) != 0 {
-                compressed.push(i);
-            }
-            match sh_type {
-                elf::SHT_SYMTAB => {
-                    symbols = object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
-                        .map_err(|()| anyhow::anyhow!("bad symbol table size"))?;
-                    let link = shdr.sh_link(LE) as usize;
-                    let Some(strtab_shdr) = shdrs.get(link) else {
-                        bail!("symbol table's string table {link} does not exist");
-                    };
-                    strtab = strtab_shdr
-                        .data(LE, data)
-                        .context("bad symbol string table")?;
-                    first_global = shdr.sh_info(LE) as usize;
-                    if first_global > symbols.len() {
-                        bail!("symbol table's first global index is out of range");
-                    }
-                    symtab_index = Some(i);
-                }
-                elf::SHT_RELA => {
-                    let target = shdr.sh_info(LE) as usize;
-                    if target >= shdrs.len() {
-                        bail!("relocation section {i} applies to a section that does not exist");
-                    }
-                    let (rela, _) = shdr
-                        .rela(LE, data)
-                        .context("bad relocation section")?
-                        .context("bad relocation section")?;
-                    relocs[target] = rela;
-                }
-                elf::SHT_REL => bail!("SHT_REL relocation sections are not used on x86_64"),
-                SHT_CREL => {
-                    let target = shdr.sh_info(LE) as usize;
-                    if target >= shdrs.len() {
-                        bail!("relocation section {i} applies to a section that does not exist");
-                    }
-                    let decoded = decode_crel(shdr.data(LE, data)?)
-                        .with_context(|| format!("bad CREL relocation section {i}"))?;
-                    relocs[target] = Box::leak(decoded.into_boxed_slice());
-                }
-                elf::SHT_GROUP => groups.push(i),
-                elf::SHT_NOTE if section_names[i] == b".note.gnu.property" => {
-                    properties = crate::property::parse(shdr.data(LE, data)?)
-                        .context("bad .note.gnu.property section")?;
-                }
-                elf::SHT_SYMTAB_SHNDX => {
-                    let bytes = shdr.data(LE, data)?;
-                    symtab_shndx = object::pod::slice_from_all_bytes(bytes)
-                        .map_err(|()| anyhow::anyhow!("bad SHT_SYMTAB_SHNDX section"))?;
-                }
-                _ => {}
-            }
-        }
-        let mut comdat_groups = Vec::new();
-        if let Some(symtab_index) = symtab_index {
-            for i in groups {
-                let shdr = &shdrs[i];
-                if shdr.sh_link(LE) as usize != symtab_index {
-                    bail!("group section {i} does not use the symbol table");
-                }
-                let words: &[object::U32<LittleEndian>] =
-                    object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
-                        .map_err(|()| anyhow::anyhow!("bad group section {i}"))?;
-                let Some((flags, members)) = words.split_first() else {
-                    continue;
-                };
-                if flags.get(LE) & elf::GRP_COMDAT == 0 {
-                    continue;
-                }
-                let sig_index = shdr.sh_info(LE) as usize;
-                let Some(sig_sym) = symbols.get(sig_index) else {
-                    bail!("group section {i} names symbol {sig_index}, which does not exist");
-                };
-                let name = read_str(strtab, sig_sym.st_name.get(LE))
-                    .with_context(|| format!("bad group signature in section {i}"))?;
-                let mut member_indexes = Vec::with_capacity(members.len());
-                for m in members {
-                    let m = m.get(LE);
-                    if m as usize >= shdrs.len() {
-                        bail!("group section {i} names section {m}, which does not exist");
-                    }
-                    member_indexes.push(m);
-                }
-                comdat_groups.push((name, member_indexes));
-            }
-        }
-        let mut decompressed = Vec::new();
-        for i in compressed {
-            let shdr = &shdrs[i];
-            let bytes = decompress(shdr.data(LE, data)?).with_context(|| {
-                format!(
-                    "cannot decompress section {}",
-                    String::from_utf8_lossy(section_names[i])
-                )
-            })?;
-            decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
-        }
-        let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(first_global));
-        let mut versioned = false;
-        for sym in symbols.iter().skip(first_global) {
-            let (name, at_sign) =
-                read_str_noting_at(strtab, sym.st_name.get(LE)).context("bad symbol name")?;
-            global_names.push((name, crate::symbols::name_hash(name)));
-            versioned |= at_sign;
-        }
+        let found = Found::read(&sections, data)?;
+        let comdat_groups = found.comdat_groups(shdrs, data)?;
+        let decompressed = found.decompress(shdrs, data)?;
+        let (global_names, versioned) = found.global_names()?;
         Ok(ObjectFile {
-            by_header,
-            output_index,
+            by_header: found.by_header,
+            output_index: found.output_index,
             global_names,
             versioned,
-            lto,
-            properties,
+            lto: found.lto,
+            properties: found.properties,
             decompressed,
             data,
             shdrs,
-            section_names,
-            symbols,
-            strtab,
-            first_global,
-            relocs,
+            section_names: found.section_names,
+            symbols: found.symbols,
+            strtab: found.strtab,
+            first_global: found.first_global,
+            relocs: found.relocs,
             comdat_groups,
-            symtab_shndx,
+            symtab_shndx: found.symtab_shndx,
         })
     }
 
@@ -333,6 +176,254 @@ impl ObjectFile {
         // Checked in `parse`.
         shdr.data(LE, self.data).unwrap_or(&[])
     }
+}
+
+/// `ObjectFile::global_names`.
+type GlobalNames = Vec<(&'static [u8], u64)>;
+
+/// What [`ObjectFile::parse`]'s one pass over the section headers finds: each section's
+/// name and what its header and name say, and the tables found by type.
+struct Found {
+    section_names: Vec<&'static [u8]>,
+    by_header: Vec<bool>,
+    output_index: Vec<u8>,
+    symbols: &'static [Sym],
+    strtab: &'static [u8],
+    first_global: usize,
+    symtab_shndx: &'static [object::U32<LittleEndian>],
+    relocs: Vec<&'static [Rela]>,
+    symtab_index: Option<usize>,
+    /// SHF_COMPRESSED sections, decompressed after the pass.
+    compressed: Vec<usize>,
+    /// SHT_GROUP sections, read after the pass (they need the symbol table).
+    groups: Vec<usize>,
+    lto: bool,
+    properties: crate::property::Properties,
+}
+
+impl Found {
+    /// The pass: names, checks, and the tables found by type.
+    fn read(sections: &SectionTable<'static, Ehdr>, data: &'static [u8]) -> Result<Found> {
+        let shdrs: &'static [Shdr] = sections.iter().as_slice();
+        let mut found = Found {
+            section_names: Vec::with_capacity(shdrs.len()),
+            by_header: Vec::with_capacity(shdrs.len()),
+            output_index: Vec::with_capacity(shdrs.len()),
+            symbols: &[],
+            strtab: &[],
+            first_global: 0,
+            symtab_shndx: &[],
+            relocs: vec![&[]; shdrs.len()],
+            symtab_index: None,
+            compressed: Vec::new(),
+            groups: Vec::new(),
+            lto: false,
+            properties: Vec::new(),
+        };
+        for (i, shdr) in shdrs.iter().enumerate() {
+            // Relocation sections are found by type and target; their names (half of a Rust
+            // object's section names) are not read.
+            let name = if shdr.sh_type(LE) == elf::SHT_RELA {
+                &[]
+            } else {
+                sections
+                    .section_name(LE, shdr)
+                    .context("bad section name")?
+            };
+            found.section_names.push(name);
+            found.by_header.push(content_by_header(shdr, name));
+            found
+                .output_index
+                .push(if shdr.sh_flags(LE) & u64::from(elf::SHF_ALLOC) != 0 {
+                    output_index(name)
+                } else {
+                    0
+                });
+            // Checked here, where the name is in cache (the serial resolution loop paid a
+            // miss per section for it).
+            found.lto |= name.starts_with(b".gnu.lto_") || name.starts_with(b".llvm.lto");
+            if !check_section(i, shdr, name, data)? {
+                continue;
+            }
+            if shdr.sh_flags(LE) & u64::from(elf::SHF_COMPRESSED) != 0 {
+                found.compressed.push(i);
+            }
+            found.table(i, shdr, name, shdrs, data)?;
+        }
+        Ok(found)
+    }
+
+    /// Notes section `i` if its type makes it a table: the symbol table (with its string
+    /// table), relocations (RELA or CREL, by target section), a group, the property note,
+    /// the extended section indexes.
+    fn table(
+        &mut self,
+        i: usize,
+        shdr: &Shdr,
+        name: &[u8],
+        shdrs: &'static [Shdr],
+        data: &'static [u8],
+    ) -> Result<()> {
+        match shdr.sh_type(LE) {
+            elf::SHT_SYMTAB => {
+                self.symbols = object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
+                    .map_err(|()| anyhow::anyhow!("bad symbol table size"))?;
+                let link = shdr.sh_link(LE) as usize;
+                let Some(strtab_shdr) = shdrs.get(link) else {
+                    bail!("symbol table's string table {link} does not exist");
+                };
+                self.strtab = strtab_shdr
+                    .data(LE, data)
+                    .context("bad symbol string table")?;
+                self.first_global = shdr.sh_info(LE) as usize;
+                if self.first_global > self.symbols.len() {
+                    bail!("symbol table's first global index is out of range");
+                }
+                self.symtab_index = Some(i);
+            }
+            elf::SHT_RELA => {
+                let target = relocation_target(i, shdr, shdrs)?;
+                let (rela, _) = shdr
+                    .rela(LE, data)
+                    .context("bad relocation section")?
+                    .context("bad relocation section")?;
+                self.relocs[target] = rela;
+            }
+            elf::SHT_REL => bail!("SHT_REL relocation sections are not used on x86_64"),
+            SHT_CREL => {
+                let target = relocation_target(i, shdr, shdrs)?;
+                let decoded = decode_crel(shdr.data(LE, data)?)
+                    .with_context(|| format!("bad CREL relocation section {i}"))?;
+                self.relocs[target] = Box::leak(decoded.into_boxed_slice());
+            }
+            elf::SHT_GROUP => self.groups.push(i),
+            elf::SHT_NOTE if name == b".note.gnu.property" => {
+                self.properties = crate::property::parse(shdr.data(LE, data)?)
+                    .context("bad .note.gnu.property section")?;
+            }
+            elf::SHT_SYMTAB_SHNDX => {
+                let bytes = shdr.data(LE, data)?;
+                self.symtab_shndx = object::pod::slice_from_all_bytes(bytes)
+                    .map_err(|()| anyhow::anyhow!("bad SHT_SYMTAB_SHNDX section"))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The COMDAT groups among the SHT_GROUP sections: signature and member sections. (None
+    /// without a symbol table.)
+    fn comdat_groups(
+        &self,
+        shdrs: &'static [Shdr],
+        data: &'static [u8],
+    ) -> Result<Vec<(&'static [u8], Vec<u32>)>> {
+        let mut comdat_groups = Vec::new();
+        let Some(symtab_index) = self.symtab_index else {
+            return Ok(comdat_groups);
+        };
+        for &i in &self.groups {
+            let shdr = &shdrs[i];
+            if shdr.sh_link(LE) as usize != symtab_index {
+                bail!("group section {i} does not use the symbol table");
+            }
+            let words: &[object::U32<LittleEndian>] =
+                object::pod::slice_from_all_bytes(shdr.data(LE, data)?)
+                    .map_err(|()| anyhow::anyhow!("bad group section {i}"))?;
+            let Some((flags, members)) = words.split_first() else {
+                continue;
+            };
+            if flags.get(LE) & elf::GRP_COMDAT == 0 {
+                continue;
+            }
+            let sig_index = shdr.sh_info(LE) as usize;
+            let Some(sig_sym) = self.symbols.get(sig_index) else {
+                bail!("group section {i} names symbol {sig_index}, which does not exist");
+            };
+            let name = read_str(self.strtab, sig_sym.st_name.get(LE))
+                .with_context(|| format!("bad group signature in section {i}"))?;
+            let mut member_indexes = Vec::with_capacity(members.len());
+            for m in members {
+                let m = m.get(LE);
+                if m as usize >= shdrs.len() {
+                    bail!("group section {i} names section {m}, which does not exist");
+                }
+                member_indexes.push(m);
+            }
+            comdat_groups.push((name, member_indexes));
+        }
+        Ok(comdat_groups)
+    }
+
+    /// The contents of the SHF_COMPRESSED sections, by section index.
+    fn decompress(
+        &self,
+        shdrs: &'static [Shdr],
+        data: &'static [u8],
+    ) -> Result<Vec<(usize, &'static [u8])>> {
+        let mut decompressed = Vec::new();
+        for &i in &self.compressed {
+            let shdr = &shdrs[i];
+            let bytes = decompress(shdr.data(LE, data)?).with_context(|| {
+                format!(
+                    "cannot decompress section {}",
+                    String::from_utf8_lossy(self.section_names[i])
+                )
+            })?;
+            decompressed.push((i, &*Box::leak(bytes.into_boxed_slice())));
+        }
+        Ok(decompressed)
+    }
+
+    /// The names of the non-local symbols with their hashes, and whether one is versioned.
+    fn global_names(&self) -> Result<(GlobalNames, bool)> {
+        let symbols = self.symbols;
+        let mut global_names = Vec::with_capacity(symbols.len().saturating_sub(self.first_global));
+        let mut versioned = false;
+        for sym in symbols.iter().skip(self.first_global) {
+            let (name, at_sign) =
+                read_str_noting_at(self.strtab, sym.st_name.get(LE)).context("bad symbol name")?;
+            global_names.push((name, crate::symbols::name_hash(name)));
+            versioned |= at_sign;
+        }
+        Ok((global_names, versioned))
+    }
+}
+
+/// Checks section `i`'s data range once, so later phases can slice without checks;
+/// alignments and sizes are bounded so that layout arithmetic cannot overflow. Whether the
+/// section has data in the file (not SHT_NOBITS).
+fn check_section(i: usize, shdr: &Shdr, name: &[u8], data: &'static [u8]) -> Result<bool> {
+    let name = || String::from_utf8_lossy(name).into_owned();
+    let align = shdr.sh_addralign(LE);
+    if align > 1 << 30 || (align != 0 && !align.is_power_of_two()) {
+        bail!(
+            "section {i} ({}) has an invalid alignment {align:#x}",
+            name()
+        );
+    }
+    if shdr.sh_size(LE) > 1 << 40 {
+        bail!(
+            "section {i} ({}) has an impossible size {:#x}",
+            name(),
+            shdr.sh_size(LE)
+        );
+    }
+    if shdr.sh_type(LE) == elf::SHT_NOBITS {
+        return Ok(false);
+    }
+    shdr.data(LE, data)
+        .with_context(|| format!("section {i} ({}) extends past the end of the file", name()))?;
+    Ok(true)
+}
+
+/// The section a relocation section `i` applies to (`sh_info`), checked to exist.
+fn relocation_target(i: usize, shdr: &Shdr, shdrs: &[Shdr]) -> Result<usize> {
+    let target = shdr.sh_info(LE) as usize;
+    if target >= shdrs.len() {
+        bail!("relocation section {i} applies to a section that does not exist");
+    }
+    Ok(target)
 }
 
 pub fn read_str(table: &'static [u8], offset: u32) -> Result<&'static [u8]> {
