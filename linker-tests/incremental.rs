@@ -122,6 +122,14 @@ fn every_other_case_is_a_correct_full_link() {
     std::fs::write(p.tmp.join("prog.weld-state"), &state[..state.len() / 2]).unwrap();
     let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
     assert!(out.contains("the state is corrupt"), "{out}");
+    // A flipped byte in the archive: its checksum (in the header) does not match.
+    let mut state = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();
+    let last = state.len() - 1;
+    state[last] ^= 0x40;
+    std::fs::write(p.tmp.join("prog.weld-state"), &state).unwrap();
+    let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
+    assert!(out.contains("its checksum does not match"), "{out}");
+    assert_eq!(p.run(), "2\n");
     // A state of another format, then of another weld build (header: magic, format, build
     // id length, build id).
     let state = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();

@@ -25,7 +25,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 13;
+pub const FORMAT_VERSION: u32 = 14;
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub struct InputRecord {
@@ -268,16 +268,24 @@ pub fn identity(path: &Path) -> Result<FileIdentity> {
 /// The state file starts with a plain header, so that a state from another weld build is
 /// recognised as such (and said so) without validating an archive whose layout may differ:
 /// `WELDSTAT`, the format version (u32 LE), the build id's length (u32 LE) and the build id,
-/// zero-padded to a multiple of 16 bytes (rkyv's archive alignment). The archive follows.
+/// zero-padded to a multiple of 16 bytes (rkyv's archive alignment); then the archive's
+/// XXH3-64 (u64 LE), padded to 16 bytes. The archive follows.
+///
+/// The checksum is what lets the state be written without an fsync: a state torn by a
+/// crash (its blocks not yet on disk when the rename was) does not match it, and the next
+/// link is a full one. (The old state was renamed away durably before the output was
+/// patched, and the patched output was synced before this state was written.)
 const MAGIC: &[u8; 8] = b"WELDSTAT";
 
-fn header() -> Vec<u8> {
+fn header(archive: &[u8]) -> Vec<u8> {
     let build = build_id();
     let mut h = MAGIC.to_vec();
     h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     h.extend_from_slice(&(build.len() as u32).to_le_bytes());
     h.extend_from_slice(build.as_bytes());
     h.resize(h.len().next_multiple_of(16), 0);
+    h.extend_from_slice(&twox_hash::XxHash3_64::oneshot(archive).to_le_bytes());
+    h.resize(h.len() + 8, 0);
     h
 }
 
@@ -298,7 +306,13 @@ fn payload(bytes: &[u8]) -> std::result::Result<&[u8], String> {
     if build != build_id().as_bytes() {
         return Err("the state was written by another weld build".into());
     }
-    Ok(bytes.get((16 + len).next_multiple_of(16)..).unwrap_or(&[]))
+    let at = (16 + len).next_multiple_of(16);
+    let sum = bytes.get(at..at + 8).ok_or_else(corrupt)?;
+    let archive = bytes.get(at + 16..).unwrap_or(&[]);
+    if twox_hash::XxHash3_64::oneshot(archive).to_le_bytes() != sum {
+        return Err("the state is corrupt: its checksum does not match".into());
+    }
+    Ok(archive)
 }
 
 fn build_id() -> String {
@@ -812,13 +826,11 @@ pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
     let (tmp, mut f) = crate::temp::TempPath::create(tmp_name.clone())
         .with_context(|| format!("cannot create {}", tmp_name.display()))?;
     use std::io::Write;
-    f.write_all(&header())
+    // (No fsync: the header's checksum finds a state a crash tore; see `MAGIC`.)
+    f.write_all(&header(&bytes))
         .and_then(|()| f.write_all(&bytes))
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     steps.step("write");
-    f.sync_all()
-        .with_context(|| format!("cannot sync {}", tmp.path().display()))?;
-    steps.step("sync");
     std::fs::rename(tmp.path(), &path).with_context(|| {
         format!(
             "cannot rename {} to {}",
