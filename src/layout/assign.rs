@@ -302,6 +302,7 @@ impl<'a, 'm> Assigner<'a, 'm> {
                 continue;
             }
             let id = self.output_section(out_name, shdr);
+            // (Incremental mode does not merge strings: each file's strings stay in its slot.)
             if !self.slotted && is_merged_strings(shdr) {
                 self.add_merged(id, rule, file, sec, shdr);
                 continue;
@@ -552,7 +553,6 @@ impl<'a, 'm> Assigner<'a, 'm> {
 
 /// Whether an input section's strings are merged: SHF_MERGE|SHF_STRINGS progbits with an
 /// entry size (an input of 4 GiB or more is copied whole: merge maps use 32-bit offsets).
-/// Incremental mode does not merge strings: each file's strings stay in its slot.
 fn is_merged_strings(shdr: &Shdr) -> bool {
     let merge_strings = u64::from(elf::SHF_MERGE | elf::SHF_STRINGS);
     shdr.sh_flags.get(LE) & merge_strings == merge_strings
