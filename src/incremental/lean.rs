@@ -831,6 +831,92 @@ fn splice_symtab(
     rebase_ok.then_some((symtab_len as u64, strtab_len as u64, n_locals, ranges))
 }
 
+/// [`splice_symtab`] where every object's part keeps its number of entries and its names'
+/// length, and every unchanged object its file name (an edit of function bodies mostly
+/// leaves them so): the new tables are the old ones with the changed objects' parts and the
+/// patched global entries written over them, into `symtab` and `strtab` (the old tables'
+/// places in the new output). Returns the ranges written, as (in `.strtab`, offset,
+/// length); `None`, with nothing written, if a part's size or a file name changed.
+fn patch_symtab_in_place(
+    (old_symtab, old_strtab, old_n_locals): (&[u8], &[u8], usize),
+    records: &[[u32; 4]],
+    parts: &[Part],
+    patches: &FxHashMap<(bool, usize), [u8; 18]>,
+    (symtab, strtab): (&mut [u8], &mut [u8]),
+) -> Option<Vec<(bool, usize, usize)>> {
+    let mut hidden_start = 1usize;
+    for (record, part) in records.iter().zip(parts) {
+        let [first, count, start, len] = record.map(|v| v as usize);
+        if count == 0 {
+            continue;
+        }
+        hidden_start = hidden_start.max(first + count);
+        let same_size = match part {
+            Part::New(piece) => piece.locals.len() == count && piece.strtab.len() - 1 == len,
+            Part::Old(None) => true,
+            // (A file name is rewritten where it keeps its length: rustc's objects are
+            // named anew in every build, with a suffix of the same length.)
+            Part::Old(Some(name)) => {
+                let old = old_strtab.get(start..start.checked_add(len)?)?;
+                old.get(name.len()) == Some(&0) && !old[..name.len()].contains(&0)
+            }
+        };
+        if !same_size {
+            return None;
+        }
+    }
+    let n_entries = old_symtab.len() / 24;
+    let in_range = |&(hidden, i): &(bool, usize)| match hidden {
+        true => hidden_start + i < old_n_locals,
+        false => old_n_locals + i < n_entries,
+    };
+    if old_symtab.len() != symtab.len()
+        || old_strtab.len() != strtab.len()
+        || !patches.keys().all(in_range)
+    {
+        return None;
+    }
+    let mut written = Vec::new();
+    for (record, part) in records.iter().zip(parts) {
+        let [first, count, start, len] = record.map(|v| v as usize);
+        let piece = match part {
+            _ if count == 0 => continue,
+            Part::New(piece) => piece,
+            Part::Old(None) => continue,
+            Part::Old(Some(name)) => {
+                if old_strtab[start..start + name.len()] != **name {
+                    strtab[start..start + name.len()].copy_from_slice(name);
+                    written.push((true, start, name.len()));
+                }
+                continue;
+            }
+        };
+        let entries = &mut symtab[first * 24..(first + count) * 24];
+        for (src, dst) in piece.locals.iter().zip(entries.chunks_exact_mut(24)) {
+            dst.copy_from_slice(src);
+            let name = u32::from_le_bytes(src[0..4].try_into().unwrap()) as usize;
+            if name != 0 {
+                dst[0..4].copy_from_slice(&((name + start - 1) as u32).to_le_bytes());
+            }
+        }
+        strtab[start..start + len].copy_from_slice(&piece.strtab[1..]);
+        written.push((false, first * 24, count * 24));
+        written.push((true, start, len));
+    }
+    for (&(hidden, i), bytes) in patches {
+        let entry = if hidden {
+            hidden_start + i
+        } else {
+            old_n_locals + i
+        };
+        let at = entry * 24;
+        symtab[at..at + 24].copy_from_slice(&old_symtab[at..at + 24]);
+        symtab[at + 6..at + 24].copy_from_slice(bytes);
+        written.push((false, at, 24));
+    }
+    Some(written)
+}
+
 /// Two sequences sorted by `key`, merged; on a tie, `new`'s item comes first (as a stable
 /// sort of the whole update's list, new entries first, would order them).
 fn merge_sorted<T, K: Ord>(
@@ -1754,7 +1840,6 @@ impl Laid<'_> {
         let (lay, state) = (self.lay, self.rec.state);
         let ehdr = old.get(..64).context("the old output has no ELF header")?;
         let shoff = u64_at(ehdr, 0x28).unwrap_or(0) as usize;
-        let phnum = u16::from_le_bytes([ehdr[0x38], ehdr[0x39]]) as usize;
         let shnum = u16::from_le_bytes([ehdr[0x3c], ehdr[0x3d]]) as usize;
         let shstrndx = u16::from_le_bytes([ehdr[0x3e], ehdr[0x3f]]) as usize;
         let Some(shdrs) = old.get(shoff..shoff + 64 * shnum) else {
@@ -1801,6 +1886,33 @@ impl Laid<'_> {
             })
             .collect();
         steps.step("symtab-pieces");
+        let records: Vec<[u32; 4]> = state.objects.iter().map(|r| r.symtab).collect();
+        let tables = (old_symtab, old_strtab, old_n_locals);
+        let places = (range_of(shdr(symtab_index)), range_of(shdr(strtab_index)));
+        if let (Some(symtab_at), Some(strtab_at)) = places {
+            let in_place = (symtab_at.end <= strtab_at.start && strtab_at.end <= patch.buf.len())
+                .then(|| {
+                    let (head, rest) = patch.buf.split_at_mut(strtab_at.start);
+                    let dst = (&mut head[symtab_at.clone()], &mut rest[..strtab_at.len()]);
+                    patch_symtab_in_place(tables, &records, &parts, &patches, dst)
+                })
+                .flatten();
+            if let Some(written) = in_place {
+                for (in_strtab, at, len) in written {
+                    let base = if in_strtab { &strtab_at } else { &symtab_at };
+                    patch.dirty.push(((base.start + at) as u64, len as u64));
+                }
+                Self::patch_headers(old, entry, None, patch)?;
+                steps.step("symtab-in-place");
+                let tail = write::Tail {
+                    offset: old.len() as u64,
+                    bytes: Vec::new(),
+                    symtab_files: Vec::new(),
+                    symtab_globals: Vec::new(),
+                };
+                return Ok((tail, records));
+            }
+        }
         let mut out: Vec<u8> = Vec::new();
         let tail_offset = patch.file_size as u64;
         let pad_to = |out: &mut Vec<u8>, align: u64| {
@@ -1809,14 +1921,9 @@ impl Laid<'_> {
         };
         pad_to(&mut out, 8);
         let symtab_offset = tail_offset + out.len() as u64;
-        let records: Vec<[u32; 4]> = state.objects.iter().map(|r| r.symtab).collect();
-        let Some((symtab_len, strtab_len, n_locals, ranges)) = splice_symtab(
-            (old_symtab, old_strtab, old_n_locals),
-            &records,
-            &parts,
-            &patches,
-            &mut out,
-        ) else {
+        let Some((symtab_len, strtab_len, n_locals, ranges)) =
+            splice_symtab(tables, &records, &parts, &patches, &mut out)
+        else {
             return fallback("the old .symtab is not as the state says");
         };
         steps.step("symtab-append");
@@ -1836,18 +1943,7 @@ impl Laid<'_> {
         patch_header(strtab_index, 0x18, symtab_offset + symtab_len, 8);
         patch_header(strtab_index, 0x20, strtab_len, 8);
         patch_header(shstrndx, 0x18, shstrtab_offset, 8);
-        // The ELF and program headers, with the section headers' new offset.
-        let headers = 64 + 56 * phnum;
-        let Some(old_headers) = old.get(..headers) else {
-            return fallback("the old output's headers cannot be read");
-        };
-        let buf = &mut patch.buf;
-        buf[..headers].copy_from_slice(old_headers);
-        buf[0x28..0x30].copy_from_slice(&new_shoff.to_le_bytes());
-        if let Some(entry) = entry {
-            buf[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
-        }
-        patch.dirty.push((0, headers as u64));
+        Self::patch_headers(old, entry, Some(new_shoff), patch)?;
         let tail = write::Tail {
             offset: tail_offset,
             bytes: out,
@@ -1855,6 +1951,33 @@ impl Laid<'_> {
             symtab_globals: Vec::new(),
         };
         Ok((tail, ranges))
+    }
+
+    /// The ELF and program headers, with the new entry point and the section headers' new
+    /// offset, if they moved.
+    fn patch_headers(
+        old: &[u8],
+        entry: Option<u64>,
+        shoff: Option<u64>,
+        patch: &mut Patch,
+    ) -> Result<()> {
+        let Some(ehdr) = old.get(..64) else {
+            return fallback("the old output has no ELF header");
+        };
+        let headers = 64 + 56 * u16::from_le_bytes([ehdr[0x38], ehdr[0x39]]) as usize;
+        let Some(old_headers) = old.get(..headers) else {
+            return fallback("the old output's headers cannot be read");
+        };
+        let buf = &mut patch.buf;
+        buf[..headers].copy_from_slice(old_headers);
+        if let Some(shoff) = shoff {
+            buf[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        }
+        if let Some(entry) = entry {
+            buf[0x18..0x20].copy_from_slice(&entry.to_le_bytes());
+        }
+        patch.dirty.push((0, headers as u64));
+        Ok(())
     }
 
     /// The new addresses of the global symbols the changed objects define, by state entry
@@ -2135,7 +2258,8 @@ pub(crate) fn update(
     // 8. Write them.
     let file_size = state.layout.file_size as usize;
     let mut patch = Patch {
-        buf: memmap2::MmapMut::map_anon(file_size.max(1))?,
+        // (Room for the old output's tail too: `.symtab` may be patched where it is.)
+        buf: memmap2::MmapMut::map_anon(file_size.max(state.output.size as usize).max(1))?,
         file_size,
         dirty,
     };
@@ -2191,7 +2315,10 @@ pub(crate) fn update(
     // The state is serialised while the output is patched (its identity is filled in
     // once the patch is done), then written.
     let (written, serialized) = rayon::join(
-        || incremental::apply(config, kind, (&patch.buf[..file_size], &tail), &patch.dirty),
+        || {
+            let main = &patch.buf[..tail.offset as usize];
+            incremental::apply(config, kind, (main, &tail), &patch.dirty)
+        },
         || state::serialize(config, specs, inputs, record),
     );
     let written = written?;
