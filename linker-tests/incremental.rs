@@ -94,6 +94,26 @@ fn unchanged_inputs_leave_the_output_untouched() {
     assert!(third.contains("no input changed"), "{third}");
 }
 
+/// The input search takes a file the recorded link had, with its recorded identity, for the
+/// binary it was without opening it; a file that changed is looked at again.
+#[test]
+fn an_input_that_became_a_linker_script_is_read_as_one() {
+    if !weld_only() {
+        return;
+    }
+    let p = Project::new("incremental-became-script");
+    p.compile("main.c", "main.o");
+    p.compile("value.c", "value.o");
+    p.write("other.c", "int value(void) { return 2; }\n");
+    p.compile("other.c", "other.o");
+    p.link(&["-Wl,--incremental"], &[]);
+    assert_eq!(p.run(), "1\n");
+    p.write("value.o", "INPUT(other.o)\n");
+    let said = p.link(&["-Wl,--incremental"], &[]);
+    assert!(!said.contains("no input changed"), "{said}");
+    assert_eq!(p.run(), "2\n");
+}
+
 #[test]
 fn every_other_case_is_a_correct_full_link() {
     if !weld_only() {

@@ -209,13 +209,16 @@ pub fn link(config: &args::Config) -> Result<()> {
     let mut timer = PhaseTimer::new(config.time);
     // 1. Every input file, in link order, with groups and scripts expanded; what the
     //    scripts say about the output goes with the rest of the command line.
-    let (specs, scripted) = find_inputs(config)?;
+    let prior = incremental::session::read_prior(config);
+    let known = prior.as_ref().map(state::Prior::known_inputs);
+    let (specs, scripted) = find_inputs(config, known.as_ref())?;
+    drop(known);
     let config = scripted.as_ref().unwrap_or(config);
     report_inputs(config, &specs)?;
     timer.done("search");
     // 2. Incremental: whether, and what changed since the recorded link; an update in
     //    place when only objects changed.
-    let mut session = match Session::begin(config, &specs, &mut timer)? {
+    let mut session = match Session::begin(config, &specs, prior, &mut timer)? {
         Begin::Done => {
             timer.total();
             return Ok(());
@@ -312,8 +315,9 @@ fn link_relocatable_output(config: &args::Config) -> Result<()> {
 /// `--reproduce`'s tar is written now, before anything else can fail.
 fn find_inputs(
     config: &args::Config,
+    known: Option<&input::KnownInputs>,
 ) -> Result<(Vec<input::search::FileSpec>, Option<args::Config>)> {
-    let (specs, mut script, scripts_read) = input::search::find_inputs_and_scripts(config)?;
+    let (specs, mut script, scripts_read) = input::search::find_inputs_and_scripts(config, known)?;
     if let Some(tar) = &config.reproduce {
         write_reproduce(config, tar, &specs, &scripts_read)?;
     }

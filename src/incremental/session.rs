@@ -46,6 +46,7 @@ impl Session {
     pub(crate) fn begin(
         config: &Config,
         specs: &[FileSpec],
+        prior: Option<state::Prior>,
         timer: &mut PhaseTimer,
     ) -> Result<Begin> {
         if !incremental_mode(config)? {
@@ -56,7 +57,11 @@ impl Session {
             planned: None,
             recording: true,
         };
-        match state::plan(config, specs) {
+        let prior = match prior {
+            Some(prior) => prior.current(&config.output),
+            None => state::Prior::read(&config.output),
+        };
+        match state::plan(config, specs, &prior) {
             state::Plan::Unchanged => {
                 if config.verbose || config.stats {
                     eprintln!("weld: incremental: no input changed; output left as it is");
@@ -184,6 +189,12 @@ fn incremental_requested(config: &Config) -> bool {
         && config.icf == args::Icf::None
         // A script's layout is laid out whole each time (see README, "Linker scripts").
         && config.script.is_none()
+}
+
+/// The state of the recorded link, read ahead of the input search (which takes the inputs
+/// it had, unchanged, without opening them), if this link may be incremental.
+pub(crate) fn read_prior(config: &Config) -> Option<state::Prior> {
+    incremental_requested(config).then(|| state::Prior::read(&config.output))
 }
 
 /// Whether this link is incremental: asked for, and nothing it cannot keep up to date is

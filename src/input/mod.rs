@@ -224,7 +224,9 @@ fn header_offset(data_offset: u64, _data: &[u8]) -> u64 {
 
 /// What identifies an input file's version without reading it: size, modification time,
 /// inode and device (the state records it; an unchanged identity means unchanged bytes).
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash,
+)]
 pub struct FileIdentity {
     pub size: u64,
     pub mtime_ns: u64,
@@ -243,6 +245,25 @@ impl FileIdentity {
             inode: m.ino(),
             device: m.dev(),
         }
+    }
+}
+
+/// The inputs of a recorded link, by identity (see `state::Prior::known_inputs`).
+pub struct KnownInputs(rustc_hash::FxHashSet<FileIdentity>);
+
+impl KnownInputs {
+    pub fn new(identities: impl Iterator<Item = FileIdentity>) -> KnownInputs {
+        KnownInputs(identities.collect())
+    }
+
+    /// The identity of the file at `path` if the recorded link had a file with that
+    /// identity as an input, under this name or another (rustc names the objects of the
+    /// codegen units it reuses anew, as hard links): then it is the binary that one was
+    /// (an unchanged identity means unchanged bytes). One `stat`, where telling a binary
+    /// from a script opens and reads the file.
+    pub fn binary(&self, path: &Path) -> Option<FileIdentity> {
+        let now = FileIdentity::of(&std::fs::metadata(path).ok()?);
+        self.0.contains(&now).then_some(now)
     }
 }
 

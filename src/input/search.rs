@@ -7,6 +7,7 @@
 //! about the output's shape is collected for the layout).
 
 use crate::args::{prefix_sysroot, Config, InputArg, Modifiers};
+use crate::input::KnownInputs;
 use crate::script::{self, Entry, InputCommand as Command, Script, ScriptInput};
 use rayon::prelude::*;
 use std::fs::File;
@@ -31,14 +32,19 @@ pub struct FileSpec {
 /// Resolves the command line's inputs to files, in link order; with what the scripts read
 /// on the way say about the output (`None` if nothing).
 pub fn find_inputs(config: &Config) -> anyhow::Result<(Vec<FileSpec>, Option<Script>)> {
-    find_inputs_and_scripts(config).map(|(files, layout, _)| (files, layout))
+    find_inputs_and_scripts(config, None).map(|(files, layout, _)| (files, layout))
 }
 
 /// [`find_inputs`], and the linker scripts read on the way (for `--reproduce`).
+///
+/// `known`: the inputs of the recorded link (incremental mode); one of them whose identity
+/// is as recorded is taken without being opened.
 pub fn find_inputs_and_scripts(
     config: &Config,
+    known: Option<&KnownInputs>,
 ) -> anyhow::Result<(Vec<FileSpec>, Option<Script>, Vec<PathBuf>)> {
     let mut search = Search {
+        known,
         layout: None,
         dirs: config.library_paths.clone(),
         default_dirs: default_search_dirs(config),
@@ -54,7 +60,7 @@ pub fn find_inputs_and_scripts(
         .inputs
         .par_iter()
         .map(|input| match input {
-            InputArg::File { path, .. } => Some(classify(path)),
+            InputArg::File { path, .. } => Some(classify(path, known)),
             _ => None,
         })
         .collect();
@@ -74,7 +80,7 @@ pub fn find_inputs_and_scripts(
             }
             InputArg::File { path, modifiers } => {
                 let origin = path.display().to_string();
-                let kind = classified.take().unwrap_or_else(|| classify(path))?;
+                let kind = classified.take().unwrap_or_else(|| classify(path, known))?;
                 search.add_classified(path.clone(), kind, *modifiers, group, origin, 0)?;
             }
             InputArg::Library { name, modifiers } => {
@@ -143,6 +149,7 @@ pub fn find_plugin_outputs(
     dirs: &[PathBuf],
 ) -> anyhow::Result<Vec<FileSpec>> {
     let mut search = Search {
+        known: None,
         layout: None,
         dirs: dirs.iter().chain(&config.library_paths).cloned().collect(),
         default_dirs: default_search_dirs(config),
@@ -191,7 +198,9 @@ pub fn find_plugin_outputs(
     Ok(search.files)
 }
 
-struct Search {
+struct Search<'a> {
+    /// The recorded link's inputs (see [`find_inputs_and_scripts`]).
+    known: Option<&'a KnownInputs>,
     /// `-L` directories, then any `SEARCH_DIR`s scripts add.
     dirs: Vec<PathBuf>,
     /// Searched after `dirs`.
@@ -205,7 +214,7 @@ struct Search {
     scripts: Vec<PathBuf>,
 }
 
-impl Search {
+impl Search<'_> {
     fn new_group(&mut self) -> u32 {
         let group = self.next_group;
         self.next_group += 1;
@@ -237,7 +246,7 @@ impl Search {
         origin: String,
         depth: usize,
     ) -> anyhow::Result<()> {
-        let kind = classify(&path)?;
+        let kind = classify(&path, self.known)?;
         self.add_classified(path, kind, modifiers, group, origin, depth)
     }
 
@@ -415,8 +424,12 @@ fn is_inside(path: &Path, dir: &Path) -> bool {
     }
 }
 
-/// Looks at a file's first bytes (and, for text, checks it could be a script).
-fn classify(path: &Path) -> anyhow::Result<Kind> {
+/// Looks at a file's first bytes (and, for text, checks it could be a script); a file
+/// `known` has as it was is a binary.
+fn classify(path: &Path, known: Option<&KnownInputs>) -> anyhow::Result<Kind> {
+    if let Some(identity) = known.and_then(|k| k.binary(path)) {
+        return Ok(Kind::Binary(identity));
+    }
     let cannot_open = |e: std::io::Error| {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => "No such file or directory".to_string(),

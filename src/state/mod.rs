@@ -17,7 +17,7 @@
 use crate::args::{Config, InputArg};
 use crate::context::SymRef;
 use crate::input::search::FileSpec;
-use crate::input::{ArchivedFileIdentity, FileIdentity};
+use crate::input::{ArchivedFileIdentity, FileIdentity, KnownInputs};
 use crate::resolve::{LoadedObject, Resolution};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
@@ -545,28 +545,101 @@ pub enum Plan {
 
 /// Decides, from the state on disk, what this link must do. Never trusts a state it has not
 /// validated; any problem with the state is a reason for a full link, not an error.
-pub fn plan(config: &Config, specs: &[FileSpec]) -> Plan {
-    match plan_inner(config, specs) {
+/// The state file beside an output, mapped, with its checksum checked and its archive
+/// validated once. It is read before the input search, which takes an input the recorded
+/// link had, with the identity it had, for the binary it was (without opening it), and
+/// planned from once the output's lock is held.
+pub struct Prior {
+    /// The map and the archive's range in it; or why there is no usable state.
+    found: std::result::Result<(memmap2::Mmap, std::ops::Range<usize>), String>,
+    /// The state file's identity when it was read.
+    identity: Option<FileIdentity>,
+}
+
+impl Prior {
+    pub fn read(output: &Path) -> Prior {
+        let path = state_path(output);
+        let file = std::fs::File::open(&path);
+        let identity = file.as_ref().ok().and_then(|f| f.metadata().ok());
+        let found = match file {
+            Ok(file) => map_state(&file),
+            Err(_) => Err("no state from an earlier link".into()),
+        };
+        Prior {
+            found,
+            identity: identity.as_ref().map(FileIdentity::of),
+        }
+    }
+
+    /// This state, or the one beside `output` now if another link replaced it since it was
+    /// read (the caller holds the output's lock now).
+    pub fn current(self, output: &Path) -> Prior {
+        let now = std::fs::metadata(state_path(output)).ok();
+        if now.as_ref().map(FileIdentity::of) == self.identity {
+            return self;
+        }
+        Prior::read(output)
+    }
+
+    fn state(&self) -> std::result::Result<&ArchivedState, String> {
+        let (map, range) = self.found.as_ref().map_err(Clone::clone)?;
+        // SAFETY: `map_state` validated these bytes as an `ArchivedState` (rkyv::access);
+        // the map is read-only, of a file that is only ever replaced by rename, never
+        // written in place, so they are the bytes it validated.
+        Ok(unsafe { rkyv::access_unchecked::<ArchivedState>(&map[range.clone()]) })
+    }
+
+    /// The identities of the recorded inputs (each an object, an archive or a shared
+    /// library: scripts are recorded expanded).
+    pub fn known_inputs(&self) -> KnownInputs {
+        let Ok(state) = self.state() else {
+            return KnownInputs::new(std::iter::empty());
+        };
+        KnownInputs::new(
+            (state.inputs.iter())
+                .map(|r| identity_of(&r.identity))
+                .filter(|i| i.inode != 0),
+        )
+    }
+}
+
+/// Maps a state file and checks it: its header and checksum, then the archive.
+fn map_state(
+    file: &std::fs::File,
+) -> std::result::Result<(memmap2::Mmap, std::ops::Range<usize>), String> {
+    // SAFETY: the state file is only ever replaced by rename, never modified in place, so
+    // the mapping sees one complete version; its contents are validated below before use.
+    let map =
+        unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map the state: {e}"))?;
+    let archive = payload(&map)?;
+    rkyv::access::<ArchivedState, rkyv::rancor::Error>(archive)
+        .map_err(|_| "the state is corrupt: it does not validate".to_string())?;
+    let start = archive.as_ptr() as usize - map.as_ptr() as usize;
+    let range = start..start + archive.len();
+    Ok((map, range))
+}
+
+fn identity_of(i: &ArchivedFileIdentity) -> FileIdentity {
+    FileIdentity {
+        size: i.size.to_native(),
+        mtime_ns: i.mtime_ns.to_native(),
+        inode: i.inode.to_native(),
+        device: i.device.to_native(),
+    }
+}
+
+pub fn plan(config: &Config, specs: &[FileSpec], prior: &Prior) -> Plan {
+    match plan_inner(config, specs, prior) {
         Ok(plan) => plan,
         Err(e) => Plan::Full(format!("{e:#}")),
     }
 }
 
-fn plan_inner(config: &Config, specs: &[FileSpec]) -> Result<Plan> {
-    let path = state_path(&config.output);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(_) => return Ok(Plan::Full("no state from an earlier link".into())),
-    };
-    // SAFETY: the state file is only ever replaced by rename, never modified in place, so
-    // the mapping sees one complete version; its contents are validated below before use.
-    let map = unsafe { memmap2::Mmap::map(&file) }.context("cannot map the state")?;
-    let archive = match payload(&map) {
-        Ok(archive) => archive,
+fn plan_inner(config: &Config, specs: &[FileSpec], prior: &Prior) -> Result<Plan> {
+    let state = match prior.state() {
+        Ok(state) => state,
         Err(reason) => return Ok(Plan::Full(reason)),
     };
-    let state = rkyv::access::<ArchivedState, rkyv::rancor::Error>(archive)
-        .map_err(|_| anyhow::anyhow!("the state is corrupt: it does not validate"))?;
     if state.format != FORMAT_VERSION || state.build.as_str() != build_id() {
         return Ok(Plan::Full(
             "the state was written by another weld build".into(),
