@@ -121,17 +121,19 @@ pub fn write_hdr(
     table: impl IntoIterator<Item = (u64, u64)>,
 ) -> Option<usize> {
     let rel = |addr: u64, from: u64| (addr.wrapping_sub(from) as i64 as i32).to_le_bytes();
-    dst.get_mut(..8)?
-        .copy_from_slice(&[[1, 0x1b, 0x03, 0x3b], rel(eh_frame_addr, hdr_addr + 4)].concat());
+    let head = dst.get_mut(..8)?;
+    head[..4].copy_from_slice(&[1, 0x1b, 0x03, 0x3b]);
+    head[4..].copy_from_slice(&rel(eh_frame_addr, hdr_addr + 4));
     let (mut count, mut last_pc) = (0usize, None);
+    let mut entries = dst.get_mut(hdr_size(0)..)?.chunks_exact_mut(8);
     for (pc, fde) in table {
         if last_pc == Some(pc) {
             continue;
         }
         last_pc = Some(pc);
-        let at = hdr_size(count);
-        dst.get_mut(at..at + 8)?
-            .copy_from_slice(&[rel(pc, hdr_addr), rel(fde, hdr_addr)].concat());
+        let entry = entries.next()?;
+        entry[..4].copy_from_slice(&rel(pc, hdr_addr));
+        entry[4..].copy_from_slice(&rel(fde, hdr_addr));
         count += 1;
     }
     dst.get_mut(8..12)?

@@ -1537,6 +1537,24 @@ struct Patch {
     dirty: Vec<(u64, u64)>,
 }
 
+impl Patch {
+    fn new(state: &State, dirty: Vec<(u64, u64)>) -> Result<Patch> {
+        let file_size = state.layout.file_size as usize;
+        // (Room for the old output's tail too: `.symtab` may be patched where it is.)
+        let len = file_size.max(state.output.size as usize).max(1);
+        Ok(Patch {
+            buf: memmap2::MmapMut::map_anon(len)?,
+            file_size,
+            dirty,
+        })
+    }
+
+    /// The new output's bytes up to the tail.
+    fn main(&self, tail: &write::Tail) -> &[u8] {
+        &self.buf[..tail.offset as usize]
+    }
+}
+
 impl Laid<'_> {
     fn res(&self) -> &Resolution {
         &self.lean.res
@@ -2013,11 +2031,17 @@ fn old_section<'a>(
 }
 
 /// `.rela.dyn`: the old entries, less those of rewritten ranges, and the new ones.
+///
+/// The old entries are in order (RELATIVE first, then the others, each by address; then
+/// the room left, NONE entries): those of a rewritten range are one run of each kind, found
+/// by binary search. The runs kept are copied as they are and the new entries, few, are
+/// merged in (before kept ones of the same key, as a stable sort of the whole update's list,
+/// new entries first, would place them).
 fn merge_rela_dyn(
     state: &State,
     old: &[u8],
     mut new_relocs: Vec<DynReloc>,
-    rewritten: &mut incremental::Ranges,
+    rewritten: &incremental::Ranges,
     patch: &mut Patch,
 ) -> Result<()> {
     let Some((rec, bytes)) = old_section(state, old, ".rela.dyn") else {
@@ -2026,24 +2050,81 @@ fn merge_rela_dyn(
         }
         return Ok(());
     };
-    // The old entries are in order (RELATIVE first, by address): the new ones, few, are
-    // sorted and merged in.
     write::sort_dyn_relocs(&mut new_relocs);
-    let kept = bytes
-        .chunks_exact(24)
-        .map(DynReloc::decode)
-        .filter(|r| r.r_type != A::NONE && !rewritten.contains(r.offset));
+    let entry = |i: usize| DynReloc::decode(&bytes[24 * i..24 * i + 24]);
     let key = |r: &DynReloc| (r.r_type != A::DYNAMIC.relative, r.offset);
+    // The first of `lo..hi` for which `pred` is false (it holds for a prefix).
+    let first_not = |lo: usize, hi: usize, pred: &dyn Fn(&DynReloc) -> bool| {
+        lo + partition(hi - lo, |i| pred(&entry(lo + i)))
+    };
+    let used = first_not(0, bytes.len() / 24, &|r| r.r_type != A::NONE);
+    let n_relative = first_not(0, used, &|r| r.r_type == A::DYNAMIC.relative);
+    // The old entries of rewritten ranges: index ranges, merged.
+    let mut dropped: Vec<(usize, usize)> = Vec::new();
+    for (start, len) in rewritten.iter() {
+        for (lo, hi) in [(0, n_relative), (n_relative, used)] {
+            let a = first_not(lo, hi, &|r| r.offset < start);
+            let b = first_not(a, hi, &|r| r.offset - start < len);
+            if a < b {
+                dropped.push((a, b));
+            }
+        }
+    }
+    dropped.sort_unstable();
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(dropped.len() + 1);
+    let mut at = 0;
+    for (a, b) in dropped {
+        if a > at {
+            kept.push((at, a));
+        }
+        at = at.max(b);
+    }
+    if at < used {
+        kept.push((at, used));
+    }
     let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
-    let mut room = dst.chunks_exact_mut(24);
-    for r in merge_sorted(kept, new_relocs.into_iter(), key) {
-        let Some(entry) = room.next() else {
+    let mut out = 0usize; // entries written
+    let mut put = |from: &[u8]| -> Result<()> {
+        let Some(to) = dst.get_mut(out * 24..out * 24 + from.len()) else {
             return fallback(".rela.dyn outgrew its room");
         };
-        entry.copy_from_slice(&r.encode());
+        to.copy_from_slice(from);
+        out += from.len() / 24;
+        Ok(())
+    };
+    let mut new = new_relocs.iter().peekable();
+    for (mut i, end) in kept {
+        while i < end {
+            let upto = match new.peek() {
+                Some(n) => first_not(i, end, &|r| key(r) < key(n)),
+                None => end,
+            };
+            put(&bytes[24 * i..24 * upto])?;
+            i = upto;
+            if i < end {
+                put(&new.next().unwrap().encode())?;
+            }
+        }
+    }
+    for r in new {
+        put(&r.encode())?;
     }
     patch.dirty.push((rec.offset, rec.size));
     Ok(())
+}
+
+/// The number of leading `0..n` for which `pred` holds (it holds for a prefix).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// `.eh_frame_hdr`: the old table (sorted by address, with no address twice), less the
@@ -2256,13 +2337,7 @@ pub(crate) fn update(
     let (selection, rerelocate, dirty, mut rewritten) = laid.what_to_write(&moved);
 
     // 8. Write them.
-    let file_size = state.layout.file_size as usize;
-    let mut patch = Patch {
-        // (Room for the old output's tail too: `.symtab` may be patched where it is.)
-        buf: memmap2::MmapMut::map_anon(file_size.max(state.output.size as usize).max(1))?,
-        file_size,
-        dirty,
-    };
+    let mut patch = Patch::new(state, dirty)?;
     let (mut new_relocs, fdes) = laid.write_selected(&selection, &mut patch)?;
     steps.step("sections");
 
@@ -2279,7 +2354,7 @@ pub(crate) fn update(
     }
     laid.patch_dynsym(&old, &mut patch)?;
     let mut rewritten = incremental::Ranges::new(rewritten);
-    merge_rela_dyn(state, &old, new_relocs, &mut rewritten, &mut patch)?;
+    merge_rela_dyn(state, &old, new_relocs, &rewritten, &mut patch)?;
     steps.step("rela");
     merge_eh_frame_hdr(state, &old, fdes, &mut rewritten, &mut patch)?;
     steps.step("tables");
@@ -2315,10 +2390,7 @@ pub(crate) fn update(
     // The state is serialised while the output is patched (its identity is filled in
     // once the patch is done), then written.
     let (written, serialized) = rayon::join(
-        || {
-            let main = &patch.buf[..tail.offset as usize];
-            incremental::apply(config, kind, (main, &tail), &patch.dirty)
-        },
+        || incremental::apply(config, kind, (patch.main(&tail), &tail), &patch.dirty),
         || state::serialize(config, specs, inputs, record),
     );
     let written = written?;

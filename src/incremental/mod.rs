@@ -1146,6 +1146,11 @@ impl Ranges {
         Ranges { ranges, next: 0 }
     }
 
+    /// The ranges, sorted by start.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().copied()
+    }
+
     pub(crate) fn contains(&mut self, addr: u64) -> bool {
         let r = &self.ranges;
         if self.next > 0 && r[self.next - 1].0 > addr {
