@@ -2082,16 +2082,9 @@ fn merge_rela_dyn(
     if at < used {
         kept.push((at, used));
     }
-    let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
-    let mut out = 0usize; // entries written
-    let mut put = |from: &[u8]| -> Result<()> {
-        let Some(to) = dst.get_mut(out * 24..out * 24 + from.len()) else {
-            return fallback(".rela.dyn outgrew its room");
-        };
-        to.copy_from_slice(from);
-        out += from.len() / 24;
-        Ok(())
-    };
+    // The new entries, as pieces at their indexes: runs of old entries, and new entries.
+    let mut pieces: Vec<(usize, RelaPiece)> = Vec::with_capacity(kept.len() + new_relocs.len());
+    let mut out = 0usize;
     let mut new = new_relocs.iter().peekable();
     for (mut i, end) in kept {
         while i < end {
@@ -2099,18 +2092,76 @@ fn merge_rela_dyn(
                 Some(n) => first_not(i, end, &|r| key(r) < key(n)),
                 None => end,
             };
-            put(&bytes[24 * i..24 * upto])?;
+            if upto > i {
+                pieces.push((out, RelaPiece::Old(i, upto)));
+                out += upto - i;
+            }
             i = upto;
             if i < end {
-                put(&new.next().unwrap().encode())?;
+                pieces.push((out, RelaPiece::New(new.next().unwrap().encode())));
+                out += 1;
             }
         }
     }
     for r in new {
-        put(&r.encode())?;
+        pieces.push((out, RelaPiece::New(r.encode())));
+        out += 1;
     }
-    patch.dirty.push((rec.offset, rec.size));
+    if out * 24 > bytes.len() {
+        return fallback(".rela.dyn outgrew its room");
+    }
+    // Only the entries that differ from the old ones are written (fresh pages cost): from
+    // the first piece that differs to the last one, or to the old end if there are fewer.
+    let same = |&(at, ref piece): &(usize, RelaPiece)| match piece {
+        RelaPiece::Old(i, _) => at == *i,
+        RelaPiece::New(e) => bytes.get(24 * at..24 * at + 24) == Some(&e[..]),
+    };
+    let Some(first) = pieces.iter().position(|p| !same(p)) else {
+        if out < used {
+            patch
+                .dirty
+                .push((rec.offset + 24 * out as u64, 24 * (used - out) as u64));
+        }
+        return Ok(());
+    };
+    // (With fewer entries than before, all that follows moved down: written to the old end.)
+    let last = match out < used {
+        true => pieces.len() - 1,
+        false => pieces.iter().rposition(|p| !same(p)).unwrap_or(first),
+    };
+    let from = pieces[first].0;
+    let to = match out < used {
+        true => used,
+        false => pieces[last].0 + pieces[last].1.len(),
+    };
+    let dst = &mut patch.buf[rec.offset as usize..(rec.offset + rec.size) as usize];
+    for (at, piece) in &pieces[first..=last] {
+        let src = match piece {
+            RelaPiece::Old(i, j) => &bytes[24 * i..24 * j],
+            RelaPiece::New(e) => &e[..],
+        };
+        dst[24 * at..24 * at + src.len()].copy_from_slice(src);
+    }
+    patch
+        .dirty
+        .push((rec.offset + 24 * from as u64, 24 * (to - from) as u64));
     Ok(())
+}
+
+/// A piece of the new `.rela.dyn` (see [`merge_rela_dyn`]): a run of old entries (index
+/// range), or a new entry.
+enum RelaPiece {
+    Old(usize, usize),
+    New([u8; 24]),
+}
+
+impl RelaPiece {
+    fn len(&self) -> usize {
+        match self {
+            RelaPiece::Old(i, j) => j - i,
+            RelaPiece::New(_) => 1,
+        }
+    }
 }
 
 /// The number of leading `0..n` for which `pred` holds (it holds for a prefix).
