@@ -150,6 +150,16 @@ fn every_other_case_is_a_correct_full_link() {
     let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
     assert!(out.contains("its checksum does not match"), "{out}");
     assert_eq!(p.run(), "2\n");
+    // A flipped byte in the output's identity, the header's last field (before the
+    // archive, at a multiple of 16): the header's own check does not match.
+    let mut state = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();
+    let build_len = u32::from_le_bytes(state[12..16].try_into().unwrap()) as usize;
+    let identity = (16 + build_len).next_multiple_of(16) + 16;
+    state[identity + 1] ^= 0x01;
+    std::fs::write(p.tmp.join("prog.weld-state"), &state).unwrap();
+    let out = p.link(&["-Wl,--incremental", "-Wl,--gc-sections"], &[]);
+    assert!(out.contains("its checksum does not match"), "{out}");
+    assert_eq!(p.run(), "2\n");
     // A state of another format, then of another weld build (header: magic, format, build
     // id length, build id).
     let state = std::fs::read(p.tmp.join("prog.weld-state")).unwrap();

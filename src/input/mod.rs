@@ -225,7 +225,16 @@ fn header_offset(data_offset: u64, _data: &[u8]) -> u64 {
 /// What identifies an input file's version without reading it: size, modification time,
 /// inode and device (the state records it; an unchanged identity means unchanged bytes).
 #[derive(
-    rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
 )]
 pub struct FileIdentity {
     pub size: u64,

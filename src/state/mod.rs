@@ -25,7 +25,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the archived types change.
-pub const FORMAT_VERSION: u32 = 14;
+pub const FORMAT_VERSION: u32 = 15;
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
 pub struct InputRecord {
@@ -185,7 +185,9 @@ pub struct State {
     /// Hash of the options (everything on the command line except input file paths).
     pub options_hash: [u8; 32],
     pub inputs: Vec<InputRecord>,
-    /// The output as this link left it.
+    /// The output as this link left it. (Known once the output is written, after the
+    /// archive: it is kept in the file's header, see `MAGIC`.)
+    #[rkyv(with = rkyv::with::Skip)]
     pub output: FileIdentity,
     pub objects: Vec<ObjectRecord>,
     pub sections: Vec<SectionRecord>,
@@ -269,28 +271,64 @@ pub fn identity(path: &Path) -> Result<FileIdentity> {
 /// recognised as such (and said so) without validating an archive whose layout may differ:
 /// `WELDSTAT`, the format version (u32 LE), the build id's length (u32 LE) and the build id,
 /// zero-padded to a multiple of 16 bytes (rkyv's archive alignment); then the archive's
-/// XXH3-64 (u64 LE), padded to 16 bytes. The archive follows.
+/// XXH3-64 (u64 LE), a check (u64 LE: the XXH3-64 of the output's identity and the
+/// archive's hash) and the output's identity as the link left it (size, mtime, inode,
+/// device: u64 LE each). The archive follows.
 ///
-/// The checksum is what lets the state be written without an fsync: a state torn by a
-/// crash (its blocks not yet on disk when the rename was) does not match it, and the next
-/// link is a full one. (The old state was renamed away durably before the output was
-/// patched, and the patched output was synced before this state was written.)
+/// The archive is written while the output is patched; the output's identity, known after,
+/// goes into the header, written last. The checksum is what lets the state be written
+/// without an fsync: a state torn by a crash (its blocks not yet on disk when the rename
+/// was) does not match it, and the next link is a full one. (The old state was renamed
+/// away durably before the output was patched, and the patched output was synced before
+/// this state was renamed into place.)
 const MAGIC: &[u8; 8] = b"WELDSTAT";
 
-fn header(archive: &[u8]) -> Vec<u8> {
+/// The header's length before the checksums (see [`MAGIC`]).
+fn header_start() -> usize {
+    (16 + build_id().len()).next_multiple_of(16)
+}
+
+/// The header's length.
+fn header_len() -> usize {
+    header_start() + 48
+}
+
+/// The bytes of the output's identity in the header.
+fn identity_words(i: &FileIdentity) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for (k, v) in [i.size, i.mtime_ns, i.inode, i.device]
+        .into_iter()
+        .enumerate()
+    {
+        b[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// The check of the header's output identity and archive hash.
+fn header_check(identity: &[u8], archive_sum: u64) -> u64 {
+    let mut both = identity.to_vec();
+    both.extend_from_slice(&archive_sum.to_le_bytes());
+    twox_hash::XxHash3_64::oneshot(&both)
+}
+
+fn header(archive_sum: u64, output: &FileIdentity) -> Vec<u8> {
     let build = build_id();
     let mut h = MAGIC.to_vec();
     h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     h.extend_from_slice(&(build.len() as u32).to_le_bytes());
     h.extend_from_slice(build.as_bytes());
     h.resize(h.len().next_multiple_of(16), 0);
-    h.extend_from_slice(&twox_hash::XxHash3_64::oneshot(archive).to_le_bytes());
-    h.resize(h.len() + 8, 0);
+    let identity = identity_words(output);
+    h.extend_from_slice(&archive_sum.to_le_bytes());
+    h.extend_from_slice(&header_check(&identity, archive_sum).to_le_bytes());
+    h.extend_from_slice(&identity);
     h
 }
 
-/// Checks the header; returns the archive that follows it, or why it cannot be used.
-fn payload(bytes: &[u8]) -> std::result::Result<&[u8], String> {
+/// Checks the header; returns the archive that follows it and the output's identity as the
+/// link left it, or why they cannot be used.
+fn payload(bytes: &[u8]) -> std::result::Result<(&[u8], FileIdentity), String> {
     let corrupt = || "the state is corrupt: no weld state header".to_string();
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(corrupt());
@@ -307,12 +345,20 @@ fn payload(bytes: &[u8]) -> std::result::Result<&[u8], String> {
         return Err("the state was written by another weld build".into());
     }
     let at = (16 + len).next_multiple_of(16);
-    let sum = bytes.get(at..at + 8).ok_or_else(corrupt)?;
-    let archive = bytes.get(at + 16..).unwrap_or(&[]);
-    if twox_hash::XxHash3_64::oneshot(archive).to_le_bytes() != sum {
+    let fields = bytes.get(at..at + 48).ok_or_else(corrupt)?;
+    let word = |i: usize| u64::from_le_bytes(fields[8 * i..8 * i + 8].try_into().unwrap());
+    let archive = &bytes[at + 48..];
+    let sum = twox_hash::XxHash3_64::oneshot(archive);
+    if sum != word(0) || header_check(&fields[16..], sum) != word(1) {
         return Err("the state is corrupt: its checksum does not match".into());
     }
-    Ok(archive)
+    let output = FileIdentity {
+        size: word(2),
+        mtime_ns: word(3),
+        inode: word(4),
+        device: word(5),
+    };
+    Ok((archive, output))
 }
 
 fn build_id() -> String {
@@ -550,8 +596,9 @@ pub enum Plan {
 /// link had, with the identity it had, for the binary it was (without opening it), and
 /// planned from once the output's lock is held.
 pub struct Prior {
-    /// The map and the archive's range in it; or why there is no usable state.
-    found: std::result::Result<(memmap2::Mmap, std::ops::Range<usize>), String>,
+    /// The map, the archive's range in it and the output's identity as the recorded link
+    /// left it; or why there is no usable state.
+    found: std::result::Result<(memmap2::Mmap, std::ops::Range<usize>, FileIdentity), String>,
     /// The state file's identity when it was read.
     identity: Option<FileIdentity>,
 }
@@ -582,7 +629,7 @@ impl Prior {
     }
 
     fn state(&self) -> std::result::Result<&ArchivedState, String> {
-        let (map, range) = self.found.as_ref().map_err(Clone::clone)?;
+        let (map, range, _) = self.found.as_ref().map_err(Clone::clone)?;
         // SAFETY: `map_state` validated these bytes as an `ArchivedState` (rkyv::access);
         // the map is read-only, of a file that is only ever replaced by rename, never
         // written in place, so they are the bytes it validated.
@@ -601,22 +648,28 @@ impl Prior {
                 .filter(|i| i.inode != 0),
         )
     }
+
+    /// The output's identity as the recorded link left it.
+    fn output(&self) -> Option<FileIdentity> {
+        self.found.as_ref().ok().map(|f| f.2)
+    }
 }
 
 /// Maps a state file and checks it: its header and checksum, then the archive.
+#[allow(clippy::type_complexity)]
 fn map_state(
     file: &std::fs::File,
-) -> std::result::Result<(memmap2::Mmap, std::ops::Range<usize>), String> {
+) -> std::result::Result<(memmap2::Mmap, std::ops::Range<usize>, FileIdentity), String> {
     // SAFETY: the state file is only ever replaced by rename, never modified in place, so
     // the mapping sees one complete version; its contents are validated below before use.
     let map =
         unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map the state: {e}"))?;
-    let archive = payload(&map)?;
+    let (archive, output) = payload(&map)?;
     rkyv::access::<ArchivedState, rkyv::rancor::Error>(archive)
         .map_err(|_| "the state is corrupt: it does not validate".to_string())?;
     let start = archive.as_ptr() as usize - map.as_ptr() as usize;
     let range = start..start + archive.len();
-    Ok((map, range))
+    Ok((map, range, output))
 }
 
 fn identity_of(i: &ArchivedFileIdentity) -> FileIdentity {
@@ -657,10 +710,9 @@ fn plan_inner(config: &Config, specs: &[FileSpec], prior: &Prior) -> Result<Plan
         Ok(i) => i,
         Err(_) => return Ok(Plan::Full("the output is missing".into())),
     };
-    let recorded = &state.output;
-    if output.size != recorded.size.to_native()
-        || output.mtime_ns != recorded.mtime_ns.to_native()
-        || output.inode != recorded.inode.to_native()
+    let recorded = prior.output().unwrap_or_default();
+    if (output.size, output.mtime_ns, output.inode)
+        != (recorded.size, recorded.mtime_ns, recorded.inode)
     {
         return Ok(Plan::Full(
             "the output was changed by something else".into(),
@@ -753,8 +805,9 @@ fn plan_inner(config: &Config, specs: &[FileSpec], prior: &Prior) -> Result<Plan
     {
         return Ok(Plan::Unchanged);
     }
-    let state: State = rkyv::deserialize::<State, rkyv::rancor::Error>(state)
+    let mut state: State = rkyv::deserialize::<State, rkyv::rancor::Error>(state)
         .map_err(|e| anyhow::anyhow!("the state cannot be read: {e}"))?;
+    state.output = recorded;
     Ok(Plan::Update {
         inputs: Inputs {
             hashes: now.iter().map(|k| k.hash).collect(),
@@ -807,20 +860,31 @@ pub fn save(config: &Config, specs: &[FileSpec], now: &Inputs, record: Record) -
     write(config, serialized)
 }
 
-/// A state serialised before the output it describes is final: the output's identity is a
-/// placeholder until [`write`] fills it in.
+/// A state written to its temporary file before the output it describes is final: the
+/// header, with the output's identity, is written by [`write`], which renames it into place.
 pub struct Serialized {
-    bytes: rkyv::util::AlignedVec,
+    tmp: crate::temp::TempPath,
+    file: std::fs::File,
+    archive_sum: u64,
 }
 
-/// What stands for the output's identity in a [`Serialized`] state: 32 bytes that nothing
-/// else in a state holds.
-const PLACEHOLDER: FileIdentity = FileIdentity {
-    size: 0x5744_4c45_5245_4849,
-    mtime_ns: 0x4c50_5954_4954_4e45,
-    inode: 0x4544_4c4f_4843_4145,
-    device: 0x5245_4c44_5759_5455,
-};
+/// A writer that hashes what it writes (the state's archive, as it is written).
+struct Hashing<W> {
+    inner: W,
+    hash: twox_hash::XxHash3_64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        std::hash::Hasher::write(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// Serialises the state of a link (see [`save`]); an update does this while it patches the
 /// output.
@@ -854,7 +918,7 @@ pub fn serialize(
         build: build_id(),
         options_hash: options_hash(config),
         inputs,
-        output: PLACEHOLDER,
+        output: FileIdentity::default(),
         objects: record.objects,
         sections: record.sections,
         needs: record.needs,
@@ -864,46 +928,54 @@ pub fn serialize(
     };
     let mut steps = crate::PhaseTimer::new(config.time);
     steps.step("records");
-    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&state)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the state: {e}"))?;
+    // Streamed into the file (no 2-3 MB buffer of fresh pages), after room for the header.
+    let path = state_path(&config.output);
+    ensure_own(&path)?;
+    let tmp_name = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    let (tmp, file) = crate::temp::TempPath::create(tmp_name.clone())
+        .with_context(|| format!("cannot create {}", tmp_name.display()))?;
+    let cannot_write = || format!("cannot write {}", tmp.path().display());
+    let archive_sum = {
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, &file);
+        std::io::Write::write_all(&mut out, &vec![0; header_len()]).with_context(cannot_write)?;
+        let hashing = Hashing {
+            inner: out,
+            hash: twox_hash::XxHash3_64::new(),
+        };
+        let writer = rkyv::ser::writer::IoWriter::new(hashing);
+        let Hashing { inner, hash } =
+            rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&state, writer)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.path().display()))?
+                .into_inner();
+        inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(cannot_write)?;
+        std::hash::Hasher::finish(&hash)
+    };
     steps.step("serialise");
-    Ok(Serialized { bytes })
+    Ok(Serialized {
+        tmp,
+        file,
+        archive_sum,
+    })
 }
 
 /// Writes a serialised state next to the output, which is final now: its identity is
 /// filled in, the state written to a temporary file, synced and renamed into place.
 pub fn write(config: &Config, serialized: Serialized) -> Result<()> {
-    let mut steps = crate::PhaseTimer::new(config.time);
     keep_base(&config.output)?;
-    let mut bytes = serialized.bytes;
     let output = identity(&config.output)?;
-    let words = |i: &FileIdentity| {
-        let mut b = [0u8; 32];
-        for (k, v) in [i.size, i.mtime_ns, i.inode, i.device]
-            .into_iter()
-            .enumerate()
-        {
-            b[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        b
-    };
-    let placeholder = words(&PLACEHOLDER);
-    let mut at = memchr::memmem::find_iter(&bytes, &placeholder);
-    let (Some(at), None) = (at.next(), at.next()) else {
-        bail!("internal error: the state's placeholder for the output is not found once");
-    };
-    bytes[at..at + 32].copy_from_slice(&words(&output));
-    let path = state_path(&config.output);
-    ensure_own(&path)?;
-    let tmp_name = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
-    let (tmp, mut f) = crate::temp::TempPath::create(tmp_name.clone())
-        .with_context(|| format!("cannot create {}", tmp_name.display()))?;
-    use std::io::Write;
+    let Serialized {
+        tmp,
+        file,
+        archive_sum,
+    } = serialized;
+    use std::os::unix::fs::FileExt;
     // (No fsync: the header's checksum finds a state a crash tore; see `MAGIC`.)
-    f.write_all(&header(&bytes))
-        .and_then(|()| f.write_all(&bytes))
+    file.write_all_at(&header(archive_sum, &output), 0)
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    steps.step("write");
+    let path = state_path(&config.output);
     std::fs::rename(tmp.path(), &path).with_context(|| {
         format!(
             "cannot rename {} to {}",
