@@ -847,12 +847,15 @@ fn patch_symtab_in_place(
     let mut hidden_start = 1usize;
     for (record, part) in records.iter().zip(parts) {
         let [first, count, start, len] = record.map(|v| v as usize);
-        if count == 0 {
-            continue;
+        // (Where the hidden globals start, as `splice_symtab` finds it.)
+        if count > 0 || matches!(part, Part::New(_)) {
+            hidden_start = hidden_start.max(first + count);
         }
-        hidden_start = hidden_start.max(first + count);
         let same_size = match part {
-            Part::New(piece) => piece.locals.len() == count && piece.strtab.len() - 1 == len,
+            Part::New(piece) => {
+                piece.locals.len() == count && piece.strtab.len().saturating_sub(1) == len
+            }
+            _ if count == 0 => true,
             Part::Old(None) => true,
             // (A file name is rewritten where it keeps its length: rustc's objects are
             // named anew in every build, with a suffix of the same length.)
