@@ -1,9 +1,11 @@
 //! `cargo xtask bench-incremental`: what an edit-build loop on a real Rust program costs.
 //!
 //! Builds ripgrep (debug profile, sources from crates.io) with weld in incremental mode, then
-//! applies scripted one-function edits, one at a time and cumulatively: half in ripgrep's top
-//! crate, half in the `grep-searcher` library (a local copy patched in with
-//! `[patch.crates-io]`, so cargo rebuilds it). After each edit it runs `cargo build`.
+//! applies 20 scripted edits, one at a time and cumulatively: half in ripgrep's top crate,
+//! half in the `grep-searcher` library (a local copy patched in with `[patch.crates-io]`, so
+//! cargo rebuilds it). Most add a statement to a function; the others add a function, a
+//! static, a public static (a new global symbol) and a call into a C library function the
+//! program did not call before. After each edit it runs `cargo build`.
 //!
 //! gcc runs `ld` from a directory of ours, a wrapper that calls this program back
 //! (`link-probe`). For the final ripgrep link it times weld's incremental relink, then, on the
@@ -44,6 +46,14 @@ enum Change {
     /// Insert `let _ = std::hint::black_box(N);` as the function's first statement.
     Statement,
     Replace(&'static str),
+    /// Insert `before` before the anchor line (an item: a new function, a new static) and
+    /// `after` after it (a statement using it; nothing if empty).
+    Around {
+        /// What the edit adds, for the table.
+        what: &'static str,
+        before: &'static str,
+        after: &'static str,
+    },
 }
 
 const EDITS: &[Edit] = &[
@@ -105,6 +115,101 @@ const EDITS: &[Edit] = &[
         krate: Crate::Dependency,
         file: "grep-searcher/src/searcher/mod.rs",
         anchor: "    pub fn bom_sniffing(&mut self, yes: bool) -> &mut SearcherBuilder {",
+        change: Change::Statement,
+    },
+    // A new function, called from an existing one.
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/main.rs",
+        anchor: "fn generate(mode: crate::flags::GenerateMode) -> anyhow::Result<ExitCode> {",
+        change: Change::Around {
+            what: "new function",
+            before: "#[inline(never)]\nfn bench_added(n: u64) -> u64 {\n    \
+                     std::hint::black_box(n).wrapping_mul(3)\n}\n\n",
+            after: "    let _ = bench_added(11);",
+        },
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        // (A private method: the new function goes between a public one and its
+        // documentation otherwise, which `#![deny(missing_docs)]` refuses.)
+        anchor: "    fn slice_needs_transcoding(&self, slice: &[u8]) -> bool {",
+        change: Change::Around {
+            what: "new function",
+            before: "    #[inline(never)]\n    fn bench_added(n: u64) -> u64 {\n        \
+                     std::hint::black_box(n).wrapping_mul(3)\n    }\n\n",
+            after: "        let _ = Self::bench_added(12);",
+        },
+    },
+    // A new static variable (a new data symbol of the object).
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/search.rs",
+        anchor: "    fn should_preprocess(&self, path: &Path) -> bool {",
+        change: Change::Around {
+            what: "new static",
+            before: "",
+            after: "        static BENCH_CALLS: std::sync::atomic::AtomicUsize =\n            \
+                    std::sync::atomic::AtomicUsize::new(0);\n        \
+                    BENCH_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);",
+        },
+    },
+    // A new global symbol: a public static of the library.
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "impl Encoding {",
+        change: Change::Around {
+            what: "new public static",
+            before: "/// A bench edit: a new public static.\npub static BENCH_GLOBAL: \
+                     std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);\n\n",
+            after: "",
+        },
+    },
+    // A call into a C library function the program did not use (a new PLT entry and
+    // dynamic symbol), on a path that does not run.
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/main.rs",
+        anchor: "fn special(mode: crate::flags::SpecialMode) -> anyhow::Result<ExitCode> {",
+        change: Change::Around {
+            what: "new C library call",
+            before: "",
+            after: "    unsafe extern \"C\" {\n        \
+                    fn getloadavg(loadavg: *mut f64, nelem: i32) -> i32;\n    }\n    \
+                    if std::hint::black_box(false) {\n        \
+                    unsafe { getloadavg(std::ptr::null_mut(), 0) };\n    }",
+        },
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn after_context(&self) -> usize {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/haystack.rs",
+        anchor: "    fn is_dir(&self) -> bool {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn stop_on_nonmatch(&self) -> bool {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Top,
+        file: "ripgrep/crates/core/search.rs",
+        anchor: "    fn default() -> Config {",
+        change: Change::Statement,
+    },
+    Edit {
+        krate: Crate::Dependency,
+        file: "grep-searcher/src/searcher/mod.rs",
+        anchor: "    pub fn convert(binary_byte: u8) -> BinaryDetection {",
         change: Change::Statement,
     },
 ];
@@ -230,6 +335,12 @@ pub fn run() -> Result<(), String> {
                 version_edited = true;
                 with.to_owned()
             }
+            Change::Around { before, after, .. } if after.is_empty() => {
+                format!("{before}{}", edit.anchor)
+            }
+            Change::Around { before, after, .. } => {
+                format!("{before}{}\n{after}", edit.anchor)
+            }
         };
         io(
             path.display(),
@@ -253,8 +364,12 @@ pub fn run() -> Result<(), String> {
         let row = Row::parse(line)?;
         let fname = edit.anchor.trim().trim_end_matches(" {");
         let fname = fname.split('(').next().unwrap_or(fname);
+        let what = match edit.change {
+            Change::Around { what, .. } => format!("{what} at "),
+            _ => String::new(),
+        };
         println!(
-            "| {} | `{}` in {} | {} | {:.0} ms, {} | {:.0} ms | {:.0} ms | {:.2} |",
+            "| {} | {what}`{}` in {} | {} | {:.0} ms, {} | {:.0} ms | {:.0} ms | {:.2} |",
             i + 1,
             fname,
             edit.file.rsplit('/').next().unwrap_or(edit.file),
