@@ -1556,8 +1556,8 @@ fn random_edits_static() {
 
 #[test]
 fn random_edits_no_pie() {
-    // (Seed 7, step 22: a changed object's new call to a function that a later object
-    // defines moved that function's `.symtab` entry; the lean update kept the old order.)
+    // (Seed 7, step 22: after an edit gcc orders m0.o's defined symbols otherwise, which
+    // reorders `.symtab`'s global entries; the lean update kept the old order.)
     random_edits("incr-random-nopie", &["-no-pie"], 7);
 }
 

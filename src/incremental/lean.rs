@@ -613,63 +613,32 @@ fn check_references(
     Ok(())
 }
 
-/// The whole update numbers the global symbols in the order the objects first name them
-/// (load order, then each object's symbol order), and `.symtab` lists them in that order;
-/// the lean update copies those entries as they were. So a changed object must leave the
-/// order as it was: a symbol it names now and did not must be named by an earlier object,
-/// one it no longer names must be too, and the symbols it is the first to name must come
-/// in the order they did. (A body edit that adds a call to a function defined later in the
-/// link would move that function's entry.)
+/// In an incremental link `.symtab` lists the global symbols objects define by where they
+/// are defined (file, then symbol index: `write::symtab`'s `symtab_order`), and the lean
+/// update copies those entries as they were: each changed object must define its symbols
+/// in the order it did. (A compiler may order an object's symbols otherwise after an edit
+/// of a function body.)
 fn check_symbol_order(
     state: &State,
     actives: &[Active],
     by_key: &FxHashMap<u64, u32>,
 ) -> Result<()> {
-    let mut differing: Vec<(usize, &str, &[u32], Vec<u32>)> = Vec::new();
     for active in actives {
+        let f = active.file;
+        let defined_here = |t: &u32| state.globals[*t as usize].file as usize == f;
+        let then = state.objects[f]
+            .globals
+            .iter()
+            .copied()
+            .filter(defined_here);
         let names = &active.object.obj.global_names;
-        let now: Option<Vec<u32>> = (names.iter())
-            .map(|&(name, _)| by_key.get(&name_hash(name)).copied())
-            .collect();
-        let Some(now) = now else {
+        let now = (names.iter())
+            .filter_map(|&(name, _)| by_key.get(&name_hash(name)).copied())
+            .filter(defined_here);
+        if !then.eq(now) {
             return fallback(format!(
-                "{} names a symbol the link did not have",
+                "{}: its global symbols are defined in another order",
                 active.object.name
-            ));
-        };
-        let then = &state.objects[active.file].globals[..];
-        if now != then {
-            differing.push((active.file, &active.object.name, then, now));
-        }
-    }
-    if differing.is_empty() {
-        return Ok(());
-    }
-    let wanted: FxHashSet<u32> = (differing.iter())
-        .flat_map(|(_, _, then, now)| then.iter().chain(now))
-        .copied()
-        .collect();
-    // The object that named each of them first, in the recorded link.
-    let mut first: FxHashMap<u32, usize> = FxHashMap::default();
-    for (f, r) in state.objects.iter().enumerate() {
-        for t in r.globals.iter().filter(|t| wanted.contains(t)) {
-            first.entry(*t).or_insert(f);
-        }
-    }
-    let first_of = |t: &u32| first.get(t).copied().unwrap_or(usize::MAX);
-    for (f, name, then, now) in &differing {
-        let (then_set, now_set): (FxHashSet<u32>, FxHashSet<u32>) = (
-            then.iter().copied().collect(),
-            now.iter().copied().collect(),
-        );
-        let gained = now.iter().filter(|t| !then_set.contains(t));
-        let lost = then.iter().filter(|t| !now_set.contains(t));
-        let firsts = |seq: &[u32]| -> Vec<u32> {
-            seq.iter().copied().filter(|t| first_of(t) == *f).collect()
-        };
-        if gained.chain(lost).any(|t| first_of(t) >= *f) || firsts(then) != firsts(now) {
-            return fallback(format!(
-                "{name}: its global symbols would take other places in .symtab"
             ));
         }
     }
