@@ -176,6 +176,8 @@ const EDITS: &[Edit] = &[
         change: Change::Around {
             what: "new C library call",
             before: "",
+            // SAFETY: (of the edited program's block) the call is never made: the branch
+            // is not taken; it is there to be linked.
             after: "    unsafe extern \"C\" {\n        \
                     fn getloadavg(loadavg: *mut f64, nelem: i32) -> i32;\n    }\n    \
                     if std::hint::black_box(false) {\n        \
