@@ -589,8 +589,6 @@ pub enum Plan {
     },
 }
 
-/// Decides, from the state on disk, what this link must do. Never trusts a state it has not
-/// validated; any problem with the state is a reason for a full link, not an error.
 /// The state file beside an output, mapped, with its checksum checked and its archive
 /// validated once. It is read before the input search, which takes an input the recorded
 /// link had, with the identity it had, for the binary it was (without opening it), and
@@ -681,6 +679,9 @@ fn identity_of(i: &ArchivedFileIdentity) -> FileIdentity {
     }
 }
 
+/// Decides, from the state on disk (`prior`), what this link must do. Never trusts a state
+/// it has not validated; any problem with the state is a reason for a full link, not an
+/// error.
 pub fn plan(config: &Config, specs: &[FileSpec], prior: &Prior) -> Plan {
     match plan_inner(config, specs, prior) {
         Ok(plan) => plan,
