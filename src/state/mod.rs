@@ -283,14 +283,10 @@ pub fn identity(path: &Path) -> Result<FileIdentity> {
 /// this state was renamed into place.)
 const MAGIC: &[u8; 8] = b"WELDSTAT";
 
-/// The header's length before the checksums (see [`MAGIC`]).
-fn header_start() -> usize {
-    (16 + build_id().len()).next_multiple_of(16)
-}
-
-/// The header's length.
+/// The header's length (see [`MAGIC`]): the build id's part, then the checksums and the
+/// output's identity.
 fn header_len() -> usize {
-    header_start() + 48
+    (16 + build_id().len()).next_multiple_of(16) + 48
 }
 
 /// The bytes of the output's identity in the header.
@@ -361,13 +357,17 @@ fn payload(bytes: &[u8]) -> std::result::Result<(&[u8], FileIdentity), String> {
     Ok((archive, output))
 }
 
-fn build_id() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| identity(&p).ok())
-        .map(|i| format!("{}-{}", i.size, i.mtime_ns))
-        .unwrap_or_default();
-    format!("{} {exe}", env!("CARGO_PKG_VERSION"))
+/// Asked for 4-5 times by an incremental link (reading, planning, writing): found once.
+fn build_id() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| {
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| identity(&p).ok())
+            .map(|i| format!("{}-{}", i.size, i.mtime_ns))
+            .unwrap_or_default();
+        format!("{} {exe}", env!("CARGO_PKG_VERSION"))
+    })
 }
 
 /// "The arguments changed" means the options changed: input files are left out (rustc
@@ -916,7 +916,7 @@ pub fn serialize(
         .collect();
     let state = State {
         format: FORMAT_VERSION,
-        build: build_id(),
+        build: build_id().to_owned(),
         options_hash: options_hash(config),
         inputs,
         output: FileIdentity::default(),
